@@ -1,0 +1,68 @@
+package billsync
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Change is one queued unit of work: an event from one side about one
+// record, waiting to be applied to the other side.
+type Change struct {
+	ID int64 `json:"id"` // assigned by the queue; ascending in arrival order
+
+	// Partition keeps order (B2, E1): changes of one partition are applied
+	// one at a time, in ID order. Accounts, balances and transactions use
+	// "account:<billing account id>"; quotes use "quote:<quote id>".
+	Partition string `json:"partition"`
+
+	Source   Side       `json:"source"`
+	Object   ObjectType `json:"object"`
+	Op       Op         `json:"op"`
+	RecordID string     `json:"recordId"` // billing id (Source billing) or Salesforce id (Source salesforce)
+
+	// EventID is the idempotency key: the webhook-id, or the platform
+	// event's EventUuid. Enqueuing an EventID twice stores it once.
+	EventID string `json:"eventId"`
+
+	// Payload is the webhook's whole object (Source billing), or the
+	// platform event's payload (Source salesforce).
+	Payload json.RawMessage `json:"payload,omitempty"`
+
+	OccurredAt time.Time `json:"occurredAt"` // when the source says it happened
+	EnqueuedAt time.Time `json:"enqueuedAt"`
+	Attempt    int       `json:"attempt"` // 1 on the first claim
+	LastError  string    `json:"lastError,omitempty"`
+}
+
+// AccountPartition is the partition of records belonging to an account.
+func AccountPartition(accountID string) string { return "account:" + accountID }
+
+// QuotePartition is the partition of one quote (E1).
+func QuotePartition(quoteID string) string { return "quote:" + quoteID }
+
+// RecordPartition is the partition for a Salesforce-side change whose
+// billing account is not known yet (a record created in Salesforce).
+func RecordPartition(sfID string) string { return "sfrecord:" + sfID }
+
+// DeadLetter is a change that exhausted its retries or failed permanently
+// (H3). It can be replayed.
+type DeadLetter struct {
+	Change
+	DeadAt    time.Time `json:"deadAt"`
+	ErrorCode string    `json:"errorCode"`
+	Error     string    `json:"error"`
+}
+
+// SyncState is what billsync remembers per synced record: the id map, the
+// last billing version it applied or wrote, and the field values both
+// sides last agreed on (B6, D1), keyed by billing field path, in canonical
+// form (see mapping).
+type SyncState struct {
+	Object         ObjectType        `json:"object"`
+	BillingID      string            `json:"billingId"`
+	SalesforceID   string            `json:"salesforceId"`
+	AccountID      string            `json:"accountId"` // partition of the record
+	BillingVersion int64             `json:"billingVersion"`
+	Agreed         map[string]string `json:"agreed"`
+	UpdatedAt      time.Time         `json:"updatedAt"`
+}

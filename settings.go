@@ -1,0 +1,310 @@
+package billsync
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Setting keys (SPEC §5.4). The CLI, the admin API and the web UI use these.
+const (
+	KeySyncEnabled  = "sync.enabled"  // A1 master switch
+	KeySyncAccounts = "sync.accounts" // A2
+	KeySyncBalances = "sync.balances" // A2: Balance and Balance Transaction
+	KeySyncQuotes   = "sync.quotes"   // A2
+
+	KeyQuotesAllowedStatuses       = "quotes.allowedStatuses"       // A3
+	KeyQuotesAutoCreateOpportunity = "quotes.autoCreateOpportunity" // A3
+	KeyQuotesStageMapping          = "quotes.stageMapping"          // A3
+	KeyQuotesPricebook             = "quotes.pricebook"             // A3
+	KeyQuotesDisableOppProductSync = "quotes.disableOppProductSync" // A3
+	KeyQuotesRenewalPlaceholder    = "quotes.renewalPlaceholderProduct"
+
+	PrefixConflicts = "conflicts." // D2: conflicts.<object>
+	PrefixDeletes   = "deletes."   // H1: deletes.<object>
+)
+
+// Conflict policies (D2).
+const (
+	PolicyLatestWins     = "latest-wins"
+	PolicyBillingWins    = "billing-wins"
+	PolicySalesforceWins = "salesforce-wins"
+	PolicyManual         = "manual"
+)
+
+// Delete policies (H1).
+const (
+	DeleteMirror = "mirror"
+	DeleteIgnore = "ignore"
+	DeleteFlag   = "flag"
+)
+
+type settingKind int
+
+const (
+	kindBool settingKind = iota
+	kindString
+	kindStringList
+	kindStringMap
+	kindEnum
+)
+
+type settingDef struct {
+	kind    settingKind
+	def     string // default, as JSON
+	enum    []string
+	summary string
+}
+
+var settingDefs = map[string]settingDef{
+	KeySyncEnabled:  {kindBool, `true`, nil, "master switch for all auto-sync (A1)"},
+	KeySyncAccounts: {kindBool, `true`, nil, "sync Account records (A2)"},
+	KeySyncBalances: {kindBool, `true`, nil, "sync Balance and Balance Transaction records (A2)"},
+	KeySyncQuotes:   {kindBool, `true`, nil, "sync Quotes into Salesforce (A2)"},
+
+	KeyQuotesAllowedStatuses:       {kindStringList, `["DRAFT","PENDING_APPROVAL","APPROVED","ACCEPTED"]`, nil, "quote statuses that sync (A3, F5)"},
+	KeyQuotesAutoCreateOpportunity: {kindBool, `true`, nil, "create an Opportunity for a quote without one (A3, E6)"},
+	KeyQuotesStageMapping:          {kindStringMap, `{"DRAFT":"Prospecting","PENDING_APPROVAL":"Proposal/Price Quote","APPROVED":"Proposal/Price Quote","ACCEPTED":"Closed Won","CANCELED":"Closed Lost"}`, nil, "quote status → Opportunity stage (A3, E9)"},
+	KeyQuotesPricebook:             {kindString, `"Standard Price Book"`, nil, "name of the Pricebook2 quotes use (A3, E10)"},
+	KeyQuotesDisableOppProductSync: {kindBool, `false`, nil, "leave Opportunity products alone (A3, E12)"},
+	KeyQuotesRenewalPlaceholder:    {kindString, `"RENEWAL-PLACEHOLDER"`, nil, "ProductCode of the renewal placeholder product (A3, E9)"},
+}
+
+func init() {
+	for _, t := range []ObjectType{ObjectAccount, ObjectBalance, ObjectBalanceTransaction} {
+		settingDefs[PrefixConflicts+string(t)] = settingDef{kindEnum, `"` + PolicyLatestWins + `"`,
+			[]string{PolicyLatestWins, PolicyBillingWins, PolicySalesforceWins, PolicyManual}, "conflict policy for " + string(t) + " (D2)"}
+	}
+	for _, t := range ObjectTypes {
+		settingDefs[PrefixDeletes+string(t)] = settingDef{kindEnum, `"` + DeleteIgnore + `"`,
+			[]string{DeleteMirror, DeleteIgnore, DeleteFlag}, "what a delete of " + string(t) + " does (H1)"}
+	}
+}
+
+// SettingKeys lists every known key, sorted.
+func SettingKeys() []string {
+	keys := make([]string, 0, len(settingDefs))
+	for k := range settingDefs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// SettingSummary is a one-line description of a key.
+func SettingSummary(key string) string { return settingDefs[key].summary }
+
+// DefaultSettings returns every key with its default value.
+func DefaultSettings() map[string]json.RawMessage {
+	m := make(map[string]json.RawMessage, len(settingDefs))
+	for k, d := range settingDefs {
+		m[k] = json.RawMessage(d.def)
+	}
+	return m
+}
+
+// ValidateSetting checks a JSON value for key and returns it compacted.
+func ValidateSetting(key string, value json.RawMessage) (json.RawMessage, error) {
+	d, ok := settingDefs[key]
+	if !ok {
+		return nil, Errorf(EINVALID, "unknown setting %q", key)
+	}
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.DisallowUnknownFields()
+	var err error
+	switch d.kind {
+	case kindBool:
+		var b bool
+		err = dec.Decode(&b)
+	case kindString:
+		var s string
+		err = dec.Decode(&s)
+	case kindStringList:
+		var l []string
+		err = dec.Decode(&l)
+	case kindStringMap:
+		var m map[string]string
+		err = dec.Decode(&m)
+	case kindEnum:
+		var s string
+		if err = dec.Decode(&s); err == nil && !slices.Contains(d.enum, s) {
+			return nil, Errorf(EINVALID, "setting %s: %q is not one of %s", key, s, strings.Join(d.enum, ", "))
+		}
+	}
+	if err != nil {
+		return nil, Errorf(EINVALID, "setting %s: %s", key, kindHint(d))
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, value); err != nil {
+		return nil, Errorf(EINVALID, "setting %s: %v", key, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func kindHint(d settingDef) string {
+	switch d.kind {
+	case kindBool:
+		return "want true or false"
+	case kindString:
+		return "want a string"
+	case kindStringList:
+		return "want a list of strings"
+	case kindStringMap:
+		return "want an object of strings"
+	}
+	return "want one of " + strings.Join(d.enum, ", ")
+}
+
+// ParseSettingText turns what a person types on the command line into the
+// key's JSON value: on/off/true/false for switches, a comma list for
+// lists, KEY=VALUE pairs for maps, a bare word for strings; JSON is
+// accepted everywhere.
+func ParseSettingText(key, text string) (json.RawMessage, error) {
+	d, ok := settingDefs[key]
+	if !ok {
+		return nil, Errorf(EINVALID, "unknown setting %q", key)
+	}
+	if json.Valid([]byte(text)) {
+		if v, err := ValidateSetting(key, json.RawMessage(text)); err == nil {
+			return v, nil
+		}
+	}
+	var v any
+	switch d.kind {
+	case kindBool:
+		switch strings.ToLower(strings.TrimSpace(text)) {
+		case "on", "true", "yes", "1", "enabled":
+			v = true
+		case "off", "false", "no", "0", "disabled":
+			v = false
+		default:
+			return nil, Errorf(EINVALID, "setting %s: %q: want on or off", key, text)
+		}
+	case kindString, kindEnum:
+		v = text
+	case kindStringList:
+		l := []string{}
+		for _, p := range strings.Split(text, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				l = append(l, p)
+			}
+		}
+		v = l
+	case kindStringMap:
+		m := map[string]string{}
+		for _, p := range strings.Split(text, ",") {
+			k, val, ok := strings.Cut(p, "=")
+			if !ok {
+				return nil, Errorf(EINVALID, "setting %s: %q: want KEY=VALUE pairs separated by commas", key, p)
+			}
+			m[strings.TrimSpace(k)] = strings.TrimSpace(val)
+		}
+		v = m
+	}
+	b, _ := json.Marshal(v)
+	return ValidateSetting(key, b)
+}
+
+// Setting is one stored setting.
+type Setting struct {
+	Key       string          `json:"key"`
+	Value     json.RawMessage `json:"value"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+	UpdatedBy string          `json:"updatedBy"`
+}
+
+// AuditEntry records one settings change (A4).
+type AuditEntry struct {
+	ID    int64           `json:"id"`
+	Time  time.Time       `json:"time"`
+	Actor string          `json:"actor"` // the admin token's name, "cli", "config"
+	Key   string          `json:"key"`
+	Old   json.RawMessage `json:"old"`
+	New   json.RawMessage `json:"new"`
+}
+
+// Settings is a snapshot of all settings with defaults filled in.
+type Settings map[string]json.RawMessage
+
+// NewSettings overlays stored values on the defaults.
+func NewSettings(stored []Setting) Settings {
+	s := Settings(DefaultSettings())
+	for _, st := range stored {
+		s[st.Key] = st.Value
+	}
+	return s
+}
+
+// Bool reads a switch; an unset or malformed value reads as its default.
+func (s Settings) Bool(key string) bool {
+	var b bool
+	if json.Unmarshal(s.raw(key), &b) != nil {
+		_ = json.Unmarshal([]byte(settingDefs[key].def), &b)
+	}
+	return b
+}
+
+// String reads a string or enum setting.
+func (s Settings) String(key string) string {
+	var v string
+	if json.Unmarshal(s.raw(key), &v) != nil {
+		_ = json.Unmarshal([]byte(settingDefs[key].def), &v)
+	}
+	return v
+}
+
+// Strings reads a list setting.
+func (s Settings) Strings(key string) []string {
+	var v []string
+	if json.Unmarshal(s.raw(key), &v) != nil {
+		_ = json.Unmarshal([]byte(settingDefs[key].def), &v)
+	}
+	return v
+}
+
+// Map reads a map setting.
+func (s Settings) Map(key string) map[string]string {
+	var v map[string]string
+	if json.Unmarshal(s.raw(key), &v) != nil {
+		_ = json.Unmarshal([]byte(settingDefs[key].def), &v)
+	}
+	return v
+}
+
+func (s Settings) raw(key string) json.RawMessage {
+	if v, ok := s[key]; ok {
+		return v
+	}
+	return json.RawMessage(settingDefs[key].def)
+}
+
+// SyncAllowed reports whether t syncs now (A2: master switch and the
+// object's own switch both on), and if not, the key that is off.
+func (s Settings) SyncAllowed(t ObjectType) (ok bool, offKey string) {
+	if !s.Bool(KeySyncEnabled) {
+		return false, KeySyncEnabled
+	}
+	if k := t.SwitchKey(); k != "" && !s.Bool(k) {
+		return false, k
+	}
+	return true, ""
+}
+
+// ConflictPolicy for t (D2).
+func (s Settings) ConflictPolicy(t ObjectType) string {
+	if p := s.String(PrefixConflicts + string(t)); p != "" {
+		return p
+	}
+	return PolicyLatestWins
+}
+
+// DeletePolicy for t (H1).
+func (s Settings) DeletePolicy(t ObjectType) string {
+	if p := s.String(PrefixDeletes + string(t)); p != "" {
+		return p
+	}
+	return DeleteIgnore
+}

@@ -1,0 +1,124 @@
+package billsync
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// SettingsStore keeps settings and their audit trail (A4).
+type SettingsStore interface {
+	// Settings returns every stored setting (keys never set are absent;
+	// NewSettings fills in defaults).
+	Settings(ctx context.Context) ([]Setting, error)
+	// SetSetting validates nothing (callers use ValidateSetting), stores
+	// the value and appends an AuditEntry with the old and new values, in
+	// one transaction.
+	SetSetting(ctx context.Context, key string, value json.RawMessage, actor string) (Setting, error)
+	// SeedSettings stores each value whose key has never been stored, so
+	// a config file seeds settings on first start only and a restart never
+	// turns a switch back on. Seeded keys are audited too.
+	SeedSettings(ctx context.Context, values map[string]json.RawMessage, actor string) error
+	// Audit returns the newest audit entries first.
+	Audit(ctx context.Context, limit int) ([]AuditEntry, error)
+}
+
+// StateStore keeps per-record sync state: the id map, the last applied
+// billing version, and the agreed values (B6, D1).
+type StateStore interface {
+	// SyncState returns ENOTFOUND when the record was never synced.
+	SyncState(ctx context.Context, t ObjectType, billingID string) (*SyncState, error)
+	// SyncStateBySalesforceID looks a record up by its Salesforce id;
+	// ENOTFOUND when unknown.
+	SyncStateBySalesforceID(ctx context.Context, sfID string) (*SyncState, error)
+	// PutSyncState inserts or replaces the state of (Object, BillingID).
+	PutSyncState(ctx context.Context, s *SyncState) error
+	// DeleteSyncState forgets a record (after a mirrored delete).
+	DeleteSyncState(ctx context.Context, t ObjectType, billingID string) error
+}
+
+// LogStore keeps the sync log (G1–G3).
+type LogStore interface {
+	AppendLog(ctx context.Context, entries ...LogEntry) error
+	// Logs returns entries matching f, newest first, and a cursor for the
+	// next page ("" on the last page).
+	Logs(ctx context.Context, f LogFilter) (entries []LogEntry, nextCursor string, err error)
+	// PruneLogs deletes entries older than before (G3 retention).
+	PruneLogs(ctx context.Context, before time.Time) (int64, error)
+}
+
+// QueueStats summarises the queue for metrics (G4).
+type QueueStats struct {
+	Pending       int64     `json:"pending"`
+	Running       int64     `json:"running"`
+	DeadLetters   int64     `json:"deadLetters"`
+	OldestPending time.Time `json:"oldestPending"` // zero when empty
+}
+
+// Queue is the durable, partitioned work queue (B1, B2, E1, H3).
+//
+// At most one change per partition is claimed at a time, and a partition's
+// changes are claimed in ID order: a change waiting for its retry time
+// holds back the rest of its partition. Different partitions proceed in
+// parallel.
+type Queue interface {
+	// Enqueue stores changes durably and assigns their IDs. A change whose
+	// EventID was enqueued before (even if long since processed) is not
+	// stored again; dup[i] reports that for changes[i].
+	Enqueue(ctx context.Context, changes ...*Change) (dup []bool, err error)
+	// EnqueueStreamEvent stores a change from the Salesforce event stream
+	// and advances channel's replay checkpoint to replayID in the same
+	// transaction, so a crash between the two loses nothing and applies
+	// nothing twice. c may be nil to advance the checkpoint only (an event
+	// that needs no work).
+	EnqueueStreamEvent(ctx context.Context, channel string, replayID int64, c *Change) (dup bool, err error)
+	// ReplayID returns the stored checkpoint of channel (ok false if none).
+	ReplayID(ctx context.Context, channel string) (replayID int64, ok bool, err error)
+	// SetReplayID moves the checkpoint (used to restart at -1/-2 after a gap).
+	SetReplayID(ctx context.Context, channel string, replayID int64) error
+
+	// Claim leases up to max changes, each the head of its partition,
+	// whose retry time has come. Leases of changes claimed earlier and not
+	// finished before their lease ran out are treated as abandoned (a
+	// crashed worker) and claimed again. Attempt is incremented.
+	Claim(ctx context.Context, max int, lease time.Duration) ([]Change, error)
+	// Complete removes a finished change and appends its log entries, in
+	// one transaction.
+	Complete(ctx context.Context, id int64, entries ...LogEntry) error
+	// Retry releases the change to be claimed again no earlier than at,
+	// keeping its place at the head of its partition.
+	Retry(ctx context.Context, id int64, at time.Time, lastError string, entries ...LogEntry) error
+	// Bury moves the change to the dead letters (H3); its partition moves on.
+	Bury(ctx context.Context, id int64, errorCode, errorMessage string, entries ...LogEntry) error
+	// DeadLetters lists dead letters, oldest first.
+	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
+	// Resurrect moves a dead letter back to the queue, at the tail of its
+	// partition, with its attempts reset. ENOTFOUND if there is none.
+	Resurrect(ctx context.Context, id int64) error
+	// Stats summarises the queue.
+	Stats(ctx context.Context) (QueueStats, error)
+}
+
+// MetaStore keeps small named values, such as the Salesforce org id and
+// billing tenant the store is bound to (§4).
+type MetaStore interface {
+	Meta(ctx context.Context, key string) (value string, ok bool, err error)
+	SetMeta(ctx context.Context, key, value string) error
+}
+
+// Meta keys.
+const (
+	MetaSalesforceOrg = "binding.salesforce_org"
+	MetaBillingTenant = "binding.billing_tenant"
+	MetaCaughtUpAt    = "stream.caught_up_at" // RFC 3339; the last time the stream was known current
+)
+
+// Store is everything billsync persists.
+type Store interface {
+	SettingsStore
+	StateStore
+	LogStore
+	Queue
+	MetaStore
+	Close() error
+}
