@@ -81,6 +81,15 @@ func (m Money) Round(scale int) (Money, bool) {
 	return Money{d: r}, r.Cmp(m.d) != 0
 }
 
+// Pad returns the amount with at least scale digits after the point
+// ("12.5" padded to 2 is "12.50"); it never removes digits.
+func (m Money) Pad(scale int) Money {
+	if m.d.Scale() >= scale {
+		return m
+	}
+	return Money{d: m.d.Pad(scale)}
+}
+
 // Cmp compares numerically: "12.50" equals "12.5".
 func (m Money) Cmp(o Money) int { return m.d.Cmp(o.d) }
 

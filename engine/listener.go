@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/mapping"
+)
+
+// ChannelBillingObjectChange is the platform event channel the seed's
+// trigger publishes on (C1, platform-event mode).
+const ChannelBillingObjectChange = "/event/BillingObjectChange__e"
+
+// ListenerConfig wires a Listener.
+type ListenerConfig struct {
+	Source  billsync.ChangeSource
+	Queue   billsync.Queue
+	State   billsync.StateStore
+	Log     billsync.LogStore
+	Meta    billsync.MetaStore
+	Mapping *mapping.Mapping
+	Channel string // default ChannelBillingObjectChange
+	// OnEnqueue is called after each stored change (wake the runner).
+	OnEnqueue func()
+	// OnGap is called when the stored replay id fell out of the org's
+	// retention window (C5); the resync is started there.
+	OnGap  func(ctx context.Context)
+	Logger *slog.Logger
+	Clock  func() time.Time
+}
+
+// Listener moves Salesforce change events into the queue, each in the same
+// transaction as its replay checkpoint, so that a restart resumes exactly
+// after the last stored event (C5).
+type Listener struct {
+	cfg ListenerConfig
+
+	mu      sync.Mutex
+	running bool
+	lastErr error
+}
+
+// NewListener returns a Listener; call Run to start it.
+func NewListener(cfg ListenerConfig) *Listener {
+	if cfg.Channel == "" {
+		cfg.Channel = ChannelBillingObjectChange
+	}
+	if cfg.Mapping == nil {
+		cfg.Mapping = mapping.Default()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	return &Listener{cfg: cfg}
+}
+
+// Err is the reason the subscription is down, or nil while it runs.
+func (l *Listener) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.running && l.lastErr == nil {
+		return errors.New("event subscription not started")
+	}
+	return l.lastErr
+}
+
+func (l *Listener) setState(running bool, err error) {
+	l.mu.Lock()
+	l.running, l.lastErr = running, err
+	l.mu.Unlock()
+}
+
+// Run subscribes until ctx ends, resubscribing after failures.
+func (l *Listener) Run(ctx context.Context) error {
+	backoff := time.Second
+	for {
+		from, ok, err := l.cfg.Queue.ReplayID(ctx, l.cfg.Channel)
+		if err == nil && !ok {
+			// First start: events from before billsync was installed are
+			// not replayed; `billsync resync --initial` is the first load.
+			from = billsync.ReplayNew
+		}
+		if err == nil {
+			l.setState(true, nil)
+			err = l.cfg.Source.Subscribe(ctx, l.cfg.Channel, from, l.handle)
+		}
+		if ctx.Err() != nil {
+			l.setState(false, ctx.Err())
+			return ctx.Err()
+		}
+		l.setState(false, err)
+		if errors.Is(err, billsync.ErrReplayGap) {
+			l.gap(ctx, from, err)
+			backoff = time.Second
+			continue
+		}
+		l.cfg.Logger.Warn("event subscription ended; resubscribing", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Minute)
+	}
+}
+
+// gap handles a replay id the org no longer holds (C5): it is logged, the
+// subscription restarts from every retained event (repeats are dropped by
+// their EventUuid), and a resync is started for what may have been lost.
+func (l *Listener) gap(ctx context.Context, from int64, cause error) {
+	l.cfg.Logger.Error("replay id no longer held by the org; replaying all retained events and starting a resync", "replayId", from, "err", cause)
+	if l.cfg.Log != nil {
+		_ = l.cfg.Log.AppendLog(ctx, billsync.LogEntry{
+			Time: l.cfg.Clock().UTC(), Direction: billsync.ToBilling, Operation: "subscribe",
+			Outcome: billsync.OutcomeFailed, Reason: "replay_gap", ErrorCode: "REPLAY_ID_INVALID",
+			Message: "stored replay id fell out of the retention window; replaying all retained events and starting a resync (C5)",
+		})
+	}
+	if err := l.cfg.Queue.SetReplayID(ctx, l.cfg.Channel, billsync.ReplayAll); err != nil {
+		l.cfg.Logger.Error("resetting the replay id", "err", err)
+	}
+	if l.cfg.OnGap != nil {
+		l.cfg.OnGap(ctx)
+	}
+}
+
+// handle stores one event as a change.
+func (l *Listener) handle(ctx context.Context, ev billsync.StreamEvent) error {
+	c := l.changeOf(ctx, ev)
+	if _, err := l.cfg.Queue.EnqueueStreamEvent(ctx, ev.Channel, ev.ReplayID, c); err != nil {
+		return err
+	}
+	if l.cfg.Meta != nil {
+		_ = l.cfg.Meta.SetMeta(ctx, billsync.MetaCaughtUpAt, l.cfg.Clock().UTC().Format(time.RFC3339))
+	}
+	if c != nil && l.cfg.OnEnqueue != nil {
+		l.cfg.OnEnqueue()
+	}
+	return nil
+}
+
+// changeOf turns an event into a change, or nil for an event that needs
+// no work (an object billsync does not map).
+func (l *Listener) changeOf(ctx context.Context, ev billsync.StreamEvent) *billsync.Change {
+	objName, _ := ev.Payload["ObjectType__c"].(string)
+	recordID, _ := ev.Payload["RecordId__c"].(string)
+	changeType, _ := ev.Payload["ChangeType__c"].(string)
+	om, ok := l.cfg.Mapping.BySObject(objName)
+	if !ok || recordID == "" {
+		l.cfg.Logger.Warn("ignoring an event for an unmapped object", "object", objName, "record", recordID, "replayId", ev.ReplayID)
+		return nil
+	}
+	op, err := billsync.ParseOp(changeType)
+	if err != nil {
+		op = billsync.OpUpdated
+	}
+	// Events of a known record join its account's partition, so they are
+	// ordered with that account's billing changes; a record created in
+	// Salesforce has no account yet and gets a partition of its own.
+	part := billsync.RecordPartition(recordID)
+	if st, err := l.cfg.State.SyncStateBySalesforceID(ctx, recordID); err == nil && st.AccountID != "" {
+		part = billsync.AccountPartition(st.AccountID)
+	}
+	payload, _ := json.Marshal(ev.Payload)
+	eventID := ev.EventUUID
+	if eventID == "" {
+		eventID = ev.Channel + ":" + jsonInt(ev.ReplayID)
+	}
+	occurred := ev.CreatedDate
+	if occurred.IsZero() {
+		occurred = l.cfg.Clock()
+	}
+	return &billsync.Change{
+		Partition: part, Source: billsync.SideSalesforce, Object: om.Type, Op: op, RecordID: recordID,
+		EventID: "event:" + eventID, Payload: payload, OccurredAt: occurred.UTC(), EnqueuedAt: l.cfg.Clock().UTC(),
+	}
+}
+
+func jsonInt(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

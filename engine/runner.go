@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/billsync/billsync"
+)
+
+// RunnerConfig wires a Runner.
+type RunnerConfig struct {
+	Engine *Engine
+	Queue  billsync.Queue
+	// Workers is how many partitions are processed at once; default 8.
+	Workers int
+	// Lease is how long a claimed change is held before another claim may
+	// take it over (a crashed worker); default 2 minutes.
+	Lease time.Duration
+	// Poll is the longest wait between claims when nothing wakes the
+	// runner; default 250 ms.
+	Poll   time.Duration
+	Logger *slog.Logger
+}
+
+// Runner claims changes and applies them: one change per partition at a
+// time (the queue guarantees it), up to Workers partitions in parallel.
+type Runner struct {
+	cfg  RunnerConfig
+	wake chan struct{}
+}
+
+// NewRunner returns a Runner; call Run to start it.
+func NewRunner(cfg RunnerConfig) *Runner {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 2 * time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 250 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Runner{cfg: cfg, wake: make(chan struct{}, 1)}
+}
+
+// Wake makes the runner claim now (new work was enqueued).
+func (r *Runner) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run processes changes until ctx ends; in-flight changes finish first.
+func (r *Runner) Run(ctx context.Context) error {
+	slots := make(chan struct{}, r.cfg.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.wake:
+		case <-timer.C:
+		}
+		for {
+			free := r.cfg.Workers - len(slots)
+			if free <= 0 {
+				break
+			}
+			changes, err := r.cfg.Queue.Claim(ctx, free, r.cfg.Lease)
+			if err != nil {
+				if ctx.Err() == nil {
+					r.cfg.Logger.Error("claiming changes", "err", err)
+				}
+				break
+			}
+			if len(changes) == 0 {
+				break
+			}
+			for _, c := range changes {
+				slots <- struct{}{}
+				wg.Add(1)
+				go func(c billsync.Change) {
+					defer wg.Done()
+					defer func() { <-slots; r.Wake() }()
+					r.apply(ctx, c)
+				}(c)
+			}
+		}
+		timer.Reset(r.cfg.Poll)
+	}
+}
+
+// apply processes one change and records its disposition. The queue write
+// uses a context that outlives a shutdown request, so a finished attempt
+// is always recorded.
+func (r *Runner) apply(ctx context.Context, c billsync.Change) {
+	res := r.cfg.Engine.Process(ctx, c)
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var err error
+	switch res.Disposition {
+	case Done:
+		err = r.cfg.Queue.Complete(qctx, c.ID, res.Entries...)
+	case Retry:
+		err = r.cfg.Queue.Retry(qctx, c.ID, res.RetryAt, billsync.ErrorMessage(res.Err), res.Entries...)
+	case Dead:
+		err = r.cfg.Queue.Bury(qctx, c.ID, errorCode(res.Err), billsync.ErrorMessage(res.Err), res.Entries...)
+	}
+	if err != nil {
+		// The change stays claimed until its lease runs out, then is
+		// claimed again: at-least-once, and the engine's stale and echo
+		// checks make the repeat harmless.
+		r.cfg.Logger.Error("recording the outcome of a change", "change", c.ID, "disposition", res.Disposition.String(), "err", err)
+	}
+}
+
+func errorCode(err error) string {
+	if c := billsync.RemoteCode(err); c != "" {
+		return c
+	}
+	return billsync.ErrorCode(err)
+}

@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/mapping"
+)
+
+var sfIDPattern = regexp.MustCompile(`^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$`)
+
+// toBilling applies a Salesforce change to billing (C2–C4): read the
+// record, compare it with the agreed values, push what Salesforce changed.
+func (e *Engine) toBilling(ctx context.Context, a *attempt) {
+	c := a.c
+	if ok, key := a.settings.SyncAllowed(c.Object); !ok {
+		a.finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up (A5)", "", "")
+		return
+	}
+	om, ok := e.m.Object(c.Object)
+	if !ok {
+		a.finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
+		return
+	}
+	if c.Op == billsync.OpDeleted || c.Op == billsync.OpUndeleted {
+		a.finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, string(c.Op), "", "deletes."+string(c.Object)+" is ignore", "", "")
+		return
+	}
+	rec, err := e.readSalesforce(ctx, om, c.RecordID)
+	if err != nil {
+		a.failOp(err, "read", "", "")
+		return
+	}
+	if rec == nil {
+		a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the record is no longer in Salesforce", "", "")
+		return
+	}
+	sfVals, err := om.SalesforceValues(rec)
+	if err != nil {
+		a.fail(err, "", "")
+		return
+	}
+
+	st, err := e.cfg.State.SyncStateBySalesforceID(ctx, rec.ID())
+	if notFound(err) {
+		st, err = nil, nil
+		if billingID := rec.Str(om.ExternalID); billingID != "" {
+			// Linked in Salesforce but unknown here (for example a store
+			// started afresh): the billing record is the base to compare with.
+			st, err = e.adopt(ctx, om, billingID, rec.ID())
+		}
+	}
+	if err != nil {
+		a.fail(err, "", "")
+		return
+	}
+	if st == nil {
+		e.createInBilling(ctx, a, om, rec, sfVals)
+		return
+	}
+	if rec.Str(om.ExternalID) == "" {
+		// An earlier attempt created the billing record but could not
+		// write its id back (C3); finish that first.
+		if err := e.writeBack(ctx, om, rec.ID(), st.BillingID); err != nil {
+			a.failOp(err, "update", st.BillingID, "")
+			return
+		}
+	}
+
+	changed := mapping.Diff(sfVals, st.Agreed)
+	if len(changed) == 0 {
+		a.finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", st.BillingID, "")
+		return
+	}
+	cur, err := e.cfg.Billing.Get(ctx, c.Object, st.BillingID)
+	if err != nil {
+		if notFound(err) {
+			a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", st.BillingID, "")
+			return
+		}
+		a.failOp(err, "read", st.BillingID, "")
+		return
+	}
+	for _, k := range changed {
+		f, _ := om.Field(k)
+		cur.SetPath(k, f.BillingValue(sfVals[k]))
+	}
+	upd, err := e.cfg.Billing.Update(ctx, c.Object, cur)
+	if err != nil {
+		// A 409 means billing changed between our read and write: the
+		// retry reads again (C2).
+		if billsync.ErrorCode(err) == billsync.ECONFLICT {
+			err = &billsync.RemoteError{System: billsync.SystemBilling, StatusCode: 409, Code: billsync.RemoteCode(err),
+				Message: "billing record changed while it was being updated; re-reading", Transient: true}
+		}
+		a.failOp(err, "update", st.BillingID, "")
+		return
+	}
+	st.Agreed = mapping.Merge(st.Agreed, pick(sfVals, changed))
+	st.BillingVersion = upd.Version()
+	st.UpdatedAt = e.now()
+	if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
+		a.fail(err, st.BillingID, "")
+		return
+	}
+	a.finish(billsync.OutcomeSuccess, "", "update", "", "fields: "+strings.Join(changed, ", "), st.BillingID, "")
+}
+
+// createInBilling creates a record that was created in Salesforce, and
+// writes the new billing id back to it (C3).
+func (e *Engine) createInBilling(ctx context.Context, a *attempt, om *mapping.Object, rec billsync.SObject, sfVals mapping.Values) {
+	ent := billsync.Entity{}
+	for k, v := range sfVals {
+		if v == "" {
+			continue
+		}
+		f, _ := om.Field(k)
+		ent.SetPath(k, f.BillingValue(v))
+	}
+	if om.Parent != nil {
+		parentID := rec.Str(om.Parent.Relationship + "." + om.ExternalIDOfParent())
+		if parentID == "" {
+			// The parent was created in Salesforce too and is not in
+			// billing yet: wait for it (B4).
+			a.wait(billsync.ReasonWaitingParent, fmt.Sprintf("parent %s is not in billing yet", rec.Str(om.Parent.LookupField)), "", "")
+			return
+		}
+		ent[om.Parent.BillingField] = parentID
+		if om.Parent.Type == billsync.ObjectBalance {
+			if pst, err := e.state(ctx, billsync.ObjectBalance, parentID); err == nil && pst != nil && pst.AccountID != "" {
+				ent["accountId"] = pst.AccountID
+			}
+		}
+	}
+
+	e.createMu.Lock()
+	created, err := e.cfg.Billing.Create(ctx, om.Type, ent)
+	if err != nil {
+		e.createMu.Unlock()
+		e.markFailed(ctx, om, rec.ID(), err)
+		a.failOp(err, "create", "", "")
+		return
+	}
+	agreed, _, verr := om.BillingValues(created, false)
+	if verr != nil {
+		agreed = sfVals
+	}
+	// Fields that flow only to Salesforce start agreed at billing's value.
+	if toSF, _, err := om.BillingValues(created, true); err == nil {
+		agreed = mapping.Merge(toSF, agreed)
+	}
+	if om.Parent != nil {
+		agreed[om.Parent.BillingField] = created.Str(om.Parent.BillingField)
+	}
+	st := &billsync.SyncState{Object: om.Type, BillingID: created.ID(), SalesforceID: rec.ID(), AccountID: accountOf(om.Type, created),
+		BillingVersion: created.Version(), Agreed: agreed, UpdatedAt: e.now()}
+	err = e.cfg.State.PutSyncState(ctx, st)
+	e.createMu.Unlock()
+	if err != nil {
+		a.fail(err, created.ID(), "")
+		return
+	}
+	if err := e.writeBack(ctx, om, rec.ID(), created.ID()); err != nil {
+		a.failOp(err, "update", created.ID(), "")
+		return
+	}
+	a.finish(billsync.OutcomeSuccess, "", "create", "", "created in billing; id written back to "+om.ExternalID, created.ID(), "")
+}
+
+// writeBack stores the billing id on the Salesforce record, as billsync's
+// own write (no event, no loop).
+func (e *Engine) writeBack(ctx context.Context, om *mapping.Object, sfID, billingID string) error {
+	rec := billsync.SObject{"Id": sfID, om.ExternalID: billingID, mapping.FieldLastSystem: mapping.LastSystemBilling}
+	mapping.SyncStatusFields(rec, "success", "", e.now())
+	res, err := e.cfg.CRM.Update(ctx, om.SObject, []billsync.SObject{rec})
+	if err != nil {
+		return err
+	}
+	if len(res) != 1 {
+		return billsync.Errorf(billsync.EINTERNAL, "update returned %d results for 1 record", len(res))
+	}
+	return res[0].Err()
+}
+
+// adopt builds sync state for a record linked on both sides that billsync
+// has no state for: the billing record's current values count as agreed.
+func (e *Engine) adopt(ctx context.Context, om *mapping.Object, billingID, sfID string) (*billsync.SyncState, error) {
+	ent, err := e.cfg.Billing.Get(ctx, om.Type, billingID)
+	if notFound(err) {
+		return nil, billsync.Errorf(billsync.EINVALID, "%s %s names billing record %s, which does not exist", om.SObject, sfID, billingID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	vals, _, err := om.BillingValues(ent, false)
+	if err != nil {
+		return nil, err
+	}
+	if toSF, _, err := om.BillingValues(ent, true); err == nil {
+		vals = mapping.Merge(toSF, vals)
+	}
+	return &billsync.SyncState{Object: om.Type, BillingID: billingID, SalesforceID: sfID, AccountID: accountOf(om.Type, ent),
+		BillingVersion: ent.Version(), Agreed: vals, UpdatedAt: e.now()}, nil
+}
+
+// readSalesforce reads the mapped fields of one record with one query
+// (relationship fields need SOQL); nil when it no longer exists.
+func (e *Engine) readSalesforce(ctx context.Context, om *mapping.Object, id string) (billsync.SObject, error) {
+	if !sfIDPattern.MatchString(id) {
+		return nil, billsync.Errorf(billsync.EINVALID, "%q is not a Salesforce id", id)
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE Id = '%s'", strings.Join(om.SalesforceFields(), ", "), om.SObject, id)
+	rows, err := e.cfg.CRM.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return rows[0], nil
+}
+
+func pick(v mapping.Values, keys []string) mapping.Values {
+	out := mapping.Values{}
+	for _, k := range keys {
+		out[k] = v[k]
+	}
+	return out
+}

@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/mapping"
+)
+
+// toSalesforce applies a billing change to Salesforce (B1–B6).
+func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
+	c := a.c
+	if ok, key := a.settings.SyncAllowed(c.Object); !ok {
+		a.finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up (A5)", "", "")
+		return
+	}
+	om, ok := e.m.Object(c.Object)
+	if !ok {
+		a.finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
+		return
+	}
+	if c.Op == billsync.OpDeleted {
+		// H1: the delete policies arrive with the reliability work; until
+		// then every delete is treated as the seed does (ignored), and
+		// logged, never silently dropped.
+		a.finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "delete", "", "deletes."+string(c.Object)+" is ignore", "", "")
+		return
+	}
+	ent, err := decodeObject(c.Payload)
+	if err != nil {
+		a.fail(err, "", "")
+		return
+	}
+
+	st, err := e.state(ctx, c.Object, ent.ID())
+	if err != nil {
+		a.fail(err, "", "")
+		return
+	}
+	if st == nil {
+		// See createMu: no Salesforce-side create may land between this
+		// read of the id map and the upsert below.
+		e.createMu.RLock()
+		defer e.createMu.RUnlock()
+		if st, err = e.state(ctx, c.Object, ent.ID()); err != nil {
+			a.fail(err, "", "")
+			return
+		}
+	}
+	if st != nil && ent.Version() <= st.BillingVersion {
+		a.finish(billsync.OutcomeSkipped, billsync.ReasonStale, "", "",
+			fmt.Sprintf("version %d is not newer than the applied version %d", ent.Version(), st.BillingVersion), "", st.SalesforceID)
+		return
+	}
+	vals, lossy, err := om.BillingValues(ent, true)
+	if err != nil {
+		a.fail(err, "", "")
+		return
+	}
+	changed := mapping.Diff(vals, nil)
+	if st != nil {
+		changed = mapping.Diff(vals, st.Agreed)
+		if len(changed) == 0 {
+			st.BillingVersion = ent.Version()
+			st.UpdatedAt = e.now()
+			if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
+				a.fail(err, "", st.SalesforceID)
+				return
+			}
+			a.finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", "", st.SalesforceID)
+			return
+		}
+	}
+
+	// B4: a parent that billsync has not put in Salesforce yet is brought
+	// along, parents first.
+	parentID := ""
+	if om.Parent != nil {
+		parentID = ent.Str(om.Parent.BillingField)
+		if parentID == "" {
+			a.fail(billsync.Errorf(billsync.EINVALID, "%s %s has no %s", c.Object, ent.ID(), om.Parent.BillingField), "", "")
+			return
+		}
+		if err := e.ensureParent(ctx, a, om.Parent.Type, parentID, 0); err != nil {
+			a.fail(err, "", "")
+			return
+		}
+	}
+
+	rec := billsync.SObject{om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling}
+	for _, k := range changed {
+		f, _ := om.Field(k)
+		rec[f.Salesforce] = f.SalesforceValue(vals[k])
+	}
+	if om.Parent != nil && (st == nil || st.Agreed[om.Parent.BillingField] != parentID) {
+		rec[om.Parent.Relationship] = map[string]any{om.ExternalIDOfParent(): parentID}
+	}
+	mapping.SyncStatusFields(rec, "success", "", e.now())
+
+	res, err := e.upsertOne(ctx, om, rec)
+	if err != nil {
+		sfID := ""
+		if st != nil {
+			sfID = st.SalesforceID
+			e.markFailed(ctx, om, sfID, err)
+		}
+		a.failOp(err, "upsert", "", sfID)
+		return
+	}
+
+	agreed := mapping.Merge(nil, vals)
+	if st != nil {
+		agreed = mapping.Merge(st.Agreed, vals)
+	}
+	if om.Parent != nil {
+		agreed[om.Parent.BillingField] = parentID
+	}
+	ns := &billsync.SyncState{
+		Object: c.Object, BillingID: ent.ID(), SalesforceID: res.ID, AccountID: accountOf(c.Object, ent),
+		BillingVersion: ent.Version(), Agreed: agreed, UpdatedAt: e.now(),
+	}
+	if err := e.cfg.State.PutSyncState(ctx, ns); err != nil {
+		// Salesforce has the write; a retry upserts the same values again
+		// and then records the state.
+		a.fail(err, "", res.ID)
+		return
+	}
+	op, msg := "update", "fields: "+strings.Join(changed, ", ")
+	if res.Created {
+		op, msg = "create", ""
+	}
+	if len(lossy) > 0 {
+		msg = strings.TrimSpace(msg + "; rounded to the Salesforce field's scale, value changed: " + strings.Join(lossy, ", "))
+	}
+	a.finish(billsync.OutcomeSuccess, "", op, "", msg, "", res.ID)
+}
+
+// ensureParent makes sure a billing record of type t is in Salesforce,
+// upserting it (and, first, its own parent) when billsync has no state for
+// it.
+func (e *Engine) ensureParent(ctx context.Context, a *attempt, t billsync.ObjectType, id string, depth int) error {
+	if depth > 4 {
+		return billsync.Errorf(billsync.EINTERNAL, "parent chain too deep at %s %s", t, id)
+	}
+	st, err := e.state(ctx, t, id)
+	if err != nil || (st != nil && st.SalesforceID != "") {
+		return err
+	}
+	om, ok := e.m.Object(t)
+	if !ok {
+		return billsync.Errorf(billsync.EINVALID, "no mapping for parent type %s", t)
+	}
+	ent, err := e.cfg.Billing.Get(ctx, t, id)
+	if err != nil {
+		return fmt.Errorf("reading parent %s %s from billing: %w", t, id, err)
+	}
+	parentID := ""
+	if om.Parent != nil {
+		parentID = ent.Str(om.Parent.BillingField)
+		if err := e.ensureParent(ctx, a, om.Parent.Type, parentID, depth+1); err != nil {
+			return err
+		}
+	}
+	vals, _, err := om.BillingValues(ent, true)
+	if err != nil {
+		return err
+	}
+	rec := billsync.SObject{om.ExternalID: id, mapping.FieldLastSystem: mapping.LastSystemBilling}
+	for k, v := range vals {
+		f, _ := om.Field(k)
+		rec[f.Salesforce] = f.SalesforceValue(v)
+	}
+	if om.Parent != nil {
+		rec[om.Parent.Relationship] = map[string]any{om.ExternalIDOfParent(): parentID}
+		vals[om.Parent.BillingField] = parentID
+	}
+	mapping.SyncStatusFields(rec, "success", "", e.now())
+	res, err := e.upsertOne(ctx, om, rec)
+	if err != nil {
+		return fmt.Errorf("bringing parent %s %s along: %w", t, id, err)
+	}
+	ns := &billsync.SyncState{Object: t, BillingID: id, SalesforceID: res.ID, AccountID: accountOf(t, ent),
+		BillingVersion: ent.Version(), Agreed: vals, UpdatedAt: e.now()}
+	if err := e.cfg.State.PutSyncState(ctx, ns); err != nil {
+		return err
+	}
+	le := a.entry(t, id, res.ID, "upsert", billsync.OutcomeSuccess, "", "", fmt.Sprintf("brought along as the parent of %s %s (B4)", a.c.Object, a.c.RecordID))
+	a.note(le)
+	return nil
+}
+
+func (e *Engine) upsertOne(ctx context.Context, om *mapping.Object, rec billsync.SObject) (billsync.SaveResult, error) {
+	results, err := e.cfg.CRM.Upsert(ctx, om.SObject, om.ExternalID, []billsync.SObject{rec})
+	if err != nil {
+		return billsync.SaveResult{}, err
+	}
+	if len(results) != 1 {
+		return billsync.SaveResult{}, billsync.Errorf(billsync.EINTERNAL, "upsert returned %d results for 1 record", len(results))
+	}
+	if err := results[0].Err(); err != nil {
+		return billsync.SaveResult{}, err
+	}
+	return results[0], nil
+}
+
+// markFailed shows a failed sync on the Salesforce record itself (G1).
+// Best effort: the sync log has the failure either way.
+func (e *Engine) markFailed(ctx context.Context, om *mapping.Object, sfID string, cause error) {
+	if sfID == "" {
+		return
+	}
+	rec := billsync.SObject{"Id": sfID, mapping.FieldLastSystem: mapping.LastSystemBilling}
+	mapping.SyncStatusFields(rec, "failed", cause.Error(), e.now())
+	if _, err := e.cfg.CRM.Update(ctx, om.SObject, []billsync.SObject{rec}); err != nil {
+		e.log.Warn("could not mark the Salesforce record as failed", "id", sfID, "err", err)
+	}
+}
+
+// state reads the sync state, nil when the record was never synced.
+func (e *Engine) state(ctx context.Context, t billsync.ObjectType, billingID string) (*billsync.SyncState, error) {
+	st, err := e.cfg.State.SyncState(ctx, t, billingID)
+	if notFound(err) {
+		return nil, nil
+	}
+	return st, err
+}
+
+func accountOf(t billsync.ObjectType, ent billsync.Entity) string {
+	if t == billsync.ObjectAccount {
+		return ent.ID()
+	}
+	return ent.Str("accountId")
+}
