@@ -1,0 +1,223 @@
+package httpserver
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/billsync/billsync"
+)
+
+const namespace = "billsync"
+
+// Metrics holds billsync's Prometheus metrics (G4). The engine and the
+// event subscriber update them through its methods; a nil *Metrics
+// ignores every update, so code under test needs none.
+//
+// Labels are low-cardinality only (direction, object, outcome, result,
+// route): never a record id.
+type Metrics struct {
+	syncAttempts  *prometheus.CounterVec
+	syncLatency   *prometheus.HistogramVec
+	webhooks      *prometheus.CounterVec
+	httpRequests  *prometheus.CounterVec
+	conflictsHeld prometheus.Gauge
+	streamUp      prometheus.Gauge
+	streamLag     prometheus.Gauge
+	apiUsed       prometheus.Gauge
+	apiMax        prometheus.Gauge
+	apiShare      prometheus.Gauge
+}
+
+func newMetrics(reg *prometheus.Registry, store billsync.Store, now func() time.Time, log *slog.Logger) (*Metrics, error) {
+	m := &Metrics{
+		syncAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "sync_attempts_total",
+			Help: "Sync attempts by direction, object and outcome (one per sync-log entry).",
+		}, []string{"direction", "object", "outcome"}),
+		syncLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "sync_duration_seconds",
+			Help:    "Time to apply one change to the other side.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"direction", "object"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "webhooks_received_total",
+			Help: "Billing webhooks received, by result (accepted, duplicate, unauthorized, invalid, too_large, unavailable).",
+		}, []string{"result"}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "http_requests_total",
+			Help: "HTTP requests served, by route pattern and status code.",
+		}, []string{"route", "code"}),
+		conflictsHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "conflicts_held",
+			Help: "Conflicts waiting for a person to resolve them (manual policy).",
+		}),
+		streamUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "event_stream_connected",
+			Help: "1 while the Salesforce event subscription is connected, else 0.",
+		}),
+		streamLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "event_stream_lag_seconds",
+			Help: "Age of the newest Salesforce event received when it was received.",
+		}),
+		apiUsed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "salesforce_api_requests_used",
+			Help: "Salesforce API requests used in the org's current 24-hour window.",
+		}),
+		apiMax: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "salesforce_api_requests_limit",
+			Help: "The org's Salesforce API request limit per 24 hours.",
+		}),
+		apiShare: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "salesforce_api_usage_ratio",
+			Help: "Share of the Salesforce API budget used (0 to 1).",
+		}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.syncAttempts, m.syncLatency, m.webhooks, m.httpRequests, m.conflictsHeld,
+		m.streamUp, m.streamLag, m.apiUsed, m.apiMax, m.apiShare,
+		&queueCollector{store: store, now: now, log: log},
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, billsync.Errorf(billsync.EINTERNAL, "httpserver: register metric: %v", err)
+		}
+	}
+	return m, nil
+}
+
+// ObserveSync counts one sync attempt and its latency.
+func (m *Metrics) ObserveSync(direction, object, outcome string, latency time.Duration) {
+	if m == nil {
+		return
+	}
+	m.syncAttempts.WithLabelValues(direction, object, outcome).Inc()
+	if latency > 0 {
+		m.syncLatency.WithLabelValues(direction, object).Observe(latency.Seconds())
+	}
+}
+
+// ObserveLog counts sync-log entries as attempts.
+func (m *Metrics) ObserveLog(entries ...billsync.LogEntry) {
+	for _, e := range entries {
+		m.ObserveSync(string(e.Direction), string(e.Object), string(e.Outcome), e.Latency)
+	}
+}
+
+// SetStreamState records whether the event subscription is connected and
+// how far behind it is.
+func (m *Metrics) SetStreamState(connected bool, lagSeconds float64) {
+	if m == nil {
+		return
+	}
+	if connected {
+		m.streamUp.Set(1)
+	} else {
+		m.streamUp.Set(0)
+	}
+	m.streamLag.Set(lagSeconds)
+}
+
+// SetAPIUsage records the Salesforce API budget (from /limits or the
+// Sforce-Limit-Info header).
+func (m *Metrics) SetAPIUsage(used, max int) {
+	if m == nil {
+		return
+	}
+	m.apiUsed.Set(float64(used))
+	m.apiMax.Set(float64(max))
+	if max > 0 {
+		m.apiShare.Set(float64(used) / float64(max))
+	} else {
+		m.apiShare.Set(0)
+	}
+}
+
+// SetConflictsHeld records how many conflicts wait for a person.
+func (m *Metrics) SetConflictsHeld(n int) {
+	if m == nil {
+		return
+	}
+	m.conflictsHeld.Set(float64(n))
+}
+
+func (m *Metrics) webhook(result string) {
+	if m == nil {
+		return
+	}
+	m.webhooks.WithLabelValues(result).Inc()
+}
+
+func (m *Metrics) observeHTTP(route string, status int) {
+	if m == nil {
+		return
+	}
+	m.httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+}
+
+func (m *Metrics) handler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		// A store that cannot answer must not hide every other metric.
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      slogPrinter{log},
+		Registry:      reg,
+		Timeout:       2 * scrapeTimeout,
+	})
+}
+
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) {
+	p.log.Warn("metrics", slog.Any("detail", v))
+}
+
+// queueCollector reads the queue's state from the store at scrape time,
+// so the figures are never older than the scrape and cost nothing
+// between scrapes.
+type queueCollector struct {
+	store billsync.Store
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+var (
+	descQueueDepth = prometheus.NewDesc(namespace+"_queue_depth",
+		"Queued changes by state (pending, running).", []string{"state"}, nil)
+	descDeadLetters = prometheus.NewDesc(namespace+"_dead_letters",
+		"Changes in the dead letters, waiting to be replayed.", nil, nil)
+	descOldestPending = prometheus.NewDesc(namespace+"_oldest_pending_change_age_seconds",
+		"Age of the oldest pending change; 0 when the queue is empty.", nil, nil)
+	descStoreUp = prometheus.NewDesc(namespace+"_queue_stats_up",
+		"1 if the queue figures could be read from the store at this scrape, else 0.", nil, nil)
+)
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descQueueDepth
+	ch <- descDeadLetters
+	ch <- descOldestPending
+	ch <- descStoreUp
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	st, err := c.store.Stats(ctx)
+	if err != nil {
+		c.log.Warn("metrics: queue stats", slog.Any("err", err))
+		ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, 1)
+	ch <- prometheus.MustNewConstMetric(descQueueDepth, prometheus.GaugeValue, float64(st.Pending), "pending")
+	ch <- prometheus.MustNewConstMetric(descQueueDepth, prometheus.GaugeValue, float64(st.Running), "running")
+	ch <- prometheus.MustNewConstMetric(descDeadLetters, prometheus.GaugeValue, float64(st.DeadLetters))
+	age := 0.0
+	if !st.OldestPending.IsZero() {
+		age = max(c.now().Sub(st.OldestPending).Seconds(), 0)
+	}
+	ch <- prometheus.MustNewConstMetric(descOldestPending, prometheus.GaugeValue, age)
+}

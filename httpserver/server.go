@@ -1,0 +1,342 @@
+package httpserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/billsync/billsync"
+)
+
+// WebhookVerifier checks a billing webhook's signature and returns its
+// webhook-id, the idempotency key. billingapi.Verifier implements it.
+type WebhookVerifier interface {
+	Verify(h http.Header, body []byte) (webhookID string, err error)
+}
+
+// Config wires a Server.
+type Config struct {
+	Store    billsync.Store
+	Verifier WebhookVerifier
+	// AdminTokens maps each admin token to its name; the audit trail
+	// records the name, never the token (A4).
+	AdminTokens map[string]string
+	// Ready reports whether billsync can do its work (nil error = ready),
+	// e.g. whether the event subscription is up (G4). Nil means always
+	// ready. An errors.Join of several errors is reported as several reasons.
+	Ready func(ctx context.Context) error
+	// OnEnqueue wakes the workers after new work was stored.
+	OnEnqueue func()
+	// Registry receives the metrics; nil creates one with the Go and
+	// process collectors.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	Clock    func() time.Time
+}
+
+// Server serves billsync's HTTP endpoints. Create it with New.
+type Server struct {
+	store     billsync.Store
+	verifier  WebhookVerifier
+	tokens    []adminToken
+	ready     func(ctx context.Context) error
+	onEnqueue func()
+	registry  *prometheus.Registry
+	metrics   *Metrics
+	log       *slog.Logger
+	now       func() time.Time
+	handler   http.Handler
+}
+
+// adminToken keeps only a digest of the token: comparing fixed-length
+// digests in constant time hides both the token's content and its length.
+type adminToken struct {
+	digest [sha256.Size]byte
+	name   string
+}
+
+// Timeouts for calls the server makes on behalf of a probe or scrape,
+// which have no caller deadline of their own worth trusting.
+const (
+	readyTimeout  = 5 * time.Second
+	scrapeTimeout = 5 * time.Second
+)
+
+// New checks cfg and builds the server and its routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, billsync.Errorf(billsync.EINVALID, "httpserver: Store is required")
+	}
+	if cfg.Verifier == nil {
+		return nil, billsync.Errorf(billsync.EINVALID, "httpserver: Verifier is required (webhooks are never accepted unsigned)")
+	}
+	s := &Server{
+		store:     cfg.Store,
+		verifier:  cfg.Verifier,
+		ready:     cfg.Ready,
+		onEnqueue: cfg.OnEnqueue,
+		registry:  cfg.Registry,
+		log:       cfg.Logger,
+		now:       cfg.Clock,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.onEnqueue == nil {
+		s.onEnqueue = func() {}
+	}
+	for tok, name := range cfg.AdminTokens {
+		if strings.TrimSpace(tok) == "" {
+			return nil, billsync.Errorf(billsync.EINVALID, "httpserver: admin token %q is empty", name)
+		}
+		if name == "" {
+			return nil, billsync.Errorf(billsync.EINVALID, "httpserver: an admin token has no name (the audit trail needs one)")
+		}
+		s.tokens = append(s.tokens, adminToken{digest: sha256.Sum256([]byte(tok)), name: name})
+	}
+	if len(s.tokens) == 0 {
+		s.log.Warn("no admin tokens configured: the admin API refuses every request")
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+		if err := s.registry.Register(collectors.NewGoCollector()); err != nil {
+			return nil, billsync.Errorf(billsync.EINTERNAL, "httpserver: register Go collector: %v", err)
+		}
+		if err := s.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+			return nil, billsync.Errorf(billsync.EINTERNAL, "httpserver: register process collector: %v", err)
+		}
+	}
+	m, err := newMetrics(s.registry, s.store, s.now, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler is the server's root handler, with access logging.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// HTTPServer returns an *http.Server for addr serving Handler, with
+// timeouts that keep a slow or idle client from holding a connection
+// forever. The caller starts and shuts it down.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Metrics is what the engine and subscriber update.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Registry is the registry /metrics exposes.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /webhooks/billing", s.handleWebhook)
+
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /metrics", s.metrics.handler(s.registry, s.log))
+
+	admin := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAdmin(h)) }
+	admin("GET /api/v1/settings", s.handleSettings)
+	admin("GET /api/v1/settings/audit", s.handleAudit)
+	admin("GET /api/v1/settings/{key}", s.handleSetting)
+	admin("PUT /api/v1/settings/{key}", s.handlePutSetting)
+	admin("GET /api/v1/logs", s.handleLogs)
+	admin("GET /api/v1/deadletters", s.handleDeadLetters)
+	admin("POST /api/v1/deadletters/retry", s.handleRetryAll)
+	admin("POST /api/v1/deadletters/{id}/retry", s.handleRetry)
+	admin("GET /api/v1/queue", s.handleQueue)
+	// Anything else under the API answers in the API's error shape
+	// rather than the mux's plain-text 404, but still only to an admin.
+	admin("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, billsync.Errorf(billsync.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return s.recoverPanics(s.accessLog(mux))
+}
+
+type actorKey struct{}
+
+// actorFrom returns the name of the admin token that authorised r.
+func actorFrom(ctx context.Context) string {
+	name, _ := ctx.Value(actorKey{}).(string)
+	return name
+}
+
+// requireAdmin admits requests carrying a configured admin token and puts
+// the token's name in the context for the audit trail.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, ok := s.authenticate(r.Header.Get("Authorization"))
+		if !ok {
+			s.writeError(w, r, billsync.Errorf(billsync.EUNAUTHORIZED, "a valid admin token is required (Authorization: Bearer <token>)"))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, name)))
+	})
+}
+
+func (s *Server) authenticate(header string) (string, bool) {
+	scheme, tok, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		return "", false
+	}
+	d := sha256.Sum256([]byte(tok))
+	// Compare against every token without stopping early, so the time
+	// taken does not tell which token, or whether any, came close.
+	var name string
+	found := 0
+	for _, t := range s.tokens {
+		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 {
+			name = t.name
+			found = 1
+		}
+	}
+	return name, found == 1
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type readyBody struct {
+	Status  string   `json:"status"`
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if s.ready == nil {
+		writeJSON(w, http.StatusOK, readyBody{Status: "ready"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	err := s.ready(ctx)
+	if err == nil {
+		writeJSON(w, http.StatusOK, readyBody{Status: "ready"})
+		return
+	}
+	var reasons []string
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if e != nil {
+				reasons = append(reasons, e.Error())
+			}
+		}
+	}
+	if len(reasons) == 0 {
+		reasons = []string{err.Error()}
+	}
+	writeJSON(w, http.StatusServiceUnavailable, readyBody{Status: "unavailable", Reasons: reasons})
+}
+
+// statusRecorder remembers what a handler answered, for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the real writer (flush,
+// deadlines).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// accessLog logs one line per request: method, path, route, status,
+// duration. Never the body, the query or headers, which may carry tokens
+// or record data.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		d := s.now().Sub(start)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.observeHTTP(route, rec.status)
+		level := slog.LevelInfo
+		switch {
+		case rec.status >= 500:
+			level = slog.LevelError
+		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics":
+			// Probes and scrapes arrive every few seconds; they would
+			// drown everything else.
+			level = slog.LevelDebug
+		}
+		s.log.LogAttrs(r.Context(), level, "http request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("route", route),
+			slog.Int("status", rec.status),
+			slog.Int64("bytes", rec.bytes),
+			slog.Duration("duration", d),
+			slog.String("remote", r.RemoteAddr),
+		)
+	})
+}
+
+// recoverPanics turns a handler panic into a logged 500 in the API's error
+// shape instead of a dropped connection.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v)
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelError, "handler panic",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("panic", v))
+			writeJSON(w, http.StatusInternalServerError, errorBody{Error: errorDetail{Code: billsync.EINTERNAL, Message: "internal error"}})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,121 @@
+package httpserver
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/billsync/billsync"
+)
+
+// Webhook results, as the billsync_webhooks_received_total label.
+const (
+	webhookAccepted     = "accepted"
+	webhookDuplicate    = "duplicate"
+	webhookUnauthorized = "unauthorized"
+	webhookInvalid      = "invalid"
+	webhookTooLarge     = "too_large"
+	webhookUnavailable  = "unavailable"
+)
+
+type webhookAnswer struct {
+	Status string `json:"status"`
+}
+
+// handleWebhook receives a billing webhook (B1, §4, §5.2). The order
+// matters: nothing is parsed before the signature is checked, and nothing
+// is answered 2xx before the change is committed, so a sender's retry is
+// the only recovery a failure needs.
+func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, billsync.MaxWebhookBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.metrics.webhook(webhookTooLarge)
+			s.writeError(w, r, err)
+			return
+		}
+		// The sender went away or the connection broke mid-body.
+		s.metrics.webhook(webhookInvalid)
+		s.writeError(w, r, billsync.Errorf(billsync.EINVALID, "could not read the request body"))
+		return
+	}
+
+	webhookID, err := s.verifier.Verify(r.Header, body)
+	if err == nil && webhookID == "" {
+		err = billsync.Errorf(billsync.EUNAUTHORIZED, "missing webhook-id")
+	}
+	if err != nil {
+		if billsync.ErrorCode(err) == billsync.EUNAVAILABLE {
+			s.metrics.webhook(webhookUnavailable)
+			s.writeError(w, r, err)
+			return
+		}
+		s.metrics.webhook(webhookUnauthorized)
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook refused: signature",
+			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+		s.writeError(w, r, unauthorized(err))
+		return
+	}
+
+	ev, t, op, err := billsync.ParseWebhook(body)
+	if err != nil {
+		s.refuseInvalid(w, r, webhookID, err)
+		return
+	}
+	change, err := billsync.ChangeFromWebhook(webhookID, ev, t, op, s.now())
+	if err != nil {
+		s.refuseInvalid(w, r, webhookID, err)
+		return
+	}
+
+	dup, err := s.store.Enqueue(r.Context(), change)
+	if err != nil {
+		s.metrics.webhook(webhookUnavailable)
+		s.log.LogAttrs(r.Context(), slog.LevelError, "webhook not stored",
+			slog.String("webhook_id", webhookID), slog.String("type", ev.Type), slog.Any("err", err))
+		// Whatever the store's reason, the sender should try again later:
+		// nothing was committed.
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: errorDetail{
+			Code: billsync.EUNAVAILABLE, Message: "the event could not be stored; retry later",
+		}})
+		return
+	}
+	if len(dup) > 0 && dup[0] {
+		s.metrics.webhook(webhookDuplicate)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "webhook duplicate",
+			slog.String("webhook_id", webhookID), slog.String("type", ev.Type))
+		writeJSON(w, http.StatusOK, webhookAnswer{Status: webhookDuplicate})
+		return
+	}
+	s.metrics.webhook(webhookAccepted)
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "webhook accepted",
+		slog.String("webhook_id", webhookID), slog.String("type", ev.Type),
+		slog.String("record", change.RecordID), slog.Int64("change_id", change.ID))
+	s.onEnqueue()
+	writeJSON(w, http.StatusOK, webhookAnswer{Status: webhookAccepted})
+}
+
+func (s *Server) refuseInvalid(w http.ResponseWriter, r *http.Request, webhookID string, err error) {
+	s.metrics.webhook(webhookInvalid)
+	s.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook refused: invalid",
+		slog.String("webhook_id", webhookID), slog.String("reason", billsync.ErrorMessage(err)))
+	if billsync.ErrorCode(err) != billsync.EINVALID {
+		err = billsync.Errorf(billsync.EINVALID, "%s", billsync.ErrorMessage(err))
+	}
+	s.writeError(w, r, err)
+}
+
+// unauthorized answers every verification failure with 401 (§4: unsigned
+// or tampered is refused, whatever the detail). It keeps the message of a
+// verifier's own *billsync.Error, which says what was wrong (stale
+// timestamp, missing header), and replaces any other error's text, which
+// was not written for the sender.
+func unauthorized(err error) error {
+	var e *billsync.Error
+	if errors.As(err, &e) && (e.Code == billsync.EUNAUTHORIZED || e.Code == billsync.EINVALID) {
+		return billsync.Errorf(billsync.EUNAUTHORIZED, "%s", e.Message)
+	}
+	return billsync.Errorf(billsync.EUNAUTHORIZED, "webhook signature verification failed")
+}
