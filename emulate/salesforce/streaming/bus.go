@@ -1,0 +1,253 @@
+package streaming
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"sort"
+
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// DefaultRetention is how long a real org keeps platform and change events.
+const DefaultRetention = 72 * time.Hour
+
+// BusOptions configures a Bus.
+type BusOptions struct {
+	Retention time.Duration    // how long events stay replayable; DefaultRetention when 0
+	Clock     func() time.Time // time.Now when nil
+}
+
+// Event is one published event as the bus retains it.
+type Event struct {
+	Channel  string         `json:"channel"`
+	ReplayID int64          `json:"replayId"`
+	UUID     string         `json:"uuid"`
+	Schema   string         `json:"schema"`
+	Payload  map[string]any `json:"payload"`
+	Time     time.Time      `json:"time"`
+}
+
+// Bus holds the events of every channel. Replay ids come from one counter
+// shared by all channels, so each channel's ids increase but are not
+// contiguous, as on a real org; clients that compute with them break here
+// as they would there.
+type Bus struct {
+	retention time.Duration
+	clock     func() time.Time
+
+	mu       sync.Mutex
+	lastID   int64
+	channels map[string]*channelLog
+	// changed is closed and replaced on every publish, waking every
+	// long poll at once without the bus knowing who waits.
+	changed chan struct{}
+}
+
+type channelLog struct {
+	Declared bool    `json:"declared"`
+	LastID   int64   `json:"lastId"` // last id ever published here, retained or not
+	Events   []Event `json:"events"` // in replay order
+}
+
+// NewBus returns an empty bus.
+func NewBus(opts BusOptions) *Bus {
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	return &Bus{retention: opts.Retention, clock: opts.Clock, channels: map[string]*channelLog{}, changed: make(chan struct{})}
+}
+
+// SchemaID is the stable schema id the bus reports for a channel. Real
+// schema ids are 22-character URL-safe base64 fingerprints; this one is
+// derived from the channel name so it survives restarts.
+func SchemaID(channel string) string {
+	sum := sha256.Sum256([]byte(channel))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// Declare makes a channel subscribable before anything was published to it
+// (a platform event object that exists in the org).
+func (b *Bus) Declare(channel string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.logLocked(channel).Declared = true
+}
+
+func (b *Bus) logLocked(channel string) *channelLog {
+	l := b.channels[channel]
+	if l == nil {
+		l = &channelLog{}
+		b.channels[channel] = l
+	}
+	return l
+}
+
+// Publish appends an event to channel and wakes waiting long polls. The
+// payload is copied; CreatedDate is filled in (UTC, millisecond "Z" form,
+// as platform events carry it) when the caller left it out. Callers should
+// set CreatedById to the publishing user.
+func (b *Bus) Publish(channel string, payload map[string]any) Event {
+	now := b.clock().UTC()
+	p := make(map[string]any, len(payload)+1)
+	maps.Copy(p, payload)
+	if _, ok := p["CreatedDate"]; !ok {
+		p["CreatedDate"] = now.Format("2006-01-02T15:04:05.000Z")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.purgeLocked(now.Add(-b.retention))
+	b.lastID++
+	ev := Event{Channel: channel, ReplayID: b.lastID, UUID: uuid.NewString(), Schema: SchemaID(channel), Payload: p, Time: now}
+	l := b.logLocked(channel)
+	l.Events = append(l.Events, ev)
+	l.LastID = ev.ReplayID
+	close(b.changed)
+	b.changed = make(chan struct{})
+	return ev
+}
+
+// Purge drops every event published before the given time and reports how
+// many went. A replay id whose event is gone is no longer valid.
+func (b *Bus) Purge(before time.Time) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.purgeLocked(before)
+}
+
+func (b *Bus) purgeLocked(before time.Time) int {
+	n := 0
+	for _, l := range b.channels {
+		i := sort.Search(len(l.Events), func(i int) bool { return !l.Events[i].Time.Before(before) })
+		if i > 0 {
+			n += i
+			l.Events = append([]Event(nil), l.Events[i:]...)
+		}
+	}
+	return n
+}
+
+// exists reports whether channel can be subscribed to.
+func (b *Bus) exists(channel string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.channels[channel]
+	return l != nil && (l.Declared || l.LastID > 0)
+}
+
+// errInvalidReplay is a replay id the channel no longer (or never) held.
+type errInvalidReplay struct{ id int64 }
+
+func (e errInvalidReplay) Error() string {
+	return fmt.Sprintf("400::The replayId {%d} you provided was invalid.  Please provide a valid ID, -2 to replay all events, or -1 to replay only new events.", e.id)
+}
+
+// position turns a subscribe's replay value into a cursor: deliver events
+// of channel whose id is greater than the cursor. An explicit id is valid
+// only while it lies within what the channel still retains, from its
+// oldest retained event up to its last published one: an id whose events
+// were purged, or one never issued, is refused like a real org does.
+func (b *Bus) position(channel string, replay int64) (int64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.purgeLocked(b.clock().Add(-b.retention))
+	l := b.logLocked(channel)
+	switch {
+	case replay == -1:
+		return l.LastID, nil
+	case replay == -2:
+		return 0, nil
+	case replay >= 1 && len(l.Events) > 0 && replay >= l.Events[0].ReplayID && replay <= l.LastID:
+		return replay, nil
+	}
+	return 0, errInvalidReplay{replay}
+}
+
+// after returns the retained events of the given channels past each
+// channel's cursor, in replay order, at most limit of them, together with
+// the channel that wakes on the next publish.
+func (b *Bus) after(cursors map[string]int64, limit int) ([]Event, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Event
+	for ch, cur := range cursors {
+		l := b.channels[ch]
+		if l == nil {
+			continue
+		}
+		i := sort.Search(len(l.Events), func(i int) bool { return l.Events[i].ReplayID > cur })
+		out = append(out, l.Events[i:]...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ReplayID < out[j].ReplayID })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, b.changed
+}
+
+// Events returns the retained events of a channel, oldest first (for the
+// emulator's admin views and tests).
+func (b *Bus) Events(channel string) []Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.channels[channel]
+	if l == nil {
+		return nil
+	}
+	return append([]Event(nil), l.Events...)
+}
+
+type busSnapshot struct {
+	Version  int                    `json:"version"`
+	LastID   int64                  `json:"lastId"`
+	Channels map[string]*channelLog `json:"channels"`
+}
+
+// Snapshot serialises the bus for the emulator's data directory.
+func (b *Bus) Snapshot() ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return json.Marshal(busSnapshot{Version: 1, LastID: b.lastID, Channels: b.channels})
+}
+
+// Restore replaces the bus's contents with a snapshot. Payload numbers come
+// back as json.Number so that they re-encode exactly as published.
+func (b *Bus) Restore(data []byte) error {
+	var s busSnapshot
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&s); err != nil {
+		return fmt.Errorf("streaming: restore bus: %w", err)
+	}
+	if s.Version != 1 {
+		return fmt.Errorf("streaming: restore bus: unsupported snapshot version %d", s.Version)
+	}
+	if s.Channels == nil {
+		s.Channels = map[string]*channelLog{}
+	}
+	for name, l := range s.Channels {
+		if l == nil {
+			return fmt.Errorf("streaming: restore bus: channel %q has no log", name)
+		}
+		for i, ev := range l.Events {
+			if ev.ReplayID > s.LastID || ev.ReplayID > l.LastID || (i > 0 && ev.ReplayID <= l.Events[i-1].ReplayID) {
+				return fmt.Errorf("streaming: restore bus: channel %q: replay ids out of order", name)
+			}
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lastID, b.channels = s.LastID, s.Channels
+	close(b.changed)
+	b.changed = make(chan struct{})
+	return nil
+}
