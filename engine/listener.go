@@ -43,6 +43,15 @@ type Listener struct {
 	mu      sync.Mutex
 	running bool
 	lastErr error
+	lag     time.Duration // publish-to-stored delay of the last event
+}
+
+// Lag is how long the last event took from its publication in Salesforce
+// to its row in the queue.
+func (l *Listener) Lag() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lag
 }
 
 // NewListener returns a Listener; call Run to start it.
@@ -137,6 +146,11 @@ func (l *Listener) handle(ctx context.Context, ev billsync.StreamEvent) error {
 	c := l.changeOf(ctx, ev)
 	if _, err := l.cfg.Queue.EnqueueStreamEvent(ctx, ev.Channel, ev.ReplayID, c); err != nil {
 		return err
+	}
+	if !ev.CreatedDate.IsZero() {
+		l.mu.Lock()
+		l.lag = max(l.cfg.Clock().Sub(ev.CreatedDate), 0)
+		l.mu.Unlock()
 	}
 	if l.cfg.Meta != nil {
 		_ = l.cfg.Meta.SetMeta(ctx, billsync.MetaCaughtUpAt, l.cfg.Clock().UTC().Format(time.RFC3339))

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/billingapi"
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/httpserver"
+	"github.com/billsync/billsync/mapping"
+	"github.com/billsync/billsync/sfclient"
+	"github.com/billsync/billsync/sfstream"
+	"github.com/billsync/billsync/sqlitestore"
+)
+
+// App is billsync wired together: store, clients, engine, runner, stream
+// listener and HTTP server. `serve` and `sandbox` run it; end-to-end tests
+// start it in-process.
+type App struct {
+	URL string // http://addr billsync listens on
+
+	cfg      Config
+	log      *slog.Logger
+	store    *sqlitestore.Store
+	runner   *engine.Runner
+	listener *engine.Listener
+	sub      *sfstream.Subscriber
+	server   *http.Server
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errc   chan error
+}
+
+// StartApp opens the store, checks the org and tenant binding, and starts
+// every loop. It returns once billsync is listening.
+func StartApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := mapping.Default()
+	if cfg.Mapping != "" {
+		var err error
+		if m, err = mapping.Load(cfg.Mapping); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	store, err := sqlitestore.Open(ctx, cfg.storePath(), sqlitestore.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, store: store, errc: make(chan error, 4)}
+	if err := a.start(ctx, m); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
+	cfg, log := a.cfg, a.log
+	if err := a.store.SeedSettings(ctx, cfg.seedSettings(), "config"); err != nil {
+		return fmt.Errorf("seeding settings: %w", err)
+	}
+	var key []byte
+	if cfg.Salesforce.PrivateKeyFile != "" {
+		var err error
+		if key, err = os.ReadFile(cfg.Salesforce.PrivateKeyFile); err != nil {
+			return fmt.Errorf("salesforce.privateKeyFile: %w", err)
+		}
+	}
+	sf, err := sfclient.New(sfclient.Config{
+		LoginURL: cfg.Salesforce.LoginURL, Grant: cfg.Salesforce.Grant,
+		ClientID: cfg.Salesforce.ClientID, ClientSecret: cfg.Salesforce.ClientSecret,
+		Username: cfg.Salesforce.Username, Password: cfg.Salesforce.Password,
+		PrivateKeyPEM: key, APIVersion: cfg.Salesforce.APIVersion, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	bill := billingapi.New(cfg.Billing.URL, cfg.Billing.Token, nil)
+	verifier, err := billingapi.NewVerifier(cfg.Billing.WebhookSecret, nil)
+	if err != nil {
+		return fmt.Errorf("billing.webhookSecret: %w", err)
+	}
+	if err := a.bind(ctx, sf, bill); err != nil {
+		return err
+	}
+
+	tokens := map[string]string{}
+	for name, tok := range cfg.AdminTokens {
+		tokens[tok] = name
+	}
+	srv, err := httpserver.New(httpserver.Config{
+		Store: a.store, Verifier: verifier, AdminTokens: tokens, Logger: log,
+		Ready: func(context.Context) error { return a.listener.Err() },
+		OnEnqueue: func() {
+			if a.runner != nil {
+				a.runner.Wake()
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(engine.Config{
+		Settings: a.store, State: a.store, CRM: sf, Billing: bill, Mapping: m,
+		Observer: srv.Metrics(), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	a.runner = engine.NewRunner(engine.RunnerConfig{Engine: eng, Queue: a.store, Workers: cfg.Workers, Logger: log})
+	a.sub = sfstream.New(sfstream.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
+	a.listener = engine.NewListener(engine.ListenerConfig{
+		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
+		OnEnqueue: a.runner.Wake, Logger: log,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	a.URL = "http://" + ln.Addr().String()
+	a.server = srv.HTTPServer(cfg.Addr)
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	a.goRun("http server", func() error {
+		if err := a.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	a.goRun("sync runner", func() error { return a.runner.Run(runCtx) })
+	a.goRun("event listener", func() error { return a.listener.Run(runCtx) })
+	a.goRun("log pruning", func() error { return a.prune(runCtx) })
+	a.goRun("gauges", func() error { return a.gauges(runCtx, srv.Metrics(), sf) })
+	return nil
+}
+
+// gauges copies the stream's state and the API budget into the metrics
+// (G4). The queue's gauges are read from the store at scrape time.
+func (a *App) gauges(ctx context.Context, m *httpserver.Metrics, sf *sfclient.Client) error {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		m.SetStreamState(a.sub.State().Connected, a.listener.Lag().Seconds())
+		if used, max, ok := sf.Limits(); ok {
+			m.SetAPIUsage(used, max)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (a *App) goRun(name string, f func() error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error(name+" stopped", "err", err)
+			select {
+			case a.errc <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
+		}
+	}()
+}
+
+// Err delivers the first fatal error of a background loop.
+func (a *App) Err() <-chan error { return a.errc }
+
+// bind ties the store to the first Salesforce org and billing tenant it
+// syncs with, and refuses any other without --rebind (§4): a refreshed
+// sandbox org carries production's billing ids and must never write to
+// production's billing.
+func (a *App) bind(ctx context.Context, sf billsync.CRM, bill billsync.Billing) error {
+	_, org, err := sf.Identity(ctx)
+	if err != nil {
+		return fmt.Errorf("salesforce login: %w", err)
+	}
+	tenant, err := bill.Tenant(ctx)
+	if err != nil {
+		return fmt.Errorf("billing: %w", err)
+	}
+	for _, b := range []struct{ key, value, what string }{
+		{billsync.MetaSalesforceOrg, org, "Salesforce org"},
+		{billsync.MetaBillingTenant, tenant, "billing tenant"},
+	} {
+		old, ok, err := a.store.Meta(ctx, b.key)
+		if err != nil {
+			return err
+		}
+		if ok && old != b.value && !a.cfg.Rebind {
+			return billsync.Errorf(billsync.EFORBIDDEN,
+				"this store is bound to %s %s, but the credentials reach %s; refusing to sync (start with --rebind if this is intended)",
+				b.what, old, b.value)
+		}
+		if !ok || old != b.value {
+			if ok {
+				a.log.Warn("rebinding the store", "what", b.what, "from", old, "to", b.value)
+			}
+			if err := a.store.SetMeta(ctx, b.key, b.value); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (a *App) prune(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.store.PruneLogs(ctx, time.Now().Add(-a.cfg.LogRetention)); err != nil && ctx.Err() == nil {
+			a.log.Warn("pruning the sync log", "err", err)
+		} else if n > 0 {
+			a.log.Info("pruned the sync log", "entries", n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops accepting webhooks, lets in-flight changes finish, and
+// closes the store.
+func (a *App) Close() error {
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := a.server.Shutdown(sctx)
+	a.cancel()
+	a.wg.Wait()
+	return errors.Join(err, a.store.Close())
+}

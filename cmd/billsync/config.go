@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/billsync/billsync"
+	"go.yaml.in/yaml/v4"
+)
+
+// Config is billsync's configuration. Precedence: flags > environment
+// (BILLSYNC_…) > config file > defaults.
+type Config struct {
+	// Addr is where billsync serves webhooks, the admin API, health and
+	// metrics.
+	Addr string `yaml:"addr"`
+	// Data is the directory of the embedded SQLite store.
+	Data string `yaml:"data"`
+	// Mapping is an optional YAML mapping file; empty uses the default
+	// mapping of SPEC §2.
+	Mapping string `yaml:"mapping"`
+	// Workers is how many partitions are synced in parallel.
+	Workers int `yaml:"workers"`
+	// LogRetention is how long sync-log entries are kept (G3).
+	LogRetention time.Duration `yaml:"logRetention"`
+	// Rebind lets billsync sync with a Salesforce org or billing tenant
+	// other than the one its store is bound to (§4). Flag only in practice.
+	Rebind bool `yaml:"-"`
+
+	Salesforce SalesforceConfig `yaml:"salesforce"`
+	Billing    BillingConfig    `yaml:"billing"`
+	// AdminTokens maps a token's name (recorded in the audit) to the token.
+	AdminTokens map[string]string `yaml:"adminTokens"`
+	// Settings seed the settings store on first start only (A4).
+	Settings map[string]any `yaml:"settings"`
+}
+
+// SalesforceConfig says how to reach the org.
+type SalesforceConfig struct {
+	LoginURL       string `yaml:"loginUrl"`
+	Grant          string `yaml:"grant"` // password | client_credentials | jwt
+	ClientID       string `yaml:"clientId"`
+	ClientSecret   string `yaml:"clientSecret"`
+	Username       string `yaml:"username"`
+	Password       string `yaml:"password"`
+	PrivateKeyFile string `yaml:"privateKeyFile"`
+	APIVersion     string `yaml:"apiVersion"`
+}
+
+// BillingConfig says how to reach the billing platform.
+type BillingConfig struct {
+	URL           string `yaml:"url"`
+	Token         string `yaml:"token"`
+	WebhookSecret string `yaml:"webhookSecret"`
+}
+
+// DefaultConfig is the configuration with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		Addr:         "127.0.0.1:8080",
+		Data:         "./billsync-data",
+		Workers:      8,
+		LogRetention: 30 * 24 * time.Hour,
+		Salesforce:   SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0"},
+	}
+}
+
+// LoadConfig reads path (if not empty) strictly, expanding ${VAR}, over
+// the defaults, then applies the environment.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader([]byte(os.ExpandEnv(string(b)))))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	applyEnv(&cfg, os.Getenv)
+	return cfg, nil
+}
+
+// applyEnv overlays BILLSYNC_* variables.
+func applyEnv(cfg *Config, getenv func(string) string) {
+	str := func(dst *string, key string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	str(&cfg.Addr, "BILLSYNC_ADDR")
+	str(&cfg.Data, "BILLSYNC_DATA")
+	str(&cfg.Mapping, "BILLSYNC_MAPPING")
+	if v, err := strconv.Atoi(getenv("BILLSYNC_WORKERS")); err == nil {
+		cfg.Workers = v
+	}
+	str(&cfg.Salesforce.LoginURL, "BILLSYNC_SALESFORCE_LOGIN_URL")
+	str(&cfg.Salesforce.Grant, "BILLSYNC_SALESFORCE_GRANT")
+	str(&cfg.Salesforce.ClientID, "BILLSYNC_SALESFORCE_CLIENT_ID")
+	str(&cfg.Salesforce.ClientSecret, "BILLSYNC_SALESFORCE_CLIENT_SECRET")
+	str(&cfg.Salesforce.Username, "BILLSYNC_SALESFORCE_USERNAME")
+	str(&cfg.Salesforce.Password, "BILLSYNC_SALESFORCE_PASSWORD")
+	str(&cfg.Salesforce.PrivateKeyFile, "BILLSYNC_SALESFORCE_PRIVATE_KEY_FILE")
+	str(&cfg.Salesforce.APIVersion, "BILLSYNC_SALESFORCE_API_VERSION")
+	str(&cfg.Billing.URL, "BILLSYNC_BILLING_URL")
+	str(&cfg.Billing.Token, "BILLSYNC_BILLING_TOKEN")
+	str(&cfg.Billing.WebhookSecret, "BILLSYNC_BILLING_WEBHOOK_SECRET")
+	// BILLSYNC_ADMIN_TOKENS=name=token,name2=token2
+	if v := getenv("BILLSYNC_ADMIN_TOKENS"); v != "" {
+		if cfg.AdminTokens == nil {
+			cfg.AdminTokens = map[string]string{}
+		}
+		for _, pair := range strings.Split(v, ",") {
+			if name, tok, ok := strings.Cut(strings.TrimSpace(pair), "="); ok {
+				cfg.AdminTokens[name] = tok
+			}
+		}
+	}
+}
+
+// Validate says exactly what is missing.
+func (c Config) Validate() error {
+	var missing []string
+	need := func(v, name string) {
+		if strings.TrimSpace(v) == "" {
+			missing = append(missing, name)
+		}
+	}
+	need(c.Addr, "addr")
+	need(c.Data, "data")
+	need(c.Salesforce.LoginURL, "salesforce.loginUrl")
+	need(c.Salesforce.ClientID, "salesforce.clientId")
+	switch c.Salesforce.Grant {
+	case "password":
+		need(c.Salesforce.Username, "salesforce.username")
+		need(c.Salesforce.Password, "salesforce.password")
+		need(c.Salesforce.ClientSecret, "salesforce.clientSecret")
+	case "client_credentials":
+		need(c.Salesforce.ClientSecret, "salesforce.clientSecret")
+	case "jwt":
+		need(c.Salesforce.Username, "salesforce.username")
+		need(c.Salesforce.PrivateKeyFile, "salesforce.privateKeyFile")
+	default:
+		return fmt.Errorf("config: salesforce.grant %q: want password, client_credentials or jwt", c.Salesforce.Grant)
+	}
+	need(c.Billing.URL, "billing.url")
+	need(c.Billing.Token, "billing.token")
+	need(c.Billing.WebhookSecret, "billing.webhookSecret")
+	if len(c.AdminTokens) == 0 {
+		missing = append(missing, "adminTokens (at least one name: token)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("config: missing %s", strings.Join(missing, ", "))
+	}
+	if c.Workers <= 0 {
+		return fmt.Errorf("config: workers must be at least 1")
+	}
+	for k, v := range c.Settings {
+		b, _ := json.Marshal(v)
+		if _, err := billsync.ValidateSetting(k, b); err != nil {
+			return fmt.Errorf("config: settings: %w", err)
+		}
+	}
+	return nil
+}
+
+// seedSettings renders the config's settings as JSON values.
+func (c Config) seedSettings() map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	for k, v := range c.Settings {
+		b, _ := json.Marshal(v)
+		out[k] = b
+	}
+	return out
+}
+
+func (c Config) storePath() string { return filepath.Join(c.Data, "billsync.db") }

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	billingemu "github.com/billsync/billsync/emulate/billing"
+	sfemu "github.com/billsync/billsync/emulate/salesforce"
+)
+
+func newEmulateCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "emulate",
+		Short: "Run an emulator of the outside world (Salesforce org or billing platform)",
+	}
+	cmd.AddCommand(newEmulateSalesforceCmd(g), newEmulateBillingCmd(g))
+	return cmd
+}
+
+func newEmulateSalesforceCmd(g *globals) *cobra.Command {
+	var addr, data, baseURL string
+	cmd := &cobra.Command{
+		Use:   "salesforce",
+		Short: "Run the Salesforce emulator (REST API, OAuth, SOQL, CometD streaming)",
+		Long: `Run the Salesforce emulator: the REST API (OAuth password, client-credentials
+and JWT grants; sObjects, upsert, sObject Collections, SOQL, describe) and the
+CometD streaming API with replay, on the schema shipped in salesforce/.
+
+Users: ` + sfemu.IntegrationUsername + ` / ` + sfemu.IntegrationPassword + ` (integration user)
+       ` + sfemu.SalesUsername + ` / ` + sfemu.SalesPassword + ` (a sales user)
+Connected app: client id ` + sfemu.DefaultClientID + `, secret ` + sfemu.DefaultClientSecret,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := g.logger()
+			emu, err := sfemu.New(sfemu.Options{DataDir: data, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer emu.Close()
+			return serveUntilDone(cmd.Context(), log, "salesforce emulator", addr, baseURL, emu.SetBaseURL, emu.Handler())
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8081", "listen address")
+	cmd.Flags().StringVar(&data, "data", "", "directory to keep the org's state in (default: memory only)")
+	cmd.Flags().StringVar(&baseURL, "base-url", "", "URL clients reach the emulator at (default http://<addr>)")
+	return cmd
+}
+
+func newEmulateBillingCmd(g *globals) *cobra.Command {
+	var addr, data, webhookURL, secret, token, tenant string
+	cmd := &cobra.Command{
+		Use:   "billing",
+		Short: "Run the billing platform emulator (REST API and signed webhooks)",
+		Long: `Run the billing emulator: the billing contract's REST API (accounts, balances,
+balance transactions, quotes; optimistic locking by version) and Standard
+Webhooks delivery to --webhook-url, retried with backoff.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := g.logger()
+			emu, err := billingemu.New(billingemu.Options{Token: token, TenantID: tenant, WebhookURL: webhookURL,
+				WebhookSecret: secret, DataDir: data, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer emu.Close()
+			emu.Start(cmd.Context())
+			return serveUntilDone(cmd.Context(), log, "billing emulator", addr, "", nil, emu.Handler())
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8082", "listen address")
+	cmd.Flags().StringVar(&data, "data", "", "directory to keep the platform's state in (default: memory only)")
+	cmd.Flags().StringVar(&webhookURL, "webhook-url", "", "where to deliver webhooks, e.g. http://127.0.0.1:8080/webhooks/billing (default: none)")
+	cmd.Flags().StringVar(&secret, "webhook-secret", sandboxWebhookSecret, "Standard Webhooks signing secret (whsec_…)")
+	cmd.Flags().StringVar(&token, "token", sandboxBillingToken, "bearer token the REST API accepts")
+	cmd.Flags().StringVar(&tenant, "tenant", "sandbox-tenant", "tenant id the API reports")
+	return cmd
+}
+
+// serveUntilDone serves h on addr until ctx ends.
+func serveUntilDone(ctx context.Context, log *slog.Logger, name, addr, baseURL string, setBase func(string), h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	url := "http://" + ln.Addr().String()
+	if baseURL != "" {
+		url = baseURL
+	}
+	if setBase != nil {
+		setBase(url)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info(name+" listening", "url", url)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

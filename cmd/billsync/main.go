@@ -1,0 +1,79 @@
+// Command billsync keeps a billing platform and a Salesforce org in
+// two-way sync. Run `billsync --help` for the subcommands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "billsync:", err)
+		os.Exit(1)
+	}
+}
+
+// globals are the flags every subcommand has.
+type globals struct {
+	logLevel  string
+	logFormat string
+	out, err  io.Writer
+}
+
+func (g *globals) logger() *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if strings.EqualFold(g.logFormat, "json") {
+		return slog.New(slog.NewJSONHandler(g.err, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.err, opts))
+}
+
+func newRootCmd(out, errw io.Writer) *cobra.Command {
+	g := &globals{out: out, err: errw}
+	root := &cobra.Command{
+		Use:           "billsync",
+		Short:         "Two-way sync between a billing platform and Salesforce",
+		Long:          "billsync keeps a billing platform and a Salesforce org in two-way sync: accounts, balances and balance transactions both ways, quotes into Salesforce.",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errw)
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", envOr("BILLSYNC_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env BILLSYNC_LOG_LEVEL)")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", envOr("BILLSYNC_LOG_FORMAT", "text"), "log format: text or json (env BILLSYNC_LOG_FORMAT)")
+	root.AddCommand(
+		newServeCmd(g),
+		newSandboxCmd(g),
+		newEmulateCmd(g),
+		newSettingsCmd(g),
+		newLogsCmd(g),
+		newDeadLettersCmd(g),
+	)
+	return root
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

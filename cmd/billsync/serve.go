@@ -1,0 +1,77 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	var (
+		configPath string
+		flags      Config
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run billsync against a real (or emulated) Salesforce org and billing platform",
+		Long: `Run billsync: receive billing webhooks, follow the Salesforce event stream,
+and sync both ways. Configuration comes from --config (YAML), then BILLSYNC_*
+environment variables, then these flags (flags win).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := LoadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			overlayFlags(cmd, &cfg, flags)
+			log := g.logger()
+			app, err := StartApp(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			log.Info("billsync serving", "url", app.URL, "data", cfg.Data)
+			select {
+			case <-cmd.Context().Done():
+			case err := <-app.Err():
+				app.Close()
+				return err
+			}
+			log.Info("shutting down")
+			return app.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", envOr("BILLSYNC_CONFIG", ""), "YAML config file (env BILLSYNC_CONFIG)")
+	f.StringVar(&flags.Addr, "addr", "", "listen address for webhooks, admin API, health and metrics (default 127.0.0.1:8080; env BILLSYNC_ADDR)")
+	f.StringVar(&flags.Data, "data", "", "directory of the embedded store (default ./billsync-data; env BILLSYNC_DATA)")
+	f.StringVar(&flags.Mapping, "mapping", "", "YAML mapping file (default: the built-in mapping; env BILLSYNC_MAPPING)")
+	f.IntVar(&flags.Workers, "workers", 0, "partitions synced in parallel (default 8; env BILLSYNC_WORKERS)")
+	f.BoolVar(&flags.Rebind, "rebind", false, "allow syncing with a Salesforce org or billing tenant other than the one the store is bound to")
+	f.StringVar(&flags.Salesforce.LoginURL, "salesforce-login-url", "", "Salesforce login URL (default https://login.salesforce.com)")
+	f.StringVar(&flags.Billing.URL, "billing-url", "", "billing platform base URL")
+	return cmd
+}
+
+// overlayFlags applies the flags that were set on the command line.
+func overlayFlags(cmd *cobra.Command, cfg *Config, f Config) {
+	set := cmd.Flags().Changed
+	if set("addr") {
+		cfg.Addr = f.Addr
+	}
+	if set("data") {
+		cfg.Data = f.Data
+	}
+	if set("mapping") {
+		cfg.Mapping = f.Mapping
+	}
+	if set("workers") {
+		cfg.Workers = f.Workers
+	}
+	if set("rebind") {
+		cfg.Rebind = f.Rebind
+	}
+	if set("salesforce-login-url") {
+		cfg.Salesforce.LoginURL = f.Salesforce.LoginURL
+	}
+	if set("billing-url") {
+		cfg.Billing.URL = f.Billing.URL
+	}
+}
