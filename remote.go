@@ -157,7 +157,10 @@ type Billing interface {
 	// List pages through records; next is "" on the last page.
 	List(ctx context.Context, t ObjectType, cursor string, limit int) (page []Entity, next string, err error)
 	// Create inserts a record and returns it as stored (with id, version).
-	Create(ctx context.Context, t ObjectType, e Entity) (Entity, error)
+	// A non-empty idempotencyKey makes a repeat of the same create (after
+	// a crash or a lost response) return the record the first one made
+	// instead of a second record (§4: no duplicates).
+	Create(ctx context.Context, t ObjectType, e Entity, idempotencyKey string) (Entity, error)
 	// Update writes a record whose "version" is the version it was read
 	// at; a stale version fails with a *RemoteError of status 409.
 	Update(ctx context.Context, t ObjectType, e Entity) (Entity, error)

@@ -138,13 +138,13 @@ func (c *Client) List(ctx context.Context, t billsync.ObjectType, cursor string,
 }
 
 // Create inserts a record and returns it as stored.
-func (c *Client) Create(ctx context.Context, t billsync.ObjectType, e billsync.Entity) (billsync.Entity, error) {
+func (c *Client) Create(ctx context.Context, t billsync.ObjectType, e billsync.Entity, idempotencyKey string) (billsync.Entity, error) {
 	p, err := pathOf(t)
 	if err != nil {
 		return nil, err
 	}
 	var out billsync.Entity
-	if err := c.do(ctx, http.MethodPost, p, e, &out); err != nil {
+	if err := c.doWith(ctx, http.MethodPost, p, e, &out, idempotencyKey); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -174,6 +174,11 @@ func (c *Client) Delete(ctx context.Context, t billsync.ObjectType, id string) e
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doWith(ctx, method, path, in, out, "")
+}
+
+// doWith is do with an Idempotency-Key header when key is not empty.
+func (c *Client) doWith(ctx context.Context, method, path string, in, out any, key string) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -188,6 +193,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -51,23 +51,23 @@ func TestClientAgainstEmulator(t *testing.T) {
 		t.Fatalf("tenant %q %v", ten, err)
 	}
 
-	acc, err := c.Create(ctx, billsync.ObjectAccount, billsync.Entity{"name": "Acme", "code": "ACME"})
+	acc, err := c.Create(ctx, billsync.ObjectAccount, billsync.Entity{"name": "Acme", "code": "ACME"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bal, err := c.Create(ctx, billsync.ObjectBalance, billsync.Entity{"accountId": acc.ID(), "name": "P", "amount": "1234567890123456.78", "currency": "USD"})
+	bal, err := c.Create(ctx, billsync.ObjectBalance, billsync.Entity{"accountId": acc.ID(), "name": "P", "amount": "1234567890123456.78", "currency": "USD"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if bal.Str("amount") != "1234567890123456.78" {
 		t.Fatalf("amount %q", bal.Str("amount"))
 	}
-	tx, err := c.Create(ctx, billsync.ObjectBalanceTransaction, billsync.Entity{"balanceId": bal.ID(), "amount": "-0.01"})
+	tx, err := c.Create(ctx, billsync.ObjectBalanceTransaction, billsync.Entity{"balanceId": bal.ID(), "amount": "-0.01"}, "")
 	if err != nil || tx.Str("accountId") != acc.ID() {
 		t.Fatalf("txn %v %v", tx, err)
 	}
 	q, err := c.Create(ctx, billsync.ObjectQuote, billsync.Entity{"accountId": acc.ID(), "status": "DRAFT", "type": "NEW",
-		"offerings": []any{map[string]any{"name": "O", "items": []any{map[string]any{"productCode": "P", "quantity": "2", "unitPrice": "3.50"}}}}})
+		"offerings": []any{map[string]any{"name": "O", "items": []any{map[string]any{"productCode": "P", "quantity": "2", "unitPrice": "3.50"}}}}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestClientAgainstEmulator(t *testing.T) {
 	}
 
 	// 400 carries the field.
-	_, err = c.Create(ctx, billsync.ObjectBalance, billsync.Entity{"accountId": acc.ID(), "name": "P", "amount": jsonNumber("1.5"), "currency": "USD"})
+	_, err = c.Create(ctx, billsync.ObjectBalance, billsync.Entity{"accountId": acc.ID(), "name": "P", "amount": jsonNumber("1.5"), "currency": "USD"}, "")
 	re = remote(t, err)
 	if re.StatusCode != 400 || re.Code != "invalid" || len(re.Fields) != 1 || re.Fields[0] != "amount" || billsync.ErrorCode(err) != billsync.EINVALID {
 		t.Fatalf("invalid: %+v", re)
@@ -101,7 +101,7 @@ func TestClientAgainstEmulator(t *testing.T) {
 
 	// Paging through everything.
 	for i := range 4 {
-		if _, err := c.Create(ctx, billsync.ObjectAccount, billsync.Entity{"name": "N", "code": string(rune('a' + i))}); err != nil {
+		if _, err := c.Create(ctx, billsync.ObjectAccount, billsync.Entity{"name": "N", "code": string(rune('a' + i))}, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -233,3 +233,23 @@ func TestClientAuthAndTransient(t *testing.T) {
 }
 
 func jsonNumber(s string) any { return json.Number(s) }
+
+// §4: a create repeated with the same Idempotency-Key (a crash after the
+// first one) returns the first record instead of making a second.
+func TestCreateIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	c, _ := newPair(t)
+	ctx := context.Background()
+	a1, err := c.Create(ctx, billsync.ObjectAccount, billsync.Entity{"name": "Acme", "code": "ACME"}, "sf:001000000000001AAA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := c.Create(ctx, billsync.ObjectAccount, billsync.Entity{"name": "Acme", "code": "ACME"}, "sf:001000000000001AAA")
+	if err != nil || a2.ID() != a1.ID() {
+		t.Fatalf("repeat made %v (%v), want %s", a2.ID(), err, a1.ID())
+	}
+	a3, err := c.Create(ctx, billsync.ObjectAccount, billsync.Entity{"name": "Acme", "code": "ACME"}, "sf:other")
+	if err != nil || a3.ID() == a1.ID() {
+		t.Fatalf("a new key must make a new record: %v %v", a3.ID(), err)
+	}
+}

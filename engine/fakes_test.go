@@ -288,7 +288,7 @@ func (b *fakeBilling) Get(ctx context.Context, t billsync.ObjectType, id string)
 func (b *fakeBilling) List(ctx context.Context, t billsync.ObjectType, cursor string, limit int) ([]billsync.Entity, string, error) {
 	return nil, "", fmt.Errorf("not used")
 }
-func (b *fakeBilling) Create(ctx context.Context, t billsync.ObjectType, e billsync.Entity) (billsync.Entity, error) {
+func (b *fakeBilling) Create(ctx context.Context, t billsync.ObjectType, e billsync.Entity, key string) (billsync.Entity, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.next++

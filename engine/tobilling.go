@@ -137,7 +137,7 @@ func (e *Engine) createInBilling(ctx context.Context, a *attempt, om *mapping.Ob
 	}
 
 	e.createMu.Lock()
-	created, err := e.cfg.Billing.Create(ctx, om.Type, ent)
+	created, err := e.cfg.Billing.Create(ctx, om.Type, ent, "sf:"+rec.ID())
 	if err != nil {
 		e.createMu.Unlock()
 		e.markFailed(ctx, om, rec.ID(), err)

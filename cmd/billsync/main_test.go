@@ -117,7 +117,7 @@ func (h *harness) quiesce() {
 
 func (h *harness) create(t billsync.ObjectType, e billsync.Entity) billsync.Entity {
 	h.t.Helper()
-	got, err := h.billing.Create(context.Background(), t, e)
+	got, err := h.billing.Create(context.Background(), t, e, "")
 	if err != nil {
 		h.t.Fatalf("billing create %s: %v", t, err)
 	}

@@ -56,6 +56,7 @@ type Emulator struct {
 	evSeq      int64
 	tables     map[billsync.ObjectType]*table
 	writes     map[string]int
+	idem       map[string]string // object/Idempotency-Key → record id
 	queues     map[string][]*event
 	busy       map[string]bool
 	inflight   int
@@ -101,6 +102,7 @@ func New(opts Options) (*Emulator, error) {
 		tenant:      opts.TenantID,
 		tables:      map[billsync.ObjectType]*table{},
 		writes:      map[string]int{},
+		idem:        map[string]string{},
 		queues:      map[string][]*event{},
 		busy:        map[string]bool{},
 		webhookURL:  opts.WebhookURL,
@@ -274,10 +276,13 @@ func (e *Emulator) Handler() http.Handler {
 			writeError(w, aerr)
 			return
 		}
-		ent, aerr := e.create(t, raw)
+		ent, replayed, aerr := e.createIdempotent(t, raw, r.Header.Get("Idempotency-Key"))
 		if aerr != nil {
 			writeError(w, aerr)
 			return
+		}
+		if replayed {
+			w.Header().Set("Idempotent-Replayed", "true")
 		}
 		writeJSON(w, http.StatusCreated, ent)
 	})))

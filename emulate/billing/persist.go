@@ -29,6 +29,7 @@ type snapshot struct {
 	Writes    map[string]int                          `json:"writes"`
 	Outbox    []*event                                `json:"outbox"`
 	Delivered int                                     `json:"delivered"`
+	Idem      map[string]string                       `json:"idempotencyKeys,omitempty"`
 }
 
 type snapshotEntry struct {
@@ -73,7 +74,7 @@ func (e *Emulator) persistLoop() {
 func (e *Emulator) snapshotLocked() *snapshot {
 	s := &snapshot{
 		Format: snapshotFormat, Tenant: e.tenant, Seq: e.seq, EventSeq: e.evSeq,
-		Records: map[billsync.ObjectType][]snapshotEntry{}, Writes: e.writes, Delivered: e.delivered,
+		Records: map[billsync.ObjectType][]snapshotEntry{}, Writes: e.writes, Delivered: e.delivered, Idem: e.idem,
 		Outbox: []*event{},
 	}
 	for t, tb := range e.tables {
@@ -167,6 +168,9 @@ func (e *Emulator) load() error {
 		e.dirty = true
 	}
 	e.seq, e.evSeq, e.delivered = s.Seq, s.EventSeq, s.Delivered
+	if s.Idem != nil {
+		e.idem = s.Idem
+	}
 	if s.Writes != nil {
 		e.writes = s.Writes
 	}

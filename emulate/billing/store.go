@@ -219,6 +219,35 @@ func partition(t billsync.ObjectType, data billsync.Entity) string {
 	return data.Str("accountId")
 }
 
+// createIdempotent is create keyed by an Idempotency-Key: a repeated key
+// answers the record the first request made (as it stands now), so a
+// client that lost the response, or crashed before saving it, never makes
+// a second record. Keys are per object type.
+func (e *Emulator) createIdempotent(t billsync.ObjectType, raw billsync.Entity, key string) (billsync.Entity, bool, *apiError) {
+	if key == "" {
+		ent, aerr := e.create(t, raw)
+		return ent, false, aerr
+	}
+	k := string(t) + "/" + key
+	e.mu.Lock()
+	id, seen := e.idem[k]
+	e.mu.Unlock()
+	if seen {
+		if ent, ok := e.Get(t, id); ok {
+			return ent, true, nil
+		}
+	}
+	ent, aerr := e.create(t, raw)
+	if aerr != nil {
+		return nil, false, aerr
+	}
+	e.mu.Lock()
+	e.idem[k] = ent.ID()
+	e.markDirtyLocked()
+	e.mu.Unlock()
+	return ent, false, nil
+}
+
 func (e *Emulator) create(t billsync.ObjectType, raw billsync.Entity) (billsync.Entity, *apiError) {
 	if raw == nil {
 		return nil, invalid("", "body must be a JSON object")
