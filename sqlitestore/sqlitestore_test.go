@@ -1,0 +1,397 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/storetest"
+)
+
+func openTest(t testing.TB, path string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) billsync.Store {
+		return openTest(t, filepath.Join(t.TempDir(), "billsync.db"), Options{})
+	})
+}
+
+// fakeClock is a settable clock for tests that move time.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestOpenCreatesDirsAndReopens(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "nested", "dir", "billsync.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.SchemaVersion(ctx); err != nil || v != LatestSchemaVersion() || v < 1 {
+		t.Fatalf("SchemaVersion = %d, %v; latest %d", v, err, LatestSchemaVersion())
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		t.Errorf("database file mode %v is readable by others", perm)
+	}
+
+	c := &billsync.Change{Partition: "account:a", Source: billsync.SideBilling, Object: billsync.ObjectAccount,
+		Op: billsync.OpCreated, RecordID: "a", EventID: "evt-1", Payload: json.RawMessage(`{"id":"a"}`)}
+	if _, err := s.Enqueue(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetSetting(ctx, billsync.KeySyncEnabled, json.RawMessage(`false`), "cli"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetReplayID(ctx, "/event/X", 42); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+
+	// Reopening runs no migration twice and finds everything.
+	s = openTest(t, path, Options{})
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != LatestSchemaVersion() {
+		t.Fatalf("schema_migrations rows = %d, %v", n, err)
+	}
+	got, err := s.Claim(ctx, 10, time.Minute)
+	if err != nil || len(got) != 1 || got[0].EventID != "evt-1" || string(got[0].Payload) != `{"id":"a"}` {
+		t.Fatalf("after reopen claimed %+v, %v", got, err)
+	}
+	dup, err := s.Enqueue(ctx, &billsync.Change{Partition: "account:a", EventID: "evt-1"})
+	if err != nil || !dup[0] {
+		t.Errorf("dedupe after reopen: %v, %v", dup, err)
+	}
+	settings, err := s.Settings(ctx)
+	if err != nil || len(settings) != 1 || string(settings[0].Value) != "false" {
+		t.Errorf("settings after reopen = %+v, %v", settings, err)
+	}
+	if id, ok, err := s.ReplayID(ctx, "/event/X"); err != nil || !ok || id != 42 {
+		t.Errorf("replay id after reopen = %d, %v, %v", id, ok, err)
+	}
+}
+
+func TestOpenRejectsNonFilePaths(t *testing.T) {
+	for _, p := range []string{"", ":memory:", "file:x.db?mode=memory"} {
+		if _, err := Open(t.Context(), p, Options{}); billsync.ErrorCode(err) != billsync.EINVALID {
+			t.Errorf("Open(%q) = %v, want EINVALID", p, err)
+		}
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "b.db")
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.wdb.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(t.Context(), path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open on a newer schema = %v", err)
+	}
+}
+
+func TestPathWithURISpecialCharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "we?ird #dir%20", "b.db")
+	s := openTest(t, path, Options{})
+	if err := s.SetMeta(t.Context(), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at the given path: %v", err)
+	}
+}
+
+func TestConnectionSettings(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "b.db"), Options{})
+	ctx := t.Context()
+	for _, db := range []*sql.DB{s.wdb, s.rdb} {
+		var mode string
+		var sync, fk, busy int
+		if err := db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&busy); err != nil {
+			t.Fatal(err)
+		}
+		if mode != "wal" || sync != 2 || fk != 1 || busy != 10000 {
+			t.Errorf("journal_mode %s, synchronous %d, foreign_keys %d, busy_timeout %d", mode, sync, fk, busy)
+		}
+	}
+	if _, err := s.rdb.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('x', 'y')`); err == nil {
+		t.Error("the read pool accepted a write")
+	}
+}
+
+// TestClaimUsesIndexes pins the query plans that keep Claim and the head
+// bookkeeping from scanning the backlog.
+func TestClaimUsesIndexes(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "b.db"), Options{})
+	ctx := t.Context()
+	// Give the planner statistics resembling a backlog.
+	var cs []*billsync.Change
+	for i := range 2000 {
+		cs = append(cs, &billsync.Change{Partition: fmt.Sprintf("account:%d", i%20), EventID: fmt.Sprintf("e%d", i)})
+	}
+	if _, err := s.Enqueue(ctx, cs...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.wdb.ExecContext(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	plans := map[string]struct {
+		sql  string
+		args []any
+	}{
+		"claim": {claimSQL, []any{int64(2), int64(1), 10}},
+		"head":  {refreshHeadSQL, []any{"account:1"}},
+	}
+	for name, q := range plans {
+		rows, err := s.wdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.sql, q.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		for _, p := range plan {
+			if strings.HasPrefix(p, "SCAN") || strings.Contains(p, "TEMP B-TREE") {
+				t.Errorf("%s plan scans or sorts: %s", name, joined)
+			}
+		}
+		t.Logf("%s: %s", name, joined)
+	}
+}
+
+func TestSeenEventsExpire(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := openTest(t, filepath.Join(t.TempDir(), "b.db"), Options{Clock: clock.Now, SeenRetention: 48 * time.Hour})
+	ctx := t.Context()
+	mk := func(evt string) *billsync.Change {
+		return &billsync.Change{Partition: "account:a", RecordID: evt, EventID: evt}
+	}
+	enq := func(evt string) bool {
+		t.Helper()
+		dup, err := s.Enqueue(ctx, mk(evt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dup[0]
+	}
+	enq("done")
+	enq("stuck") // stays queued behind "done" for the whole test
+	got, err := s.Claim(ctx, 1, time.Hour)
+	if err != nil || len(got) != 1 {
+		t.Fatal(got, err)
+	}
+	if err := s.Complete(ctx, got[0].ID); err != nil {
+		t.Fatal(err)
+	}
+
+	clock.Add(47 * time.Hour)
+	enq("trigger-1")
+	if !enq("done") {
+		t.Fatal("event id forgotten before its retention")
+	}
+	clock.Add(2 * time.Hour)
+	enq("trigger-2") // prunes
+	if enq("done") {
+		t.Error("event id remembered after its retention")
+	}
+	// "stuck" is still queued: a late redelivery must not duplicate it.
+	if !enq("stuck") {
+		t.Error("event id of a queued change forgotten")
+	}
+}
+
+func TestClaimWithFakeClock(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := openTest(t, filepath.Join(t.TempDir(), "b.db"), Options{Clock: clock.Now})
+	ctx := t.Context()
+	c := &billsync.Change{Partition: "account:a", EventID: "e1"}
+	if _, err := s.Enqueue(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 1 {
+		t.Fatal("not claimed")
+	}
+	clock.Add(59 * time.Second)
+	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 0 {
+		t.Fatal("claimed again within its lease")
+	}
+	clock.Add(time.Second)
+	got, err := s.Claim(ctx, 1, time.Minute)
+	if err != nil || len(got) != 1 || got[0].Attempt != 2 {
+		t.Fatalf("after the lease: %+v, %v", got, err)
+	}
+	if err := s.Retry(ctx, c.ID, clock.Now().Add(time.Hour), "later"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Hour - time.Nanosecond)
+	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 0 {
+		t.Fatal("claimed before its retry time")
+	}
+	clock.Add(time.Nanosecond)
+	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 1 {
+		t.Fatal("not claimed at its retry time")
+	}
+}
+
+func TestQueueEntriesGetChangeIDs(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "b.db"), Options{})
+	ctx := t.Context()
+	c := &billsync.Change{Partition: "account:a", EventID: "evt-9", RecordID: "a"}
+	if _, err := s.Enqueue(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, c.ID, billsync.LogEntry{BillingID: "a", Outcome: billsync.OutcomeSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	logs, _, err := s.Logs(ctx, billsync.LogFilter{})
+	if err != nil || len(logs) != 1 || logs[0].ChangeID != c.ID || logs[0].EventID != "evt-9" {
+		t.Fatalf("logs = %+v, %v", logs, err)
+	}
+}
+
+// TestTwoProcessesShareAFile stands in for a CLI command writing while the
+// server runs: two Stores on one file, writing at once, never see
+// SQLITE_BUSY thanks to immediate transactions and the busy timeout.
+func TestTwoProcessesShareAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "b.db")
+	a := openTest(t, path, Options{})
+	b := openTest(t, path, Options{})
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i, s := range []*Store{a, b} {
+		wg.Go(func() {
+			for j := range 100 {
+				c := &billsync.Change{Partition: fmt.Sprintf("account:%d", j%5), EventID: fmt.Sprintf("s%d-%d", i, j)}
+				if _, err := s.Enqueue(ctx, c); err != nil {
+					errs <- err
+					return
+				}
+				got, err := s.Claim(ctx, 2, time.Minute)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, g := range got {
+					if err := s.Complete(ctx, g.ID); err != nil && billsync.ErrorCode(err) != billsync.ENOTFOUND {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func BenchmarkEnqueueClaimComplete(b *testing.B) {
+	s := openTest(b, filepath.Join(b.TempDir(), "bench.db"), Options{})
+	ctx := context.Background()
+	// A standing backlog, so the numbers show claim cost with work queued.
+	var backlog []*billsync.Change
+	for i := range 5000 {
+		backlog = append(backlog, &billsync.Change{Partition: fmt.Sprintf("backlog:%d", i%50), EventID: fmt.Sprintf("b%d", i)})
+	}
+	if _, err := s.Enqueue(ctx, backlog...); err != nil {
+		b.Fatal(err)
+	}
+	// Park the backlog's heads far in the future so the loop below claims
+	// only its own changes while the index still holds the backlog.
+	heads, err := s.Claim(ctx, 50, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, h := range heads {
+		if err := s.Retry(ctx, h.ID, time.Now().Add(24*time.Hour), ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		c := &billsync.Change{Partition: fmt.Sprintf("account:%d", i%16), EventID: fmt.Sprintf("e%d", i), Payload: json.RawMessage(`{"id":"x"}`)}
+		if _, err := s.Enqueue(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		got, err := s.Claim(ctx, 1, time.Minute)
+		if err != nil || len(got) != 1 {
+			b.Fatalf("claim: %v, %v", got, err)
+		}
+		if err := s.Complete(ctx, got[0].ID, billsync.LogEntry{Outcome: billsync.OutcomeSuccess}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
