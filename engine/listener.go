@@ -40,6 +40,10 @@ type ListenerConfig struct {
 type Listener struct {
 	cfg ListenerConfig
 
+	// since is set while no replay id is stored: events published before
+	// it predate billsync and only move the checkpoint.
+	since time.Time
+
 	mu      sync.Mutex
 	running bool
 	lastErr error
@@ -93,9 +97,14 @@ func (l *Listener) Run(ctx context.Context) error {
 	for {
 		from, ok, err := l.cfg.Queue.ReplayID(ctx, l.cfg.Channel)
 		if err == nil && !ok {
-			// First start: events from before billsync was installed are
-			// not replayed; `billsync resync --initial` is the first load.
-			from = billsync.ReplayNew
+			// No event stored yet. Subscribing with -1 would lose what is
+			// published while billsync is down before its first event, so
+			// replay everything retained and skip what predates the first
+			// start (`billsync resync --initial` is the first load).
+			from = billsync.ReplayAll
+			l.since, err = l.listenSince(ctx)
+		} else {
+			l.since = time.Time{}
 		}
 		if err == nil {
 			l.setState(true, nil)
@@ -141,9 +150,31 @@ func (l *Listener) gap(ctx context.Context, from int64, cause error) {
 	}
 }
 
+// listenSince returns the stored time of the first start, storing it
+// now (less a margin for clock skew with Salesforce) on the first call.
+func (l *Listener) listenSince(ctx context.Context) (time.Time, error) {
+	if l.cfg.Meta == nil {
+		return l.cfg.Clock().UTC(), nil
+	}
+	v, ok, err := l.cfg.Meta.Meta(ctx, billsync.MetaListenSince)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if ok {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return t, nil
+		}
+	}
+	t := l.cfg.Clock().UTC().Add(-time.Minute)
+	return t, l.cfg.Meta.SetMeta(ctx, billsync.MetaListenSince, t.Format(time.RFC3339Nano))
+}
+
 // handle stores one event as a change.
 func (l *Listener) handle(ctx context.Context, ev billsync.StreamEvent) error {
-	c := l.changeOf(ctx, ev)
+	var c *billsync.Change
+	if l.since.IsZero() || ev.CreatedDate.IsZero() || !ev.CreatedDate.Before(l.since) {
+		c = l.changeOf(ctx, ev)
+	}
 	if _, err := l.cfg.Queue.EnqueueStreamEvent(ctx, ev.Channel, ev.ReplayID, c); err != nil {
 		return err
 	}

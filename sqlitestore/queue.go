@@ -463,3 +463,24 @@ func (s *Store) Stats(ctx context.Context) (billsync.QueueStats, error) {
 	st.OldestPending = goTime(oldest)
 	return st, nil
 }
+
+// ReleaseLeases hands every running change back to the queue. A SQLite
+// store belongs to one billsync process, so when that process starts, no
+// worker holds a lease any more: the running changes were abandoned by a
+// crash and need not wait for their leases to run out. It returns how many
+// changes were released.
+func (s *Store) ReleaseLeases(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.tx(ctx, "release leases", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE queue
+			SET state = 'pending', lease_until = NULL,
+			    due_at = CASE WHEN due_at IS NULL THEN NULL ELSE next_at END
+			WHERE state = 'running'`)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}

@@ -395,3 +395,33 @@ func BenchmarkEnqueueClaimComplete(b *testing.B) {
 		}
 	}
 }
+
+// A restarted process takes back the changes a crashed one had claimed,
+// without waiting for their leases to run out.
+func TestReleaseLeases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "q.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := &billsync.Change{Partition: "account:a", Source: billsync.SideBilling, Object: billsync.ObjectAccount, Op: billsync.OpCreated, RecordID: "a", EventID: "e1"}
+	b := &billsync.Change{Partition: "account:a", Source: billsync.SideBilling, Object: billsync.ObjectAccount, Op: billsync.OpUpdated, RecordID: "a", EventID: "e2"}
+	if _, err := s.Enqueue(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Claim(ctx, 10, time.Hour); err != nil || len(got) != 1 {
+		t.Fatalf("claim %v %v", got, err)
+	}
+	if got, _ := s.Claim(ctx, 10, time.Hour); len(got) != 0 {
+		t.Fatalf("claimed while leased: %v", got)
+	}
+	if n, err := s.ReleaseLeases(ctx); err != nil || n != 1 {
+		t.Fatalf("released %d %v", n, err)
+	}
+	got, err := s.Claim(ctx, 10, time.Hour)
+	if err != nil || len(got) != 1 || got[0].ID != a.ID || got[0].Attempt != 2 {
+		t.Fatalf("after release: %+v %v", got, err)
+	}
+}

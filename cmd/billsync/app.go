@@ -60,6 +60,12 @@ func StartApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n, err := store.ReleaseLeases(ctx); err != nil {
+		store.Close()
+		return nil, err
+	} else if n > 0 {
+		log.Warn("resuming changes a previous run had claimed but not finished", "changes", n)
+	}
 	a := &App{cfg: cfg, log: log, store: store, errc: make(chan error, 4)}
 	if err := a.start(ctx, m); err != nil {
 		store.Close()

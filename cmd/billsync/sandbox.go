@@ -42,6 +42,10 @@ type SandboxOptions struct {
 	Data           string // "" = a fresh temporary state
 	Seed           bool   // create sample accounts, balances and transactions on a fresh start
 	NoApp          bool   // start only the emulators (tests run billsync as a child process)
+	// WebhookRetry is the billing emulator's redelivery backoff; the
+	// sandbox default doubles from 250 ms up to 2 s, so a restarted
+	// billsync catches up quickly.
+	WebhookRetry func(attempt int) time.Duration
 	Workers        int
 }
 
@@ -69,6 +73,11 @@ func StartSandbox(ctx context.Context, opts SandboxOptions, log *slog.Logger) (*
 			return nil, err
 		}
 		opts.Data = dir
+	}
+	if opts.WebhookRetry == nil {
+		opts.WebhookRetry = func(attempt int) time.Duration {
+			return min(250*time.Millisecond<<min(attempt-1, 4), 2*time.Second)
+		}
 	}
 	s := &Sandbox{opts: opts, log: log}
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -103,7 +112,7 @@ func StartSandbox(ctx context.Context, opts SandboxOptions, log *slog.Logger) (*
 
 	if s.Billing, err = billingemu.New(billingemu.Options{
 		Token: sandboxBillingToken, TenantID: sandboxTenant, WebhookSecret: sandboxWebhookSecret,
-		WebhookURL: "http://" + appAddr + "/webhooks/billing", DataDir: sub("billing"),
+		WebhookURL: "http://" + appAddr + "/webhooks/billing", DataDir: sub("billing"), RetryBackoff: opts.WebhookRetry,
 		Logger: log.With("party", "billing"),
 	}); err != nil {
 		return fail(err)

@@ -1,0 +1,21 @@
+// Package salesforce is the Salesforce emulator: an in-process org that
+// speaks Salesforce's wire protocol — OAuth 2.0 token grants (password,
+// client credentials, JWT bearer), the REST data API (versions, describe,
+// sObject CRUD and upsert by external id, sObject Collections, SOQL with
+// paging), Sforce-Limit-Info accounting, and the Streaming API (CometD, via
+// the streaming subpackage) — so that billsync and standard clients such as
+// jsforce run against it unchanged.
+//
+// Its custom schema is loaded from the SFDX source in package
+// github.com/billsync/billsync/salesforce, and it applies the
+// BillingSyncTrigger rule exactly: writes by a user holding the
+// BillsyncIntegration custom permission publish nothing; anyone else's
+// writes to a triggered object set LastSystemToUpdate__c to sfdc and publish
+// BillingObjectChange__e after the write. Every response shape is matched
+// to a recorded or documented real one; testdata/SOURCES.md lists them.
+//
+// It must not import the engine or any billsync client: it stands in for
+// the real org and knows nothing of who calls it. It is not a complete
+// Salesforce: no SOAP, no Apex, no sharing model, and only the standard
+// objects billsync touches.
+package salesforce
