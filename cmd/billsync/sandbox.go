@@ -46,7 +46,7 @@ type SandboxOptions struct {
 	// sandbox default doubles from 250 ms up to 2 s, so a restarted
 	// billsync catches up quickly.
 	WebhookRetry func(attempt int) time.Duration
-	Workers        int
+	Workers      int
 }
 
 // Sandbox is the emulated Salesforce org, the emulated billing platform
