@@ -3,6 +3,7 @@ package billsync
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,49 @@ func ParseMoney(s string) (Money, error) {
 		return Money{}, Errorf(EINVALID, "money: %q is not a decimal amount", s)
 	}
 	return Money{d: d}, nil
+}
+
+// ParseNumber reads a JSON number as Salesforce writes it, which may use
+// exponent notation for large or small values ("1.0E7", "2.5E-4"). The
+// exponent is applied by moving the decimal point, digit for digit, so the
+// value is exact. Billing input goes through the stricter ParseMoney.
+func ParseNumber(s string) (Money, error) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexAny(s, "eE")
+	if i < 0 {
+		return ParseMoney(s)
+	}
+	mant, expStr := s[:i], s[i+1:]
+	exp, err := strconv.Atoi(expStr)
+	if err != nil || exp > 60 || exp < -60 || mant == "" {
+		return Money{}, Errorf(EINVALID, "number %q is out of range or malformed", s)
+	}
+	sign := ""
+	if mant[0] == '-' || mant[0] == '+' {
+		if mant[0] == '-' {
+			sign = "-"
+		}
+		mant = mant[1:]
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := intPart + frac
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return Money{}, Errorf(EINVALID, "number %q is malformed", s)
+	}
+	point := len(intPart) + exp // position of the decimal point in digits
+	switch {
+	case point <= 0:
+		digits = "0." + strings.Repeat("0", -point) + digits
+	case point >= len(digits):
+		digits += strings.Repeat("0", point-len(digits))
+	default:
+		digits = digits[:point] + "." + digits[point:]
+	}
+	m, err := ParseMoney(sign + digits)
+	if err != nil {
+		return Money{}, err
+	}
+	return Money{d: m.d.Trim(0)}, nil
 }
 
 // MustMoney is ParseMoney for constants in tests and seeds; it panics on a

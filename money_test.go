@@ -45,6 +45,24 @@ func TestMoneyRound(t *testing.T) {
 	}
 }
 
+// Salesforce writes large numbers in exponent form ("1.0E7").
+func TestParseNumberExponents(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"1.0E7": "10000000", "1.2345E3": "1234.5", "2.5E-4": "0.00025", "-1.5E2": "-150", "10.0": "10.0", "12.50": "12.50",
+	} {
+		got, err := ParseNumber(in)
+		if err != nil || got.String() != want {
+			t.Errorf("ParseNumber(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"1E", "E5", "1.0E999", "abc"} {
+		if _, err := ParseNumber(bad); err == nil {
+			t.Errorf("ParseNumber(%q) accepted", bad)
+		}
+	}
+}
+
 func TestParseMoneyRejects(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{"", "1e3", "abc", "1.2.3", "NaN"} {

@@ -27,7 +27,12 @@ func (f Field) Canonical(v any) (s string, lossy bool, err error) {
 	}
 	switch f.Kind {
 	case KindMoney, KindNumber:
-		m, err := billsync.ParseMoney(str)
+		parse := billsync.ParseMoney
+		if _, isNum := v.(json.Number); isNum {
+			// A JSON number from Salesforce may be in exponent form.
+			parse = billsync.ParseNumber
+		}
+		m, err := parse(str)
 		if err != nil {
 			return "", false, billsync.Errorf(billsync.EINVALID, "%s: %q is not a decimal", f.Billing, str)
 		}

@@ -23,6 +23,8 @@ func TestCanonicalMoney(t *testing.T) {
 		{json.Number("12.345"), "12.35", true},
 		{"-0.005", "-0.01", true},
 		{"100", "100", false},
+		{json.Number("1.0E7"), "10000000", false},
+		{json.Number("10.0"), "10", false},
 		{nil, "", false},
 	} {
 		got, lossy, err := f.Canonical(tc.in)
