@@ -121,5 +121,6 @@ type Store interface {
 	LogStore
 	Queue
 	MetaStore
+	ConflictStore
 	Close() error
 }

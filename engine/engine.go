@@ -25,7 +25,13 @@ type Config struct {
 	State    billsync.StateStore
 	CRM      billsync.CRM
 	Billing  billsync.Billing
-	Mapping  *mapping.Mapping // nil: mapping.Default()
+	// Conflicts records conflicts (D3); Queue takes the changes that
+	// resolving a conflict or a resync queues (H2).
+	Conflicts billsync.ConflictStore
+	Queue     billsync.Queue
+	// OnEnqueue wakes the runner after the engine queued work itself.
+	OnEnqueue func()
+	Mapping   *mapping.Mapping // nil: mapping.Default()
 
 	// MaxAttempts bounds retries of transient failures (H3); default 8.
 	MaxAttempts int
@@ -55,12 +61,15 @@ type Engine struct {
 	// Salesforce hold the write lock from the billing create to the saved
 	// state.
 	createMu sync.RWMutex
+
+	jobsOnce sync.Once
+	resyncs  *resyncJobs
 }
 
 // New checks cfg and returns an Engine.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Settings == nil || cfg.State == nil || cfg.CRM == nil || cfg.Billing == nil {
-		return nil, errors.New("engine: Settings, State, CRM and Billing are required")
+	if cfg.Settings == nil || cfg.State == nil || cfg.CRM == nil || cfg.Billing == nil || cfg.Conflicts == nil {
+		return nil, errors.New("engine: Settings, State, Conflicts, CRM and Billing are required")
 	}
 	if cfg.Mapping == nil {
 		cfg.Mapping = mapping.Default()
@@ -82,6 +91,8 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return &Engine{cfg: cfg, m: cfg.Mapping, log: cfg.Logger, now: func() time.Time { return cfg.Clock().UTC() }}, nil
 }
+
+func (e *Engine) conflicts() billsync.ConflictStore { return e.cfg.Conflicts }
 
 // Mapping is the mapping in use.
 func (e *Engine) Mapping() *mapping.Mapping { return e.m }
@@ -130,6 +141,22 @@ func (e *Engine) Process(ctx context.Context, c billsync.Change) Result {
 		return a.result()
 	}
 	a.settings = billsync.NewSettings(stored)
+	switch {
+	case c.Op == billsync.OpResolve:
+		a.dir = billsync.ToSalesforce
+		if c.Source == billsync.SideSalesforce {
+			a.dir = billsync.ToBilling
+		}
+		e.resolve(ctx, a)
+		return a.result()
+	case c.Op == billsync.OpResync:
+		a.dir = billsync.ToSalesforce
+		if c.Source == billsync.SideSalesforce {
+			a.dir = billsync.ToBilling
+		}
+		e.resyncRecord(ctx, a)
+		return a.result()
+	}
 	switch c.Source {
 	case billsync.SideBilling:
 		a.dir = billsync.ToSalesforce

@@ -11,16 +11,17 @@ import (
 )
 
 type bundle struct {
-	store   *memStore
-	crm     *fakeCRM
-	billing *fakeBilling
-	engine  *Engine
+	conflicts *memConflicts
+	store     *memStore
+	crm       *fakeCRM
+	billing   *fakeBilling
+	engine    *Engine
 }
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	b := &bundle{store: newMemStore(), crm: newFakeCRM(), billing: newFakeBilling()}
-	e, err := New(Config{Settings: b.store, State: b.store, CRM: b.crm, Billing: b.billing,
+	b := &bundle{store: newMemStore(), crm: newFakeCRM(), billing: newFakeBilling(), conflicts: &memConflicts{}}
+	e, err := New(Config{Settings: b.store, State: b.store, CRM: b.crm, Billing: b.billing, Conflicts: b.conflicts,
 		Clock: func() time.Time { return fixedNow }, MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }})
 	if err != nil {
 		t.Fatal(err)
@@ -104,22 +105,33 @@ func TestBillingEchoAndStale(t *testing.T) {
 	}
 }
 
-// D1 (merge part): only fields billing changed are written, so a
-// Salesforce edit of another field is not overwritten.
-func TestBillingUpdateWritesOnlyChangedFields(t *testing.T) {
+// D1: changes to different fields merge. Billing renames the account
+// while a Salesforce user edits its code: each side gets the other's field
+// and nothing is overwritten.
+func TestDifferentFieldsMerge(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
+	b.billing.put(ent(t, acc1))
 	b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
 	rec := b.crm.byExt("BillingAccount__c", "acc_1")
 	rec["Code__c"] = "EDITED-IN-SF" // someone edits another field in Salesforce
-	r := b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpUpdated, `{"id":"acc_1","code":"ACME","name":"Acme Corp","currency":"USD","version":2}`))
-	if le := only(t, r); le.Outcome != billsync.OutcomeSuccess || le.Message != "fields: name" {
+	v2 := `{"id":"acc_1","code":"ACME","name":"Acme Corp","currency":"USD","version":2}`
+	b.billing.put(ent(t, v2))
+	r := b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpUpdated, v2))
+	if le := only(t, r); le.Outcome != billsync.OutcomeSuccess || le.Message != "to salesforce: name; to billing: code" {
 		t.Fatalf("%+v", le)
 	}
 	rec = b.crm.byExt("BillingAccount__c", "acc_1")
 	if rec.Str("Name") != "Acme Corp" || rec.Str("Code__c") != "EDITED-IN-SF" {
 		t.Fatalf("record %v", rec)
+	}
+	got, _ := b.billing.Get(ctx, billsync.ObjectAccount, "acc_1")
+	if got.Str("name") != "Acme Corp" || got.Str("code") != "EDITED-IN-SF" {
+		t.Fatalf("billing %v", got)
+	}
+	if len(b.conflicts.list) != 0 {
+		t.Fatalf("conflicts %+v", b.conflicts.list)
 	}
 }
 

@@ -197,7 +197,19 @@ func (f *fakeCRM) Update(ctx context.Context, object string, recs []billsync.SOb
 }
 
 func (f *fakeCRM) Delete(ctx context.Context, ids []string) ([]billsync.SaveResult, error) {
-	return nil, fmt.Errorf("not used")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "delete")
+	var out []billsync.SaveResult
+	for _, id := range ids {
+		if _, ok := f.records[id]; !ok {
+			out = append(out, billsync.SaveResult{Errors: []billsync.FieldError{{StatusCode: "ENTITY_IS_DELETED", Message: "entity is deleted"}}})
+			continue
+		}
+		delete(f.records, id)
+		out = append(out, billsync.SaveResult{ID: id, Success: true})
+	}
+	return out, nil
 }
 
 func (f *fakeCRM) Retrieve(ctx context.Context, object, id string, fields []string) (billsync.SObject, error) {
@@ -330,3 +342,74 @@ func (b *fakeBilling) put(e billsync.Entity) {
 }
 
 var fixedNow = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+// memConflicts is an in-memory ConflictStore.
+type memConflicts struct {
+	mu   sync.Mutex
+	list []*billsync.Conflict
+}
+
+func (m *memConflicts) AddConflict(ctx context.Context, c *billsync.Conflict) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c.ID = int64(len(m.list) + 1)
+	cp := *c
+	m.list = append(m.list, &cp)
+	return nil
+}
+func (m *memConflicts) Conflicts(ctx context.Context, f billsync.ConflictFilter) ([]billsync.Conflict, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []billsync.Conflict
+	for i := len(m.list) - 1; i >= 0; i-- {
+		if f.Status == "" || m.list[i].Status == f.Status {
+			out = append(out, *m.list[i])
+		}
+	}
+	return out, "", nil
+}
+func (m *memConflicts) Conflict(ctx context.Context, id int64) (*billsync.Conflict, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id < 1 || int(id) > len(m.list) {
+		return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
+	}
+	c := *m.list[id-1]
+	return &c, nil
+}
+func (m *memConflicts) HeldConflict(ctx context.Context, t billsync.ObjectType, billingID string) (*billsync.Conflict, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.list {
+		if c.Object == t && c.BillingID == billingID && c.Status == billsync.ConflictHeld {
+			cp := *c
+			return &cp, nil
+		}
+	}
+	return nil, billsync.Errorf(billsync.ENOTFOUND, "none held")
+}
+func (m *memConflicts) ResolveConflict(ctx context.Context, id int64, winner billsync.Side, actor string, at time.Time) (*billsync.Conflict, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id < 1 || int(id) > len(m.list) {
+		return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
+	}
+	c := m.list[id-1]
+	if c.Status != billsync.ConflictHeld {
+		return nil, billsync.Errorf(billsync.ECONFLICT, "conflict %d is not held", id)
+	}
+	c.Status, c.Winner, c.ResolvedBy, c.ResolvedAt = billsync.ConflictResolved, winner, actor, at
+	cp := *c
+	return &cp, nil
+}
+func (m *memConflicts) CountHeld(ctx context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for _, c := range m.list {
+		if c.Status == billsync.ConflictHeld {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -25,8 +25,12 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt) {
 		a.finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
 		return
 	}
-	if c.Op == billsync.OpDeleted || c.Op == billsync.OpUndeleted {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, string(c.Op), "", "deletes."+string(c.Object)+" is ignore", "", "")
+	switch c.Op {
+	case billsync.OpDeleted:
+		e.deleteFromSalesforce(ctx, a, om)
+		return
+	case billsync.OpUndeleted:
+		e.undeleteFromSalesforce(ctx, a, om)
 		return
 	}
 	rec, err := e.readSalesforce(ctx, om, c.RecordID)
@@ -38,12 +42,6 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt) {
 		a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the record is no longer in Salesforce", "", "")
 		return
 	}
-	sfVals, err := om.SalesforceValues(rec)
-	if err != nil {
-		a.fail(err, "", "")
-		return
-	}
-
 	st, err := e.cfg.State.SyncStateBySalesforceID(ctx, rec.ID())
 	if notFound(err) {
 		st, err = nil, nil
@@ -58,7 +56,12 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt) {
 		return
 	}
 	if st == nil {
-		e.createInBilling(ctx, a, om, rec, sfVals)
+		sfVals, err := om.SalesforceValues(rec)
+		if err != nil {
+			a.fail(err, "", "")
+			return
+		}
+		e.createInBilling(ctx, a, om, rec, sfVals, "sf:"+rec.ID())
 		return
 	}
 	if rec.Str(om.ExternalID) == "" {
@@ -70,8 +73,20 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt) {
 		}
 	}
 
-	changed := mapping.Diff(sfVals, st.Agreed)
-	if len(changed) == 0 {
+	if c, err := e.heldConflict(ctx, om.Type, st.BillingID); err != nil || c != nil {
+		if err != nil {
+			a.fail(err, st.BillingID, "")
+		} else {
+			a.held(c, st.BillingID, "")
+		}
+		return
+	}
+	all, err := om.AllSalesforceValues(rec)
+	if err != nil {
+		a.fail(err, st.BillingID, "")
+		return
+	}
+	if len(mapping.Diff(all, st.Agreed)) == 0 {
 		a.finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", st.BillingID, "")
 		return
 	}
@@ -84,34 +99,17 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt) {
 		a.failOp(err, "read", st.BillingID, "")
 		return
 	}
-	for _, k := range changed {
-		f, _ := om.Field(k)
-		cur.SetPath(k, f.BillingValue(sfVals[k]))
-	}
-	upd, err := e.cfg.Billing.Update(ctx, c.Object, cur)
+	p, err := e.decide(a, om, st, cur, rec, "")
 	if err != nil {
-		// A 409 means billing changed between our read and write: the
-		// retry reads again (C2).
-		if billsync.ErrorCode(err) == billsync.ECONFLICT {
-			err = &billsync.RemoteError{System: billsync.SystemBilling, StatusCode: 409, Code: billsync.RemoteCode(err),
-				Message: "billing record changed while it was being updated; re-reading", Transient: true}
-		}
-		a.failOp(err, "update", st.BillingID, "")
-		return
-	}
-	st.Agreed = mapping.Merge(st.Agreed, pick(sfVals, changed))
-	st.BillingVersion = upd.Version()
-	st.UpdatedAt = e.now()
-	if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
 		a.fail(err, st.BillingID, "")
 		return
 	}
-	a.finish(billsync.OutcomeSuccess, "", "update", "", "fields: "+strings.Join(changed, ", "), st.BillingID, "")
+	e.settle(ctx, a, om, st, p, cur, rec)
 }
 
 // createInBilling creates a record that was created in Salesforce, and
 // writes the new billing id back to it (C3).
-func (e *Engine) createInBilling(ctx context.Context, a *attempt, om *mapping.Object, rec billsync.SObject, sfVals mapping.Values) {
+func (e *Engine) createInBilling(ctx context.Context, a *attempt, om *mapping.Object, rec billsync.SObject, sfVals mapping.Values, idemKey string) {
 	ent := billsync.Entity{}
 	for k, v := range sfVals {
 		if v == "" {
@@ -137,7 +135,7 @@ func (e *Engine) createInBilling(ctx context.Context, a *attempt, om *mapping.Ob
 	}
 
 	e.createMu.Lock()
-	created, err := e.cfg.Billing.Create(ctx, om.Type, ent, "sf:"+rec.ID())
+	created, err := e.cfg.Billing.Create(ctx, om.Type, ent, idemKey)
 	if err != nil {
 		e.createMu.Unlock()
 		e.markFailed(ctx, om, rec.ID(), err)
@@ -221,12 +219,4 @@ func (e *Engine) readSalesforce(ctx context.Context, om *mapping.Object, id stri
 		return nil, nil
 	}
 	return rows[0], nil
-}
-
-func pick(v mapping.Values, keys []string) mapping.Values {
-	out := mapping.Values{}
-	for _, k := range keys {
-		out[k] = v[k]
-	}
-	return out
 }

@@ -16,16 +16,17 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 		a.finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up (A5)", "", "")
 		return
 	}
+	if c.Object == billsync.ObjectQuote {
+		e.syncQuote(ctx, a)
+		return
+	}
 	om, ok := e.m.Object(c.Object)
 	if !ok {
 		a.finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
 		return
 	}
 	if c.Op == billsync.OpDeleted {
-		// H1: the delete policies arrive with the reliability work; until
-		// then every delete is treated as the seed does (ignored), and
-		// logged, never silently dropped.
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "delete", "", "deletes."+string(c.Object)+" is ignore", "", "")
+		e.deleteFromBilling(ctx, a, om)
 		return
 	}
 	ent, err := decodeObject(c.Payload)
@@ -60,7 +61,7 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 		return
 	}
 	changed := mapping.Diff(vals, nil)
-	if st != nil {
+	if st != nil && st.SalesforceID != "" {
 		changed = mapping.Diff(vals, st.Agreed)
 		if len(changed) == 0 {
 			st.BillingVersion = ent.Version()
@@ -72,7 +73,15 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 			a.finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", "", st.SalesforceID)
 			return
 		}
+		if e.reconcileFromBilling(ctx, a, om, st) {
+			return
+		}
+		// The Salesforce record was deleted there: billing, the source of
+		// the change, puts it back.
+		changed = mapping.Diff(vals, nil)
+		st.SalesforceID = ""
 	}
+	fresh := st == nil || st.SalesforceID == ""
 
 	// B4: a parent that billsync has not put in Salesforce yet is brought
 	// along, parents first.
@@ -94,7 +103,7 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 		f, _ := om.Field(k)
 		rec[f.Salesforce] = f.SalesforceValue(vals[k])
 	}
-	if om.Parent != nil && (st == nil || st.Agreed[om.Parent.BillingField] != parentID) {
+	if om.Parent != nil && (fresh || st.Agreed[om.Parent.BillingField] != parentID) {
 		rec[om.Parent.Relationship] = map[string]any{om.ExternalIDOfParent(): parentID}
 	}
 	mapping.SyncStatusFields(rec, "success", "", e.now())
@@ -137,6 +146,47 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 	a.finish(billsync.OutcomeSuccess, "", op, "", msg, "", res.ID)
 }
 
+// reconcileFromBilling handles a billing change of a record both sides
+// have: it reads the Salesforce record and billing's current version and
+// reconciles them field by field, so a Salesforce edit of the same field
+// since the last sync is a conflict (D1) rather than silently overwritten.
+//
+// It reports false, having done nothing, when the Salesforce record is gone.
+func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt, om *mapping.Object, st *billsync.SyncState) bool {
+	if c, err := e.heldConflict(ctx, om.Type, st.BillingID); err != nil || c != nil {
+		if err != nil {
+			a.fail(err, "", st.SalesforceID)
+		} else {
+			a.held(c, "", st.SalesforceID)
+		}
+		return true
+	}
+	rec, err := e.readSalesforce(ctx, om, st.SalesforceID)
+	if err != nil {
+		a.failOp(err, "read", "", st.SalesforceID)
+		return true
+	}
+	if rec == nil {
+		return false
+	}
+	ent, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
+	if err != nil {
+		if notFound(err) {
+			a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", "", st.SalesforceID)
+			return true
+		}
+		a.failOp(err, "read", "", st.SalesforceID)
+		return true
+	}
+	p, err := e.decide(a, om, st, ent, rec, "")
+	if err != nil {
+		a.fail(err, "", st.SalesforceID)
+		return true
+	}
+	e.settle(ctx, a, om, st, p, ent, rec)
+	return true
+}
+
 // ensureParent makes sure a billing record of type t is in Salesforce,
 // upserting it (and, first, its own parent) when billsync has no state for
 // it.
@@ -163,32 +213,44 @@ func (e *Engine) ensureParent(ctx context.Context, a *attempt, t billsync.Object
 			return err
 		}
 	}
+	ns, err := e.upsertWhole(ctx, om, ent)
+	if err != nil {
+		return fmt.Errorf("bringing parent %s %s along: %w", t, id, err)
+	}
+	le := a.entry(t, id, ns.SalesforceID, "upsert", billsync.OutcomeSuccess, "", "", fmt.Sprintf("brought along as the parent of %s %s (B4)", a.c.Object, a.c.RecordID))
+	a.note(le)
+	return nil
+}
+
+// upsertWhole writes every mapped field of a billing record to
+// Salesforce (creating it when missing) and records the sync state. The
+// record's parent must already be there.
+func (e *Engine) upsertWhole(ctx context.Context, om *mapping.Object, ent billsync.Entity) (*billsync.SyncState, error) {
 	vals, _, err := om.BillingValues(ent, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rec := billsync.SObject{om.ExternalID: id, mapping.FieldLastSystem: mapping.LastSystemBilling}
+	rec := billsync.SObject{om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling}
 	for k, v := range vals {
 		f, _ := om.Field(k)
 		rec[f.Salesforce] = f.SalesforceValue(v)
 	}
 	if om.Parent != nil {
+		parentID := ent.Str(om.Parent.BillingField)
 		rec[om.Parent.Relationship] = map[string]any{om.ExternalIDOfParent(): parentID}
 		vals[om.Parent.BillingField] = parentID
 	}
 	mapping.SyncStatusFields(rec, "success", "", e.now())
 	res, err := e.upsertOne(ctx, om, rec)
 	if err != nil {
-		return fmt.Errorf("bringing parent %s %s along: %w", t, id, err)
+		return nil, err
 	}
-	ns := &billsync.SyncState{Object: t, BillingID: id, SalesforceID: res.ID, AccountID: accountOf(t, ent),
+	if from, _, err := om.BillingValues(ent, false); err == nil {
+		vals = mapping.Merge(from, vals)
+	}
+	ns := &billsync.SyncState{Object: om.Type, BillingID: ent.ID(), SalesforceID: res.ID, AccountID: accountOf(om.Type, ent),
 		BillingVersion: ent.Version(), Agreed: vals, UpdatedAt: e.now()}
-	if err := e.cfg.State.PutSyncState(ctx, ns); err != nil {
-		return err
-	}
-	le := a.entry(t, id, res.ID, "upsert", billsync.OutcomeSuccess, "", "", fmt.Sprintf("brought along as the parent of %s %s (B4)", a.c.Object, a.c.RecordID))
-	a.note(le)
-	return nil
+	return ns, e.cfg.State.PutSyncState(ctx, ns)
 }
 
 func (e *Engine) upsertOne(ctx context.Context, om *mapping.Object, rec billsync.SObject) (billsync.SaveResult, error) {

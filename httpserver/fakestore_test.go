@@ -27,9 +27,12 @@ type fakeStore struct {
 	dead       []billsync.DeadLetter
 	nextID     int64
 	lastFilter billsync.LogFilter
+	conflicts  []billsync.Conflict // ascending id
+	lastCF     billsync.ConflictFilter
 
 	enqueueErr error
 	statsErr   error
+	heldErr    error
 }
 
 func newFakeStore(now func() time.Time) *fakeStore {
@@ -182,3 +185,102 @@ func (f *fakeStore) Stats(ctx context.Context) (billsync.QueueStats, error) {
 }
 
 func (f *fakeStore) Close() error { return nil }
+
+func (f *fakeStore) AddConflict(ctx context.Context, c *billsync.Conflict) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	c.ID = f.nextID
+	f.conflicts = append(f.conflicts, *c)
+	return nil
+}
+
+// Conflicts pages newest first; the cursor is the id of the last one served.
+func (f *fakeStore) Conflicts(ctx context.Context, flt billsync.ConflictFilter) ([]billsync.Conflict, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastCF = flt
+	before := int64(1 << 62)
+	if flt.Cursor != "" {
+		n, err := strconv.ParseInt(flt.Cursor, 10, 64)
+		if err != nil {
+			return nil, "", billsync.Errorf(billsync.EINVALID, "bad cursor %q", flt.Cursor)
+		}
+		before = n
+	}
+	limit := flt.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []billsync.Conflict
+	for i := len(f.conflicts) - 1; i >= 0; i-- {
+		c := f.conflicts[i]
+		switch {
+		case c.ID >= before,
+			flt.Status != "" && c.Status != flt.Status,
+			flt.Object != "" && c.Object != flt.Object,
+			flt.Record != "" && c.BillingID != flt.Record && c.SalesforceID != flt.Record:
+			continue
+		}
+		if len(out) == limit {
+			return out, strconv.FormatInt(out[len(out)-1].ID, 10), nil
+		}
+		out = append(out, c)
+	}
+	return out, "", nil
+}
+
+func (f *fakeStore) Conflict(ctx context.Context, id int64) (*billsync.Conflict, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conflicts {
+		if c.ID == id {
+			return &c, nil
+		}
+	}
+	return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
+}
+
+func (f *fakeStore) HeldConflict(ctx context.Context, t billsync.ObjectType, billingID string) (*billsync.Conflict, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conflicts {
+		if c.Object == t && c.BillingID == billingID && c.Status == billsync.ConflictHeld {
+			return &c, nil
+		}
+	}
+	return nil, billsync.Errorf(billsync.ENOTFOUND, "no held conflict for %s %s", t, billingID)
+}
+
+func (f *fakeStore) ResolveConflict(ctx context.Context, id int64, winner billsync.Side, actor string, at time.Time) (*billsync.Conflict, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.conflicts {
+		c := &f.conflicts[i]
+		if c.ID != id {
+			continue
+		}
+		if c.Status != billsync.ConflictHeld {
+			return nil, billsync.Errorf(billsync.ECONFLICT, "conflict %d is not held", id)
+		}
+		c.Status, c.Winner, c.ResolvedBy, c.ResolvedAt = billsync.ConflictResolved, winner, actor, at
+		out := *c
+		return &out, nil
+	}
+	return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
+}
+
+func (f *fakeStore) CountHeld(ctx context.Context) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.heldErr != nil {
+		return 0, f.heldErr
+	}
+	var n int64
+	for _, c := range f.conflicts {
+		if c.Status == billsync.ConflictHeld {
+			n++
+		}
+	}
+	return n, nil
+}

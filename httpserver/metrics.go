@@ -22,16 +22,15 @@ const namespace = "billsync"
 // Labels are low-cardinality only (direction, object, outcome, result,
 // route): never a record id.
 type Metrics struct {
-	syncAttempts  *prometheus.CounterVec
-	syncLatency   *prometheus.HistogramVec
-	webhooks      *prometheus.CounterVec
-	httpRequests  *prometheus.CounterVec
-	conflictsHeld prometheus.Gauge
-	streamUp      prometheus.Gauge
-	streamLag     prometheus.Gauge
-	apiUsed       prometheus.Gauge
-	apiMax        prometheus.Gauge
-	apiShare      prometheus.Gauge
+	syncAttempts *prometheus.CounterVec
+	syncLatency  *prometheus.HistogramVec
+	webhooks     *prometheus.CounterVec
+	httpRequests *prometheus.CounterVec
+	streamUp     prometheus.Gauge
+	streamLag    prometheus.Gauge
+	apiUsed      prometheus.Gauge
+	apiMax       prometheus.Gauge
+	apiShare     prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry, store billsync.Store, now func() time.Time, log *slog.Logger) (*Metrics, error) {
@@ -53,10 +52,6 @@ func newMetrics(reg *prometheus.Registry, store billsync.Store, now func() time.
 			Namespace: namespace, Name: "http_requests_total",
 			Help: "HTTP requests served, by route pattern and status code.",
 		}, []string{"route", "code"}),
-		conflictsHeld: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "conflicts_held",
-			Help: "Conflicts waiting for a person to resolve them (manual policy).",
-		}),
 		streamUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "event_stream_connected",
 			Help: "1 while the Salesforce event subscription is connected, else 0.",
@@ -79,9 +74,9 @@ func newMetrics(reg *prometheus.Registry, store billsync.Store, now func() time.
 		}),
 	}
 	for _, c := range []prometheus.Collector{
-		m.syncAttempts, m.syncLatency, m.webhooks, m.httpRequests, m.conflictsHeld,
+		m.syncAttempts, m.syncLatency, m.webhooks, m.httpRequests,
 		m.streamUp, m.streamLag, m.apiUsed, m.apiMax, m.apiShare,
-		&queueCollector{store: store, now: now, log: log},
+		&storeCollector{store: store, now: now, log: log},
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, billsync.Errorf(billsync.EINTERNAL, "httpserver: register metric: %v", err)
@@ -137,14 +132,6 @@ func (m *Metrics) SetAPIUsage(used, max int) {
 	}
 }
 
-// SetConflictsHeld records how many conflicts wait for a person.
-func (m *Metrics) SetConflictsHeld(n int) {
-	if m == nil {
-		return
-	}
-	m.conflictsHeld.Set(float64(n))
-}
-
 func (m *Metrics) webhook(result string) {
 	if m == nil {
 		return
@@ -175,10 +162,11 @@ func (p slogPrinter) Println(v ...any) {
 	p.log.Warn("metrics", slog.Any("detail", v))
 }
 
-// queueCollector reads the queue's state from the store at scrape time,
-// so the figures are never older than the scrape and cost nothing
-// between scrapes.
-type queueCollector struct {
+// storeCollector reads the queue's state and the held conflicts from the
+// store at scrape time, so the figures are never older than the scrape,
+// cost nothing between scrapes, and stay right whichever process (engine,
+// admin API, another replica) changed them.
+type storeCollector struct {
 	store billsync.Store
 	now   func() time.Time
 	log   *slog.Logger
@@ -193,18 +181,32 @@ var (
 		"Age of the oldest pending change; 0 when the queue is empty.", nil, nil)
 	descStoreUp = prometheus.NewDesc(namespace+"_queue_stats_up",
 		"1 if the queue figures could be read from the store at this scrape, else 0.", nil, nil)
+	descConflictsHeld = prometheus.NewDesc(namespace+"_conflicts_held",
+		"Conflicts waiting for a person to resolve them (manual policy); absent when the store could not say.", nil, nil)
 )
 
-func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descQueueDepth
 	ch <- descDeadLetters
 	ch <- descOldestPending
 	ch <- descStoreUp
+	ch <- descConflictsHeld
 }
 
-func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
+	// Each figure is reported on its own, so a failure of one read
+	// hides only its own metrics.
+	if held, err := c.store.CountHeld(ctx); err != nil {
+		c.log.Warn("metrics: held conflicts", slog.Any("err", err))
+	} else {
+		ch <- prometheus.MustNewConstMetric(descConflictsHeld, prometheus.GaugeValue, float64(held))
+	}
+	c.collectQueue(ctx, ch)
+}
+
+func (c *storeCollector) collectQueue(ctx context.Context, ch chan<- prometheus.Metric) {
 	st, err := c.store.Stats(ctx)
 	if err != nil {
 		c.log.Warn("metrics: queue stats", slog.Any("err", err))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,12 @@ type Config struct {
 	// e.g. whether the event subscription is up (G4). Nil means always
 	// ready. An errors.Join of several errors is reported as several reasons.
 	Ready func(ctx context.Context) error
+	// Resolver applies operators' decisions on held conflicts and Resyncer
+	// runs resyncs; nil answers their routes 503 (a server without an
+	// engine). An engine built after the server, because it reports to
+	// the server's metrics, is attached later with UseEngine.
+	Resolver billsync.ConflictResolver
+	Resyncer billsync.Resyncer
 	// OnEnqueue wakes the workers after new work was stored.
 	OnEnqueue func()
 	// Registry receives the metrics; nil creates one with the Go and
@@ -46,6 +53,7 @@ type Config struct {
 type Server struct {
 	store     billsync.Store
 	verifier  WebhookVerifier
+	engine    atomic.Pointer[engineParts]
 	tokens    []adminToken
 	ready     func(ctx context.Context) error
 	onEnqueue func()
@@ -122,8 +130,22 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	s.UseEngine(cfg.Resolver, cfg.Resyncer)
 	s.handler = s.routes()
 	return s, nil
+}
+
+// engineParts are the engine's services the admin API hands work to.
+type engineParts struct {
+	resolver billsync.ConflictResolver
+	resyncer billsync.Resyncer
+}
+
+// UseEngine sets the services that resolve held conflicts and run
+// resyncs, replacing those of Config; nil leaves that route answering
+// 503. It is safe to call while the server is serving.
+func (s *Server) UseEngine(r billsync.ConflictResolver, rs billsync.Resyncer) {
+	s.engine.Store(&engineParts{resolver: r, resyncer: rs})
 }
 
 // Handler is the server's root handler, with access logging.
@@ -169,6 +191,11 @@ func (s *Server) routes() http.Handler {
 	admin("POST /api/v1/deadletters/retry", s.handleRetryAll)
 	admin("POST /api/v1/deadletters/{id}/retry", s.handleRetry)
 	admin("GET /api/v1/queue", s.handleQueue)
+	admin("GET /api/v1/conflicts", s.handleConflicts)
+	admin("GET /api/v1/conflicts/{id}", s.handleConflict)
+	admin("POST /api/v1/conflicts/{id}/resolve", s.handleResolveConflict)
+	admin("POST /api/v1/resync", s.handleStartResync)
+	admin("GET /api/v1/resync/{id}", s.handleResync)
 	// Anything else under the API answers in the API's error shape
 	// rather than the mux's plain-text 404, but still only to an admin.
 	admin("/api/", func(w http.ResponseWriter, r *http.Request) {

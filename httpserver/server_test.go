@@ -593,7 +593,11 @@ func TestMetricsExposition(t *testing.T) {
 	m.ObserveLog(billsync.LogEntry{Direction: billsync.ToBilling, Object: billsync.ObjectBalance, Outcome: billsync.OutcomeFailed})
 	m.SetStreamState(true, 1.5)
 	m.SetAPIUsage(250, 1000)
-	m.SetConflictsHeld(2)
+	for _, st := range []string{billsync.ConflictHeld, billsync.ConflictResolved, billsync.ConflictHeld} {
+		if err := h.store.AddConflict(context.Background(), &billsync.Conflict{Object: billsync.ObjectAccount, Status: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	res := h.do("GET", "/metrics", "", nil, nil)
 	if res.status != 200 {
@@ -635,6 +639,16 @@ func TestMetricsExposition(t *testing.T) {
 		!strings.Contains(string(res.body), "billsync_conflicts_held 2") {
 		t.Errorf("metrics with a failing store: %d\n%s", res.status, res.body)
 	}
+
+	// Failing to count held conflicts hides that figure only.
+	h.store.mu.Lock()
+	h.store.statsErr, h.store.heldErr = nil, errors.New("table locked")
+	h.store.mu.Unlock()
+	res = h.do("GET", "/metrics", "", nil, nil)
+	if body := string(res.body); res.status != 200 || strings.Contains(body, "\nbillsync_conflicts_held ") ||
+		!strings.Contains(body, "billsync_queue_stats_up 1") {
+		t.Errorf("metrics with held conflicts unreadable: %d\n%s", res.status, res.body)
+	}
 }
 
 func TestNilMetricsIgnoresUpdates(t *testing.T) {
@@ -642,7 +656,6 @@ func TestNilMetricsIgnoresUpdates(t *testing.T) {
 	m.ObserveSync("a", "b", "c", time.Second)
 	m.SetStreamState(true, 1)
 	m.SetAPIUsage(1, 2)
-	m.SetConflictsHeld(1)
 }
 
 func TestAccessLogNeverHoldsTokensOrBodies(t *testing.T) {

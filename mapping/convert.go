@@ -131,9 +131,33 @@ func (o *Object) BillingValues(e billsync.Entity, toSF bool) (vals Values, lossy
 // SalesforceValues reads the mapped fields of a Salesforce record that
 // flow to billing (C4), in canonical form, keyed by billing path.
 func (o *Object) SalesforceValues(r billsync.SObject) (Values, error) {
+	return o.sfValues(r, true)
+}
+
+// AllBillingValues reads every mapped field of a billing entity, whatever
+// its direction (the view a resync or conflict check compares).
+func (o *Object) AllBillingValues(e billsync.Entity) (Values, []string, error) {
+	to, lossy, err := o.BillingValues(e, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	from, _, err := o.BillingValues(e, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Merge(to, from), lossy, nil
+}
+
+// AllSalesforceValues reads every mapped field of a Salesforce record,
+// whatever its direction.
+func (o *Object) AllSalesforceValues(r billsync.SObject) (Values, error) {
+	return o.sfValues(r, false)
+}
+
+func (o *Object) sfValues(r billsync.SObject, toBillOnly bool) (Values, error) {
 	vals := Values{}
 	for _, f := range o.Fields {
-		if !f.ToBill() {
+		if toBillOnly && !f.ToBill() {
 			continue
 		}
 		c, _, err := f.Canonical(lookupFold(r, f.Salesforce))

@@ -1,6 +1,6 @@
 // Package sqlitestore is the embedded billsync.Store: settings, sync state,
-// the sync log and the durable partitioned queue in one SQLite file, through
-// the pure-Go modernc.org/sqlite driver.
+// the sync log, conflicts and the durable partitioned queue in one SQLite
+// file, through the pure-Go modernc.org/sqlite driver.
 //
 // It is meant for a single billsync process (plus short-lived CLI commands
 // against the same file); several replicas need the PostgreSQL store. Every

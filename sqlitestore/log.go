@@ -145,7 +145,7 @@ func decodeCursor(c string) (int64, error) {
 			}
 		}
 	}
-	return 0, billsync.Errorf(billsync.EINVALID, "malformed log cursor %q", c)
+	return 0, billsync.Errorf(billsync.EINVALID, "malformed cursor %q", c)
 }
 
 // PruneLogs deletes entries older than before, in batches.

@@ -229,6 +229,9 @@ func constraintMessage(se *sqlite.Error) string {
 	if strings.Contains(msg, "sync_state.salesforce_id") {
 		return "another record is already mapped to this Salesforce id"
 	}
+	if strings.Contains(msg, "conflicts.object") {
+		return "the record already has a held conflict"
+	}
 	return "constraint violated"
 }
 

@@ -46,6 +46,12 @@ func Run(t *testing.T, newStore func(t *testing.T) billsync.Store) {
 		{"Queue/Stats", testQueueStats},
 		{"Queue/ConcurrentClaimers", testQueueConcurrentClaimers},
 		{"Meta", testMeta},
+		{"Conflicts/AddAndGet", testConflictAddAndGet},
+		{"Conflicts/ListFilters", testConflictListFilters},
+		{"Conflicts/Paging", testConflictPaging},
+		{"Conflicts/Held", testConflictHeld},
+		{"Conflicts/Resolve", testConflictResolve},
+		{"Conflicts/CountHeld", testConflictCountHeld},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

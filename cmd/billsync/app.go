@@ -30,6 +30,7 @@ type App struct {
 	cfg      Config
 	log      *slog.Logger
 	store    *sqlitestore.Store
+	engine   *engine.Engine
 	runner   *engine.Runner
 	listener *engine.Listener
 	sub      *sfstream.Subscriber
@@ -121,17 +122,30 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 	eng, err := engine.New(engine.Config{
-		Settings: a.store, State: a.store, CRM: sf, Billing: bill, Mapping: m,
+		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, CRM: sf, Billing: bill, Mapping: m,
 		Observer: srv.Metrics(), Logger: log,
+		OnEnqueue: func() {
+			if a.runner != nil {
+				a.runner.Wake()
+			}
+		},
 	})
 	if err != nil {
 		return err
 	}
+	a.engine = eng
+	srv.UseEngine(eng, eng)
 	a.runner = engine.NewRunner(engine.RunnerConfig{Engine: eng, Queue: a.store, Workers: cfg.Workers, Logger: log})
 	a.sub = sfstream.New(sfstream.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
 	a.listener = engine.NewListener(engine.ListenerConfig{
 		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
 		OnEnqueue: a.runner.Wake, Logger: log,
+		OnGap: func(ctx context.Context) {
+			// C5: events may have been lost; compare everything.
+			if _, err := eng.StartResync(ctx, billsync.ResyncRequest{}); err != nil {
+				log.Error("starting the resync after a replay gap", "err", err)
+			}
+		},
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	billingemu "github.com/billsync/billsync/emulate/billing"
+	"github.com/billsync/billsync/emulate/faults"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 )
 
@@ -25,7 +26,8 @@ func newEmulateCmd(g *globals) *cobra.Command {
 }
 
 func newEmulateSalesforceCmd(g *globals) *cobra.Command {
-	var addr, data, baseURL string
+	var addr, data, baseURL, faultSpec string
+	var demo, multiCurrency bool
 	cmd := &cobra.Command{
 		Use:   "salesforce",
 		Short: "Run the Salesforce emulator (REST API, OAuth, SOQL, CometD streaming)",
@@ -39,22 +41,34 @@ Connected app: client id ` + sfemu.DefaultClientID + `, secret ` + sfemu.Default
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := g.logger()
-			emu, err := sfemu.New(sfemu.Options{DataDir: data, Logger: log})
+			emu, err := sfemu.New(sfemu.Options{DataDir: data, Logger: log, MultiCurrency: multiCurrency})
 			if err != nil {
 				return err
 			}
 			defer emu.Close()
-			return serveUntilDone(cmd.Context(), log, "salesforce emulator", addr, baseURL, emu.SetBaseURL, emu.Handler())
+			if demo {
+				if _, err := emu.SeedDemo(); err != nil {
+					return err
+				}
+			}
+			h, _, err := withFaults(emu.Handler(), faultSpec, faults.SalesforceFormat, sfHooks(emu))
+			if err != nil {
+				return err
+			}
+			return serveUntilDone(cmd.Context(), log, "salesforce emulator", addr, baseURL, emu.SetBaseURL, h)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8081", "listen address")
 	cmd.Flags().StringVar(&data, "data", "", "directory to keep the org's state in (default: memory only)")
 	cmd.Flags().StringVar(&baseURL, "base-url", "", "URL clients reach the emulator at (default http://<addr>)")
+	cmd.Flags().BoolVar(&demo, "demo", false, "seed demo data: sales reps, accounts, products, the standard and an Enterprise price book")
+	cmd.Flags().BoolVar(&multiCurrency, "multi-currency", false, "emulate a multi-currency org (CurrencyIsoCode on every object; USD, EUR, GBP)")
+	cmd.Flags().StringVar(&faultSpec, "faults", "", faultsHelp)
 	return cmd
 }
 
 func newEmulateBillingCmd(g *globals) *cobra.Command {
-	var addr, data, webhookURL, secret, token, tenant string
+	var addr, data, webhookURL, secret, token, tenant, faultSpec string
 	cmd := &cobra.Command{
 		Use:   "billing",
 		Short: "Run the billing platform emulator (REST API and signed webhooks)",
@@ -71,7 +85,11 @@ Webhooks delivery to --webhook-url, retried with backoff.`,
 			}
 			defer emu.Close()
 			emu.Start(cmd.Context())
-			return serveUntilDone(cmd.Context(), log, "billing emulator", addr, "", nil, emu.Handler())
+			h, _, err := withFaults(emu.Handler(), faultSpec, faults.BillingFormat, nil)
+			if err != nil {
+				return err
+			}
+			return serveUntilDone(cmd.Context(), log, "billing emulator", addr, "", nil, h)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8082", "listen address")
@@ -80,8 +98,12 @@ Webhooks delivery to --webhook-url, retried with backoff.`,
 	cmd.Flags().StringVar(&secret, "webhook-secret", sandboxWebhookSecret, "Standard Webhooks signing secret (whsec_…)")
 	cmd.Flags().StringVar(&token, "token", sandboxBillingToken, "bearer token the REST API accepts")
 	cmd.Flags().StringVar(&tenant, "tenant", "sandbox-tenant", "tenant id the API reports")
+	cmd.Flags().StringVar(&faultSpec, "faults", "", faultsHelp)
 	return cmd
 }
+
+const faultsHelp = `inject faults, e.g. "lock:rate=0.02,status=400,code=UNABLE_TO_LOCK_ROW;slow:latency=50ms,jitter=20ms;drop:rate=0.01,drop";
+change at run time with GET/PUT /_emulator/faults (see README, "Fault injection")`
 
 // serveUntilDone serves h on addr until ctx ends.
 func serveUntilDone(ctx context.Context, log *slog.Logger, name, addr, baseURL string, setBase func(string), h http.Handler) error {

@@ -67,6 +67,8 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		newSettingsCmd(g),
 		newLogsCmd(g),
 		newDeadLettersCmd(g),
+		newConflictsCmd(g),
+		newResyncCmd(g),
 	)
 	return root
 }

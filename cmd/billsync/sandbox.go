@@ -19,6 +19,7 @@ import (
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/billingapi"
 	billingemu "github.com/billsync/billsync/emulate/billing"
+	"github.com/billsync/billsync/emulate/faults"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 )
 
@@ -46,7 +47,10 @@ type SandboxOptions struct {
 	// sandbox default doubles from 250 ms up to 2 s, so a restarted
 	// billsync catches up quickly.
 	WebhookRetry func(attempt int) time.Duration
-	Workers      int
+	// SalesforceFaults and BillingFaults are fault specs for the emulators
+	// (see faults.Parse); they can also be changed at run time.
+	SalesforceFaults, BillingFaults string
+	Workers                         int
 }
 
 // Sandbox is the emulated Salesforce org, the emulated billing platform
@@ -57,7 +61,10 @@ type Sandbox struct {
 	App        *App
 	SFURL      string
 	BillingURL string
-	AppAddr    string // where billsync listens (or will, with NoApp)
+	// SFFaults and BillingFaults inject faults in front of the emulators.
+	SFFaults, BillingFaults *faults.Injector
+	Demo                    *sfemu.Demo
+	AppAddr                 string // where billsync listens (or will, with NoApp)
 
 	opts    SandboxOptions
 	log     *slog.Logger
@@ -104,11 +111,19 @@ func StartSandbox(ctx context.Context, opts SandboxOptions, log *slog.Logger) (*
 	s.SFURL = "http://" + sfLn.Addr().String()
 	s.BillingURL = "http://" + billLn.Addr().String()
 	sub := func(name string) string { return filepath.Join(opts.Data, name) }
-	if s.SF, err = sfemu.New(sfemu.Options{DataDir: sub("salesforce"), Logger: log.With("party", "salesforce")}); err != nil {
+	if s.SF, err = sfemu.New(sfemu.Options{DataDir: sub("salesforce"), Logger: log.With("party", "salesforce"), MultiCurrency: true}); err != nil {
 		return fail(err)
 	}
 	s.SF.SetBaseURL(s.SFURL)
-	s.serve(sfLn, s.SF.Handler())
+	sfHandler, inj, err := withFaults(s.SF.Handler(), opts.SalesforceFaults, faults.SalesforceFormat, sfHooks(s.SF))
+	if err != nil {
+		return fail(err)
+	}
+	s.SFFaults = inj
+	s.serve(sfLn, sfHandler)
+	if s.Demo, err = s.SF.SeedDemo(); err != nil {
+		return fail(err)
+	}
 
 	if s.Billing, err = billingemu.New(billingemu.Options{
 		Token: sandboxBillingToken, TenantID: sandboxTenant, WebhookSecret: sandboxWebhookSecret,
@@ -117,7 +132,12 @@ func StartSandbox(ctx context.Context, opts SandboxOptions, log *slog.Logger) (*
 	}); err != nil {
 		return fail(err)
 	}
-	s.serve(billLn, s.Billing.Handler())
+	billHandler, inj, err := withFaults(s.Billing.Handler(), opts.BillingFaults, faults.BillingFormat, nil)
+	if err != nil {
+		return fail(err)
+	}
+	s.BillingFaults = inj
+	s.serve(billLn, billHandler)
 	s.Billing.Start(ctx)
 
 	s.AppAddr = appAddr
@@ -298,5 +318,7 @@ restart continues where it stopped.`,
 	f.StringVar(&opts.Data, "data", "./billsync-sandbox", "directory for the state of all three parties")
 	f.IntVar(&opts.Workers, "workers", 8, "partitions billsync syncs in parallel")
 	f.BoolVar(&noSeed, "no-seed", false, "do not create the sample accounts")
+	f.StringVar(&opts.SalesforceFaults, "salesforce-faults", "", "inject faults in the Salesforce emulator: "+faultsHelp)
+	f.StringVar(&opts.BillingFaults, "billing-faults", "", "inject faults in the billing emulator: "+faultsHelp)
 	return cmd
 }

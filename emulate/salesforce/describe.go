@@ -77,7 +77,7 @@ func (e *Emulator) childRelationships(parent *objectDef) []map[string]any {
 				rel = strings.TrimSuffix(o.Name, "__c") + "s__r"
 			}
 			out = append(out, map[string]any{
-				"cascadeDelete": f.MasterDetail, "childSObject": o.Name, "deprecatedAndHidden": false,
+				"cascadeDelete": f.MasterDetail || f.CascadeDelete, "childSObject": o.Name, "deprecatedAndHidden": false,
 				"field": f.Name, "junctionIdListNames": []any{}, "junctionReferenceTo": []any{},
 				"relationshipName": rel, "restrictedDelete": false,
 			})

@@ -14,6 +14,14 @@
 // BillingObjectChange__e after the write. Every response shape is matched
 // to a recorded or documented real one; testdata/SOURCES.md lists them.
 //
+// The standard sales objects carry the platform rules a quote sync trips
+// over (pricing.go): required fields, a line's price book entry active and
+// in its parent's price book (and, with Options.MultiCurrency, in its
+// currency), standard prices before custom ones, derived and rolled-up
+// amounts in exact decimals, and cascade deletes from Opportunity to its
+// quotes and line items. SeedDemo loads a small catalogue for the sandbox
+// and tests; ExpireSessions and DropStreams are hooks for fault injection.
+//
 // It must not import the engine or any billsync client: it stands in for
 // the real org and knows nothing of who calls it. It is not a complete
 // Salesforce: no SOAP, no Apex, no sharing model, and only the standard

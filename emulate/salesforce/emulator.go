@@ -96,6 +96,8 @@ type Emulator struct {
 	bus     *streaming.Bus
 	handler http.Handler
 	jwtKey  any
+	// stream is the CometD server, set once by routes before New returns.
+	stream *streaming.Server
 
 	mu          sync.Mutex
 	baseURL     string

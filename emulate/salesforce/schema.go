@@ -48,11 +48,15 @@ type fieldDef struct {
 	ReferenceTo       []string
 	RelationshipName  string
 	MasterDetail      bool // cascade delete, required, not reparentable
-	Picklist          []string
-	Restricted        bool
-	DefaultValue      any // describe defaultValue and the value written when left out on create
-	DisplayFormat     string
-	ExtraTypeInfo     string
+	// CascadeDelete marks a standard lookup whose parent's delete takes the
+	// child along (Quote→Opportunity, line items→their parent), as on a
+	// real org, without making it a custom master-detail in describe.
+	CascadeDelete bool
+	Picklist      []string
+	Restricted    bool
+	DefaultValue  any // describe defaultValue and the value written when left out on create
+	DisplayFormat string
+	ExtraTypeInfo string
 }
 
 // requiredOnCreate: the API refuses an insert without it.
@@ -126,6 +130,7 @@ func fRef(name, to, rel string) *fieldDef {
 }
 
 func required(f *fieldDef) *fieldDef   { f.Nillable = false; return f }
+func cascade(f *fieldDef) *fieldDef    { f.CascadeDelete = true; return f }
 func readOnly(f *fieldDef) *fieldDef   { f.Createable, f.Updateable = false, false; return f }
 func createOnly(f *fieldDef) *fieldDef { f.Updateable = false; return f }
 func defaulted(f *fieldDef, v any) *fieldDef {
@@ -155,8 +160,12 @@ func ownerField() *fieldDef {
 var opportunityStages = []string{"Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
 	"Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost"}
 
-// currencies offered when the org is multi-currency.
-var currencies = []string{"USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "INR"}
+// CorporateCurrency is the emulated org's corporate currency: the default
+// CurrencyIsoCode of every record in a multi-currency org.
+const CorporateCurrency = "USD"
+
+// Currencies are the active currencies of a multi-currency org.
+var Currencies = []string{"USD", "EUR", "GBP"}
 
 func standardObjects() []*objectDef {
 	mk := func(name, label, plural string, fields ...*fieldDef) *objectDef {
@@ -189,7 +198,7 @@ func standardObjects() []*objectDef {
 			readOnly(defaulted(fBool("IsClosed", false), false)), readOnly(defaulted(fBool("IsWon", false), false)),
 			fRef("SyncedQuoteId", "Quote", "SyncedQuote")),
 		mk("Quote", "Quote", "Quotes",
-			nameField(255), required(createOnly(fRef("OpportunityId", "Opportunity", "Opportunity"))),
+			nameField(255), cascade(required(createOnly(fRef("OpportunityId", "Opportunity", "Opportunity")))),
 			readOnly(fRef("AccountId", "Account", "Account")), fRef("Pricebook2Id", "Pricebook2", "Pricebook2"),
 			defaulted(fPick("Status", "Draft", "Needs Review", "In Review", "Approved", "Rejected", "Presented", "Accepted", "Denied"), "Draft"),
 			fDate("ExpirationDate"), fTextArea("Description", 32000), fEmail("Email"), fPhone("Phone"), ownerField(),
@@ -198,16 +207,17 @@ func standardObjects() []*objectDef {
 			readOnly(fNum("GrandTotal", "currency", 18, 2)), fNum("Discount", "percent", 5, 2),
 			fNum("ShippingHandling", "currency", 18, 2), fNum("Tax", "currency", 18, 2)),
 		mk("QuoteLineItem", "Quote Line Item", "Quote Line Items",
-			required(createOnly(fRef("QuoteId", "Quote", "Quote"))), required(createOnly(fRef("PricebookEntryId", "PricebookEntry", "PricebookEntry"))),
+			cascade(required(createOnly(fRef("QuoteId", "Quote", "Quote")))), required(createOnly(fRef("PricebookEntryId", "PricebookEntry", "PricebookEntry"))),
 			createOnly(fRef("Product2Id", "Product2", "Product2")), required(fNum("Quantity", "double", 18, 2)),
 			required(fNum("UnitPrice", "currency", 18, 2)), fNum("Discount", "percent", 5, 2), fTextArea("Description", 255),
 			fDate("ServiceDate"), readOnly(fText("LineNumber", 255)), readOnly(fNum("ListPrice", "currency", 18, 2)),
 			readOnly(fNum("Subtotal", "currency", 18, 2)), readOnly(fNum("TotalPrice", "currency", 18, 2)), fNum("SortOrder", "int", 9, 0)),
 		mk("OpportunityLineItem", "Opportunity Product", "Opportunity Products",
-			required(createOnly(fRef("OpportunityId", "Opportunity", "Opportunity"))), createOnly(fRef("PricebookEntryId", "PricebookEntry", "PricebookEntry")),
+			cascade(required(createOnly(fRef("OpportunityId", "Opportunity", "Opportunity")))), createOnly(fRef("PricebookEntryId", "PricebookEntry", "PricebookEntry")),
 			createOnly(fRef("Product2Id", "Product2", "Product2")), readOnly(fText("Name", 376)),
 			required(fNum("Quantity", "double", 18, 2)), fNum("UnitPrice", "currency", 18, 2), fNum("TotalPrice", "currency", 18, 2),
-			readOnly(fNum("ListPrice", "currency", 18, 2)), fTextArea("Description", 255), fDate("ServiceDate"), fNum("SortOrder", "int", 9, 0)),
+			readOnly(fNum("ListPrice", "currency", 18, 2)), readOnly(fNum("Subtotal", "currency", 18, 2)), fNum("Discount", "percent", 5, 2),
+			fTextArea("Description", 255), fDate("ServiceDate"), fNum("SortOrder", "int", 9, 0)),
 		mk("Product2", "Product", "Products",
 			nameField(255), fText("ProductCode", 255), fTextArea("Description", 4000), defaulted(fBool("IsActive", false), false),
 			fPick("Family", "None"), fText("StockKeepingUnit", 180)),
@@ -333,8 +343,9 @@ func buildSchema(md *sfdx.Metadata, multiCurrency bool) (*orgSchema, error) {
 	}
 	for _, o := range s.objects {
 		if multiCurrency && !o.Event {
-			o.add(defaulted(fPick("CurrencyIsoCode", currencies...), "USD"))
-			o.field("CurrencyIsoCode").Restricted = true
+			f := defaulted(fPick("CurrencyIsoCode", Currencies...), CorporateCurrency)
+			f.Label, f.Restricted, f.Length = "Currency ISO Code", true, 3
+			o.add(f)
 		}
 		for _, f := range o.Fields {
 			if f.Label == "" {

@@ -25,6 +25,7 @@ func (e *Emulator) streamingHandler() http.Handler {
 		}
 		return u.ID, nil
 	}, opts)
+	e.stream = srv
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		e.calls["cometd"]++

@@ -219,6 +219,7 @@ func (t *tx) insert(o *objectDef, body map[string]any) (string, *apiError) {
 	for k, v := range vals {
 		r.Fields[k] = v
 	}
+	t.prefill(o, r)
 	var missing []string
 	for _, f := range o.Fields {
 		if f.requiredOnCreate() && r.Fields[f.Name] == nil {
@@ -244,6 +245,9 @@ func (t *tx) insert(o *objectDef, body map[string]any) (string, *apiError) {
 		}
 	}
 	t.derive(o, r)
+	if err := t.beforeSave(o, r, nil, vals); err != nil {
+		return "", err
+	}
 	t.beforeTrigger(o, r)
 	if err := t.checkUnique(o, r); err != nil {
 		return "", err
@@ -251,6 +255,9 @@ func (t *tx) insert(o *objectDef, body map[string]any) (string, *apiError) {
 	r.Writes = 1
 	t.touch(r.ID)
 	t.e.putLocked(r)
+	if err := t.afterSave(o, r); err != nil {
+		return "", err
+	}
 	t.changeEvent(o, r.ID, "INSERT")
 	return r.ID, nil
 }
@@ -284,6 +291,10 @@ func (t *tx) update(o *objectDef, id string, body map[string]any) *apiError {
 	next.Fields["LastModifiedById"] = t.user.ID
 	next.Fields["SystemModstamp"] = ts
 	t.derive(o, next)
+	t.prefill(o, next)
+	if err := t.beforeSave(o, next, r, vals); err != nil {
+		return err
+	}
 	t.beforeTrigger(o, next)
 	if err := t.checkUnique(o, next); err != nil {
 		return err
@@ -291,6 +302,9 @@ func (t *tx) update(o *objectDef, id string, body map[string]any) *apiError {
 	next.Writes++
 	t.touch(r.ID)
 	t.e.putLocked(next)
+	if err := t.afterSave(o, next); err != nil {
+		return err
+	}
 	t.changeEvent(o, r.ID, "UPDATE")
 	return nil
 }
@@ -348,6 +362,7 @@ func (t *tx) delete(id string) *apiError {
 		return dmlErr("STANDARD_PRICE_NOT_DEFINED", nil, "You can't delete the standard price book.")
 	}
 	t.markDeleted(r, "")
+	t.afterRemove(r)
 	t.changeEvent(o, r.ID, "DELETE")
 	return nil
 }
@@ -365,7 +380,7 @@ func (t *tx) markDeleted(r *record, with string) {
 		root = r.ID
 	}
 	for _, child := range t.e.referencingLocked(r) {
-		if child.f.MasterDetail {
+		if child.f.MasterDetail || child.f.CascadeDelete {
 			if !child.r.Deleted {
 				t.markDeleted(child.r, root)
 			}
@@ -442,6 +457,9 @@ func (t *tx) undelete(id string) *apiError {
 		}
 		t.touch(u.ID)
 		t.e.putLocked(u)
+	}
+	for _, c := range restore {
+		t.afterRemove(c)
 	}
 	t.changeEvent(o, r.ID, "UNDELETE")
 	return nil

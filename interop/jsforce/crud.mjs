@@ -2,7 +2,8 @@
 // login through the connected app (jsforce logs in over SOAP without
 // oauth2 settings, which the emulator does not speak), create, upsert by
 // external id, query with nextRecordsUrl paging (autoFetch), update,
-// collections, retrieve, describe, delete. Exits 1 on the first mismatch.
+// collections, retrieve, describe, delete, and the quote and price book
+// rules. Exits 1 on the first mismatch.
 //
 //   SF_URL=http://127.0.0.1:PORT SF_USER=... SF_PASS=... node crud.mjs
 import assert from 'node:assert/strict';
@@ -105,6 +106,32 @@ async function main() {
   await assert.rejects(accounts.retrieve(created.id), (e) => e.errorCode === 'ENTITY_IS_DELETED');
   const gone = await conn.query(`SELECT COUNT() FROM BillingBalance__c WHERE BillingId__c = 'jsb-${stamp}'`);
   assert.equal(gone.totalSize, 0, 'master-detail child deleted with its parent');
+
+  // quotes and products: the platform's pricing rules reach jsforce as
+  // ordinary save errors
+  const std = await conn.query('SELECT Id FROM Pricebook2 WHERE IsStandard = true');
+  assert.equal(std.totalSize, 1, 'one standard price book');
+  const stdId = std.records[0].Id;
+  const product = await conn.sobject('Product2').create({ Name: `Widget ${stamp}`, ProductCode: `W-${stamp}`, IsActive: true });
+  const book = await conn.sobject('Pricebook2').create({ Name: `Book ${stamp}`, IsActive: true });
+  await assert.rejects(
+    conn.sobject('PricebookEntry').create({ Pricebook2Id: book.id, Product2Id: product.id, UnitPrice: 9, IsActive: true }),
+    (e) => e.errorCode === 'STANDARD_PRICE_NOT_DEFINED',
+  );
+  const stdEntry = await conn.sobject('PricebookEntry').create({ Pricebook2Id: stdId, Product2Id: product.id, UnitPrice: 10, IsActive: true });
+  const opp = await conn.sobject('Opportunity').create({ Name: `Opp ${stamp}`, StageName: 'Prospecting', CloseDate: '2026-06-30' });
+  const oli = await conn.sobject('OpportunityLineItem').create({ OpportunityId: opp.id, PricebookEntryId: stdEntry.id, Quantity: 3, UnitPrice: 10.1 });
+  assert.equal(oli.success, true);
+  const oppRec = await conn.sobject('Opportunity').retrieve(opp.id);
+  assert.equal(oppRec.Pricebook2Id, stdId, 'the first product sets the price book');
+  assert.equal(oppRec.Amount, 30.3, 'Amount sums the products');
+  const quote = await conn.sobject('Quote').create({ Name: `Quote ${stamp}`, OpportunityId: opp.id });
+  await assert.rejects(
+    conn.sobject('QuoteLineItem').create({ QuoteId: quote.id, PricebookEntryId: stdEntry.id }),
+    (e) => e.errorCode === 'REQUIRED_FIELD_MISSING',
+  );
+  await conn.sobject('Opportunity').destroy(opp.id);
+  await assert.rejects(conn.sobject('Quote').retrieve(quote.id), (e) => e.errorCode === 'ENTITY_IS_DELETED');
 
   console.log('jsforce interop ok');
 }
