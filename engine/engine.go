@@ -31,6 +31,10 @@ type Config struct {
 	Queue     billsync.Queue
 	// OnEnqueue wakes the runner after the engine queued work itself.
 	OnEnqueue func()
+	// LimitPause is how long every Salesforce-bound change waits after
+	// Salesforce answered REQUEST_LIMIT_EXCEEDED (H3); default 1 minute.
+	// The first change after the pause probes whether usage has dropped.
+	LimitPause time.Duration
 	Mapping   *mapping.Mapping // nil: mapping.Default()
 
 	// MaxAttempts bounds retries of transient failures (H3); default 8.
@@ -64,6 +68,32 @@ type Engine struct {
 
 	jobsOnce sync.Once
 	resyncs  *resyncJobs
+
+	pauseMu     sync.Mutex
+	pausedUntil time.Time
+}
+
+// PausedUntil is when Salesforce calls may resume after the org's API
+// limit was hit; zero when they are not paused. The runner claims nothing
+// while paused, so no work is lost or reordered.
+func (e *Engine) PausedUntil() time.Time {
+	e.pauseMu.Lock()
+	defer e.pauseMu.Unlock()
+	if e.now().After(e.pausedUntil) {
+		return time.Time{}
+	}
+	return e.pausedUntil
+}
+
+func (e *Engine) pauseForLimit() time.Time {
+	e.pauseMu.Lock()
+	defer e.pauseMu.Unlock()
+	until := e.now().Add(e.cfg.LimitPause)
+	if until.After(e.pausedUntil) {
+		e.pausedUntil = until
+		e.log.Warn("Salesforce API limit exceeded: pausing Salesforce calls", "until", until)
+	}
+	return e.pausedUntil
 }
 
 // New checks cfg and returns an Engine.
@@ -88,6 +118,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.LimitPause <= 0 {
+		cfg.LimitPause = time.Minute
 	}
 	return &Engine{cfg: cfg, m: cfg.Mapping, log: cfg.Logger, now: func() time.Time { return cfg.Clock().UTC() }}, nil
 }
@@ -244,6 +277,12 @@ func (a *attempt) failOp(err error, op, billingID, sfID string) {
 		reason = billsync.ReasonValidation
 	}
 	switch {
+	case code == "REQUEST_LIMIT_EXCEEDED":
+		// Not the record's fault: wait out the pause without spending an
+		// attempt, however long the org stays over its limit.
+		a.disp = Retry
+		a.retryAt = a.e.pauseForLimit()
+		a.finish(billsync.OutcomeRetrying, reason, op, code, msg+"; Salesforce calls paused until "+a.retryAt.Format(time.RFC3339), billingID, sfID)
 	case billsync.IsTransient(err) && a.c.Attempt < a.e.cfg.MaxAttempts:
 		a.disp = Retry
 		a.retryAt = a.e.now().Add(a.e.cfg.Backoff(a.c.Attempt))

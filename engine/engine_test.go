@@ -280,3 +280,21 @@ func jsonString(t *testing.T, e billsync.Entity) string {
 	}
 	return string(b)
 }
+
+// H3: REQUEST_LIMIT_EXCEEDED pauses every Salesforce call; the change
+// waits without spending its attempts.
+func TestRequestLimitPausesSalesforceCalls(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.crm.callErr = &billsync.RemoteError{System: billsync.SystemSalesforce, StatusCode: 403, Code: "REQUEST_LIMIT_EXCEEDED",
+		Message: "TotalRequests Limit exceeded.", Transient: true}
+	c := billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1)
+	c.Attempt = 99 // far past the limit: still not dead-lettered
+	r := b.engine.Process(context.Background(), c)
+	if le := only(t, r); r.Disposition != Retry || le.ErrorCode != "REQUEST_LIMIT_EXCEEDED" || !r.RetryAt.Equal(fixedNow.Add(time.Minute)) {
+		t.Fatalf("%v %v %+v", r.Disposition, r.RetryAt, le)
+	}
+	if got := b.engine.PausedUntil(); !got.Equal(fixedNow.Add(time.Minute)) {
+		t.Fatalf("PausedUntil = %v", got)
+	}
+}

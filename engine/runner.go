@@ -70,6 +70,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-r.wake:
 		case <-timer.C:
 		}
+		if until := r.cfg.Engine.PausedUntil(); !until.IsZero() {
+			// Salesforce's API limit was hit: claim nothing until the pause
+			// ends (H3).
+			timer.Reset(time.Until(until) + 10*time.Millisecond)
+			continue
+		}
 		for {
 			free := r.cfg.Workers - len(slots)
 			if free <= 0 {
