@@ -114,6 +114,19 @@ const (
 	MetaListenSince   = "stream.listen_since" // RFC 3339; events published before it predate billsync
 )
 
+// LeaseStore grants named, expiring leases, one holder at a time: with
+// several replicas on one database, exactly one holds the Salesforce event
+// subscription.
+type LeaseStore interface {
+	// TryLease takes the lease name for owner, or renews it when owner
+	// already holds it, until now+ttl. It reports whether owner holds it
+	// afterwards; a lease whose holder let it run out goes to the next
+	// caller.
+	TryLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	// ReleaseLease gives the lease up if owner holds it.
+	ReleaseLease(ctx context.Context, name, owner string) error
+}
+
 // Store is everything billsync persists.
 type Store interface {
 	SettingsStore
@@ -122,5 +135,6 @@ type Store interface {
 	Queue
 	MetaStore
 	ConflictStore
+	LeaseStore
 	Close() error
 }

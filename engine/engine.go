@@ -35,7 +35,7 @@ type Config struct {
 	// Salesforce answered REQUEST_LIMIT_EXCEEDED (H3); default 1 minute.
 	// The first change after the pause probes whether usage has dropped.
 	LimitPause time.Duration
-	Mapping   *mapping.Mapping // nil: mapping.Default()
+	Mapping    *mapping.Mapping // nil: mapping.Default()
 
 	// MaxAttempts bounds retries of transient failures (H3); default 8.
 	MaxAttempts int
@@ -68,6 +68,9 @@ type Engine struct {
 
 	jobsOnce sync.Once
 	resyncs  *resyncJobs
+
+	quoteOnce sync.Once
+	quotes    *quoteCache // describe and pricebook lookups for quote sync
 
 	pauseMu     sync.Mutex
 	pausedUntil time.Time

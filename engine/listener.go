@@ -29,9 +29,15 @@ type ListenerConfig struct {
 	OnEnqueue func()
 	// OnGap is called when the stored replay id fell out of the org's
 	// retention window (C5); the resync is started there.
-	OnGap  func(ctx context.Context)
-	Logger *slog.Logger
-	Clock  func() time.Time
+	OnGap func(ctx context.Context)
+	// Leases, when set, makes the subscription a singleton across
+	// replicas sharing a store: only the holder of the lease subscribes;
+	// the others stand by and take over when it lapses.
+	Leases   billsync.LeaseStore
+	Owner    string        // this replica's name for the lease
+	LeaseTTL time.Duration // default 15 s; renewed every third of it
+	Logger   *slog.Logger
+	Clock    func() time.Time
 }
 
 // Listener moves Salesforce change events into the queue, each in the same
@@ -45,6 +51,7 @@ type Listener struct {
 	since time.Time
 
 	mu      sync.Mutex
+	standby bool // another replica holds the subscription
 	running bool
 	lastErr error
 	lag     time.Duration // publish-to-stored delay of the last event
@@ -79,6 +86,9 @@ func NewListener(cfg ListenerConfig) *Listener {
 func (l *Listener) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.standby {
+		return nil // another replica holds the subscription
+	}
 	if !l.running && l.lastErr == nil {
 		return errors.New("event subscription not started")
 	}
@@ -91,8 +101,85 @@ func (l *Listener) setState(running bool, err error) {
 	l.mu.Unlock()
 }
 
-// Run subscribes until ctx ends, resubscribing after failures.
+// Leader reports whether this replica holds the subscription.
+func (l *Listener) Leader() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.standby && l.running
+}
+
+// Run subscribes until ctx ends, resubscribing after failures; with
+// Leases set, only while this replica holds the subscription's lease.
 func (l *Listener) Run(ctx context.Context) error {
+	if l.cfg.Leases == nil {
+		return l.subscribe(ctx)
+	}
+	ttl := l.cfg.LeaseTTL
+	if ttl <= 0 {
+		ttl = 15 * time.Second
+	}
+	name := "subscription:" + l.cfg.Channel
+	for {
+		held, err := l.cfg.Leases.TryLease(ctx, name, l.cfg.Owner, ttl)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil || !held {
+			l.mu.Lock()
+			l.standby, l.lastErr = err == nil, err
+			l.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(ttl / 3):
+			}
+			continue
+		}
+		l.cfg.Logger.Info("holding the event subscription", "owner", l.cfg.Owner)
+		l.mu.Lock()
+		l.standby = false
+		l.mu.Unlock()
+		if err := l.lead(ctx, name, ttl); err != nil {
+			return err
+		}
+	}
+}
+
+// lead subscribes while renewing the lease; it returns nil when the lease
+// was lost (someone else leads now) and ctx's error when ctx ends.
+func (l *Listener) lead(ctx context.Context, name string, ttl time.Duration) error {
+	subCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- l.subscribe(subCtx) }()
+	tick := time.NewTicker(ttl / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			cancel()
+			<-done
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = l.cfg.Leases.ReleaseLease(rctx, name, l.cfg.Owner)
+			rcancel()
+			return ctx.Err()
+		case err := <-done:
+			return err
+		case <-tick.C:
+			held, err := l.cfg.Leases.TryLease(ctx, name, l.cfg.Owner, ttl)
+			if err == nil && held {
+				continue
+			}
+			l.cfg.Logger.Warn("lost the event subscription's lease; standing by", "err", err)
+			cancel()
+			<-done
+			return nil
+		}
+	}
+}
+
+// subscribe subscribes until ctx ends, resubscribing after failures.
+func (l *Listener) subscribe(ctx context.Context) error {
 	backoff := time.Second
 	for {
 		from, ok, err := l.cfg.Queue.ReplayID(ctx, l.cfg.Channel)

@@ -49,17 +49,11 @@ type cachedPricebook struct {
 	at time.Time
 }
 
-// quoteCaches holds one cache per Engine. It lives outside the Engine
-// struct so quote sync stays in its own files; entries are few (one per
-// engine a process builds).
-var quoteCaches sync.Map // *Engine → *quoteCache
-
 func (e *Engine) quoteCache() *quoteCache {
-	if c, ok := quoteCaches.Load(e); ok {
-		return c.(*quoteCache)
-	}
-	c, _ := quoteCaches.LoadOrStore(e, &quoteCache{describes: map[string]cachedDescribe{}, pricebook: map[string]cachedPricebook{}})
-	return c.(*quoteCache)
+	e.quoteOnce.Do(func() {
+		e.quotes = &quoteCache{describes: map[string]cachedDescribe{}, pricebook: map[string]cachedPricebook{}}
+	})
+	return e.quotes
 }
 
 // quoteDescribe returns an object's describe, cached for quoteDescribeTTL.
@@ -193,7 +187,7 @@ func (e *Engine) quoteReadCatalog(ctx context.Context, codes []string) (*quoteCa
 		}
 	}
 	for chunk := range slices.Chunk(productIDs, 200) {
-		rows, err := e.cfg.CRM.Query(ctx, "SELECT Id, Pricebook2Id, Product2Id, IsActive"+e.quoteCurrencySelect(ctx, "PricebookEntry")+
+		rows, err := e.cfg.CRM.Query(ctx, "SELECT Id, Pricebook2Id, Product2Id, IsActive"+e.quoteCurrencySelect(ctx)+
 			" FROM PricebookEntry WHERE Product2Id IN "+quoteSOQLList(chunk))
 		if err != nil {
 			return nil, fmt.Errorf("reading pricebook entries: %w", err)
@@ -208,7 +202,7 @@ func (e *Engine) quoteReadCatalog(ctx context.Context, codes []string) (*quoteCa
 
 // quoteCurrencySelect adds CurrencyIsoCode to a SELECT list in a multi-currency
 // org (the field does not exist otherwise, and naming it would fail).
-func (e *Engine) quoteCurrencySelect(ctx context.Context, object string) string {
+func (e *Engine) quoteCurrencySelect(ctx context.Context) string {
 	d, err := e.quoteDescribe(ctx, sobjQuote)
 	if err != nil {
 		return ""

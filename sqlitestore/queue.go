@@ -464,11 +464,11 @@ func (s *Store) Stats(ctx context.Context) (billsync.QueueStats, error) {
 	return st, nil
 }
 
-// ReleaseLeases hands every running change back to the queue. A SQLite
-// store belongs to one billsync process, so when that process starts, no
-// worker holds a lease any more: the running changes were abandoned by a
-// crash and need not wait for their leases to run out. It returns how many
-// changes were released.
+// ReleaseLeases hands every running change back to the queue and drops
+// every named lease. A SQLite store belongs to one billsync process, so
+// when that process starts, no worker holds a lease any more: the running
+// changes and the subscription's lease were abandoned by a crash and need
+// not wait to run out. It returns how many changes were released.
 func (s *Store) ReleaseLeases(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.tx(ctx, "release leases", func(tx *sql.Tx) error {
@@ -479,7 +479,10 @@ func (s *Store) ReleaseLeases(ctx context.Context) (int64, error) {
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM leases`)
 		return err
 	})
 	return n, err

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) billsync.Store) {
 		{"Conflicts/Held", testConflictHeld},
 		{"Conflicts/Resolve", testConflictResolve},
 		{"Conflicts/CountHeld", testConflictCountHeld},
+		{"Leases", testLeases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -140,6 +141,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	a.listener = engine.NewListener(engine.ListenerConfig{
 		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
 		OnEnqueue: a.runner.Wake, Logger: log,
+		Leases: a.store, Owner: replicaName(),
 		OnGap: func(ctx context.Context) {
 			// C5: events may have been lost; compare everything.
 			if _, err := eng.StartResync(ctx, billsync.ResyncRequest{}); err != nil {
@@ -200,6 +202,15 @@ func (a *App) goRun(name string, f func() error) {
 			}
 		}
 	}()
+}
+
+// replicaName names this process for leases: host, pid and a random
+// suffix, so a restarted process never mistakes an old lease for its own.
+func replicaName() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }
 
 // Err delivers the first fatal error of a background loop.

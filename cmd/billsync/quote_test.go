@@ -143,7 +143,7 @@ func TestQuoteSyncEndToEnd(t *testing.T) {
 	t.Parallel()
 	h := startHarness(t, SandboxOptions{})
 	demo := h.sb.Demo
-	rita, sam := demo.SalesReps[0], demo.SalesReps[1]
+	rita := demo.SalesReps[0]
 	acme := h.linkAccount("Acme Corporation")
 	globex := h.linkAccount("Globex")
 	h.quiesce()
@@ -225,7 +225,6 @@ func TestQuoteSyncEndToEnd(t *testing.T) {
 
 	// E3, F3: an amendment takes its original's owner; its NO_CHANGE line
 	// stays off the Opportunity until a sales user sets ALWAYS.
-	h.sb.SF.Record("Quote", rec.ID())
 	am := h.create(billsync.ObjectQuote, billsync.Entity{"accountId": acme, "description": "Acme amendment", "status": "DRAFT", "type": "AMENDMENT",
 		"originalQuoteId": q.ID(), "currency": "USD", "offerings": qOfferings(
 			qline{"e2e-m1", "PLAT-SUB", "SUBSCRIPTION", "10", "1000", "NO_CHANGE"},
@@ -264,7 +263,6 @@ func TestQuoteSyncEndToEnd(t *testing.T) {
 			t.Errorf("quote %s reached Salesforce", id)
 		}
 	}
-	_ = sam
 }
 
 // E1: five updates to one quote in quick succession end with Salesforce
@@ -325,5 +323,33 @@ func TestQuoteOrderingAndCallBudget(t *testing.T) {
 	}
 	if other != nil {
 		h.sfQuote(other.ID(), nil)
+	}
+}
+
+// The sandbox's demo quotes all reach Salesforce: the amendment and the
+// renewal after their originals, the renewal with its placeholder.
+func TestSandboxSeedQuotes(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t, SandboxOptions{})
+	if err := h.sb.seedQuotes(context.Background(), h.sb.Demo); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("four demo quotes in Salesforce", func() (bool, string) {
+		var names []string
+		for _, r := range h.sb.SF.Records("Quote") {
+			names = append(names, r.Str("Name"))
+		}
+		return len(names) == 4, strings.Join(names, "; ")
+	})
+	for _, r := range h.sb.SF.Records("Quote") {
+		if strings.HasPrefix(r.Str("Name"), "Acme platform expansion") && r.Str("OwnerId")[:15] != h.sb.Demo.SalesReps[1][:15] {
+			t.Errorf("quote on Sam's Opportunity owned by %s", r.Str("OwnerId"))
+		}
+		if strings.HasPrefix(r.Str("Name"), "Globex renewal") {
+			h.eventually("renewal placeholder", func() (bool, string) {
+				ps := keySet(h.children("OpportunityLineItem", "OpportunityId", r.Str("OpportunityId")))
+				return strings.Contains(ps, "code:RENEWAL-PLACEHOLDER"), ps
+			})
+		}
 	}
 }

@@ -245,7 +245,7 @@ func (s *Sandbox) seed(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return s.seedQuotes(ctx, s.Demo)
 }
 
 var sandboxBanner = template.Must(template.New("banner").Parse(`
