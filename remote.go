@@ -29,6 +29,11 @@ type CRM interface {
 	Retrieve(ctx context.Context, object, id string, fields []string) (SObject, error)
 	// Query runs SOQL and follows nextRecordsUrl to the end.
 	Query(ctx context.Context, soql string) ([]SObject, error)
+	// RetrieveRecords reads records of one object by id, with fields that
+	// may follow relationships ("BillingAccount__r.BillingId__c"), in as
+	// few queries as the API allows. Records that do not exist are absent
+	// from the result; order is not kept.
+	RetrieveRecords(ctx context.Context, object string, fields []string, ids []string) ([]SObject, error)
 	// Describe reports an object's fields.
 	Describe(ctx context.Context, object string) (*SObjectDescribe, error)
 }

@@ -413,3 +413,22 @@ func (m *memConflicts) CountHeld(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+func (f *fakeCRM) RetrieveRecords(ctx context.Context, object string, fields []string, ids []string) ([]billsync.SObject, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "query")
+	var out []billsync.SObject
+	for _, id := range ids {
+		r, ok := f.records[id]
+		if !ok || f.objects[id] != object {
+			continue
+		}
+		c := billsync.SObject{}
+		for k, v := range r {
+			c[k] = v
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

@@ -358,3 +358,11 @@ func (o *quoteOrg) Describe(ctx context.Context, object string) (*billsync.SObje
 	}
 	return d, nil
 }
+
+func (o *quoteOrg) RetrieveRecords(ctx context.Context, object string, fields []string, ids []string) ([]billsync.SObject, error) {
+	quoted := make([]string, len(ids))
+	for i, id := range ids {
+		quoted[i] = "'" + id + "'"
+	}
+	return o.Query(ctx, "SELECT "+strings.Join(fields, ", ")+" FROM "+object+" WHERE Id IN ("+strings.Join(quoted, ", ")+")")
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/mapping"
@@ -204,14 +203,14 @@ func (e *Engine) adopt(ctx context.Context, om *mapping.Object, billingID, sfID 
 		BillingVersion: ent.Version(), Agreed: vals, UpdatedAt: e.now()}, nil
 }
 
-// readSalesforce reads the mapped fields of one record with one query
-// (relationship fields need SOQL); nil when it no longer exists.
+// readSalesforce reads the mapped fields of one record (with the
+// parent's external id through the relationship); nil when it no longer
+// exists. Reads of many partitions share queries (sfbatch).
 func (e *Engine) readSalesforce(ctx context.Context, om *mapping.Object, id string) (billsync.SObject, error) {
 	if !sfIDPattern.MatchString(id) {
 		return nil, billsync.Errorf(billsync.EINVALID, "%q is not a Salesforce id", id)
 	}
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE Id = '%s'", strings.Join(om.SalesforceFields(), ", "), om.SObject, id)
-	rows, err := e.cfg.CRM.Query(ctx, q)
+	rows, err := e.cfg.CRM.RetrieveRecords(ctx, om.SObject, om.SalesforceFields(), []string{id})
 	if err != nil {
 		return nil, err
 	}

@@ -51,8 +51,15 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 		}
 	}
 	if st != nil && ent.Version() <= st.BillingVersion {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonStale, "", "",
-			fmt.Sprintf("version %d is not newer than the applied version %d", ent.Version(), st.BillingVersion), "", st.SalesforceID)
+		// An event that was already waiting when a later state of its
+		// record was written (updates read billing afresh, so several
+		// queued changes of one record collapse into one write) is
+		// coalesced; one that arrives after it is stale.
+		reason, msg := billsync.ReasonStale, fmt.Sprintf("version %d is not newer than the applied version %d", ent.Version(), st.BillingVersion)
+		if !c.EnqueuedAt.IsZero() && c.EnqueuedAt.Before(st.UpdatedAt) {
+			reason, msg = billsync.ReasonCoalesced, fmt.Sprintf("version %d was written together with version %d", ent.Version(), st.BillingVersion)
+		}
+		a.finish(billsync.OutcomeSkipped, reason, "", "", msg, "", st.SalesforceID)
 		return
 	}
 	vals, lossy, err := om.BillingValues(ent, true)

@@ -57,6 +57,7 @@ type Server struct {
 	tokens    []adminToken
 	ready     func(ctx context.Context) error
 	onEnqueue func()
+	ingest    *ingester // webhooks are committed in groups
 	registry  *prometheus.Registry
 	metrics   *Metrics
 	log       *slog.Logger
@@ -87,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, billsync.Errorf(billsync.EINVALID, "httpserver: Verifier is required (webhooks are never accepted unsigned)")
 	}
 	s := &Server{
+		ingest:    &ingester{q: cfg.Store},
 		store:     cfg.Store,
 		verifier:  cfg.Verifier,
 		ready:     cfg.Ready,

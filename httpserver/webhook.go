@@ -70,7 +70,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	dup, err := s.store.Enqueue(r.Context(), change)
+	dup, err := s.ingest.enqueue(r.Context(), change)
 	if err != nil {
 		s.metrics.webhook(webhookUnavailable)
 		s.log.LogAttrs(r.Context(), slog.LevelError, "webhook not stored",
@@ -82,7 +82,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		}})
 		return
 	}
-	if len(dup) > 0 && dup[0] {
+	if dup {
 		s.metrics.webhook(webhookDuplicate)
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "webhook duplicate",
 			slog.String("webhook_id", webhookID), slog.String("type", ev.Type))

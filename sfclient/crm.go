@@ -328,3 +328,54 @@ func isRecordID(id string) bool {
 	}
 	return true
 }
+
+// retrieveChunk bounds the ids of one RetrieveRecords query, keeping the
+// query URL well under Salesforce's 16,384-character limit.
+const retrieveChunk = 200
+
+// RetrieveRecords reads records by id with one SOQL query per 200 ids
+// (relationship fields need SOQL; the REST retrieve cannot follow them).
+func (c *Client) RetrieveRecords(ctx context.Context, object string, fields []string, ids []string) ([]billsync.SObject, error) {
+	if !validName(object) {
+		return nil, billsync.Errorf(billsync.EINVALID, "salesforce: %q is not an object name", object)
+	}
+	for _, f := range fields {
+		for _, part := range strings.Split(f, ".") {
+			if !validName(part) {
+				return nil, billsync.Errorf(billsync.EINVALID, "salesforce: %q is not a field name", f)
+			}
+		}
+	}
+	out := []billsync.SObject{}
+	for start := 0; start < len(ids); start += retrieveChunk {
+		chunk := ids[start:min(start+retrieveChunk, len(ids))]
+		quoted := make([]string, 0, len(chunk))
+		for _, id := range chunk {
+			if !validID(id) {
+				return nil, billsync.Errorf(billsync.EINVALID, "salesforce: %q is not a record id", id)
+			}
+			quoted = append(quoted, "'"+id+"'")
+		}
+		q := "SELECT " + strings.Join(fields, ", ") + " FROM " + object + " WHERE Id IN (" + strings.Join(quoted, ", ") + ")"
+		rows, err := c.Query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+	}
+	return out, nil
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func validID(s string) bool { return (len(s) == 15 || len(s) == 18) && validName(s) && !strings.Contains(s, "_") }

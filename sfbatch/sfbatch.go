@@ -1,0 +1,356 @@
+package sfbatch
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/billsync/billsync"
+)
+
+// Options tunes a Batcher.
+type Options struct {
+	// MaxWait is how long a batch waits after its latest request for
+	// another to join; default 20 ms, so a lone change still lands at
+	// once. While requests keep arriving faster than that, the batch
+	// keeps growing, up to MaxBatch or MaxLinger.
+	MaxWait time.Duration
+	// MaxLinger caps how long the first request of a growing batch
+	// waits; default 10 × MaxWait.
+	MaxLinger time.Duration
+	// MaxBatch is the most records in one call; default and maximum 200
+	// (the sObject Collections limit).
+	MaxBatch int
+	// CallTimeout bounds one merged call; default 60 s. A merged call
+	// outlives the context of any one caller.
+	CallTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Batcher is a billsync.CRM that merges concurrent requests.
+type Batcher struct {
+	crm  billsync.CRM
+	opts Options
+
+	mu     sync.Mutex
+	queues map[batchKey]*pending
+}
+
+var _ billsync.CRM = (*Batcher)(nil)
+
+type op int
+
+const (
+	opUpsert op = iota
+	opCreate
+	opUpdate
+	opDelete
+	opRead
+)
+
+// batchKey groups requests that can share one call.
+type batchKey struct {
+	op     op
+	object string
+	field  string // upsert: the external id field; read: the field list
+}
+
+type item struct {
+	rec  billsync.SObject // write: the record; read/delete: {"Id": id}
+	done chan result
+}
+
+type result struct {
+	save billsync.SaveResult
+	row  billsync.SObject // read: the record, nil when absent
+	err  error
+}
+
+type pending struct {
+	items []*item
+	timer *time.Timer
+	first time.Time // when the oldest waiting request arrived
+}
+
+// arm (re)sets the flush timer: MaxWait after the latest request, but no
+// later than MaxLinger after the first.
+func (b *Batcher) arm(key batchKey, p *pending) {
+	now := time.Now()
+	if len(p.items) == 0 || p.first.IsZero() {
+		p.first = now
+	}
+	d := min(b.opts.MaxWait, time.Until(p.first.Add(b.opts.MaxLinger)))
+	if p.timer == nil {
+		p.timer = time.AfterFunc(d, func() { b.flush(key, false) })
+		return
+	}
+	p.timer.Reset(d)
+}
+
+// New returns a Batcher in front of crm.
+func New(crm billsync.CRM, opts Options) *Batcher {
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 20 * time.Millisecond
+	}
+	if opts.MaxLinger < opts.MaxWait {
+		opts.MaxLinger = 10 * opts.MaxWait
+	}
+	if opts.MaxBatch <= 0 || opts.MaxBatch > 200 {
+		opts.MaxBatch = 200
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Batcher{crm: crm, opts: opts, queues: map[batchKey]*pending{}}
+}
+
+// submit queues items under key and waits for their results.
+func (b *Batcher) submit(ctx context.Context, key batchKey, recs []billsync.SObject) ([]result, error) {
+	items := make([]*item, len(recs))
+	for i, r := range recs {
+		items[i] = &item{rec: r, done: make(chan result, 1)}
+	}
+	b.mu.Lock()
+	p := b.queues[key]
+	if p == nil {
+		p = &pending{}
+		b.queues[key] = p
+	}
+	b.arm(key, p)
+	p.items = append(p.items, items...)
+	full := len(p.items) >= b.opts.MaxBatch
+	b.mu.Unlock()
+	if full {
+		b.flush(key, true)
+	}
+	out := make([]result, len(items))
+	for i, it := range items {
+		select {
+		case r := <-it.done:
+			out[i] = r
+		case <-ctx.Done():
+			// The merged call goes on for the others; this caller's
+			// record may still be written, which its retry tolerates.
+			return nil, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+// flush sends what is queued under key: full batches at once, and, when
+// the wait ran out, the remainder too.
+func (b *Batcher) flush(key batchKey, fullOnly bool) {
+	b.mu.Lock()
+	p := b.queues[key]
+	if p == nil {
+		b.mu.Unlock()
+		return
+	}
+	var batches [][]*item
+	sent := map[string]bool{}
+	for len(p.items) >= b.opts.MaxBatch || (!fullOnly && len(p.items) > 0) {
+		batch, rest := take(p.items, b.opts.MaxBatch, key.field, sent)
+		if len(batch) == 0 {
+			break
+		}
+		p.items = rest
+		batches = append(batches, batch)
+	}
+	switch {
+	case len(p.items) == 0:
+		p.timer.Stop()
+		delete(b.queues, key)
+	case !fullOnly:
+		// Requests for records already in a call now wait for the next.
+		p.first = time.Time{}
+		b.arm(key, p)
+	}
+	b.mu.Unlock()
+	for _, batch := range batches {
+		go b.send(key, batch)
+	}
+}
+
+// take cuts a batch of at most n items. A request for a record already
+// in this flush (seen) is left for a later call: a collection must not
+// name one record twice, and two calls in flight together have no order.
+func take(items []*item, n int, extField string, seen map[string]bool) (batch, rest []*item) {
+	for _, it := range items {
+		id := recordKey(it.rec, extField)
+		if len(batch) < n && (id == "" || !seen[id]) {
+			if id != "" {
+				seen[id] = true
+			}
+			batch = append(batch, it)
+			continue
+		}
+		rest = append(rest, it)
+	}
+	return batch, rest
+}
+
+func recordKey(r billsync.SObject, extField string) string {
+	if id := r.ID(); id != "" {
+		return "id:" + idKey(id)
+	}
+	if extField != "" {
+		if s := r.Str(extField); s != "" {
+			return "ext:" + s
+		}
+	}
+	return ""
+}
+
+func (b *Batcher) send(key batchKey, batch []*item) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.CallTimeout)
+	defer cancel()
+	recs := make([]billsync.SObject, len(batch))
+	for i, it := range batch {
+		recs[i] = it.rec
+	}
+	if key.op == opRead {
+		b.sendRead(ctx, key, batch, recs)
+		return
+	}
+	var res []billsync.SaveResult
+	var err error
+	switch key.op {
+	case opUpsert:
+		res, err = b.crm.Upsert(ctx, key.object, key.field, recs)
+	case opCreate:
+		res, err = b.crm.Create(ctx, key.object, recs)
+	case opUpdate:
+		res, err = b.crm.Update(ctx, key.object, recs)
+	case opDelete:
+		ids := make([]string, len(recs))
+		for i, r := range recs {
+			ids[i] = r.ID()
+		}
+		res, err = b.crm.Delete(ctx, ids)
+	}
+	if err == nil && len(res) != len(batch) {
+		err = billsync.Errorf(billsync.EINTERNAL, "salesforce answered %d results for %d records", len(res), len(batch))
+	}
+	for i, it := range batch {
+		if err != nil {
+			it.done <- result{err: err}
+			continue
+		}
+		it.done <- result{save: res[i]}
+	}
+}
+
+func (b *Batcher) sendRead(ctx context.Context, key batchKey, batch []*item, recs []billsync.SObject) {
+	ids := make([]string, 0, len(recs))
+	for _, r := range recs {
+		ids = append(ids, r.ID())
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	rows, err := b.crm.RetrieveRecords(ctx, key.object, strings.Split(key.field, ","), ids)
+	byID := map[string]billsync.SObject{}
+	for _, r := range rows {
+		byID[idKey(r.ID())] = r
+	}
+	for _, it := range batch {
+		if err != nil {
+			it.done <- result{err: err}
+			continue
+		}
+		it.done <- result{row: byID[idKey(it.rec.ID())]}
+	}
+}
+
+// idKey compares ids by their first 15 characters, the case-sensitive
+// part shared by the 15- and 18-character forms.
+func idKey(id string) string {
+	if len(id) > 15 {
+		return id[:15]
+	}
+	return id
+}
+
+func (b *Batcher) write(ctx context.Context, key batchKey, recs []billsync.SObject) ([]billsync.SaveResult, error) {
+	res, err := b.submit(ctx, key, recs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]billsync.SaveResult, len(res))
+	for i, r := range res {
+		if r.err != nil {
+			// The merged call failed as a whole: every record gets the
+			// call's error, as its own result (Salesforce's code kept).
+			return nil, r.err
+		}
+		out[i] = r.save
+	}
+	return out, nil
+}
+
+// Upsert merges upserts of one object by one external id field.
+func (b *Batcher) Upsert(ctx context.Context, object, extIDField string, records []billsync.SObject) ([]billsync.SaveResult, error) {
+	return b.write(ctx, batchKey{opUpsert, object, extIDField}, records)
+}
+
+// Create merges inserts of one object.
+func (b *Batcher) Create(ctx context.Context, object string, records []billsync.SObject) ([]billsync.SaveResult, error) {
+	return b.write(ctx, batchKey{op: opCreate, object: object}, records)
+}
+
+// Update merges updates of one object.
+func (b *Batcher) Update(ctx context.Context, object string, records []billsync.SObject) ([]billsync.SaveResult, error) {
+	return b.write(ctx, batchKey{op: opUpdate, object: object}, records)
+}
+
+// Delete merges deletes.
+func (b *Batcher) Delete(ctx context.Context, ids []string) ([]billsync.SaveResult, error) {
+	recs := make([]billsync.SObject, len(ids))
+	for i, id := range ids {
+		recs[i] = billsync.SObject{"Id": id}
+	}
+	return b.write(ctx, batchKey{op: opDelete}, recs)
+}
+
+// RetrieveRecords merges reads of one object with the same fields into
+// one query per 200 ids.
+func (b *Batcher) RetrieveRecords(ctx context.Context, object string, fields []string, ids []string) ([]billsync.SObject, error) {
+	recs := make([]billsync.SObject, len(ids))
+	for i, id := range ids {
+		recs[i] = billsync.SObject{"Id": id}
+	}
+	res, err := b.submit(ctx, batchKey{opRead, object, strings.Join(fields, ",")}, recs)
+	if err != nil {
+		return nil, err
+	}
+	var out []billsync.SObject
+	for _, r := range res {
+		if r.err != nil {
+			return nil, r.err
+		}
+		if r.row != nil {
+			out = append(out, r.row)
+		}
+	}
+	return out, nil
+}
+
+// Identity, Retrieve, Query and Describe pass straight through.
+func (b *Batcher) Identity(ctx context.Context) (string, string, error) { return b.crm.Identity(ctx) }
+
+func (b *Batcher) Retrieve(ctx context.Context, object, id string, fields []string) (billsync.SObject, error) {
+	return b.crm.Retrieve(ctx, object, id, fields)
+}
+
+func (b *Batcher) Query(ctx context.Context, soql string) ([]billsync.SObject, error) {
+	return b.crm.Query(ctx, soql)
+}
+
+func (b *Batcher) Describe(ctx context.Context, object string) (*billsync.SObjectDescribe, error) {
+	return b.crm.Describe(ctx, object)
+}

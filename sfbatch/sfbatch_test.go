@@ -1,0 +1,198 @@
+package sfbatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/billsync/billsync"
+)
+
+// countingCRM records each call and answers per record.
+type countingCRM struct {
+	billsync.CRM
+	mu    sync.Mutex
+	calls []int // records per call
+	fail  func(r billsync.SObject) *billsync.FieldError
+	err   error
+}
+
+func (c *countingCRM) Upsert(ctx context.Context, object, ext string, recs []billsync.SObject) ([]billsync.SaveResult, error) {
+	c.mu.Lock()
+	c.calls = append(c.calls, len(recs))
+	c.mu.Unlock()
+	if c.err != nil {
+		return nil, c.err
+	}
+	out := make([]billsync.SaveResult, len(recs))
+	for i, r := range recs {
+		if c.fail != nil {
+			if fe := c.fail(r); fe != nil {
+				out[i] = billsync.SaveResult{Errors: []billsync.FieldError{*fe}}
+				continue
+			}
+		}
+		out[i] = billsync.SaveResult{ID: "id-" + r.Str(ext), Success: true, Created: true}
+	}
+	return out, nil
+}
+
+func (c *countingCRM) RetrieveRecords(ctx context.Context, object string, fields, ids []string) ([]billsync.SObject, error) {
+	c.mu.Lock()
+	c.calls = append(c.calls, len(ids))
+	c.mu.Unlock()
+	var out []billsync.SObject
+	for _, id := range ids {
+		if id != "001999999999999AAA" {
+			out = append(out, billsync.SObject{"Id": id, "Name": "n-" + id})
+		}
+	}
+	return out, nil
+}
+
+func (c *countingCRM) callSizes() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]int(nil), c.calls...)
+}
+
+// upsertAll has n goroutines upsert one record each, as n partitions do.
+func upsertAll(t *testing.T, b *Batcher, n int) []billsync.SaveResult {
+	t.Helper()
+	out := make([]billsync.SaveResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := b.Upsert(context.Background(), "BillingAccount__c", "BillingId__c",
+				[]billsync.SObject{{"BillingId__c": fmt.Sprintf("acc_%04d", i)}})
+			errs[i] = err
+			if err == nil {
+				out[i] = res[0]
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	return out
+}
+
+// 1,000 concurrent single-record upserts cost 5 calls of 200, and each
+// caller gets its own record's result.
+func TestMergesIntoCollections(t *testing.T) {
+	t.Parallel()
+	crm := &countingCRM{}
+	b := New(crm, Options{MaxWait: 200 * time.Millisecond})
+	res := upsertAll(t, b, 1000)
+	for i, r := range res {
+		if want := fmt.Sprintf("id-acc_%04d", i); r.ID != want {
+			t.Fatalf("record %d got %q, want %q", i, r.ID, want)
+		}
+	}
+	if got := crm.callSizes(); len(got) != 5 {
+		t.Fatalf("calls %v, want 5 of 200", got)
+	}
+}
+
+// One rejected record fails alone; the others land.
+func TestOneBadRecordFailsAlone(t *testing.T) {
+	t.Parallel()
+	crm := &countingCRM{fail: func(r billsync.SObject) *billsync.FieldError {
+		if r.Str("BillingId__c") == "acc_0007" {
+			return &billsync.FieldError{StatusCode: "STRING_TOO_LONG", Message: "too long", Fields: []string{"Name"}}
+		}
+		return nil
+	}}
+	b := New(crm, Options{MaxWait: 100 * time.Millisecond})
+	res := upsertAll(t, b, 200)
+	bad := 0
+	for i, r := range res {
+		if !r.Success {
+			bad++
+			if i != 7 || billsync.RemoteCode(r.Err()) != "STRING_TOO_LONG" {
+				t.Fatalf("record %d failed: %+v", i, r)
+			}
+		}
+	}
+	if bad != 1 || len(crm.callSizes()) != 1 {
+		t.Fatalf("%d failed in %v calls", bad, crm.callSizes())
+	}
+}
+
+// A whole-call failure reaches every caller, with its code.
+func TestCallFailureReachesEveryone(t *testing.T) {
+	t.Parallel()
+	crm := &countingCRM{err: &billsync.RemoteError{System: billsync.SystemSalesforce, StatusCode: 503, Code: "SERVER_UNAVAILABLE", Transient: true}}
+	b := New(crm, Options{MaxWait: 50 * time.Millisecond})
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := b.Upsert(context.Background(), "BillingAccount__c", "BillingId__c", []billsync.SObject{{"BillingId__c": fmt.Sprint(i)}})
+			var re *billsync.RemoteError
+			if !errors.As(err, &re) || re.Code != "SERVER_UNAVAILABLE" || !billsync.IsTransient(err) {
+				t.Errorf("caller %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// A lone request goes after MaxWait, not later; two requests for the same
+// record never share a call.
+func TestLoneRequestAndDuplicates(t *testing.T) {
+	t.Parallel()
+	crm := &countingCRM{}
+	b := New(crm, Options{MaxWait: 5 * time.Millisecond})
+	if _, err := b.Upsert(context.Background(), "BillingAccount__c", "BillingId__c", []billsync.SObject{{"BillingId__c": "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Upsert(context.Background(), "BillingAccount__c", "BillingId__c", []billsync.SObject{{"BillingId__c": "x"}, {"BillingId__c": "x"}, {"BillingId__c": "y"}})
+	if err != nil || len(res) != 3 || !res[0].Success || !res[1].Success {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if got := crm.callSizes(); len(got) != 3 || got[1] != 2 || got[2] != 1 {
+		t.Fatalf("calls %v: the duplicate should wait for the next call", got)
+	}
+}
+
+// Reads of one object and field list share queries; a missing record is
+// absent, not an error.
+func TestReadsMerge(t *testing.T) {
+	t.Parallel()
+	crm := &countingCRM{}
+	b := New(crm, Options{MaxWait: 100 * time.Millisecond})
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("001%012dAAA", i)
+			if i == 49 {
+				id = "001999999999999AAA"
+			}
+			rows, err := b.RetrieveRecords(context.Background(), "Account", []string{"Id", "Name"}, []string{id})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if i == 49 && len(rows) != 0 || i != 49 && (len(rows) != 1 || rows[0].ID() != id) {
+				t.Errorf("read %d: %v", i, rows)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := crm.callSizes(); len(got) != 1 || got[0] != 50 {
+		t.Fatalf("calls %v, want one of 50", got)
+	}
+}
