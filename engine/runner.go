@@ -20,8 +20,15 @@ type RunnerConfig struct {
 	Lease time.Duration
 	// Poll is the longest wait between claims when nothing wakes the
 	// runner; default 250 ms.
-	Poll   time.Duration
-	Logger *slog.Logger
+	Poll time.Duration
+	// Budget reports the org's API usage (from Sforce-Limit-Info). Above
+	// BudgetShare of the daily allocation (default 0.9) the runner slows
+	// to one claim round per SlowPoll (default 1 s), so billsync leaves
+	// room for the org's other integrations, and logs it.
+	Budget      func() (used, max int, ok bool)
+	BudgetShare float64
+	SlowPoll    time.Duration
+	Logger      *slog.Logger
 }
 
 // Runner claims changes and applies them: one change per partition at a
@@ -29,6 +36,26 @@ type RunnerConfig struct {
 type Runner struct {
 	cfg  RunnerConfig
 	wake chan struct{}
+	slow bool // over the API budget share
+}
+
+// overBudget reports whether the org's API usage is above the share
+// billsync may use at full speed, logging each crossing.
+func (r *Runner) overBudget() bool {
+	if r.cfg.Budget == nil {
+		return false
+	}
+	used, max, ok := r.cfg.Budget()
+	over := ok && max > 0 && float64(used) >= r.cfg.BudgetShare*float64(max)
+	if over != r.slow {
+		r.slow = over
+		if over {
+			r.cfg.Logger.Warn("Salesforce API usage above the budget share: slowing down", "used", used, "max", max, "share", r.cfg.BudgetShare)
+		} else {
+			r.cfg.Logger.Info("Salesforce API usage back under the budget share: full speed", "used", used, "max", max)
+		}
+	}
+	return over
 }
 
 // NewRunner returns a Runner; call Run to start it.
@@ -44,6 +71,12 @@ func NewRunner(cfg RunnerConfig) *Runner {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.BudgetShare <= 0 || cfg.BudgetShare > 1 {
+		cfg.BudgetShare = 0.9
+	}
+	if cfg.SlowPoll <= 0 {
+		cfg.SlowPoll = time.Second
 	}
 	return &Runner{cfg: cfg, wake: make(chan struct{}, 1)}
 }
@@ -76,8 +109,12 @@ func (r *Runner) Run(ctx context.Context) error {
 			timer.Reset(time.Until(until) + 10*time.Millisecond)
 			continue
 		}
+		slow := r.overBudget()
 		for {
 			free := r.cfg.Workers - len(slots)
+			if slow {
+				free = min(free, max(1, r.cfg.Workers/8))
+			}
 			if free <= 0 {
 				break
 			}
@@ -100,6 +137,19 @@ func (r *Runner) Run(ctx context.Context) error {
 					r.apply(ctx, c)
 				}(c)
 			}
+			if slow {
+				break // one small round per SlowPoll
+			}
+		}
+		if slow {
+			// Slow down: wake-ups wait for the next slow round.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(r.cfg.SlowPoll):
+			}
+			timer.Reset(0)
+			continue
 		}
 		timer.Reset(r.cfg.Poll)
 	}
