@@ -156,6 +156,12 @@ func (e Entity) Path(path string) (any, bool) {
 	return cur, true
 }
 
+// PathStr returns a field by dotted path as a string ("" when absent).
+func (e Entity) PathStr(path string) string {
+	v, _ := e.Path(path)
+	return valueString(v)
+}
+
 // SetPath sets a field by dotted path, creating intermediate objects.
 func (e Entity) SetPath(path string, v any) {
 	parts := strings.Split(path, ".")

@@ -74,6 +74,40 @@ type Engine struct {
 
 	pauseMu     sync.Mutex
 	pausedUntil time.Time
+
+	settingsMu sync.Mutex
+	settingsAt time.Time
+	cached     billsync.Settings
+}
+
+// settingsTTL bounds how stale the settings a change sees may be when
+// another replica changed them; changes made through this process's admin
+// API take effect at once (InvalidateSettings).
+const settingsTTL = 2 * time.Second
+
+// settings returns the current settings, read from the store at most once
+// per settingsTTL instead of once per change.
+func (e *Engine) settings(ctx context.Context) (billsync.Settings, error) {
+	e.settingsMu.Lock()
+	defer e.settingsMu.Unlock()
+	if e.cached != nil && time.Since(e.settingsAt) < settingsTTL {
+		return e.cached, nil
+	}
+	stored, err := e.cfg.Settings.Settings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.cached, e.settingsAt = billsync.NewSettings(stored), time.Now()
+	return e.cached, nil
+}
+
+// InvalidateSettings makes the next change read the settings afresh; the
+// admin API calls it after every change, so a switch takes effect for the
+// next change without a restart (A4).
+func (e *Engine) InvalidateSettings() {
+	e.settingsMu.Lock()
+	e.cached = nil
+	e.settingsMu.Unlock()
 }
 
 // PausedUntil is when Salesforce calls may resume after the org's API
@@ -171,12 +205,12 @@ type Result struct {
 func (e *Engine) Process(ctx context.Context, c billsync.Change) Result {
 	start := e.now()
 	a := &attempt{e: e, c: c, start: start}
-	stored, err := e.cfg.Settings.Settings(ctx)
+	settings, err := e.settings(ctx)
 	if err != nil {
 		a.fail(err, "", "")
 		return a.result()
 	}
-	a.settings = billsync.NewSettings(stored)
+	a.settings = settings
 	switch {
 	case c.Op == billsync.OpResolve:
 		a.dir = billsync.ToSalesforce

@@ -315,11 +315,11 @@ func (e *Engine) resyncObject(ctx context.Context, id string, req billsync.Resyn
 }
 
 func (e *Engine) deletePolicy(ctx context.Context, t billsync.ObjectType) string {
-	stored, err := e.cfg.Settings.Settings(ctx)
+	s, err := e.settings(ctx)
 	if err != nil {
 		return billsync.DeleteIgnore
 	}
-	return billsync.NewSettings(stored).DeletePolicy(t)
+	return s.DeletePolicy(t)
 }
 
 // resyncRecord repairs one record a resync found different: both sides

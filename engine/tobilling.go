@@ -133,6 +133,11 @@ func (e *Engine) createInBilling(ctx context.Context, a *attempt, om *mapping.Ob
 		}
 	}
 
+	// The billing record carries its Salesforce twin's id from birth, so
+	// that its "created" webhook, should it be handled before this change
+	// saves the id map (a lost answer, a crash), links to this record
+	// instead of upserting a second one.
+	ent.SetPath(LinkField, rec.ID())
 	e.createMu.Lock()
 	created, err := e.cfg.Billing.Create(ctx, om.Type, ent, idemKey)
 	if err != nil {
@@ -166,6 +171,10 @@ func (e *Engine) createInBilling(ctx context.Context, a *attempt, om *mapping.Ob
 	}
 	a.finish(billsync.OutcomeSuccess, "", "create", "", "created in billing; id written back to "+om.ExternalID, created.ID(), "")
 }
+
+// LinkField is the billing field holding the Salesforce id of a record
+// created in Salesforce.
+const LinkField = "customFields.salesforceId"
 
 // writeBack stores the billing id on the Salesforce record, as billsync's
 // own write (no event, no loop).

@@ -89,6 +89,15 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 		st.SalesforceID = ""
 	}
 	fresh := st == nil || st.SalesforceID == ""
+	if st == nil {
+		if twin := ent.PathStr(LinkField); twin != "" {
+			// Created from Salesforce, and its id map not saved yet: link
+			// the twin rather than create a second record.
+			if e.linkTwin(ctx, a, om, ent, vals, twin) {
+				return
+			}
+		}
+	}
 
 	// B4: a parent that billsync has not put in Salesforce yet is brought
 	// along, parents first.
@@ -191,6 +200,40 @@ func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt, om *mappi
 		return true
 	}
 	e.settle(ctx, a, om, st, p, ent, rec)
+	return true
+}
+
+// linkTwin links a billing record to the Salesforce record it was created
+// from: the twin gets the billing id and billing's values. It reports
+// false, having done nothing, when the twin is gone.
+func (e *Engine) linkTwin(ctx context.Context, a *attempt, om *mapping.Object, ent billsync.Entity, vals mapping.Values, twin string) bool {
+	up := billsync.SObject{"Id": twin, om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling}
+	for k, v := range vals {
+		f, _ := om.Field(k)
+		up[f.Salesforce] = f.SalesforceValue(v)
+	}
+	mapping.SyncStatusFields(up, "success", "", e.now())
+	if err := e.updateOne(ctx, om, up); err != nil {
+		if gone(err) {
+			return false
+		}
+		a.failOp(err, "link", "", twin)
+		return true
+	}
+	agreed := mapping.Merge(nil, vals)
+	if from, _, err := om.BillingValues(ent, false); err == nil {
+		agreed = mapping.Merge(from, agreed)
+	}
+	if om.Parent != nil {
+		agreed[om.Parent.BillingField] = ent.Str(om.Parent.BillingField)
+	}
+	ns := &billsync.SyncState{Object: om.Type, BillingID: ent.ID(), SalesforceID: twin, AccountID: accountOf(om.Type, ent),
+		BillingVersion: ent.Version(), Agreed: agreed, UpdatedAt: e.now()}
+	if err := e.cfg.State.PutSyncState(ctx, ns); err != nil {
+		a.fail(err, "", twin)
+		return true
+	}
+	a.finish(billsync.OutcomeSuccess, "", "link", "", "linked to the Salesforce record it was created from", "", twin)
 	return true
 }
 

@@ -128,6 +128,7 @@ func (s *Server) handlePutSetting(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.onSettings()
 	writeJSON(w, http.StatusOK, toSettingBody(st))
 }
 

@@ -42,6 +42,9 @@ type Config struct {
 	Resyncer billsync.Resyncer
 	// OnEnqueue wakes the workers after new work was stored.
 	OnEnqueue func()
+	// OnSettings is called after a setting changed, so that cached
+	// settings are dropped and the change applies to the next change.
+	OnSettings func()
 	// Registry receives the metrics; nil creates one with the Go and
 	// process collectors.
 	Registry *prometheus.Registry
@@ -51,18 +54,19 @@ type Config struct {
 
 // Server serves billsync's HTTP endpoints. Create it with New.
 type Server struct {
-	store     billsync.Store
-	verifier  WebhookVerifier
-	engine    atomic.Pointer[engineParts]
-	tokens    []adminToken
-	ready     func(ctx context.Context) error
-	onEnqueue func()
-	ingest    *ingester // webhooks are committed in groups
-	registry  *prometheus.Registry
-	metrics   *Metrics
-	log       *slog.Logger
-	now       func() time.Time
-	handler   http.Handler
+	store      billsync.Store
+	verifier   WebhookVerifier
+	engine     atomic.Pointer[engineParts]
+	tokens     []adminToken
+	ready      func(ctx context.Context) error
+	onEnqueue  func()
+	onSettings func()
+	ingest     *ingester // webhooks are committed in groups
+	registry   *prometheus.Registry
+	metrics    *Metrics
+	log        *slog.Logger
+	now        func() time.Time
+	handler    http.Handler
 }
 
 // adminToken keeps only a digest of the token: comparing fixed-length
@@ -105,6 +109,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.onEnqueue == nil {
 		s.onEnqueue = func() {}
+	}
+	s.onSettings = cfg.OnSettings
+	if s.onSettings == nil {
+		s.onSettings = func() {}
 	}
 	for tok, name := range cfg.AdminTokens {
 		if strings.TrimSpace(tok) == "" {

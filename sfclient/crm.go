@@ -378,4 +378,6 @@ func validName(s string) bool {
 	return true
 }
 
-func validID(s string) bool { return (len(s) == 15 || len(s) == 18) && validName(s) && !strings.Contains(s, "_") }
+func validID(s string) bool {
+	return (len(s) == 15 || len(s) == 18) && validName(s) && !strings.Contains(s, "_")
+}

@@ -56,6 +56,12 @@ type Store struct {
 	pruneMu   sync.Mutex
 	lastPrune time.Time
 
+	// Group commit: write transactions that arrive while one is being
+	// committed share the next commit (and its fsync).
+	writeMu sync.Mutex
+	writes  []*writeReq
+	writing bool
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -183,20 +189,115 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// tx runs fn in a write transaction and commits it unless fn fails.
+// writeReq is one caller's write, waiting for a group commit.
+type writeReq struct {
+	ctx  context.Context
+	op   string
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// maxGroupWrites bounds the writes one commit takes.
+const maxGroupWrites = 256
+
+// tx runs fn in a write transaction and returns once it is committed (or
+// failed). Writes of concurrent callers share a commit: SQLite has one
+// writer and every commit costs an fsync, so while one commit is under
+// way the writes that arrive meanwhile wait and then commit together,
+// each inside its own savepoint, so one failing write rolls back alone.
 func (s *Store) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return dbErr(op, err)
+	r := &writeReq{ctx: ctx, op: op, fn: fn, done: make(chan error, 1)}
+	s.writeMu.Lock()
+	s.writes = append(s.writes, r)
+	if !s.writing {
+		s.writing = true
+		go s.commitLoop()
 	}
-	if err := fn(tx); err != nil {
+	s.writeMu.Unlock()
+	return <-r.done
+}
+
+// commitLoop commits pending writes in groups until none is left.
+func (s *Store) commitLoop() {
+	for {
+		s.writeMu.Lock()
+		n := min(len(s.writes), maxGroupWrites)
+		if n == 0 {
+			s.writing = false
+			s.writeMu.Unlock()
+			return
+		}
+		group := s.writes[:n:n]
+		s.writes = s.writes[n:]
+		s.writeMu.Unlock()
+		if len(group) == 1 {
+			group[0].done <- s.runAlone(group[0])
+			continue
+		}
+		s.runGroup(group)
+	}
+}
+
+func (s *Store) runAlone(r *writeReq) error {
+	tx, err := s.wdb.BeginTx(r.ctx, nil)
+	if err != nil {
+		return dbErr(r.op, err)
+	}
+	if err := r.fn(tx); err != nil {
 		_ = tx.Rollback()
-		return dbErr(op, err)
+		return dbErr(r.op, err)
+	}
+	return dbErr(r.op, tx.Commit())
+}
+
+// runGroup commits several writes in one transaction. A write whose
+// savepoint fails is rolled back to it and reports its own error; if the
+// commit itself fails, every write in the group reports it.
+func (s *Store) runGroup(group []*writeReq) {
+	tx, err := s.wdb.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, r := range group {
+			r.done <- dbErr(r.op, err)
+		}
+		return
+	}
+	errs := make([]error, len(group))
+	for i, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, err := tx.ExecContext(r.ctx, "SAVEPOINT w"); err != nil {
+			errs[i] = err
+			continue
+		}
+		if err := r.fn(tx); err != nil {
+			errs[i] = err
+			if _, rerr := tx.ExecContext(context.Background(), "ROLLBACK TO w"); rerr != nil {
+				// The transaction is unusable: fail the whole group.
+				_ = tx.Rollback()
+				for j, r := range group {
+					if errs[j] == nil {
+						errs[j] = rerr
+					}
+					r.done <- dbErr(r.op, errs[j])
+				}
+				return
+			}
+		}
+		if _, err := tx.ExecContext(context.Background(), "RELEASE w"); err != nil && errs[i] == nil {
+			errs[i] = err
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return dbErr(op, err)
+		for _, r := range group {
+			r.done <- dbErr(r.op, err)
+		}
+		return
 	}
-	return nil
+	for i, r := range group {
+		r.done <- dbErr(r.op, errs[i])
+	}
 }
 
 // dbErr gives err the operation's name and, for the failures a caller can

@@ -17,6 +17,8 @@ import (
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/httpserver"
 	"github.com/billsync/billsync/mapping"
+	"github.com/billsync/billsync/pgstore"
+	"github.com/billsync/billsync/sfbatch"
 	"github.com/billsync/billsync/sfclient"
 	"github.com/billsync/billsync/sfstream"
 	"github.com/billsync/billsync/sqlitestore"
@@ -30,7 +32,7 @@ type App struct {
 
 	cfg      Config
 	log      *slog.Logger
-	store    *sqlitestore.Store
+	store    billsync.Store
 	engine   *engine.Engine
 	runner   *engine.Runner
 	listener *engine.Listener
@@ -58,15 +60,9 @@ func StartApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	store, err := sqlitestore.Open(ctx, cfg.storePath(), sqlitestore.Options{Logger: log})
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
-	}
-	if n, err := store.ReleaseLeases(ctx); err != nil {
-		store.Close()
-		return nil, err
-	} else if n > 0 {
-		log.Warn("resuming changes a previous run had claimed but not finished", "changes", n)
 	}
 	a := &App{cfg: cfg, log: log, store: store, errc: make(chan error, 4)}
 	if err := a.start(ctx, m); err != nil {
@@ -118,12 +114,19 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 				a.runner.Wake()
 			}
 		},
+		OnSettings: func() {
+			if a.engine != nil {
+				a.engine.InvalidateSettings()
+			}
+		},
 	})
 	if err != nil {
 		return err
 	}
+	// Writes and reads of many partitions share sObject Collections calls.
+	crm := sfbatch.New(sf, sfbatch.Options{MaxWait: cfg.BatchWait, Logger: log})
 	eng, err := engine.New(engine.Config{
-		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, CRM: sf, Billing: bill, Mapping: m,
+		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, CRM: crm, Billing: bill, Mapping: m,
 		Observer: srv.Metrics(), Logger: log,
 		OnEnqueue: func() {
 			if a.runner != nil {
@@ -136,7 +139,8 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	}
 	a.engine = eng
 	srv.UseEngine(eng, eng)
-	a.runner = engine.NewRunner(engine.RunnerConfig{Engine: eng, Queue: a.store, Workers: cfg.Workers, Logger: log})
+	a.runner = engine.NewRunner(engine.RunnerConfig{Engine: eng, Queue: a.store, Workers: cfg.Workers, Poll: cfg.Poll, Lease: cfg.ClaimLease,
+		Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Logger: log})
 	a.sub = sfstream.New(sfstream.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
 	a.listener = engine.NewListener(engine.ListenerConfig{
 		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
@@ -204,6 +208,27 @@ func (a *App) goRun(name string, f func() error) {
 	}()
 }
 
+// openStore opens PostgreSQL when cfg.Database is set, else the embedded
+// SQLite store under cfg.Data.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (billsync.Store, error) {
+	if cfg.Database != "" {
+		return pgstore.Open(ctx, cfg.Database, pgstore.Options{Logger: log})
+	}
+	store, err := sqlitestore.Open(ctx, cfg.storePath(), sqlitestore.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	// A SQLite store belongs to this process alone: what a crashed run
+	// had claimed can be taken back at once.
+	if n, err := store.ReleaseLeases(ctx); err != nil {
+		store.Close()
+		return nil, err
+	} else if n > 0 {
+		log.Warn("resuming changes a previous run had claimed but not finished", "changes", n)
+	}
+	return store, nil
+}
+
 // replicaName names this process for leases: host, pid and a random
 // suffix, so a restarted process never mistakes an old lease for its own.
 func replicaName() string {
@@ -221,11 +246,12 @@ func (a *App) Err() <-chan error { return a.errc }
 // sandbox org carries production's billing ids and must never write to
 // production's billing.
 func (a *App) bind(ctx context.Context, sf billsync.CRM, bill billsync.Billing) error {
-	_, org, err := sf.Identity(ctx)
+	var org, tenant string
+	err := retryTransient(ctx, a.log, "salesforce login", func() (err error) { _, org, err = sf.Identity(ctx); return err })
 	if err != nil {
 		return fmt.Errorf("salesforce login: %w", err)
 	}
-	tenant, err := bill.Tenant(ctx)
+	err = retryTransient(ctx, a.log, "billing tenant", func() (err error) { tenant, err = bill.Tenant(ctx); return err })
 	if err != nil {
 		return fmt.Errorf("billing: %w", err)
 	}
@@ -252,6 +278,25 @@ func (a *App) bind(ctx context.Context, sf billsync.CRM, bill billsync.Billing) 
 		}
 	}
 	return nil
+}
+
+// retryTransient retries f while it fails transiently (an outage at
+// start-up), with backoff, for up to two minutes; other failures (bad
+// credentials) return at once.
+func retryTransient(ctx context.Context, log *slog.Logger, what string, f func() error) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for wait := 250 * time.Millisecond; ; wait = min(wait*2, 10*time.Second) {
+		err := f()
+		if err == nil || !billsync.IsTransient(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		log.Warn(what+" failed; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 func (a *App) prune(ctx context.Context) error {

@@ -22,11 +22,29 @@ type Config struct {
 	Addr string `yaml:"addr"`
 	// Data is the directory of the embedded SQLite store.
 	Data string `yaml:"data"`
+	// Database, when set, is a PostgreSQL URL (postgres://…): the store
+	// for several replicas sharing one database, instead of SQLite.
+	Database string `yaml:"database"`
 	// Mapping is an optional YAML mapping file; empty uses the default
 	// mapping of SPEC §2.
 	Mapping string `yaml:"mapping"`
-	// Workers is how many partitions are synced in parallel.
+	// Workers is how many partitions are synced in parallel; their
+	// Salesforce writes share sObject Collections calls.
 	Workers int `yaml:"workers"`
+	// BatchWait is the longest a Salesforce write waits for others to
+	// share its call (a lone change waits no longer than this).
+	BatchWait time.Duration `yaml:"batchWait"`
+	// APIBudgetShare is the share of the org's daily API allocation above
+	// which billsync slows down (default 0.9).
+	APIBudgetShare float64 `yaml:"apiBudgetShare"`
+	// ClaimLease is how long a claimed change is held before another
+	// worker or replica may take it over (a crashed one). Changes take
+	// well under a second; a lease far above that keeps a slow change
+	// from running twice.
+	ClaimLease time.Duration `yaml:"claimLease"`
+	// Poll is the longest the runner sleeps when nothing wakes it; new
+	// webhooks and events wake it at once.
+	Poll time.Duration `yaml:"poll"`
 	// LogRetention is how long sync-log entries are kept (G3).
 	LogRetention time.Duration `yaml:"logRetention"`
 	// Rebind lets billsync sync with a Salesforce org or billing tenant
@@ -63,11 +81,15 @@ type BillingConfig struct {
 // DefaultConfig is the configuration with every default filled in.
 func DefaultConfig() Config {
 	return Config{
-		Addr:         "127.0.0.1:8080",
-		Data:         "./billsync-data",
-		Workers:      8,
-		LogRetention: 30 * 24 * time.Hour,
-		Salesforce:   SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0"},
+		Addr:           "127.0.0.1:8080",
+		Data:           "./billsync-data",
+		Workers:        1000,
+		Poll:           time.Second,
+		ClaimLease:     2 * time.Minute,
+		APIBudgetShare: 0.9,
+		BatchWait:      20 * time.Millisecond,
+		LogRetention:   30 * 24 * time.Hour,
+		Salesforce:     SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0"},
 	}
 }
 
@@ -99,9 +121,16 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 	}
 	str(&cfg.Addr, "BILLSYNC_ADDR")
 	str(&cfg.Data, "BILLSYNC_DATA")
+	str(&cfg.Database, "BILLSYNC_DATABASE")
 	str(&cfg.Mapping, "BILLSYNC_MAPPING")
 	if v, err := strconv.Atoi(getenv("BILLSYNC_WORKERS")); err == nil {
 		cfg.Workers = v
+	}
+	if v, err := time.ParseDuration(getenv("BILLSYNC_BATCH_WAIT")); err == nil {
+		cfg.BatchWait = v
+	}
+	if v, err := time.ParseDuration(getenv("BILLSYNC_CLAIM_LEASE")); err == nil {
+		cfg.ClaimLease = v
 	}
 	str(&cfg.Salesforce.LoginURL, "BILLSYNC_SALESFORCE_LOGIN_URL")
 	str(&cfg.Salesforce.Grant, "BILLSYNC_SALESFORCE_GRANT")

@@ -69,6 +69,7 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		newDeadLettersCmd(g),
 		newConflictsCmd(g),
 		newResyncCmd(g),
+		newBenchCmd(g),
 	)
 	return root
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
+	"github.com/billsync/billsync/emulate/faults"
 )
 
 // whileDown stops billsync, runs f, and starts billsync again on the same
@@ -208,5 +209,56 @@ func TestResyncRepairsDrift(t *testing.T) {
 	h.quiesce()
 	if again := run(true); again.Differences != 0 {
 		t.Fatalf("differences left after the repair: %+v", again.Diffs)
+	}
+}
+
+// TestLostAnswerOnSalesforceCreate reproduces, deterministically,
+// what the chaos test found: a transaction created in Salesforce whose billing
+// create succeeds but whose answer is lost (a 500 after the write, or a
+// SIGKILL before billsync saved the id map) ends up twice in Salesforce.
+// The billing webhook of the new record arrives before the retry, finds
+// no sync state and upserts a second Salesforce record by BillingId__c;
+// the retry then gets the same billing record back (idempotency key) and
+// cannot write BillingId__c to the user's record: DUPLICATE_VALUE, dead
+// letter (C3, §4 "creates no duplicate record").
+func TestLostAnswerOnSalesforceCreate(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t, SandboxOptions{})
+	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "LA", "name": "Lost answer", "currency": "USD"})
+	bal := h.create(billsync.ObjectBalance, billsync.Entity{"accountId": acc.ID(), "code": "B", "name": "B", "amount": "10.00", "currency": "USD"})
+	sfBal := h.sfRecord("BillingBalance__c", bal.ID(), nil)
+	h.quiesce()
+
+	// The next create of a transaction in billing happens, but its
+	// answer is a 500.
+	cfg, err := faults.Parse("once:path=/api/v1/balance-transactions,method=POST,status=500,after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sb.BillingFaults.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.sales.Create(context.Background(), "BillingBalanceTransaction__c", []billsync.SObject{{
+		"BillingBalance__c": sfBal.ID(), "Amount__c": json.Number("7.00"), "Description__c": "manual", "AppliedDate__c": "2026-11-20"}})
+	if err != nil || !res[0].Success {
+		t.Fatalf("sales user create: %v %+v", err, res)
+	}
+	h.eventually("the lost answer", func() (bool, string) {
+		return h.sb.BillingFaults.Counts()["once"] > 0, "no billing create yet"
+	})
+	if err := h.sb.BillingFaults.Apply(faults.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	h.quiesce()
+	recs := h.sb.SF.Records("BillingBalanceTransaction__c")
+	if len(recs) != 1 || recs[0].Str("BillingId__c") == "" {
+		for _, r := range recs {
+			t.Logf("Salesforce: %s BillingId__c=%q BillingSyncError__c=%q", r.ID(), r.Str("BillingId__c"), r.Str("BillingSyncError__c"))
+		}
+		dls, _ := h.sb.App.store.DeadLetters(context.Background(), 10)
+		for _, d := range dls {
+			t.Logf("dead letter: %s %s %s: %s %s", d.Object, d.Op, d.RecordID, d.ErrorCode, d.Error)
+		}
+		t.Fatalf("%d Salesforce transactions for one created in Salesforce, want 1", len(recs))
 	}
 }

@@ -51,6 +51,8 @@ type SandboxOptions struct {
 	// (see faults.Parse); they can also be changed at run time.
 	SalesforceFaults, BillingFaults string
 	Workers                         int
+	Poll                            time.Duration // the runner's idle poll (tests set it long to prove wake-ups)
+	BatchWait                       time.Duration // how long a Salesforce write waits for company (default 20 ms)
 }
 
 // Sandbox is the emulated Salesforce org, the emulated billing platform
@@ -128,7 +130,8 @@ func StartSandbox(ctx context.Context, opts SandboxOptions, log *slog.Logger) (*
 	if s.Billing, err = billingemu.New(billingemu.Options{
 		Token: sandboxBillingToken, TenantID: sandboxTenant, WebhookSecret: sandboxWebhookSecret,
 		WebhookURL: "http://" + appAddr + "/webhooks/billing", DataDir: sub("billing"), RetryBackoff: opts.WebhookRetry,
-		Logger: log.With("party", "billing"),
+		Workers: 32, // deliveries in parallel across accounts, as a real platform's fan-out
+		Logger:  log.With("party", "billing"),
 	}); err != nil {
 		return fail(err)
 	}
@@ -161,6 +164,12 @@ func (s *Sandbox) AppConfig(addr string) Config {
 	cfg.Data = filepath.Join(s.opts.Data, "billsync")
 	if s.opts.Workers > 0 {
 		cfg.Workers = s.opts.Workers
+	}
+	if s.opts.Poll > 0 {
+		cfg.Poll = s.opts.Poll
+	}
+	if s.opts.BatchWait > 0 {
+		cfg.BatchWait = s.opts.BatchWait
 	}
 	cfg.Salesforce = SalesforceConfig{LoginURL: s.SFURL, Grant: "password", ClientID: sfemu.DefaultClientID,
 		ClientSecret: sfemu.DefaultClientSecret, Username: sfemu.IntegrationUsername, Password: sfemu.IntegrationPassword, APIVersion: "62.0"}
@@ -316,7 +325,7 @@ restart continues where it stopped.`,
 	f.StringVar(&opts.SalesforceAddr, "salesforce-addr", "127.0.0.1:8081", "the Salesforce emulator's listen address")
 	f.StringVar(&opts.BillingAddr, "billing-addr", "127.0.0.1:8082", "the billing emulator's listen address")
 	f.StringVar(&opts.Data, "data", "./billsync-sandbox", "directory for the state of all three parties")
-	f.IntVar(&opts.Workers, "workers", 8, "partitions billsync syncs in parallel")
+	f.IntVar(&opts.Workers, "workers", 1000, "partitions billsync syncs in parallel")
 	f.BoolVar(&noSeed, "no-seed", false, "do not create the sample accounts")
 	f.StringVar(&opts.SalesforceFaults, "salesforce-faults", "", "inject faults in the Salesforce emulator: "+faultsHelp)
 	f.StringVar(&opts.BillingFaults, "billing-faults", "", "inject faults in the billing emulator: "+faultsHelp)

@@ -43,7 +43,7 @@ environment variables, then these flags (flags win).`,
 	f.StringVar(&flags.Addr, "addr", "", "listen address for webhooks, admin API, health and metrics (default 127.0.0.1:8080; env BILLSYNC_ADDR)")
 	f.StringVar(&flags.Data, "data", "", "directory of the embedded store (default ./billsync-data; env BILLSYNC_DATA)")
 	f.StringVar(&flags.Mapping, "mapping", "", "YAML mapping file (default: the built-in mapping; env BILLSYNC_MAPPING)")
-	f.IntVar(&flags.Workers, "workers", 0, "partitions synced in parallel (default 8; env BILLSYNC_WORKERS)")
+	f.IntVar(&flags.Workers, "workers", 0, "partitions synced in parallel; their Salesforce writes share calls (default 1000; env BILLSYNC_WORKERS)")
 	f.BoolVar(&flags.Rebind, "rebind", false, "allow syncing with a Salesforce org or billing tenant other than the one the store is bound to")
 	f.StringVar(&flags.Salesforce.LoginURL, "salesforce-login-url", "", "Salesforce login URL (default https://login.salesforce.com)")
 	f.StringVar(&flags.Billing.URL, "billing-url", "", "billing platform base URL")

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	sfemu "github.com/billsync/billsync/emulate/salesforce"
+)
+
+// benchApp is billsync under measurement: a child process, or an App in
+// this process (--in-process).
+type benchApp interface {
+	URL() string
+	// Memory is the peak (VmHWM) and current (VmRSS) resident set in
+	// bytes; zeros where /proc is not available.
+	Memory() (peak, current int64)
+	Stop() error
+}
+
+// benchChildCommand builds the command that runs billsync with args. The
+// bench re-executes its own binary; tests replace this to re-execute the
+// test binary.
+var benchChildCommand = func(args ...string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding the billsync binary: %w", err)
+	}
+	return exec.Command(exe, args...), nil
+}
+
+// startBenchApp starts billsync on addr with its store under data, wired
+// to the sandbox's emulators, and waits until it answers /readyz.
+func startBenchApp(ctx context.Context, sb *Sandbox, addr, data string, opts benchOptions, log *slog.Logger) (benchApp, error) {
+	if opts.InProcess {
+		cfg := sb.AppConfig(addr)
+		cfg.Data = data
+		if opts.Workers > 0 {
+			cfg.Workers = opts.Workers
+		}
+		app, err := StartApp(ctx, cfg, log.With("party", "billsync"))
+		if err != nil {
+			return nil, err
+		}
+		a := &inProcessApp{app: app}
+		if err := waitReady(ctx, app.URL, time.Minute); err != nil {
+			a.Stop()
+			return nil, err
+		}
+		return a, nil
+	}
+	return startBenchChild(ctx, sb, addr, data, opts.Workers)
+}
+
+type inProcessApp struct{ app *App }
+
+func (a *inProcessApp) URL() string { return a.app.URL }
+func (a *inProcessApp) Memory() (int64, int64) {
+	return procMemory("/proc/self/status")
+}
+func (a *inProcessApp) Stop() error { return a.app.Close() }
+
+// benchChild is `billsync serve` in its own process, so that its RSS is
+// billsync's alone and not the emulators'.
+type benchChild struct {
+	cmd  *exec.Cmd
+	url  string
+	tail *tailWriter
+	done chan struct{}
+	err  error // the process's exit, once done is closed
+}
+
+func startBenchChild(ctx context.Context, sb *Sandbox, addr, data string, workers int) (*benchChild, error) {
+	cmd, err := benchChildCommand("serve", "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env,
+		"BILLSYNC_ADDR="+addr,
+		"BILLSYNC_DATA="+data,
+		"BILLSYNC_CONFIG=",
+		"BILLSYNC_DATABASE=",
+		"BILLSYNC_MAPPING=",
+		"BILLSYNC_SALESFORCE_LOGIN_URL="+sb.SFURL,
+		"BILLSYNC_SALESFORCE_GRANT=password",
+		"BILLSYNC_SALESFORCE_CLIENT_ID="+sfemu.DefaultClientID,
+		"BILLSYNC_SALESFORCE_CLIENT_SECRET="+sfemu.DefaultClientSecret,
+		"BILLSYNC_SALESFORCE_USERNAME="+sfemu.IntegrationUsername,
+		"BILLSYNC_SALESFORCE_PASSWORD="+sfemu.IntegrationPassword,
+		"BILLSYNC_SALESFORCE_API_VERSION=62.0",
+		"BILLSYNC_BILLING_URL="+sb.BillingURL,
+		"BILLSYNC_BILLING_TOKEN="+sandboxBillingToken,
+		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandboxWebhookSecret,
+		"BILLSYNC_ADMIN_TOKENS="+sandboxAdminName+"="+sandboxAdminToken,
+	)
+	if workers > 0 {
+		cmd.Env = append(cmd.Env, "BILLSYNC_WORKERS="+strconv.Itoa(workers))
+	}
+	// Only the tail matters, for the error message of a child that died.
+	c := &benchChild{cmd: cmd, url: "http://" + addr, tail: &tailWriter{buf: &bytes.Buffer{}, max: 16 << 10}, done: make(chan struct{})}
+	cmd.Stderr = c.tail
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting billsync: %w", err)
+	}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	readyCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-readyCtx.Done():
+		}
+	}()
+	if err := waitReady(readyCtx, c.url, time.Minute); err != nil {
+		c.Stop()
+		return nil, fmt.Errorf("billsync (pid %d) did not become ready: %w; its stderr ends: %s", cmd.Process.Pid, err, c.stderrTail())
+	}
+	return c, nil
+}
+
+func (c *benchChild) URL() string { return c.url }
+
+func (c *benchChild) Memory() (int64, int64) {
+	return procMemory(filepath.Join("/proc", strconv.Itoa(c.cmd.Process.Pid), "status"))
+}
+
+// Stop asks billsync to shut down as an operator would (SIGTERM) and kills
+// it if it takes longer than its own shutdown timeout allows.
+func (c *benchChild) Stop() error {
+	select {
+	case <-c.done:
+		return c.exitErr()
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+		return c.exitErr()
+	case <-time.After(20 * time.Second):
+	}
+	_ = c.cmd.Process.Kill()
+	<-c.done
+	return fmt.Errorf("billsync (pid %d) ignored SIGTERM for 20 s and was killed", c.cmd.Process.Pid)
+}
+
+func (c *benchChild) exitErr() error {
+	if c.err != nil {
+		return fmt.Errorf("billsync (pid %d) exited: %w; its stderr ends: %s", c.cmd.Process.Pid, c.err, c.stderrTail())
+	}
+	return nil
+}
+
+func (c *benchChild) stderrTail() string {
+	c.tail.mu.Lock()
+	s := strings.TrimSpace(c.tail.buf.String())
+	c.tail.mu.Unlock()
+	if s == "" {
+		return "(nothing)"
+	}
+	return s
+}
+
+// tailWriter keeps the last max bytes written.
+type tailWriter struct {
+	mu  sync.Mutex
+	buf *bytes.Buffer
+	max int
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Write(p)
+	if extra := t.buf.Len() - t.max; extra > 0 {
+		t.buf.Next(extra)
+	}
+	return len(p), nil
+}
+
+// waitReady polls url/readyz until it answers 200.
+func waitReady(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	last := "no answer yet"
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %s)", ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// procMemory reads VmHWM and VmRSS from a /proc/<pid>/status file.
+func procMemory(path string) (peak, current int64) {
+	peak, _ = procField(path, "VmHWM")
+	current, _ = procField(path, "VmRSS")
+	return peak, current
+}
+
+// procField reads a "Key:   1234 kB" line of a /proc file, in bytes.
+func procField(path, key string) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || k != key {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) == 0 {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		if len(fields) > 1 && strings.EqualFold(fields[1], "kB") {
+			n *= 1024
+		}
+		return n, true
+	}
+	return 0, false
+}
