@@ -87,7 +87,7 @@ func DefaultConfig() Config {
 		Poll:           time.Second,
 		ClaimLease:     2 * time.Minute,
 		APIBudgetShare: 0.9,
-		BatchWait:      20 * time.Millisecond,
+		BatchWait:      50 * time.Millisecond,
 		LogRetention:   30 * 24 * time.Hour,
 		Salesforce:     SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0"},
 	}
