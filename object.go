@@ -196,12 +196,21 @@ func asMap(v any) (map[string]any, bool) {
 	return nil, false
 }
 
+// ValueString renders a field value from either side as a string: ""
+// for absent or null, numbers exactly as received, money and dates in
+// their own forms, other JSON values as JSON.
+func ValueString(v any) string { return valueString(v) }
+
 func valueString(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
 	case string:
 		return x
+	case Money:
+		return x.String()
+	case Date:
+		return x.String()
 	case json.Number:
 		return x.String()
 	case bool:

@@ -132,13 +132,8 @@ func (e *Engine) undeleteFromSalesforce(ctx context.Context, a *attempt, om *map
 		a.finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "undelete", "", "deletes."+string(c.Object)+" is "+p, "", "")
 		return
 	}
-	rec, err := e.readSalesforce(ctx, om, c.RecordID)
-	if err != nil {
-		a.failOp(err, "read", "", "")
-		return
-	}
-	if rec == nil {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "undelete", "", "the record is no longer in Salesforce", "", "")
+	rec, ok := e.readChanged(ctx, a, om, "undelete")
+	if !ok {
 		return
 	}
 	if st, err := e.cfg.State.SyncStateBySalesforceID(ctx, c.RecordID); err == nil {

@@ -338,13 +338,8 @@ func (e *Engine) resyncRecord(ctx context.Context, a *attempt) {
 		e.resyncFromBilling(ctx, a, om, c.RecordID)
 		return
 	}
-	rec, err := e.readSalesforce(ctx, om, c.RecordID)
-	if err != nil {
-		a.failOp(err, "read", "", "")
-		return
-	}
-	if rec == nil {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "resync", "", "the record is no longer in Salesforce", "", "")
+	rec, ok := e.readChanged(ctx, a, om, "resync")
+	if !ok {
 		return
 	}
 	billingID := rec.Str(om.ExternalID)

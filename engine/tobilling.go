@@ -32,13 +32,8 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt) {
 		e.undeleteFromSalesforce(ctx, a, om)
 		return
 	}
-	rec, err := e.readSalesforce(ctx, om, c.RecordID)
-	if err != nil {
-		a.failOp(err, "read", "", "")
-		return
-	}
-	if rec == nil {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the record is no longer in Salesforce", "", "")
+	rec, ok := e.readChanged(ctx, a, om, "read")
+	if !ok {
 		return
 	}
 	st, err := e.cfg.State.SyncStateBySalesforceID(ctx, rec.ID())
@@ -210,6 +205,22 @@ func (e *Engine) adopt(ctx context.Context, om *mapping.Object, billingID, sfID 
 	}
 	return &billsync.SyncState{Object: om.Type, BillingID: billingID, SalesforceID: sfID, AccountID: accountOf(om.Type, ent),
 		BillingVersion: ent.Version(), Agreed: vals, UpdatedAt: e.now()}, nil
+}
+
+// readChanged reads the Salesforce record a change is about; when it
+// cannot (a failure, or the record is gone) it records the outcome and
+// reports false.
+func (e *Engine) readChanged(ctx context.Context, a *attempt, om *mapping.Object, op string) (billsync.SObject, bool) {
+	rec, err := e.readSalesforce(ctx, om, a.c.RecordID)
+	if err != nil {
+		a.failOp(err, "read", "", "")
+		return nil, false
+	}
+	if rec == nil {
+		a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, op, "", "the record is no longer in Salesforce", "", "")
+		return nil, false
+	}
+	return rec, true
 }
 
 // readSalesforce reads the mapped fields of one record (with the

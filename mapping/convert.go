@@ -21,7 +21,7 @@ type Values map[string]string
 // lossy reports a money or number value that rounding to the field's scale
 // changed (SPEC §2: such a rounding is logged).
 func (f Field) Canonical(v any) (s string, lossy bool, err error) {
-	str := stringOf(v)
+	str := billsync.ValueString(v)
 	if str == "" {
 		return "", false, nil
 	}
@@ -242,28 +242,6 @@ func SyncStatusFields(r billsync.SObject, status, errMsg string, now time.Time) 
 		r[FieldSyncError] = errMsg
 	}
 	r[FieldLastSyncedAt] = now.UTC().Format("2006-01-02T15:04:05.000Z")
-}
-
-func stringOf(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case json.Number:
-		return x.String()
-	case bool:
-		if x {
-			return "true"
-		}
-		return "false"
-	case billsync.Money:
-		return x.String()
-	case billsync.Date:
-		return x.String()
-	}
-	b, _ := json.Marshal(v)
-	return strings.Trim(string(b), `"`)
 }
 
 func lookupFold(r billsync.SObject, name string) any {
