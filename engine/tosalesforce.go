@@ -56,7 +56,9 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 		// queued changes of one record collapse into one write) is
 		// coalesced; one that arrives after it is stale.
 		reason, msg := billsync.ReasonStale, fmt.Sprintf("version %d is not newer than the applied version %d", ent.Version(), st.BillingVersion)
-		if !c.EnqueuedAt.IsZero() && c.EnqueuedAt.Before(st.UpdatedAt) {
+		if ent.Version() == st.BillingVersion {
+			msg = fmt.Sprintf("version %d is already applied (billsync's own write, or a repeat)", ent.Version())
+		} else if !c.EnqueuedAt.IsZero() && c.EnqueuedAt.Before(st.UpdatedAt) {
 			reason, msg = billsync.ReasonCoalesced, fmt.Sprintf("version %d was written together with version %d", ent.Version(), st.BillingVersion)
 		}
 		a.finish(billsync.OutcomeSkipped, reason, "", "", msg, "", st.SalesforceID)

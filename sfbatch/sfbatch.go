@@ -19,7 +19,7 @@ type Options struct {
 	// keeps growing, up to MaxBatch or MaxLinger.
 	MaxWait time.Duration
 	// MaxLinger caps how long the first request of a growing batch
-	// waits; default 200 ms (or MaxWait, if longer).
+	// waits; default 200 ms, or 4 × MaxWait if that is longer.
 	MaxLinger time.Duration
 	// MaxBatch is the most records in one call; default and maximum 200
 	// (the sObject Collections limit).
@@ -96,7 +96,7 @@ func New(crm billsync.CRM, opts Options) *Batcher {
 		opts.MaxWait = 20 * time.Millisecond
 	}
 	if opts.MaxLinger < opts.MaxWait {
-		opts.MaxLinger = max(200*time.Millisecond, opts.MaxWait)
+		opts.MaxLinger = max(200*time.Millisecond, 4*opts.MaxWait)
 	}
 	if opts.MaxBatch <= 0 || opts.MaxBatch > 200 {
 		opts.MaxBatch = 200

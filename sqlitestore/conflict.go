@@ -3,18 +3,12 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 )
-
-const conflictColumns = `id, at, object, billing_id, salesforce_id, fields, policy, status, winner,
-	billing_changed_at, salesforce_changed_at, resolved_at, resolved_by, change_id, event_id`
 
 // The engine asks for a record's held conflict on every change it applies,
 // and metrics count held conflicts on every scrape, however long the
@@ -23,42 +17,22 @@ const conflictColumns = `id, at, object, billing_id, salesforce_id, fields, poli
 // conflicts_held only when the query's WHERE provably implies the index's,
 // which a bound parameter does not.
 const (
-	heldConflictSQL = `SELECT ` + conflictColumns + ` FROM conflicts WHERE object = $1 AND billing_id = $2 AND status = 'held'`
-	countHeldSQL    = `SELECT count(*) FROM conflicts WHERE status = 'held'`
+	heldConflictSQL = sqlstore.HeldConflictSQL
+	countHeldSQL    = sqlstore.CountHeldSQL
 )
 
 // AddConflict stores c and sets its ID; a zero Time is set to now, on c
 // too. A second held conflict for a record that already has one is
 // ECONFLICT.
 func (s *Store) AddConflict(ctx context.Context, c *billsync.Conflict) error {
-	if c == nil || c.Object == "" || c.BillingID == "" {
-		return billsync.Errorf(billsync.EINVALID, "a conflict needs an object type and a billing id")
-	}
-	if c.Status != billsync.ConflictHeld && c.Status != billsync.ConflictResolved {
-		return billsync.Errorf(billsync.EINVALID, "conflict status must be %s or %s, not %q", billsync.ConflictHeld, billsync.ConflictResolved, c.Status)
-	}
-	if c.Winner != "" && !validSide(c.Winner) {
-		return billsync.Errorf(billsync.EINVALID, "conflict winner must be billing or salesforce, not %q", c.Winner)
-	}
-	fields := c.Fields
-	if fields == nil {
-		fields = []billsync.ConflictField{}
-	}
-	fj, err := json.Marshal(fields)
+	args, err := sqlstore.ConflictArgs(c, s.now)
 	if err != nil {
-		return billsync.Errorf(billsync.EINVALID, "conflict fields of %s %s: %v", c.Object, c.BillingID, err)
-	}
-	if c.Time.IsZero() {
-		c.Time = s.now().UTC()
+		return err
 	}
 	var id int64
 	err = s.tx(ctx, "add conflict", func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO conflicts (at, object, billing_id, salesforce_id, fields, policy, status, winner,
-			billing_changed_at, salesforce_changed_at, resolved_at, resolved_by, change_id, event_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
-			c.Time.UnixNano(), string(c.Object), c.BillingID, c.SalesforceID, string(fj), c.Policy, c.Status, string(c.Winner),
-			dbTime(c.BillingChangedAt), dbTime(c.SalesforceChangedAt), dbTime(c.ResolvedAt), c.ResolvedBy, c.ChangeID, c.EventID,
-		).Scan(&id)
+		return tx.QueryRowContext(ctx, `INSERT INTO conflicts (`+sqlstore.InsertConflictColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`, args...).Scan(&id)
 	})
 	if err != nil {
 		return err
@@ -71,40 +45,10 @@ func (s *Store) AddConflict(ctx context.Context, c *billsync.Conflict) error {
 // Conflicts lists conflicts newest first, with keyset paging on id like
 // Logs.
 func (s *Store) Conflicts(ctx context.Context, f billsync.ConflictFilter) ([]billsync.Conflict, string, error) {
-	if f.Status != "" && f.Status != billsync.ConflictHeld && f.Status != billsync.ConflictResolved {
-		return nil, "", billsync.Errorf(billsync.EINVALID, "conflict status must be %s or %s, not %q", billsync.ConflictHeld, billsync.ConflictResolved, f.Status)
+	q, args, limit, err := sqlstore.ConflictQuery(f)
+	if err != nil {
+		return nil, "", err
 	}
-	limit := clampLimit(f.Limit, 100, 1000)
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if f.Cursor != "" {
-		before, err := decodeCursor(f.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		where = append(where, "id < "+arg(before))
-	}
-	if f.Status != "" {
-		where = append(where, "status = "+arg(f.Status))
-	}
-	if f.Object != "" {
-		where = append(where, "object = "+arg(string(f.Object)))
-	}
-	if f.Record != "" {
-		p := arg(f.Record)
-		where = append(where, "(billing_id = "+p+" OR salesforce_id = "+p+")")
-	}
-	q := `SELECT ` + conflictColumns + ` FROM conflicts`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	// One row more than the page tells whether another page exists.
-	q += " ORDER BY id DESC LIMIT " + arg(limit+1)
-
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", dbErr("conflicts", err)
@@ -121,17 +65,13 @@ func (s *Store) Conflicts(ctx context.Context, f billsync.ConflictFilter) ([]bil
 	if err := rows.Err(); err != nil {
 		return nil, "", dbErr("conflicts", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = encodeCursor(out[limit-1].ID)
-	}
+	out, next := sqlstore.NextPage(out, limit, func(c *billsync.Conflict) int64 { return c.ID })
 	return out, next, nil
 }
 
 // Conflict returns one conflict; ENOTFOUND when there is none.
 func (s *Store) Conflict(ctx context.Context, id int64) (*billsync.Conflict, error) {
-	c, err := scanConflict(s.rdb.QueryRowContext(ctx, `SELECT `+conflictColumns+` FROM conflicts WHERE id = $1`, id))
+	c, err := scanConflict(s.rdb.QueryRowContext(ctx, sqlstore.ConflictSQL, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
 	}
@@ -158,8 +98,8 @@ func (s *Store) HeldConflict(ctx context.Context, t billsync.ObjectType, billing
 // concurrent request), EINVALID for a winner that is not a side. A zero at
 // is now.
 func (s *Store) ResolveConflict(ctx context.Context, id int64, winner billsync.Side, actor string, at time.Time) (*billsync.Conflict, error) {
-	if !validSide(winner) {
-		return nil, billsync.Errorf(billsync.EINVALID, "conflict winner must be billing or salesforce, not %q", winner)
+	if err := sqlstore.CheckWinner(winner); err != nil {
+		return nil, err
 	}
 	if at.IsZero() {
 		at = s.now()
@@ -176,14 +116,13 @@ func (s *Store) ResolveConflict(ctx context.Context, id int64, winner billsync.S
 		if err != nil {
 			return err
 		}
-		if status != billsync.ConflictHeld {
-			return billsync.Errorf(billsync.ECONFLICT, "conflict %d is %s, not held", id, status)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE conflicts SET status = $1, winner = $2, resolved_by = $3, resolved_at = $4 WHERE id = $5`,
-			billsync.ConflictResolved, string(winner), actor, at.UnixNano(), id); err != nil {
+		if err := sqlstore.CheckHeld(id, status); err != nil {
 			return err
 		}
-		out, err = scanConflict(tx.QueryRowContext(ctx, `SELECT `+conflictColumns+` FROM conflicts WHERE id = $1`, id))
+		if _, err := tx.ExecContext(ctx, sqlstore.ResolveConflictSQL, sqlstore.ResolveArgs(id, winner, actor, at)...); err != nil {
+			return err
+		}
+		out, err = scanConflict(tx.QueryRowContext(ctx, sqlstore.ConflictSQL, id))
 		return err
 	})
 	if err != nil {
@@ -201,29 +140,10 @@ func (s *Store) CountHeld(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-func validSide(s billsync.Side) bool {
-	return s == billsync.SideBilling || s == billsync.SideSalesforce
-}
-
 func scanConflict(r scanner) (*billsync.Conflict, error) {
-	var c billsync.Conflict
-	var object, fields, winner string
-	var at, bAt, sAt, rAt sql.NullInt64
-	if err := r.Scan(&c.ID, &at, &object, &c.BillingID, &c.SalesforceID, &fields, &c.Policy, &c.Status, &winner,
-		&bAt, &sAt, &rAt, &c.ResolvedBy, &c.ChangeID, &c.EventID); err != nil {
+	var row sqlstore.ConflictRow
+	if err := r.Scan(row.Dest()...); err != nil {
 		return nil, err
 	}
-	c.Time = goTime(at)
-	c.Object = billsync.ObjectType(object)
-	c.Winner = billsync.Side(winner)
-	c.BillingChangedAt = goTime(bAt)
-	c.SalesforceChangedAt = goTime(sAt)
-	c.ResolvedAt = goTime(rAt)
-	if err := json.Unmarshal([]byte(fields), &c.Fields); err != nil {
-		return nil, fmt.Errorf("fields of conflict %d: %w", c.ID, err)
-	}
-	if len(c.Fields) == 0 {
-		c.Fields = nil
-	}
-	return &c, nil
+	return row.Conflict()
 }

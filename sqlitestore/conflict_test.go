@@ -20,7 +20,7 @@ func TestMigrateV1FileToConflicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) < 2 || ms[1].name != "0002_conflicts" {
+	if len(ms) < 2 || ms[1].Name != "0002_conflicts" {
 		t.Fatalf("migrations = %v, want 0002_conflicts second", ms)
 	}
 
@@ -30,7 +30,7 @@ func TestMigrateV1FileToConflicts(t *testing.T) {
 	}
 	for _, q := range []string{
 		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
-		ms[0].sql,
+		ms[0].SQL,
 		`INSERT INTO schema_migrations VALUES (1, '0001_init', 0)`,
 		`INSERT INTO sync_state (object, billing_id, salesforce_id, updated_at) VALUES ('account', 'acc_1', '001A', 1)`,
 	} {

@@ -3,15 +3,11 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 )
-
-const logColumns = `id, at, direction, object, billing_id, salesforce_id, operation, outcome, reason, error_code, message, attempt, latency_ns, event_id, change_id`
 
 // pruneBatch bounds how long PruneLogs holds the write lock at a time, so
 // that webhooks keep being accepted while a large backlog is deleted.
@@ -33,25 +29,14 @@ func (s *Store) appendLog(ctx context.Context, tx *sql.Tx, entries []billsync.Lo
 	if len(entries) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO sync_log (at, direction, object, billing_id, salesforce_id, operation, outcome, reason,
-		error_code, message, attempt, latency_ns, event_id, change_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`)
+	stmt, err := tx.PrepareContext(ctx, sqlstore.InsertLogSQL)
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
 	now := s.now()
 	for _, e := range entries {
-		if e.Time.IsZero() {
-			e.Time = now
-		}
-		if e.ChangeID == 0 {
-			e.ChangeID = changeID
-		}
-		if e.EventID == "" {
-			e.EventID = eventID
-		}
-		if _, err := stmt.ExecContext(ctx, e.Time.UnixNano(), string(e.Direction), string(e.Object), e.BillingID, e.SalesforceID,
-			e.Operation, string(e.Outcome), e.Reason, e.ErrorCode, e.Message, e.Attempt, int64(e.Latency), e.EventID, e.ChangeID); err != nil {
+		if _, err := stmt.ExecContext(ctx, sqlstore.LogArgs(e, now, changeID, eventID)...); err != nil {
 			return err
 		}
 	}
@@ -61,40 +46,10 @@ func (s *Store) appendLog(ctx context.Context, tx *sql.Tx, entries []billsync.Lo
 // Logs returns entries matching f, newest first, with keyset paging on id:
 // a page costs the same however deep into the log it is.
 func (s *Store) Logs(ctx context.Context, f billsync.LogFilter) ([]billsync.LogEntry, string, error) {
-	limit := clampLimit(f.Limit, 100, 1000)
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
+	q, args, limit, err := sqlstore.LogQuery(f)
+	if err != nil {
+		return nil, "", err
 	}
-	if f.Cursor != "" {
-		before, err := decodeCursor(f.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		where = append(where, "id < "+arg(before))
-	}
-	if !f.Since.IsZero() {
-		where = append(where, "at >= "+arg(f.Since.UnixNano()))
-	}
-	if f.Object != "" {
-		where = append(where, "object = "+arg(string(f.Object)))
-	}
-	if f.Record != "" {
-		p := arg(f.Record)
-		where = append(where, "(billing_id = "+p+" OR salesforce_id = "+p+")")
-	}
-	if f.Outcome != "" {
-		where = append(where, "outcome = "+arg(string(f.Outcome)))
-	}
-	q := `SELECT ` + logColumns + ` FROM sync_log`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	// One row more than the page tells whether another page exists.
-	q += " ORDER BY id DESC LIMIT " + arg(limit+1)
-
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", dbErr("logs", err)
@@ -102,50 +57,17 @@ func (s *Store) Logs(ctx context.Context, f billsync.LogFilter) ([]billsync.LogE
 	defer rows.Close()
 	var out []billsync.LogEntry
 	for rows.Next() {
-		var e billsync.LogEntry
-		var at sql.NullInt64
-		var dir, object, outcome string
-		var latency int64
-		if err := rows.Scan(&e.ID, &at, &dir, &object, &e.BillingID, &e.SalesforceID, &e.Operation, &outcome, &e.Reason,
-			&e.ErrorCode, &e.Message, &e.Attempt, &latency, &e.EventID, &e.ChangeID); err != nil {
+		var r sqlstore.LogRow
+		if err := rows.Scan(r.Dest()...); err != nil {
 			return nil, "", dbErr("logs", err)
 		}
-		e.Time = goTime(at)
-		e.Direction = billsync.Direction(dir)
-		e.Object = billsync.ObjectType(object)
-		e.Outcome = billsync.Outcome(outcome)
-		e.Latency = time.Duration(latency)
-		out = append(out, e)
+		out = append(out, r.Entry())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", dbErr("logs", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = encodeCursor(out[limit-1].ID)
-	}
+	out, next := sqlstore.NextPage(out, limit, func(e *billsync.LogEntry) int64 { return e.ID })
 	return out, next, nil
-}
-
-// Cursors are opaque to callers; the version prefix lets the format change
-// without misreading an old cursor held by a browser.
-const cursorPrefix = "v1."
-
-func encodeCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(id, 10)))
-}
-
-func decodeCursor(c string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err == nil {
-		if rest, ok := strings.CutPrefix(string(b), cursorPrefix); ok {
-			if id, err := strconv.ParseInt(rest, 10, 64); err == nil && id > 0 {
-				return id, nil
-			}
-		}
-	}
-	return 0, billsync.Errorf(billsync.EINVALID, "malformed cursor %q", c)
 }
 
 // PruneLogs deletes entries older than before, in batches.
@@ -154,8 +76,7 @@ func (s *Store) PruneLogs(ctx context.Context, before time.Time) (int64, error) 
 	for {
 		var n int64
 		err := s.tx(ctx, "prune logs", func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM sync_log WHERE id IN (SELECT id FROM sync_log WHERE at < $1 LIMIT $2)`,
-				before.UnixNano(), pruneBatch)
+			res, err := tx.ExecContext(ctx, sqlstore.PruneLogsSQL, before.UnixNano(), pruneBatch)
 			if err != nil {
 				return err
 			}

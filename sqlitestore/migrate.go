@@ -5,53 +5,18 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations lists the embedded files in version order. Files are named
-// NNNN_name.sql; versions must be unique and start at 1 without gaps, so
-// that a missing file is caught by tests rather than silently skipped.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, n := range names {
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive number and an underscore", base)
-		}
-		b, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: want version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
+// migrations lists the embedded files in version order (see
+// sqlstore.Migrations).
+func migrations() ([]sqlstore.Migration, error) {
+	return sqlstore.Migrations(migrationFS, "migrations/*.sql")
 }
 
 // migrate applies every migration not yet recorded in schema_migrations,
@@ -80,28 +45,28 @@ func (s *Store) migrate(ctx context.Context) error {
 		return billsync.Errorf(billsync.EINTERNAL, "sqlite store: %s has schema version %d, newer than this build knows (%d); upgrade billsync", s.path, current, len(ms))
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		if m.Version <= current {
 			continue
 		}
-		err := s.tx(ctx, "migrate "+m.name, func(tx *sql.Tx) error {
+		err := s.tx(ctx, "migrate "+m.Name, func(tx *sql.Tx) error {
 			var done int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.version).Scan(&done); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&done); err != nil {
 				return err
 			}
 			if done > 0 {
 				return nil // another process got there first
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, s.now().UnixNano())
+			_, err := tx.ExecContext(ctx, sqlstore.InsertMigrationSQL,
+				m.Version, m.Name, s.now().UnixNano())
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		s.log.Info("sqlite store: applied migration", "path", s.path, "migration", m.name)
+		s.log.Info("sqlite store: applied migration", "path", s.path, "migration", m.Name)
 	}
 	return nil
 }
@@ -109,7 +74,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // SchemaVersion is the highest applied migration (0 for a new file).
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v sql.NullInt64
-	if err := s.wdb.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+	if err := s.wdb.QueryRowContext(ctx, sqlstore.SchemaVersionSQL).Scan(&v); err != nil {
 		return 0, dbErr("schema version", err)
 	}
 	return int(v.Int64), nil

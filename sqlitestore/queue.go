@@ -1,14 +1,13 @@
 package sqlitestore
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 )
 
 // How the queue keeps claims cheap
@@ -31,16 +30,14 @@ import (
 // connection and immediate transactions make the head computation race-free;
 // the PostgreSQL store needs a per-partition lock for the same guarantee.
 
-const changeColumns = `id, partition_key, source, object, op, record_id, event_id, payload, occurred_at, enqueued_at, attempt, last_error`
+const changeColumns = sqlstore.ChangeColumns
 
 // Enqueue stores changes, skipping those whose EventID was seen before.
 // It sets ID and EnqueuedAt on each stored change. Changes with an empty
 // EventID are never deduplicated.
 func (s *Store) Enqueue(ctx context.Context, changes ...*billsync.Change) ([]bool, error) {
-	for _, c := range changes {
-		if err := validChange(c); err != nil {
-			return nil, err
-		}
+	if err := sqlstore.CheckChanges(changes); err != nil {
+		return nil, err
 	}
 	dup := make([]bool, len(changes))
 	if len(changes) == 0 {
@@ -77,23 +74,8 @@ func (s *Store) Enqueue(ctx context.Context, changes ...*billsync.Change) ([]boo
 	if err != nil {
 		return nil, err
 	}
-	// Only after the commit: a rolled-back batch must not look stored.
-	for i, c := range changes {
-		if !dup[i] {
-			c.ID, c.EnqueuedAt, c.Attempt = ids[i], now, 0
-		}
-	}
+	sqlstore.Enqueued(changes, ids, dup, now)
 	return dup, nil
-}
-
-func validChange(c *billsync.Change) error {
-	switch {
-	case c == nil:
-		return billsync.Errorf(billsync.EINVALID, "nil change")
-	case c.Partition == "":
-		return billsync.Errorf(billsync.EINVALID, "change %s %s has no partition", c.Object, c.RecordID)
-	}
-	return nil
 }
 
 // inserter holds the statements of an enqueue, prepared once per
@@ -138,43 +120,25 @@ func (in *inserter) insert(ctx context.Context, c *billsync.Change, now time.Tim
 			return 0, true, nil
 		}
 	}
-	var payload any
-	if c.Payload != nil {
-		payload = []byte(c.Payload)
-	}
-	err = in.insertStmt.QueryRowContext(ctx, c.Partition, string(c.Source), string(c.Object), string(c.Op), c.RecordID,
-		c.EventID, payload, dbTime(c.OccurredAt), now.UnixNano()).Scan(&id)
+	err = in.insertStmt.QueryRowContext(ctx, sqlstore.ChangeArgs(c, now)...).Scan(&id)
 	return id, false, err
 }
 
 // refreshHead marks the lowest-id row of partition as due and leaves every
 // other row of it unmarked. It runs after any change to a partition's rows.
 func refreshHead(ctx context.Context, tx *sql.Tx, partition string) error {
-	_, err := tx.ExecContext(ctx, refreshHeadSQL, partition)
+	_, err := tx.ExecContext(ctx, sqlstore.RefreshHeadSQL, partition)
 	return err
 }
-
-const refreshHeadSQL = `UPDATE queue
-	SET due_at = CASE state WHEN 'running' THEN lease_until ELSE next_at END
-	WHERE id = (SELECT min(id) FROM queue WHERE partition_key = $1)`
 
 // maybePruneSeen forgets event ids older than the retention, at most once
 // a minute. An id whose change is still queued or dead is kept: a stuck
 // change must not be duplicated by a late redelivery.
 func (s *Store) maybePruneSeen(ctx context.Context, tx *sql.Tx, now time.Time) error {
-	s.pruneMu.Lock()
-	due := now.Sub(s.lastPrune) >= seenPruneEvery || now.Before(s.lastPrune)
-	if due {
-		s.lastPrune = now
-	}
-	s.pruneMu.Unlock()
-	if !due {
+	if !s.prune.Due(now, seenPruneEvery) {
 		return nil
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM seen_events WHERE seen_at < $1
-		AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.event_id = seen_events.event_id)
-		AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.event_id = seen_events.event_id)`,
-		now.Add(-s.seenTT).UnixNano())
+	res, err := tx.ExecContext(ctx, sqlstore.PruneSeenSQL, now.Add(-s.seenTT).UnixNano())
 	if err != nil {
 		return err
 	}
@@ -187,13 +151,8 @@ func (s *Store) maybePruneSeen(ctx context.Context, tx *sql.Tx, now time.Time) e
 // EnqueueStreamEvent stores c (if any) and moves channel's checkpoint in
 // one transaction.
 func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID int64, c *billsync.Change) (bool, error) {
-	if channel == "" {
-		return false, billsync.Errorf(billsync.EINVALID, "stream channel is empty")
-	}
-	if c != nil {
-		if err := validChange(c); err != nil {
-			return false, err
-		}
+	if err := sqlstore.CheckStreamEvent(channel, c); err != nil {
+		return false, err
 	}
 	now := s.now().UTC()
 	var id int64
@@ -229,16 +188,14 @@ func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID
 }
 
 func setReplayID(ctx context.Context, tx *sql.Tx, channel string, replayID int64, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO stream_checkpoints (channel, replay_id, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`,
-		channel, replayID, now.UnixNano())
+	_, err := tx.ExecContext(ctx, sqlstore.SetReplayIDSQL, channel, replayID, now.UnixNano())
 	return err
 }
 
 // ReplayID returns the checkpoint of channel.
 func (s *Store) ReplayID(ctx context.Context, channel string) (int64, bool, error) {
 	var id int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT replay_id FROM stream_checkpoints WHERE channel = $1`, channel).Scan(&id)
+	err := s.rdb.QueryRowContext(ctx, sqlstore.ReplayIDSQL, channel).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -250,8 +207,8 @@ func (s *Store) ReplayID(ctx context.Context, channel string) (int64, bool, erro
 
 // SetReplayID moves the checkpoint of channel.
 func (s *Store) SetReplayID(ctx context.Context, channel string, replayID int64) error {
-	if channel == "" {
-		return billsync.Errorf(billsync.EINVALID, "stream channel is empty")
+	if err := sqlstore.CheckChannel(channel); err != nil {
+		return err
 	}
 	return s.tx(ctx, "set replay id", func(tx *sql.Tx) error {
 		return setReplayID(ctx, tx, channel, replayID, s.now().UTC())
@@ -263,8 +220,8 @@ func (s *Store) Claim(ctx context.Context, max int, lease time.Duration) ([]bill
 	if max <= 0 {
 		return nil, nil
 	}
-	if lease <= 0 {
-		return nil, billsync.Errorf(billsync.EINVALID, "claim lease must be positive, got %s", lease)
+	if err := sqlstore.CheckLease(lease); err != nil {
+		return nil, err
 	}
 	now := s.now().UTC()
 	until := now.Add(lease).UnixNano()
@@ -290,8 +247,7 @@ func (s *Store) Claim(ctx context.Context, max int, lease time.Duration) ([]bill
 	if err != nil {
 		return nil, err
 	}
-	// RETURNING has no defined order.
-	slices.SortFunc(out, func(a, b billsync.Change) int { return cmp.Compare(a.ID, b.ID) })
+	sqlstore.SortByID(out)
 	return out, nil
 }
 
@@ -305,21 +261,11 @@ type scanner interface{ Scan(dest ...any) error }
 
 // scanChange reads changeColumns, then extra.
 func scanChange(r scanner, extra ...any) (billsync.Change, error) {
-	var c billsync.Change
-	var source, object, op string
-	var payload []byte
-	var occurred, enqueued sql.NullInt64
-	dest := append([]any{&c.ID, &c.Partition, &source, &object, &op, &c.RecordID, &c.EventID, &payload,
-		&occurred, &enqueued, &c.Attempt, &c.LastError}, extra...)
-	if err := r.Scan(dest...); err != nil {
-		return c, err
+	var row sqlstore.ChangeRow
+	if err := r.Scan(row.Dest(extra...)...); err != nil {
+		return billsync.Change{}, err
 	}
-	c.Source, c.Object, c.Op = billsync.Side(source), billsync.ObjectType(object), billsync.Op(op)
-	if payload != nil {
-		c.Payload = payload
-	}
-	c.OccurredAt, c.EnqueuedAt = goTime(occurred), goTime(enqueued)
-	return c, nil
+	return row.Change(), nil
 }
 
 // Complete removes a finished change and appends its log entries. Entries
@@ -330,7 +276,7 @@ func (s *Store) Complete(ctx context.Context, id int64, entries ...billsync.LogE
 		var partition, eventID string
 		err := tx.QueryRowContext(ctx, `DELETE FROM queue WHERE id = $1 RETURNING partition_key, event_id`, id).Scan(&partition, &eventID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return billsync.Errorf(billsync.ENOTFOUND, "change %d is not queued", id)
+			return sqlstore.NotQueued(id)
 		}
 		if err != nil {
 			return err
@@ -350,10 +296,9 @@ func (s *Store) Retry(ctx context.Context, id int64, at time.Time, lastError str
 	}
 	return s.tx(ctx, "retry change", func(tx *sql.Tx) error {
 		var partition, eventID string
-		err := tx.QueryRowContext(ctx, `UPDATE queue SET state = 'pending', next_at = $2, lease_until = NULL, last_error = $3
-			WHERE id = $1 RETURNING partition_key, event_id`, id, at.UnixNano(), lastError).Scan(&partition, &eventID)
+		err := tx.QueryRowContext(ctx, sqlstore.RetrySQL+` RETURNING partition_key, event_id`, id, at.UnixNano(), lastError).Scan(&partition, &eventID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return billsync.Errorf(billsync.ENOTFOUND, "change %d is not queued", id)
+			return sqlstore.NotQueued(id)
 		}
 		if err != nil {
 			return err
@@ -377,7 +322,7 @@ func (s *Store) Bury(ctx context.Context, id int64, errorCode, errorMessage stri
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return billsync.Errorf(billsync.ENOTFOUND, "change %d is not queued", id)
+			return sqlstore.NotQueued(id)
 		}
 		var partition, eventID string
 		if err := tx.QueryRowContext(ctx, `DELETE FROM queue WHERE id = $1 RETURNING partition_key, event_id`, id).Scan(&partition, &eventID); err != nil {
@@ -393,9 +338,8 @@ func (s *Store) Bury(ctx context.Context, id int64, errorCode, errorMessage stri
 // DeadLetters lists dead letters, oldest first (limit default 100, at most
 // 1000).
 func (s *Store) DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLetter, error) {
-	limit = clampLimit(limit, 100, 1000)
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+changeColumns+`, dead_at, error_code, error_message
-		FROM dead_letters ORDER BY dead_at, id LIMIT $1`, limit)
+	limit = sqlstore.ClampLimit(limit, sqlstore.DefaultLimit, sqlstore.MaxLimit)
+	rows, err := s.rdb.QueryContext(ctx, sqlstore.DeadLettersSQL, limit)
 	if err != nil {
 		return nil, dbErr("dead letters", err)
 	}
@@ -403,12 +347,12 @@ func (s *Store) DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLett
 	var out []billsync.DeadLetter
 	for rows.Next() {
 		var d billsync.DeadLetter
-		var deadAt sql.NullInt64
+		var deadAt *int64
 		c, err := scanChange(rows, &deadAt, &d.ErrorCode, &d.Error)
 		if err != nil {
 			return nil, dbErr("dead letters", err)
 		}
-		d.Change, d.DeadAt = c, goTime(deadAt)
+		d.Change, d.DeadAt = c, sqlstore.TimeFromNanos(deadAt)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
@@ -424,13 +368,12 @@ func (s *Store) Resurrect(ctx context.Context, id int64) error {
 	now := s.now().UTC()
 	return s.tx(ctx, "resurrect change", func(tx *sql.Tx) error {
 		var partition string
-		err := tx.QueryRowContext(ctx, `INSERT INTO queue (partition_key, state, source, object, op, record_id, event_id, payload,
-				occurred_at, enqueued_at, attempt, last_error, next_at)
-			SELECT partition_key, 'pending', source, object, op, record_id, event_id, payload, occurred_at, $2, 0, '', $2
+		err := tx.QueryRowContext(ctx, `INSERT INTO queue (`+sqlstore.ResurrectColumns+`)
+			SELECT `+sqlstore.ResurrectValues+`
 			FROM dead_letters WHERE id = $1
 			RETURNING partition_key`, id, now.UnixNano()).Scan(&partition)
 		if errors.Is(err, sql.ErrNoRows) {
-			return billsync.Errorf(billsync.ENOTFOUND, "no dead letter %d", id)
+			return sqlstore.NoDeadLetter(id)
 		}
 		if err != nil {
 			return err
@@ -450,17 +393,17 @@ func (s *Store) Stats(ctx context.Context) (billsync.QueueStats, error) {
 		return st, dbErr("stats", err)
 	}
 	defer tx.Rollback()
-	var oldest sql.NullInt64
+	var oldest *int64
 	if err := tx.QueryRowContext(ctx, `SELECT
 			coalesce(sum(state = 'pending'), 0), coalesce(sum(state = 'running'), 0),
 			min(CASE state WHEN 'pending' THEN enqueued_at END)
 		FROM queue`).Scan(&st.Pending, &st.Running, &oldest); err != nil {
 		return st, dbErr("stats", err)
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM dead_letters`).Scan(&st.DeadLetters); err != nil {
+	if err := tx.QueryRowContext(ctx, sqlstore.CountDeadLettersSQL).Scan(&st.DeadLetters); err != nil {
 		return st, dbErr("stats", err)
 	}
-	st.OldestPending = goTime(oldest)
+	st.OldestPending = sqlstore.TimeFromNanos(oldest)
 	return st, nil
 }
 

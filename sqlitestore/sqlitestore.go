@@ -17,6 +17,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 )
 
 // driverName is the only place the driver is named, so that a drop-in
@@ -53,8 +54,7 @@ type Store struct {
 	log    *slog.Logger
 	seenTT time.Duration
 
-	pruneMu   sync.Mutex
-	lastPrune time.Time
+	prune sqlstore.Throttle // of pruning seen event ids
 
 	// Group commit: write transactions that arrive while one is being
 	// committed share the next commit (and its fsync).
@@ -334,31 +334,4 @@ func constraintMessage(se *sqlite.Error) string {
 		return "the record already has a held conflict"
 	}
 	return "constraint violated"
-}
-
-// Times are stored as UTC unix nanoseconds; the zero time as NULL.
-
-func dbTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixNano()
-}
-
-func goTime(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return time.Unix(0, n.Int64).UTC()
-}
-
-// clampLimit applies the default and maximum page sizes.
-func clampLimit(n, def, max int) int {
-	switch {
-	case n <= 0:
-		return def
-	case n > max:
-		return max
-	}
-	return n
 }

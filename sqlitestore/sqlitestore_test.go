@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 	"github.com/billsync/billsync/storetest"
 )
 
@@ -198,7 +199,7 @@ func TestClaimUsesIndexes(t *testing.T) {
 		args []any
 	}{
 		"claim": {claimSQL, []any{int64(2), int64(1), 10}},
-		"head":  {refreshHeadSQL, []any{"account:1"}},
+		"head":  {sqlstore.RefreshHeadSQL, []any{"account:1"}},
 	}
 	for name, q := range plans {
 		rows, err := s.wdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.sql, q.args...)

@@ -139,7 +139,7 @@ func newConflictsResolveCmd(g *globals, af *adminFlags) *cobra.Command {
 			}
 			// The engine applies the decision in the record's queue
 			// partition, so it lands after the call returns.
-			fmt.Fprintf(g.out, "conflict %d resolved: %s wins (queued; follow it with billsync logs --record %s)\n", c.ID, c.Winner, conflictRecord(c))
+			fmt.Fprintf(g.out, "conflict %d: %s wins; the resolution is queued behind the record's other changes (follow it with billsync logs --record %s)\n", c.ID, winner, conflictRecord(c))
 			return nil
 		},
 	}

@@ -288,7 +288,7 @@ func TestConflictsResolveCmd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "conflict 3 resolved: salesforce wins") {
+	if !strings.Contains(out, "conflict 3: salesforce wins") {
 		t.Errorf("output: %s", out)
 	}
 	c, _ := st.Conflict(context.Background(), 3)

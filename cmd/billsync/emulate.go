@@ -102,7 +102,7 @@ Webhooks delivery to --webhook-url, retried with backoff.`,
 	return cmd
 }
 
-const faultsHelp = `inject faults, e.g. "lock:rate=0.02,status=400,code=UNABLE_TO_LOCK_ROW;slow:latency=50ms,jitter=20ms;drop:rate=0.01,drop";
+const faultsHelp = `a fault spec such as "lock:rate=0.02,status=400,code=UNABLE_TO_LOCK_ROW;slow:latency=50ms,jitter=20ms;drop:rate=0.01,drop";
 change at run time with GET/PUT /_emulator/faults (see README, "Fault injection")`
 
 // serveUntilDone serves h on addr until ctx ends.

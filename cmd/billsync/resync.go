@@ -110,7 +110,7 @@ the API calls a repair would spend, and changes nothing.`,
 	fl.BoolVar(&dryRun, "dry-run", false, "list the differences and the API calls a repair would spend; change nothing")
 	fl.BoolVar(&initial, "initial", false, "first load: link records that exist on both sides before creating any")
 	fl.StringVar(&follow, "follow", "", "follow a resync already started (by its id) instead of starting one")
-	fl.StringVar(&progress, "progress", "auto", "progress display: auto (a bar on a terminal, else a line every --progress-interval), bar, plain or none")
+	fl.StringVar(&progress, "progress", "auto", "progress display: auto (a bar on a terminal, else a line every 2 s), bar, plain or none")
 	fl.DurationVar(&poll, "poll-interval", time.Second, "how often to ask billsync for the resync's progress")
 	fl.DurationVar(&every, "progress-interval", 2*time.Second, "how often to print a progress line when not drawing a bar")
 	_ = fl.MarkHidden("poll-interval")

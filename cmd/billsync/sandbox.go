@@ -326,8 +326,8 @@ restart continues where it stopped.`,
 	f.StringVar(&opts.BillingAddr, "billing-addr", "127.0.0.1:8082", "the billing emulator's listen address")
 	f.StringVar(&opts.Data, "data", "./billsync-sandbox", "directory for the state of all three parties")
 	f.IntVar(&opts.Workers, "workers", 1000, "partitions billsync syncs in parallel")
-	f.BoolVar(&noSeed, "no-seed", false, "do not create the sample accounts")
-	f.StringVar(&opts.SalesforceFaults, "salesforce-faults", "", "inject faults in the Salesforce emulator: "+faultsHelp)
-	f.StringVar(&opts.BillingFaults, "billing-faults", "", "inject faults in the billing emulator: "+faultsHelp)
+	f.BoolVar(&noSeed, "no-seed", false, "do not create the sample accounts and quotes")
+	f.StringVar(&opts.SalesforceFaults, "salesforce-faults", "", "faults for the Salesforce emulator; "+faultsHelp)
+	f.StringVar(&opts.BillingFaults, "billing-faults", "", "faults for the billing emulator; "+faultsHelp)
 	return cmd
 }

@@ -24,9 +24,9 @@ func TestBurstIsBatched(t *testing.T) {
 	one := alone.create(billsync.ObjectAccount, billsync.Entity{"code": "ALONE", "name": "Alone", "currency": "USD"})
 	alone.sfRecord("BillingAccount__c", one.ID(), nil) // before the next poll, an hour away
 
-	// The burst: writes wait up to 100 ms for company, so that the race
-	// detector's slowness does not split batches.
-	h := startHarness(t, SandboxOptions{BatchWait: 100 * time.Millisecond})
+	// The burst: writes wait up to 250 ms for company, so that the race
+	// detector's slowness on a loaded machine does not split batches.
+	h := startHarness(t, SandboxOptions{BatchWait: 250 * time.Millisecond})
 	h.quiesce()
 
 	// The burst arrives together: 1,000 accounts created in billing are
