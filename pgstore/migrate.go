@@ -4,58 +4,22 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations lists the embedded files in version order. Files are named
-// NNNN_name.sql; versions must be unique and start at 1 without gaps, so
-// that a missing file is caught by tests rather than silently skipped.
-// The numbers follow sqlitestore's, so both engines report the same
-// schema version for the same features.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, n := range names {
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive number and an underscore", base)
-		}
-		b, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: want version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
+// migrations lists the embedded files in version order (see
+// sqlstore.Migrations). The numbers follow sqlitestore's, so both engines
+// report the same schema version for the same features.
+func migrations() ([]sqlstore.Migration, error) {
+	return sqlstore.Migrations(migrationFS, "migrations/*.sql")
 }
 
 // migrateLockKey names the session advisory lock a migration run holds.
@@ -111,23 +75,23 @@ func (s *Store) migrate(ctx context.Context) error {
 		return billsync.Errorf(billsync.EINTERNAL, "postgres store: the database has schema version %d, newer than this build knows (%d); upgrade billsync", current, len(ms))
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		if m.Version <= current {
 			continue
 		}
 		err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
 			// A file holds several statements: the simple protocol runs
 			// them in one round trip.
-			if _, err := tx.Exec(ctx, m.sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL, pgx.QueryExecModeSimpleProtocol); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, s.now().UnixNano())
+			_, err := tx.Exec(ctx, sqlstore.InsertMigrationSQL,
+				m.Version, m.Name, s.now().UnixNano())
 			return err
 		})
 		if err != nil {
-			return dbErr("migrate "+m.name, err)
+			return dbErr("migrate "+m.Name, err)
 		}
-		s.log.Info("postgres store: applied migration", "migration", m.name)
+		s.log.Info("postgres store: applied migration", "migration", m.Name)
 	}
 	return nil
 }
@@ -136,7 +100,7 @@ func schemaVersion(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }) (int, error) {
 	var v *int
-	if err := q.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+	if err := q.QueryRow(ctx, sqlstore.SchemaVersionSQL).Scan(&v); err != nil {
 		return 0, dbErr("schema version", err)
 	}
 	if v == nil {

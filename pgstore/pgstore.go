@@ -14,14 +14,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 )
 
 // DefaultSeenRetention is how long a processed event id is remembered.
-const DefaultSeenRetention = 7 * 24 * time.Hour
+const DefaultSeenRetention = sqlstore.DefaultSeenRetention
 
 // seenPruneEvery bounds how often Enqueue spends time deleting expired
 // event ids.
-const seenPruneEvery = time.Minute
+const seenPruneEvery = sqlstore.SeenPruneEvery
 
 // minPoolConns is the pool size used unless the DSN sets pool_max_conns:
 // pgx's default (the number of CPUs, at least 4) is below what a replica's
@@ -51,8 +52,7 @@ type Store struct {
 	log    *slog.Logger
 	seenTT time.Duration
 
-	pruneMu   sync.Mutex
-	lastPrune time.Time
+	prune sqlstore.Throttle // of pruning seen event ids
 
 	closeOnce sync.Once
 }
@@ -71,16 +71,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = max(cfg.MaxConns, minPoolConns)
 	}
-	s := &Store{now: opts.Clock, log: opts.Logger, seenTT: opts.SeenRetention}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.seenTT <= 0 {
-		s.seenTT = DefaultSeenRetention
-	}
+	s := &Store{}
+	s.now, s.log, s.seenTT = sqlstore.Defaults(opts.Clock, opts.Logger, opts.SeenRetention)
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, dbErr("connect", err)
@@ -171,31 +163,4 @@ func constraintMessage(pe *pgconn.PgError) string {
 		return "the record already has a held conflict"
 	}
 	return "constraint violated"
-}
-
-// Times are stored as UTC unix nanoseconds; the zero time as NULL.
-
-func dbTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixNano()
-}
-
-func goTime(n *int64) time.Time {
-	if n == nil {
-		return time.Time{}
-	}
-	return time.Unix(0, *n).UTC()
-}
-
-// clampLimit applies the default and maximum page sizes.
-func clampLimit(n, def, max int) int {
-	switch {
-	case n <= 0:
-		return def
-	case n > max:
-		return max
-	}
-	return n
 }

@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 )
 
 // How the queue stays ordered with several replicas
@@ -33,7 +33,7 @@ import (
 // queueing, and re-checks due_at on the newest row version, so a head that
 // was just completed, retried or re-claimed is not handed out twice.
 
-const changeColumns = `id, partition_key, source, object, op, record_id, event_id, payload, occurred_at, enqueued_at, attempt, last_error`
+const changeColumns = sqlstore.ChangeColumns
 
 // partitionLockSQL locks one partition until the transaction ends. The
 // schema is part of the key so that deployments sharing a database do not
@@ -54,21 +54,15 @@ const insertChangeSQL = `WITH seen AS (
 	WHERE $6::text = '' OR EXISTS (SELECT 1 FROM seen)
 	RETURNING id`
 
-// refreshHeadSQL marks the lowest-id row of partition $1 as due. Every
-// other row of it keeps due_at NULL: rows are inserted without it and only
-// ever lose their head status by being removed.
-const refreshHeadSQL = `UPDATE queue
-	SET due_at = CASE state WHEN 'running' THEN lease_until ELSE next_at END
-	WHERE id = (SELECT min(id) FROM queue WHERE partition_key = $1)`
+// refreshHeadSQL marks the lowest-id row of a partition as due.
+const refreshHeadSQL = sqlstore.RefreshHeadSQL
 
 // Enqueue stores changes, skipping those whose EventID was seen before.
 // It sets ID and EnqueuedAt on each stored change. Changes with an empty
 // EventID are never deduplicated.
 func (s *Store) Enqueue(ctx context.Context, changes ...*billsync.Change) ([]bool, error) {
-	for _, c := range changes {
-		if err := validChange(c); err != nil {
-			return nil, err
-		}
+	if err := sqlstore.CheckChanges(changes); err != nil {
+		return nil, err
 	}
 	dup := make([]bool, len(changes))
 	if len(changes) == 0 {
@@ -82,12 +76,7 @@ func (s *Store) Enqueue(ctx context.Context, changes ...*billsync.Change) ([]boo
 	if err != nil {
 		return nil, err
 	}
-	// Only after the commit: a rolled-back batch must not look stored.
-	for i, c := range changes {
-		if !dup[i] {
-			c.ID, c.EnqueuedAt, c.Attempt = ids[i], now, 0
-		}
-	}
+	sqlstore.Enqueued(changes, ids, dup, now)
 	return dup, nil
 }
 
@@ -106,17 +95,13 @@ func (s *Store) insertChanges(ctx context.Context, tx pgx.Tx, changes []*billsyn
 	for _, p := range parts {
 		b.Queue(partitionLockSQL, p)
 	}
-	pruning := s.pruneDue(now)
+	// Seen event ids are pruned at most once a minute per process.
+	pruning := s.prune.Due(now, seenPruneEvery)
 	if pruning {
-		b.Queue(pruneSeenSQL, now.Add(-s.seenTT).UnixNano())
+		b.Queue(sqlstore.PruneSeenSQL, now.Add(-s.seenTT).UnixNano())
 	}
 	for _, c := range changes {
-		var payload any
-		if c.Payload != nil {
-			payload = []byte(c.Payload)
-		}
-		b.Queue(insertChangeSQL, c.Partition, string(c.Source), string(c.Object), string(c.Op), c.RecordID,
-			c.EventID, payload, dbTime(c.OccurredAt), now.UnixNano())
+		b.Queue(insertChangeSQL, sqlstore.ChangeArgs(c, now)...)
 	}
 	// A partition whose changes were all duplicates has an unchanged head;
 	// refreshing it anyway is harmless and keeps this one round trip.
@@ -158,45 +143,11 @@ func (s *Store) insertChanges(ctx context.Context, tx pgx.Tx, changes []*billsyn
 	return br.Close()
 }
 
-func validChange(c *billsync.Change) error {
-	switch {
-	case c == nil:
-		return billsync.Errorf(billsync.EINVALID, "nil change")
-	case c.Partition == "":
-		return billsync.Errorf(billsync.EINVALID, "change %s %s has no partition", c.Object, c.RecordID)
-	}
-	return nil
-}
-
-// pruneSeenSQL forgets event ids older than $1. An id whose change is
-// still queued or dead is kept: a stuck change must not be duplicated by a
-// late redelivery.
-const pruneSeenSQL = `DELETE FROM seen_events WHERE seen_at < $1
-	AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.event_id = seen_events.event_id)
-	AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.event_id = seen_events.event_id)`
-
-// pruneDue reports whether this enqueue should prune seen event ids: at
-// most once a minute per process.
-func (s *Store) pruneDue(now time.Time) bool {
-	s.pruneMu.Lock()
-	defer s.pruneMu.Unlock()
-	due := now.Sub(s.lastPrune) >= seenPruneEvery || now.Before(s.lastPrune)
-	if due {
-		s.lastPrune = now
-	}
-	return due
-}
-
 // EnqueueStreamEvent stores c (if any) and moves channel's checkpoint in
 // one transaction.
 func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID int64, c *billsync.Change) (bool, error) {
-	if channel == "" {
-		return false, billsync.Errorf(billsync.EINVALID, "stream channel is empty")
-	}
-	if c != nil {
-		if err := validChange(c); err != nil {
-			return false, err
-		}
+	if err := sqlstore.CheckStreamEvent(channel, c); err != nil {
+		return false, err
 	}
 	now := s.now().UTC()
 	ids, dup := make([]int64, 1), make([]bool, 1)
@@ -221,16 +172,14 @@ func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID
 }
 
 func setReplayID(ctx context.Context, tx pgx.Tx, channel string, replayID int64, now time.Time) error {
-	_, err := tx.Exec(ctx, `INSERT INTO stream_checkpoints (channel, replay_id, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`,
-		channel, replayID, now.UnixNano())
+	_, err := tx.Exec(ctx, sqlstore.SetReplayIDSQL, channel, replayID, now.UnixNano())
 	return err
 }
 
 // ReplayID returns the checkpoint of channel.
 func (s *Store) ReplayID(ctx context.Context, channel string) (int64, bool, error) {
 	var id int64
-	err := s.pool.QueryRow(ctx, `SELECT replay_id FROM stream_checkpoints WHERE channel = $1`, channel).Scan(&id)
+	err := s.pool.QueryRow(ctx, sqlstore.ReplayIDSQL, channel).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -242,8 +191,8 @@ func (s *Store) ReplayID(ctx context.Context, channel string) (int64, bool, erro
 
 // SetReplayID moves the checkpoint of channel.
 func (s *Store) SetReplayID(ctx context.Context, channel string, replayID int64) error {
-	if channel == "" {
-		return billsync.Errorf(billsync.EINVALID, "stream channel is empty")
+	if err := sqlstore.CheckChannel(channel); err != nil {
+		return err
 	}
 	return s.tx(ctx, "set replay id", func(tx pgx.Tx) error {
 		return setReplayID(ctx, tx, channel, replayID, s.now().UTC())
@@ -266,8 +215,8 @@ func (s *Store) Claim(ctx context.Context, max int, lease time.Duration) ([]bill
 	if max <= 0 {
 		return nil, nil
 	}
-	if lease <= 0 {
-		return nil, billsync.Errorf(billsync.EINVALID, "claim lease must be positive, got %s", lease)
+	if err := sqlstore.CheckLease(lease); err != nil {
+		return nil, err
 	}
 	now := s.now().UTC()
 	until := now.Add(lease).UnixNano()
@@ -291,28 +240,17 @@ func (s *Store) Claim(ctx context.Context, max int, lease time.Duration) ([]bill
 	if err != nil {
 		return nil, err
 	}
-	// RETURNING has no defined order.
-	slices.SortFunc(out, func(a, b billsync.Change) int { return cmp.Compare(a.ID, b.ID) })
+	sqlstore.SortByID(out)
 	return out, nil
 }
 
-// scanChange reads changeColumns, then extra.
-func scanChange(r pgx.Row, extra ...any) (billsync.Change, error) {
-	var c billsync.Change
-	var source, object, op string
-	var payload []byte
-	var occurred, enqueued *int64
-	dest := append([]any{&c.ID, &c.Partition, &source, &object, &op, &c.RecordID, &c.EventID, &payload,
-		&occurred, &enqueued, &c.Attempt, &c.LastError}, extra...)
-	if err := r.Scan(dest...); err != nil {
-		return c, err
+// scanChange reads changeColumns.
+func scanChange(r pgx.Row) (billsync.Change, error) {
+	var row sqlstore.ChangeRow
+	if err := r.Scan(row.Dest()...); err != nil {
+		return billsync.Change{}, err
 	}
-	c.Source, c.Object, c.Op = billsync.Side(source), billsync.ObjectType(object), billsync.Op(op)
-	if payload != nil {
-		c.Payload = payload
-	}
-	c.OccurredAt, c.EnqueuedAt = goTime(occurred), goTime(enqueued)
-	return c, nil
+	return row.Change(), nil
 }
 
 // lockQueued takes the partition lock of queued change id and returns its
@@ -322,7 +260,7 @@ func lockQueued(ctx context.Context, tx pgx.Tx, id int64) (string, error) {
 	var partition string
 	err := tx.QueryRow(ctx, `SELECT partition_key FROM queue WHERE id = $1`, id).Scan(&partition)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", billsync.Errorf(billsync.ENOTFOUND, "change %d is not queued", id)
+		return "", sqlstore.NotQueued(id)
 	}
 	if err != nil {
 		return "", err
@@ -343,7 +281,7 @@ func (s *Store) Complete(ctx context.Context, id int64, entries ...billsync.LogE
 		var eventID string
 		err = tx.QueryRow(ctx, `DELETE FROM queue WHERE id = $1 RETURNING event_id`, id).Scan(&eventID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return billsync.Errorf(billsync.ENOTFOUND, "change %d is not queued", id)
+			return sqlstore.NotQueued(id)
 		}
 		if err != nil {
 			return err
@@ -367,10 +305,9 @@ func (s *Store) Retry(ctx context.Context, id int64, at time.Time, lastError str
 			return err
 		}
 		var eventID string
-		err = tx.QueryRow(ctx, `UPDATE queue SET state = 'pending', next_at = $2, lease_until = NULL, last_error = $3
-			WHERE id = $1 RETURNING event_id`, id, at.UnixNano(), lastError).Scan(&eventID)
+		err = tx.QueryRow(ctx, sqlstore.RetrySQL+` RETURNING event_id`, id, at.UnixNano(), lastError).Scan(&eventID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return billsync.Errorf(billsync.ENOTFOUND, "change %d is not queued", id)
+			return sqlstore.NotQueued(id)
 		}
 		if err != nil {
 			return err
@@ -397,7 +334,7 @@ func (s *Store) Bury(ctx context.Context, id int64, errorCode, errorMessage stri
 			SELECT `+changeColumns+`, $2, $3, $4 FROM gone
 			RETURNING event_id`, id, now.UnixNano(), errorCode, errorMessage).Scan(&eventID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return billsync.Errorf(billsync.ENOTFOUND, "change %d is not queued", id)
+			return sqlstore.NotQueued(id)
 		}
 		if err != nil {
 			return err
@@ -412,23 +349,19 @@ func (s *Store) Bury(ctx context.Context, id int64, errorCode, errorMessage stri
 // DeadLetters lists dead letters, oldest first (limit default 100, at most
 // 1000).
 func (s *Store) DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLetter, error) {
-	limit = clampLimit(limit, 100, 1000)
-	rows, err := s.pool.Query(ctx, `SELECT `+changeColumns+`, dead_at, error_code, error_message
-		FROM dead_letters ORDER BY dead_at, id LIMIT $1`, limit)
+	limit = sqlstore.ClampLimit(limit, sqlstore.DefaultLimit, sqlstore.MaxLimit)
+	rows, err := s.pool.Query(ctx, sqlstore.DeadLettersSQL, limit)
 	if err != nil {
 		return nil, dbErr("dead letters", err)
 	}
 	defer rows.Close()
 	var out []billsync.DeadLetter
 	for rows.Next() {
-		var d billsync.DeadLetter
-		var deadAt *int64
-		c, err := scanChange(rows, &deadAt, &d.ErrorCode, &d.Error)
-		if err != nil {
+		var r sqlstore.DeadLetterRow
+		if err := rows.Scan(r.Dest()...); err != nil {
 			return nil, dbErr("dead letters", err)
 		}
-		d.Change, d.DeadAt = c, goTime(deadAt)
-		out = append(out, d)
+		out = append(out, r.DeadLetter())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbErr("dead letters", err)
@@ -445,7 +378,7 @@ func (s *Store) Resurrect(ctx context.Context, id int64) error {
 		var partition string
 		err := tx.QueryRow(ctx, `SELECT partition_key FROM dead_letters WHERE id = $1`, id).Scan(&partition)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return billsync.Errorf(billsync.ENOTFOUND, "no dead letter %d", id)
+			return sqlstore.NoDeadLetter(id)
 		}
 		if err != nil {
 			return err
@@ -456,15 +389,14 @@ func (s *Store) Resurrect(ctx context.Context, id int64) error {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `WITH gone AS (DELETE FROM dead_letters WHERE id = $1 RETURNING *)
-			INSERT INTO queue (partition_key, state, source, object, op, record_id, event_id, payload,
-				occurred_at, enqueued_at, attempt, last_error, next_at)
-			SELECT partition_key, 'pending', source, object, op, record_id, event_id, payload, occurred_at, $2, 0, '', $2
+			INSERT INTO queue (`+sqlstore.ResurrectColumns+`)
+			SELECT `+sqlstore.ResurrectValues+`
 			FROM gone`, id, now.UnixNano())
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return billsync.Errorf(billsync.ENOTFOUND, "no dead letter %d", id) // resurrected concurrently
+			return sqlstore.NoDeadLetter(id) // resurrected concurrently
 		}
 		_, err = tx.Exec(ctx, refreshHeadSQL, partition)
 		return err
@@ -482,8 +414,8 @@ func (s *Store) Stats(ctx context.Context) (billsync.QueueStats, error) {
 			FROM queue`).Scan(&st.Pending, &st.Running, &oldest); err != nil {
 			return err
 		}
-		st.OldestPending = goTime(oldest)
-		return tx.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&st.DeadLetters)
+		st.OldestPending = sqlstore.TimeFromNanos(oldest)
+		return tx.QueryRow(ctx, sqlstore.CountDeadLettersSQL).Scan(&st.DeadLetters)
 	})
 	if err != nil {
 		return billsync.QueueStats{}, dbErr("stats", err)

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sort"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 )
 
 // settingsLockSQL serialises settings writers across replicas, so that the
@@ -18,22 +18,18 @@ const settingsLockSQL = `SELECT pg_advisory_xact_lock(hashtextextended('billsync
 
 // Settings returns every stored setting, ordered by key.
 func (s *Store) Settings(ctx context.Context) ([]billsync.Setting, error) {
-	rows, err := s.pool.Query(ctx, `SELECT key, value, updated_at, updated_by FROM settings ORDER BY key`)
+	rows, err := s.pool.Query(ctx, sqlstore.SettingsSQL)
 	if err != nil {
 		return nil, dbErr("settings", err)
 	}
 	defer rows.Close()
 	var out []billsync.Setting
 	for rows.Next() {
-		var st billsync.Setting
-		var value string
-		var at *int64
-		if err := rows.Scan(&st.Key, &value, &at, &st.UpdatedBy); err != nil {
+		var r sqlstore.SettingRow
+		if err := rows.Scan(r.Dest()...); err != nil {
 			return nil, dbErr("settings", err)
 		}
-		st.Value = json.RawMessage(value)
-		st.UpdatedAt = goTime(at)
-		out = append(out, st)
+		out = append(out, r.Setting())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbErr("settings", err)
@@ -43,11 +39,8 @@ func (s *Store) Settings(ctx context.Context) ([]billsync.Setting, error) {
 
 // SetSetting stores value and audits the change in one transaction.
 func (s *Store) SetSetting(ctx context.Context, key string, value json.RawMessage, actor string) (billsync.Setting, error) {
-	if key == "" {
-		return billsync.Setting{}, billsync.Errorf(billsync.EINVALID, "setting key is empty")
-	}
-	if !json.Valid(value) {
-		return billsync.Setting{}, billsync.Errorf(billsync.EINVALID, "setting %s: value is not JSON", key)
+	if err := sqlstore.CheckSetting(key, value); err != nil {
+		return billsync.Setting{}, err
 	}
 	now := s.now().UTC()
 	err := s.tx(ctx, "set setting "+key, func(tx pgx.Tx) error {
@@ -55,16 +48,15 @@ func (s *Store) SetSetting(ctx context.Context, key string, value json.RawMessag
 			return err
 		}
 		var old *string
-		err := tx.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&old)
+		err := tx.QueryRow(ctx, sqlstore.SettingValueSQL, key).Scan(&old)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-			key, string(value), now.UnixNano(), actor); err != nil {
+		if _, err := tx.Exec(ctx, sqlstore.SetSettingSQL, key, string(value), now.UnixNano(), actor); err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, now.UnixNano(), actor, key, old, value)
+		_, err = tx.Exec(ctx, sqlstore.InsertAuditSQL, sqlstore.AuditArgs(now.UnixNano(), actor, key, old, value)...)
+		return err
 	})
 	if err != nil {
 		return billsync.Setting{}, err
@@ -72,40 +64,27 @@ func (s *Store) SetSetting(ctx context.Context, key string, value json.RawMessag
 	return billsync.Setting{Key: key, Value: value, UpdatedAt: now, UpdatedBy: actor}, nil
 }
 
-// SeedSettings stores the values whose keys were never stored.
+// SeedSettings stores the values whose keys were never stored; of replicas
+// starting together only the first seeds.
 func (s *Store) SeedSettings(ctx context.Context, values map[string]json.RawMessage, actor string) error {
-	keys := make([]string, 0, len(values))
-	for k, v := range values {
-		if k == "" {
-			return billsync.Errorf(billsync.EINVALID, "setting key is empty")
-		}
-		if !json.Valid(v) {
-			return billsync.Errorf(billsync.EINVALID, "setting %s: value is not JSON", k)
-		}
-		keys = append(keys, k)
+	keys, err := sqlstore.SeedKeys(values)
+	if err != nil || len(keys) == 0 {
+		return err
 	}
-	if len(keys) == 0 {
-		return nil
-	}
-	sort.Strings(keys) // audit ids in a stable order
 	now := s.now().UnixNano()
 	return s.tx(ctx, "seed settings", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, settingsLockSQL); err != nil {
 			return err
 		}
 		for _, k := range keys {
-			// Settings rows are never deleted, so "no row" means "never
-			// stored": a key an operator switched off stays off, and of
-			// replicas starting together only the first seeds.
-			tag, err := tx.Exec(ctx, `INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (key) DO NOTHING`, k, string(values[k]), now, actor)
+			tag, err := tx.Exec(ctx, sqlstore.SeedSettingSQL, k, string(values[k]), now, actor)
 			if err != nil {
 				return err
 			}
 			if tag.RowsAffected() == 0 {
-				continue
+				continue // stored before
 			}
-			if err := insertAudit(ctx, tx, now, actor, k, nil, values[k]); err != nil {
+			if _, err := tx.Exec(ctx, sqlstore.InsertAuditSQL, sqlstore.AuditArgs(now, actor, k, nil, values[k])...); err != nil {
 				return err
 			}
 		}
@@ -113,36 +92,22 @@ func (s *Store) SeedSettings(ctx context.Context, values map[string]json.RawMess
 	})
 }
 
-func insertAudit(ctx context.Context, tx pgx.Tx, at int64, actor, key string, old *string, value json.RawMessage) error {
-	_, err := tx.Exec(ctx, `INSERT INTO settings_audit (at, actor, key, old_value, new_value) VALUES ($1, $2, $3, $4, $5)`,
-		at, actor, key, old, string(value))
-	return err
-}
-
 // Audit returns the newest audit entries first (limit default 100, at most
 // 1000).
 func (s *Store) Audit(ctx context.Context, limit int) ([]billsync.AuditEntry, error) {
-	limit = clampLimit(limit, 100, 1000)
-	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, key, old_value, new_value FROM settings_audit ORDER BY id DESC LIMIT $1`, limit)
+	limit = sqlstore.ClampLimit(limit, sqlstore.DefaultLimit, sqlstore.MaxLimit)
+	rows, err := s.pool.Query(ctx, sqlstore.AuditSQL, limit)
 	if err != nil {
 		return nil, dbErr("audit", err)
 	}
 	defer rows.Close()
 	var out []billsync.AuditEntry
 	for rows.Next() {
-		var e billsync.AuditEntry
-		var at *int64
-		var old *string
-		var nv string
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Key, &old, &nv); err != nil {
+		var r sqlstore.AuditRow
+		if err := rows.Scan(r.Dest()...); err != nil {
 			return nil, dbErr("audit", err)
 		}
-		e.Time = goTime(at)
-		if old != nil {
-			e.Old = json.RawMessage(*old)
-		}
-		e.New = json.RawMessage(nv)
-		out = append(out, e)
+		out = append(out, r.Entry())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbErr("audit", err)

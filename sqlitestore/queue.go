@@ -259,10 +259,10 @@ const claimSQL = `UPDATE queue
 
 type scanner interface{ Scan(dest ...any) error }
 
-// scanChange reads changeColumns, then extra.
-func scanChange(r scanner, extra ...any) (billsync.Change, error) {
+// scanChange reads changeColumns.
+func scanChange(r scanner) (billsync.Change, error) {
 	var row sqlstore.ChangeRow
-	if err := r.Scan(row.Dest(extra...)...); err != nil {
+	if err := r.Scan(row.Dest()...); err != nil {
 		return billsync.Change{}, err
 	}
 	return row.Change(), nil
@@ -346,14 +346,11 @@ func (s *Store) DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLett
 	defer rows.Close()
 	var out []billsync.DeadLetter
 	for rows.Next() {
-		var d billsync.DeadLetter
-		var deadAt *int64
-		c, err := scanChange(rows, &deadAt, &d.ErrorCode, &d.Error)
-		if err != nil {
+		var r sqlstore.DeadLetterRow
+		if err := rows.Scan(r.Dest()...); err != nil {
 			return nil, dbErr("dead letters", err)
 		}
-		d.Change, d.DeadAt = c, sqlstore.TimeFromNanos(deadAt)
-		out = append(out, d)
+		out = append(out, r.DeadLetter())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbErr("dead letters", err)

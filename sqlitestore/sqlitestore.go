@@ -25,11 +25,11 @@ import (
 const driverName = "sqlite"
 
 // DefaultSeenRetention is how long a processed event id is remembered.
-const DefaultSeenRetention = 7 * 24 * time.Hour
+const DefaultSeenRetention = sqlstore.DefaultSeenRetention
 
 // seenPruneEvery bounds how often Enqueue spends time deleting expired
 // event ids.
-const seenPruneEvery = time.Minute
+const seenPruneEvery = sqlstore.SeenPruneEvery
 
 // Options configures Open. The zero value is usable.
 type Options struct {
@@ -92,21 +92,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	_ = f.Close()
 
-	s := &Store{
-		path:   abs,
-		now:    opts.Clock,
-		log:    opts.Logger,
-		seenTT: opts.SeenRetention,
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.seenTT <= 0 {
-		s.seenTT = DefaultSeenRetention
-	}
+	s := &Store{path: abs}
+	s.now, s.log, s.seenTT = sqlstore.Defaults(opts.Clock, opts.Logger, opts.SeenRetention)
 
 	// busy_timeout: another process (a CLI command) may hold the write
 	// lock briefly. _txlock=immediate: a deferred transaction that reads

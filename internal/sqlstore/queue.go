@@ -184,3 +184,22 @@ func (t *Throttle) Due(now time.Time, every time.Duration) bool {
 	}
 	return due
 }
+
+// DeadLetterRow is what a row of DeadLettersSQL is scanned into.
+type DeadLetterRow struct {
+	ChangeRow
+	d      billsync.DeadLetter
+	deadAt *int64
+}
+
+// Dest are the scan destinations of DeadLettersSQL.
+func (r *DeadLetterRow) Dest() []any {
+	return r.ChangeRow.Dest(&r.deadAt, &r.d.ErrorCode, &r.d.Error)
+}
+
+// DeadLetter is the scanned dead letter.
+func (r *DeadLetterRow) DeadLetter() billsync.DeadLetter {
+	d := r.d
+	d.Change, d.DeadAt = r.Change(), TimeFromNanos(r.deadAt)
+	return d
+}
