@@ -16,7 +16,13 @@ var sfIDPattern = regexp.MustCompile(`^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$`)
 func (e *Engine) toBilling(ctx context.Context, a *attempt) {
 	c := a.c
 	if ok, key := a.settings.SyncAllowed(c.Object); !ok {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up (A5)", "", "")
+		// Name the billing record too when it is known, so the skip shows
+		// up under either id (G2).
+		billingID := ""
+		if st, err := e.cfg.State.SyncStateBySalesforceID(ctx, c.RecordID); err == nil {
+			billingID = st.BillingID
+		}
+		a.finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up (A5)", billingID, "")
 		return
 	}
 	om, ok := e.m.Object(c.Object)

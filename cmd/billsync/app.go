@@ -145,7 +145,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	a.listener = engine.NewListener(engine.ListenerConfig{
 		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
 		OnEnqueue: a.runner.Wake, Logger: log,
-		Leases: a.store, Owner: replicaName(),
+		Leases: a.store, Owner: replicaName(), LeaseTTL: cfg.SubscriptionLease,
 		OnGap: func(ctx context.Context) {
 			// C5: events may have been lost; compare everything.
 			if _, err := eng.StartResync(ctx, billsync.ResyncRequest{}); err != nil {

@@ -42,6 +42,10 @@ type Config struct {
 	// well under a second; a lease far above that keeps a slow change
 	// from running twice.
 	ClaimLease time.Duration `yaml:"claimLease"`
+	// SubscriptionLease is how long the replica holding the Salesforce
+	// event subscription keeps it without renewing (it renews every third
+	// of it); another replica takes over once it lapses.
+	SubscriptionLease time.Duration `yaml:"subscriptionLease"`
 	// Poll is the longest the runner sleeps when nothing wakes it; new
 	// webhooks and events wake it at once.
 	Poll time.Duration `yaml:"poll"`
@@ -81,15 +85,16 @@ type BillingConfig struct {
 // DefaultConfig is the configuration with every default filled in.
 func DefaultConfig() Config {
 	return Config{
-		Addr:           "127.0.0.1:8080",
-		Data:           "./billsync-data",
-		Workers:        1000,
-		Poll:           time.Second,
-		ClaimLease:     2 * time.Minute,
-		APIBudgetShare: 0.9,
-		BatchWait:      50 * time.Millisecond,
-		LogRetention:   30 * 24 * time.Hour,
-		Salesforce:     SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0"},
+		Addr:              "127.0.0.1:8080",
+		Data:              "./billsync-data",
+		Workers:           1000,
+		Poll:              time.Second,
+		ClaimLease:        2 * time.Minute,
+		SubscriptionLease: 15 * time.Second,
+		APIBudgetShare:    0.9,
+		BatchWait:         50 * time.Millisecond,
+		LogRetention:      30 * 24 * time.Hour,
+		Salesforce:        SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0"},
 	}
 }
 
@@ -131,6 +136,9 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 	}
 	if v, err := time.ParseDuration(getenv("BILLSYNC_CLAIM_LEASE")); err == nil {
 		cfg.ClaimLease = v
+	}
+	if v, err := time.ParseDuration(getenv("BILLSYNC_SUBSCRIPTION_LEASE")); err == nil {
+		cfg.SubscriptionLease = v
 	}
 	str(&cfg.Salesforce.LoginURL, "BILLSYNC_SALESFORCE_LOGIN_URL")
 	str(&cfg.Salesforce.Grant, "BILLSYNC_SALESFORCE_GRANT")

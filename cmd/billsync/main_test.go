@@ -276,8 +276,16 @@ func TestTwoWaySync(t *testing.T) {
 	if n := h.sb.Billing.Writes(newBillingID); n != 1 {
 		t.Errorf("billing transaction written %d times, want 1", n)
 	}
-	if got := countOutcome(h.logs(billsync.LogFilter{Record: acc.ID()}), billsync.ToBilling, billsync.OutcomeSuccess); got != 1 {
-		t.Errorf("account: %d salesforce→billing successes, want 1", got)
+	if n := h.sb.SF.Writes(sfBal.ID()); n != 2 { // billsync's create, the user's edit
+		t.Errorf("Salesforce balance written %d times, want 2", n)
+	}
+	if n := h.sb.Billing.Writes(bal.ID()); n != 2 { // the test's create, billsync's edit
+		t.Errorf("billing balance written %d times, want 2", n)
+	}
+	for _, id := range []string{acc.ID(), bal.ID(), newBillingID} {
+		if got := countOutcome(h.logs(billsync.LogFilter{Record: id}), billsync.ToBilling, billsync.OutcomeSuccess); got != 1 {
+			t.Errorf("%s: %d salesforce→billing successes, want 1", id, got)
+		}
 	}
 
 	// Switches (A1, A2, A5): off → skipped with the reason, nothing written;
@@ -301,6 +309,31 @@ func TestTwoWaySync(t *testing.T) {
 		t.Fatalf("written while the master switch was off")
 	}
 	h.setSetting(billsync.KeySyncEnabled, "on")
+
+	// An object switch off, both directions: a billing change and a
+	// Salesforce edit are each logged as skipped naming the switch, and
+	// neither side is written.
+	h.setSetting(billsync.KeySyncBalances, "off")
+	sfWrites, billWrites := h.sb.SF.Writes(sfBal.ID()), h.sb.Billing.Writes(bal.ID())
+	h.billingUpdate(billsync.ObjectBalance, bal.ID(), func(e billsync.Entity) { e["description"] = "changed while off" })
+	billWrites++ // the test's own write
+	h.salesUpdate("BillingBalance__c", billsync.SObject{"Id": sfBal.ID(), "Description__c": "edited in Salesforce while off"})
+	sfWrites++ // the user's own edit
+	h.eventually("both directions skipped", func() (bool, string) {
+		dirs := map[billsync.Direction]bool{}
+		for _, e := range h.logs(billsync.LogFilter{Record: bal.ID(), Outcome: billsync.OutcomeSkipped}) {
+			if e.Reason == billsync.ReasonSwitchOff && strings.Contains(e.Message, billsync.KeySyncBalances) {
+				dirs[e.Direction] = true
+			}
+		}
+		return dirs[billsync.ToSalesforce] && dirs[billsync.ToBilling], fmt.Sprint(dirs)
+	})
+	h.quiesce()
+	if h.sb.SF.Writes(sfBal.ID()) != sfWrites || h.sb.Billing.Writes(bal.ID()) != billWrites {
+		t.Fatalf("written while sync.balances was off: salesforce %d (want %d), billing %d (want %d)",
+			h.sb.SF.Writes(sfBal.ID()), sfWrites, h.sb.Billing.Writes(bal.ID()), billWrites)
+	}
+	h.setSetting(billsync.KeySyncBalances, "on")
 	h.setSetting(billsync.KeySyncAccounts, "off")
 	h.setSetting(billsync.KeySyncAccounts, "on")
 	cur, _ = h.billing.Get(ctx, billsync.ObjectAccount, acc.ID())

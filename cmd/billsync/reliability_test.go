@@ -155,6 +155,40 @@ func TestDeletesEndToEnd(t *testing.T) {
 			t.Fatalf("restored %v", back)
 		}
 	}
+
+	// Deletes made in Salesforce: mirror deletes the billing record;
+	// ignore logs the delete and the undelete as skipped.
+	for _, policy := range []string{billsync.DeleteMirror, billsync.DeleteIgnore} {
+		h.setSetting("deletes.balance_transaction", policy)
+		tx := h.create(billsync.ObjectBalanceTransaction, billsync.Entity{"balanceId": bal.ID(), "amount": "4.00", "description": "sf delete " + policy})
+		sfTx := h.sfRecord("BillingBalanceTransaction__c", tx.ID(), nil)
+		h.quiesce()
+		if res, err := h.sales.Delete(ctx, []string{sfTx.ID()}); err != nil || !res[0].Success {
+			t.Fatalf("sales user delete: %v %+v", err, res)
+		}
+		if policy == billsync.DeleteMirror {
+			h.eventually("deleted in billing", func() (bool, string) {
+				_, err := h.billing.Get(ctx, billsync.ObjectBalanceTransaction, tx.ID())
+				return billsync.ErrorCode(err) == billsync.ENOTFOUND, fmt.Sprint(err)
+			})
+			continue
+		}
+		if err := h.sb.SF.Undelete(sfTx.ID(), "sales@billsync.test"); err != nil {
+			t.Fatal(err)
+		}
+		h.eventually("delete and undelete skipped", func() (bool, string) {
+			ops := map[string]bool{}
+			for _, e := range h.logs(billsync.LogFilter{Record: sfTx.ID(), Outcome: billsync.OutcomeSkipped}) {
+				if e.Reason == billsync.ReasonDeleteIgnored {
+					ops[e.Operation] = true
+				}
+			}
+			return ops["delete"] && ops["undelete"], fmt.Sprint(ops)
+		})
+		if _, err := h.billing.Get(ctx, billsync.ObjectBalanceTransaction, tx.ID()); err != nil {
+			t.Fatalf("ignore: the billing record is gone: %v", err)
+		}
+	}
 }
 
 // TestResyncRepairsDrift: with an object switched off, records change on
@@ -196,12 +230,28 @@ func TestResyncRepairsDrift(t *testing.T) {
 		b, _ := json.MarshalIndent(dry, "", " ")
 		t.Fatalf("dry run: %s", b)
 	}
+	// The dry run changed nothing on either side.
+	time.Sleep(300 * time.Millisecond)
 	if r, _ := h.sb.SF.Record("BillingAccount__c", r1.ID()); r.Str("Name") == "R1 renamed in billing" {
 		t.Fatal("dry run wrote to Salesforce")
+	}
+	if e, _ := h.billing.Get(ctx, billsync.ObjectAccount, a2.ID()); e.Str("code") != "R2" {
+		t.Fatalf("dry run wrote to billing: code %q", e.Str("code"))
+	}
+	for _, r := range h.sb.SF.Records("BillingAccount__c") {
+		if r.Str("BillingId__c") == a3.ID() {
+			t.Fatal("dry run created a Salesforce record")
+		}
 	}
 	rep := run(false)
 	if rep.Differences != 3 || rep.Repairs != 3 {
 		t.Fatalf("resync: %+v", rep)
+	}
+	// The repair found the same differences the dry run listed.
+	for _, d := range rep.Diffs {
+		if kinds[d.BillingID] != d.Kind {
+			t.Fatalf("resync found %s %s, the dry run %q", d.BillingID, d.Kind, kinds[d.BillingID])
+		}
 	}
 	h.sfRecord("BillingAccount__c", a1.ID(), func(r billsync.SObject) bool { return r.Str("Name") == "R1 renamed in billing" })
 	h.billingRecord(billsync.ObjectAccount, a2.ID(), func(e billsync.Entity) bool { return e.Str("code") == "R2-SF" })
@@ -260,5 +310,37 @@ func TestLostAnswerOnSalesforceCreate(t *testing.T) {
 			t.Logf("dead letter: %s %s %s: %s %s", d.Object, d.Op, d.RecordID, d.ErrorCode, d.Error)
 		}
 		t.Fatalf("%d Salesforce transactions for one created in Salesforce, want 1", len(recs))
+	}
+}
+
+// TestReplayGapStartsResync: when the stored replay id has fallen out of
+// the org's retention window, the gap is logged and a resync repairs what
+// the lost events carried (C5).
+func TestReplayGapStartsResync(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t, SandboxOptions{})
+	acc, rec := h.syncedAccount("GAP")
+	// One event handled, so a replay id is stored.
+	h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": rec.ID(), "Name": "GAP seen"})
+	h.billingRecord(billsync.ObjectAccount, acc.ID(), func(e billsync.Entity) bool { return e.Str("name") == "GAP seen" })
+	h.quiesce()
+
+	h.whileDown(func() {
+		h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": rec.ID(), "Name": "GAP edited while down"})
+		// The org's retention runs out: every retained event is purged,
+		// the stored replay id with them, and the edit's event too.
+		if n := h.sb.SF.Bus().Purge(time.Now().Add(time.Hour)); n == 0 {
+			t.Fatal("nothing purged")
+		}
+	})
+	h.billingRecord(billsync.ObjectAccount, acc.ID(), func(e billsync.Entity) bool { return e.Str("name") == "GAP edited while down" })
+	found := false
+	for _, e := range h.logs(billsync.LogFilter{}) {
+		if e.Reason == "replay_gap" && e.Outcome == billsync.OutcomeFailed {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("the replay gap was not logged")
 	}
 }

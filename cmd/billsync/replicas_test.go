@@ -161,6 +161,7 @@ func (h *harness) startReplica(name, addr, dsn string) *replica {
 		// Honoured once the runner's claim lease is configurable; until
 		// then a killed replica's claims wait out the default lease.
 		"BILLSYNC_CLAIM_LEASE=10s",
+		"BILLSYNC_SUBSCRIPTION_LEASE=3s",
 		"BILLSYNC_SALESFORCE_LOGIN_URL="+r.sf.url,
 		"BILLSYNC_SALESFORCE_GRANT=password",
 		"BILLSYNC_SALESFORCE_CLIENT_ID="+sfemu.DefaultClientID,
@@ -515,16 +516,25 @@ func TestReplicas(t *testing.T) {
 		}
 	}
 	var after []string
-	for _, r := range replicas {
-		if r == victim {
-			continue
-		}
-		for _, s := range r.sf.snapshot() {
-			if s.start.After(killedAt) {
-				after = append(after, r.name)
-				break
+	survivors := func() (bool, string) {
+		after = after[:0]
+		for _, r := range replicas {
+			if r == victim {
+				continue
+			}
+			for _, s := range r.sf.snapshot() {
+				if s.start.After(killedAt) {
+					after = append(after, r.name)
+					break
+				}
 			}
 		}
+		return len(after) > 0, fmt.Sprint(after)
+	}
+	// The dead holder's subscription lease lapses (3 s here), then a
+	// survivor takes the stream over.
+	if err := waitUntil(afterKill, "a survivor on the stream", survivors); err != nil {
+		t.Error(err)
 	}
 	if len(after) != 1 {
 		t.Errorf("after %s died, the stream was consumed by %v, want exactly one survivor", victim.name, after)

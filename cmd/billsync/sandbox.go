@@ -52,7 +52,7 @@ type SandboxOptions struct {
 	SalesforceFaults, BillingFaults string
 	Workers                         int
 	Poll                            time.Duration // the runner's idle poll (tests set it long to prove wake-ups)
-	BatchWait                       time.Duration // how long a Salesforce write waits for company (default 20 ms)
+	BatchWait                       time.Duration // how long a Salesforce write waits for company (default 50 ms)
 }
 
 // Sandbox is the emulated Salesforce org, the emulated billing platform
