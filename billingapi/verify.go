@@ -91,8 +91,10 @@ func (v *Verifier) Verify(h http.Header, body []byte) (string, error) {
 		if !ok || version != "v1" {
 			continue
 		}
+		// Strict: a signature has one encoding; a variant with other
+		// padding bits is refused, not decoded to the same bytes.
 		sawV1 = true
-		got, err := base64.StdEncoding.DecodeString(sig)
+		got, err := base64.StdEncoding.Strict().DecodeString(sig)
 		if err != nil {
 			continue
 		}
