@@ -20,6 +20,10 @@ import (
 const (
 	agreedHash        = "quote.hash"        // content hash of the last quote applied (or written back)
 	agreedOpportunity = "quote.opportunity" // the Opportunity the Salesforce Quote belongs to
+	// agreedItems lists the quote's item ids billsync has synced, so the
+	// Opportunity products of a removed item are known as this quote's
+	// even when an earlier attempt already deleted its quote line.
+	agreedItems = "quote.items"
 )
 
 // quoteSettings are the A3 settings as one attempt sees them.

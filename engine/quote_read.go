@@ -20,12 +20,13 @@ const (
 	sobjOpportunity = "Opportunity"
 	sobjOppProduct  = "OpportunityLineItem"
 
-	fieldQuoteExtID   = "BillingQuoteId__c"
-	fieldLineExtID    = "BillingQuoteItemId__c"
-	fieldOverride     = "OverrideOpportunitySync__c"
-	fieldCurrency     = "CurrencyIsoCode"
-	quoteDescribeTTL  = 10 * time.Minute
-	pricebookCacheTTL = 5 * time.Minute
+	fieldQuoteExtID    = "BillingQuoteId__c"
+	fieldOppQuoteExtID = "BillingQuoteId__c" // on the Opportunity billsync created for a quote
+	fieldLineExtID     = "BillingQuoteItemId__c"
+	fieldOverride      = "OverrideOpportunitySync__c"
+	fieldCurrency      = "CurrencyIsoCode"
+	quoteDescribeTTL   = 10 * time.Minute
+	pricebookCacheTTL  = 5 * time.Minute
 )
 
 // quoteCache keeps what rarely changes between quotes — describe results

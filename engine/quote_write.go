@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/billsync/billsync"
@@ -149,7 +151,17 @@ func (e *Engine) createOpportunity(ctx context.Context, a *attempt, j *quoteJob)
 	if j.org.multiCurrency && quoteWritable(j.org.opp, fieldCurrency, true) {
 		rec[fieldCurrency] = q.Currency
 	}
-	res, err := e.cfg.CRM.Create(ctx, sobjOpportunity, []billsync.SObject{rec})
+	// Upsert by the quote's id where the org has the field (the SFDX
+	// source adds it): a create whose answer was lost is then found again
+	// by the retry instead of made twice.
+	var res []billsync.SaveResult
+	var err error
+	if _, ok := j.org.opp.Field(fieldOppQuoteExtID); ok {
+		rec[fieldOppQuoteExtID] = q.ID
+		res, err = e.cfg.CRM.Upsert(ctx, sobjOpportunity, fieldOppQuoteExtID, []billsync.SObject{rec})
+	} else {
+		res, err = e.cfg.CRM.Create(ctx, sobjOpportunity, []billsync.SObject{rec})
+	}
 	if err == nil {
 		err = quoteOneResult(res)
 	}
@@ -291,6 +303,13 @@ func (e *Engine) syncOppProducts(ctx context.Context, a *attempt, j *quoteJob, o
 	}
 	for _, l := range j.lines {
 		mine[l.ItemID] = true
+	}
+	if j.st != nil {
+		for _, id := range strings.Split(j.st.Agreed[agreedItems], ",") {
+			if id != "" {
+				mine[id] = true
+			}
+		}
 	}
 	var all, ours []rules.OppProduct
 	byItem := map[string]quoteExistingLine{}
@@ -497,6 +516,25 @@ func (e *Engine) saveQuoteState(ctx context.Context, j *quoteJob, sfID string, c
 	if j.oppID != "" {
 		ns.Agreed[agreedOpportunity] = j.oppID
 	}
+	// The items this quote's products may belong to: after a complete
+	// sync the current ones; while incomplete, also every item synced
+	// before, whose products may still await deletion.
+	items := map[string]bool{}
+	for _, l := range j.lines {
+		items[l.ItemID] = true
+	}
+	if !complete {
+		for _, x := range j.existingLines {
+			items[x.ItemID] = true
+		}
+		if j.st != nil {
+			for _, id := range strings.Split(j.st.Agreed[agreedItems], ",") {
+				items[id] = true
+			}
+		}
+	}
+	delete(items, "")
+	ns.Agreed[agreedItems] = strings.Join(slices.Sorted(maps.Keys(items)), ",")
 	if complete {
 		ns.BillingVersion = j.ent.Version()
 		ns.Agreed[agreedHash] = j.hash

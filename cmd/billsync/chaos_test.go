@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -42,6 +43,7 @@ import (
 	"github.com/billsync/billsync/emulate/faults"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	"github.com/billsync/billsync/mapping"
+	"github.com/billsync/billsync/rules"
 	"github.com/billsync/billsync/sqlitestore"
 )
 
@@ -94,6 +96,11 @@ type chaosReport struct {
 	WebhooksChecked int              `json:"webhooksChecked"`
 	EventsChecked   int              `json:"eventsChecked"`
 	RecordsCompared int              `json:"recordsCompared"`
+	QuotesCompared  int              `json:"quotesCompared"`     // billing quotes checked (not in recordsCompared)
+	QuoteItems      int              `json:"quoteItemsCompared"` // their items, each against a QuoteLineItem and an Opportunity product
+	QuoteMismatches int              `json:"quoteMismatches"`    // included in mismatches
+	QuoteDupes      int              `json:"quoteDuplicates"`    // included in duplicates
+	QuoteUnlinked   int              `json:"quotesUnlinked"`     // crmOpportunityId not written back (informational, docs/quotes.md decision 4)
 	Mismatches      int              `json:"mismatches"`
 	Duplicates      int              `json:"duplicates"`
 	Lost            int              `json:"lost"`
@@ -130,6 +137,8 @@ type chaos struct {
 	accounts   []string
 	balances   []string
 	txs        []string
+	quoteAccs  []string // billing accounts linked to a Salesforce Account (crmAccountId): quotes go on these
+	quotes     []string
 	deleted    map[string]bool
 	sfIDs      map[string]string // billing id → Salesforce id, as far as seen
 	sfScanned  map[string]time.Time
@@ -200,6 +209,10 @@ func TestChaos(t *testing.T) {
 	if _, err := c.admin.SetSetting(ctx, "deletes."+string(billsync.ObjectBalanceTransaction), json.RawMessage(`"mirror"`)); err != nil {
 		t.Fatal(err)
 	}
+
+	// Quotes validate only on billing accounts linked to a Salesforce
+	// Account (E5): link a few to the demo Accounts before the faults.
+	c.linkQuoteAccounts()
 
 	c.setFaults(true)
 	driveDone := make(chan struct{})
@@ -499,6 +512,8 @@ var ops = []struct {
 	{"salesforce create transaction", 6, (*chaos).sfCreateTransaction},
 	{"same field on both sides", 6, (*chaos).bothSides},
 	{"billing delete transaction", 2, (*chaos).deleteTransaction},
+	{"billing create quote", 2, (*chaos).createQuote},
+	{"billing update quote", 5, (*chaos).updateQuote},
 }
 
 // errSkip means the move had nothing to work on yet; another is drawn.
@@ -868,6 +883,149 @@ func (c *chaos) deleteTransaction(rng *rand.Rand, n int64) (int, error) {
 }
 
 // ---------------------------------------------------------------------
+// Quotes (billing → Salesforce only, SPEC §3 E/F).
+
+// chaosProducts are the demo catalogue's products a chaos quote uses.
+var chaosProducts = []struct{ code, name, typ string }{
+	{"PLAT-SUB", "Platform subscription", "SUBSCRIPTION"},
+	{"SUPPORT", "Premium support", "SUBSCRIPTION"},
+	{"API-USAGE", "API usage", "USAGE"},
+	{"ONBOARD", "Onboarding", "ONE_TIME"},
+}
+
+// chaosQuoteStatuses are the statuses the driver sets: the default
+// quotes.allowedStatuses, so every quote must be in Salesforce.
+var chaosQuoteStatuses = []string{"DRAFT", "PENDING_APPROVAL", "APPROVED", "ACCEPTED"}
+
+// linkQuoteAccounts creates billing accounts linked (crmAccountId) to the
+// demo Salesforce Accounts, two on the first, before the faults start.
+// They join the ordinary accounts too, so the random stream edits them.
+func (c *chaos) linkQuoteAccounts() {
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range c.h.sb.Demo.Accounts {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	if len(names) == 0 {
+		c.t.Fatal("the Salesforce emulator has no demo Accounts")
+	}
+	names = append(names, names[0])
+	for i, name := range names {
+		e, err := c.billingCreate(billsync.ObjectAccount, billsync.Entity{
+			"code": fmt.Sprintf("CHQ%02d", i), "name": fmt.Sprintf("Chaos %s %d", name, i),
+			"emailAddress": fmt.Sprintf("quotes%d@chaos.example", i), "currency": "USD",
+			"crmAccountId": c.h.sb.Demo.Accounts[name]})
+		if err != nil {
+			c.t.Fatalf("linking a billing account to %s: %v", name, err)
+		}
+		c.add(&c.quoteAccs, e.ID())
+		c.add(&c.accounts, e.ID())
+	}
+}
+
+func quoteItem(rng *rand.Rand) map[string]any {
+	p := chaosProducts[rng.IntN(len(chaosProducts))]
+	return map[string]any{"productCode": p.code, "productName": p.name, "productType": p.typ,
+		"quantity": quantity(rng), "unitPrice": money(rng, false)}
+}
+
+// quantity is a positive quantity, now and then with a fraction: every
+// line of a chaos quote is eligible for an Opportunity product (F3, F4).
+func quantity(rng *rand.Rand) string {
+	q := 1 + rng.IntN(50)
+	if rng.IntN(4) == 0 {
+		return fmt.Sprintf("%d.%d", q, 1+rng.IntN(9))
+	}
+	return strconv.Itoa(q)
+}
+
+// quoteDescription is mostly short; one in eight is too long for
+// Quote.Name (and the Opportunity's name) and has characters outside
+// ASCII and the BMP, so the cut of E4 is exercised.
+func quoteDescription(rng *rand.Rand, n int64, what string) string {
+	if rng.IntN(8) == 0 {
+		return strings.Repeat("Überlange Angebotsbeschreibung 🚀 ", 10) + fmt.Sprintf("%s %d", what, n)
+	}
+	return fmt.Sprintf("Chaos quote %d (%s)", n, what)
+}
+
+func (c *chaos) createQuote(rng *rand.Rand, n int64) (int, error) {
+	c.mu.Lock()
+	acc := pick(rng, c.quoteAccs)
+	c.mu.Unlock()
+	if acc == "" {
+		return 0, errSkip
+	}
+	items := []any{}
+	for range 1 + rng.IntN(3) {
+		items = append(items, quoteItem(rng))
+	}
+	e, err := c.billingCreate(billsync.ObjectQuote, billsync.Entity{
+		"accountId": acc, "description": quoteDescription(rng, n, "created"), "status": "DRAFT", "type": billsync.QuoteNew,
+		"currency": "USD", "startDate": "2027-01-01", "endDate": "2027-12-31",
+		"offerings": []any{map[string]any{"name": "Main offering", "items": items}}})
+	if err != nil {
+		return 0, err
+	}
+	c.add(&c.quotes, e.ID())
+	return 1, nil
+}
+
+// updateQuote changes one thing on a quote: its description, its status
+// (among the allowed ones), an item's quantity, or adds or removes an
+// item. A 409 (billsync's crmOpportunityId write-back got in first) is
+// read and tried again.
+func (c *chaos) updateQuote(rng *rand.Rand, n int64) (int, error) {
+	id := c.pickLive(rng, &c.quotes)
+	if id == "" {
+		return 0, errSkip
+	}
+	return 1, c.billingUpdate(billsync.ObjectQuote, id, func(e billsync.Entity) {
+		offs, _ := e["offerings"].([]any)
+		type ref struct{ off, item int }
+		var all []ref
+		for i, o := range offs {
+			om, _ := o.(map[string]any)
+			items, _ := om["items"].([]any)
+			for j := range items {
+				all = append(all, ref{i, j})
+			}
+		}
+		switch k := rng.IntN(6); {
+		case k == 0:
+			e["description"] = quoteDescription(rng, n, "updated")
+		case k == 1:
+			e["status"] = chaosQuoteStatuses[rng.IntN(len(chaosQuoteStatuses))]
+		case k == 2 && len(all) > 1:
+			r := all[rng.IntN(len(all))]
+			om := offs[r.off].(map[string]any)
+			items := om["items"].([]any)
+			om["items"] = append(items[:r.item:r.item], items[r.item+1:]...)
+		case k == 3 && len(offs) > 0 && len(all) < 8:
+			if rng.IntN(4) == 0 {
+				e["offerings"] = append(offs, map[string]any{"name": fmt.Sprintf("Extra %d", n), "items": []any{quoteItem(rng)}})
+			} else {
+				om := offs[rng.IntN(len(offs))].(map[string]any)
+				items, _ := om["items"].([]any)
+				om["items"] = append(items, quoteItem(rng))
+			}
+		case len(all) > 0:
+			r := all[rng.IntN(len(all))]
+			it := offs[r.off].(map[string]any)["items"].([]any)[r.item].(map[string]any)
+			if rng.IntN(3) == 0 {
+				it["unitPrice"] = money(rng, false)
+			} else {
+				it["quantity"] = quantity(rng)
+			}
+		default:
+			e["description"] = quoteDescription(rng, n, "updated")
+		}
+	})
+}
+
+// ---------------------------------------------------------------------
 // The checks, on both sides and billsync's store after it stopped.
 
 type chaosStore struct {
@@ -878,7 +1036,8 @@ type chaosStore struct {
 	conflicts   int
 	heldCount   int
 	deadLetters []billsync.DeadLetter
-	state       billsync.StateStore // billsync's id map, for records Salesforce has no BillingId__c on
+	state       billsync.StateStore            // billsync's id map, for records Salesforce has no BillingId__c on
+	quoteLog    map[string][]billsync.LogEntry // sync-log entries of quotes by billing id, oldest first, for diagnosis
 }
 
 // readStore opens the stopped billsync's store; the caller closes it.
@@ -889,7 +1048,7 @@ func (c *chaos) readStore() (*chaosStore, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &chaosStore{state: st, logged: map[string]bool{}, deadEvents: map[string]bool{}, deadRecords: map[string]bool{}, held: map[string]bool{}}
+	out := &chaosStore{state: st, logged: map[string]bool{}, deadEvents: map[string]bool{}, deadRecords: map[string]bool{}, held: map[string]bool{}, quoteLog: map[string][]billsync.LogEntry{}}
 	cursor := ""
 	for {
 		entries, next, err := st.Logs(ctx, billsync.LogFilter{Limit: 1000, Cursor: cursor})
@@ -897,6 +1056,9 @@ func (c *chaos) readStore() (*chaosStore, func()) {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
+			if e.Object == billsync.ObjectQuote && e.BillingID != "" {
+				out.quoteLog[e.BillingID] = append(out.quoteLog[e.BillingID], e)
+			}
 			// A retrying entry alone is not an outcome: the change must
 			// have finished (applied, skipped, conflict or dead).
 			if e.EventID != "" && e.Outcome != billsync.OutcomeRetrying {
@@ -1070,6 +1232,10 @@ func (c *chaos) check() chaosReport {
 		}
 	}
 
+	c.checkQuotes(st, &rep, report, excused)
+	rep.Mismatches += rep.QuoteMismatches
+	rep.Duplicates += rep.QuoteDupes
+
 	// Every accepted webhook and every published event was applied (a
 	// finished attempt in the sync log) or is a dead letter.
 	c.accepted.Range(func(k, _ any) bool {
@@ -1118,6 +1284,214 @@ func (c *chaos) check() chaosReport {
 	return rep
 }
 
+// logQuoteHistory logs a quote's sync-log entries (the last 30), to see
+// which attempts a problem came from.
+func (c *chaos) logQuoteHistory(st *chaosStore, quoteID string) {
+	es := st.quoteLog[quoteID]
+	var b strings.Builder
+	for _, e := range es[max(0, len(es)-30):] {
+		fmt.Fprintf(&b, "\n  %s #%d %s %s %s %s %s %s: %s", e.Time.Format("15:04:05.000"), e.Attempt, e.EventID, e.SalesforceID, e.Operation, e.Outcome, e.Reason, e.ErrorCode, e.Message)
+	}
+	c.t.Logf("sync log of quote %s (%d entries):%s", quoteID, len(es), b.String())
+}
+
+// id15 is the case-sensitive 15-character form of a Salesforce id.
+func id15(id string) string {
+	if len(id) > 15 {
+		return id[:15]
+	}
+	return id
+}
+
+// sameNumber compares two numbers as written (a decimal string, a JSON
+// number, a float) by value: "10" equals 10.00.
+func sameNumber(a, b any) bool {
+	x, okx := new(big.Rat).SetString(fmt.Sprint(a))
+	y, oky := new(big.Rat).SetString(fmt.Sprint(b))
+	return okx && oky && x.Cmp(y) == 0
+}
+
+// checkQuotes compares every billing quote with what billsync wrote to
+// Salesforce (docs/quotes.md): exactly one Quote by BillingQuoteId__c,
+// with the E4 name, the translated status and the description; one
+// QuoteLineItem per item (BillingQuoteItemId__c) with its quantity and
+// unit price and no other synced line; at most one Opportunity made for
+// the quote (named "… (<id>)"), the Quote's, and equal to the quote's
+// crmOpportunityId when billing has it; and, since every chaos line is
+// eligible (positive quantity, NEW, allowed status), one Opportunity
+// product per item on that Opportunity with its quantity, and no product
+// for an item no quote has any more. Differences of a quote with a dead
+// letter are excused; duplicates never are.
+func (c *chaos) checkQuotes(st *chaosStore, rep *chaosReport, report func(string, ...any), excused func(...string) bool) {
+	sf := c.h.sb.SF
+	bills := c.billingAll(billsync.ObjectQuote)
+	byQuote := map[string][]billsync.SObject{}
+	for _, r := range sf.Records("Quote") {
+		if b := r.Str("BillingQuoteId__c"); b != "" {
+			byQuote[b] = append(byQuote[b], r)
+		}
+	}
+	linesOf := map[string]map[string][]billsync.SObject{} // Quote id15 → item id → lines
+	for _, r := range sf.Records("QuoteLineItem") {
+		item := r.Str("BillingQuoteItemId__c")
+		if item == "" {
+			continue
+		}
+		q := id15(r.Str("QuoteId"))
+		if linesOf[q] == nil {
+			linesOf[q] = map[string][]billsync.SObject{}
+		}
+		linesOf[q][item] = append(linesOf[q][item], r)
+	}
+	products := map[string][]billsync.SObject{} // item id → Opportunity products
+	for _, r := range sf.Records("OpportunityLineItem") {
+		if item := r.Str("BillingQuoteItemId__c"); item != "" {
+			products[item] = append(products[item], r)
+		}
+	}
+	opps := sf.Records("Opportunity")
+	billingIDs := map[string]bool{}
+	allItems := map[string]bool{}
+	for _, e := range bills {
+		billingIDs[e.ID()] = true
+	}
+	for b, rs := range byQuote {
+		if !billingIDs[b] {
+			rep.QuoteMismatches++
+			report("orphan: Quote %s names %s, which billing does not have", rs[0].ID(), b)
+		}
+	}
+	for _, e := range bills {
+		var q billsync.Quote
+		b, _ := json.Marshal(e)
+		if err := json.Unmarshal(b, &q); err != nil {
+			c.t.Fatalf("quote %s: %v", e.ID(), err)
+		}
+		rep.QuotesCompared++
+		rs := byQuote[q.ID]
+		if len(rs) > 1 {
+			rep.QuoteDupes += len(rs) - 1
+			report("duplicate: %d Quote records for %s", len(rs), q.ID)
+		}
+		var mine []billsync.SObject // Opportunities billsync made for this quote
+		for _, o := range opps {
+			if strings.HasSuffix(o.Str("Name"), " ("+q.ID+")") || o.Str("Name") == q.ID {
+				mine = append(mine, o)
+			}
+		}
+		if len(mine) > 1 {
+			rep.QuoteDupes += len(mine) - 1
+			ids := []string{}
+			for _, o := range mine {
+				ids = append(ids, o.ID())
+			}
+			report("duplicate: %d Opportunities for quote %s: %s", len(mine), q.ID, strings.Join(ids, ", "))
+			c.logQuoteHistory(st, q.ID)
+		}
+		items := map[string]billsync.QuoteItem{}
+		for _, o := range q.Offerings {
+			for _, it := range o.Items {
+				items[it.ID] = it
+				allItems[it.ID] = true
+				rep.QuoteItems++
+				if ps := products[it.ID]; len(ps) > 1 {
+					rep.QuoteDupes += len(ps) - 1
+					report("duplicate: %d Opportunity products for quote %s item %s", len(ps), q.ID, it.ID)
+				}
+			}
+		}
+		if !slices.Contains(chaosQuoteStatuses, q.Status) {
+			continue // not synced (F5): only duplicates count
+		}
+		if len(rs) == 0 {
+			if excused(q.ID) {
+				rep.Excused++
+			} else {
+				rep.QuoteMismatches++
+				report("missing: quote %s is not in Salesforce", q.ID)
+			}
+			continue
+		}
+		r := rs[0]
+		var diff []string
+		if want := rules.QuoteName(q.Description, q.ID, rules.QuoteNameMaxLength); r.Str("Name") != want {
+			diff = append(diff, fmt.Sprintf("Name %q, want %q", r.Str("Name"), want))
+		}
+		if want := mapping.QuoteStatusValues[q.Status]; r.Str("Status") != want {
+			diff = append(diff, fmt.Sprintf("Status %q, want %q (%s)", r.Str("Status"), want, q.Status))
+		}
+		if r.Str("Description") != q.Description {
+			diff = append(diff, fmt.Sprintf("Description %q, want %q", r.Str("Description"), q.Description))
+		}
+		lines := linesOf[id15(r.ID())]
+		for item, ls := range lines {
+			if len(ls) > 1 {
+				rep.QuoteDupes += len(ls) - 1
+				report("duplicate: %d QuoteLineItems for quote %s item %s", len(ls), q.ID, item)
+			}
+			if _, ok := items[item]; !ok {
+				diff = append(diff, fmt.Sprintf("line %s for item %s no longer on the quote", ls[0].ID(), item))
+			}
+		}
+		oppID := id15(r.Str("OpportunityId"))
+		switch {
+		case oppID == "":
+			diff = append(diff, "Quote has no Opportunity")
+		case q.CRMOpportunityID == "":
+			rep.QuoteUnlinked++
+		case id15(q.CRMOpportunityID) != oppID:
+			diff = append(diff, fmt.Sprintf("crmOpportunityId %s, Quote.OpportunityId %s", q.CRMOpportunityID, r.Str("OpportunityId")))
+		}
+		if len(mine) == 1 && oppID != "" && id15(mine[0].ID()) != oppID {
+			diff = append(diff, fmt.Sprintf("Quote.OpportunityId %s, but billsync made Opportunity %s for it", r.Str("OpportunityId"), mine[0].ID()))
+		}
+		for _, id := range slices.Sorted(func(yield func(string) bool) {
+			for k := range items {
+				if !yield(k) {
+					return
+				}
+			}
+		}) {
+			it := items[id]
+			if ls := lines[id]; len(ls) == 0 {
+				diff = append(diff, "no QuoteLineItem for item "+id)
+			} else if l := ls[0]; !sameNumber(l["Quantity"], it.Quantity.String()) || !sameNumber(l["UnitPrice"], it.UnitPrice.String()) {
+				diff = append(diff, fmt.Sprintf("line %s (item %s): quantity %v price %v, want %s, %s", l.ID(), id, l["Quantity"], l["UnitPrice"], it.Quantity, it.UnitPrice))
+			}
+			ps := products[id]
+			if len(ps) == 0 {
+				diff = append(diff, "no Opportunity product for item "+id)
+				continue
+			}
+			if p := ps[0]; id15(p.Str("OpportunityId")) != oppID || !sameNumber(p["Quantity"], it.Quantity.String()) {
+				diff = append(diff, fmt.Sprintf("Opportunity product %s (item %s): Opportunity %s quantity %v, want %s, %s", p.ID(), id, p.Str("OpportunityId"), p["Quantity"], r.Str("OpportunityId"), it.Quantity))
+			}
+		}
+		if len(diff) == 0 {
+			continue
+		}
+		if excused(q.ID, r.ID()) {
+			rep.Excused++
+			continue
+		}
+		rep.QuoteMismatches++
+		report("quote mismatch: %s / %s: %s", q.ID, r.ID(), strings.Join(diff, "; "))
+	}
+	// A product for an item no quote has any more was left behind (F1).
+	quoteOfOpp := map[string]string{}
+	for b, rs := range byQuote {
+		quoteOfOpp[id15(rs[0].Str("OpportunityId"))] = b
+	}
+	for item, ps := range products {
+		if !allItems[item] {
+			rep.QuoteMismatches++
+			q := quoteOfOpp[id15(ps[0].Str("OpportunityId"))]
+			report("stale: Opportunity product %s (Opportunity %s, quote %s) for item %s, which no quote has", ps[0].ID(), ps[0].Str("OpportunityId"), q, item)
+			c.logQuoteHistory(st, q)
+		}
+	}
+}
+
 func (c *chaos) print(r chaosReport) {
 	var b strings.Builder
 	row := func(k string, v any) { fmt.Fprintf(&b, "  %-18s %v\n", k, v) }
@@ -1127,13 +1501,15 @@ func (c *chaos) print(r chaosReport) {
 	row("kills", r.Kills)
 	row("faults injected", r.FaultsInjected)
 	row("records compared", r.RecordsCompared)
-	row("mismatches", r.Mismatches)
-	row("duplicates", r.Duplicates)
+	row("quotes compared", fmt.Sprintf("%d (%d items)", r.QuotesCompared, r.QuoteItems))
+	row("mismatches", fmt.Sprintf("%d (quotes %d)", r.Mismatches, r.QuoteMismatches))
+	row("duplicates", fmt.Sprintf("%d (quotes %d)", r.Duplicates, r.QuoteDupes))
 	row("lost", r.Lost)
 	row("conflicts", r.Conflicts)
 	row("dead letters", r.DeadLetters)
 	row("(held conflicts)", r.ConflictsHeld)
 	row("(excused records)", r.Excused)
+	row("(quotes unlinked)", r.QuoteUnlinked)
 	row("(webhooks checked)", r.WebhooksChecked)
 	row("(events checked)", r.EventsChecked)
 	row("(starts)", fmt.Sprintf("%d, %d failed and retried", r.Starts, r.StartFailures))
