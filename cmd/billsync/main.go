@@ -70,6 +70,7 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		newConflictsCmd(g),
 		newResyncCmd(g),
 		newBenchCmd(g),
+		newDoctorCmd(g),
 	)
 	return root
 }
