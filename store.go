@@ -110,7 +110,6 @@ type MetaStore interface {
 const (
 	MetaSalesforceOrg = "binding.salesforce_org"
 	MetaBillingTenant = "binding.billing_tenant"
-	MetaCaughtUpAt    = "stream.caught_up_at" // RFC 3339; the last time the stream was known current
 	MetaListenSince   = "stream.listen_since" // RFC 3339; events published before it predate billsync
 )
 

@@ -63,7 +63,10 @@ type Engine struct {
 	// would create a second Salesforce record. Billing-side changes of
 	// records with no sync state hold the read lock; creates from
 	// Salesforce hold the write lock from the billing create to the saved
-	// state.
+	// state. Across a crash or between replicas the lock cannot help; there
+	// the billing record's LinkField makes the webhook link the twin
+	// (linkTwin), and the lock only keeps one process from racing itself
+	// into two saves of the id map.
 	createMu sync.RWMutex
 
 	jobsOnce sync.Once

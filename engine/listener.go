@@ -270,9 +270,6 @@ func (l *Listener) handle(ctx context.Context, ev billsync.StreamEvent) error {
 		l.lag = max(l.cfg.Clock().Sub(ev.CreatedDate), 0)
 		l.mu.Unlock()
 	}
-	if l.cfg.Meta != nil {
-		_ = l.cfg.Meta.SetMeta(ctx, billsync.MetaCaughtUpAt, l.cfg.Clock().UTC().Format(time.RFC3339))
-	}
 	if c != nil && l.cfg.OnEnqueue != nil {
 		l.cfg.OnEnqueue()
 	}

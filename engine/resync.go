@@ -439,7 +439,7 @@ func (e *Engine) resyncFromBilling(ctx context.Context, a *attempt, om *mapping.
 				return
 			}
 		}
-		ns, err := e.upsertWhole(ctx, om, ent)
+		ns, _, err := e.upsertWhole(ctx, om, ent)
 		if err != nil {
 			a.failOp(err, "upsert", billingID, "")
 			return

@@ -69,10 +69,8 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 		a.fail(err, "", "")
 		return
 	}
-	changed := mapping.Diff(vals, nil)
 	if st != nil && st.SalesforceID != "" {
-		changed = mapping.Diff(vals, st.Agreed)
-		if len(changed) == 0 {
+		if len(mapping.Diff(vals, st.Agreed)) == 0 {
 			st.BillingVersion = ent.Version()
 			st.UpdatedAt = e.now()
 			if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
@@ -86,11 +84,8 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 			return
 		}
 		// The Salesforce record was deleted there: billing, the source of
-		// the change, puts it back.
-		changed = mapping.Diff(vals, nil)
-		st.SalesforceID = ""
+		// the change, puts it back in full below.
 	}
-	fresh := st == nil || st.SalesforceID == ""
 	if st == nil {
 		if twin := ent.PathStr(LinkField); twin != "" {
 			// Created from Salesforce, and its id map not saved yet: link
@@ -116,52 +111,20 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 		}
 	}
 
-	rec := billsync.SObject{om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling}
-	for _, k := range changed {
-		f, _ := om.Field(k)
-		rec[f.Salesforce] = f.SalesforceValue(vals[k])
-	}
-	if om.Parent != nil && (fresh || st.Agreed[om.Parent.BillingField] != parentID) {
-		rec[om.Parent.Relationship] = map[string]any{om.ExternalIDOfParent(): parentID}
-	}
-	mapping.SyncStatusFields(rec, "success", "", e.now())
-
-	res, err := e.upsertOne(ctx, om, rec)
+	// A record new to Salesforce (or gone from it) is written in full.
+	ns, created, err := e.upsertWhole(ctx, om, ent)
 	if err != nil {
-		sfID := ""
-		if st != nil {
-			sfID = st.SalesforceID
-			e.markFailed(ctx, om, sfID, err)
-		}
-		a.failOp(err, "upsert", "", sfID)
+		a.failOp(err, "upsert", "", "")
 		return
 	}
-
-	agreed := mapping.Merge(nil, vals)
-	if st != nil {
-		agreed = mapping.Merge(st.Agreed, vals)
-	}
-	if om.Parent != nil {
-		agreed[om.Parent.BillingField] = parentID
-	}
-	ns := &billsync.SyncState{
-		Object: c.Object, BillingID: ent.ID(), SalesforceID: res.ID, AccountID: accountOf(c.Object, ent),
-		BillingVersion: ent.Version(), Agreed: agreed, UpdatedAt: e.now(),
-	}
-	if err := e.cfg.State.PutSyncState(ctx, ns); err != nil {
-		// Salesforce has the write; a retry upserts the same values again
-		// and then records the state.
-		a.fail(err, "", res.ID)
-		return
-	}
-	op, msg := "update", "fields: "+strings.Join(changed, ", ")
-	if res.Created {
+	op, msg := "update", "all mapped fields written"
+	if created {
 		op, msg = "create", ""
 	}
 	if len(lossy) > 0 {
 		msg = strings.TrimSpace(msg + "; rounded to the Salesforce field's scale, value changed: " + strings.Join(lossy, ", "))
 	}
-	a.finish(billsync.OutcomeSuccess, "", op, "", msg, "", res.ID)
+	a.finish(billsync.OutcomeSuccess, "", op, "", msg, "", ns.SalesforceID)
 }
 
 // reconcileFromBilling handles a billing change of a record both sides
@@ -265,7 +228,7 @@ func (e *Engine) ensureParent(ctx context.Context, a *attempt, t billsync.Object
 			return err
 		}
 	}
-	ns, err := e.upsertWhole(ctx, om, ent)
+	ns, _, err := e.upsertWhole(ctx, om, ent)
 	if err != nil {
 		return fmt.Errorf("bringing parent %s %s along: %w", t, id, err)
 	}
@@ -276,11 +239,12 @@ func (e *Engine) ensureParent(ctx context.Context, a *attempt, t billsync.Object
 
 // upsertWhole writes every mapped field of a billing record to
 // Salesforce (creating it when missing) and records the sync state. The
-// record's parent must already be there.
-func (e *Engine) upsertWhole(ctx context.Context, om *mapping.Object, ent billsync.Entity) (*billsync.SyncState, error) {
+// record's parent must already be there. created reports whether
+// Salesforce made a new record.
+func (e *Engine) upsertWhole(ctx context.Context, om *mapping.Object, ent billsync.Entity) (ns *billsync.SyncState, created bool, err error) {
 	vals, _, err := om.BillingValues(ent, true)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rec := billsync.SObject{om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling}
 	for k, v := range vals {
@@ -295,14 +259,16 @@ func (e *Engine) upsertWhole(ctx context.Context, om *mapping.Object, ent billsy
 	mapping.SyncStatusFields(rec, "success", "", e.now())
 	res, err := e.upsertOne(ctx, om, rec)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if from, _, err := om.BillingValues(ent, false); err == nil {
 		vals = mapping.Merge(from, vals)
 	}
-	ns := &billsync.SyncState{Object: om.Type, BillingID: ent.ID(), SalesforceID: res.ID, AccountID: accountOf(om.Type, ent),
+	ns = &billsync.SyncState{Object: om.Type, BillingID: ent.ID(), SalesforceID: res.ID, AccountID: accountOf(om.Type, ent),
 		BillingVersion: ent.Version(), Agreed: vals, UpdatedAt: e.now()}
-	return ns, e.cfg.State.PutSyncState(ctx, ns)
+	// A failure to record the state leaves Salesforce written; the retry
+	// upserts the same values again and then records it.
+	return ns, res.Created, e.cfg.State.PutSyncState(ctx, ns)
 }
 
 func (e *Engine) upsertOne(ctx context.Context, om *mapping.Object, rec billsync.SObject) (billsync.SaveResult, error) {

@@ -1053,8 +1053,8 @@ func testMeta(t *testing.T, s billsync.Store) {
 	if !ok || v != "tenant-1" {
 		t.Errorf("Meta = %q, %v", v, ok)
 	}
-	must(t, s.SetMeta(ctx, billsync.MetaCaughtUpAt, ""))
-	v, ok, err = s.Meta(ctx, billsync.MetaCaughtUpAt)
+	must(t, s.SetMeta(ctx, billsync.MetaListenSince, ""))
+	v, ok, err = s.Meta(ctx, billsync.MetaListenSince)
 	must(t, err)
 	if !ok || v != "" {
 		t.Errorf("empty meta value = %q, %v", v, ok)
