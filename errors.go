@@ -79,7 +79,12 @@ type RemoteError struct {
 	// Transient is true for failures worth retrying: 5xx, timeouts, dropped
 	// connections, UNABLE_TO_LOCK_ROW, REQUEST_LIMIT_EXCEEDED, 429.
 	Transient bool
-	Err       error // the underlying transport error, if any
+	// RateLimited is true when the remote system refused the call because
+	// the caller spent its API allowance (Salesforce REQUEST_LIMIT_EXCEEDED,
+	// a 429): not the record's fault, so the engine pauses calls instead of
+	// spending the record's attempts. The client that read the answer sets it.
+	RateLimited bool
+	Err         error // the underlying transport error, if any
 }
 
 func (e *RemoteError) Error() string {
@@ -143,4 +148,11 @@ func RemoteCode(err error) string {
 		return r.Code
 	}
 	return ""
+}
+
+// IsRateLimited reports whether err is a remote refusal for spent API
+// allowance (RemoteError.RateLimited).
+func IsRateLimited(err error) bool {
+	var r *RemoteError
+	return errors.As(err, &r) && r.RateLimited
 }

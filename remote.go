@@ -7,7 +7,7 @@ import (
 )
 
 // CRM is the Salesforce side as the engine needs it. The real
-// implementation speaks REST (sfclient); tests use in-memory fakes.
+// implementation speaks REST (salesforce/rest); tests use in-memory fakes.
 // Methods that take several records send them in as few calls as the API
 // allows (sObject Collections, 200 records a call) and return one result
 // per record, in order; err is non-nil only when no per-record result
@@ -55,6 +55,7 @@ func (r SaveResult) Err() error {
 	if len(r.Errors) > 0 {
 		e.Code, e.Message, e.Fields = r.Errors[0].StatusCode, r.Errors[0].Message, r.Errors[0].Fields
 		e.Transient = TransientSalesforceCode(e.Code)
+		e.RateLimited = e.Code == "REQUEST_LIMIT_EXCEEDED"
 	}
 	return e
 }

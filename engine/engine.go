@@ -317,7 +317,7 @@ func (a *attempt) failOp(err error, op, billingID, sfID string) {
 		reason = billsync.ReasonValidation
 	}
 	switch {
-	case code == "REQUEST_LIMIT_EXCEEDED":
+	case billsync.IsRateLimited(err):
 		// Not the record's fault: wait out the pause without spending an
 		// attempt, however long the org stays over its limit.
 		a.disp = Retry

@@ -286,7 +286,7 @@ func jsonString(t *testing.T, e billsync.Entity) string {
 func TestRequestLimitPausesSalesforceCalls(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.crm.callErr = &billsync.RemoteError{System: billsync.SystemSalesforce, StatusCode: 403, Code: "REQUEST_LIMIT_EXCEEDED",
+	b.crm.callErr = &billsync.RemoteError{System: billsync.SystemSalesforce, StatusCode: 403, Code: "REQUEST_LIMIT_EXCEEDED", RateLimited: true,
 		Message: "TotalRequests Limit exceeded.", Transient: true}
 	c := billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1)
 	c.Attempt = 99 // far past the limit: still not dead-lettered

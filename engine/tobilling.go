@@ -231,7 +231,7 @@ func (e *Engine) readChanged(ctx context.Context, a *attempt, om *mapping.Object
 
 // readSalesforce reads the mapped fields of one record (with the
 // parent's external id through the relationship); nil when it no longer
-// exists. Reads of many partitions share queries (sfbatch).
+// exists. Reads of many partitions share queries (salesforce/batch).
 func (e *Engine) readSalesforce(ctx context.Context, om *mapping.Object, id string) (billsync.SObject, error) {
 	if !sfIDPattern.MatchString(id) {
 		return nil, billsync.Errorf(billsync.EINVALID, "%q is not a Salesforce id", id)

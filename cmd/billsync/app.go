@@ -18,9 +18,9 @@ import (
 	"github.com/billsync/billsync/httpserver"
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/pgstore"
-	"github.com/billsync/billsync/sfbatch"
-	"github.com/billsync/billsync/sfclient"
-	"github.com/billsync/billsync/sfstream"
+	"github.com/billsync/billsync/salesforce/batch"
+	"github.com/billsync/billsync/salesforce/cometd"
+	"github.com/billsync/billsync/salesforce/rest"
 	"github.com/billsync/billsync/sqlitestore"
 )
 
@@ -36,7 +36,7 @@ type App struct {
 	engine   *engine.Engine
 	runner   *engine.Runner
 	listener *engine.Listener
-	sub      *sfstream.Subscriber
+	sub      *cometd.Subscriber
 	server   *http.Server
 
 	cancel context.CancelFunc
@@ -84,7 +84,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 			return fmt.Errorf("salesforce.privateKeyFile: %w", err)
 		}
 	}
-	sf, err := sfclient.New(sfclient.Config{
+	sf, err := rest.New(rest.Config{
 		LoginURL: cfg.Salesforce.LoginURL, Grant: cfg.Salesforce.Grant,
 		ClientID: cfg.Salesforce.ClientID, ClientSecret: cfg.Salesforce.ClientSecret,
 		Username: cfg.Salesforce.Username, Password: cfg.Salesforce.Password,
@@ -124,7 +124,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 	// Writes and reads of many partitions share sObject Collections calls.
-	crm := sfbatch.New(sf, sfbatch.Options{MaxWait: cfg.BatchWait, Logger: log})
+	crm := batch.New(sf, batch.Options{MaxWait: cfg.BatchWait, Logger: log})
 	eng, err := engine.New(engine.Config{
 		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, CRM: crm, Billing: bill, Mapping: m,
 		Observer: srv.Metrics(), Logger: log,
@@ -141,7 +141,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	srv.UseEngine(eng, eng)
 	a.runner = engine.NewRunner(engine.RunnerConfig{Engine: eng, Queue: a.store, Workers: cfg.Workers, Poll: cfg.Poll, Lease: cfg.ClaimLease,
 		Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Logger: log})
-	a.sub = sfstream.New(sfstream.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
+	a.sub = cometd.New(cometd.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
 	a.listener = engine.NewListener(engine.ListenerConfig{
 		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
 		OnEnqueue: a.runner.Wake, Logger: log,
@@ -178,7 +178,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 
 // gauges copies the stream's state and the API budget into the metrics
 // (G4). The queue's gauges are read from the store at scrape time.
-func (a *App) gauges(ctx context.Context, m *httpserver.Metrics, sf *sfclient.Client) error {
+func (a *App) gauges(ctx context.Context, m *httpserver.Metrics, sf *rest.Client) error {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {

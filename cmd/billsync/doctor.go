@@ -18,8 +18,8 @@ import (
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/billingapi"
 	"github.com/billsync/billsync/mapping"
-	"github.com/billsync/billsync/salesforce"
-	"github.com/billsync/billsync/sfclient"
+	"github.com/billsync/billsync/salesforce/rest"
+	"github.com/billsync/billsync/sfdx"
 )
 
 // deployHint is how to put billsync's metadata into the org.
@@ -75,7 +75,7 @@ to fix it. Configuration is read as by serve.`,
 	f.StringVar(&flags.Mapping, "mapping", "", "YAML mapping file (default: the built-in mapping; env BILLSYNC_MAPPING)")
 	f.IntVar(&flags.Workers, "workers", 0, "partitions synced in parallel (default 1000; env BILLSYNC_WORKERS)")
 	f.BoolVar(&flags.Rebind, "rebind", false, "accepted for symmetry with serve; doctor does not open the store")
-	f.StringVar(&flags.Salesforce.LoginURL, "salesforce-login-url", "", "Salesforce login URL (default https://login.salesforce.com)")
+	f.StringVar(&flags.Salesforce.LoginURL, "salesforce-login-url", "", "Salesforce login URL (default https://login.sfdx.com)")
 	f.StringVar(&flags.Billing.URL, "billing-url", "", "billing platform base URL")
 	f.BoolVar(&asJSON, "json", false, "print the checks as JSON")
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up on the remote checks after this long")
@@ -132,7 +132,7 @@ type fieldNeed struct {
 // objectNeed is what billsync needs of one Salesforce object.
 type objectNeed struct {
 	name     string
-	kind     string // salesforce.KindCustom, KindStandard, KindEvent
+	kind     string // sfdx.KindCustom, KindStandard, KindEvent
 	fields   map[string]fieldNeed
 	order    []string
 	standard bool // a standard object (Quote…): missing means a feature is off
@@ -156,14 +156,14 @@ var readOnlyFields = map[string]bool{
 // doctorNeeds lists the objects and fields billsync uses: every object and
 // field of the SFDX source, the custom objects' Name fields, the mapping's
 // fields and the quote mapping's required fields.
-func doctorNeeds(md *salesforce.Metadata, m *mapping.Mapping) []*objectNeed {
+func doctorNeeds(md *sfdx.Metadata, m *mapping.Mapping) []*objectNeed {
 	byName := map[string]*objectNeed{}
 	var out []*objectNeed
 	obj := func(name, kind string) *objectNeed {
 		if o, ok := byName[strings.ToLower(name)]; ok {
 			return o
 		}
-		o := &objectNeed{name: name, kind: kind, fields: map[string]fieldNeed{}, standard: kind == salesforce.KindStandard}
+		o := &objectNeed{name: name, kind: kind, fields: map[string]fieldNeed{}, standard: kind == sfdx.KindStandard}
 		byName[strings.ToLower(name)] = o
 		out = append(out, o)
 		return o
@@ -176,7 +176,7 @@ func doctorNeeds(md *salesforce.Metadata, m *mapping.Mapping) []*objectNeed {
 		}
 		for _, f := range so.Fields {
 			switch {
-			case so.Kind == salesforce.KindEvent || readOnlyFields[strings.ToLower(so.Name+"."+f.Name)]:
+			case so.Kind == sfdx.KindEvent || readOnlyFields[strings.ToLower(so.Name+"."+f.Name)]:
 				o.need(f.Name, fieldNeed{})
 			case f.Type == "AutoNumber":
 				o.need(f.Name, fieldNeed{})
@@ -190,7 +190,7 @@ func doctorNeeds(md *salesforce.Metadata, m *mapping.Mapping) []*objectNeed {
 	}
 	if m != nil {
 		for _, mo := range m.Objects {
-			o := obj(mo.SObject, salesforce.KindCustom)
+			o := obj(mo.SObject, sfdx.KindCustom)
 			o.need(mo.ExternalID, write)
 			if mo.Parent != nil {
 				o.need(mo.Parent.LookupField, fieldNeed{create: true})
@@ -209,7 +209,7 @@ func doctorNeeds(md *salesforce.Metadata, m *mapping.Mapping) []*objectNeed {
 		object string
 		fields []mapping.QuoteField
 	}{{"Quote", q.Quote}, {"QuoteLineItem", q.Line}, {"OpportunityLineItem", q.OppProduct}} {
-		o := obj(part.object, salesforce.KindStandard)
+		o := obj(part.object, sfdx.KindStandard)
 		for _, f := range part.fields {
 			if f.Optional || strings.Contains(f.Salesforce, mapping.Wildcard) {
 				continue
@@ -259,11 +259,11 @@ func checkSalesforce(ctx context.Context, r *doctorRun, cfg Config, m *mapping.M
 	if cfg.Salesforce.PrivateKeyFile != "" {
 		var err error
 		if key, err = os.ReadFile(cfg.Salesforce.PrivateKeyFile); err != nil {
-			r.fail(login, fmt.Sprintf("salesforce.privateKeyFile: %v", err))
+			r.fail(login, fmt.Sprintf("sfdx.privateKeyFile: %v", err))
 			return
 		}
 	}
-	sf, err := sfclient.New(sfclient.Config{
+	sf, err := rest.New(rest.Config{
 		LoginURL: cfg.Salesforce.LoginURL, Grant: cfg.Salesforce.Grant,
 		ClientID: cfg.Salesforce.ClientID, ClientSecret: cfg.Salesforce.ClientSecret,
 		Username: cfg.Salesforce.Username, Password: cfg.Salesforce.Password,
@@ -286,7 +286,7 @@ func checkSalesforce(ctx context.Context, r *doctorRun, cfg Config, m *mapping.M
 	}
 	r.ok(login, fmt.Sprintf("org %s, user %s, %s grant at %s", orgID, user, cfg.Salesforce.Grant, cfg.Salesforce.LoginURL))
 
-	md, err := salesforce.Schema()
+	md, err := sfdx.Schema()
 	if err != nil {
 		r.fail("Salesforce schema", "the built-in SFDX source does not parse: "+err.Error())
 		return
@@ -317,20 +317,20 @@ func loginHint(err error, cfg Config) string {
 	msg := err.Error()
 	var re *billsync.RemoteError
 	if !errors.As(err, &re) {
-		return msg + fmt.Sprintf(": check that salesforce.loginUrl (%s) is reachable", cfg.Salesforce.LoginURL)
+		return msg + fmt.Sprintf(": check that sfdx.loginUrl (%s) is reachable", cfg.Salesforce.LoginURL)
 	}
 	switch re.Code {
 	case "invalid_grant":
 		switch cfg.Salesforce.Grant {
 		case "jwt":
-			return msg + ": check salesforce.username, that salesforce.privateKeyFile matches the connected app's certificate, and that the user is pre-authorized for the app"
+			return msg + ": check sfdx.username, that sfdx.privateKeyFile matches the connected app's certificate, and that the user is pre-authorized for the app"
 		case "client_credentials":
 			return msg + ": check the connected app's client credentials flow and its run-as user"
 		default:
-			return msg + fmt.Sprintf(": check salesforce.username (%s) and salesforce.password (BILLSYNC_SALESFORCE_PASSWORD; append the security token when the org requires one), and that the user is active and may log in through the connected app", cfg.Salesforce.Username)
+			return msg + fmt.Sprintf(": check sfdx.username (%s) and sfdx.password (BILLSYNC_SALESFORCE_PASSWORD; append the security token when the org requires one), and that the user is active and may log in through the connected app", cfg.Salesforce.Username)
 		}
 	case "invalid_client_id", "invalid_client":
-		return msg + ": check salesforce.clientId and salesforce.clientSecret (the connected app's consumer key and secret)"
+		return msg + ": check sfdx.clientId and sfdx.clientSecret (the connected app's consumer key and secret)"
 	}
 	if re.StatusCode >= 500 || re.Transient {
 		return msg + ": the login endpoint failed; try again"
@@ -339,9 +339,9 @@ func loginHint(err error, cfg Config) string {
 }
 
 // checkObject describes one object and checks its fields.
-func checkObject(ctx context.Context, r *doctorRun, sf *sfclient.Client, o *objectNeed) {
+func checkObject(ctx context.Context, r *doctorRun, sf *rest.Client, o *objectNeed) {
 	name := "Salesforce object " + o.name
-	if o.kind == salesforce.KindEvent {
+	if o.kind == sfdx.KindEvent {
 		name = "Salesforce platform event " + o.name
 	}
 	d, err := sf.Describe(ctx, o.name)
@@ -391,7 +391,7 @@ func checkObject(ctx context.Context, r *doctorRun, sf *sfclient.Client, o *obje
 		return
 	}
 	detail := fmt.Sprintf("%d field%s present and writable where billsync writes", len(o.order), doctorPlural(len(o.order)))
-	if o.kind == salesforce.KindEvent {
+	if o.kind == sfdx.KindEvent {
 		detail = fmt.Sprintf("%d field%s present; the integration user can describe it (publish and subscribe)", len(o.order), doctorPlural(len(o.order)))
 	}
 	r.ok(name, detail)

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/billsync/billsync/mapping"
-	"github.com/billsync/billsync/salesforce"
+	"github.com/billsync/billsync/sfdx"
 )
 
 // writeDoctorConfig writes cfg's connection settings as a YAML config file.
@@ -125,8 +125,8 @@ func TestDoctorBadCredentials(t *testing.T) {
 		"ok   config",
 		"FAIL Salesforce login: ",
 		"invalid_grant",
-		"check salesforce.username",
-		"salesforce.password",
+		"check sfdx.username",
+		"sfdx.password",
 		"FAIL billing tenant: ",
 		"401",
 		"set billing.token (BILLSYNC_BILLING_TOKEN)",
@@ -150,7 +150,7 @@ func TestDoctorMissingConfig(t *testing.T) {
 		t.Fatal("doctor with an empty config succeeded")
 	}
 	for _, want := range []string{
-		"FAIL config: config: missing salesforce.clientId",
+		"FAIL config: config: missing sfdx.clientId",
 		"billing.token",
 		"FAIL Salesforce login: ",
 		"FAIL billing tenant: ",
@@ -164,7 +164,7 @@ func TestDoctorMissingConfig(t *testing.T) {
 // An org without part of the metadata: each missing object and field is
 // named with the fix, and a read-only field is reported as such.
 func TestDoctorMissingMetadata(t *testing.T) {
-	md, err := salesforce.Schema()
+	md, err := sfdx.Schema()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/billsync/billsync/adminclient"
 	"github.com/billsync/billsync/billingapi"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
-	"github.com/billsync/billsync/sfclient"
+	"github.com/billsync/billsync/salesforce/rest"
 )
 
 // TestMain lets the test binary act as the billsync command, so crash
@@ -44,7 +44,7 @@ type harness struct {
 	t       *testing.T
 	sb      *Sandbox
 	billing *billingapi.Client
-	sales   *sfclient.Client // an ordinary sales user: their edits publish events
+	sales   *rest.Client // an ordinary sales user: their edits publish events
 	admin   *adminclient.Client
 }
 
@@ -59,7 +59,7 @@ func startHarness(t *testing.T, opts SandboxOptions) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
-	sales, err := sfclient.New(sfclient.Config{LoginURL: sb.SFURL, Grant: "password", ClientID: sfemu.DefaultClientID,
+	sales, err := rest.New(rest.Config{LoginURL: sb.SFURL, Grant: "password", ClientID: sfemu.DefaultClientID,
 		ClientSecret: sfemu.DefaultClientSecret, Username: sfemu.SalesUsername, Password: sfemu.SalesPassword})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/billingapi"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
-	"github.com/billsync/billsync/sfclient"
+	"github.com/billsync/billsync/salesforce/rest"
 )
 
 // seedQuotes creates demo quotes in billing for the sandbox (SPEC §3 E):
@@ -34,7 +34,7 @@ func (s *Sandbox) seedQuotes(ctx context.Context, demo *sfemu.Demo) error {
 
 	// Sam opens an Opportunity on Acme, which Rita owns: the quote takes
 	// the Opportunity's owner (E3).
-	sam, err := sfclient.New(sfclient.Config{LoginURL: s.SFURL, Grant: "password", ClientID: sfemu.DefaultClientID,
+	sam, err := rest.New(rest.Config{LoginURL: s.SFURL, Grant: "password", ClientID: sfemu.DefaultClientID,
 		ClientSecret: sfemu.DefaultClientSecret, Username: sfemu.SamUsername, Password: sfemu.SamPassword})
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/emulate/salesforce/streaming"
-	sfdx "github.com/billsync/billsync/salesforce"
+	"github.com/billsync/billsync/sfdx"
 )
 
 // Default credentials of the emulated org.

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	sfdx "github.com/billsync/billsync/salesforce"
+	"github.com/billsync/billsync/sfdx"
 )
 
 // objectDef is one sObject type as the emulator serves it.

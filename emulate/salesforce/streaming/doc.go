@@ -2,7 +2,7 @@
 // in-memory event bus with replay ids and retention, and a Bayeux (CometD)
 // long-polling server that speaks to it the way a real org's /cometd/<ver>
 // endpoint does, close enough that jsforce, the official cometd client and
-// billsync's own sfstream subscriber work against it unchanged.
+// billsync's own salesforce/cometd subscriber work against it unchanged.
 //
 // It must not authenticate on its own (the emulator passes an
 // Authenticator), know about sObjects or decide which changes publish

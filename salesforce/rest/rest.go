@@ -1,4 +1,4 @@
-package sfclient
+package rest
 
 import (
 	"bytes"
@@ -176,6 +176,7 @@ func decodeError(status int, body []byte) *billsync.RemoteError {
 		}
 	}
 	re.Transient = transientStatus(status) || billsync.TransientSalesforceCode(re.Code)
+	re.RateLimited = re.Code == "REQUEST_LIMIT_EXCEEDED"
 	return re
 }
 

@@ -1,4 +1,4 @@
-// Package sfclient is billsync's Salesforce REST client: it logs in with
+// Package rest is billsync's Salesforce REST client: it logs in with
 // OAuth 2.0 (password, client credentials or JWT bearer), keeps the session
 // until Salesforce answers 401, and implements billsync.CRM over the REST
 // API — sObject Collections for writes (up to 200 records a call), SOQL
@@ -15,4 +15,4 @@
 // field mappings or billing entities, and it never sends money through
 // float64: billsync.Money and json.Number values are written as JSON
 // numbers digit for digit.
-package sfclient
+package rest

@@ -1,4 +1,4 @@
-// Package sfbatch merges the Salesforce writes and reads of many
+// Package batch merges the Salesforce writes and reads of many
 // partitions into sObject Collections calls of up to 200 records (DESIGN
 // "Planning for speed"): each change still asks for its own record, and
 // gets its own result back, so one rejected record fails only its change.
@@ -11,4 +11,4 @@
 //
 // It must not retry (the engine's backoff does), reorder the records of
 // one call, or know anything of billing.
-package sfbatch
+package batch

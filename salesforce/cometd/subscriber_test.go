@@ -1,4 +1,4 @@
-package sfstream_test
+package cometd_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/emulate/salesforce/streaming"
-	"github.com/billsync/billsync/sfstream"
+	"github.com/billsync/billsync/salesforce/cometd"
 )
 
 const channel = "/event/BillingObjectChange__e"
@@ -44,7 +44,7 @@ type harness struct {
 	bus     *streaming.Bus
 	srv     *streaming.Server
 	sess    *fakeSession
-	sub     *sfstream.Subscriber
+	sub     *cometd.Subscriber
 	hs      *httptest.Server
 	fail503 atomic.Int32 // answer this many requests with 503 first
 }
@@ -75,7 +75,7 @@ func newHarness(t *testing.T, tokens ...string) *harness {
 	t.Cleanup(hs.Close)
 	h.hs = hs
 	h.sess = &fakeSession{url: hs.URL, tokens: tokens}
-	h.sub = sfstream.New(sfstream.Config{Session: h.sess, HTTPClient: hs.Client(),
+	h.sub = cometd.New(cometd.Config{Session: h.sess, HTTPClient: hs.Client(),
 		Backoff: func(int) time.Duration { return 20 * time.Millisecond }})
 	return h
 }
@@ -167,7 +167,7 @@ func equal(a, b []int64) bool {
 	return true
 }
 
-func waitState(t *testing.T, sub *sfstream.Subscriber, ok func(sfstream.State) bool) {
+func waitState(t *testing.T, sub *cometd.Subscriber, ok func(cometd.State) bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !ok(sub.State()) {
@@ -183,7 +183,7 @@ func TestDeliversBacklogThenLiveInOrder(t *testing.T) {
 	backlog := h.publish(5)
 	r := h.start(t, billsync.ReplayAll, nil)
 	r.waitFor(t, backlog)
-	waitState(t, h.sub, func(s sfstream.State) bool { return s.Connected })
+	waitState(t, h.sub, func(s cometd.State) bool { return s.Connected })
 	live := h.publish(3)
 	r.waitFor(t, append(backlog, live...))
 	ev := r.got[0]
@@ -199,13 +199,13 @@ func TestDeliversBacklogThenLiveInOrder(t *testing.T) {
 func TestResumesAfterDropClientsWithoutLossOrRepeat(t *testing.T) {
 	h := newHarness(t)
 	r := h.start(t, billsync.ReplayNew, nil)
-	waitState(t, h.sub, func(s sfstream.State) bool { return s.Connected })
+	waitState(t, h.sub, func(s cometd.State) bool { return s.Connected })
 	first := h.publish(2)
 	r.waitFor(t, first)
 	h.srv.DropClients()
 	second := h.publish(3) // published while no session exists
 	r.waitFor(t, append(first, second...))
-	waitState(t, h.sub, func(s sfstream.State) bool { return s.Reconnects >= 1 })
+	waitState(t, h.sub, func(s cometd.State) bool { return s.Reconnects >= 1 })
 }
 
 func TestResumesFromReplayID(t *testing.T) {
@@ -289,7 +289,7 @@ func TestCancelReturnsPromptly(t *testing.T) {
 	go func() {
 		done <- h.sub.Subscribe(ctx, channel, billsync.ReplayNew, func(context.Context, billsync.StreamEvent) error { return nil })
 	}()
-	waitState(t, h.sub, func(s sfstream.State) bool { return s.Connected })
+	waitState(t, h.sub, func(s cometd.State) bool { return s.Connected })
 	cancel()
 	select {
 	case err := <-done:

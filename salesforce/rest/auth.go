@@ -1,4 +1,4 @@
-package sfclient
+package rest
 
 import (
 	"context"
@@ -27,7 +27,7 @@ type session struct {
 	userID      string
 }
 
-// The CometD subscriber (package sfstream) borrows its session through
+// The CometD subscriber (package salesforce/cometd) borrows its session through
 // this interface.
 var _ interface {
 	Session(ctx context.Context) (instanceURL, accessToken string, err error)

@@ -1,4 +1,4 @@
-// Package sfstream is billsync's Salesforce Streaming API (CometD / Bayeux
+// Package cometd is billsync's Salesforce Streaming API (CometD / Bayeux
 // long-polling) subscriber: it implements billsync.ChangeSource for
 // platform-event channels (and change-event channels, whose JSON it
 // decodes the same way).
@@ -10,4 +10,4 @@
 // event in the same transaction as its effect), decide what an event means,
 // or fall back silently to -1/-2 when a replay id has expired: that is
 // reported as billsync.ErrReplayGap so the engine can resync.
-package sfstream
+package cometd

@@ -1,4 +1,4 @@
-package sfstream
+package cometd
 
 import (
 	"encoding/json"

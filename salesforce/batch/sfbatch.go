@@ -1,4 +1,4 @@
-package sfbatch
+package batch
 
 import (
 	"context"

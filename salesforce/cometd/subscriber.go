@@ -1,4 +1,4 @@
-package sfstream
+package cometd
 
 import (
 	"bytes"
@@ -72,7 +72,7 @@ func New(cfg Config) *Subscriber {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Subscriber{cfg: cfg, log: log.With("component", "sfstream")}
+	return &Subscriber{cfg: cfg, log: log.With("component", "salesforce/cometd")}
 }
 
 // DefaultBackoff is full-jitter exponential backoff from 1 s to 60 s.
@@ -149,7 +149,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, channel string, replayFrom i
 		var ferr *fatalError
 		switch {
 		case errors.As(err, &herr):
-			return fmt.Errorf("sfstream: handle event %d of %s: %w", cur.pending, channel, herr.err)
+			return fmt.Errorf("salesforce/cometd: handle event %d of %s: %w", cur.pending, channel, herr.err)
 		case errors.Is(err, billsync.ErrReplayGap):
 			return err
 		case errors.As(err, &ferr):
@@ -211,9 +211,9 @@ func (s *Subscriber) session(ctx context.Context, channel string, cur *cursor, h
 	instanceURL, token, err := s.cfg.Session.Session(ctx)
 	if err != nil {
 		if billsync.ErrorCode(err) == billsync.EUNAUTHORIZED && !billsync.IsTransient(err) {
-			return &fatalError{fmt.Errorf("sfstream: session: %w", err)}
+			return &fatalError{fmt.Errorf("salesforce/cometd: session: %w", err)}
 		}
-		return fmt.Errorf("sfstream: session: %w", err)
+		return fmt.Errorf("salesforce/cometd: session: %w", err)
 	}
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -399,7 +399,7 @@ func (c *conn) subscribe(ctx context.Context, channel string, replay int64) erro
 		return nil
 	}
 	if strings.Contains(m.Error, "you provided was invalid") {
-		return fmt.Errorf("sfstream: subscribe %s from replay id %d: %w: %w", channel, replay, billsync.ErrReplayGap, bayeuxError(m, "subscribe"))
+		return fmt.Errorf("salesforce/cometd: subscribe %s from replay id %d: %w: %w", channel, replay, billsync.ErrReplayGap, bayeuxError(m, "subscribe"))
 	}
 	err = c.failure(m, "subscribe")
 	if errors.Is(err, errAuth) || errors.Is(err, errRehandshake) {
@@ -408,7 +408,7 @@ func (c *conn) subscribe(ctx context.Context, channel string, replay int64) erro
 	var re *billsync.RemoteError
 	if errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500 {
 		// Unknown channel, bad replay map: retrying changes nothing.
-		return &fatalError{fmt.Errorf("sfstream: subscribe %s: %w", channel, err)}
+		return &fatalError{fmt.Errorf("salesforce/cometd: subscribe %s: %w", channel, err)}
 	}
 	return err
 }
@@ -449,7 +449,7 @@ func (c *conn) post(ctx context.Context, hold time.Duration, msg map[string]any)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
-		return nil, &fatalError{fmt.Errorf("sfstream: %w", err)}
+		return nil, &fatalError{fmt.Errorf("salesforce/cometd: %w", err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")

@@ -1,4 +1,4 @@
-package sfclient
+package rest
 
 import (
 	"context"

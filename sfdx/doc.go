@@ -1,4 +1,4 @@
-// Package salesforce is the Salesforce side of billsync as SFDX source: the
+// Package sfdx is the Salesforce side of billsync as SFDX source: the
 // custom objects and fields, the BillingObjectChange__e platform event, the
 // trigger and its Apex handler, the custom permission and the permission set
 // that users deploy to their org (force-app/), embedded in the binary and
@@ -10,4 +10,4 @@
 //
 // It must not talk to Salesforce (the REST client lives elsewhere) and must
 // not import the engine or the emulator: it only describes metadata.
-package salesforce
+package sfdx
