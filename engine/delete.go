@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
 )
 
@@ -12,36 +13,36 @@ import (
 // object's delete policy (H1): mirror deletes the Salesforce record (its
 // master-detail children go with it, as billing's children do), flag sets
 // IsDeletedInBilling__c, ignore logs it as the seed does.
-func (e *Engine) deleteFromBilling(ctx context.Context, a *attempt, om *mapping.Object) {
-	c := a.c
-	policy := a.settings.DeletePolicy(c.Object)
+func (e *Engine) deleteFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object) {
+	c := a.Change
+	policy := a.Settings.DeletePolicy(c.Object)
 	if policy == billsync.DeleteIgnore {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "delete", "", "deletes."+string(c.Object)+" is ignore", "", "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "delete", "", "deletes."+string(c.Object)+" is ignore", "", "")
 		return
 	}
 	st, err := e.state(ctx, c.Object, c.RecordID)
 	if err != nil {
-		a.fail(err, "", "")
+		a.Fail(err, "", "")
 		return
 	}
 	if st == nil || st.SalesforceID == "" {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "delete", "", "the record was never synced to Salesforce", "", "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "delete", "", "the record was never synced to Salesforce", "", "")
 		return
 	}
 	// A delete billsync made itself (mirroring a Salesforce delete) comes
 	// back as a webhook whose version it already recorded.
 	if ent, err := decodeObject(c.Payload); err == nil && ent.Version() > 0 && ent.Version() <= st.BillingVersion {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonStale, "delete", "", "billsync's own delete, or an older event", "", st.SalesforceID)
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonStale, "delete", "", "billsync's own delete, or an older event", "", st.SalesforceID)
 		return
 	}
 	if policy == billsync.DeleteFlag {
 		rec := billsync.SObject{"Id": st.SalesforceID, mapping.FieldDeleted: true, mapping.FieldLastSystem: mapping.LastSystemBilling}
 		mapping.SyncStatusFields(rec, "deleted_in_billing", "", e.now())
 		if err := e.updateOne(ctx, om, rec); err != nil && !gone(err) {
-			a.failOp(err, "flag", "", st.SalesforceID)
+			a.FailOp(err, "flag", "", st.SalesforceID)
 			return
 		}
-		a.finish(billsync.OutcomeSuccess, "", "flag", "", "deleted in billing: "+mapping.FieldDeleted+" set", "", st.SalesforceID)
+		a.Finish(billsync.OutcomeSuccess, "", "flag", "", "deleted in billing: "+mapping.FieldDeleted+" set", "", st.SalesforceID)
 		return
 	}
 	res, err := e.cfg.CRM.Delete(ctx, []string{st.SalesforceID})
@@ -49,62 +50,62 @@ func (e *Engine) deleteFromBilling(ctx context.Context, a *attempt, om *mapping.
 		err = res[0].Err()
 	}
 	if err != nil && !gone(err) {
-		a.failOp(err, "delete", "", st.SalesforceID)
+		a.FailOp(err, "delete", "", st.SalesforceID)
 		return
 	}
 	if err := e.cfg.State.DeleteSyncState(ctx, c.Object, c.RecordID); err != nil {
-		a.fail(err, "", st.SalesforceID)
+		a.Fail(err, "", st.SalesforceID)
 		return
 	}
-	a.finish(billsync.OutcomeSuccess, "", "delete", "", "deleted in Salesforce (deletes."+string(c.Object)+" is mirror)", "", st.SalesforceID)
+	a.Finish(billsync.OutcomeSuccess, "", "delete", "", "deleted in Salesforce (deletes."+string(c.Object)+" is mirror)", "", st.SalesforceID)
 }
 
 // deleteFromSalesforce applies a Salesforce delete to billing per the
 // delete policy (H1). The sync state is kept under mirror, so that an
 // undelete can bring the record back.
-func (e *Engine) deleteFromSalesforce(ctx context.Context, a *attempt, om *mapping.Object) {
-	c := a.c
-	policy := a.settings.DeletePolicy(c.Object)
+func (e *Engine) deleteFromSalesforce(ctx context.Context, a *attempt.Attempt, om *mapping.Object) {
+	c := a.Change
+	policy := a.Settings.DeletePolicy(c.Object)
 	if policy == billsync.DeleteIgnore {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "delete", "", "deletes."+string(c.Object)+" is ignore", "", "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "delete", "", "deletes."+string(c.Object)+" is ignore", "", "")
 		return
 	}
 	st, err := e.cfg.State.SyncStateBySalesforceID(ctx, c.RecordID)
 	if notFound(err) {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "delete", "", "the record was never synced to billing", "", "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "delete", "", "the record was never synced to billing", "", "")
 		return
 	}
 	if err != nil {
-		a.fail(err, "", "")
+		a.Fail(err, "", "")
 		return
 	}
 	if policy == billsync.DeleteFlag {
 		cur, err := e.cfg.Billing.Get(ctx, c.Object, st.BillingID)
 		if err != nil {
 			if notFound(err) {
-				a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "flag", "", "the billing record no longer exists", st.BillingID, "")
+				a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "flag", "", "the billing record no longer exists", st.BillingID, "")
 				return
 			}
-			a.failOp(err, "read", st.BillingID, "")
+			a.FailOp(err, "read", st.BillingID, "")
 			return
 		}
 		cur.SetPath("customFields.deletedInSalesforce", true)
 		upd, err := e.cfg.Billing.Update(ctx, c.Object, cur)
 		if err != nil {
-			a.failOp(err, "flag", st.BillingID, "")
+			a.FailOp(err, "flag", st.BillingID, "")
 			return
 		}
 		st.BillingVersion = upd.Version()
 		if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
-			a.fail(err, st.BillingID, "")
+			a.Fail(err, st.BillingID, "")
 			return
 		}
-		a.finish(billsync.OutcomeSuccess, "", "flag", "", "deleted in Salesforce: customFields.deletedInSalesforce set", st.BillingID, "")
+		a.Finish(billsync.OutcomeSuccess, "", "flag", "", "deleted in Salesforce: customFields.deletedInSalesforce set", st.BillingID, "")
 		return
 	}
 	cur, err := e.cfg.Billing.Get(ctx, c.Object, st.BillingID)
 	if err != nil && !notFound(err) {
-		a.failOp(err, "read", st.BillingID, "")
+		a.FailOp(err, "read", st.BillingID, "")
 		return
 	}
 	if cur != nil {
@@ -112,24 +113,24 @@ func (e *Engine) deleteFromSalesforce(ctx context.Context, a *attempt, om *mappi
 		// that echo of our own delete is recognised.
 		st.BillingVersion = cur.Version() + 1
 		if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
-			a.fail(err, st.BillingID, "")
+			a.Fail(err, st.BillingID, "")
 			return
 		}
 		if err := e.cfg.Billing.Delete(ctx, c.Object, st.BillingID); err != nil && !notFound(err) {
-			a.failOp(err, "delete", st.BillingID, "")
+			a.FailOp(err, "delete", st.BillingID, "")
 			return
 		}
 	}
-	a.finish(billsync.OutcomeSuccess, "", "delete", "", "deleted in billing (deletes."+string(c.Object)+" is mirror)", st.BillingID, "")
+	a.Finish(billsync.OutcomeSuccess, "", "delete", "", "deleted in billing (deletes."+string(c.Object)+" is mirror)", st.BillingID, "")
 }
 
 // undeleteFromSalesforce handles a record restored from the recycle bin:
 // under mirror its billing record is created again (a new billing id,
 // written back); otherwise it is logged.
-func (e *Engine) undeleteFromSalesforce(ctx context.Context, a *attempt, om *mapping.Object) {
-	c := a.c
-	if p := a.settings.DeletePolicy(c.Object); p != billsync.DeleteMirror {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "undelete", "", "deletes."+string(c.Object)+" is "+p, "", "")
+func (e *Engine) undeleteFromSalesforce(ctx context.Context, a *attempt.Attempt, om *mapping.Object) {
+	c := a.Change
+	if p := a.Settings.DeletePolicy(c.Object); p != billsync.DeleteMirror {
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "undelete", "", "deletes."+string(c.Object)+" is "+p, "", "")
 		return
 	}
 	rec, ok := e.readChanged(ctx, a, om, "undelete")
@@ -138,23 +139,23 @@ func (e *Engine) undeleteFromSalesforce(ctx context.Context, a *attempt, om *map
 	}
 	if st, err := e.cfg.State.SyncStateBySalesforceID(ctx, c.RecordID); err == nil {
 		if _, err := e.cfg.Billing.Get(ctx, c.Object, st.BillingID); err == nil {
-			a.finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "undelete", "", "the billing record still exists", st.BillingID, "")
+			a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "undelete", "", "the billing record still exists", st.BillingID, "")
 			return
 		} else if !notFound(err) {
-			a.failOp(err, "read", st.BillingID, "")
+			a.FailOp(err, "read", st.BillingID, "")
 			return
 		}
 		if err := e.cfg.State.DeleteSyncState(ctx, c.Object, st.BillingID); err != nil {
-			a.fail(err, st.BillingID, "")
+			a.Fail(err, st.BillingID, "")
 			return
 		}
 	} else if !notFound(err) {
-		a.fail(err, "", "")
+		a.Fail(err, "", "")
 		return
 	}
 	sfVals, err := om.SalesforceValues(rec)
 	if err != nil {
-		a.fail(err, "", "")
+		a.Fail(err, "", "")
 		return
 	}
 	e.createInBilling(ctx, a, om, rec, sfVals, fmt.Sprintf("sf:%s:undelete:%s", c.RecordID, c.EventID))

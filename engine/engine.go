@@ -6,18 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
 )
-
-// Observer receives one call per sync attempt (metrics).
-type Observer interface {
-	ObserveSync(direction, object, outcome string, latency time.Duration)
-}
 
 // Config wires an Engine.
 type Config struct {
@@ -36,24 +31,33 @@ type Config struct {
 	// The first change after the pause probes whether usage has dropped.
 	LimitPause time.Duration
 	Mapping    *mapping.Mapping // nil: mapping.Default()
+	// Quotes syncs quote changes (billing → Salesforce only).
+	Quotes QuoteSyncer
 
 	// MaxAttempts bounds retries of transient failures (H3); default 8.
 	MaxAttempts int
 	// Backoff is the wait before attempt n+1 after attempt n failed;
 	// default: 1 s doubling, capped at 5 min, with ±20 % jitter.
 	Backoff  func(attempt int) time.Duration
-	Observer Observer
+	Observer attempt.Observer
 	Logger   *slog.Logger
 	Clock    func() time.Time
+}
+
+// QuoteSyncer applies one quote change, recording its outcome in a; the
+// quote sync package implements it.
+type QuoteSyncer interface {
+	SyncQuote(ctx context.Context, a *attempt.Attempt)
 }
 
 // Engine applies changes. It is safe for concurrent use by changes of
 // different partitions.
 type Engine struct {
-	cfg Config
-	m   *mapping.Mapping
-	log *slog.Logger
-	now func() time.Time
+	cfg    Config
+	policy attempt.Policy // how failures retry and give up
+	m      *mapping.Mapping
+	log    *slog.Logger
+	now    func() time.Time
 
 	// createMu closes the one window the partitions cannot: a record
 	// created in Salesforce is created in billing by a change that is not
@@ -151,7 +155,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.MaxAttempts = 8
 	}
 	if cfg.Backoff == nil {
-		cfg.Backoff = DefaultBackoff
+		cfg.Backoff = attempt.DefaultBackoff
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -162,7 +166,15 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.LimitPause <= 0 {
 		cfg.LimitPause = time.Minute
 	}
-	return &Engine{cfg: cfg, m: cfg.Mapping, log: cfg.Logger, now: func() time.Time { return cfg.Clock().UTC() }}, nil
+	e := &Engine{cfg: cfg, m: cfg.Mapping, log: cfg.Logger, now: func() time.Time { return cfg.Clock().UTC() }}
+	if e.cfg.Quotes == nil {
+		e.cfg.Quotes = builtinQuotes{e}
+	}
+	e.policy = attempt.Policy{MaxAttempts: cfg.MaxAttempts, Backoff: cfg.Backoff, PauseForLimit: e.pauseForLimit, Now: e.now}
+	if cfg.Observer != nil {
+		e.policy.Observer = cfg.Observer
+	}
+	return e, nil
 }
 
 func (e *Engine) conflicts() billsync.ConflictStore { return e.cfg.Conflicts }
@@ -170,183 +182,32 @@ func (e *Engine) conflicts() billsync.ConflictStore { return e.cfg.Conflicts }
 // Mapping is the mapping in use.
 func (e *Engine) Mapping() *mapping.Mapping { return e.m }
 
-// DefaultBackoff is 1 s doubling per attempt, capped at 5 minutes, with
-// ±20 % jitter so that retries of many partitions do not arrive together.
-func DefaultBackoff(attempt int) time.Duration {
-	if attempt < 1 {
-		attempt = 1
-	}
-	d := time.Second << min(attempt-1, 9)
-	d = min(d, 5*time.Minute)
-	jitter := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * jitter)
-}
-
-// Disposition says what the queue does with a change after an attempt.
-type Disposition int
-
-const (
-	Done  Disposition = iota // remove it; the log entries say how it ended
-	Retry                    // try again at RetryAt, keeping its place
-	Dead                     // move it to the dead letters (H3)
-)
-
-func (d Disposition) String() string {
-	return [...]string{"done", "retry", "dead"}[d]
-}
-
-// Result is the outcome of one attempt.
-type Result struct {
-	Disposition Disposition
-	RetryAt     time.Time
-	Entries     []billsync.LogEntry
-	Err         error // the failure that led to Retry or Dead
-}
-
 // Process makes one attempt at a change and reports what became of it. It
 // never returns without at least one log entry (B5, G1).
-func (e *Engine) Process(ctx context.Context, c billsync.Change) Result {
-	start := e.now()
-	a := &attempt{e: e, c: c, start: start}
-	settings, err := e.settings(ctx)
-	if err != nil {
-		a.fail(err, "", "")
-		return a.result()
+func (e *Engine) Process(ctx context.Context, c billsync.Change) attempt.Result {
+	dir := billsync.ToSalesforce
+	if c.Source == billsync.SideSalesforce {
+		dir = billsync.ToBilling
 	}
-	a.settings = settings
+	settings, err := e.settings(ctx)
+	a := attempt.New(&e.policy, c, dir, settings)
+	if err != nil {
+		a.Fail(err, "", "")
+		return a.Result()
+	}
 	switch {
 	case c.Op == billsync.OpResolve:
-		a.dir = billsync.ToSalesforce
-		if c.Source == billsync.SideSalesforce {
-			a.dir = billsync.ToBilling
-		}
 		e.resolve(ctx, a)
-		return a.result()
 	case c.Op == billsync.OpResync:
-		a.dir = billsync.ToSalesforce
-		if c.Source == billsync.SideSalesforce {
-			a.dir = billsync.ToBilling
-		}
 		e.resyncRecord(ctx, a)
-		return a.result()
-	}
-	switch c.Source {
-	case billsync.SideBilling:
-		a.dir = billsync.ToSalesforce
+	case c.Source == billsync.SideBilling:
 		e.toSalesforce(ctx, a)
-	case billsync.SideSalesforce:
-		a.dir = billsync.ToBilling
+	case c.Source == billsync.SideSalesforce:
 		e.toBilling(ctx, a)
 	default:
-		a.dir = billsync.ToSalesforce
-		a.finish(billsync.OutcomeFailed, billsync.ReasonUnsupported, "", "", fmt.Sprintf("unknown change source %q", c.Source), "", "")
+		a.Finish(billsync.OutcomeFailed, billsync.ReasonUnsupported, "", "", fmt.Sprintf("unknown change source %q", c.Source), "", "")
 	}
-	return a.result()
-}
-
-// attempt collects the log entries and disposition of one Process call.
-type attempt struct {
-	e        *Engine
-	c        billsync.Change
-	start    time.Time
-	dir      billsync.Direction
-	settings billsync.Settings
-
-	entries []billsync.LogEntry
-	disp    Disposition
-	retryAt time.Time
-	err     error
-}
-
-func (a *attempt) entry(obj billsync.ObjectType, billingID, sfID, op string, outcome billsync.Outcome, reason, code, msg string) billsync.LogEntry {
-	now := a.e.now()
-	return billsync.LogEntry{
-		Time: now, Direction: a.dir, Object: obj, BillingID: billingID, SalesforceID: sfID,
-		Operation: op, Outcome: outcome, Reason: reason, ErrorCode: code, Message: msg,
-		Attempt: a.c.Attempt, Latency: now.Sub(a.c.EnqueuedAt), EventID: a.c.EventID, ChangeID: a.c.ID,
-	}
-}
-
-// note adds an entry about a record other than the change's own (a parent
-// brought along).
-func (a *attempt) note(le billsync.LogEntry) {
-	a.entries = append(a.entries, le)
-	a.observe(le)
-}
-
-// finish records the change's own outcome. Done unless set otherwise.
-func (a *attempt) finish(outcome billsync.Outcome, reason, op, code, msg, billingID, sfID string) {
-	if billingID == "" && a.c.Source == billsync.SideBilling {
-		billingID = a.c.RecordID
-	}
-	if sfID == "" && a.c.Source == billsync.SideSalesforce {
-		sfID = a.c.RecordID
-	}
-	le := a.entry(a.c.Object, billingID, sfID, op, outcome, reason, code, msg)
-	a.entries = append(a.entries, le)
-	a.observe(le)
-}
-
-func (a *attempt) observe(le billsync.LogEntry) {
-	if a.e.cfg.Observer != nil {
-		a.e.cfg.Observer.ObserveSync(string(le.Direction), string(le.Object), string(le.Outcome), le.Latency)
-	}
-}
-
-// fail records a failure: transient ones are retried with backoff until
-// the attempt limit, then dead-lettered; permanent ones go to the dead
-// letters at once (H3). The partition moves on either way.
-func (a *attempt) fail(err error, billingID, sfID string) {
-	a.failOp(err, "", billingID, sfID)
-}
-
-func (a *attempt) failOp(err error, op, billingID, sfID string) {
-	a.err = err
-	code := billsync.RemoteCode(err)
-	if code == "" {
-		code = billsync.ErrorCode(err)
-	}
-	msg := billsync.ErrorMessage(err)
-	var re *billsync.RemoteError
-	if errors.As(err, &re) && re.Message != "" {
-		msg = re.Error()
-	}
-	reason := billsync.ReasonRemoteError
-	var be *billsync.Error
-	if errors.As(err, &be) && be.Code == billsync.EINVALID {
-		reason = billsync.ReasonValidation
-	}
-	switch {
-	case billsync.IsRateLimited(err):
-		// Not the record's fault: wait out the pause without spending an
-		// attempt, however long the org stays over its limit.
-		a.disp = Retry
-		a.retryAt = a.e.pauseForLimit()
-		a.finish(billsync.OutcomeRetrying, reason, op, code, msg+"; Salesforce calls paused until "+a.retryAt.Format(time.RFC3339), billingID, sfID)
-	case billsync.IsTransient(err) && a.c.Attempt < a.e.cfg.MaxAttempts:
-		a.disp = Retry
-		a.retryAt = a.e.now().Add(a.e.cfg.Backoff(a.c.Attempt))
-		a.finish(billsync.OutcomeRetrying, reason, op, code, msg, billingID, sfID)
-	case billsync.IsTransient(err):
-		a.disp = Dead
-		a.finish(billsync.OutcomeDead, billsync.ReasonRetryLimit, op, code,
-			fmt.Sprintf("gave up after %d attempts: %s", a.c.Attempt, msg), billingID, sfID)
-	default:
-		a.disp = Dead
-		a.finish(billsync.OutcomeDead, reason, op, code, msg, billingID, sfID)
-	}
-}
-
-// wait retries later without counting it as a failure of the record: used
-// while a parent is not in Salesforce yet (B4). It still gives up at the
-// attempt limit, so a partition never blocks forever.
-func (a *attempt) wait(reason, msg, billingID, sfID string) {
-	a.failOp(&billsync.RemoteError{System: billsync.SystemSalesforce, Code: reason, Message: msg, Transient: true}, "wait", billingID, sfID)
-	a.entries[len(a.entries)-1].Reason = reason
-}
-
-func (a *attempt) result() Result {
-	return Result{Disposition: a.disp, RetryAt: a.retryAt, Entries: a.entries, Err: a.err}
+	return a.Result()
 }
 
 func notFound(err error) bool { return billsync.ErrorCode(err) == billsync.ENOTFOUND }

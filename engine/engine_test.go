@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 )
 
 type bundle struct {
@@ -55,7 +56,7 @@ func sfChange(obj billsync.ObjectType, id string) billsync.Change {
 		Op: billsync.OpUpdated, RecordID: id, EventID: "event:y", Attempt: 1, EnqueuedAt: fixedNow}
 }
 
-func only(t *testing.T, r Result) billsync.LogEntry {
+func only(t *testing.T, r attempt.Result) billsync.LogEntry {
 	t.Helper()
 	if len(r.Entries) == 0 {
 		t.Fatal("no log entry")
@@ -70,7 +71,7 @@ func TestBillingAccountCreatesSalesforceRecord(t *testing.T) {
 	b := setup(t)
 	r := b.engine.Process(context.Background(), billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
 	le := only(t, r)
-	if r.Disposition != Done || le.Outcome != billsync.OutcomeSuccess || le.Operation != "create" {
+	if r.Disposition != attempt.Done || le.Outcome != billsync.OutcomeSuccess || le.Operation != "create" {
 		t.Fatalf("result %+v", le)
 	}
 	rec := b.crm.byExt("BillingAccount__c", "acc_1")
@@ -164,7 +165,7 @@ func TestChildBringsParentsAlong(t *testing.T) {
 	b.billing.put(ent(t, `{"id":"bal_1","accountId":"acc_1","name":"Prepaid","amount":"100.00","currency":"USD","version":1}`))
 	r := b.engine.Process(ctx, billingChange(t, billsync.ObjectBalanceTransaction, billsync.OpCreated,
 		`{"id":"btx_1","balanceId":"bal_1","accountId":"acc_1","amount":"-12.345","appliedDate":"2026-11-01","version":1}`))
-	if r.Disposition != Done || len(r.Entries) != 3 {
+	if r.Disposition != attempt.Done || len(r.Entries) != 3 {
 		t.Fatalf("entries %+v", r.Entries)
 	}
 	if got := b.crm.callLog(); strings.Join(got, ",") != "upsert BillingAccount__c,upsert BillingBalance__c,upsert BillingBalanceTransaction__c" {
@@ -189,7 +190,7 @@ func TestSalesforceRejections(t *testing.T) {
 		return &billsync.FieldError{StatusCode: "REQUIRED_FIELD_MISSING", Message: "Required fields are missing: [Name]", Fields: []string{"Name"}}
 	}
 	r := b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
-	if le := only(t, r); r.Disposition != Dead || le.ErrorCode != "REQUIRED_FIELD_MISSING" || le.Outcome != billsync.OutcomeDead {
+	if le := only(t, r); r.Disposition != attempt.Dead || le.ErrorCode != "REQUIRED_FIELD_MISSING" || le.Outcome != billsync.OutcomeDead {
 		t.Fatalf("%v %+v", r.Disposition, le)
 	}
 	b.crm.fail = func(string, billsync.SObject) *billsync.FieldError {
@@ -197,12 +198,12 @@ func TestSalesforceRejections(t *testing.T) {
 	}
 	c := billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1)
 	r = b.engine.Process(ctx, c)
-	if le := only(t, r); r.Disposition != Retry || le.Outcome != billsync.OutcomeRetrying || !r.RetryAt.Equal(fixedNow.Add(time.Second)) {
+	if le := only(t, r); r.Disposition != attempt.Retry || le.Outcome != billsync.OutcomeRetrying || !r.RetryAt.Equal(fixedNow.Add(time.Second)) {
 		t.Fatalf("%v %+v", r.Disposition, le)
 	}
 	c.Attempt = 3
 	r = b.engine.Process(ctx, c)
-	if le := only(t, r); r.Disposition != Dead || le.Reason != billsync.ReasonRetryLimit {
+	if le := only(t, r); r.Disposition != attempt.Dead || le.Reason != billsync.ReasonRetryLimit {
 		t.Fatalf("%v %+v", r.Disposition, le)
 	}
 }
@@ -291,7 +292,7 @@ func TestRequestLimitPausesSalesforceCalls(t *testing.T) {
 	c := billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1)
 	c.Attempt = 99 // far past the limit: still not dead-lettered
 	r := b.engine.Process(context.Background(), c)
-	if le := only(t, r); r.Disposition != Retry || le.ErrorCode != "REQUEST_LIMIT_EXCEEDED" || !r.RetryAt.Equal(fixedNow.Add(time.Minute)) {
+	if le := only(t, r); r.Disposition != attempt.Retry || le.ErrorCode != "REQUEST_LIMIT_EXCEEDED" || !r.RetryAt.Equal(fixedNow.Add(time.Minute)) {
 		t.Fatalf("%v %v %+v", r.Disposition, r.RetryAt, le)
 	}
 	if got := b.engine.PausedUntil(); !got.Equal(fixedNow.Add(time.Minute)) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/rules"
 )
@@ -51,28 +52,33 @@ func readQuoteSettings(s billsync.Settings) quoteSettings {
 // echo checks, the status gate, every read and all validation, and only
 // then the writes — Opportunity, Quote, lines, Opportunity products, stage,
 // renewal placeholder — and the Opportunity id written back to billing.
-func (e *Engine) syncQuote(ctx context.Context, a *attempt) {
-	c := a.c
+// builtinQuotes is quote sync while it still lives in this package.
+type builtinQuotes struct{ e *Engine }
+
+func (b builtinQuotes) SyncQuote(ctx context.Context, a *attempt.Attempt) { b.e.syncQuote(ctx, a) }
+
+func (e *Engine) syncQuote(ctx context.Context, a *attempt.Attempt) {
+	c := a.Change
 	if c.Op == billsync.OpDeleted {
 		e.deleteQuote(ctx, a)
 		return
 	}
 	ent, err := decodeObject(c.Payload)
 	if err != nil {
-		a.fail(err, "", "")
+		a.Fail(err, "", "")
 		return
 	}
 	if ent.ID() == "" {
-		a.fail(&rules.ValidationError{Field: "id", Message: "required"}, "", "")
+		a.Fail(&rules.ValidationError{Field: "id", Message: "required"}, "", "")
 		return
 	}
 	st, err := e.state(ctx, billsync.ObjectQuote, ent.ID())
 	if err != nil {
-		a.fail(err, "", "")
+		a.Fail(err, "", "")
 		return
 	}
 	if st != nil && ent.Version() <= st.BillingVersion {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonStale, "", "",
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonStale, "", "",
 			fmt.Sprintf("version %d is not newer than the applied version %d", ent.Version(), st.BillingVersion), "", st.SalesforceID)
 		return
 	}
@@ -84,13 +90,13 @@ func (e *Engine) syncQuote(ctx context.Context, a *attempt) {
 		st.BillingVersion = ent.Version()
 		st.UpdatedAt = e.now()
 		if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
-			a.fail(err, "", st.SalesforceID)
+			a.Fail(err, "", st.SalesforceID)
 			return
 		}
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the quote last applied", "", st.SalesforceID)
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the quote last applied", "", st.SalesforceID)
 		return
 	}
-	qs := readQuoteSettings(a.settings)
+	qs := readQuoteSettings(a.Settings)
 	if d := rules.QuoteSyncs(ent.Str("status"), qs.allowed); !d.OK {
 		e.quoteNotAllowed(ctx, a, ent, st, qs)
 		return
@@ -125,7 +131,7 @@ func quoteHash(ent billsync.Entity) string {
 // billsync already synced still moves its Opportunity's stage when the
 // new status is mapped (CANCELED → Closed Lost), because a canceled deal
 // left open in the pipeline is the worse outcome. Nothing else is written.
-func (e *Engine) quoteNotAllowed(ctx context.Context, a *attempt, ent billsync.Entity, st *billsync.SyncState, qs quoteSettings) {
+func (e *Engine) quoteNotAllowed(ctx context.Context, a *attempt.Attempt, ent billsync.Entity, st *billsync.SyncState, qs quoteSettings) {
 	status := ent.Str("status")
 	msg := fmt.Sprintf("status %q is not in %s", status, billsync.KeyQuotesAllowedStatuses)
 	sfID := ""
@@ -134,14 +140,14 @@ func (e *Engine) quoteNotAllowed(ctx context.Context, a *attempt, ent billsync.E
 		if oppID := st.Agreed[agreedOpportunity]; oppID != "" && sfIDPattern.MatchString(oppID) && strings.TrimSpace(qs.stages[status]) != "" {
 			opp, err := e.quoteQueryOne(ctx, fmt.Sprintf("SELECT Id, StageName FROM Opportunity WHERE Id = '%s'", oppID))
 			if err != nil {
-				a.fail(err, "", sfID)
+				a.Fail(err, "", sfID)
 				return
 			}
 			if opp != nil {
 				sc := rules.OpportunityStage(status, qs.stages, opp.Str("StageName"))
 				if sc.Change {
 					if err := e.quoteUpdateOne(ctx, sobjOpportunity, billsync.SObject{"Id": oppID, "StageName": sc.Stage}); err != nil {
-						a.failOp(err, "update", "", sfID)
+						a.FailOp(err, "update", "", sfID)
 						return
 					}
 					msg += fmt.Sprintf("; Opportunity %s moved to stage %q (the stage mapping applies to synced quotes in any status)", oppID, sc.Stage)
@@ -154,23 +160,23 @@ func (e *Engine) quoteNotAllowed(ctx context.Context, a *attempt, ent billsync.E
 		delete(st.Agreed, agreedHash)
 		st.UpdatedAt = e.now()
 		if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
-			a.fail(err, "", sfID)
+			a.Fail(err, "", sfID)
 			return
 		}
 	}
-	a.finish(billsync.OutcomeSkipped, billsync.ReasonStatusNotAllowed, "", "", msg, "", sfID)
+	a.Finish(billsync.OutcomeSkipped, billsync.ReasonStatusNotAllowed, "", "", msg, "", sfID)
 }
 
 // deleteQuote applies the deletes.quote policy (H1).
-func (e *Engine) deleteQuote(ctx context.Context, a *attempt) {
-	st, err := e.state(ctx, billsync.ObjectQuote, a.c.RecordID)
+func (e *Engine) deleteQuote(ctx context.Context, a *attempt.Attempt) {
+	st, err := e.state(ctx, billsync.ObjectQuote, a.Change.RecordID)
 	if err != nil {
-		a.fail(err, "", "")
+		a.Fail(err, "", "")
 		return
 	}
-	policy := a.settings.DeletePolicy(billsync.ObjectQuote)
+	policy := a.Settings.DeletePolicy(billsync.ObjectQuote)
 	if st == nil || st.SalesforceID == "" || policy == billsync.DeleteIgnore {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "delete", "", "deletes.quote is "+policy, "", "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "delete", "", "deletes.quote is "+policy, "", "")
 		return
 	}
 	switch policy {
@@ -181,21 +187,21 @@ func (e *Engine) deleteQuote(ctx context.Context, a *attempt) {
 			err = res[0].Err()
 		}
 		if err != nil {
-			a.failOp(err, "delete", "", st.SalesforceID)
+			a.FailOp(err, "delete", "", st.SalesforceID)
 			return
 		}
 		if err := e.cfg.State.DeleteSyncState(ctx, billsync.ObjectQuote, st.BillingID); err != nil {
-			a.fail(err, "", st.SalesforceID)
+			a.Fail(err, "", st.SalesforceID)
 			return
 		}
 	case billsync.DeleteFlag:
 		rec := billsync.SObject{"Id": st.SalesforceID, mapping.FieldDeleted: true, mapping.FieldLastSystem: mapping.LastSystemBilling}
 		if err := e.quoteUpdateOne(ctx, sobjQuote, rec); err != nil {
-			a.failOp(err, "update", "", st.SalesforceID)
+			a.FailOp(err, "update", "", st.SalesforceID)
 			return
 		}
 	}
-	a.finish(billsync.OutcomeSuccess, "", "delete", "", "deletes.quote is "+policy, "", st.SalesforceID)
+	a.Finish(billsync.OutcomeSuccess, "", "delete", "", "deletes.quote is "+policy, "", st.SalesforceID)
 }
 
 func (e *Engine) quoteUpdateOne(ctx context.Context, object string, rec billsync.SObject) error {
@@ -211,8 +217,8 @@ func (e *Engine) quoteUpdateOne(ctx context.Context, object string, rec billsync
 
 // invalidQuote reports validation problems (E5): nothing has been written,
 // and the message names every field at fault.
-func invalidQuote(a *attempt, errs rules.ValidationErrors, sfID string) {
-	a.fail(&billsync.Error{Code: billsync.EINVALID, Message: errs.Error()}, "", sfID)
+func invalidQuote(a *attempt.Attempt, errs rules.ValidationErrors, sfID string) {
+	a.Fail(&billsync.Error{Code: billsync.EINVALID, Message: errs.Error()}, "", sfID)
 }
 
 // asValidation turns a rules error into ValidationErrors, giving a

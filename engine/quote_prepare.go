@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/rules"
 )
@@ -43,14 +44,14 @@ type quoteJob struct {
 
 // prepareQuote does every read and all validation (E5) before any write.
 // It reports false when it has already recorded the attempt's outcome.
-func (e *Engine) prepareQuote(ctx context.Context, a *attempt, ent billsync.Entity, st *billsync.SyncState, qs quoteSettings) (*quoteJob, bool) {
+func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent billsync.Entity, st *billsync.SyncState, qs quoteSettings) (*quoteJob, bool) {
 	j := &quoteJob{ent: ent, st: st, qs: qs, entries: map[string]rules.PricebookEntry{}}
 	sfID := ""
 	if st != nil {
 		sfID = st.SalesforceID
 	}
 	fail := func(err error) (*quoteJob, bool) {
-		a.fail(err, "", sfID)
+		a.Fail(err, "", sfID)
 		return nil, false
 	}
 	var err error
@@ -187,7 +188,7 @@ func (e *Engine) prepareQuote(ctx context.Context, a *attempt, ent billsync.Enti
 			return nil, false
 		}
 		if d.Wait {
-			a.wait(rules.ReasonOriginalQuoteMissing, d.Reason, "", sfID)
+			a.Wait(rules.ReasonOriginalQuoteMissing, d.Reason, "", sfID)
 			return nil, false
 		}
 		j.ownerID, j.ownerSource = d.OwnerID, d.Source

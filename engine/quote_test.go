@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/rules"
 )
 
@@ -89,7 +90,7 @@ func qBase(id string) billsync.Quote {
 
 // send stores q in billing at its version (so a write-back can succeed)
 // and processes its webhook.
-func (f *qfix) send(q billsync.Quote) Result {
+func (f *qfix) send(q billsync.Quote) attempt.Result {
 	f.t.Helper()
 	b, err := json.Marshal(q)
 	if err != nil {
@@ -111,7 +112,7 @@ func (f *qfix) send(q billsync.Quote) Result {
 
 // sendBilling processes the quote as billing holds it now (after a
 // write-back), as its webhook would carry it.
-func (f *qfix) sendBilling(id string) Result {
+func (f *qfix) sendBilling(id string) attempt.Result {
 	f.t.Helper()
 	ent, err := f.billing.Get(context.Background(), billsync.ObjectQuote, id)
 	if err != nil {
@@ -123,7 +124,7 @@ func (f *qfix) sendBilling(id string) Result {
 	return f.eng.Process(context.Background(), c)
 }
 
-func qLast(t *testing.T, r Result) billsync.LogEntry {
+func qLast(t *testing.T, r attempt.Result) billsync.LogEntry {
 	t.Helper()
 	if len(r.Entries) == 0 {
 		t.Fatal("no log entry")
@@ -131,10 +132,10 @@ func qLast(t *testing.T, r Result) billsync.LogEntry {
 	return r.Entries[len(r.Entries)-1]
 }
 
-func qMustSucceed(t *testing.T, r Result) billsync.LogEntry {
+func qMustSucceed(t *testing.T, r attempt.Result) billsync.LogEntry {
 	t.Helper()
 	le := qLast(t, r)
-	if r.Disposition != Done || le.Outcome != billsync.OutcomeSuccess {
+	if r.Disposition != attempt.Done || le.Outcome != billsync.OutcomeSuccess {
 		for _, e := range r.Entries {
 			t.Logf("entry: %+v", e)
 		}
@@ -281,7 +282,7 @@ func TestQuoteValidationWritesNothingAndNamesTheField(t *testing.T) {
 			tc.setup(f, &q)
 			r := f.send(q)
 			le := qLast(t, r)
-			if r.Disposition != Dead || le.Reason != billsync.ReasonValidation || !strings.Contains(le.Message, tc.field+":") {
+			if r.Disposition != attempt.Dead || le.Reason != billsync.ReasonValidation || !strings.Contains(le.Message, tc.field+":") {
 				t.Fatalf("got %s %+v; want a validation failure naming %s", r.Disposition, le, tc.field)
 			}
 			if n := f.org.writes(); n != 0 {
@@ -338,7 +339,7 @@ func TestQuoteAmendmentOwner(t *testing.T) {
 	am.Type, am.OriginalQuoteID = billsync.QuoteAmendment, "q4"
 	r := f.send(am)
 	le := qLast(t, r)
-	if r.Disposition != Retry || le.Reason != rules.ReasonOriginalQuoteMissing {
+	if r.Disposition != attempt.Retry || le.Reason != rules.ReasonOriginalQuoteMissing {
 		t.Fatalf("amendment before its original: %s %+v", r.Disposition, le)
 	}
 	if f.org.writes() != 0 {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/rules"
 )
@@ -26,7 +27,7 @@ const defaultStage = "Prospecting"
 // Opportunity, Quote, quote lines, Opportunity products and placeholder,
 // stage; then the Opportunity id goes back to billing and the state is
 // saved.
-func (e *Engine) writeQuote(ctx context.Context, a *attempt, j *quoteJob) {
+func (e *Engine) writeQuote(ctx context.Context, a *attempt.Attempt, j *quoteJob) {
 	q := j.q
 	var summary []string
 	sfID := ""
@@ -37,7 +38,7 @@ func (e *Engine) writeQuote(ctx context.Context, a *attempt, j *quoteJob) {
 	oppCreated := false
 	if j.oppID == "" {
 		if err := e.createOpportunity(ctx, a, j); err != nil {
-			a.failOp(err, "create", "", sfID)
+			a.FailOp(err, "create", "", sfID)
 			return
 		}
 		oppCreated = true
@@ -73,7 +74,7 @@ func (e *Engine) writeQuote(ctx context.Context, a *attempt, j *quoteJob) {
 			e.markQuoteFailed(ctx, j.existing.ID(), err)
 		}
 		e.saveQuoteState(ctx, j, sfID, false)
-		a.failOp(err, "upsert", "", sfID)
+		a.FailOp(err, "upsert", "", sfID)
 		return
 	}
 	sfID = res[0].ID
@@ -97,7 +98,7 @@ func (e *Engine) writeQuote(ctx context.Context, a *attempt, j *quoteJob) {
 		if sc.Change {
 			if err := e.quoteUpdateOne(ctx, sobjOpportunity, billsync.SObject{"Id": j.oppID, "StageName": sc.Stage}); err != nil {
 				e.saveQuoteState(ctx, j, sfID, false)
-				a.failOp(fmt.Errorf("moving Opportunity %s to stage %q: %w", j.oppID, sc.Stage, err), "update", "", sfID)
+				a.FailOp(fmt.Errorf("moving Opportunity %s to stage %q: %w", j.oppID, sc.Stage, err), "update", "", sfID)
 				return
 			}
 			summary = append(summary, fmt.Sprintf("Opportunity stage → %s", sc.Stage))
@@ -110,27 +111,27 @@ func (e *Engine) writeQuote(ctx context.Context, a *attempt, j *quoteJob) {
 		// quote again in full rather than being skipped as stale or echo.
 		e.markQuoteFailed(ctx, sfID, err)
 		e.saveQuoteState(ctx, j, sfID, false)
-		a.failOp(err, op, "", sfID)
+		a.FailOp(err, op, "", sfID)
 		return
 	}
 
 	e.writeBackOpportunity(ctx, a, j, sfID)
 	if err := e.saveQuoteState(ctx, j, sfID, true); err != nil {
 		// Salesforce has every write; a retry repeats them idempotently.
-		a.fail(err, "", sfID)
+		a.Fail(err, "", sfID)
 		return
 	}
 	msg := strings.Join(quoteNonEmpty(summary), "; ")
 	if len(j.lossy) > 0 {
 		msg += "; rounded to the Salesforce field's scale, value changed: " + strings.Join(j.lossy, ", ")
 	}
-	a.finish(billsync.OutcomeSuccess, "", op, "", msg, "", sfID)
+	a.Finish(billsync.OutcomeSuccess, "", op, "", msg, "", sfID)
 }
 
 // createOpportunity makes the quote's Opportunity (E6) and records its id
 // in the sync state at once, so a retry after a later failure links the
 // same Opportunity instead of making a second one.
-func (e *Engine) createOpportunity(ctx context.Context, a *attempt, j *quoteJob) error {
+func (e *Engine) createOpportunity(ctx context.Context, a *attempt.Attempt, j *quoteJob) error {
 	q := j.q
 	stage := strings.TrimSpace(j.qs.stages[q.Status])
 	if stage == "" {
@@ -178,7 +179,7 @@ func (e *Engine) createOpportunity(ctx context.Context, a *attempt, j *quoteJob)
 	if err := e.saveQuoteState(ctx, j, sfID, false); err != nil {
 		return err
 	}
-	a.note(a.entry(billsync.ObjectQuote, q.ID, j.oppID, "create", billsync.OutcomeSuccess, "", "", "Opportunity created for the quote (E6)"))
+	a.Note(a.Entry(billsync.ObjectQuote, q.ID, j.oppID, "create", billsync.OutcomeSuccess, "", "", "Opportunity created for the quote (E6)"))
 	return nil
 }
 
@@ -189,7 +190,7 @@ func (e *Engine) createOpportunity(ctx context.Context, a *attempt, j *quoteJob)
 // 200. Lines without BillingQuoteItemId__c were added by a person and are
 // left alone. Each failed line gets its own log entry; the error returned
 // summarises them.
-func (e *Engine) syncQuoteLines(ctx context.Context, a *attempt, j *quoteJob, quoteID string) (string, error) {
+func (e *Engine) syncQuoteLines(ctx context.Context, a *attempt.Attempt, j *quoteJob, quoteID string) (string, error) {
 	current := map[string]bool{}
 	for _, l := range j.lines {
 		current[l.ItemID] = true
@@ -273,13 +274,13 @@ func (e *Engine) quoteLineRecord(j *quoteJob, l rules.Line, fields []mapping.Quo
 // Salesforce's error, the others land), one create for a placeholder.
 // Only transient failures are returned: a permanent one is the line's,
 // logged, and retrying the quote would not help it.
-func (e *Engine) syncOppProducts(ctx context.Context, a *attempt, j *quoteJob, oppCreated bool) (string, error) {
+func (e *Engine) syncOppProducts(ctx context.Context, a *attempt.Attempt, j *quoteJob, oppCreated bool) (string, error) {
 	q := j.q
 	if j.qs.disableOpp {
 		return "Opportunity products left alone (" + billsync.KeyQuotesDisableOppProductSync + ")", nil
 	}
 	if pb := j.opp.Str("Pricebook2Id"); pb != "" && !quoteSameSFID(pb, j.pricebookID) {
-		a.note(a.entry(billsync.ObjectQuote, q.ID, j.oppID, "upsert", billsync.OutcomeFailed, rules.ReasonOppSyncDisabled, "FIELD_INTEGRITY_EXCEPTION",
+		a.Note(a.Entry(billsync.ObjectQuote, q.ID, j.oppID, "upsert", billsync.OutcomeFailed, rules.ReasonOppSyncDisabled, "FIELD_INTEGRITY_EXCEPTION",
 			fmt.Sprintf("Opportunity %s uses pricebook %s but quotes use %q (%s); its products were not synced", j.oppID, pb, j.qs.pricebook, j.pricebookID)))
 		return "", nil
 	}
@@ -374,7 +375,7 @@ func (e *Engine) syncOppProducts(ctx context.Context, a *attempt, j *quoteJob, o
 			if err == nil {
 				err = billsync.Errorf(billsync.EINVALID, "no PricebookEntry for %q", j.qs.placeholder)
 			}
-			a.note(a.entry(billsync.ObjectQuote, q.ID, j.oppID, "create", billsync.OutcomeFailed, rules.ReasonPlaceholderAdd, billsync.ErrorCode(err),
+			a.Note(a.Entry(billsync.ObjectQuote, q.ID, j.oppID, "create", billsync.OutcomeFailed, rules.ReasonPlaceholderAdd, billsync.ErrorCode(err),
 				fmt.Sprintf("renewal placeholder %q could not be added (%s): %s", j.qs.placeholder, billsync.KeyQuotesRenewalPlaceholder, err)))
 		} else {
 			rec := billsync.SObject{"OpportunityId": j.oppID, "PricebookEntryId": j.placeholder.ID, "Quantity": 1, "UnitPrice": 0}
@@ -415,7 +416,7 @@ func (e *Engine) syncOppProducts(ctx context.Context, a *attempt, j *quoteJob, o
 }
 
 // quoteDeleteAll deletes records by id; ENTITY_IS_DELETED counts as done.
-func (e *Engine) quoteDeleteAll(ctx context.Context, a *attempt, j *quoteJob, ids, why []string, what string) []error {
+func (e *Engine) quoteDeleteAll(ctx context.Context, a *attempt.Attempt, j *quoteJob, ids, why []string, what string) []error {
 	res, err := e.cfg.CRM.Delete(ctx, ids)
 	if err != nil {
 		return []error{fmt.Errorf("deleting %ss: %w", what, err)}
@@ -426,7 +427,7 @@ func (e *Engine) quoteDeleteAll(ctx context.Context, a *attempt, j *quoteJob, id
 			break
 		}
 		if err := r.Err(); err != nil && billsync.RemoteCode(err) != "ENTITY_IS_DELETED" {
-			a.note(a.entry(billsync.ObjectQuote, j.q.ID, ids[i], "delete", billsync.OutcomeFailed, billsync.ReasonRemoteError,
+			a.Note(a.Entry(billsync.ObjectQuote, j.q.ID, ids[i], "delete", billsync.OutcomeFailed, billsync.ReasonRemoteError,
 				billsync.RemoteCode(err), fmt.Sprintf("%s %s (%s): %s", what, ids[i], why[i], billsync.ErrorMessage(err))))
 			errs = append(errs, err)
 		}
@@ -436,7 +437,7 @@ func (e *Engine) quoteDeleteAll(ctx context.Context, a *attempt, j *quoteJob, id
 
 // quoteNoteFailures logs each record Salesforce refused, with its own error
 // code and message (F2).
-func (e *Engine) quoteNoteFailures(a *attempt, j *quoteJob, what string, recs []billsync.SObject, res []billsync.SaveResult) []error {
+func (e *Engine) quoteNoteFailures(a *attempt.Attempt, j *quoteJob, what string, recs []billsync.SObject, res []billsync.SaveResult) []error {
 	var errs []error
 	for i, r := range res {
 		if i >= len(recs) {
@@ -451,7 +452,7 @@ func (e *Engine) quoteNoteFailures(a *attempt, j *quoteJob, what string, recs []
 		if item != "" {
 			label += " " + item
 		}
-		a.note(a.entry(billsync.ObjectQuote, j.q.ID, r.ID, "upsert", billsync.OutcomeFailed, billsync.ReasonRemoteError,
+		a.Note(a.Entry(billsync.ObjectQuote, j.q.ID, r.ID, "upsert", billsync.OutcomeFailed, billsync.ReasonRemoteError,
 			billsync.RemoteCode(err), fmt.Sprintf("%s: %s", label, billsync.ErrorMessage(err))))
 		errs = append(errs, err)
 	}
@@ -485,7 +486,7 @@ func quoteSummarise(what string, total int, errs []error) error {
 // write causes is recognised as an echo by the content hash saved with the
 // state. A failure is logged and not fatal: the Salesforce Quote keeps the
 // link, and the next change of the quote writes it back again.
-func (e *Engine) writeBackOpportunity(ctx context.Context, a *attempt, j *quoteJob, sfID string) {
+func (e *Engine) writeBackOpportunity(ctx context.Context, a *attempt.Attempt, j *quoteJob, sfID string) {
 	if quoteSameSFID(j.ent.Str("crmOpportunityId"), j.oppID) {
 		return
 	}
@@ -493,12 +494,12 @@ func (e *Engine) writeBackOpportunity(ctx context.Context, a *attempt, j *quoteJ
 	upd["crmOpportunityId"] = j.oppID
 	got, err := e.cfg.Billing.Update(ctx, billsync.ObjectQuote, upd)
 	if err != nil {
-		a.note(a.entry(billsync.ObjectQuote, j.q.ID, j.oppID, "update", billsync.OutcomeFailed, billsync.ReasonRemoteError, billsync.RemoteCode(err),
+		a.Note(a.Entry(billsync.ObjectQuote, j.q.ID, j.oppID, "update", billsync.OutcomeFailed, billsync.ReasonRemoteError, billsync.RemoteCode(err),
 			fmt.Sprintf("could not write crmOpportunityId %s back to the billing quote (the next change of the quote retries): %s", j.oppID, billsync.ErrorMessage(err))))
 		return
 	}
 	j.hash = quoteHash(got)
-	a.note(a.entry(billsync.ObjectQuote, j.q.ID, j.oppID, "update", billsync.OutcomeSuccess, "", "", "crmOpportunityId written back to the billing quote"))
+	a.Note(a.Entry(billsync.ObjectQuote, j.q.ID, j.oppID, "update", billsync.OutcomeSuccess, "", "", "crmOpportunityId written back to the billing quote"))
 }
 
 // saveQuoteState records the quote's state. complete is false while the

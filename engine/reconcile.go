@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
 )
 
@@ -35,7 +36,7 @@ func (p *plan) empty() bool { return len(p.toSF) == 0 && len(p.toBill) == 0 }
 // on both sides to different values is a conflict, settled by the policy
 // (D2) — or by force, when an operator resolves a held conflict. A field
 // one side owns (mapped one way) always takes that side's value.
-func (e *Engine) decide(a *attempt, om *mapping.Object, st *billsync.SyncState, ent billsync.Entity, rec billsync.SObject, force billsync.Side) (*plan, error) {
+func (e *Engine) decide(a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, ent billsync.Entity, rec billsync.SObject, force billsync.Side) (*plan, error) {
 	bVals, lossy, err := om.AllBillingValues(ent)
 	if err != nil {
 		return nil, err
@@ -71,7 +72,7 @@ func (e *Engine) decide(a *attempt, om *mapping.Object, st *billsync.SyncState, 
 	if len(both) == 0 {
 		return p, nil
 	}
-	p.policy = a.settings.ConflictPolicy(om.Type)
+	p.policy = a.Settings.ConflictPolicy(om.Type)
 	switch {
 	case force != "":
 		p.winner = force
@@ -150,17 +151,17 @@ func (e *Engine) apply(ctx context.Context, om *mapping.Object, p *plan, ent bil
 // settle applies a decided plan and records its outcome: the new sync
 // state, the conflict (D3), and the change's log entry. A held conflict
 // (manual policy) writes nothing.
-func (e *Engine) settle(ctx context.Context, a *attempt, om *mapping.Object, st *billsync.SyncState, p *plan, ent billsync.Entity, rec billsync.SObject) {
+func (e *Engine) settle(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, p *plan, ent billsync.Entity, rec billsync.SObject) {
 	billingID, sfID := ent.ID(), rec.ID()
 	if p.held {
 		c := &billsync.Conflict{Time: e.now(), Object: om.Type, BillingID: billingID, SalesforceID: sfID, Fields: p.conflicts,
 			Policy: p.policy, Status: billsync.ConflictHeld, BillingChangedAt: p.bTime, SalesforceChangedAt: p.sTime,
-			ChangeID: a.c.ID, EventID: a.c.EventID}
+			ChangeID: a.Change.ID, EventID: a.Change.EventID}
 		if err := e.conflicts().AddConflict(ctx, c); err != nil {
-			a.fail(err, billingID, sfID)
+			a.Fail(err, billingID, sfID)
 			return
 		}
-		a.finish(billsync.OutcomeConflict, "held", "", "",
+		a.Finish(billsync.OutcomeConflict, "held", "", "",
 			fmt.Sprintf("conflict #%d held (manual policy) on %s; nothing written until `billsync conflicts resolve %d`", c.ID, fieldNames(p.conflicts), c.ID),
 			billingID, sfID)
 		return
@@ -170,7 +171,7 @@ func (e *Engine) settle(ctx context.Context, a *attempt, om *mapping.Object, st 
 		if len(p.toSF) > 0 {
 			e.markFailed(ctx, om, sfID, err)
 		}
-		a.failOp(err, "update", billingID, sfID)
+		a.FailOp(err, "update", billingID, sfID)
 		return
 	}
 	if om.Parent != nil && st != nil {
@@ -184,35 +185,35 @@ func (e *Engine) settle(ctx context.Context, a *attempt, om *mapping.Object, st 
 		ns.BillingVersion = st.BillingVersion
 	}
 	if err := e.cfg.State.PutSyncState(ctx, ns); err != nil {
-		a.fail(err, billingID, sfID)
+		a.Fail(err, billingID, sfID)
 		return
 	}
 	msg := describeWrites(p)
 	if p.resolving != 0 {
 		if _, err := e.conflicts().ResolveConflict(ctx, p.resolving, p.winner, p.actor, e.now()); err != nil {
-			a.fail(err, billingID, sfID)
+			a.Fail(err, billingID, sfID)
 			return
 		}
-		a.finish(billsync.OutcomeSuccess, "", "resolve", "",
+		a.Finish(billsync.OutcomeSuccess, "", "resolve", "",
 			fmt.Sprintf("conflict #%d resolved by %s: %s wins; %s", p.resolving, p.actor, p.winner, msg), billingID, sfID)
 		return
 	}
 	if len(p.conflicts) > 0 {
 		c := &billsync.Conflict{Time: e.now(), Object: om.Type, BillingID: billingID, SalesforceID: sfID, Fields: p.conflicts,
 			Policy: p.policy, Status: billsync.ConflictResolved, Winner: p.winner, BillingChangedAt: p.bTime,
-			SalesforceChangedAt: p.sTime, ResolvedAt: e.now(), ResolvedBy: "policy:" + p.policy, ChangeID: a.c.ID, EventID: a.c.EventID}
+			SalesforceChangedAt: p.sTime, ResolvedAt: e.now(), ResolvedBy: "policy:" + p.policy, ChangeID: a.Change.ID, EventID: a.Change.EventID}
 		if err := e.conflicts().AddConflict(ctx, c); err != nil {
 			e.log.Error("recording a conflict", "err", err)
 		}
-		a.finish(billsync.OutcomeConflict, "policy:"+p.policy, "update", "",
+		a.Finish(billsync.OutcomeConflict, "policy:"+p.policy, "update", "",
 			fmt.Sprintf("conflict #%d on %s: %s wins (%s); %s", c.ID, fieldNames(p.conflicts), p.winner, p.policy, msg), billingID, sfID)
 		return
 	}
 	if p.empty() {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "both sides already agree", billingID, sfID)
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "both sides already agree", billingID, sfID)
 		return
 	}
-	a.finish(billsync.OutcomeSuccess, "", "update", "", msg, billingID, sfID)
+	a.Finish(billsync.OutcomeSuccess, "", "update", "", msg, billingID, sfID)
 }
 
 func describeWrites(p *plan) string {
@@ -270,7 +271,7 @@ func (e *Engine) heldConflict(ctx context.Context, t billsync.ObjectType, billin
 	return c, err
 }
 
-func (a *attempt) held(c *billsync.Conflict, billingID, sfID string) {
-	a.finish(billsync.OutcomeConflict, "held", "", "",
+func held(a *attempt.Attempt, c *billsync.Conflict, billingID, sfID string) {
+	a.Finish(billsync.OutcomeConflict, "held", "", "",
 		fmt.Sprintf("conflict #%d is held; nothing is written until `billsync conflicts resolve %d`", c.ID, c.ID), billingID, sfID)
 }

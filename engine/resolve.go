@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 )
 
 // resolvePayload is the payload of an OpResolve change.
@@ -56,24 +57,24 @@ func (e *Engine) ResolveConflict(ctx context.Context, id int64, winner billsync.
 // resolve applies a queued decision: both sides are read as they stand,
 // the conflicting fields take the winner's values, other changes merge as
 // usual, and the conflict is marked resolved by the operator.
-func (e *Engine) resolve(ctx context.Context, a *attempt) {
+func (e *Engine) resolve(ctx context.Context, a *attempt.Attempt) {
 	var p resolvePayload
-	if err := json.Unmarshal(a.c.Payload, &p); err != nil || p.ConflictID == 0 {
-		a.fail(billsync.Errorf(billsync.EINVALID, "malformed resolve payload"), a.c.RecordID, "")
+	if err := json.Unmarshal(a.Change.Payload, &p); err != nil || p.ConflictID == 0 {
+		a.Fail(billsync.Errorf(billsync.EINVALID, "malformed resolve payload"), a.Change.RecordID, "")
 		return
 	}
 	conf, err := e.conflicts().Conflict(ctx, p.ConflictID)
 	if err != nil {
-		a.fail(err, a.c.RecordID, "")
+		a.Fail(err, a.Change.RecordID, "")
 		return
 	}
 	if conf.Status != billsync.ConflictHeld {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonStale, "resolve", "", fmt.Sprintf("conflict #%d is already %s", conf.ID, conf.Status), conf.BillingID, conf.SalesforceID)
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonStale, "resolve", "", fmt.Sprintf("conflict #%d is already %s", conf.ID, conf.Status), conf.BillingID, conf.SalesforceID)
 		return
 	}
 	om, ok := e.m.Object(conf.Object)
 	if !ok {
-		a.fail(billsync.Errorf(billsync.EINVALID, "no mapping for %s", conf.Object), conf.BillingID, conf.SalesforceID)
+		a.Fail(billsync.Errorf(billsync.EINVALID, "no mapping for %s", conf.Object), conf.BillingID, conf.SalesforceID)
 		return
 	}
 	st, err := e.state(ctx, conf.Object, conf.BillingID)
@@ -81,31 +82,31 @@ func (e *Engine) resolve(ctx context.Context, a *attempt) {
 		if err == nil {
 			err = billsync.Errorf(billsync.ENOTFOUND, "no sync state for %s %s", conf.Object, conf.BillingID)
 		}
-		a.fail(err, conf.BillingID, conf.SalesforceID)
+		a.Fail(err, conf.BillingID, conf.SalesforceID)
 		return
 	}
 	rec, err := e.readSalesforce(ctx, om, st.SalesforceID)
 	if err != nil {
-		a.failOp(err, "read", conf.BillingID, conf.SalesforceID)
+		a.FailOp(err, "read", conf.BillingID, conf.SalesforceID)
 		return
 	}
 	ent, err := e.cfg.Billing.Get(ctx, conf.Object, conf.BillingID)
 	if err != nil && !notFound(err) {
-		a.failOp(err, "read", conf.BillingID, conf.SalesforceID)
+		a.FailOp(err, "read", conf.BillingID, conf.SalesforceID)
 		return
 	}
 	if rec == nil || ent == nil {
 		if _, err := e.conflicts().ResolveConflict(ctx, conf.ID, p.Winner, p.Actor, e.now()); err != nil {
-			a.fail(err, conf.BillingID, conf.SalesforceID)
+			a.Fail(err, conf.BillingID, conf.SalesforceID)
 			return
 		}
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "resolve", "",
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "resolve", "",
 			fmt.Sprintf("conflict #%d closed: the record no longer exists on one side", conf.ID), conf.BillingID, conf.SalesforceID)
 		return
 	}
 	pl, err := e.decide(a, om, st, ent, rec, p.Winner)
 	if err != nil {
-		a.fail(err, conf.BillingID, conf.SalesforceID)
+		a.Fail(err, conf.BillingID, conf.SalesforceID)
 		return
 	}
 	pl.resolving, pl.actor = conf.ID, p.Actor

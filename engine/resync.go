@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
 )
 
@@ -324,11 +325,11 @@ func (e *Engine) deletePolicy(ctx context.Context, t billsync.ObjectType) string
 
 // resyncRecord repairs one record a resync found different: both sides
 // are read afresh and reconciled (H2).
-func (e *Engine) resyncRecord(ctx context.Context, a *attempt) {
-	c := a.c
+func (e *Engine) resyncRecord(ctx context.Context, a *attempt.Attempt) {
+	c := a.Change
 	om, ok := e.m.Object(c.Object)
 	if !ok {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "resync", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "resync", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
 		return
 	}
 	var p resyncPayload
@@ -345,7 +346,7 @@ func (e *Engine) resyncRecord(ctx context.Context, a *attempt) {
 	billingID := rec.Str(om.ExternalID)
 	if p.Link != "" && billingID == "" {
 		if err := e.writeBack(ctx, om, rec.ID(), p.Link); err != nil {
-			a.failOp(err, "link", p.Link, "")
+			a.FailOp(err, "link", p.Link, "")
 			return
 		}
 		rec[om.ExternalID] = p.Link
@@ -355,7 +356,7 @@ func (e *Engine) resyncRecord(ctx context.Context, a *attempt) {
 	if billingID == "" {
 		sfVals, err := om.SalesforceValues(rec)
 		if err != nil {
-			a.fail(err, "", "")
+			a.Fail(err, "", "")
 			return
 		}
 		e.createInBilling(ctx, a, om, rec, sfVals, "sf:"+rec.ID())
@@ -363,31 +364,31 @@ func (e *Engine) resyncRecord(ctx context.Context, a *attempt) {
 	}
 	if _, err := e.cfg.Billing.Get(ctx, om.Type, billingID); notFound(err) {
 		// Deleted in billing: the delete policy decides.
-		switch a.settings.DeletePolicy(om.Type) {
+		switch a.Settings.DeletePolicy(om.Type) {
 		case billsync.DeleteMirror:
 			res, err := e.cfg.CRM.Delete(ctx, []string{rec.ID()})
 			if err == nil && len(res) == 1 {
 				err = res[0].Err()
 			}
 			if err != nil && !gone(err) {
-				a.failOp(err, "delete", billingID, "")
+				a.FailOp(err, "delete", billingID, "")
 				return
 			}
 			_ = e.cfg.State.DeleteSyncState(ctx, om.Type, billingID)
-			a.finish(billsync.OutcomeSuccess, "", "delete", "", "deleted in billing: deleted in Salesforce (resync)", billingID, "")
+			a.Finish(billsync.OutcomeSuccess, "", "delete", "", "deleted in billing: deleted in Salesforce (resync)", billingID, "")
 		case billsync.DeleteFlag:
 			up := billsync.SObject{"Id": rec.ID(), mapping.FieldDeleted: true, mapping.FieldLastSystem: mapping.LastSystemBilling}
 			if err := e.updateOne(ctx, om, up); err != nil {
-				a.failOp(err, "flag", billingID, "")
+				a.FailOp(err, "flag", billingID, "")
 				return
 			}
-			a.finish(billsync.OutcomeSuccess, "", "flag", "", "deleted in billing: flagged (resync)", billingID, "")
+			a.Finish(billsync.OutcomeSuccess, "", "flag", "", "deleted in billing: flagged (resync)", billingID, "")
 		default:
-			a.finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "resync", "", "deleted in billing; deletes."+string(om.Type)+" is ignore", billingID, "")
+			a.Finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "resync", "", "deleted in billing; deletes."+string(om.Type)+" is ignore", billingID, "")
 		}
 		return
 	} else if err != nil {
-		a.failOp(err, "read", billingID, "")
+		a.FailOp(err, "read", billingID, "")
 		return
 	}
 	e.resyncFromBilling(ctx, a, om, billingID)
@@ -395,30 +396,30 @@ func (e *Engine) resyncRecord(ctx context.Context, a *attempt) {
 
 // resyncFromBilling reconciles a billing record with its Salesforce twin,
 // creating the twin when it is missing.
-func (e *Engine) resyncFromBilling(ctx context.Context, a *attempt, om *mapping.Object, billingID string) {
-	if ok, key := a.settings.SyncAllowed(om.Type); !ok {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "resync", "", key+" is off", billingID, "")
+func (e *Engine) resyncFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, billingID string) {
+	if ok, key := a.Settings.SyncAllowed(om.Type); !ok {
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "resync", "", key+" is off", billingID, "")
 		return
 	}
 	ent, err := e.cfg.Billing.Get(ctx, om.Type, billingID)
 	if err != nil {
 		if notFound(err) {
-			a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "resync", "", "the billing record no longer exists", billingID, "")
+			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "resync", "", "the billing record no longer exists", billingID, "")
 			return
 		}
-		a.failOp(err, "read", billingID, "")
+		a.FailOp(err, "read", billingID, "")
 		return
 	}
 	st, err := e.state(ctx, om.Type, billingID)
 	if err != nil {
-		a.fail(err, billingID, "")
+		a.Fail(err, billingID, "")
 		return
 	}
 	if c, err := e.heldConflict(ctx, om.Type, billingID); err != nil || c != nil {
 		if err != nil {
-			a.fail(err, billingID, "")
+			a.Fail(err, billingID, "")
 		} else {
-			a.held(c, billingID, "")
+			held(a, c, billingID, "")
 		}
 		return
 	}
@@ -429,22 +430,22 @@ func (e *Engine) resyncFromBilling(ctx context.Context, a *attempt, om *mapping.
 		rec, err = e.readByExternalID(ctx, om, billingID)
 	}
 	if err != nil {
-		a.failOp(err, "read", billingID, "")
+		a.FailOp(err, "read", billingID, "")
 		return
 	}
 	if rec == nil {
 		if om.Parent != nil {
 			if err := e.ensureParent(ctx, a, om.Parent.Type, ent.Str(om.Parent.BillingField), 0); err != nil {
-				a.fail(err, billingID, "")
+				a.Fail(err, billingID, "")
 				return
 			}
 		}
 		ns, _, err := e.upsertWhole(ctx, om, ent)
 		if err != nil {
-			a.failOp(err, "upsert", billingID, "")
+			a.FailOp(err, "upsert", billingID, "")
 			return
 		}
-		a.finish(billsync.OutcomeSuccess, "", "create", "", "created in Salesforce (resync)", billingID, ns.SalesforceID)
+		a.Finish(billsync.OutcomeSuccess, "", "create", "", "created in Salesforce (resync)", billingID, ns.SalesforceID)
 		return
 	}
 	if st == nil || st.SalesforceID != rec.ID() {
@@ -452,7 +453,7 @@ func (e *Engine) resyncFromBilling(ctx context.Context, a *attempt, om *mapping.
 		// counts as the agreed base.
 		base, _, err := om.AllBillingValues(ent)
 		if err != nil {
-			a.fail(err, billingID, rec.ID())
+			a.Fail(err, billingID, rec.ID())
 			return
 		}
 		if om.Parent != nil {
@@ -463,7 +464,7 @@ func (e *Engine) resyncFromBilling(ctx context.Context, a *attempt, om *mapping.
 	}
 	p, err := e.decide(a, om, st, ent, rec, "")
 	if err != nil {
-		a.fail(err, billingID, rec.ID())
+		a.Fail(err, billingID, rec.ID())
 		return
 	}
 	e.settle(ctx, a, om, st, p, ent, rec)

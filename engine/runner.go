@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 )
 
 // RunnerConfig wires a Runner.
@@ -164,11 +165,11 @@ func (r *Runner) apply(ctx context.Context, c billsync.Change) {
 	defer cancel()
 	var err error
 	switch res.Disposition {
-	case Done:
+	case attempt.Done:
 		err = r.cfg.Queue.Complete(qctx, c.ID, res.Entries...)
-	case Retry:
+	case attempt.Retry:
 		err = r.cfg.Queue.Retry(qctx, c.ID, res.RetryAt, billsync.ErrorMessage(res.Err), res.Entries...)
-	case Dead:
+	case attempt.Dead:
 		err = r.cfg.Queue.Bury(qctx, c.ID, errorCode(res.Err), billsync.ErrorMessage(res.Err), res.Entries...)
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
 )
 
@@ -13,21 +14,21 @@ var sfIDPattern = regexp.MustCompile(`^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$`)
 
 // toBilling applies a Salesforce change to billing (C2–C4): read the
 // record, compare it with the agreed values, push what Salesforce changed.
-func (e *Engine) toBilling(ctx context.Context, a *attempt) {
-	c := a.c
-	if ok, key := a.settings.SyncAllowed(c.Object); !ok {
+func (e *Engine) toBilling(ctx context.Context, a *attempt.Attempt) {
+	c := a.Change
+	if ok, key := a.Settings.SyncAllowed(c.Object); !ok {
 		// Name the billing record too when it is known, so the skip shows
 		// up under either id (G2).
 		billingID := ""
 		if st, err := e.cfg.State.SyncStateBySalesforceID(ctx, c.RecordID); err == nil {
 			billingID = st.BillingID
 		}
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up (A5)", billingID, "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up (A5)", billingID, "")
 		return
 	}
 	om, ok := e.m.Object(c.Object)
 	if !ok {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
 		return
 	}
 	switch c.Op {
@@ -52,13 +53,13 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt) {
 		}
 	}
 	if err != nil {
-		a.fail(err, "", "")
+		a.Fail(err, "", "")
 		return
 	}
 	if st == nil {
 		sfVals, err := om.SalesforceValues(rec)
 		if err != nil {
-			a.fail(err, "", "")
+			a.Fail(err, "", "")
 			return
 		}
 		e.createInBilling(ctx, a, om, rec, sfVals, "sf:"+rec.ID())
@@ -68,40 +69,40 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt) {
 		// An earlier attempt created the billing record but could not
 		// write its id back (C3); finish that first.
 		if err := e.writeBack(ctx, om, rec.ID(), st.BillingID); err != nil {
-			a.failOp(err, "update", st.BillingID, "")
+			a.FailOp(err, "update", st.BillingID, "")
 			return
 		}
 	}
 
 	if c, err := e.heldConflict(ctx, om.Type, st.BillingID); err != nil || c != nil {
 		if err != nil {
-			a.fail(err, st.BillingID, "")
+			a.Fail(err, st.BillingID, "")
 		} else {
-			a.held(c, st.BillingID, "")
+			held(a, c, st.BillingID, "")
 		}
 		return
 	}
 	all, err := om.AllSalesforceValues(rec)
 	if err != nil {
-		a.fail(err, st.BillingID, "")
+		a.Fail(err, st.BillingID, "")
 		return
 	}
 	if len(mapping.Diff(all, st.Agreed)) == 0 {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", st.BillingID, "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", st.BillingID, "")
 		return
 	}
 	cur, err := e.cfg.Billing.Get(ctx, c.Object, st.BillingID)
 	if err != nil {
 		if notFound(err) {
-			a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", st.BillingID, "")
+			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", st.BillingID, "")
 			return
 		}
-		a.failOp(err, "read", st.BillingID, "")
+		a.FailOp(err, "read", st.BillingID, "")
 		return
 	}
 	p, err := e.decide(a, om, st, cur, rec, "")
 	if err != nil {
-		a.fail(err, st.BillingID, "")
+		a.Fail(err, st.BillingID, "")
 		return
 	}
 	e.settle(ctx, a, om, st, p, cur, rec)
@@ -109,7 +110,7 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt) {
 
 // createInBilling creates a record that was created in Salesforce, and
 // writes the new billing id back to it (C3).
-func (e *Engine) createInBilling(ctx context.Context, a *attempt, om *mapping.Object, rec billsync.SObject, sfVals mapping.Values, idemKey string) {
+func (e *Engine) createInBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, rec billsync.SObject, sfVals mapping.Values, idemKey string) {
 	ent := billsync.Entity{}
 	for k, v := range sfVals {
 		if v == "" {
@@ -123,7 +124,7 @@ func (e *Engine) createInBilling(ctx context.Context, a *attempt, om *mapping.Ob
 		if parentID == "" {
 			// The parent was created in Salesforce too and is not in
 			// billing yet: wait for it (B4).
-			a.wait(billsync.ReasonWaitingParent, fmt.Sprintf("parent %s is not in billing yet", rec.Str(om.Parent.LookupField)), "", "")
+			a.Wait(billsync.ReasonWaitingParent, fmt.Sprintf("parent %s is not in billing yet", rec.Str(om.Parent.LookupField)), "", "")
 			return
 		}
 		ent[om.Parent.BillingField] = parentID
@@ -144,7 +145,7 @@ func (e *Engine) createInBilling(ctx context.Context, a *attempt, om *mapping.Ob
 	if err != nil {
 		e.createMu.Unlock()
 		e.markFailed(ctx, om, rec.ID(), err)
-		a.failOp(err, "create", "", "")
+		a.FailOp(err, "create", "", "")
 		return
 	}
 	agreed, _, verr := om.BillingValues(created, false)
@@ -163,14 +164,14 @@ func (e *Engine) createInBilling(ctx context.Context, a *attempt, om *mapping.Ob
 	err = e.cfg.State.PutSyncState(ctx, st)
 	e.createMu.Unlock()
 	if err != nil {
-		a.fail(err, created.ID(), "")
+		a.Fail(err, created.ID(), "")
 		return
 	}
 	if err := e.writeBack(ctx, om, rec.ID(), created.ID()); err != nil {
-		a.failOp(err, "update", created.ID(), "")
+		a.FailOp(err, "update", created.ID(), "")
 		return
 	}
-	a.finish(billsync.OutcomeSuccess, "", "create", "", "created in billing; id written back to "+om.ExternalID, created.ID(), "")
+	a.Finish(billsync.OutcomeSuccess, "", "create", "", "created in billing; id written back to "+om.ExternalID, created.ID(), "")
 }
 
 // LinkField is the billing field holding the Salesforce id of a record
@@ -216,14 +217,14 @@ func (e *Engine) adopt(ctx context.Context, om *mapping.Object, billingID, sfID 
 // readChanged reads the Salesforce record a change is about; when it
 // cannot (a failure, or the record is gone) it records the outcome and
 // reports false.
-func (e *Engine) readChanged(ctx context.Context, a *attempt, om *mapping.Object, op string) (billsync.SObject, bool) {
-	rec, err := e.readSalesforce(ctx, om, a.c.RecordID)
+func (e *Engine) readChanged(ctx context.Context, a *attempt.Attempt, om *mapping.Object, op string) (billsync.SObject, bool) {
+	rec, err := e.readSalesforce(ctx, om, a.Change.RecordID)
 	if err != nil {
-		a.failOp(err, "read", "", "")
+		a.FailOp(err, "read", "", "")
 		return nil, false
 	}
 	if rec == nil {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, op, "", "the record is no longer in Salesforce", "", "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, op, "", "the record is no longer in Salesforce", "", "")
 		return nil, false
 	}
 	return rec, true

@@ -6,23 +6,24 @@ import (
 	"strings"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
 )
 
 // toSalesforce applies a billing change to Salesforce (B1–B6).
-func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
-	c := a.c
-	if ok, key := a.settings.SyncAllowed(c.Object); !ok {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up (A5)", "", "")
+func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
+	c := a.Change
+	if ok, key := a.Settings.SyncAllowed(c.Object); !ok {
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up (A5)", "", "")
 		return
 	}
 	if c.Object == billsync.ObjectQuote {
-		e.syncQuote(ctx, a)
+		e.cfg.Quotes.SyncQuote(ctx, a)
 		return
 	}
 	om, ok := e.m.Object(c.Object)
 	if !ok {
-		a.finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
 		return
 	}
 	if c.Op == billsync.OpDeleted {
@@ -31,13 +32,13 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 	}
 	ent, err := decodeObject(c.Payload)
 	if err != nil {
-		a.fail(err, "", "")
+		a.Fail(err, "", "")
 		return
 	}
 
 	st, err := e.state(ctx, c.Object, ent.ID())
 	if err != nil {
-		a.fail(err, "", "")
+		a.Fail(err, "", "")
 		return
 	}
 	if st == nil {
@@ -46,7 +47,7 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 		e.createMu.RLock()
 		defer e.createMu.RUnlock()
 		if st, err = e.state(ctx, c.Object, ent.ID()); err != nil {
-			a.fail(err, "", "")
+			a.Fail(err, "", "")
 			return
 		}
 	}
@@ -61,12 +62,12 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 		} else if !c.EnqueuedAt.IsZero() && c.EnqueuedAt.Before(st.UpdatedAt) {
 			reason, msg = billsync.ReasonCoalesced, fmt.Sprintf("version %d was written together with version %d", ent.Version(), st.BillingVersion)
 		}
-		a.finish(billsync.OutcomeSkipped, reason, "", "", msg, "", st.SalesforceID)
+		a.Finish(billsync.OutcomeSkipped, reason, "", "", msg, "", st.SalesforceID)
 		return
 	}
 	vals, lossy, err := om.BillingValues(ent, true)
 	if err != nil {
-		a.fail(err, "", "")
+		a.Fail(err, "", "")
 		return
 	}
 	if st != nil && st.SalesforceID != "" {
@@ -74,10 +75,10 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 			st.BillingVersion = ent.Version()
 			st.UpdatedAt = e.now()
 			if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
-				a.fail(err, "", st.SalesforceID)
+				a.Fail(err, "", st.SalesforceID)
 				return
 			}
-			a.finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", "", st.SalesforceID)
+			a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", "", st.SalesforceID)
 			return
 		}
 		if e.reconcileFromBilling(ctx, a, om, st) {
@@ -102,11 +103,11 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 	if om.Parent != nil {
 		parentID = ent.Str(om.Parent.BillingField)
 		if parentID == "" {
-			a.fail(billsync.Errorf(billsync.EINVALID, "%s %s has no %s", c.Object, ent.ID(), om.Parent.BillingField), "", "")
+			a.Fail(billsync.Errorf(billsync.EINVALID, "%s %s has no %s", c.Object, ent.ID(), om.Parent.BillingField), "", "")
 			return
 		}
 		if err := e.ensureParent(ctx, a, om.Parent.Type, parentID, 0); err != nil {
-			a.fail(err, "", "")
+			a.Fail(err, "", "")
 			return
 		}
 	}
@@ -114,7 +115,7 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 	// A record new to Salesforce (or gone from it) is written in full.
 	ns, created, err := e.upsertWhole(ctx, om, ent)
 	if err != nil {
-		a.failOp(err, "upsert", "", "")
+		a.FailOp(err, "upsert", "", "")
 		return
 	}
 	op, msg := "update", "all mapped fields written"
@@ -124,7 +125,7 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 	if len(lossy) > 0 {
 		msg = strings.TrimSpace(msg + "; rounded to the Salesforce field's scale, value changed: " + strings.Join(lossy, ", "))
 	}
-	a.finish(billsync.OutcomeSuccess, "", op, "", msg, "", ns.SalesforceID)
+	a.Finish(billsync.OutcomeSuccess, "", op, "", msg, "", ns.SalesforceID)
 }
 
 // reconcileFromBilling handles a billing change of a record both sides
@@ -133,18 +134,18 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt) {
 // since the last sync is a conflict (D1) rather than silently overwritten.
 //
 // It reports false, having done nothing, when the Salesforce record is gone.
-func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt, om *mapping.Object, st *billsync.SyncState) bool {
+func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState) bool {
 	if c, err := e.heldConflict(ctx, om.Type, st.BillingID); err != nil || c != nil {
 		if err != nil {
-			a.fail(err, "", st.SalesforceID)
+			a.Fail(err, "", st.SalesforceID)
 		} else {
-			a.held(c, "", st.SalesforceID)
+			held(a, c, "", st.SalesforceID)
 		}
 		return true
 	}
 	rec, err := e.readSalesforce(ctx, om, st.SalesforceID)
 	if err != nil {
-		a.failOp(err, "read", "", st.SalesforceID)
+		a.FailOp(err, "read", "", st.SalesforceID)
 		return true
 	}
 	if rec == nil {
@@ -153,15 +154,15 @@ func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt, om *mappi
 	ent, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
 	if err != nil {
 		if notFound(err) {
-			a.finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", "", st.SalesforceID)
+			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", "", st.SalesforceID)
 			return true
 		}
-		a.failOp(err, "read", "", st.SalesforceID)
+		a.FailOp(err, "read", "", st.SalesforceID)
 		return true
 	}
 	p, err := e.decide(a, om, st, ent, rec, "")
 	if err != nil {
-		a.fail(err, "", st.SalesforceID)
+		a.Fail(err, "", st.SalesforceID)
 		return true
 	}
 	e.settle(ctx, a, om, st, p, ent, rec)
@@ -171,7 +172,7 @@ func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt, om *mappi
 // linkTwin links a billing record to the Salesforce record it was created
 // from: the twin gets the billing id and billing's values. It reports
 // false, having done nothing, when the twin is gone.
-func (e *Engine) linkTwin(ctx context.Context, a *attempt, om *mapping.Object, ent billsync.Entity, vals mapping.Values, twin string) bool {
+func (e *Engine) linkTwin(ctx context.Context, a *attempt.Attempt, om *mapping.Object, ent billsync.Entity, vals mapping.Values, twin string) bool {
 	up := billsync.SObject{"Id": twin, om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling}
 	for k, v := range vals {
 		f, _ := om.Field(k)
@@ -182,7 +183,7 @@ func (e *Engine) linkTwin(ctx context.Context, a *attempt, om *mapping.Object, e
 		if gone(err) {
 			return false
 		}
-		a.failOp(err, "link", "", twin)
+		a.FailOp(err, "link", "", twin)
 		return true
 	}
 	agreed := mapping.Merge(nil, vals)
@@ -195,17 +196,17 @@ func (e *Engine) linkTwin(ctx context.Context, a *attempt, om *mapping.Object, e
 	ns := &billsync.SyncState{Object: om.Type, BillingID: ent.ID(), SalesforceID: twin, AccountID: accountOf(om.Type, ent),
 		BillingVersion: ent.Version(), Agreed: agreed, UpdatedAt: e.now()}
 	if err := e.cfg.State.PutSyncState(ctx, ns); err != nil {
-		a.fail(err, "", twin)
+		a.Fail(err, "", twin)
 		return true
 	}
-	a.finish(billsync.OutcomeSuccess, "", "link", "", "linked to the Salesforce record it was created from", "", twin)
+	a.Finish(billsync.OutcomeSuccess, "", "link", "", "linked to the Salesforce record it was created from", "", twin)
 	return true
 }
 
 // ensureParent makes sure a billing record of type t is in Salesforce,
 // upserting it (and, first, its own parent) when billsync has no state for
 // it.
-func (e *Engine) ensureParent(ctx context.Context, a *attempt, t billsync.ObjectType, id string, depth int) error {
+func (e *Engine) ensureParent(ctx context.Context, a *attempt.Attempt, t billsync.ObjectType, id string, depth int) error {
 	if depth > 4 {
 		return billsync.Errorf(billsync.EINTERNAL, "parent chain too deep at %s %s", t, id)
 	}
@@ -232,8 +233,8 @@ func (e *Engine) ensureParent(ctx context.Context, a *attempt, t billsync.Object
 	if err != nil {
 		return fmt.Errorf("bringing parent %s %s along: %w", t, id, err)
 	}
-	le := a.entry(t, id, ns.SalesforceID, "upsert", billsync.OutcomeSuccess, "", "", fmt.Sprintf("brought along as the parent of %s %s (B4)", a.c.Object, a.c.RecordID))
-	a.note(le)
+	le := a.Entry(t, id, ns.SalesforceID, "upsert", billsync.OutcomeSuccess, "", "", fmt.Sprintf("brought along as the parent of %s %s (B4)", a.Change.Object, a.Change.RecordID))
+	a.Note(le)
 	return nil
 }
 
