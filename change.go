@@ -44,6 +44,25 @@ func QuotePartition(quoteID string) string { return "quote:" + quoteID }
 // billing account is not known yet (a record created in Salesforce).
 func RecordPartition(sfID string) string { return "sfrecord:" + sfID }
 
+// PartitionOf returns the queue partition of a billing record (B2, E1):
+// accounts, balances and transactions share their account's partition;
+// quotes are partitioned per quote.
+func PartitionOf(t ObjectType, data Entity) (string, error) {
+	switch t {
+	case ObjectAccount:
+		return AccountPartition(data.ID()), nil
+	case ObjectBalance, ObjectBalanceTransaction:
+		acc := data.Str("accountId")
+		if acc == "" {
+			return "", Errorf(EINVALID, "data.accountId is missing (a %s belongs to an account)", t)
+		}
+		return AccountPartition(acc), nil
+	case ObjectQuote:
+		return QuotePartition(data.ID()), nil
+	}
+	return "", Errorf(EINVALID, "unknown object type %q", t)
+}
+
 // DeadLetter is a change that exhausted its retries or failed permanently
 // (H3). It can be replayed.
 type DeadLetter struct {

@@ -98,10 +98,3 @@ type QuoteItem struct {
 	UnitPrice       Money  `json:"unitPrice"`
 	AmendmentStatus string `json:"amendmentStatus,omitempty"`
 }
-
-// WebhookEvent is the body of a billing webhook (SPEC §5.2).
-type WebhookEvent struct {
-	Type      string    `json:"type"` // "<entity>.<created|updated|deleted>"
-	Timestamp time.Time `json:"timestamp"`
-	Data      Entity    `json:"data"`
-}

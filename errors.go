@@ -77,11 +77,12 @@ type RemoteError struct {
 	Message    string
 	Fields     []string
 	// Transient is true for failures worth retrying: 5xx, timeouts, dropped
-	// connections, UNABLE_TO_LOCK_ROW, REQUEST_LIMIT_EXCEEDED, 429.
+	// connections, 429, and the remote codes its client knows to be
+	// passing (a row lock, a spent allowance). The client sets it.
 	Transient bool
 	// RateLimited is true when the remote system refused the call because
-	// the caller spent its API allowance (Salesforce REQUEST_LIMIT_EXCEEDED,
-	// a 429): not the record's fault, so the engine pauses calls instead of
+	// the caller spent its API allowance (a 429, or the remote system's own
+	// code for it): not the record's fault, so the engine pauses calls instead of
 	// spending the record's attempts. The client that read the answer sets it.
 	RateLimited bool
 	Err         error // the underlying transport error, if any

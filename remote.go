@@ -47,15 +47,18 @@ type SaveResult struct {
 }
 
 // Err returns the record's failure as a *RemoteError, or nil on success.
+// Whether it is worth retrying is the client's word (FieldError.Transient,
+// FieldError.RateLimited), not this package's: error codes belong to the
+// remote system.
 func (r SaveResult) Err() error {
 	if r.Success {
 		return nil
 	}
 	e := &RemoteError{System: SystemSalesforce, StatusCode: 400}
 	if len(r.Errors) > 0 {
-		e.Code, e.Message, e.Fields = r.Errors[0].StatusCode, r.Errors[0].Message, r.Errors[0].Fields
-		e.Transient = TransientSalesforceCode(e.Code)
-		e.RateLimited = e.Code == "REQUEST_LIMIT_EXCEEDED"
+		f := r.Errors[0]
+		e.Code, e.Message, e.Fields = f.StatusCode, f.Message, f.Fields
+		e.Transient, e.RateLimited = f.Transient, f.RateLimited
 	}
 	return e
 }
@@ -66,17 +69,12 @@ type FieldError struct {
 	StatusCode string   `json:"statusCode"`
 	Message    string   `json:"message"`
 	Fields     []string `json:"fields"`
-}
-
-// TransientSalesforceCode reports whether a Salesforce error code is worth
-// retrying (H3).
-func TransientSalesforceCode(code string) bool {
-	switch code {
-	case "UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "API_CURRENTLY_DISABLED",
-		"QUERY_TIMEOUT", "REQUEST_RUNNING_TOO_LONG":
-		return true
-	}
-	return false
+	// Transient and RateLimited are the client's reading of StatusCode
+	// (a locked row is worth retrying; a spent API allowance pauses every
+	// call), set when it decodes a result: the codes are Salesforce's, so
+	// knowing them is the Salesforce client's job. They are not on the wire.
+	Transient   bool `json:"-"`
+	RateLimited bool `json:"-"`
 }
 
 // SObjectDescribe is the part of a describe result billsync uses.

@@ -116,12 +116,16 @@ func (refuseAll) Verify(http.Header, []byte) (string, error) {
 	return "", billsync.Errorf(billsync.EUNAUTHORIZED, "no")
 }
 
+func (refuseAll) Decode(string, []byte, time.Time) (*billsync.Change, error) {
+	return nil, billsync.Errorf(billsync.EINVALID, "no")
+}
+
 func setup(t *testing.T) (*memStore, string) {
 	t.Helper()
 	st := &memStore{settings: map[string]billsync.Setting{}}
 	srv, err := httpserver.New(httpserver.Config{
-		Store:       st,
-		Verifier:    refuseAll{},
+		Webhooks: refuseAll{}, Queue: st,
+		Settings: st, Logs: st, DeadLetters: st, Conflicts: st,
 		AdminTokens: map[string]string{"s3cret-token": "alice"},
 		Clock:       func() time.Time { return testNow },
 	})

@@ -126,8 +126,8 @@ func setupConflicts(t *testing.T, withEngine bool) (*conflictStore, *adminclient
 		st.conflicts = append(st.conflicts, c)
 	}
 	cfg := httpserver.Config{
-		Store:       st,
-		Verifier:    refuseAll{},
+		Webhooks: refuseAll{}, Queue: st,
+		Settings: st, Logs: st, DeadLetters: st, Conflicts: st,
 		AdminTokens: map[string]string{"s3cret-token": "alice"},
 		Clock:       func() time.Time { return testNow },
 	}

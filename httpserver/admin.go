@@ -47,7 +47,7 @@ func toSettingBody(st billsync.Setting) settingBody {
 // effectiveSettings lists every known key with its stored value or its
 // default, sorted by key.
 func (s *Server) effectiveSettings(r *http.Request) ([]settingBody, error) {
-	stored, err := s.store.Settings(r.Context())
+	stored, err := s.settings.Settings(r.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (s *Server) handlePutSetting(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	st, err := s.store.SetSetting(r.Context(), key, v, actorFrom(r.Context()))
+	st, err := s.settings.SetSetting(r.Context(), key, v, actorFrom(r.Context()))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -138,7 +138,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entries, err := s.store.Audit(r.Context(), limit)
+	entries, err := s.settings.Audit(r.Context(), limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -160,7 +160,7 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entries, next, err := s.store.Logs(r.Context(), f)
+	entries, next, err := s.logs.Logs(r.Context(), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -243,7 +243,7 @@ func (s *Server) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	dls, err := s.store.DeadLetters(r.Context(), limit)
+	dls, err := s.deadLetters.DeadLetters(r.Context(), limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -261,7 +261,7 @@ func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, billsync.Errorf(billsync.EINVALID, "dead letter id %q: want a positive whole number", raw))
 		return
 	}
-	if err := s.store.Resurrect(r.Context(), id); err != nil {
+	if err := s.deadLetters.Resurrect(r.Context(), id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -285,7 +285,7 @@ func (s *Server) handleRetryAll(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	for {
-		dls, err := s.store.DeadLetters(r.Context(), retryAllBatch)
+		dls, err := s.deadLetters.DeadLetters(r.Context(), retryAllBatch)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -297,7 +297,7 @@ func (s *Server) handleRetryAll(w http.ResponseWriter, r *http.Request) {
 			}
 			seen[dl.ID] = true
 			progressed = true
-			if err := s.store.Resurrect(r.Context(), dl.ID); err != nil {
+			if err := s.deadLetters.Resurrect(r.Context(), dl.ID); err != nil {
 				if billsync.ErrorCode(err) == billsync.ENOTFOUND {
 					continue // retried by someone else meanwhile
 				}
@@ -314,7 +314,7 @@ func (s *Server) handleRetryAll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleQueue(w http.ResponseWriter, r *http.Request) {
-	st, err := s.store.Stats(r.Context())
+	st, err := s.deadLetters.Stats(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return

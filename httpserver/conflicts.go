@@ -27,7 +27,7 @@ func (s *Server) handleConflicts(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	list, next, err := s.store.Conflicts(r.Context(), f)
+	list, next, err := s.conflicts.Conflicts(r.Context(), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -93,7 +93,7 @@ func (s *Server) handleConflict(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	c, err := s.store.Conflict(r.Context(), id)
+	c, err := s.conflicts.Conflict(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -120,12 +120,11 @@ func (s *Server) handleResolveConflict(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, billsync.Errorf(billsync.EINVALID, `winner %q: want %q or %q`, req.Winner, billsync.SideBilling, billsync.SideSalesforce))
 		return
 	}
-	resolver := s.engine.Load().resolver
-	if resolver == nil {
+	if s.resolver == nil {
 		s.writeError(w, r, billsync.Errorf(billsync.EUNAVAILABLE, "resolving conflicts is not available on this server"))
 		return
 	}
-	c, err := resolver.ResolveConflict(r.Context(), id, req.Winner, actorFrom(r.Context()))
+	c, err := s.resolver.ResolveConflict(r.Context(), id, req.Winner, actorFrom(r.Context()))
 	if err == nil && c == nil {
 		err = billsync.Errorf(billsync.EINTERNAL, "resolver returned no conflict and no error")
 	}
@@ -147,12 +146,11 @@ func (s *Server) handleStartResync(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	resyncer := s.engine.Load().resyncer
-	if resyncer == nil {
+	if s.resyncer == nil {
 		s.writeError(w, r, billsync.Errorf(billsync.EUNAVAILABLE, "resync is not available on this server"))
 		return
 	}
-	rep, err := resyncer.StartResync(r.Context(), req)
+	rep, err := s.resyncer.StartResync(r.Context(), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -189,12 +187,11 @@ func (s *Server) handleResync(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, billsync.Errorf(billsync.EINVALID, "resync id: want 1 to %d characters", maxResyncID))
 		return
 	}
-	resyncer := s.engine.Load().resyncer
-	if resyncer == nil {
+	if s.resyncer == nil {
 		s.writeError(w, r, billsync.Errorf(billsync.EUNAVAILABLE, "resync is not available on this server"))
 		return
 	}
-	rep, err := resyncer.Resync(r.Context(), id)
+	rep, err := s.resyncer.Resync(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -223,7 +223,7 @@ func TestConflictShow(t *testing.T) {
 func TestConflictResolve(t *testing.T) {
 	var resolver *fakeResolver
 	h := newHarness(t, func(c *Config) {
-		resolver = &fakeResolver{store: c.Store.(*fakeStore)}
+		resolver = &fakeResolver{store: c.Conflicts.(*fakeStore)}
 		c.Resolver = resolver
 	})
 	seedConflicts(t, h.store)
@@ -420,26 +420,5 @@ func TestResyncWithoutResyncer(t *testing.T) {
 		if res.status != 503 || res.errorOf(t).Code != billsync.EUNAVAILABLE {
 			t.Errorf("%s %s: %d %s", tc.method, tc.path, res.status, res.body)
 		}
-	}
-}
-
-// The engine reports to the server's metrics, so it is built after the
-// server and attached to it.
-func TestUseEngineAttachesLater(t *testing.T) {
-	h := newHarness(t)
-	seedConflicts(t, h.store)
-	if res := h.do("POST", "/api/v1/conflicts/2/resolve", opsToken, []byte(`{"winner":"billing"}`), nil); res.status != 503 {
-		t.Fatalf("before: %d", res.status)
-	}
-	h.srv.UseEngine(&fakeResolver{store: h.store}, &fakeResyncer{})
-	if res := h.do("POST", "/api/v1/conflicts/2/resolve", opsToken, []byte(`{"winner":"billing"}`), nil); res.status != 200 {
-		t.Errorf("resolve after UseEngine: %d %s", res.status, res.body)
-	}
-	if res := h.do("POST", "/api/v1/resync", opsToken, []byte(`{}`), nil); res.status != 202 {
-		t.Errorf("resync after UseEngine: %d %s", res.status, res.body)
-	}
-	h.srv.UseEngine(nil, nil)
-	if res := h.do("POST", "/api/v1/resync", opsToken, []byte(`{}`), nil); res.status != 503 {
-		t.Errorf("after detaching: %d", res.status)
 	}
 }

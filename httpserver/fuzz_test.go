@@ -20,7 +20,8 @@ func FuzzWebhook(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	st := newFakeStore(func() time.Time { return testNow })
-	srv, err := New(Config{Store: st, Verifier: fakeVerifier{}, Clock: func() time.Time { return testNow }})
+	srv, err := New(Config{Webhooks: fakeVerifier{}, Queue: st, Settings: st, Logs: st, DeadLetters: st, Conflicts: st,
+		Clock: func() time.Time { return testNow }})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -16,7 +16,7 @@ const maxGroup = 1000
 // transaction takes them all. Each webhook is still answered only after
 // its own row is committed, and a lone webhook waits for nothing.
 type ingester struct {
-	q billsync.Queue
+	q Enqueuer
 
 	mu      sync.Mutex
 	pending []*ingestReq

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/billsync/billsync"
@@ -15,13 +16,16 @@ import (
 
 const namespace = "billsync"
 
-// Metrics holds billsync's Prometheus metrics (G4). The engine and the
-// event subscriber update them through its methods; a nil *Metrics
-// ignores every update, so code under test needs none.
+// Metrics holds billsync's Prometheus metrics (G4) and the registry they
+// are served from. The engine and the event subscriber update them through
+// its methods; a nil *Metrics ignores every update, so code under test
+// needs none.
 //
 // Labels are low-cardinality only (direction, object, outcome, result,
 // route): never a record id.
 type Metrics struct {
+	registry     *prometheus.Registry
+	log          *slog.Logger
 	syncAttempts *prometheus.CounterVec
 	syncLatency  *prometheus.HistogramVec
 	webhooks     *prometheus.CounterVec
@@ -33,8 +37,64 @@ type Metrics struct {
 	apiShare     prometheus.Gauge
 }
 
-func newMetrics(reg *prometheus.Registry, store billsync.Store, now func() time.Time, log *slog.Logger) (*Metrics, error) {
-	m := &Metrics{
+// QueueGauges is what the metrics read from the store at scrape time: the
+// queue's state and the held conflicts (billsync.Store has both).
+type QueueGauges interface {
+	Stats(ctx context.Context) (billsync.QueueStats, error)
+	CountHeld(ctx context.Context) (int64, error)
+}
+
+// MetricsConfig wires Metrics.
+type MetricsConfig struct {
+	// Registry receives the metrics; nil creates one with the Go and
+	// process collectors.
+	Registry *prometheus.Registry
+	// Gauges is read at every scrape; nil leaves the queue and conflict
+	// gauges out.
+	Gauges QueueGauges
+	Logger *slog.Logger
+	Clock  func() time.Time
+}
+
+// NewMetrics registers billsync's metrics. It needs no server, so the
+// engine, which reports to them, can be built before the server that
+// serves them.
+func NewMetrics(cfg MetricsConfig) (*Metrics, error) {
+	reg, log, now := cfg.Registry, cfg.Logger, cfg.Clock
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		if err := reg.Register(collectors.NewGoCollector()); err != nil {
+			return nil, billsync.Errorf(billsync.EINTERNAL, "httpserver: register Go collector: %v", err)
+		}
+		if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+			return nil, billsync.Errorf(billsync.EINTERNAL, "httpserver: register process collector: %v", err)
+		}
+	}
+	m := newMetricSet()
+	m.registry, m.log = reg, log
+	cs := []prometheus.Collector{
+		m.syncAttempts, m.syncLatency, m.webhooks, m.httpRequests,
+		m.streamUp, m.streamLag, m.apiUsed, m.apiMax, m.apiShare,
+	}
+	if cfg.Gauges != nil {
+		cs = append(cs, &storeCollector{store: cfg.Gauges, now: now, log: log})
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, billsync.Errorf(billsync.EINTERNAL, "httpserver: register metric: %v", err)
+		}
+	}
+	return m, nil
+}
+
+func newMetricSet() *Metrics {
+	return &Metrics{
 		syncAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "sync_attempts_total",
 			Help: "Sync attempts by direction, object and outcome (one per sync-log entry).",
@@ -73,16 +133,14 @@ func newMetrics(reg *prometheus.Registry, store billsync.Store, now func() time.
 			Help: "Share of the Salesforce API budget used (0 to 1).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{
-		m.syncAttempts, m.syncLatency, m.webhooks, m.httpRequests,
-		m.streamUp, m.streamLag, m.apiUsed, m.apiMax, m.apiShare,
-		&storeCollector{store: store, now: now, log: log},
-	} {
-		if err := reg.Register(c); err != nil {
-			return nil, billsync.Errorf(billsync.EINTERNAL, "httpserver: register metric: %v", err)
-		}
+}
+
+// Registry is the registry /metrics serves; nil for a nil *Metrics.
+func (m *Metrics) Registry() *prometheus.Registry {
+	if m == nil {
+		return nil
 	}
-	return m, nil
+	return m.registry
 }
 
 // ObserveSync counts one sync attempt and its latency.
@@ -146,12 +204,12 @@ func (m *Metrics) observeHTTP(route string, status int) {
 	m.httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 }
 
-func (m *Metrics) handler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+func (m *Metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
 		// A store that cannot answer must not hide every other metric.
 		ErrorHandling: promhttp.ContinueOnError,
-		ErrorLog:      slogPrinter{log},
-		Registry:      reg,
+		ErrorLog:      slogPrinter{m.log},
+		Registry:      m.registry,
 		Timeout:       2 * scrapeTimeout,
 	})
 }
@@ -167,7 +225,7 @@ func (p slogPrinter) Println(v ...any) {
 // cost nothing between scrapes, and stay right whichever process (engine,
 // admin API, another replica) changed them.
 type storeCollector struct {
-	store billsync.Store
+	store QueueGauges
 	now   func() time.Time
 	log   *slog.Logger
 }

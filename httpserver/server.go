@@ -8,65 +8,29 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/billsync/billsync"
 )
 
-// WebhookVerifier checks a billing webhook's signature and returns its
-// webhook-id, the idempotency key. billingapi.Verifier implements it.
-type WebhookVerifier interface {
-	Verify(h http.Header, body []byte) (webhookID string, err error)
-}
-
-// Config wires a Server.
-type Config struct {
-	Store    billsync.Store
-	Verifier WebhookVerifier
-	// AdminTokens maps each admin token to its name; the audit trail
-	// records the name, never the token (A4).
-	AdminTokens map[string]string
-	// Ready reports whether billsync can do its work (nil error = ready),
-	// e.g. whether the event subscription is up (G4). Nil means always
-	// ready. An errors.Join of several errors is reported as several reasons.
-	Ready func(ctx context.Context) error
-	// Resolver applies operators' decisions on held conflicts and Resyncer
-	// runs resyncs; nil answers their routes 503 (a server without an
-	// engine). An engine built after the server, because it reports to
-	// the server's metrics, is attached later with UseEngine.
-	Resolver billsync.ConflictResolver
-	Resyncer billsync.Resyncer
-	// OnEnqueue wakes the workers after new work was stored.
-	OnEnqueue func()
-	// OnSettings is called after a setting changed, so that cached
-	// settings are dropped and the change applies to the next change.
-	OnSettings func()
-	// Registry receives the metrics; nil creates one with the Go and
-	// process collectors.
-	Registry *prometheus.Registry
-	Logger   *slog.Logger
-	Clock    func() time.Time
-}
-
 // Server serves billsync's HTTP endpoints. Create it with New.
 type Server struct {
-	store      billsync.Store
-	verifier   WebhookVerifier
-	engine     atomic.Pointer[engineParts]
-	tokens     []adminToken
-	ready      func(ctx context.Context) error
-	onEnqueue  func()
-	onSettings func()
-	ingest     *ingester // webhooks are committed in groups
-	registry   *prometheus.Registry
-	metrics    *Metrics
-	log        *slog.Logger
-	now        func() time.Time
-	handler    http.Handler
+	webhooks    WebhookDecoder
+	settings    SettingsStore
+	logs        LogReader
+	deadLetters DeadLetterStore
+	conflicts   ConflictReader
+	resolver    billsync.ConflictResolver
+	resyncer    billsync.Resyncer
+	tokens      []adminToken
+	ready       func(ctx context.Context) error
+	onEnqueue   func()
+	onSettings  func()
+	ingest      *ingester // webhooks are committed in groups
+	metrics     *Metrics
+	log         *slog.Logger
+	now         func() time.Time
+	handler     http.Handler
 }
 
 // adminToken keeps only a digest of the token: comparing fixed-length
@@ -85,21 +49,24 @@ const (
 
 // New checks cfg and builds the server and its routes.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil {
-		return nil, billsync.Errorf(billsync.EINVALID, "httpserver: Store is required")
-	}
-	if cfg.Verifier == nil {
-		return nil, billsync.Errorf(billsync.EINVALID, "httpserver: Verifier is required (webhooks are never accepted unsigned)")
+	if err := checkRequired(cfg); err != nil {
+		return nil, err
 	}
 	s := &Server{
-		ingest:    &ingester{q: cfg.Store},
-		store:     cfg.Store,
-		verifier:  cfg.Verifier,
-		ready:     cfg.Ready,
-		onEnqueue: cfg.OnEnqueue,
-		registry:  cfg.Registry,
-		log:       cfg.Logger,
-		now:       cfg.Clock,
+		webhooks:    cfg.Webhooks,
+		ingest:      &ingester{q: cfg.Queue},
+		settings:    cfg.Settings,
+		logs:        cfg.Logs,
+		deadLetters: cfg.DeadLetters,
+		conflicts:   cfg.Conflicts,
+		resolver:    cfg.Resolver,
+		resyncer:    cfg.Resyncer,
+		ready:       cfg.Ready,
+		onEnqueue:   cfg.OnEnqueue,
+		onSettings:  cfg.OnSettings,
+		metrics:     cfg.Metrics,
+		log:         cfg.Logger,
+		now:         cfg.Clock,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -110,7 +77,6 @@ func New(cfg Config) (*Server, error) {
 	if s.onEnqueue == nil {
 		s.onEnqueue = func() {}
 	}
-	s.onSettings = cfg.OnSettings
 	if s.onSettings == nil {
 		s.onSettings = func() {}
 	}
@@ -126,36 +92,15 @@ func New(cfg Config) (*Server, error) {
 	if len(s.tokens) == 0 {
 		s.log.Warn("no admin tokens configured: the admin API refuses every request")
 	}
-	if s.registry == nil {
-		s.registry = prometheus.NewRegistry()
-		if err := s.registry.Register(collectors.NewGoCollector()); err != nil {
-			return nil, billsync.Errorf(billsync.EINTERNAL, "httpserver: register Go collector: %v", err)
+	if s.metrics == nil {
+		m, err := NewMetrics(MetricsConfig{Logger: s.log, Clock: s.now})
+		if err != nil {
+			return nil, err
 		}
-		if err := s.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
-			return nil, billsync.Errorf(billsync.EINTERNAL, "httpserver: register process collector: %v", err)
-		}
+		s.metrics = m
 	}
-	m, err := newMetrics(s.registry, s.store, s.now, s.log)
-	if err != nil {
-		return nil, err
-	}
-	s.metrics = m
-	s.UseEngine(cfg.Resolver, cfg.Resyncer)
 	s.handler = s.routes()
 	return s, nil
-}
-
-// engineParts are the engine's services the admin API hands work to.
-type engineParts struct {
-	resolver billsync.ConflictResolver
-	resyncer billsync.Resyncer
-}
-
-// UseEngine sets the services that resolve held conflicts and run
-// resyncs, replacing those of Config; nil leaves that route answering
-// 503. It is safe to call while the server is serving.
-func (s *Server) UseEngine(r billsync.ConflictResolver, rs billsync.Resyncer) {
-	s.engine.Store(&engineParts{resolver: r, resyncer: rs})
 }
 
 // Handler is the server's root handler, with access logging.
@@ -177,11 +122,9 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 	}
 }
 
-// Metrics is what the engine and subscriber update.
+// Metrics is what the server counts in and /metrics serves: Config.Metrics,
+// or the server's own when that was nil.
 func (s *Server) Metrics() *Metrics { return s.metrics }
-
-// Registry is the registry /metrics exposes.
-func (s *Server) Registry() *prometheus.Registry { return s.registry }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -189,7 +132,7 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	mux.Handle("GET /metrics", s.metrics.handler(s.registry, s.log))
+	mux.Handle("GET /metrics", s.metrics.handler())
 
 	admin := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAdmin(h)) }
 	admin("GET /api/v1/settings", s.handleSettings)

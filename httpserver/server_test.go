@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/billingapi"
 )
 
 const (
@@ -26,9 +27,18 @@ const (
 
 var testNow = time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
 
+// contractBodies decodes webhook bodies as the billing contract's adapter
+// does, so these tests see the real answers to real bodies; each fake
+// below brings its own signature check.
+type contractBodies struct{}
+
+func (contractBodies) Decode(webhookID string, body []byte, now time.Time) (*billsync.Change, error) {
+	return billingapi.DecodeWebhook(webhookID, body, now)
+}
+
 // fakeVerifier accepts a request whose "X-Test-Signature" is "good" and
 // returns its webhook-id.
-type fakeVerifier struct{}
+type fakeVerifier struct{ contractBodies }
 
 func (fakeVerifier) Verify(h http.Header, body []byte) (string, error) {
 	if h.Get("X-Test-Signature") != "good" {
@@ -70,9 +80,19 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 	t.Helper()
 	clock := func() time.Time { return testNow }
 	h := &harness{t: t, store: newFakeStore(clock), logs: &syncBuffer{}}
+	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	metrics, err := NewMetrics(MetricsConfig{Gauges: h.store, Logger: logger, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{
-		Store:       h.store,
-		Verifier:    fakeVerifier{},
+		Webhooks:    fakeVerifier{},
+		Queue:       h.store,
+		Settings:    h.store,
+		Logs:        h.store,
+		DeadLetters: h.store,
+		Conflicts:   h.store,
+		Metrics:     metrics,
 		AdminTokens: map[string]string{opsToken: "ops", robotToken: "robot"},
 		Ready: func(ctx context.Context) error {
 			h.mu.Lock()
@@ -80,7 +100,7 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 			return h.readyErr
 		},
 		OnEnqueue: func() { h.enqueued.Add(1) },
-		Logger:    slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:    logger,
 		Clock:     clock,
 	}
 	for _, e := range edit {
@@ -251,7 +271,7 @@ func TestWebhookStoreFailureIs503(t *testing.T) {
 
 func TestWebhookTooLarge(t *testing.T) {
 	h := newHarness(t)
-	body := `{"type":"account.updated","data":{"id":"acc_1","name":"` + strings.Repeat("x", billsync.MaxWebhookBody) + `"}}`
+	body := `{"type":"account.updated","data":{"id":"acc_1","name":"` + strings.Repeat("x", maxWebhookBody) + `"}}`
 	res := h.do("POST", "/webhooks/billing", "", []byte(body), signedHeader("msg_big"))
 	if res.status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413", res.status)
@@ -314,11 +334,23 @@ func TestAdminAuth(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	st := newFakeStore(time.Now)
+	full := func(edit func(*Config)) Config {
+		c := Config{Webhooks: fakeVerifier{}, Queue: st, Settings: st, Logs: st, DeadLetters: st, Conflicts: st}
+		edit(&c)
+		return c
+	}
+	if _, err := New(full(func(*Config) {})); err != nil {
+		t.Fatalf("complete config: %v", err)
+	}
 	for name, cfg := range map[string]Config{
-		"no store":      {Verifier: fakeVerifier{}},
-		"no verifier":   {Store: st},
-		"empty token":   {Store: st, Verifier: fakeVerifier{}, AdminTokens: map[string]string{"": "ops"}},
-		"unnamed token": {Store: st, Verifier: fakeVerifier{}, AdminTokens: map[string]string{"secret": ""}},
+		"no webhooks":     full(func(c *Config) { c.Webhooks = nil }),
+		"no queue":        full(func(c *Config) { c.Queue = nil }),
+		"no settings":     full(func(c *Config) { c.Settings = nil }),
+		"no logs":         full(func(c *Config) { c.Logs = nil }),
+		"no dead letters": full(func(c *Config) { c.DeadLetters = nil }),
+		"no conflicts":    full(func(c *Config) { c.Conflicts = nil }),
+		"empty token":     full(func(c *Config) { c.AdminTokens = map[string]string{"": "ops"} }),
+		"unnamed token":   full(func(c *Config) { c.AdminTokens = map[string]string{"secret": ""} }),
 	} {
 		if _, err := New(cfg); billsync.ErrorCode(err) != billsync.EINVALID {
 			t.Errorf("%s: err %v, want invalid", name, err)

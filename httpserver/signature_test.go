@@ -17,6 +17,7 @@ import (
 // describes it, written out by hand so the test does not trust the code
 // under test (billingapi's verifier) to define the format.
 type hmacVerifier struct {
+	contractBodies
 	key []byte
 	now func() time.Time
 }
@@ -62,7 +63,7 @@ func TestWebhookStandardSignature(t *testing.T) {
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	clock := func() time.Time { return testNow }
 	v := newHMACVerifier(t, secret, clock)
-	h := newHarness(t, func(c *Config) { c.Verifier = v })
+	h := newHarness(t, func(c *Config) { c.Webhooks = v })
 
 	body := []byte(`{"type":"balance.created","timestamp":"2026-03-04T11:59:30Z","data":{"id":"bal_1","accountId":"acc_7","amount":"12.50"}}`)
 	ts := strconv.FormatInt(testNow.Unix(), 10)

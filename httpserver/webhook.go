@@ -9,6 +9,10 @@ import (
 	"github.com/billsync/billsync"
 )
 
+// maxWebhookBody is the largest webhook body read; a larger one is
+// answered 413 before its signature is checked.
+const maxWebhookBody = 1 << 20
+
 // Webhook results, as the billsync_webhooks_received_total label.
 const (
 	webhookAccepted     = "accepted"
@@ -28,7 +32,7 @@ type webhookAnswer struct {
 // is answered 2xx before the change is committed, so a sender's retry is
 // the only recovery a failure needs.
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, billsync.MaxWebhookBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -42,7 +46,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	webhookID, err := s.verifier.Verify(r.Header, body)
+	webhookID, err := s.webhooks.Verify(r.Header, body)
 	if err == nil && webhookID == "" {
 		err = billsync.Errorf(billsync.EUNAUTHORIZED, "missing webhook-id")
 	}
@@ -59,22 +63,25 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ev, t, op, err := billsync.ParseWebhook(body)
+	change, err := s.webhooks.Decode(webhookID, body, s.now())
+	if err == nil && change == nil {
+		// The decoder broke its contract; not the sender's fault, so an
+		// answer it will retry rather than a 400 it would give up on.
+		s.metrics.webhook(webhookUnavailable)
+		s.writeError(w, r, billsync.Errorf(billsync.EINTERNAL, "webhook decoder %T returned neither a change nor an error", s.webhooks))
+		return
+	}
 	if err != nil {
 		s.refuseInvalid(w, r, webhookID, err)
 		return
 	}
-	change, err := billsync.ChangeFromWebhook(webhookID, ev, t, op, s.now())
-	if err != nil {
-		s.refuseInvalid(w, r, webhookID, err)
-		return
-	}
+	evType := string(change.Object) + "." + string(change.Op)
 
 	dup, err := s.ingest.enqueue(r.Context(), change)
 	if err != nil {
 		s.metrics.webhook(webhookUnavailable)
 		s.log.LogAttrs(r.Context(), slog.LevelError, "webhook not stored",
-			slog.String("webhook_id", webhookID), slog.String("type", ev.Type), slog.Any("err", err))
+			slog.String("webhook_id", webhookID), slog.String("type", evType), slog.Any("err", err))
 		// Whatever the store's reason, the sender should try again later:
 		// nothing was committed.
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: errorDetail{
@@ -85,13 +92,13 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	if dup {
 		s.metrics.webhook(webhookDuplicate)
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "webhook duplicate",
-			slog.String("webhook_id", webhookID), slog.String("type", ev.Type))
+			slog.String("webhook_id", webhookID), slog.String("type", evType))
 		writeJSON(w, http.StatusOK, webhookAnswer{Status: webhookDuplicate})
 		return
 	}
 	s.metrics.webhook(webhookAccepted)
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "webhook accepted",
-		slog.String("webhook_id", webhookID), slog.String("type", ev.Type),
+		slog.String("webhook_id", webhookID), slog.String("type", evType),
 		slog.String("record", change.RecordID), slog.Int64("change_id", change.ID))
 	s.onEnqueue()
 	writeJSON(w, http.StatusOK, webhookAnswer{Status: webhookAccepted})

@@ -94,7 +94,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 	bill := billingapi.New(cfg.Billing.URL, cfg.Billing.Token, nil)
-	verifier, err := billingapi.NewVerifier(cfg.Billing.WebhookSecret, nil)
+	webhooks, err := billingapi.NewWebhooks(cfg.Billing.WebhookSecret, nil)
 	if err != nil {
 		return fmt.Errorf("billing.webhookSecret: %w", err)
 	}
@@ -106,20 +106,8 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	for name, tok := range cfg.AdminTokens {
 		tokens[tok] = name
 	}
-	srv, err := httpserver.New(httpserver.Config{
-		Store: a.store, Verifier: verifier, AdminTokens: tokens, Logger: log,
-		Ready: func(context.Context) error { return a.listener.Err() },
-		OnEnqueue: func() {
-			if a.runner != nil {
-				a.runner.Wake()
-			}
-		},
-		OnSettings: func() {
-			if a.engine != nil {
-				a.engine.InvalidateSettings()
-			}
-		},
-	})
+	// Metrics first: the engine reports to them, the server serves them.
+	metrics, err := httpserver.NewMetrics(httpserver.MetricsConfig{Gauges: a.store, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -127,7 +115,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	crm := batch.New(sf, batch.Options{MaxWait: cfg.BatchWait, Logger: log})
 	eng, err := engine.New(engine.Config{
 		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, CRM: crm, Billing: bill, Mapping: m,
-		Observer: srv.Metrics(), Logger: log,
+		Observer: metrics, Logger: log,
 		OnEnqueue: func() {
 			if a.runner != nil {
 				a.runner.Wake()
@@ -138,9 +126,19 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 	a.engine = eng
-	srv.UseEngine(eng, eng)
 	a.runner = engine.NewRunner(engine.RunnerConfig{Engine: eng, Queue: a.store, Workers: cfg.Workers, Poll: cfg.Poll, Lease: cfg.ClaimLease,
 		Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Logger: log})
+	srv, err := httpserver.New(httpserver.Config{
+		Webhooks: webhooks, Queue: a.store,
+		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store,
+		AdminTokens: tokens, Resolver: eng, Resyncer: eng, Metrics: metrics, Logger: log,
+		Ready:      func(context.Context) error { return a.listener.Err() },
+		OnEnqueue:  a.runner.Wake,
+		OnSettings: eng.InvalidateSettings,
+	})
+	if err != nil {
+		return err
+	}
 	a.sub = cometd.New(cometd.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
 	a.listener = engine.NewListener(engine.ListenerConfig{
 		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
@@ -172,7 +170,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	a.goRun("sync runner", func() error { return a.runner.Run(runCtx) })
 	a.goRun("event listener", func() error { return a.listener.Run(runCtx) })
 	a.goRun("log pruning", func() error { return a.prune(runCtx) })
-	a.goRun("gauges", func() error { return a.gauges(runCtx, srv.Metrics(), sf) })
+	a.goRun("gauges", func() error { return a.gauges(runCtx, metrics, sf) })
 	return nil
 }
 

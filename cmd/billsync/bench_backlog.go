@@ -12,6 +12,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
+	"github.com/billsync/billsync/billingapi"
 	"github.com/billsync/billsync/sqlitestore"
 )
 
@@ -163,11 +164,7 @@ func backlogChange(i int64) (*billsync.Change, error) {
 	body := []byte(`{"type":"account.created","timestamp":"` + now.UTC().Format(time.RFC3339Nano) +
 		`","data":{"id":"acc_backlog` + n + `","code":"BACKLOG` + n + `","name":"Backlog account ` + n +
 		`","emailAddress":"ap` + n + `@backlog.example","currency":"USD","version":1}}`)
-	ev, t, op, err := billsync.ParseWebhook(body)
-	if err != nil {
-		return nil, err
-	}
-	return billsync.ChangeFromWebhook("msg_backlog_"+n, ev, t, op, now)
+	return billingapi.DecodeWebhook("msg_backlog_"+n, body, now)
 }
 
 // backlogDrain lets billsync work on its backlog for window and returns

@@ -44,11 +44,12 @@ func benchIngest(ctx context.Context, dir string, opts benchOptions, log *slog.L
 		return nil, err
 	}
 	defer store.Close()
-	verifier, err := billingapi.NewVerifier(sandboxWebhookSecret, nil)
+	webhooks, err := billingapi.NewWebhooks(sandboxWebhookSecret, nil)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := httpserver.New(httpserver.Config{Store: store, Verifier: verifier,
+	srv, err := httpserver.New(httpserver.Config{Webhooks: webhooks, Queue: store,
+		Settings: store, Logs: store, DeadLetters: store, Conflicts: store,
 		AdminTokens: map[string]string{sandboxAdminToken: sandboxAdminName}, Logger: log.With("bench", "ingest")})
 	if err != nil {
 		return nil, err

@@ -97,8 +97,8 @@ func (r cliResolver) ResolveConflict(_ context.Context, id int64, winner billsyn
 func startAdminAPI(t *testing.T, st *cliStore, res billsync.ConflictResolver, rs billsync.Resyncer) string {
 	t.Helper()
 	srv, err := httpserver.New(httpserver.Config{
-		Store:       st,
-		Verifier:    refuseWebhooks{},
+		Webhooks: refuseWebhooks{}, Queue: st,
+		Settings: st, Logs: st, DeadLetters: st, Conflicts: st,
 		AdminTokens: map[string]string{cliTestToken: "ops"},
 		Resolver:    res,
 		Resyncer:    rs,
@@ -116,6 +116,10 @@ type refuseWebhooks struct{}
 
 func (refuseWebhooks) Verify(http.Header, []byte) (string, error) {
 	return "", billsync.Errorf(billsync.EUNAUTHORIZED, "no webhooks in this test")
+}
+
+func (refuseWebhooks) Decode(string, []byte, time.Time) (*billsync.Change, error) {
+	return nil, billsync.Errorf(billsync.EINVALID, "no webhooks in this test")
 }
 
 // runCLI runs one command as the user would, with --server and --token

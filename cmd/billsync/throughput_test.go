@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/billingapi"
 )
 
 // TestBurstIsBatched: 1,000 account changes arriving together cost at
@@ -46,7 +47,8 @@ func TestBurstIsBatched(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := billsync.ChangeFromWebhook(fmt.Sprintf("burst-%d", i), &billsync.WebhookEvent{Type: "account.created", Data: acc}, billsync.ObjectAccount, billsync.OpCreated, time.Now())
+		ev := &billingapi.WebhookEvent{Type: "account.created", Object: billsync.ObjectAccount, Op: billsync.OpCreated, Data: acc}
+		c, err := ev.Change(fmt.Sprintf("burst-%d", i), time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

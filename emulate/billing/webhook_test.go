@@ -110,18 +110,18 @@ func TestWebhooksSignedAndOrdered(t *testing.T) {
 		if got, want := d.header.Get("webhook-signature"), handHMAC(t, d.header, d.body); got != want {
 			t.Fatalf("signature %q, hand HMAC %q", got, want)
 		}
-		ev, obj, op, err := billsync.ParseWebhook(d.body)
+		ev, err := billingapi.ParseWebhook(d.body)
 		if err != nil {
 			t.Fatalf("body %s: %v", d.body, err)
 		}
-		types = append(types, string(obj)+"."+string(op))
+		types = append(types, string(ev.Object)+"."+string(ev.Op))
 		switch ev.Data.ID() {
 		case tx:
-			if op == billsync.OpDeleted && ev.Data.Version() != 2 {
+			if ev.Op == billsync.OpDeleted && ev.Data.Version() != 2 {
 				t.Fatalf("deleted txn carries version %d, want 2", ev.Data.Version())
 			}
 		case acc:
-			if op == billsync.OpUpdated && ev.Data.Str("name") != "Acme Inc" {
+			if ev.Op == billsync.OpUpdated && ev.Data.Str("name") != "Acme Inc" {
 				t.Fatalf("update carries %v", ev.Data)
 			}
 		}
@@ -181,7 +181,7 @@ func TestAccountsDeliverInParallel(t *testing.T) {
 	blockedAcc.Store("")
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		ev, _, _, err := billsync.ParseWebhook(b)
+		ev, err := billingapi.ParseWebhook(b)
 		if err != nil {
 			w.WriteHeader(400)
 			return
@@ -275,7 +275,7 @@ func TestPersistence(t *testing.T) {
 	waitFor(t, "held webhooks delivered", func() bool { return em2.Delivered() == 3 })
 	var accEvents []string
 	for _, d := range rc.deliveries() {
-		ev, _, _, err := billsync.ParseWebhook(d.body)
+		ev, err := billingapi.ParseWebhook(d.body)
 		if err != nil {
 			t.Fatal(err)
 		}

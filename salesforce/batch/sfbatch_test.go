@@ -103,12 +103,16 @@ func TestMergesIntoCollections(t *testing.T) {
 	}
 }
 
-// One rejected record fails alone; the others land.
+// A rejected record fails alone, with its classification; the others land.
 func TestOneBadRecordFailsAlone(t *testing.T) {
 	t.Parallel()
 	crm := &countingCRM{fail: func(r billsync.SObject) *billsync.FieldError {
-		if r.Str("BillingId__c") == "acc_0007" {
+		switch r.Str("BillingId__c") {
+		case "acc_0007":
 			return &billsync.FieldError{StatusCode: "STRING_TOO_LONG", Message: "too long", Fields: []string{"Name"}}
+		case "acc_0009":
+			// The client's classification rides along with the result.
+			return &billsync.FieldError{StatusCode: "UNABLE_TO_LOCK_ROW", Message: "unable to obtain exclusive access to this record", Transient: true}
 		}
 		return nil
 	}}
@@ -118,12 +122,14 @@ func TestOneBadRecordFailsAlone(t *testing.T) {
 	for i, r := range res {
 		if !r.Success {
 			bad++
-			if i != 7 || billsync.RemoteCode(r.Err()) != "STRING_TOO_LONG" {
+			ok := i == 7 && billsync.RemoteCode(r.Err()) == "STRING_TOO_LONG" && !billsync.IsTransient(r.Err()) ||
+				i == 9 && billsync.RemoteCode(r.Err()) == "UNABLE_TO_LOCK_ROW" && billsync.IsTransient(r.Err())
+			if !ok {
 				t.Fatalf("record %d failed: %+v", i, r)
 			}
 		}
 	}
-	if bad != 1 || len(crm.callSizes()) != 1 {
+	if bad != 2 || len(crm.callSizes()) != 1 {
 		t.Fatalf("%d failed in %v calls", bad, crm.callSizes())
 	}
 }

@@ -69,6 +69,7 @@ func (c *Client) Delete(ctx context.Context, ids []string) ([]billsync.SaveResul
 			results = append(results, failAll(len(chunk), err)...)
 			continue
 		}
+		classify(got)
 		results = append(results, got...)
 	}
 	return results, nil
@@ -104,6 +105,7 @@ func (c *Client) collection(ctx context.Context, method, path, object string, re
 			results = append(results, failAll(len(chunk), err)...)
 			continue
 		}
+		classify(got)
 		results = append(results, got...)
 	}
 	return results, nil
@@ -131,23 +133,24 @@ func countMismatch(want, got int) error {
 }
 
 // failAll gives each record of a failed chunk a result with the call's
-// error. A failure with no Salesforce code that is worth retrying (5xx,
-// timeout, a cancelled context) is labelled SERVER_UNAVAILABLE so
-// SaveResult.Err still reports it as transient.
+// error, classified as the call was. A failure with no Salesforce code is
+// labelled for the sync log: SERVER_UNAVAILABLE when it is worth retrying
+// (5xx, timeout, a cancelled context), else UNKNOWN_EXCEPTION.
 func failAll(n int, err error) []billsync.SaveResult {
-	code, msg := "SERVER_UNAVAILABLE", err.Error()
+	fe := billsync.FieldError{StatusCode: "SERVER_UNAVAILABLE", Message: err.Error(), Fields: []string{}, Transient: true}
 	var re *billsync.RemoteError
 	if errors.As(err, &re) {
+		fe.Transient, fe.RateLimited = re.Transient, re.RateLimited
 		switch {
 		case re.Code != "":
-			code = re.Code
+			fe.StatusCode = re.Code
 		case !re.Transient:
-			code = "UNKNOWN_EXCEPTION"
+			fe.StatusCode = "UNKNOWN_EXCEPTION"
 		}
 	}
 	out := make([]billsync.SaveResult, n)
 	for i := range out {
-		out[i] = billsync.SaveResult{Errors: []billsync.FieldError{{StatusCode: code, Message: msg, Fields: []string{}}}}
+		out[i] = billsync.SaveResult{Errors: []billsync.FieldError{fe}}
 	}
 	return out
 }
@@ -293,6 +296,7 @@ func (c *Client) Publish(ctx context.Context, eventObject string, fields billsyn
 	if _, err := c.call(ctx, http.MethodPost, "/sobjects/"+eventObject, payload, &res); err != nil {
 		return err
 	}
+	classifyOne(&res)
 	// A successful publish may still list "errors" such as
 	// OPERATION_ENQUEUED (publish after commit); only success counts.
 	if !res.Success {

@@ -6,8 +6,11 @@
 // interface the CometD subscriber borrows its session from.
 //
 // Every failure Salesforce answers becomes a *billsync.RemoteError with
-// Salesforce's own error code and a Transient flag, and every response's
-// Sforce-Limit-Info header updates Limits.
+// Salesforce's own error code and its Transient and RateLimited flags, and
+// each record's failure in a write result carries the same flags
+// (billsync.FieldError): this package is where Salesforce's error codes are
+// known (TransientCode, RateLimitedCode), so the engine acts on flags, not
+// codes. Every response's Sforce-Limit-Info header updates Limits.
 //
 // What it must not do: decide policy. It does not retry transient failures
 // (the engine backs off and dead-letters, SPEC H3); the one retry it makes

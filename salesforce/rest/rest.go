@@ -175,9 +175,41 @@ func decodeError(status int, body []byte) *billsync.RemoteError {
 			re.Message += ": " + snippet(trimmed)
 		}
 	}
-	re.Transient = transientStatus(status) || billsync.TransientSalesforceCode(re.Code)
-	re.RateLimited = re.Code == "REQUEST_LIMIT_EXCEEDED"
+	re.Transient = transientStatus(status) || TransientCode(re.Code)
+	re.RateLimited = RateLimitedCode(re.Code)
 	return re
+}
+
+// TransientCode reports whether a Salesforce error code names a passing
+// state worth retrying (H3): a locked row, a spent allowance, an org
+// briefly unavailable, a query or request that ran out of time.
+func TransientCode(code string) bool {
+	switch code {
+	case "UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "API_CURRENTLY_DISABLED",
+		"QUERY_TIMEOUT", "REQUEST_RUNNING_TOO_LONG":
+		return true
+	}
+	return false
+}
+
+// RateLimitedCode reports whether a Salesforce error code means the org's
+// API allowance is spent (H3): the engine then pauses every call rather
+// than spend the record's attempts.
+func RateLimitedCode(code string) bool { return code == "REQUEST_LIMIT_EXCEEDED" }
+
+// classify sets each per-record error's Transient and RateLimited from its
+// code, which the wire does not carry, so SaveResult.Err reports them.
+func classify(results []billsync.SaveResult) {
+	for i := range results {
+		classifyOne(&results[i])
+	}
+}
+
+func classifyOne(r *billsync.SaveResult) {
+	for j := range r.Errors {
+		fe := &r.Errors[j]
+		fe.Transient, fe.RateLimited = TransientCode(fe.StatusCode), RateLimitedCode(fe.StatusCode)
+	}
 }
 
 func (e restError) code() string {

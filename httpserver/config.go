@@ -1,0 +1,126 @@
+package httpserver
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/billsync/billsync"
+)
+
+// WebhookDecoder verifies and decodes billing webhooks. The server knows
+// neither the signature scheme nor the body format: each billing adapter
+// brings its own (billingapi.Webhooks for the contract of SPEC §5.2). The
+// server calls Verify first and Decode only on a body Verify accepted.
+type WebhookDecoder interface {
+	// Verify checks the request's signature and returns its webhook id,
+	// the idempotency key. An EUNAVAILABLE error answers 503 (try again);
+	// any other answers 401, with the message of an EUNAUTHORIZED or
+	// EINVALID *billsync.Error and a generic one otherwise.
+	Verify(h http.Header, body []byte) (webhookID string, err error)
+	// Decode turns a verified body into the change to enqueue; its EventID
+	// must derive from webhookID, so a redelivery is stored once. A
+	// failure answers 400 with its message, which is written for the
+	// sender.
+	Decode(webhookID string, body []byte, now time.Time) (*billsync.Change, error)
+}
+
+// Enqueuer stores the changes webhooks bring, durably, once per EventID
+// (billsync.Queue.Enqueue).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, changes ...*billsync.Change) (dup []bool, err error)
+}
+
+// SettingsStore is what the settings routes use of billsync.SettingsStore.
+type SettingsStore interface {
+	Settings(ctx context.Context) ([]billsync.Setting, error)
+	SetSetting(ctx context.Context, key string, value json.RawMessage, actor string) (billsync.Setting, error)
+	Audit(ctx context.Context, limit int) ([]billsync.AuditEntry, error)
+}
+
+// LogReader is what the sync-log route uses of billsync.LogStore.
+type LogReader interface {
+	Logs(ctx context.Context, f billsync.LogFilter) (entries []billsync.LogEntry, nextCursor string, err error)
+}
+
+// DeadLetterStore is what the dead-letter and queue routes use of
+// billsync.Queue.
+type DeadLetterStore interface {
+	DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLetter, error)
+	Resurrect(ctx context.Context, id int64) error
+	Stats(ctx context.Context) (billsync.QueueStats, error)
+}
+
+// ConflictReader is what the conflict routes read of
+// billsync.ConflictStore; resolving goes through Config.Resolver.
+type ConflictReader interface {
+	Conflicts(ctx context.Context, f billsync.ConflictFilter) ([]billsync.Conflict, string, error)
+	Conflict(ctx context.Context, id int64) (*billsync.Conflict, error)
+}
+
+// Config wires a Server. Each route group takes only the part of the
+// store it uses, so a front end that only takes webhooks needs no more
+// than a queue; every store field is required all the same.
+type Config struct {
+	// Webhooks verifies and decodes billing webhooks; Queue stores the
+	// changes they bring.
+	Webhooks WebhookDecoder
+	Queue    Enqueuer
+
+	// The admin API's stores.
+	Settings    SettingsStore
+	Logs        LogReader
+	DeadLetters DeadLetterStore
+	Conflicts   ConflictReader
+
+	// AdminTokens maps each admin token to its name; the audit trail
+	// records the name, never the token (A4).
+	AdminTokens map[string]string
+	// Ready reports whether billsync can do its work (nil error = ready),
+	// e.g. whether the event subscription is up (G4). Nil means always
+	// ready. An errors.Join of several errors is reported as several reasons.
+	Ready func(ctx context.Context) error
+	// Resolver applies operators' decisions on held conflicts and Resyncer
+	// runs resyncs (the engine implements both); nil answers their routes
+	// 503 (a server without an engine).
+	Resolver billsync.ConflictResolver
+	Resyncer billsync.Resyncer
+	// OnEnqueue wakes the workers after new work was stored.
+	OnEnqueue func()
+	// OnSettings is called after a setting changed, so that cached
+	// settings are dropped and the change applies to the next change.
+	OnSettings func()
+	// Metrics is served at /metrics and counts webhooks and requests. It
+	// is built first (NewMetrics), so that the engine can report to it
+	// before the server exists; nil makes metrics of the server's own,
+	// without the queue and conflict gauges (there is nothing to read
+	// them from).
+	Metrics *Metrics
+	Logger  *slog.Logger
+	Clock   func() time.Time
+}
+
+// checkRequired refuses a Config missing a part the routes need, rather
+// than answer a request with a nil dereference later.
+func checkRequired(cfg Config) error {
+	if cfg.Webhooks == nil {
+		return billsync.Errorf(billsync.EINVALID, "httpserver: Webhooks is required (webhooks are never accepted unsigned)")
+	}
+	for _, f := range []struct {
+		name    string
+		missing bool
+	}{
+		{"Queue", cfg.Queue == nil},
+		{"Settings", cfg.Settings == nil},
+		{"Logs", cfg.Logs == nil},
+		{"DeadLetters", cfg.DeadLetters == nil},
+		{"Conflicts", cfg.Conflicts == nil},
+	} {
+		if f.missing {
+			return billsync.Errorf(billsync.EINVALID, "httpserver: %s is required", f.name)
+		}
+	}
+	return nil
+}

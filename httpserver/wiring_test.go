@@ -1,0 +1,126 @@
+package httpserver
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/billsync/billsync"
+)
+
+// seamDecoder is a billing adapter other than the contract's: the server
+// must answer from the decoder's result alone, knowing no body format.
+type seamDecoder struct {
+	fakeVerifier
+	change *billsync.Change
+	err    error
+}
+
+func (d seamDecoder) Decode(webhookID string, body []byte, now time.Time) (*billsync.Change, error) {
+	if d.change == nil {
+		return nil, d.err
+	}
+	c := *d.change
+	c.EventID = "other:" + webhookID
+	return &c, nil
+}
+
+func TestWebhookDecoderSeam(t *testing.T) {
+	change := &billsync.Change{Partition: "account:cus_1", Source: billsync.SideBilling, Object: billsync.ObjectAccount,
+		Op: billsync.OpUpdated, RecordID: "cus_1", Payload: []byte(`{"id":"cus_1"}`)}
+	h := newHarness(t, func(c *Config) { c.Webhooks = seamDecoder{change: change} })
+	body := []byte(`not the contract's format at all`)
+	for i, want := range []string{`"status":"accepted"`, `"status":"duplicate"`} {
+		res := h.do("POST", "/webhooks/billing", "", body, signedHeader("evt_1"))
+		if res.status != http.StatusOK || !strings.Contains(string(res.body), want) {
+			t.Fatalf("delivery %d: %d %s", i+1, res.status, res.body)
+		}
+	}
+	if q := h.store.queued(); len(q) != 1 || q[0].EventID != "other:evt_1" || q[0].RecordID != "cus_1" {
+		t.Fatalf("queued %+v", q)
+	}
+
+	// A decoder's uncoded failure is still the sender's 400, with its
+	// message; an unsigned request is refused before Decode.
+	h = newHarness(t, func(c *Config) {
+		c.Webhooks = seamDecoder{err: errors.New("unknown event type customer.tax_id.created")}
+	})
+	res := h.do("POST", "/webhooks/billing", "", body, signedHeader("evt_2"))
+	if e := res.errorOf(t); res.status != http.StatusBadRequest || e.Code != billsync.EINVALID || e.Message != "unknown event type customer.tax_id.created" {
+		t.Errorf("uncoded decode failure: %d %s", res.status, res.body)
+	}
+	if res := h.do("POST", "/webhooks/billing", "", body, http.Header{"Webhook-Id": {"evt_3"}}); res.status != http.StatusUnauthorized {
+		t.Errorf("unsigned: %d %s", res.status, res.body)
+	}
+
+	// Neither a change nor an error is the decoder's bug: a 500 the
+	// sender retries, with no detail.
+	h = newHarness(t, func(c *Config) { c.Webhooks = seamDecoder{} })
+	res = h.do("POST", "/webhooks/billing", "", body, signedHeader("evt_4"))
+	if e := res.errorOf(t); res.status != http.StatusInternalServerError || e.Message != "internal error" {
+		t.Errorf("no change, no error: %d %s", res.status, res.body)
+	}
+	if len(h.store.queued()) != 0 || h.enqueued.Load() != 0 {
+		t.Error("queued after a refused webhook")
+	}
+}
+
+// Metrics are built before the server (the engine reports to them first)
+// and the server serves and counts into the ones it is given.
+func TestMetricsBuiltFirst(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	st := newFakeStore(func() time.Time { return testNow })
+	m, err := NewMetrics(MetricsConfig{Registry: reg, Gauges: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Registry() != reg {
+		t.Fatal("NewMetrics did not keep the registry it was given")
+	}
+	m.ObserveSync("billing_to_salesforce", "account", "success", time.Millisecond)
+	h := newHarness(t, func(c *Config) { c.Metrics = m })
+	if h.srv.Metrics() != m {
+		t.Fatal("the server made metrics of its own")
+	}
+	h.do("POST", "/webhooks/billing", "", []byte(accountUpdated), signedHeader("msg_1"))
+	body := string(h.do("GET", "/metrics", "", nil, nil).body)
+	for _, want := range []string{
+		`billsync_sync_attempts_total{direction="billing_to_salesforce",object="account",outcome="success"} 1`,
+		`billsync_webhooks_received_total{result="accepted"} 1`,
+		`billsync_queue_stats_up 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// A registry given is the caller's: nothing is added to it unasked.
+	if strings.Contains(body, "go_goroutines") {
+		t.Error("Go collector registered on a caller's registry")
+	}
+
+	// Registering twice on one registry is refused, not a panic.
+	if _, err := NewMetrics(MetricsConfig{Registry: reg}); billsync.ErrorCode(err) != billsync.EINTERNAL {
+		t.Errorf("second NewMetrics on one registry: %v", err)
+	}
+}
+
+// Without Config.Metrics the server has metrics of its own: the Go and
+// process collectors and its counters, but no store to read gauges from.
+func TestServerOwnMetrics(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Metrics = nil })
+	if h.srv.Metrics() == nil || h.srv.Metrics().Registry() == nil {
+		t.Fatal("no metrics")
+	}
+	h.do("POST", "/webhooks/billing", "", []byte(accountUpdated), signedHeader("msg_1"))
+	body := string(h.do("GET", "/metrics", "", nil, nil).body)
+	if !strings.Contains(body, "go_goroutines") || !strings.Contains(body, `billsync_webhooks_received_total{result="accepted"} 1`) {
+		t.Errorf("own metrics:\n%s", body)
+	}
+	if strings.Contains(body, "billsync_queue_depth") {
+		t.Error("queue gauges without a store to read them from")
+	}
+}
