@@ -194,7 +194,7 @@ func TestSalesforceRejections(t *testing.T) {
 		t.Fatalf("%v %+v", r.Disposition, le)
 	}
 	b.crm.fail = func(string, billsync.SObject) *billsync.FieldError {
-		return &billsync.FieldError{StatusCode: "UNABLE_TO_LOCK_ROW", Message: "unable to obtain exclusive access to this record"}
+		return &billsync.FieldError{StatusCode: "UNABLE_TO_LOCK_ROW", Message: "unable to obtain exclusive access to this record", Transient: true}
 	}
 	c := billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1)
 	r = b.engine.Process(ctx, c)
