@@ -1,4 +1,4 @@
-package engine
+package quotesync
 
 import (
 	"context"
@@ -21,28 +21,31 @@ const (
 // qfix is an engine wired to an in-memory org seeded with an Account
 // (owned by Rita), the standard pricebook, products and USD/EUR entries.
 type qfix struct {
-	t       *testing.T
-	org     *quoteOrg
-	store   *memStore
-	billing *fakeBilling
-	eng     *Engine
-	account string // Salesforce Account id
-	pb      string // Standard Price Book id
-	entries map[string]string
-	now     time.Time
+	t        *testing.T
+	org      *quoteOrg
+	state    *memState
+	settings map[string]json.RawMessage
+	billing  *fakeBilling
+	syncer   *Syncer
+	policy   attempt.Policy
+	account  string // Salesforce Account id
+	pb       string // Standard Price Book id
+	entries  map[string]string
+	now      time.Time
 }
 
 var qCodes = []string{"PLAT-SUB", "SUPPORT", "API-USAGE", "ONBOARD", "RENEWAL-PLACEHOLDER"}
 
 func newQFix(t *testing.T, multi bool) *qfix {
 	t.Helper()
-	f := &qfix{t: t, org: newQuoteOrg(multi), store: newMemStore(), billing: newFakeBilling(), entries: map[string]string{}, now: fixedNow}
-	eng, err := New(Config{Settings: f.store, State: f.store, CRM: f.org, Billing: f.billing, Conflicts: &memConflicts{},
-		Clock: func() time.Time { return f.now }, MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }})
+	f := &qfix{t: t, org: newQuoteOrg(multi), state: newMemState(), settings: map[string]json.RawMessage{}, billing: newFakeBilling(),
+		entries: map[string]string{}, now: fixedNow}
+	s, err := New(Config{State: f.state, CRM: f.org, Billing: f.billing, Clock: func() time.Time { return f.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.eng = eng
+	f.syncer = s
+	f.policy = attempt.Policy{MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }, Now: func() time.Time { return f.now }}
 	f.account = f.org.put("Account", billsync.SObject{"Name": "Acme", "OwnerId": qRita})
 	f.pb = f.org.put("Pricebook2", billsync.SObject{"Name": "Standard Price Book", "IsActive": true})
 	for _, code := range qCodes {
@@ -67,7 +70,19 @@ func (f *qfix) setting(key, js string) {
 	if _, err := billsync.ValidateSetting(key, json.RawMessage(js)); err != nil {
 		f.t.Fatal(err)
 	}
-	f.store.SetSetting(context.Background(), key, json.RawMessage(js), "test")
+	f.settings[key] = json.RawMessage(js)
+}
+
+// process makes one attempt at c, as the engine would after its switch
+// checks.
+func (f *qfix) process(c billsync.Change) attempt.Result {
+	var stored []billsync.Setting
+	for k, v := range f.settings {
+		stored = append(stored, billsync.Setting{Key: k, Value: v})
+	}
+	a := attempt.New(&f.policy, c, billsync.ToSalesforce, billsync.NewSettings(stored))
+	f.syncer.SyncQuote(context.Background(), a)
+	return a.Result()
 }
 
 func qItem(id, code, typ, qty, price string) billsync.QuoteItem {
@@ -107,7 +122,7 @@ func (f *qfix) send(q billsync.Quote) attempt.Result {
 	}
 	c := billsync.Change{ID: q.Version, Partition: billsync.QuotePartition(q.ID), Source: billsync.SideBilling, Object: billsync.ObjectQuote,
 		Op: op, RecordID: q.ID, EventID: fmt.Sprintf("wh_%s_%d", q.ID, q.Version), Payload: b, Attempt: 1, EnqueuedAt: f.now}
-	return f.eng.Process(context.Background(), c)
+	return f.process(c)
 }
 
 // sendBilling processes the quote as billing holds it now (after a
@@ -121,7 +136,7 @@ func (f *qfix) sendBilling(id string) attempt.Result {
 	b, _ := json.Marshal(ent)
 	c := billsync.Change{ID: ent.Version(), Partition: billsync.QuotePartition(id), Source: billsync.SideBilling, Object: billsync.ObjectQuote,
 		Op: billsync.OpUpdated, RecordID: id, EventID: fmt.Sprintf("wh_%s_%d", id, ent.Version()), Payload: b, Attempt: 1, EnqueuedAt: f.now}
-	return f.eng.Process(context.Background(), c)
+	return f.process(c)
 }
 
 func qLast(t *testing.T, r attempt.Result) billsync.LogEntry {
@@ -573,7 +588,7 @@ func TestQuoteWriteBackConflictKeepsOneOpportunity(t *testing.T) {
 	f.billing.put(ent)
 	c := billsync.Change{ID: 1, Partition: billsync.QuotePartition("q14"), Source: billsync.SideBilling, Object: billsync.ObjectQuote,
 		Op: billsync.OpCreated, RecordID: "q14", EventID: "wh1", Payload: b, Attempt: 1, EnqueuedAt: f.now}
-	qMustSucceed(t, f.eng.Process(context.Background(), c))
+	qMustSucceed(t, f.process(c))
 	q.Version = 2
 	qMustSucceed(t, f.send(q))
 	if n := len(f.org.all("Opportunity")); n != 1 {

@@ -1,4 +1,4 @@
-package engine
+package quotesync
 
 import (
 	"context"
@@ -50,24 +50,17 @@ type cachedPricebook struct {
 	at time.Time
 }
 
-func (e *Engine) quoteCache() *quoteCache {
-	e.quoteOnce.Do(func() {
-		e.quotes = &quoteCache{describes: map[string]cachedDescribe{}, pricebook: map[string]cachedPricebook{}}
-	})
-	return e.quotes
-}
-
 // quoteDescribe returns an object's describe, cached for quoteDescribeTTL.
-func (e *Engine) quoteDescribe(ctx context.Context, object string) (*billsync.SObjectDescribe, error) {
-	qc := e.quoteCache()
-	now := e.now()
+func (s *Syncer) quoteDescribe(ctx context.Context, object string) (*billsync.SObjectDescribe, error) {
+	qc := s.cache
+	now := s.now()
 	qc.mu.Lock()
 	if c, ok := qc.describes[object]; ok && now.Sub(c.at) < quoteDescribeTTL {
 		qc.mu.Unlock()
 		return c.d, nil
 	}
 	qc.mu.Unlock()
-	d, err := e.cfg.CRM.Describe(ctx, object)
+	d, err := s.cfg.CRM.Describe(ctx, object)
 	if err != nil {
 		return nil, fmt.Errorf("describing %s: %w", object, err)
 	}
@@ -86,14 +79,14 @@ type quoteOrgShape struct {
 	oppNameLen    int
 }
 
-func (e *Engine) quoteOrgShape(ctx context.Context) (*quoteOrgShape, error) {
+func (sy *Syncer) quoteOrgShape(ctx context.Context) (*quoteOrgShape, error) {
 	s := &quoteOrgShape{}
 	var err error
 	for _, x := range []struct {
 		obj string
 		dst **billsync.SObjectDescribe
 	}{{sobjQuote, &s.quote}, {sobjQuoteLine, &s.line}, {sobjOpportunity, &s.opp}, {sobjOppProduct, &s.oppProduct}} {
-		if *x.dst, err = e.quoteDescribe(ctx, x.obj); err != nil {
+		if *x.dst, err = sy.quoteDescribe(ctx, x.obj); err != nil {
 			return nil, err
 		}
 	}
@@ -135,16 +128,16 @@ func quoteWritable(d *billsync.SObjectDescribe, field string, create bool) bool 
 
 // quotePricebookID resolves the quotes.pricebook setting to a Pricebook2 id,
 // cached for pricebookCacheTTL; "" when the org has no such pricebook.
-func (e *Engine) quotePricebookID(ctx context.Context, name string) (string, error) {
-	qc := e.quoteCache()
-	now := e.now()
+func (s *Syncer) quotePricebookID(ctx context.Context, name string) (string, error) {
+	qc := s.cache
+	now := s.now()
 	qc.mu.Lock()
 	if c, ok := qc.pricebook[name]; ok && now.Sub(c.at) < pricebookCacheTTL {
 		qc.mu.Unlock()
 		return c.id, nil
 	}
 	qc.mu.Unlock()
-	rows, err := e.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, Name, IsActive FROM Pricebook2 WHERE Name = %s", quoteSOQLString(name)))
+	rows, err := s.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, Name, IsActive FROM Pricebook2 WHERE Name = %s", quoteSOQLString(name)))
 	if err != nil {
 		return "", fmt.Errorf("looking up pricebook %q: %w", name, err)
 	}
@@ -170,7 +163,7 @@ type quoteCatalog struct {
 	entries  []rules.PricebookEntry
 }
 
-func (e *Engine) quoteReadCatalog(ctx context.Context, codes []string) (*quoteCatalog, error) {
+func (s *Syncer) quoteReadCatalog(ctx context.Context, codes []string) (*quoteCatalog, error) {
 	cat := &quoteCatalog{}
 	codes = quoteUniqueNonEmpty(codes)
 	if len(codes) == 0 {
@@ -178,7 +171,7 @@ func (e *Engine) quoteReadCatalog(ctx context.Context, codes []string) (*quoteCa
 	}
 	var productIDs []string
 	for chunk := range slices.Chunk(codes, 200) {
-		rows, err := e.cfg.CRM.Query(ctx, "SELECT Id, ProductCode, IsActive FROM Product2 WHERE ProductCode IN "+quoteSOQLList(chunk))
+		rows, err := s.cfg.CRM.Query(ctx, "SELECT Id, ProductCode, IsActive FROM Product2 WHERE ProductCode IN "+quoteSOQLList(chunk))
 		if err != nil {
 			return nil, fmt.Errorf("reading products: %w", err)
 		}
@@ -188,7 +181,7 @@ func (e *Engine) quoteReadCatalog(ctx context.Context, codes []string) (*quoteCa
 		}
 	}
 	for chunk := range slices.Chunk(productIDs, 200) {
-		rows, err := e.cfg.CRM.Query(ctx, "SELECT Id, Pricebook2Id, Product2Id, IsActive"+e.quoteCurrencySelect(ctx)+
+		rows, err := s.cfg.CRM.Query(ctx, "SELECT Id, Pricebook2Id, Product2Id, IsActive"+s.quoteCurrencySelect(ctx)+
 			" FROM PricebookEntry WHERE Product2Id IN "+quoteSOQLList(chunk))
 		if err != nil {
 			return nil, fmt.Errorf("reading pricebook entries: %w", err)
@@ -203,8 +196,8 @@ func (e *Engine) quoteReadCatalog(ctx context.Context, codes []string) (*quoteCa
 
 // quoteCurrencySelect adds CurrencyIsoCode to a SELECT list in a multi-currency
 // org (the field does not exist otherwise, and naming it would fail).
-func (e *Engine) quoteCurrencySelect(ctx context.Context) string {
-	d, err := e.quoteDescribe(ctx, sobjQuote)
+func (s *Syncer) quoteCurrencySelect(ctx context.Context) string {
+	d, err := s.quoteDescribe(ctx, sobjQuote)
 	if err != nil {
 		return ""
 	}
@@ -223,8 +216,8 @@ func (c *quoteCatalog) entryFor(pricebookName, quotePricebookID, code, currency 
 }
 
 // quoteQueryOne runs a query expected to match at most one row.
-func (e *Engine) quoteQueryOne(ctx context.Context, soql string) (billsync.SObject, error) {
-	rows, err := e.cfg.CRM.Query(ctx, soql)
+func (s *Syncer) quoteQueryOne(ctx context.Context, soql string) (billsync.SObject, error) {
+	rows, err := s.cfg.CRM.Query(ctx, soql)
 	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
@@ -237,8 +230,8 @@ type quoteExistingLine struct {
 	ID, ItemID, PricebookEntryID, Override, ProductCode string
 }
 
-func (e *Engine) readQuoteLines(ctx context.Context, quoteID string) ([]quoteExistingLine, error) {
-	rows, err := e.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, %s, %s, PricebookEntryId FROM QuoteLineItem WHERE QuoteId = '%s'",
+func (s *Syncer) readQuoteLines(ctx context.Context, quoteID string) ([]quoteExistingLine, error) {
+	rows, err := s.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, %s, %s, PricebookEntryId FROM QuoteLineItem WHERE QuoteId = '%s'",
 		fieldLineExtID, fieldOverride, quoteID))
 	if err != nil {
 		return nil, fmt.Errorf("reading the quote's lines: %w", err)
@@ -250,8 +243,8 @@ func (e *Engine) readQuoteLines(ctx context.Context, quoteID string) ([]quoteExi
 	return out, nil
 }
 
-func (e *Engine) readOppProducts(ctx context.Context, oppID string) ([]quoteExistingLine, error) {
-	rows, err := e.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, %s, PricebookEntryId, PricebookEntry.ProductCode FROM OpportunityLineItem WHERE OpportunityId = '%s'",
+func (s *Syncer) readOppProducts(ctx context.Context, oppID string) ([]quoteExistingLine, error) {
+	rows, err := s.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, %s, PricebookEntryId, PricebookEntry.ProductCode FROM OpportunityLineItem WHERE OpportunityId = '%s'",
 		fieldLineExtID, oppID))
 	if err != nil {
 		return nil, fmt.Errorf("reading the Opportunity's products: %w", err)

@@ -1,4 +1,4 @@
-package engine
+package quotesync
 
 import (
 	"context"
@@ -27,7 +27,7 @@ const defaultStage = "Prospecting"
 // Opportunity, Quote, quote lines, Opportunity products and placeholder,
 // stage; then the Opportunity id goes back to billing and the state is
 // saved.
-func (e *Engine) writeQuote(ctx context.Context, a *attempt.Attempt, j *quoteJob) {
+func (s *Syncer) writeQuote(ctx context.Context, a *attempt.Attempt, j *quoteJob) {
 	q := j.q
 	var summary []string
 	sfID := ""
@@ -37,7 +37,7 @@ func (e *Engine) writeQuote(ctx context.Context, a *attempt.Attempt, j *quoteJob
 
 	oppCreated := false
 	if j.oppID == "" {
-		if err := e.createOpportunity(ctx, a, j); err != nil {
+		if err := s.createOpportunity(ctx, a, j); err != nil {
 			a.FailOp(err, "create", "", sfID)
 			return
 		}
@@ -64,16 +64,16 @@ func (e *Engine) writeQuote(ctx context.Context, a *attempt.Attempt, j *quoteJob
 	} else if j.existing.Str("Pricebook2Id") == "" {
 		rec["Pricebook2Id"] = j.pricebookID
 	}
-	mapping.SyncStatusFields(rec, "success", "", e.now())
-	res, err := e.cfg.CRM.Upsert(ctx, sobjQuote, fieldQuoteExtID, []billsync.SObject{rec})
+	mapping.SyncStatusFields(rec, "success", "", s.now())
+	res, err := s.cfg.CRM.Upsert(ctx, sobjQuote, fieldQuoteExtID, []billsync.SObject{rec})
 	if err == nil {
 		err = quoteOneResult(res)
 	}
 	if err != nil {
 		if j.existing != nil {
-			e.markQuoteFailed(ctx, j.existing.ID(), err)
+			s.markQuoteFailed(ctx, j.existing.ID(), err)
 		}
-		e.saveQuoteState(ctx, j, sfID, false)
+		s.saveQuoteState(ctx, j, sfID, false)
 		a.FailOp(err, "upsert", "", sfID)
 		return
 	}
@@ -83,10 +83,10 @@ func (e *Engine) writeQuote(ctx context.Context, a *attempt.Attempt, j *quoteJob
 		op = "create"
 	}
 
-	lineSummary, lineErr := e.syncQuoteLines(ctx, a, j, sfID)
+	lineSummary, lineErr := s.syncQuoteLines(ctx, a, j, sfID)
 	summary = append(summary, lineSummary)
 
-	oppSummary, oppErr := e.syncOppProducts(ctx, a, j, oppCreated)
+	oppSummary, oppErr := s.syncOppProducts(ctx, a, j, oppCreated)
 	if oppSummary != "" {
 		summary = append(summary, oppSummary)
 	}
@@ -96,8 +96,8 @@ func (e *Engine) writeQuote(ctx context.Context, a *attempt.Attempt, j *quoteJob
 	if !oppCreated && j.opp != nil {
 		sc := rules.OpportunityStage(q.Status, j.qs.stages, j.opp.Str("StageName"))
 		if sc.Change {
-			if err := e.quoteUpdateOne(ctx, sobjOpportunity, billsync.SObject{"Id": j.oppID, "StageName": sc.Stage}); err != nil {
-				e.saveQuoteState(ctx, j, sfID, false)
+			if err := s.quoteUpdateOne(ctx, sobjOpportunity, billsync.SObject{"Id": j.oppID, "StageName": sc.Stage}); err != nil {
+				s.saveQuoteState(ctx, j, sfID, false)
 				a.FailOp(fmt.Errorf("moving Opportunity %s to stage %q: %w", j.oppID, sc.Stage, err), "update", "", sfID)
 				return
 			}
@@ -109,14 +109,14 @@ func (e *Engine) writeQuote(ctx context.Context, a *attempt.Attempt, j *quoteJob
 		// A failed line leaves the quote incomplete: the state keeps no
 		// hash or version, so a retry or a replayed dead letter syncs the
 		// quote again in full rather than being skipped as stale or echo.
-		e.markQuoteFailed(ctx, sfID, err)
-		e.saveQuoteState(ctx, j, sfID, false)
+		s.markQuoteFailed(ctx, sfID, err)
+		s.saveQuoteState(ctx, j, sfID, false)
 		a.FailOp(err, op, "", sfID)
 		return
 	}
 
-	e.writeBackOpportunity(ctx, a, j, sfID)
-	if err := e.saveQuoteState(ctx, j, sfID, true); err != nil {
+	s.writeBackOpportunity(ctx, a, j, sfID)
+	if err := s.saveQuoteState(ctx, j, sfID, true); err != nil {
 		// Salesforce has every write; a retry repeats them idempotently.
 		a.Fail(err, "", sfID)
 		return
@@ -131,13 +131,13 @@ func (e *Engine) writeQuote(ctx context.Context, a *attempt.Attempt, j *quoteJob
 // createOpportunity makes the quote's Opportunity (E6) and records its id
 // in the sync state at once, so a retry after a later failure links the
 // same Opportunity instead of making a second one.
-func (e *Engine) createOpportunity(ctx context.Context, a *attempt.Attempt, j *quoteJob) error {
+func (s *Syncer) createOpportunity(ctx context.Context, a *attempt.Attempt, j *quoteJob) error {
 	q := j.q
 	stage := strings.TrimSpace(j.qs.stages[q.Status])
 	if stage == "" {
 		stage = defaultStage
 	}
-	closeDate := billsync.DateOf(e.now().AddDate(0, 0, defaultCloseDays))
+	closeDate := billsync.DateOf(s.now().AddDate(0, 0, defaultCloseDays))
 	if q.ExpiresAt != nil {
 		closeDate = billsync.DateOf(q.ExpiresAt.UTC())
 	}
@@ -159,9 +159,9 @@ func (e *Engine) createOpportunity(ctx context.Context, a *attempt.Attempt, j *q
 	var err error
 	if _, ok := j.org.opp.Field(fieldOppQuoteExtID); ok {
 		rec[fieldOppQuoteExtID] = q.ID
-		res, err = e.cfg.CRM.Upsert(ctx, sobjOpportunity, fieldOppQuoteExtID, []billsync.SObject{rec})
+		res, err = s.cfg.CRM.Upsert(ctx, sobjOpportunity, fieldOppQuoteExtID, []billsync.SObject{rec})
 	} else {
-		res, err = e.cfg.CRM.Create(ctx, sobjOpportunity, []billsync.SObject{rec})
+		res, err = s.cfg.CRM.Create(ctx, sobjOpportunity, []billsync.SObject{rec})
 	}
 	if err == nil {
 		err = quoteOneResult(res)
@@ -176,7 +176,7 @@ func (e *Engine) createOpportunity(ctx context.Context, a *attempt.Attempt, j *q
 	if j.existing != nil {
 		sfID = j.existing.ID()
 	}
-	if err := e.saveQuoteState(ctx, j, sfID, false); err != nil {
+	if err := s.saveQuoteState(ctx, j, sfID, false); err != nil {
 		return err
 	}
 	a.Note(a.Entry(billsync.ObjectQuote, q.ID, j.oppID, "create", billsync.OutcomeSuccess, "", "", "Opportunity created for the quote (E6)"))
@@ -190,7 +190,7 @@ func (e *Engine) createOpportunity(ctx context.Context, a *attempt.Attempt, j *q
 // 200. Lines without BillingQuoteItemId__c were added by a person and are
 // left alone. Each failed line gets its own log entry; the error returned
 // summarises them.
-func (e *Engine) syncQuoteLines(ctx context.Context, a *attempt.Attempt, j *quoteJob, quoteID string) (string, error) {
+func (s *Syncer) syncQuoteLines(ctx context.Context, a *attempt.Attempt, j *quoteJob, quoteID string) (string, error) {
 	current := map[string]bool{}
 	for _, l := range j.lines {
 		current[l.ItemID] = true
@@ -211,12 +211,12 @@ func (e *Engine) syncQuoteLines(ctx context.Context, a *attempt.Attempt, j *quot
 	}
 	var errs []error
 	if len(dels) > 0 {
-		errs = append(errs, e.quoteDeleteAll(ctx, a, j, dels, delWhy, "quote line")...)
+		errs = append(errs, s.quoteDeleteAll(ctx, a, j, dels, delWhy, "quote line")...)
 	}
 	recs := make([]billsync.SObject, 0, len(j.lines))
 	created := 0
 	for _, l := range j.lines {
-		rec, err := e.quoteLineRecord(j, l, e.quoteMapping().Line, j.org.line)
+		rec, err := s.quoteLineRecord(j, l, s.quoteMapping().Line, j.org.line)
 		if err != nil {
 			return "", err
 		}
@@ -228,27 +228,27 @@ func (e *Engine) syncQuoteLines(ctx context.Context, a *attempt.Attempt, j *quot
 			}
 			created++
 		}
-		mapping.SyncStatusFields(rec, "success", "", e.now())
+		mapping.SyncStatusFields(rec, "success", "", s.now())
 		rec[mapping.FieldLastSystem] = mapping.LastSystemBilling
 		recs = append(recs, rec)
 	}
 	if len(recs) > 0 {
-		res, err := e.cfg.CRM.Upsert(ctx, sobjQuoteLine, fieldLineExtID, recs)
+		res, err := s.cfg.CRM.Upsert(ctx, sobjQuoteLine, fieldLineExtID, recs)
 		if err != nil {
 			return "", fmt.Errorf("upserting quote lines: %w", err)
 		}
-		errs = append(errs, e.quoteNoteFailures(a, j, "quote line", recs, res)...)
+		errs = append(errs, s.quoteNoteFailures(a, j, "quote line", recs, res)...)
 	}
-	s := fmt.Sprintf("%d lines (%d new", len(j.lines), created)
+	msg := fmt.Sprintf("%d lines (%d new", len(j.lines), created)
 	if len(dels) > 0 {
-		s += fmt.Sprintf(", %d removed", len(dels))
+		msg += fmt.Sprintf(", %d removed", len(dels))
 	}
-	s += ")"
-	return s, quoteSummarise("quote lines", len(recs)+len(dels), errs)
+	msg += ")"
+	return msg, quoteSummarise("quote lines", len(recs)+len(dels), errs)
 }
 
 // quoteLineRecord is a line's mapped fields, keyed by BillingQuoteItemId__c.
-func (e *Engine) quoteLineRecord(j *quoteJob, l rules.Line, fields []mapping.QuoteField, d *billsync.SObjectDescribe) (billsync.SObject, error) {
+func (s *Syncer) quoteLineRecord(j *quoteJob, l rules.Line, fields []mapping.QuoteField, d *billsync.SObjectDescribe) (billsync.SObject, error) {
 	src := billsync.Entity{
 		"itemId": l.ItemID, "offeringId": l.OfferingID, "offeringName": l.OfferingName, "productCode": l.ProductCode,
 		"productName": l.ProductName, "productType": l.ProductType, "quantity": l.Quantity.String(),
@@ -274,7 +274,7 @@ func (e *Engine) quoteLineRecord(j *quoteJob, l rules.Line, fields []mapping.Quo
 // Salesforce's error, the others land), one create for a placeholder.
 // Only transient failures are returned: a permanent one is the line's,
 // logged, and retrying the quote would not help it.
-func (e *Engine) syncOppProducts(ctx context.Context, a *attempt.Attempt, j *quoteJob, oppCreated bool) (string, error) {
+func (s *Syncer) syncOppProducts(ctx context.Context, a *attempt.Attempt, j *quoteJob, oppCreated bool) (string, error) {
 	q := j.q
 	if j.qs.disableOpp {
 		return "Opportunity products left alone (" + billsync.KeyQuotesDisableOppProductSync + ")", nil
@@ -287,7 +287,7 @@ func (e *Engine) syncOppProducts(ctx context.Context, a *attempt.Attempt, j *quo
 	var existing []quoteExistingLine
 	if !oppCreated {
 		var err error
-		if existing, err = e.readOppProducts(ctx, j.oppID); err != nil {
+		if existing, err = s.readOppProducts(ctx, j.oppID); err != nil {
 			return "", err
 		}
 	}
@@ -334,7 +334,7 @@ func (e *Engine) syncOppProducts(ctx context.Context, a *attempt.Attempt, j *quo
 	}
 	var recs []billsync.SObject
 	for _, l := range plan.Upserts {
-		rec, err := e.quoteLineRecord(j, l, e.quoteMapping().OppProduct, j.org.oppProduct)
+		rec, err := s.quoteLineRecord(j, l, s.quoteMapping().OppProduct, j.org.oppProduct)
 		if err != nil {
 			return "", err
 		}
@@ -359,14 +359,14 @@ func (e *Engine) syncOppProducts(ctx context.Context, a *attempt.Attempt, j *quo
 
 	var errs []error
 	if len(dels) > 0 {
-		errs = append(errs, e.quoteDeleteAll(ctx, a, j, dels, why, "Opportunity product")...)
+		errs = append(errs, s.quoteDeleteAll(ctx, a, j, dels, why, "Opportunity product")...)
 	}
 	if len(recs) > 0 {
-		res, err := e.cfg.CRM.Upsert(ctx, sobjOppProduct, fieldLineExtID, recs)
+		res, err := s.cfg.CRM.Upsert(ctx, sobjOppProduct, fieldLineExtID, recs)
 		if err != nil {
 			return "", fmt.Errorf("upserting Opportunity products: %w", err)
 		}
-		errs = append(errs, e.quoteNoteFailures(a, j, "Opportunity product", recs, res)...)
+		errs = append(errs, s.quoteNoteFailures(a, j, "Opportunity product", recs, res)...)
 	}
 	phMsg := ""
 	if ph.Action == rules.PlaceholderAdd {
@@ -382,11 +382,11 @@ func (e *Engine) syncOppProducts(ctx context.Context, a *attempt.Attempt, j *quo
 			if j.org.multiCurrency && quoteWritable(j.org.oppProduct, fieldCurrency, true) {
 				rec[fieldCurrency] = q.Currency
 			}
-			res, err := e.cfg.CRM.Create(ctx, sobjOppProduct, []billsync.SObject{rec})
+			res, err := s.cfg.CRM.Create(ctx, sobjOppProduct, []billsync.SObject{rec})
 			if err != nil {
 				return "", fmt.Errorf("adding the renewal placeholder: %w", err)
 			}
-			errs = append(errs, e.quoteNoteFailures(a, j, "renewal placeholder", []billsync.SObject{rec}, res)...)
+			errs = append(errs, s.quoteNoteFailures(a, j, "renewal placeholder", []billsync.SObject{rec}, res)...)
 			phMsg = "renewal placeholder added"
 		}
 	} else if ph.Action == rules.PlaceholderRemove {
@@ -399,25 +399,25 @@ func (e *Engine) syncOppProducts(ctx context.Context, a *attempt.Attempt, j *quo
 			transient = append(transient, err)
 		}
 	}
-	s := fmt.Sprintf("%d Opportunity products upserted", len(recs))
+	msg := fmt.Sprintf("%d Opportunity products upserted", len(recs))
 	if len(plan.Deletes) > 0 {
-		s += fmt.Sprintf(", %d removed", len(plan.Deletes))
+		msg += fmt.Sprintf(", %d removed", len(plan.Deletes))
 	}
 	if len(plan.Skipped) > 0 {
-		s += fmt.Sprintf(", %d lines not eligible", len(plan.Skipped))
+		msg += fmt.Sprintf(", %d lines not eligible", len(plan.Skipped))
 	}
 	if n := len(errs) - len(transient); n > 0 {
-		s += fmt.Sprintf(", %d failed", n)
+		msg += fmt.Sprintf(", %d failed", n)
 	}
 	if phMsg != "" {
-		s += "; " + phMsg
+		msg += "; " + phMsg
 	}
-	return s, quoteSummarise("Opportunity products", len(recs)+len(dels), transient)
+	return msg, quoteSummarise("Opportunity products", len(recs)+len(dels), transient)
 }
 
 // quoteDeleteAll deletes records by id; ENTITY_IS_DELETED counts as done.
-func (e *Engine) quoteDeleteAll(ctx context.Context, a *attempt.Attempt, j *quoteJob, ids, why []string, what string) []error {
-	res, err := e.cfg.CRM.Delete(ctx, ids)
+func (s *Syncer) quoteDeleteAll(ctx context.Context, a *attempt.Attempt, j *quoteJob, ids, why []string, what string) []error {
+	res, err := s.cfg.CRM.Delete(ctx, ids)
 	if err != nil {
 		return []error{fmt.Errorf("deleting %ss: %w", what, err)}
 	}
@@ -437,7 +437,7 @@ func (e *Engine) quoteDeleteAll(ctx context.Context, a *attempt.Attempt, j *quot
 
 // quoteNoteFailures logs each record Salesforce refused, with its own error
 // code and message (F2).
-func (e *Engine) quoteNoteFailures(a *attempt.Attempt, j *quoteJob, what string, recs []billsync.SObject, res []billsync.SaveResult) []error {
+func (s *Syncer) quoteNoteFailures(a *attempt.Attempt, j *quoteJob, what string, recs []billsync.SObject, res []billsync.SaveResult) []error {
 	var errs []error
 	for i, r := range res {
 		if i >= len(recs) {
@@ -486,13 +486,13 @@ func quoteSummarise(what string, total int, errs []error) error {
 // write causes is recognised as an echo by the content hash saved with the
 // state. A failure is logged and not fatal: the Salesforce Quote keeps the
 // link, and the next change of the quote writes it back again.
-func (e *Engine) writeBackOpportunity(ctx context.Context, a *attempt.Attempt, j *quoteJob, sfID string) {
+func (s *Syncer) writeBackOpportunity(ctx context.Context, a *attempt.Attempt, j *quoteJob, sfID string) {
 	if quoteSameSFID(j.ent.Str("crmOpportunityId"), j.oppID) {
 		return
 	}
 	upd := j.ent.Clone()
 	upd["crmOpportunityId"] = j.oppID
-	got, err := e.cfg.Billing.Update(ctx, billsync.ObjectQuote, upd)
+	got, err := s.cfg.Billing.Update(ctx, billsync.ObjectQuote, upd)
 	if err != nil {
 		a.Note(a.Entry(billsync.ObjectQuote, j.q.ID, j.oppID, "update", billsync.OutcomeFailed, billsync.ReasonRemoteError, billsync.RemoteCode(err),
 			fmt.Sprintf("could not write crmOpportunityId %s back to the billing quote (the next change of the quote retries): %s", j.oppID, billsync.ErrorMessage(err))))
@@ -506,8 +506,8 @@ func (e *Engine) writeBackOpportunity(ctx context.Context, a *attempt.Attempt, j
 // quote is not fully applied: the previous version and no hash are kept,
 // so nothing later is skipped as stale or echo because of it, but the
 // Opportunity link is remembered.
-func (e *Engine) saveQuoteState(ctx context.Context, j *quoteJob, sfID string, complete bool) error {
-	ns := &billsync.SyncState{Object: billsync.ObjectQuote, BillingID: j.ent.ID(), SalesforceID: sfID, Agreed: map[string]string{}, UpdatedAt: e.now()}
+func (s *Syncer) saveQuoteState(ctx context.Context, j *quoteJob, sfID string, complete bool) error {
+	ns := &billsync.SyncState{Object: billsync.ObjectQuote, BillingID: j.ent.ID(), SalesforceID: sfID, Agreed: map[string]string{}, UpdatedAt: s.now()}
 	if j.st != nil {
 		ns.BillingVersion = j.st.BillingVersion
 		if ns.SalesforceID == "" {
@@ -540,21 +540,21 @@ func (e *Engine) saveQuoteState(ctx context.Context, j *quoteJob, sfID string, c
 		ns.BillingVersion = j.ent.Version()
 		ns.Agreed[agreedHash] = j.hash
 	}
-	err := e.cfg.State.PutSyncState(ctx, ns)
+	err := s.cfg.State.PutSyncState(ctx, ns)
 	if err != nil {
-		e.log.Warn("could not save quote sync state", "quote", j.ent.ID(), "err", err)
+		s.log.Warn("could not save quote sync state", "quote", j.ent.ID(), "err", err)
 	}
 	return err
 }
 
-func (e *Engine) markQuoteFailed(ctx context.Context, sfID string, cause error) {
+func (s *Syncer) markQuoteFailed(ctx context.Context, sfID string, cause error) {
 	if sfID == "" {
 		return
 	}
 	rec := billsync.SObject{"Id": sfID, mapping.FieldLastSystem: mapping.LastSystemBilling}
-	mapping.SyncStatusFields(rec, "failed", cause.Error(), e.now())
-	if err := e.quoteUpdateOne(ctx, sobjQuote, rec); err != nil {
-		e.log.Warn("could not mark the Salesforce Quote as failed", "id", sfID, "err", err)
+	mapping.SyncStatusFields(rec, "failed", cause.Error(), s.now())
+	if err := s.quoteUpdateOne(ctx, sobjQuote, rec); err != nil {
+		s.log.Warn("could not mark the Salesforce Quote as failed", "id", sfID, "err", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package engine
+package quotesync
 
 import (
 	"context"
@@ -48,19 +48,16 @@ func readQuoteSettings(s billsync.Settings) quoteSettings {
 	}
 }
 
-// syncQuote applies a quote change to Salesforce (SPEC §3 E, F): stale and
+// SyncQuote applies a quote change to Salesforce (SPEC §3 E, F): stale and
 // echo checks, the status gate, every read and all validation, and only
 // then the writes — Opportunity, Quote, lines, Opportunity products, stage,
 // renewal placeholder — and the Opportunity id written back to billing.
-// builtinQuotes is quote sync while it still lives in this package.
-type builtinQuotes struct{ e *Engine }
+func (s *Syncer) SyncQuote(ctx context.Context, a *attempt.Attempt) { s.syncQuote(ctx, a) }
 
-func (b builtinQuotes) SyncQuote(ctx context.Context, a *attempt.Attempt) { b.e.syncQuote(ctx, a) }
-
-func (e *Engine) syncQuote(ctx context.Context, a *attempt.Attempt) {
+func (s *Syncer) syncQuote(ctx context.Context, a *attempt.Attempt) {
 	c := a.Change
 	if c.Op == billsync.OpDeleted {
-		e.deleteQuote(ctx, a)
+		s.deleteQuote(ctx, a)
 		return
 	}
 	ent, err := decodeObject(c.Payload)
@@ -72,7 +69,7 @@ func (e *Engine) syncQuote(ctx context.Context, a *attempt.Attempt) {
 		a.Fail(&rules.ValidationError{Field: "id", Message: "required"}, "", "")
 		return
 	}
-	st, err := e.state(ctx, billsync.ObjectQuote, ent.ID())
+	st, err := s.state(ctx, billsync.ObjectQuote, ent.ID())
 	if err != nil {
 		a.Fail(err, "", "")
 		return
@@ -88,8 +85,8 @@ func (e *Engine) syncQuote(ctx context.Context, a *attempt.Attempt) {
 		// A quote still lacking the link is not an echo: its write-back
 		// failed and is due again.
 		st.BillingVersion = ent.Version()
-		st.UpdatedAt = e.now()
-		if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
+		st.UpdatedAt = s.now()
+		if err := s.cfg.State.PutSyncState(ctx, st); err != nil {
 			a.Fail(err, "", st.SalesforceID)
 			return
 		}
@@ -98,15 +95,15 @@ func (e *Engine) syncQuote(ctx context.Context, a *attempt.Attempt) {
 	}
 	qs := readQuoteSettings(a.Settings)
 	if d := rules.QuoteSyncs(ent.Str("status"), qs.allowed); !d.OK {
-		e.quoteNotAllowed(ctx, a, ent, st, qs)
+		s.quoteNotAllowed(ctx, a, ent, st, qs)
 		return
 	}
-	j, ok := e.prepareQuote(ctx, a, ent, st, qs)
+	j, ok := s.prepareQuote(ctx, a, ent, st, qs)
 	if !ok {
 		return
 	}
 	j.hash = hash
-	e.writeQuote(ctx, a, j)
+	s.writeQuote(ctx, a, j)
 }
 
 // quoteHash fingerprints what a quote says, leaving out what every write
@@ -131,14 +128,14 @@ func quoteHash(ent billsync.Entity) string {
 // billsync already synced still moves its Opportunity's stage when the
 // new status is mapped (CANCELED → Closed Lost), because a canceled deal
 // left open in the pipeline is the worse outcome. Nothing else is written.
-func (e *Engine) quoteNotAllowed(ctx context.Context, a *attempt.Attempt, ent billsync.Entity, st *billsync.SyncState, qs quoteSettings) {
+func (s *Syncer) quoteNotAllowed(ctx context.Context, a *attempt.Attempt, ent billsync.Entity, st *billsync.SyncState, qs quoteSettings) {
 	status := ent.Str("status")
 	msg := fmt.Sprintf("status %q is not in %s", status, billsync.KeyQuotesAllowedStatuses)
 	sfID := ""
 	if st != nil {
 		sfID = st.SalesforceID
 		if oppID := st.Agreed[agreedOpportunity]; oppID != "" && sfIDPattern.MatchString(oppID) && strings.TrimSpace(qs.stages[status]) != "" {
-			opp, err := e.quoteQueryOne(ctx, fmt.Sprintf("SELECT Id, StageName FROM Opportunity WHERE Id = '%s'", oppID))
+			opp, err := s.quoteQueryOne(ctx, fmt.Sprintf("SELECT Id, StageName FROM Opportunity WHERE Id = '%s'", oppID))
 			if err != nil {
 				a.Fail(err, "", sfID)
 				return
@@ -146,7 +143,7 @@ func (e *Engine) quoteNotAllowed(ctx context.Context, a *attempt.Attempt, ent bi
 			if opp != nil {
 				sc := rules.OpportunityStage(status, qs.stages, opp.Str("StageName"))
 				if sc.Change {
-					if err := e.quoteUpdateOne(ctx, sobjOpportunity, billsync.SObject{"Id": oppID, "StageName": sc.Stage}); err != nil {
+					if err := s.quoteUpdateOne(ctx, sobjOpportunity, billsync.SObject{"Id": oppID, "StageName": sc.Stage}); err != nil {
 						a.FailOp(err, "update", "", sfID)
 						return
 					}
@@ -158,8 +155,8 @@ func (e *Engine) quoteNotAllowed(ctx context.Context, a *attempt.Attempt, ent bi
 		// The Quote in Salesforce no longer matches this content; a later
 		// return to an allowed status must sync in full.
 		delete(st.Agreed, agreedHash)
-		st.UpdatedAt = e.now()
-		if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
+		st.UpdatedAt = s.now()
+		if err := s.cfg.State.PutSyncState(ctx, st); err != nil {
 			a.Fail(err, "", sfID)
 			return
 		}
@@ -168,8 +165,8 @@ func (e *Engine) quoteNotAllowed(ctx context.Context, a *attempt.Attempt, ent bi
 }
 
 // deleteQuote applies the deletes.quote policy (H1).
-func (e *Engine) deleteQuote(ctx context.Context, a *attempt.Attempt) {
-	st, err := e.state(ctx, billsync.ObjectQuote, a.Change.RecordID)
+func (s *Syncer) deleteQuote(ctx context.Context, a *attempt.Attempt) {
+	st, err := s.state(ctx, billsync.ObjectQuote, a.Change.RecordID)
 	if err != nil {
 		a.Fail(err, "", "")
 		return
@@ -182,7 +179,7 @@ func (e *Engine) deleteQuote(ctx context.Context, a *attempt.Attempt) {
 	switch policy {
 	case billsync.DeleteMirror:
 		// Deleting a Quote deletes its lines with it.
-		res, err := e.cfg.CRM.Delete(ctx, []string{st.SalesforceID})
+		res, err := s.cfg.CRM.Delete(ctx, []string{st.SalesforceID})
 		if err == nil && len(res) == 1 && !res[0].Success && res[0].Err() != nil && billsync.RemoteCode(res[0].Err()) != "ENTITY_IS_DELETED" {
 			err = res[0].Err()
 		}
@@ -190,13 +187,13 @@ func (e *Engine) deleteQuote(ctx context.Context, a *attempt.Attempt) {
 			a.FailOp(err, "delete", "", st.SalesforceID)
 			return
 		}
-		if err := e.cfg.State.DeleteSyncState(ctx, billsync.ObjectQuote, st.BillingID); err != nil {
+		if err := s.cfg.State.DeleteSyncState(ctx, billsync.ObjectQuote, st.BillingID); err != nil {
 			a.Fail(err, "", st.SalesforceID)
 			return
 		}
 	case billsync.DeleteFlag:
 		rec := billsync.SObject{"Id": st.SalesforceID, mapping.FieldDeleted: true, mapping.FieldLastSystem: mapping.LastSystemBilling}
-		if err := e.quoteUpdateOne(ctx, sobjQuote, rec); err != nil {
+		if err := s.quoteUpdateOne(ctx, sobjQuote, rec); err != nil {
 			a.FailOp(err, "update", "", st.SalesforceID)
 			return
 		}
@@ -204,8 +201,8 @@ func (e *Engine) deleteQuote(ctx context.Context, a *attempt.Attempt) {
 	a.Finish(billsync.OutcomeSuccess, "", "delete", "", "deletes.quote is "+policy, "", st.SalesforceID)
 }
 
-func (e *Engine) quoteUpdateOne(ctx context.Context, object string, rec billsync.SObject) error {
-	res, err := e.cfg.CRM.Update(ctx, object, []billsync.SObject{rec})
+func (s *Syncer) quoteUpdateOne(ctx context.Context, object string, rec billsync.SObject) error {
+	res, err := s.cfg.CRM.Update(ctx, object, []billsync.SObject{rec})
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package engine
+package quotesync
 
 import (
 	"context"
@@ -44,7 +44,7 @@ type quoteJob struct {
 
 // prepareQuote does every read and all validation (E5) before any write.
 // It reports false when it has already recorded the attempt's outcome.
-func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent billsync.Entity, st *billsync.SyncState, qs quoteSettings) (*quoteJob, bool) {
+func (s *Syncer) prepareQuote(ctx context.Context, a *attempt.Attempt, ent billsync.Entity, st *billsync.SyncState, qs quoteSettings) (*quoteJob, bool) {
 	j := &quoteJob{ent: ent, st: st, qs: qs, entries: map[string]rules.PricebookEntry{}}
 	sfID := ""
 	if st != nil {
@@ -55,7 +55,7 @@ func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent bills
 		return nil, false
 	}
 	var err error
-	if j.org, err = e.quoteOrgShape(ctx); err != nil {
+	if j.org, err = s.quoteOrgShape(ctx); err != nil {
 		return fail(err)
 	}
 	var vctx rules.QuoteContext
@@ -65,7 +65,7 @@ func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent bills
 
 	// The billing account's link to a Salesforce Account.
 	if accID := ent.Str("accountId"); accID != "" {
-		acc, err := e.cfg.Billing.Get(ctx, billsync.ObjectAccount, accID)
+		acc, err := s.cfg.Billing.Get(ctx, billsync.ObjectAccount, accID)
 		switch {
 		case notFound(err):
 			extra = append(extra, &rules.ValidationError{Field: "accountId", Message: fmt.Sprintf("billing account %s does not exist", accID)})
@@ -79,7 +79,7 @@ func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent bills
 		if !sfIDPattern.MatchString(id) {
 			vctx.AccountNotFound = true
 		} else {
-			row, err := e.quoteQueryOne(ctx, fmt.Sprintf("SELECT Id, OwnerId FROM Account WHERE Id = '%s'", id))
+			row, err := s.quoteQueryOne(ctx, fmt.Sprintf("SELECT Id, OwnerId FROM Account WHERE Id = '%s'", id))
 			if err != nil {
 				return fail(err)
 			}
@@ -99,7 +99,7 @@ func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent bills
 	if isFollowOn {
 		ids = append(ids, orig)
 	}
-	rows, err := e.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, OwnerId, OpportunityId, Pricebook2Id, %s FROM Quote WHERE %s IN %s",
+	rows, err := s.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, OwnerId, OpportunityId, Pricebook2Id, %s FROM Quote WHERE %s IN %s",
 		fieldQuoteExtID, fieldQuoteExtID, quoteSOQLList(ids)))
 	if err != nil {
 		return fail(fmt.Errorf("reading quotes: %w", err))
@@ -140,7 +140,7 @@ func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent bills
 		if !sfIDPattern.MatchString(j.oppID) {
 			vctx.OpportunityNotFound = true
 		} else {
-			opp, err := e.quoteQueryOne(ctx, fmt.Sprintf("SELECT Id, OwnerId, StageName, Pricebook2Id, AccountId%s FROM Opportunity WHERE Id = '%s'",
+			opp, err := s.quoteQueryOne(ctx, fmt.Sprintf("SELECT Id, OwnerId, StageName, Pricebook2Id, AccountId%s FROM Opportunity WHERE Id = '%s'",
 				j.currencyField(), j.oppID))
 			if err != nil {
 				return fail(err)
@@ -197,7 +197,7 @@ func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent bills
 	// Mapped quote fields (E7, E8); a required one the org lacks is a
 	// configuration error found before any write.
 	var missing []mapping.Missing
-	j.quoteFields, missing, err = mapping.Apply(e.quoteMapping().Quote, ent, quoteFieldSet(j.org.quote))
+	j.quoteFields, missing, err = mapping.Apply(s.quoteMapping().Quote, ent, quoteFieldSet(j.org.quote))
 	if err != nil {
 		invalidQuote(a, asValidation(err, ""), sfID)
 		return nil, false
@@ -214,7 +214,7 @@ func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent bills
 		obj    string
 		fields []mapping.QuoteField
 		d      *billsync.SObjectDescribe
-	}{{sobjQuoteLine, e.quoteMapping().Line, j.org.line}, {sobjOppProduct, e.quoteMapping().OppProduct, j.org.oppProduct}} {
+	}{{sobjQuoteLine, s.quoteMapping().Line, j.org.line}, {sobjOppProduct, s.quoteMapping().OppProduct, j.org.oppProduct}} {
 		_, missing, _ := mapping.Apply(x.fields, billsync.Entity{}, quoteFieldSet(x.d))
 		for _, m := range missing {
 			errs = append(errs, &rules.ValidationError{Field: m.Billing, Message: fmt.Sprintf("mapped to %s.%s, which the Salesforce org does not have", x.obj, m.Salesforce)})
@@ -224,7 +224,7 @@ func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent bills
 	// E10: one PricebookEntry per line, from two batched queries.
 	j.lines = rules.Flatten(q)
 	paths := quoteLinePaths(q)
-	if j.pricebookID, err = e.quotePricebookID(ctx, qs.pricebook); err != nil {
+	if j.pricebookID, err = s.quotePricebookID(ctx, qs.pricebook); err != nil {
 		return fail(err)
 	}
 	codes := make([]string, 0, len(j.lines)+1)
@@ -235,7 +235,7 @@ func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent bills
 	if wantPlaceholder {
 		codes = append(codes, qs.placeholder)
 	}
-	cat, err := e.quoteReadCatalog(ctx, codes)
+	cat, err := s.quoteReadCatalog(ctx, codes)
 	if err != nil {
 		return fail(err)
 	}
@@ -266,7 +266,7 @@ func (e *Engine) prepareQuote(ctx context.Context, a *attempt.Attempt, ent bills
 	}
 
 	if j.existing != nil {
-		if j.existingLines, err = e.readQuoteLines(ctx, j.existing.ID()); err != nil {
+		if j.existingLines, err = s.readQuoteLines(ctx, j.existing.ID()); err != nil {
 			return fail(err)
 		}
 	}
@@ -312,8 +312,3 @@ func quoteSameSFID(a, b string) bool {
 	}
 	return a == b
 }
-
-// quoteMapping is the quote field mapping in use.
-func (e *Engine) quoteMapping() *mapping.QuoteMapping { return defaultQuoteMapping }
-
-var defaultQuoteMapping = mapping.DefaultQuote()
