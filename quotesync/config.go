@@ -6,10 +6,36 @@ import (
 	"errors"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/mapping"
+)
+
+// Salesforce objects and fields of quote sync (SPEC §2).
+const (
+	sobjQuote       = "Quote"
+	sobjLine        = "QuoteLineItem"
+	sobjOpportunity = "Opportunity"
+	sobjProduct     = "OpportunityLineItem"
+
+	fieldQuoteExtID    = "BillingQuoteId__c"
+	fieldOppQuoteExtID = "BillingQuoteId__c" // on the Opportunity billsync created for a quote
+	fieldLineExtID     = "BillingQuoteItemId__c"
+	fieldOverride      = "OverrideOpportunitySync__c"
+	fieldCurrency      = "CurrencyIsoCode"
+)
+
+// Values of BillingSyncStatus__c on a Quote and its lines, and the
+// sync-log reason of a quote that landed without some of its lines.
+const (
+	StatusSuccess = "success"
+	StatusFailed  = "failed"
+	// StatusPartial: the Quote is in Salesforce but some lines or
+	// Opportunity products are not; BillingSyncError__c lists them.
+	StatusPartial = "partial"
+	ReasonPartial = "partial"
 )
 
 // Billing is the part of the billing platform quote sync uses: the
@@ -31,16 +57,17 @@ type Config struct {
 	Clock   func() time.Time
 }
 
-// Syncer applies quote changes from billing to Salesforce. It is safe for
-// concurrent use by changes of different quotes.
+// Syncer applies quote changes from billing to Salesforce; it implements
+// engine.QuoteSyncer. It is safe for concurrent use by changes of
+// different quotes.
 type Syncer struct {
 	cfg   Config
 	m     *mapping.QuoteMapping
 	log   *slog.Logger
-	cache *quoteCache
+	cache *cache
 }
 
-// New checks cfg and returns a Syncer.
+// New checks cfg and returns a Syncer. It makes no calls; Warm does.
 func New(cfg Config) (*Syncer, error) {
 	if cfg.CRM == nil || cfg.State == nil || cfg.Billing == nil {
 		return nil, errors.New("quotesync: CRM, State and Billing are required")
@@ -57,19 +84,36 @@ func New(cfg Config) (*Syncer, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	return &Syncer{cfg: cfg, m: cfg.Mapping, log: cfg.Logger,
-		cache: &quoteCache{describes: map[string]cachedDescribe{}, pricebook: map[string]cachedPricebook{}}}, nil
+	return &Syncer{cfg: cfg, m: cfg.Mapping, log: cfg.Logger, cache: newCache()}, nil
 }
 
 func (s *Syncer) now() time.Time { return s.cfg.Clock().UTC() }
 
-// quoteMapping is the quote field mapping in use.
-func (s *Syncer) quoteMapping() *mapping.QuoteMapping { return s.m }
+// settings are the quote settings (A3) as one attempt sees them.
+type settings struct {
+	allowed     []string
+	autoCreate  bool
+	stages      map[string]string
+	pricebook   string
+	disableOpp  bool
+	placeholder string
+}
+
+func readSettings(s billsync.Settings) settings {
+	return settings{
+		allowed:     s.Strings(billsync.KeyQuotesAllowedStatuses),
+		autoCreate:  s.Bool(billsync.KeyQuotesAutoCreateOpportunity),
+		stages:      s.Map(billsync.KeyQuotesStageMapping),
+		pricebook:   s.String(billsync.KeyQuotesPricebook),
+		disableOpp:  s.Bool(billsync.KeyQuotesDisableOppProductSync),
+		placeholder: strings.TrimSpace(s.String(billsync.KeyQuotesRenewalPlaceholder)),
+	}
+}
 
 // state is the quote's sync state, nil when it was never synced.
-func (s *Syncer) state(ctx context.Context, t billsync.ObjectType, billingID string) (*billsync.SyncState, error) {
-	st, err := s.cfg.State.SyncState(ctx, t, billingID)
-	if notFound(err) {
+func (s *Syncer) state(ctx context.Context, billingID string) (*billsync.SyncState, error) {
+	st, err := s.cfg.State.SyncState(ctx, billsync.ObjectQuote, billingID)
+	if billsync.ErrorCode(err) == billsync.ENOTFOUND {
 		return nil, nil
 	}
 	return st, err
@@ -77,19 +121,21 @@ func (s *Syncer) state(ctx context.Context, t billsync.ObjectType, billingID str
 
 var sfIDPattern = regexp.MustCompile(`^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$`)
 
-func notFound(err error) bool { return billsync.ErrorCode(err) == billsync.ENOTFOUND }
+// isSFID reports whether id can be a Salesforce record id; anything else
+// would make a query fail rather than find nothing.
+func isSFID(id string) bool { return sfIDPattern.MatchString(id) }
 
-func decodeObject(b json.RawMessage) (billsync.Entity, error) {
+// sameSFID compares Salesforce ids, 15- or 18-character.
+func sameSFID(a, b string) bool {
+	if len(a) >= 15 && len(b) >= 15 {
+		return a[:15] == b[:15]
+	}
+	return a == b
+}
+
+func decodeEntity(b json.RawMessage) (billsync.Entity, error) {
 	if len(b) == 0 {
 		return nil, billsync.Errorf(billsync.EINVALID, "change has no payload")
 	}
 	return billsync.DecodeEntity(b)
-}
-
-// Warm reads and caches the describes quote sync needs, so the first quote
-// after a start spends no calls on them. Call it at start-up; a failure is
-// not fatal, as each sync reads what the cache lacks.
-func (s *Syncer) Warm(ctx context.Context) error {
-	_, err := s.quoteOrgShape(ctx)
-	return err
 }

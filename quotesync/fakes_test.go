@@ -23,6 +23,8 @@ type quoteOrg struct {
 	objects map[string]string           // Id → object
 	next    int
 	calls   map[string]int
+	// written counts records written per object.
+	written map[string]int
 	// fail answers a write of one record with a per-record error.
 	fail func(object string, rec billsync.SObject) *billsync.FieldError
 }
@@ -37,7 +39,7 @@ var qPrefixes = map[string]string{"Account": "001", "User": "005", "Opportunity"
 	"OpportunityLineItem": "00k", "Product2": "01t", "Pricebook2": "01s", "PricebookEntry": "01u"}
 
 func newQuoteOrg(multi bool) *quoteOrg {
-	return &quoteOrg{multi: multi, records: map[string]billsync.SObject{}, objects: map[string]string{}, calls: map[string]int{}}
+	return &quoteOrg{multi: multi, records: map[string]billsync.SObject{}, objects: map[string]string{}, calls: map[string]int{}, written: map[string]int{}}
 }
 
 func (o *quoteOrg) newIDLocked(object string) string {
@@ -111,6 +113,12 @@ func (o *quoteOrg) callCount() map[string]int {
 	return out
 }
 
+func (o *quoteOrg) recordsWritten(object string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.written[object]
+}
+
 func (o *quoteOrg) writes() int {
 	c := o.callCount()
 	return c["upsert"] + c["create"] + c["update"] + c["delete"]
@@ -135,6 +143,7 @@ func (o *quoteOrg) Upsert(ctx context.Context, object, ext string, recs []billsy
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls["upsert"]++
+	o.written[object] += len(recs)
 	var out []billsync.SaveResult
 	for _, r := range recs {
 		if fe := o.failLocked(object, r); fe != nil {
@@ -205,6 +214,7 @@ func (o *quoteOrg) Create(ctx context.Context, object string, recs []billsync.SO
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls["create"]++
+	o.written[object] += len(recs)
 	var out []billsync.SaveResult
 	for _, r := range recs {
 		out = append(out, o.createLocked(object, r))
@@ -216,6 +226,7 @@ func (o *quoteOrg) Update(ctx context.Context, object string, recs []billsync.SO
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls["update"]++
+	o.written[object] += len(recs)
 	var out []billsync.SaveResult
 	for _, r := range recs {
 		ex, ok := o.records[r.ID()]
@@ -259,7 +270,7 @@ func (o *quoteOrg) Retrieve(ctx context.Context, object, id string, fields []str
 }
 
 var (
-	qSoqlRe = regexp.MustCompile(`^SELECT (.+) FROM (\w+) WHERE (.+)$`)
+	qSoqlRe = regexp.MustCompile(`^SELECT (.+) FROM (\w+) WHERE (.+?)(?: ORDER BY \w+)?(?: LIMIT (\d+))?$`)
 	qCondRe = regexp.MustCompile(`^([\w.]+) (=|IN) (.+)$`)
 	qStrRe  = regexp.MustCompile(`'((?:[^'\\]|\\.)*)'`)
 )
@@ -322,6 +333,9 @@ func (o *quoteOrg) Query(ctx context.Context, soql string) ([]billsync.SObject, 
 		out = append(out, row)
 	}
 	slices.SortFunc(out, func(a, b billsync.SObject) int { return strings.Compare(a.ID(), b.ID()) })
+	if m[4] != "" && len(out) > 1 {
+		out = out[:1] // quote sync only ever asks for LIMIT 1
+	}
 	return out, nil
 }
 
@@ -340,18 +354,24 @@ func (o *quoteOrg) Describe(ctx context.Context, object string) (*billsync.SObje
 		return billsync.FieldDescribe{Name: name, Type: typ, Scale: scale, Createable: true, Updateable: true, Length: 255}
 	}
 	d := &billsync.SObjectDescribe{Name: object}
+	status := []billsync.FieldDescribe{f("LastSystemToUpdate__c", "picklist", 0), f("BillingSyncStatus__c", "string", 0),
+		f("BillingSyncError__c", "textarea", 0), f("BillingLastSyncedAt__c", "datetime", 0)}
 	switch object {
 	case "Quote":
 		d.Fields = []billsync.FieldDescribe{f("Name", "string", 0), f("Status", "picklist", 0), f("Description", "textarea", 0),
-			f("ExpirationDate", "date", 0), f("region__c", "string", 0)}
+			f("ExpirationDate", "date", 0), f("region__c", "string", 0), f("BillingQuoteId__c", "string", 0), f("IsDeletedInBilling__c", "boolean", 0)}
+		d.Fields = append(d.Fields, status...)
 	case "QuoteLineItem":
 		d.Fields = []billsync.FieldDescribe{f("Quantity", "double", 2), f("UnitPrice", "currency", 2), f("Description", "textarea", 0),
-			f("BillingOfferingId__c", "string", 0), f("BillingOfferingName__c", "string", 0)}
+			f("BillingOfferingId__c", "string", 0), f("BillingOfferingName__c", "string", 0), f("BillingQuoteItemId__c", "string", 0),
+			f("OverrideOpportunitySync__c", "picklist", 0)}
+		d.Fields = append(d.Fields, status...)
 	case "Opportunity":
-		d.Fields = []billsync.FieldDescribe{f("Name", "string", 0), f("StageName", "picklist", 0)}
+		d.Fields = []billsync.FieldDescribe{f("Name", "string", 0), f("StageName", "picklist", 0), f("BillingQuoteId__c", "string", 0)}
 		d.Fields[0].Length = 120
 	case "OpportunityLineItem":
-		d.Fields = []billsync.FieldDescribe{f("Quantity", "double", 2), f("UnitPrice", "currency", 2), f("Description", "textarea", 0)}
+		d.Fields = []billsync.FieldDescribe{f("Quantity", "double", 2), f("UnitPrice", "currency", 2), f("Description", "textarea", 0),
+			f("BillingQuoteItemId__c", "string", 0)}
 	}
 	if o.multi {
 		d.Fields = append(d.Fields, f(fieldCurrency, "picklist", 0))

@@ -1,291 +1,159 @@
 package quotesync
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/billsync/billsync"
-	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/rules"
 )
 
-// quoteJob is everything read and decided before the first write.
-type quoteJob struct {
-	ent  billsync.Entity
-	q    billsync.Quote
-	st   *billsync.SyncState
-	qs   quoteSettings
-	org  *quoteOrgShape
-	hash string
+// The decisions before the plan: is the quote valid against what was read
+// (E5), who owns a new Quote (E3), which PricebookEntry each line takes
+// (E10). All are pure functions of the snapshot.
 
-	existing    billsync.SObject // the Salesforce Quote; nil when new
-	accountID   string           // the Salesforce Account
-	oppID       string           // "" until auto-created
-	opp         billsync.SObject // nil when the Opportunity is to be created
-	ownerID     string           // for a new Quote (and a new Opportunity)
-	ownerSource rules.OwnerSource
-	owners      quoteOwnerCandidates
-	pricebookID string
-
-	lines   []rules.Line
-	entries map[string]rules.PricebookEntry // by item id
-	// placeholder is the renewal placeholder's entry; placeholderErr says
-	// why there is none (only an error if it must be added).
-	placeholder    *rules.PricebookEntry
-	placeholderErr error
-	quoteFields    []mapping.Assignment
-	lossy          []string
-
-	existingLines []quoteExistingLine
-	notes         []string
+// checked is a quote that passed validation.
+type checked struct {
+	q           billsync.Quote
+	lines       []rules.Line
+	paths       []string             // each line's billing JSON path, in Flatten's order
+	owner       rules.OwnerDecision  // of a new Quote
+	quoteFields []mapping.Assignment // mapped Quote fields (E7, E8)
+	lossy       []string
+	// deferred are mapping problems, reported together with the
+	// pricebook's so that one attempt names every field at fault.
+	deferred rules.ValidationErrors
 }
 
-// prepareQuote does every read and all validation (E5) before any write.
-// It reports false when it has already recorded the attempt's outcome.
-func (s *Syncer) prepareQuote(ctx context.Context, a *attempt.Attempt, ent billsync.Entity, st *billsync.SyncState, qs quoteSettings) (*quoteJob, bool) {
-	j := &quoteJob{ent: ent, st: st, qs: qs, entries: map[string]rules.PricebookEntry{}}
-	sfID := ""
-	if st != nil {
-		sfID = st.SalesforceID
-	}
-	fail := func(err error) (*quoteJob, bool) {
-		a.Fail(err, "", sfID)
-		return nil, false
-	}
-	var err error
-	if j.org, err = s.quoteOrgShape(ctx); err != nil {
-		return fail(err)
-	}
-	var vctx rules.QuoteContext
-	vctx.AutoCreateOpportunity = qs.autoCreate
-	vctx.MultiCurrency = j.org.multiCurrency
-	var extra rules.ValidationErrors
+// verdict says why a quote cannot be written now.
+type verdict struct {
+	errs rules.ValidationErrors
+	wait string // the original quote is not in Salesforce yet: retry later
+}
 
-	// The billing account's link to a Salesforce Account.
-	if accID := ent.Str("accountId"); accID != "" {
-		acc, err := s.cfg.Billing.Get(ctx, billsync.ObjectAccount, accID)
-		switch {
-		case notFound(err):
-			extra = append(extra, &rules.ValidationError{Field: "accountId", Message: fmt.Sprintf("billing account %s does not exist", accID)})
-		case err != nil:
-			return fail(fmt.Errorf("reading billing account %s: %w", accID, err))
-		default:
-			vctx.AccountCRMID = acc.Str("crmAccountId")
-		}
-	}
-	if id := vctx.AccountCRMID; id != "" {
-		if !sfIDPattern.MatchString(id) {
-			vctx.AccountNotFound = true
-		} else {
-			row, err := s.quoteQueryOne(ctx, fmt.Sprintf("SELECT Id, OwnerId FROM Account WHERE Id = '%s'", id))
-			if err != nil {
-				return fail(err)
-			}
-			if row == nil {
-				vctx.AccountNotFound = true
-			} else {
-				j.accountID = row.ID()
-				j.owners.account = row.Str("OwnerId")
-			}
-		}
-	}
+func (v verdict) ok() bool { return len(v.errs) == 0 && v.wait == "" }
 
-	// The Quote itself and, for an amendment or renewal, its original.
-	ids := []string{ent.ID()}
-	typ, orig := ent.Str("type"), ent.Str("originalQuoteId")
-	isFollowOn := (typ == billsync.QuoteAmendment || typ == billsync.QuoteRenewal) && orig != "" && orig != ent.ID()
-	if isFollowOn {
-		ids = append(ids, orig)
-	}
-	rows, err := s.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, OwnerId, OpportunityId, Pricebook2Id, %s FROM Quote WHERE %s IN %s",
-		fieldQuoteExtID, fieldQuoteExtID, quoteSOQLList(ids)))
-	if err != nil {
-		return fail(fmt.Errorf("reading quotes: %w", err))
-	}
-	for _, r := range rows {
-		switch r.Str(fieldQuoteExtID) {
-		case ent.ID():
-			j.existing = r
-			sfID = r.ID()
-		case orig:
-			if isFollowOn {
-				j.owners.original = r.Str("OwnerId")
-			}
-		}
-	}
-
-	// The Opportunity: the billing link; else the one the Salesforce Quote
-	// already belongs to (Quote.OpportunityId cannot change); else one an
-	// earlier attempt created before it could link it.
-	billingOpp := ent.Str("crmOpportunityId")
-	j.oppID = billingOpp
-	if j.existing != nil {
-		cur := j.existing.Str("OpportunityId")
-		switch {
-		case billingOpp == "":
-			j.oppID = cur
-		case !quoteSameSFID(billingOpp, cur):
-			extra = append(extra, &rules.ValidationError{Field: "crmOpportunityId", Message: fmt.Sprintf(
-				"the Salesforce Quote %s belongs to Opportunity %s and a Quote cannot move to another Opportunity (%s)", j.existing.ID(), cur, billingOpp)})
-		}
-	}
-	fromState := false
-	if j.oppID == "" && st != nil && st.Agreed[agreedOpportunity] != "" {
-		j.oppID, fromState = st.Agreed[agreedOpportunity], true
-	}
-	if j.oppID != "" {
-		vctx.AutoCreateOpportunity = true // an Opportunity is linked; the setting no longer matters
-		if !sfIDPattern.MatchString(j.oppID) {
-			vctx.OpportunityNotFound = true
-		} else {
-			opp, err := s.quoteQueryOne(ctx, fmt.Sprintf("SELECT Id, OwnerId, StageName, Pricebook2Id, AccountId%s FROM Opportunity WHERE Id = '%s'",
-				j.currencyField(), j.oppID))
-			if err != nil {
-				return fail(err)
-			}
-			switch {
-			case opp != nil:
-				j.opp = opp
-				j.owners.opp = opp.Str("OwnerId")
-			case fromState:
-				j.oppID = "" // deleted since: make a new one
-				vctx.AutoCreateOpportunity = qs.autoCreate
-			default:
-				vctx.OpportunityNotFound = true
-			}
-		}
-	}
-
-	q, verr := rules.ValidateQuote(ent, vctx)
-	errs := append(rules.ValidationErrors(nil), extra...)
-	if verr != nil {
-		errs = append(asValidation(verr, ""), errs...)
-	}
+// check validates the quote against what was read and chooses the owner
+// of a new Quote.
+func check(snap *snapshot, m *mapping.QuoteMapping) (checked, verdict) {
+	vctx, extra := validationContext(snap)
+	q, err := rules.ValidateQuote(snap.ent, vctx)
+	errs := append(asValidation(err), extra...)
 	if len(errs) > 0 {
-		invalidQuote(a, errs, sfID)
-		return nil, false
+		return checked{}, verdict{errs: errs}
 	}
-	j.q = q
-	if j.org.multiCurrency && j.opp != nil && j.opp.Str(fieldCurrency) != "" && j.opp.Str(fieldCurrency) != q.Currency {
-		invalidQuote(a, rules.ValidationErrors{{Field: "currency", Message: fmt.Sprintf(
-			"%s differs from the currency %s of Opportunity %s; Salesforce keeps a quote in its Opportunity's currency", q.Currency, j.opp.Str(fieldCurrency), j.oppID)}}, sfID)
-		return nil, false
+	if e := currencyMismatch(snap, q); e != nil {
+		return checked{}, verdict{errs: rules.ValidationErrors{e}}
 	}
-
-	// E3: the owner of a new Quote (and of an Opportunity made for it).
-	if j.existing == nil {
-		o := j.owners
-		in := rules.OwnerInput{QuoteID: q.ID, QuoteType: q.Type, OriginalQuoteID: q.OriginalQuoteID, OriginalQuoteOwnerID: o.original,
-			AccountID: j.accountID, AccountOwnerID: o.account}
-		if j.opp != nil {
-			in.OpportunityID, in.OpportunityOwnerID = j.oppID, o.opp
+	c := checked{q: q, lines: rules.Flatten(q), paths: linePaths(q)}
+	if snap.quote == nil {
+		d, err := ownerOf(snap, q)
+		switch {
+		case err != nil:
+			return checked{}, verdict{errs: asValidation(err)}
+		case d.Wait:
+			return checked{}, verdict{wait: d.Reason}
 		}
-		d, err := rules.QuoteOwner(in)
-		if err != nil {
-			invalidQuote(a, asValidation(err, ""), sfID)
-			return nil, false
-		}
-		if d.Wait {
-			a.Wait(rules.ReasonOriginalQuoteMissing, d.Reason, "", sfID)
-			return nil, false
-		}
-		j.ownerID, j.ownerSource = d.OwnerID, d.Source
+		c.owner = d
 	}
-
-	// Mapped quote fields (E7, E8); a required one the org lacks is a
-	// configuration error found before any write.
-	var missing []mapping.Missing
-	j.quoteFields, missing, err = mapping.Apply(s.quoteMapping().Quote, ent, quoteFieldSet(j.org.quote))
+	c.quoteFields, c.lossy, c.deferred, err = mapQuote(m, snap.org, snap.ent)
 	if err != nil {
-		invalidQuote(a, asValidation(err, ""), sfID)
-		return nil, false
+		return checked{}, verdict{errs: asValidation(err)}
 	}
-	for _, f := range j.quoteFields {
-		if f.Lossy {
-			j.lossy = append(j.lossy, f.Billing)
+	return c, verdict{}
+}
+
+// validationContext is what rules.ValidateQuote needs from the reads, and
+// the problems only the reads can show.
+func validationContext(snap *snapshot) (rules.QuoteContext, rules.ValidationErrors) {
+	vctx := rules.QuoteContext{AccountCRMID: snap.accountCRMID, AutoCreateOpportunity: snap.set.autoCreate,
+		MultiCurrency: snap.org.multiCurrency}
+	var extra rules.ValidationErrors
+	if snap.billingAccountMissing {
+		extra = append(extra, &rules.ValidationError{Field: "accountId",
+			Message: fmt.Sprintf("billing account %s does not exist", snap.ent.Str("accountId"))})
+	}
+	vctx.AccountNotFound = snap.accountCRMID != "" && snap.account == nil
+	if snap.link.conflict != nil {
+		extra = append(extra, snap.link.conflict)
+	}
+	if snap.link.id != "" {
+		// An Opportunity is linked; the auto-create setting no longer matters.
+		vctx.AutoCreateOpportunity = true
+		switch {
+		case snap.opp != nil:
+		case snap.link.fromState:
+			vctx.AutoCreateOpportunity = snap.set.autoCreate // deleted since: a new one is made
+		default:
+			vctx.OpportunityNotFound = true
 		}
 	}
-	for _, m := range missing {
-		errs = append(errs, &rules.ValidationError{Field: m.Billing, Message: fmt.Sprintf("mapped to Quote.%s, which the Salesforce org does not have", m.Salesforce)})
+	return vctx, extra
+}
+
+// currencyMismatch: Salesforce keeps a quote in its Opportunity's currency.
+func currencyMismatch(snap *snapshot, q billsync.Quote) *rules.ValidationError {
+	if !snap.org.multiCurrency || snap.opp == nil {
+		return nil
 	}
+	if cur := snap.opp.Str(fieldCurrency); cur != "" && cur != q.Currency {
+		return &rules.ValidationError{Field: "currency", Message: fmt.Sprintf(
+			"%s differs from the currency %s of Opportunity %s; Salesforce keeps a quote in its Opportunity's currency", q.Currency, cur, snap.opp.ID())}
+	}
+	return nil
+}
+
+// ownerOf applies E3 to what was read.
+func ownerOf(snap *snapshot, q billsync.Quote) (rules.OwnerDecision, error) {
+	in := rules.OwnerInput{QuoteID: q.ID, QuoteType: q.Type, OriginalQuoteID: q.OriginalQuoteID,
+		OriginalQuoteOwnerID: snap.original.Str("OwnerId"),
+		AccountID:            snap.account.ID(), AccountOwnerID: snap.account.Str("OwnerId")}
+	if snap.opp != nil {
+		in.OpportunityID, in.OpportunityOwnerID = snap.opp.ID(), snap.opp.Str("OwnerId")
+	}
+	return rules.QuoteOwner(in)
+}
+
+// mapQuote maps the Quote's fields (E7, E8) and lists every required
+// mapped field the org lacks, on any of the three objects: a
+// configuration error found before any write.
+func mapQuote(m *mapping.QuoteMapping, org *orgShape, ent billsync.Entity) ([]mapping.Assignment, []string, rules.ValidationErrors, error) {
+	fields, missing, err := mapping.Apply(m.Quote, ent, fieldSet(org.quote))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var lossy []string
+	for _, f := range fields {
+		if f.Lossy {
+			lossy = append(lossy, f.Billing)
+		}
+	}
+	errs := missingErrors(sobjQuote, missing)
 	for _, x := range []struct {
 		obj    string
 		fields []mapping.QuoteField
 		d      *billsync.SObjectDescribe
-	}{{sobjQuoteLine, s.quoteMapping().Line, j.org.line}, {sobjOppProduct, s.quoteMapping().OppProduct, j.org.oppProduct}} {
-		_, missing, _ := mapping.Apply(x.fields, billsync.Entity{}, quoteFieldSet(x.d))
-		for _, m := range missing {
-			errs = append(errs, &rules.ValidationError{Field: m.Billing, Message: fmt.Sprintf("mapped to %s.%s, which the Salesforce org does not have", x.obj, m.Salesforce)})
-		}
+	}{{sobjLine, m.Line, org.line}, {sobjProduct, m.OppProduct, org.product}} {
+		_, missing, _ := mapping.Apply(x.fields, billsync.Entity{}, fieldSet(x.d))
+		errs = append(errs, missingErrors(x.obj, missing)...)
 	}
-
-	// E10: one PricebookEntry per line, from two batched queries.
-	j.lines = rules.Flatten(q)
-	paths := quoteLinePaths(q)
-	if j.pricebookID, err = s.quotePricebookID(ctx, qs.pricebook); err != nil {
-		return fail(err)
-	}
-	codes := make([]string, 0, len(j.lines)+1)
-	for _, l := range j.lines {
-		codes = append(codes, l.ProductCode)
-	}
-	wantPlaceholder := q.ManualRenewal && qs.placeholder != "" && !qs.disableOpp
-	if wantPlaceholder {
-		codes = append(codes, qs.placeholder)
-	}
-	cat, err := s.quoteReadCatalog(ctx, codes)
-	if err != nil {
-		return fail(err)
-	}
-	if j.pricebookID == "" {
-		errs = append(errs, &rules.ValidationError{Field: billsync.KeyQuotesPricebook,
-			Message: fmt.Sprintf("pricebook %q does not exist in Salesforce", qs.pricebook)})
-	} else {
-		for i, l := range j.lines {
-			pe, err := cat.entryFor(qs.pricebook, j.pricebookID, l.ProductCode, q.Currency, j.org.multiCurrency)
-			if err != nil {
-				errs = append(errs, asValidation(err, paths[i])...)
-				continue
-			}
-			j.entries[l.ItemID] = pe
-		}
-		if wantPlaceholder {
-			pe, err := cat.entryFor(qs.pricebook, j.pricebookID, qs.placeholder, q.Currency, j.org.multiCurrency)
-			if err != nil {
-				j.placeholderErr = err
-			} else {
-				j.placeholder = &pe
-			}
-		}
-	}
-	if len(errs) > 0 {
-		invalidQuote(a, quoteDedupeErrs(errs), sfID)
-		return nil, false
-	}
-
-	if j.existing != nil {
-		if j.existingLines, err = s.readQuoteLines(ctx, j.existing.ID()); err != nil {
-			return fail(err)
-		}
-	}
-	return j, true
+	return fields, lossy, errs, nil
 }
 
-// quoteOwnerCandidates are the OwnerIds E3 chooses from.
-type quoteOwnerCandidates struct{ opp, original, account string }
-
-func (j *quoteJob) currencyField() string {
-	if j.org.multiCurrency {
-		return ", " + fieldCurrency
+func missingErrors(object string, missing []mapping.Missing) rules.ValidationErrors {
+	var errs rules.ValidationErrors
+	for _, m := range missing {
+		errs = append(errs, &rules.ValidationError{Field: m.Billing,
+			Message: fmt.Sprintf("mapped to %s.%s, which the Salesforce org does not have", object, m.Salesforce)})
 	}
-	return ""
+	return errs
 }
 
-// quoteLinePaths gives each flattened line its billing JSON path, in Flatten's
-// order, so a line's error names the exact item.
-func quoteLinePaths(q billsync.Quote) []string {
+// linePaths gives each flattened line its billing JSON path, in Flatten's
+// order, so a line's message names the exact item.
+func linePaths(q billsync.Quote) []string {
 	var out []string
 	for i, o := range q.Offerings {
 		for k := range o.Items {
@@ -295,7 +163,131 @@ func quoteLinePaths(q billsync.Quote) []string {
 	return out
 }
 
-func quoteDedupeErrs(errs rules.ValidationErrors) rules.ValidationErrors {
+// pricesNeeded says what the pricing read must fetch: an existing Quote
+// keeps its pricebook (Salesforce does not move a Quote with lines to
+// another), and a line whose product is unchanged keeps its entry, so an
+// edit that adds no product costs no pricing query.
+func pricesNeeded(snap *snapshot, c checked) priceNeed {
+	need := priceNeed{pricebookName: snap.set.pricebook}
+	if snap.quote != nil {
+		need.pricebookID = snap.quote.Str("Pricebook2Id")
+	}
+	known := knownEntries(snap.lines)
+	var codes []string
+	for _, l := range c.lines {
+		if k, ok := known[l.ItemID]; ok && k.ProductCode == l.ProductCode {
+			continue
+		}
+		codes = append(codes, l.ProductCode)
+	}
+	if wantsPlaceholder(snap, c.q) {
+		codes = append(codes, snap.set.placeholder)
+	}
+	need.codes = uniqueNonEmpty(codes)
+	return need
+}
+
+// knownEntries are the existing lines by item id.
+func knownEntries(lines []current) map[string]current {
+	out := map[string]current{}
+	for _, x := range lines {
+		if x.ItemID != "" && x.PricebookEntryID != "" {
+			out[x.ItemID] = x
+		}
+	}
+	return out
+}
+
+// wantsPlaceholder: the renewal placeholder will be added (E9), so its
+// entry is needed.
+func wantsPlaceholder(snap *snapshot, q billsync.Quote) bool {
+	if !q.ManualRenewal || snap.set.placeholder == "" || snap.set.disableOpp {
+		return false
+	}
+	return rules.RenewalPlaceholder(rules.PlaceholderInput{ManualRenewal: true, ProductCode: snap.set.placeholder,
+		Existing: oppProducts(snap.products)}).Action == rules.PlaceholderAdd
+}
+
+// unpriced is a line left out because its product has no usable
+// PricebookEntry (E10): the quote and its other lines still sync (F2).
+type unpriced struct {
+	itemID, path, code string
+	err                error
+}
+
+func (u unpriced) message() string {
+	return fmt.Sprintf("quote line %s (%s, product %s) not synced: %s", u.itemID, u.path, u.code, billsync.ErrorMessage(u.err))
+}
+
+// pricing is each line's PricebookEntry.
+type pricing struct {
+	pricebookID    string
+	entries        map[string]string // item id → PricebookEntry id
+	unpriced       []unpriced
+	placeholder    string // the renewal placeholder's entry; "" when none
+	placeholderErr error
+}
+
+func (p pricing) isUnpriced(itemID string) (unpriced, bool) {
+	i := slices.IndexFunc(p.unpriced, func(u unpriced) bool { return u.itemID == itemID })
+	if i < 0 {
+		return unpriced{}, false
+	}
+	return p.unpriced[i], true
+}
+
+// price gives each line its entry: the one its existing line has when
+// the product is unchanged, otherwise the catalog's. A line with none is
+// left out and logged; only a missing pricebook fails the quote.
+func price(snap *snapshot, c checked) (pricing, rules.ValidationErrors) {
+	p := pricing{pricebookID: snap.pricebookID, entries: map[string]string{}}
+	if p.pricebookID == "" {
+		return p, rules.ValidationErrors{{Field: billsync.KeyQuotesPricebook,
+			Message: fmt.Sprintf("pricebook %q does not exist in Salesforce", snap.set.pricebook)}}
+	}
+	known := knownEntries(snap.lines)
+	entryFor := func(code string) (rules.PricebookEntry, error) {
+		return snap.catalog.entryFor(snap.pricebookName, p.pricebookID, code, c.q.Currency, snap.org.multiCurrency)
+	}
+	for i, l := range c.lines {
+		if k, ok := known[l.ItemID]; ok && k.ProductCode == l.ProductCode {
+			p.entries[l.ItemID] = k.PricebookEntryID
+			continue
+		}
+		pe, err := entryFor(l.ProductCode)
+		if err != nil {
+			p.unpriced = append(p.unpriced, unpriced{itemID: l.ItemID, path: c.paths[i], code: l.ProductCode, err: err})
+			continue
+		}
+		p.entries[l.ItemID] = pe.ID
+	}
+	if wantsPlaceholder(snap, c.q) {
+		if pe, err := entryFor(snap.set.placeholder); err != nil {
+			p.placeholderErr = err
+		} else {
+			p.placeholder = pe.ID
+		}
+	}
+	return p, nil
+}
+
+// asValidation turns a rules error into ValidationErrors.
+func asValidation(err error) rules.ValidationErrors {
+	if err == nil {
+		return nil
+	}
+	var ves rules.ValidationErrors
+	if errors.As(err, &ves) {
+		return ves
+	}
+	var ve *rules.ValidationError
+	if errors.As(err, &ve) {
+		return rules.ValidationErrors{ve}
+	}
+	return rules.ValidationErrors{{Message: err.Error()}}
+}
+
+func dedupe(errs rules.ValidationErrors) rules.ValidationErrors {
 	var out rules.ValidationErrors
 	for _, e := range errs {
 		if !slices.ContainsFunc(out, func(x *rules.ValidationError) bool { return x.Field == e.Field && x.Message == e.Message }) {
@@ -305,10 +297,12 @@ func quoteDedupeErrs(errs rules.ValidationErrors) rules.ValidationErrors {
 	return out
 }
 
-// quoteSameSFID compares Salesforce ids, 15- or 18-character.
-func quoteSameSFID(a, b string) bool {
-	if len(a) >= 15 && len(b) >= 15 {
-		return a[:15] == b[:15]
+func uniqueNonEmpty(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
 	}
-	return a == b
+	return out
 }

@@ -5,278 +5,402 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/rules"
+	"github.com/billsync/billsync/salesforce/soql"
 )
 
-// Salesforce objects and fields of quote sync (SPEC §2).
-const (
-	sobjQuote       = "Quote"
-	sobjQuoteLine   = "QuoteLineItem"
-	sobjOpportunity = "Opportunity"
-	sobjOppProduct  = "OpportunityLineItem"
+// snapshot is everything one quote sync reads before it decides. The
+// reads come in stages, each choosing the next from what the previous
+// found (a pure function each: linkOpportunity, needAccount,
+// pricesNeeded), and no write happens until all of them are done.
+type snapshot struct {
+	ent billsync.Entity
+	st  *billsync.SyncState
+	set settings
+	org *orgShape
 
-	fieldQuoteExtID    = "BillingQuoteId__c"
-	fieldOppQuoteExtID = "BillingQuoteId__c" // on the Opportunity billsync created for a quote
-	fieldLineExtID     = "BillingQuoteItemId__c"
-	fieldOverride      = "OverrideOpportunitySync__c"
-	fieldCurrency      = "CurrencyIsoCode"
-	quoteDescribeTTL   = 10 * time.Minute
-	pricebookCacheTTL  = 5 * time.Minute
-)
+	accountCRMID          string // crmAccountId of the quote's billing account
+	billingAccountMissing bool
+	account               billsync.SObject // the Salesforce Account (Id, OwnerId); nil when not found
+	quote                 billsync.SObject // the Salesforce Quote; nil when new
+	original              billsync.SObject // an amendment's or renewal's original Quote, if synced
+	link                  opportunityLink
+	opp                   billsync.SObject // the linked Opportunity; nil when none or not found
+	lines                 []current        // the Quote's lines
+	products              []current        // the Opportunity's products (when they are synced)
 
-// quoteCache keeps what rarely changes between quotes — describe results
-// and the configured pricebook's id — so a quote costs no describe calls
-// and the pricebook is looked up once per TTL, not once per quote or line.
-// Product and entry lookups are batched per quote instead: they change
-// when admins edit prices, and a stale entry id would fail lines.
-type quoteCache struct {
-	mu        sync.Mutex
-	describes map[string]cachedDescribe
-	pricebook map[string]cachedPricebook
+	// Read after validation, for the lines that need an entry.
+	pricebookID   string
+	pricebookName string // the quotes.pricebook setting, when pricebookID came from it
+	catalog       catalog
 }
 
-type cachedDescribe struct {
-	d  *billsync.SObjectDescribe
-	at time.Time
-}
-
-type cachedPricebook struct {
+// opportunityLink is the Opportunity a quote belongs to.
+type opportunityLink struct {
 	id string
-	at time.Time
+	// fromState: an earlier attempt created it before it could link it.
+	fromState bool
+	// conflict: billing names another Opportunity than the Quote's.
+	conflict *rules.ValidationError
 }
 
-// quoteDescribe returns an object's describe, cached for quoteDescribeTTL.
-func (s *Syncer) quoteDescribe(ctx context.Context, object string) (*billsync.SObjectDescribe, error) {
-	qc := s.cache
-	now := s.now()
-	qc.mu.Lock()
-	if c, ok := qc.describes[object]; ok && now.Sub(c.at) < quoteDescribeTTL {
-		qc.mu.Unlock()
-		return c.d, nil
-	}
-	qc.mu.Unlock()
-	d, err := s.cfg.CRM.Describe(ctx, object)
-	if err != nil {
-		return nil, fmt.Errorf("describing %s: %w", object, err)
-	}
-	qc.mu.Lock()
-	qc.describes[object] = cachedDescribe{d: d, at: now}
-	qc.mu.Unlock()
-	return d, nil
+// current is a QuoteLineItem or OpportunityLineItem as Salesforce holds it.
+type current struct {
+	ID, ItemID, PricebookEntryID, ProductCode, Override string
+	rec                                                 billsync.SObject
 }
 
-// quoteOrgShape is what quote sync learns from describe.
-type quoteOrgShape struct {
-	quote, line, opp, oppProduct *billsync.SObjectDescribe
-	// multiCurrency: the org has CurrencyIsoCode on Quote (E11).
-	multiCurrency bool
-	quoteNameLen  int
-	oppNameLen    int
-}
-
-func (sy *Syncer) quoteOrgShape(ctx context.Context) (*quoteOrgShape, error) {
-	s := &quoteOrgShape{}
-	var err error
-	for _, x := range []struct {
-		obj string
-		dst **billsync.SObjectDescribe
-	}{{sobjQuote, &s.quote}, {sobjQuoteLine, &s.line}, {sobjOpportunity, &s.opp}, {sobjOppProduct, &s.oppProduct}} {
-		if *x.dst, err = sy.quoteDescribe(ctx, x.obj); err != nil {
-			return nil, err
-		}
+// sfID is the Salesforce id the attempt's log entries name.
+func (s *snapshot) sfID() string {
+	if s.quote != nil {
+		return s.quote.ID()
 	}
-	_, s.multiCurrency = s.quote.Field(fieldCurrency)
-	s.quoteNameLen, s.oppNameLen = rules.QuoteNameMaxLength, 120
-	if f, ok := s.quote.Field("Name"); ok && f.Length > 0 {
-		s.quoteNameLen = f.Length
-	}
-	if f, ok := s.opp.Field("Name"); ok && f.Length > 0 {
-		s.oppNameLen = f.Length
-	}
-	return s, nil
-}
-
-// quoteFieldSet adapts a describe to the mapping's field lookup.
-func quoteFieldSet(d *billsync.SObjectDescribe) mapping.FieldSet {
-	return func(name string) (mapping.FieldInfo, bool) {
-		f, ok := d.Field(name)
-		if !ok {
-			return mapping.FieldInfo{}, false
-		}
-		return mapping.FieldInfo{Type: f.Type, Scale: f.Scale, Createable: f.Createable, Updateable: f.Updateable}, true
-	}
-}
-
-// quoteWritable reports whether billsync may set field on a create (or an
-// update): in a real org CurrencyIsoCode of a line is derived from its
-// parent and not writable, so describe decides rather than assumption.
-func quoteWritable(d *billsync.SObjectDescribe, field string, create bool) bool {
-	f, ok := d.Field(field)
-	if !ok {
-		return false
-	}
-	if create {
-		return f.Createable
-	}
-	return f.Updateable
-}
-
-// quotePricebookID resolves the quotes.pricebook setting to a Pricebook2 id,
-// cached for pricebookCacheTTL; "" when the org has no such pricebook.
-func (s *Syncer) quotePricebookID(ctx context.Context, name string) (string, error) {
-	qc := s.cache
-	now := s.now()
-	qc.mu.Lock()
-	if c, ok := qc.pricebook[name]; ok && now.Sub(c.at) < pricebookCacheTTL {
-		qc.mu.Unlock()
-		return c.id, nil
-	}
-	qc.mu.Unlock()
-	rows, err := s.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, Name, IsActive FROM Pricebook2 WHERE Name = %s", quoteSOQLString(name)))
-	if err != nil {
-		return "", fmt.Errorf("looking up pricebook %q: %w", name, err)
-	}
-	id := ""
-	if len(rows) > 0 {
-		slices.SortFunc(rows, func(a, b billsync.SObject) int { return strings.Compare(a.ID(), b.ID()) })
-		id = rows[0].ID()
-	}
-	if id != "" {
-		// A missing pricebook is not cached: an admin creating it should
-		// take effect on the next retry.
-		qc.mu.Lock()
-		qc.pricebook[name] = cachedPricebook{id: id, at: now}
-		qc.mu.Unlock()
-	}
-	return id, nil
-}
-
-// quoteCatalog is the products and pricebook entries of a quote's product
-// codes, read with two queries whatever the number of lines (E10).
-type quoteCatalog struct {
-	products []rules.Product
-	entries  []rules.PricebookEntry
-}
-
-func (s *Syncer) quoteReadCatalog(ctx context.Context, codes []string) (*quoteCatalog, error) {
-	cat := &quoteCatalog{}
-	codes = quoteUniqueNonEmpty(codes)
-	if len(codes) == 0 {
-		return cat, nil
-	}
-	var productIDs []string
-	for chunk := range slices.Chunk(codes, 200) {
-		rows, err := s.cfg.CRM.Query(ctx, "SELECT Id, ProductCode, IsActive FROM Product2 WHERE ProductCode IN "+quoteSOQLList(chunk))
-		if err != nil {
-			return nil, fmt.Errorf("reading products: %w", err)
-		}
-		for _, r := range rows {
-			cat.products = append(cat.products, rules.Product{ID: r.ID(), ProductCode: r.Str("ProductCode"), IsActive: r.Str("IsActive") == "true"})
-			productIDs = append(productIDs, r.ID())
-		}
-	}
-	for chunk := range slices.Chunk(productIDs, 200) {
-		rows, err := s.cfg.CRM.Query(ctx, "SELECT Id, Pricebook2Id, Product2Id, IsActive"+s.quoteCurrencySelect(ctx)+
-			" FROM PricebookEntry WHERE Product2Id IN "+quoteSOQLList(chunk))
-		if err != nil {
-			return nil, fmt.Errorf("reading pricebook entries: %w", err)
-		}
-		for _, r := range rows {
-			cat.entries = append(cat.entries, rules.PricebookEntry{ID: r.ID(), Pricebook2ID: r.Str("Pricebook2Id"),
-				Product2ID: r.Str("Product2Id"), CurrencyIsoCode: r.Str(fieldCurrency), IsActive: r.Str("IsActive") == "true"})
-		}
-	}
-	return cat, nil
-}
-
-// quoteCurrencySelect adds CurrencyIsoCode to a SELECT list in a multi-currency
-// org (the field does not exist otherwise, and naming it would fail).
-func (s *Syncer) quoteCurrencySelect(ctx context.Context) string {
-	d, err := s.quoteDescribe(ctx, sobjQuote)
-	if err != nil {
-		return ""
-	}
-	if _, ok := d.Field(fieldCurrency); ok {
-		return ", " + fieldCurrency
+	if s.st != nil {
+		return s.st.SalesforceID
 	}
 	return ""
 }
 
-// entryFor picks a line's PricebookEntry through rules.PricebookEntryFor.
-func (c *quoteCatalog) entryFor(pricebookName, quotePricebookID, code, currency string, multi bool) (rules.PricebookEntry, error) {
+// createsOpportunity: no Opportunity is linked (or the one an earlier
+// attempt made is gone), so one is made (E6).
+func (s *snapshot) createsOpportunity() bool {
+	return s.opp == nil && (s.link.id == "" || s.link.fromState)
+}
+
+// read does the reads that do not depend on the quote being valid.
+func (s *Syncer) read(ctx context.Context, ent billsync.Entity, st *billsync.SyncState, set settings) (*snapshot, error) {
+	org, err := s.orgShape(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snap := &snapshot{ent: ent, st: st, set: set, org: org}
+	if snap.accountCRMID, snap.billingAccountMissing, err = s.readAccountLink(ctx, ent.Str("accountId")); err != nil {
+		return nil, err
+	}
+	if snap.quote, snap.original, err = s.readQuotes(ctx, ent.ID(), originalOf(ent)); err != nil {
+		return nil, err
+	}
+	snap.link = linkOpportunity(ent.Str("crmOpportunityId"), snap.quote, st)
+	if isSFID(snap.link.id) {
+		if snap.opp, err = s.readOpportunity(ctx, snap.link.id, org); err != nil {
+			return nil, err
+		}
+	}
+	snap.account = accountOf(snap.opp, snap.accountCRMID)
+	if needAccount(snap.accountCRMID, snap.account) {
+		if snap.account, err = s.readOne(ctx, "Account", []string{"Id", "OwnerId"}, snap.accountCRMID); err != nil {
+			return nil, err
+		}
+	}
+	if snap.quote != nil {
+		if snap.lines, err = s.readLines(ctx, snap.quote.ID(), org); err != nil {
+			return nil, err
+		}
+	}
+	if snap.opp != nil && !set.disableOpp {
+		if snap.products, err = s.readProducts(ctx, snap.opp.ID(), org); err != nil {
+			return nil, err
+		}
+	}
+	return snap, nil
+}
+
+// readAccountLink reads the crmAccountId of the quote's billing account;
+// missing reports an account billing does not have.
+func (s *Syncer) readAccountLink(ctx context.Context, accountID string) (crmID string, missing bool, err error) {
+	if accountID == "" {
+		return "", false, nil
+	}
+	acc, err := s.cfg.Billing.Get(ctx, billsync.ObjectAccount, accountID)
+	switch {
+	case billsync.ErrorCode(err) == billsync.ENOTFOUND:
+		return "", true, nil
+	case err != nil:
+		return "", false, fmt.Errorf("reading billing account %s: %w", accountID, err)
+	}
+	return acc.Str("crmAccountId"), false, nil
+}
+
+// originalOf is the billing id of the quote an amendment or renewal
+// follows, "" for anything else.
+func originalOf(ent billsync.Entity) string {
+	typ, orig := ent.Str("type"), ent.Str("originalQuoteId")
+	if (typ == billsync.QuoteAmendment || typ == billsync.QuoteRenewal) && orig != ent.ID() {
+		return orig
+	}
+	return ""
+}
+
+// readQuotes reads the Quote and, for an amendment or renewal, its
+// original, in one query.
+func (s *Syncer) readQuotes(ctx context.Context, id, orig string) (quote, original billsync.SObject, err error) {
+	ids := []string{id}
+	if orig != "" {
+		ids = append(ids, orig)
+	}
+	q := soql.Select("Id", "OwnerId", "OpportunityId", "Pricebook2Id", fieldQuoteExtID).From(sobjQuote).Where(soql.In(fieldQuoteExtID, ids))
+	rows, err := s.cfg.CRM.Query(ctx, q.String())
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading quotes: %w", err)
+	}
+	for _, r := range rows {
+		switch ext := r.Str(fieldQuoteExtID); {
+		case ext == id:
+			quote = r
+		case orig != "" && ext == orig:
+			original = r
+		}
+	}
+	return quote, original, nil
+}
+
+// linkOpportunity chooses the quote's Opportunity: the billing link; else
+// the one the Salesforce Quote already belongs to (Quote.OpportunityId
+// cannot change, so a billing link to another one is an error); else one
+// an earlier attempt created before it could link it.
+func linkOpportunity(billingOpp string, quote billsync.SObject, st *billsync.SyncState) opportunityLink {
+	l := opportunityLink{id: billingOpp}
+	if quote != nil {
+		cur := quote.Str("OpportunityId")
+		switch {
+		case billingOpp == "":
+			l.id = cur
+		case !sameSFID(billingOpp, cur):
+			l.conflict = &rules.ValidationError{Field: "crmOpportunityId", Message: fmt.Sprintf(
+				"the Salesforce Quote %s belongs to Opportunity %s and a Quote cannot move to another Opportunity (%s)", quote.ID(), cur, billingOpp)}
+		}
+	}
+	if l.id == "" && st != nil && st.Agreed[agreedOpportunity] != "" {
+		l.id, l.fromState = st.Agreed[agreedOpportunity], true
+	}
+	return l
+}
+
+func (s *Syncer) readOpportunity(ctx context.Context, id string, org *orgShape) (billsync.SObject, error) {
+	fields := []string{"Id", "OwnerId", "StageName", "Pricebook2Id", "AccountId", "Account.OwnerId"}
+	if org.multiCurrency {
+		fields = append(fields, fieldCurrency)
+	}
+	return s.readOne(ctx, sobjOpportunity, fields, id)
+}
+
+// accountOf is the Salesforce Account as the Opportunity's read showed
+// it, when it is the one the billing account links to: then the Account
+// needs no query of its own.
+func accountOf(opp billsync.SObject, crmID string) billsync.SObject {
+	if opp == nil || crmID == "" || !sameSFID(opp.Str("AccountId"), crmID) {
+		return nil
+	}
+	return billsync.SObject{"Id": opp.Str("AccountId"), "OwnerId": opp.Str("Account.OwnerId")}
+}
+
+// needAccount reports whether the Account must be read: it is linked and
+// not already known from the Opportunity.
+func needAccount(crmID string, known billsync.SObject) bool {
+	return known == nil && isSFID(crmID)
+}
+
+// readOne reads a record by id; nil when it does not exist. Reads by id
+// go through RetrieveRecords, which a batching CRM merges across quotes.
+func (s *Syncer) readOne(ctx context.Context, object string, fields []string, id string) (billsync.SObject, error) {
+	rows, err := s.cfg.CRM.RetrieveRecords(ctx, object, fields, []string{id})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s %s: %w", object, id, err)
+	}
+	for _, r := range rows {
+		if sameSFID(r.ID(), id) {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
+// readLines reads the Quote's lines with every field quote sync writes,
+// so that an unchanged line is not written again.
+func (s *Syncer) readLines(ctx context.Context, quoteID string, org *orgShape) ([]current, error) {
+	q := soql.Select("Id", fieldLineExtID, fieldOverride, "PricebookEntryId", "PricebookEntry.ProductCode").
+		Fields(writtenFields(s.m.Line, org.line)...).
+		Fields(mapping.FieldLastSystem, mapping.FieldSyncStatus, mapping.FieldSyncError).
+		From(sobjLine).Where(soql.Eq("QuoteId", quoteID))
+	rows, err := s.cfg.CRM.Query(ctx, q.String())
+	if err != nil {
+		return nil, fmt.Errorf("reading the quote's lines: %w", err)
+	}
+	return currents(rows), nil
+}
+
+// readProducts reads the Opportunity's products, likewise.
+func (s *Syncer) readProducts(ctx context.Context, oppID string, org *orgShape) ([]current, error) {
+	q := soql.Select("Id", fieldLineExtID, "PricebookEntryId", "PricebookEntry.ProductCode").
+		Fields(writtenFields(s.m.OppProduct, org.product)...).
+		From(sobjProduct).Where(soql.Eq("OpportunityId", oppID))
+	rows, err := s.cfg.CRM.Query(ctx, q.String())
+	if err != nil {
+		return nil, fmt.Errorf("reading the Opportunity's products: %w", err)
+	}
+	return currents(rows), nil
+}
+
+func currents(rows []billsync.SObject) []current {
+	out := make([]current, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, current{ID: r.ID(), ItemID: r.Str(fieldLineExtID), PricebookEntryID: r.Str("PricebookEntryId"),
+			ProductCode: r.Str("PricebookEntry.ProductCode"), Override: r.Str(fieldOverride), rec: r})
+	}
+	return out
+}
+
+// writtenFields are the Salesforce fields a mapping list writes in this
+// org (wildcards excepted: a line has no nested values for them to reach).
+func writtenFields(fields []mapping.QuoteField, d *billsync.SObjectDescribe) []string {
+	var out []string
+	for _, f := range fields {
+		if strings.Contains(f.Salesforce, mapping.Wildcard) {
+			continue
+		}
+		if df, ok := d.Field(f.Salesforce); ok {
+			out = append(out, df.Name)
+		}
+	}
+	return out
+}
+
+// priceNeed is what the pricing read must fetch.
+type priceNeed struct {
+	codes []string // product codes without a known entry
+	// pricebookID when known (an existing Quote's); else the pricebook is
+	// found by pricebookName.
+	pricebookID   string
+	pricebookName string
+}
+
+// catalog is the products and pricebook entries of some product codes.
+type catalog struct {
+	products []rules.Product
+	entries  []rules.PricebookEntry
+}
+
+func (c catalog) entryFor(pricebookName, pricebookID, code, currency string, multi bool) (rules.PricebookEntry, error) {
 	return rules.PricebookEntryFor(rules.PricebookInput{
-		PricebookName: pricebookName, PricebookID: quotePricebookID, ProductCode: code, Currency: currency,
+		PricebookName: pricebookName, PricebookID: pricebookID, ProductCode: code, Currency: currency,
 		MultiCurrency: multi, Products: c.products, Entries: c.entries,
 	})
 }
 
-// quoteQueryOne runs a query expected to match at most one row.
-func (s *Syncer) quoteQueryOne(ctx context.Context, soql string) (billsync.SObject, error) {
-	rows, err := s.cfg.CRM.Query(ctx, soql)
-	if err != nil || len(rows) == 0 {
-		return nil, err
+// readPrices reads the entries of need.codes in the pricebook, in one
+// query whatever the number of lines; the pricebook's id comes from the
+// cache, from the entries found, or (only when neither has it) from a
+// query of its own. Products are queried only for codes that found no
+// entry, so that the line's error says what exactly is missing.
+func (s *Syncer) readPrices(ctx context.Context, need priceNeed, multi bool) (id string, cat catalog, err error) {
+	id = need.pricebookID
+	if id == "" {
+		id, _ = s.cachedPricebook(need.pricebookName)
 	}
-	return rows[0], nil
+	if len(need.codes) > 0 {
+		if cat, err = s.readEntries(ctx, need.codes, id, need.pricebookName, multi); err != nil {
+			return "", cat, err
+		}
+		if id == "" {
+			id = cat.pricebook()
+			s.rememberPricebook(need.pricebookName, id)
+		}
+		if missing := cat.unpricedCodes(need.codes); len(missing) > 0 {
+			if cat.products, err = s.readProductCodes(ctx, missing, cat.products); err != nil {
+				return "", cat, err
+			}
+		}
+	}
+	if id == "" {
+		if id, err = s.readPricebookID(ctx, need.pricebookName); err != nil {
+			return "", cat, err
+		}
+	}
+	return id, cat, nil
 }
 
-// quoteExistingLine is a QuoteLineItem or OpportunityLineItem already in
-// Salesforce.
-type quoteExistingLine struct {
-	ID, ItemID, PricebookEntryID, Override, ProductCode string
+func (s *Syncer) readEntries(ctx context.Context, codes []string, pricebookID, pricebookName string, multi bool) (catalog, error) {
+	var cat catalog
+	for chunk := range slices.Chunk(codes, 200) {
+		q := soql.Select("Id", "Pricebook2Id", "Product2Id", "ProductCode", "IsActive", "Product2.IsActive").
+			From("PricebookEntry").Where(soql.In("ProductCode", chunk))
+		if multi {
+			q.Fields(fieldCurrency)
+		}
+		if pricebookID != "" {
+			q.Where(soql.Eq("Pricebook2Id", pricebookID))
+		} else {
+			q.Where(soql.Eq("Pricebook2.Name", pricebookName))
+		}
+		rows, err := s.cfg.CRM.Query(ctx, q.String())
+		if err != nil {
+			return cat, fmt.Errorf("reading pricebook entries: %w", err)
+		}
+		cat.add(rows)
+	}
+	return cat, nil
 }
 
-func (s *Syncer) readQuoteLines(ctx context.Context, quoteID string) ([]quoteExistingLine, error) {
-	rows, err := s.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, %s, %s, PricebookEntryId FROM QuoteLineItem WHERE QuoteId = '%s'",
-		fieldLineExtID, fieldOverride, quoteID))
-	if err != nil {
-		return nil, fmt.Errorf("reading the quote's lines: %w", err)
-	}
-	out := make([]quoteExistingLine, 0, len(rows))
+func (c *catalog) add(rows []billsync.SObject) {
 	for _, r := range rows {
-		out = append(out, quoteExistingLine{ID: r.ID(), ItemID: r.Str(fieldLineExtID), PricebookEntryID: r.Str("PricebookEntryId"), Override: r.Str(fieldOverride)})
+		c.entries = append(c.entries, rules.PricebookEntry{ID: r.ID(), Pricebook2ID: r.Str("Pricebook2Id"),
+			Product2ID: r.Str("Product2Id"), CurrencyIsoCode: r.Str(fieldCurrency), IsActive: r.Str("IsActive") == "true"})
+		p := rules.Product{ID: r.Str("Product2Id"), ProductCode: r.Str("ProductCode"), IsActive: r.Str("Product2.IsActive") == "true"}
+		if !slices.Contains(c.products, p) {
+			c.products = append(c.products, p)
+		}
 	}
-	return out, nil
 }
 
-func (s *Syncer) readOppProducts(ctx context.Context, oppID string) ([]quoteExistingLine, error) {
-	rows, err := s.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT Id, %s, PricebookEntryId, PricebookEntry.ProductCode FROM OpportunityLineItem WHERE OpportunityId = '%s'",
-		fieldLineExtID, oppID))
-	if err != nil {
-		return nil, fmt.Errorf("reading the Opportunity's products: %w", err)
+// pricebook is the pricebook the entries were found in; of two books of
+// the same name the lowest id, as a query by name would choose.
+func (c catalog) pricebook() string {
+	id := ""
+	for _, e := range c.entries {
+		if id == "" || e.Pricebook2ID < id {
+			id = e.Pricebook2ID
+		}
 	}
-	out := make([]quoteExistingLine, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, quoteExistingLine{ID: r.ID(), ItemID: r.Str(fieldLineExtID), PricebookEntryID: r.Str("PricebookEntryId"), ProductCode: r.Str("PricebookEntry.ProductCode")})
-	}
-	return out, nil
+	return id
 }
 
-// quoteSOQLString quotes a value for SOQL (backslash and quote escaped, as the
-// SOQL reference requires).
-func quoteSOQLString(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
-	return "'" + r.Replace(s) + "'"
-}
-
-func quoteSOQLList(vals []string) string {
-	q := make([]string, len(vals))
-	for i, v := range vals {
-		q[i] = quoteSOQLString(v)
-	}
-	return "(" + strings.Join(q, ", ") + ")"
-}
-
-func quoteUniqueNonEmpty(in []string) []string {
+// unpricedCodes are the codes no entry was found for.
+func (c catalog) unpricedCodes(codes []string) []string {
 	var out []string
-	for _, s := range in {
-		if s != "" && !slices.Contains(out, s) {
-			out = append(out, s)
+	for _, code := range codes {
+		if !slices.ContainsFunc(c.products, func(p rules.Product) bool { return p.ProductCode == code }) {
+			out = append(out, code)
 		}
 	}
 	return out
+}
+
+func (s *Syncer) readProductCodes(ctx context.Context, codes []string, known []rules.Product) ([]rules.Product, error) {
+	q := soql.Select("Id", "ProductCode", "IsActive").From("Product2").Where(soql.In("ProductCode", codes))
+	rows, err := s.cfg.CRM.Query(ctx, q.String())
+	if err != nil {
+		return nil, fmt.Errorf("reading products: %w", err)
+	}
+	for _, r := range rows {
+		known = append(known, rules.Product{ID: r.ID(), ProductCode: r.Str("ProductCode"), IsActive: r.Str("IsActive") == "true"})
+	}
+	return known, nil
+}
+
+// readPricebookID resolves a pricebook name to its id ("" when the org has
+// none), of two of the same name the lowest id.
+func (s *Syncer) readPricebookID(ctx context.Context, name string) (string, error) {
+	q := soql.Select("Id").From("Pricebook2").Where(soql.Eq("Name", name)).OrderBy("Id").Limit(1)
+	rows, err := s.cfg.CRM.Query(ctx, q.String())
+	if err != nil {
+		return "", fmt.Errorf("looking up pricebook %q: %w", name, err)
+	}
+	if len(rows) == 0 {
+		return "", nil
+	}
+	s.rememberPricebook(name, rows[0].ID())
+	return rows[0].ID(), nil
 }

@@ -2,10 +2,6 @@ package quotesync
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -15,72 +11,61 @@ import (
 	"github.com/billsync/billsync/rules"
 )
 
-// Keys of a quote's SyncState.Agreed. Quote sync is one-way, so instead
-// of field values the state keeps what the stale and echo checks (B6) and
-// the Opportunity link need.
-const (
-	agreedHash        = "quote.hash"        // content hash of the last quote applied (or written back)
-	agreedOpportunity = "quote.opportunity" // the Opportunity the Salesforce Quote belongs to
-	// agreedItems lists the quote's item ids billsync has synced, so the
-	// Opportunity products of a removed item are known as this quote's
-	// even when an earlier attempt already deleted its quote line.
-	agreedItems = "quote.items"
-)
-
-// quoteSettings are the A3 settings as one attempt sees them.
-type quoteSettings struct {
-	allowed     []string
-	autoCreate  bool
-	stages      map[string]string
-	pricebook   string
-	disableOpp  bool
-	placeholder string
-}
-
-func readQuoteSettings(s billsync.Settings) quoteSettings {
-	return quoteSettings{
-		allowed:     s.Strings(billsync.KeyQuotesAllowedStatuses),
-		autoCreate:  s.Bool(billsync.KeyQuotesAutoCreateOpportunity),
-		stages:      s.Map(billsync.KeyQuotesStageMapping),
-		pricebook:   s.String(billsync.KeyQuotesPricebook),
-		disableOpp:  s.Bool(billsync.KeyQuotesDisableOppProductSync),
-		placeholder: strings.TrimSpace(s.String(billsync.KeyQuotesRenewalPlaceholder)),
-	}
-}
-
 // SyncQuote applies a quote change to Salesforce (SPEC §3 E, F): stale and
 // echo checks, the status gate, every read and all validation, and only
-// then the writes — Opportunity, Quote, lines, Opportunity products, stage,
-// renewal placeholder — and the Opportunity id written back to billing.
-func (s *Syncer) SyncQuote(ctx context.Context, a *attempt.Attempt) { s.syncQuote(ctx, a) }
-
-func (s *Syncer) syncQuote(ctx context.Context, a *attempt.Attempt) {
-	c := a.Change
-	if c.Op == billsync.OpDeleted {
+// then the writes of one plan, the Opportunity id written back to billing,
+// and the state. Its outcome is recorded in a.
+func (s *Syncer) SyncQuote(ctx context.Context, a *attempt.Attempt) {
+	if a.Change.Op == billsync.OpDeleted {
 		s.deleteQuote(ctx, a)
 		return
 	}
-	ent, err := decodeObject(c.Payload)
+	ent, st, ok := s.admit(ctx, a)
+	if !ok {
+		return
+	}
+	set := readSettings(a.Settings)
+	if !rules.QuoteSyncs(ent.Str("status"), set.allowed).OK {
+		s.skipNotAllowed(ctx, a, ent, st, set)
+		return
+	}
+	snap, err := s.read(ctx, ent, st, set)
+	if err != nil {
+		a.Fail(err, "", sfIDOf(st))
+		return
+	}
+	p, ok := s.decide(ctx, a, snap)
+	if !ok {
+		return
+	}
+	s.apply(ctx, a, snap, p, contentHash(ent))
+}
+
+// admit decodes the change and applies the stale and echo checks (B6); it
+// reports false when it has recorded the attempt's outcome.
+func (s *Syncer) admit(ctx context.Context, a *attempt.Attempt) (billsync.Entity, *billsync.SyncState, bool) {
+	ent, err := decodeEntity(a.Change.Payload)
 	if err != nil {
 		a.Fail(err, "", "")
-		return
+		return nil, nil, false
 	}
 	if ent.ID() == "" {
 		a.Fail(&rules.ValidationError{Field: "id", Message: "required"}, "", "")
-		return
+		return nil, nil, false
 	}
-	st, err := s.state(ctx, billsync.ObjectQuote, ent.ID())
+	st, err := s.state(ctx, ent.ID())
 	if err != nil {
 		a.Fail(err, "", "")
-		return
+		return nil, nil, false
 	}
-	if st != nil && ent.Version() <= st.BillingVersion {
+	switch {
+	case st == nil:
+		return ent, nil, true
+	case ent.Version() <= st.BillingVersion:
 		a.Finish(billsync.OutcomeSkipped, billsync.ReasonStale, "", "",
 			fmt.Sprintf("version %d is not newer than the applied version %d", ent.Version(), st.BillingVersion), "", st.SalesforceID)
-		return
-	}
-	hash := quoteHash(ent)
-	if st != nil && st.Agreed[agreedHash] == hash && quoteSameSFID(ent.Str("crmOpportunityId"), st.Agreed[agreedOpportunity]) {
+		return nil, nil, false
+	case st.Agreed[agreedHash] == contentHash(ent) && sameSFID(ent.Str("crmOpportunityId"), st.Agreed[agreedOpportunity]):
 		// Typically the echo of billsync's own crmOpportunityId write-back.
 		// A quote still lacking the link is not an echo: its write-back
 		// failed and is due again.
@@ -88,85 +73,116 @@ func (s *Syncer) syncQuote(ctx context.Context, a *attempt.Attempt) {
 		st.UpdatedAt = s.now()
 		if err := s.cfg.State.PutSyncState(ctx, st); err != nil {
 			a.Fail(err, "", st.SalesforceID)
-			return
+			return nil, nil, false
 		}
 		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the quote last applied", "", st.SalesforceID)
-		return
+		return nil, nil, false
 	}
-	qs := readQuoteSettings(a.Settings)
-	if d := rules.QuoteSyncs(ent.Str("status"), qs.allowed); !d.OK {
-		s.quoteNotAllowed(ctx, a, ent, st, qs)
-		return
-	}
-	j, ok := s.prepareQuote(ctx, a, ent, st, qs)
-	if !ok {
-		return
-	}
-	j.hash = hash
-	s.writeQuote(ctx, a, j)
+	return ent, st, true
 }
 
-// quoteHash fingerprints what a quote says, leaving out what every write
-// changes (version, timestamps), so billsync's own write-back of
-// crmOpportunityId is recognised when it comes back as a webhook.
-func quoteHash(ent billsync.Entity) string {
-	c := billsync.Entity{}
-	for k, v := range ent {
-		switch k {
-		case "version", "updatedAt", "createdAt":
-			continue
+// decide validates, prices and plans: the pricing read (the only read
+// that needs a valid quote) happens here, every decision around it is a
+// pure function. It reports false when it has recorded the outcome.
+func (s *Syncer) decide(ctx context.Context, a *attempt.Attempt, snap *snapshot) (*plan, bool) {
+	c, v := check(snap, s.m)
+	if !v.ok() {
+		if v.wait != "" {
+			a.Wait(rules.ReasonOriginalQuoteMissing, v.wait, "", snap.sfID())
+		} else {
+			invalid(a, v.errs, snap.sfID())
 		}
-		c[k] = v
+		return nil, false
 	}
-	b, _ := json.Marshal(c)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	need := pricesNeeded(snap, c)
+	if need.pricebookID == "" {
+		snap.pricebookName = need.pricebookName
+	}
+	var err error
+	if snap.pricebookID, snap.catalog, err = s.readPrices(ctx, need, snap.org.multiCurrency); err != nil {
+		a.Fail(err, "", snap.sfID())
+		return nil, false
+	}
+	pr, errs := price(snap, c)
+	if errs = append(c.deferred, errs...); len(errs) > 0 {
+		invalid(a, dedupe(errs), snap.sfID())
+		return nil, false
+	}
+	p, err := planQuote(snap, c, pr, s.m, s.now())
+	if err != nil {
+		a.Fail(err, "", snap.sfID())
+		return nil, false
+	}
+	return p, true
 }
 
-// quoteNotAllowed skips a quote whose status is not allowed (F5) with the
+// invalid reports validation problems (E5): nothing has been written, and
+// the message names every field at fault.
+func invalid(a *attempt.Attempt, errs rules.ValidationErrors, sfID string) {
+	a.Fail(&billsync.Error{Code: billsync.EINVALID, Message: errs.Error()}, "", sfID)
+}
+
+func sfIDOf(st *billsync.SyncState) string {
+	if st == nil {
+		return ""
+	}
+	return st.SalesforceID
+}
+
+// skipNotAllowed skips a quote whose status is not allowed (F5), with the
 // documented exception of rules/DECISIONS.md (Stage, point 4): a quote
 // billsync already synced still moves its Opportunity's stage when the
 // new status is mapped (CANCELED → Closed Lost), because a canceled deal
 // left open in the pipeline is the worse outcome. Nothing else is written.
-func (s *Syncer) quoteNotAllowed(ctx context.Context, a *attempt.Attempt, ent billsync.Entity, st *billsync.SyncState, qs quoteSettings) {
+func (s *Syncer) skipNotAllowed(ctx context.Context, a *attempt.Attempt, ent billsync.Entity, st *billsync.SyncState, set settings) {
 	status := ent.Str("status")
 	msg := fmt.Sprintf("status %q is not in %s", status, billsync.KeyQuotesAllowedStatuses)
-	sfID := ""
-	if st != nil {
-		sfID = st.SalesforceID
-		if oppID := st.Agreed[agreedOpportunity]; oppID != "" && sfIDPattern.MatchString(oppID) && strings.TrimSpace(qs.stages[status]) != "" {
-			opp, err := s.quoteQueryOne(ctx, fmt.Sprintf("SELECT Id, StageName FROM Opportunity WHERE Id = '%s'", oppID))
-			if err != nil {
-				a.Fail(err, "", sfID)
-				return
-			}
-			if opp != nil {
-				sc := rules.OpportunityStage(status, qs.stages, opp.Str("StageName"))
-				if sc.Change {
-					if err := s.quoteUpdateOne(ctx, sobjOpportunity, billsync.SObject{"Id": oppID, "StageName": sc.Stage}); err != nil {
-						a.FailOp(err, "update", "", sfID)
-						return
-					}
-					msg += fmt.Sprintf("; Opportunity %s moved to stage %q (the stage mapping applies to synced quotes in any status)", oppID, sc.Stage)
-				}
-			}
-		}
-		st.BillingVersion = ent.Version()
-		// The Quote in Salesforce no longer matches this content; a later
-		// return to an allowed status must sync in full.
-		delete(st.Agreed, agreedHash)
-		st.UpdatedAt = s.now()
-		if err := s.cfg.State.PutSyncState(ctx, st); err != nil {
-			a.Fail(err, "", sfID)
-			return
-		}
+	if st == nil {
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonStatusNotAllowed, "", "", msg, "", "")
+		return
 	}
-	a.Finish(billsync.OutcomeSkipped, billsync.ReasonStatusNotAllowed, "", "", msg, "", sfID)
+	moved, err := s.stageOnly(ctx, st.Agreed[agreedOpportunity], status, set)
+	if err != nil {
+		a.FailOp(err, "update", "", st.SalesforceID)
+		return
+	}
+	msg += moved
+	st.BillingVersion = ent.Version()
+	// The Quote in Salesforce no longer matches this content; a later
+	// return to an allowed status must sync in full.
+	delete(st.Agreed, agreedHash)
+	st.UpdatedAt = s.now()
+	if err := s.cfg.State.PutSyncState(ctx, st); err != nil {
+		a.Fail(err, "", st.SalesforceID)
+		return
+	}
+	a.Finish(billsync.OutcomeSkipped, billsync.ReasonStatusNotAllowed, "", "", msg, "", st.SalesforceID)
+}
+
+// stageOnly moves a synced quote's Opportunity to its mapped stage and
+// says so ("" when nothing moved).
+func (s *Syncer) stageOnly(ctx context.Context, oppID, status string, set settings) (string, error) {
+	if !isSFID(oppID) || strings.TrimSpace(set.stages[status]) == "" {
+		return "", nil
+	}
+	opp, err := s.readOne(ctx, sobjOpportunity, []string{"Id", "StageName"}, oppID)
+	if err != nil || opp == nil {
+		return "", err
+	}
+	sc := rules.OpportunityStage(status, set.stages, opp.Str("StageName"))
+	if !sc.Change {
+		return "", nil
+	}
+	if err := s.updateOne(ctx, sobjOpportunity, billsync.SObject{"Id": oppID, "StageName": sc.Stage}); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("; Opportunity %s moved to stage %q (%s applies to synced quotes in any status)",
+		oppID, sc.Stage, billsync.KeyQuotesStageMapping), nil
 }
 
 // deleteQuote applies the deletes.quote policy (H1).
 func (s *Syncer) deleteQuote(ctx context.Context, a *attempt.Attempt) {
-	st, err := s.state(ctx, billsync.ObjectQuote, a.Change.RecordID)
+	st, err := s.state(ctx, a.Change.RecordID)
 	if err != nil {
 		a.Fail(err, "", "")
 		return
@@ -180,7 +196,7 @@ func (s *Syncer) deleteQuote(ctx context.Context, a *attempt.Attempt) {
 	case billsync.DeleteMirror:
 		// Deleting a Quote deletes its lines with it.
 		res, err := s.cfg.CRM.Delete(ctx, []string{st.SalesforceID})
-		if err == nil && len(res) == 1 && !res[0].Success && res[0].Err() != nil && billsync.RemoteCode(res[0].Err()) != "ENTITY_IS_DELETED" {
+		if err == nil && len(res) == 1 && res[0].Err() != nil && billsync.RemoteCode(res[0].Err()) != "ENTITY_IS_DELETED" {
 			err = res[0].Err()
 		}
 		if err != nil {
@@ -193,7 +209,7 @@ func (s *Syncer) deleteQuote(ctx context.Context, a *attempt.Attempt) {
 		}
 	case billsync.DeleteFlag:
 		rec := billsync.SObject{"Id": st.SalesforceID, mapping.FieldDeleted: true, mapping.FieldLastSystem: mapping.LastSystemBilling}
-		if err := s.quoteUpdateOne(ctx, sobjQuote, rec); err != nil {
+		if err := s.updateOne(ctx, sobjQuote, rec); err != nil {
 			a.FailOp(err, "update", "", st.SalesforceID)
 			return
 		}
@@ -201,37 +217,105 @@ func (s *Syncer) deleteQuote(ctx context.Context, a *attempt.Attempt) {
 	a.Finish(billsync.OutcomeSuccess, "", "delete", "", "deletes.quote is "+policy, "", st.SalesforceID)
 }
 
-func (s *Syncer) quoteUpdateOne(ctx context.Context, object string, rec billsync.SObject) error {
+func (s *Syncer) updateOne(ctx context.Context, object string, rec billsync.SObject) error {
 	res, err := s.cfg.CRM.Update(ctx, object, []billsync.SObject{rec})
 	if err != nil {
 		return err
 	}
+	return oneResult(res)
+}
+
+func oneResult(res []billsync.SaveResult) error {
 	if len(res) != 1 {
-		return billsync.Errorf(billsync.EINTERNAL, "update returned %d results for 1 record", len(res))
+		return billsync.Errorf(billsync.EINTERNAL, "write returned %d results for 1 record", len(res))
 	}
 	return res[0].Err()
 }
 
-// invalidQuote reports validation problems (E5): nothing has been written,
-// and the message names every field at fault.
-func invalidQuote(a *attempt.Attempt, errs rules.ValidationErrors, sfID string) {
-	a.Fail(&billsync.Error{Code: billsync.EINVALID, Message: errs.Error()}, "", sfID)
+// deleteAll deletes records by id; ENTITY_IS_DELETED counts as done.
+func (s *Syncer) deleteAll(ctx context.Context, a *attempt.Attempt, quoteID string, rs []removal, what string) []error {
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.id
+	}
+	res, err := s.cfg.CRM.Delete(ctx, ids)
+	if err != nil {
+		return []error{fmt.Errorf("deleting %ss: %w", what, err)}
+	}
+	var errs []error
+	for i, r := range res {
+		if i >= len(rs) {
+			break
+		}
+		if err := r.Err(); err != nil && billsync.RemoteCode(err) != "ENTITY_IS_DELETED" {
+			ref := &refusal{label: fmt.Sprintf("%s %s (%s)", what, rs[i].id, rs[i].why), err: err}
+			a.Note(a.Entry(billsync.ObjectQuote, quoteID, rs[i].id, "delete", billsync.OutcomeFailed, billsync.ReasonRemoteError,
+				billsync.RemoteCode(err), ref.Error()))
+			errs = append(errs, ref)
+		}
+	}
+	return errs
 }
 
-// asValidation turns a rules error into ValidationErrors, giving a
-// pricebook error the path of the line it belongs to.
-func asValidation(err error, path string) rules.ValidationErrors {
-	var ves rules.ValidationErrors
-	if errors.As(err, &ves) {
-		return ves
-	}
-	var ve *rules.ValidationError
-	if errors.As(err, &ve) {
-		field := ve.Field
-		if path != "" && field == "productCode" {
-			field = path + ".productCode"
+// noteRefusals logs each record Salesforce refused, with its own error
+// code and message (F2).
+func noteRefusals(a *attempt.Attempt, quoteID, what string, recs []billsync.SObject, res []billsync.SaveResult) []error {
+	var errs []error
+	for i, r := range res {
+		if i >= len(recs) {
+			break
 		}
-		return rules.ValidationErrors{{Field: field, Message: ve.Message}}
+		err := r.Err()
+		if err == nil {
+			continue
+		}
+		label := what
+		if item := recs[i].Str(fieldLineExtID); item != "" {
+			label += " " + item
+		}
+		a.Note(a.Entry(billsync.ObjectQuote, quoteID, r.ID, "upsert", billsync.OutcomeFailed, billsync.ReasonRemoteError,
+			billsync.RemoteCode(err), fmt.Sprintf("%s: %s", label, billsync.ErrorMessage(err))))
+		errs = append(errs, &refusal{label: label, err: err})
 	}
-	return rules.ValidationErrors{{Message: err.Error()}}
+	if len(res) < len(recs) {
+		errs = append(errs, billsync.Errorf(billsync.EINTERNAL, "%s write returned %d results for %d records", what, len(res), len(recs)))
+	}
+	return errs
+}
+
+// refusal is one record's failure, named.
+type refusal struct {
+	label string
+	err   error
+}
+
+func (r *refusal) Error() string { return r.label + ": " + billsync.ErrorMessage(r.err) }
+func (r *refusal) Unwrap() error { return r.err }
+
+// summarise folds per-record failures into one error for the change's own
+// log entry, transient when any of them is (so the quote is retried).
+func summarise(what string, total int, errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	first := errs[0]
+	transient := false
+	for _, err := range errs {
+		if billsync.IsTransient(err) {
+			transient, first = true, err
+			break
+		}
+	}
+	return &billsync.RemoteError{System: billsync.SystemSalesforce, StatusCode: 400, Transient: transient,
+		Code: billsync.RemoteCode(first), Message: fmt.Sprintf("%d of %d %s failed; first: %s", len(errs), total, what, billsync.ErrorMessage(first))}
+}
+
+func nonEmpty(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

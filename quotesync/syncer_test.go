@@ -282,9 +282,6 @@ func TestQuoteValidationWritesNothingAndNamesTheField(t *testing.T) {
 		{"E5 no Opportunity and auto-create off", func(f *qfix, q *billsync.Quote) {
 			f.setting(billsync.KeyQuotesAutoCreateOpportunity, `false`)
 		}, "crmOpportunityId"},
-		{"E10 product without entry", func(f *qfix, q *billsync.Quote) {
-			q.Offerings[0].Items[1].ProductCode = "NOPE"
-		}, "offerings[0].items[1].productCode"},
 		{"E10 pricebook missing", func(f *qfix, q *billsync.Quote) {
 			f.setting(billsync.KeyQuotesPricebook, `"Enterprise"`)
 		}, billsync.KeyQuotesPricebook},

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/billsync/billsync"
@@ -14,563 +12,317 @@ import (
 	"github.com/billsync/billsync/rules"
 )
 
-// defaultCloseDays is how far out an auto-created Opportunity closes when
-// the quote has no expiry date (E6 needs a close date; Salesforce requires
-// one).
-const defaultCloseDays = 30
+// applied is what the writes of one plan did so far.
+type applied struct {
+	quoteID string
+	oppID   string
+	op      string   // create or update, of the Quote
+	summary []string // for the change's own log entry
+	partial []string // what did not land, though the quote did
+}
 
-// defaultStage is the stage of an auto-created Opportunity whose quote
-// status the stage mapping does not name (StageName is required).
-const defaultStage = "Prospecting"
-
-// writeQuote does the writes of one quote sync, in dependency order:
-// Opportunity, Quote, quote lines, Opportunity products and placeholder,
-// stage; then the Opportunity id goes back to billing and the state is
-// saved.
-func (s *Syncer) writeQuote(ctx context.Context, a *attempt.Attempt, j *quoteJob) {
-	q := j.q
-	var summary []string
-	sfID := ""
-	if j.existing != nil {
-		sfID = j.existing.ID()
-	}
-
-	oppCreated := false
-	if j.oppID == "" {
-		if err := s.createOpportunity(ctx, a, j); err != nil {
-			a.FailOp(err, "create", "", sfID)
+// apply writes the plan in dependency order — Opportunity, Quote, lines,
+// Opportunity products and placeholder, stage — then writes the
+// Opportunity id back to billing and saves the state.
+func (s *Syncer) apply(ctx context.Context, a *attempt.Attempt, snap *snapshot, p *plan, hash string) {
+	res := &applied{quoteID: snap.sfID(), oppID: p.oppID}
+	if p.newOpp != nil {
+		if err := s.createOpportunity(ctx, a, snap, p, res); err != nil {
+			a.FailOp(err, "create", "", res.quoteID)
 			return
 		}
-		oppCreated = true
-		summary = append(summary, "Opportunity "+j.oppID+" created")
 	}
-
-	rec := billsync.SObject{
-		fieldQuoteExtID:         q.ID,
-		"Name":                  rules.QuoteName(q.Description, q.ID, j.org.quoteNameLen),
-		mapping.FieldLastSystem: mapping.LastSystemBilling,
-	}
-	for _, f := range j.quoteFields {
-		rec[f.Salesforce] = f.Value
-	}
-	if j.existing == nil {
-		rec["OpportunityId"] = j.oppID
-		rec["OwnerId"] = j.ownerID
-		rec["Pricebook2Id"] = j.pricebookID
-		if j.org.multiCurrency && quoteWritable(j.org.quote, fieldCurrency, true) {
-			rec[fieldCurrency] = q.Currency
-		}
-		summary = append(summary, "owner from "+string(j.ownerSource))
-	} else if j.existing.Str("Pricebook2Id") == "" {
-		rec["Pricebook2Id"] = j.pricebookID
-	}
-	mapping.SyncStatusFields(rec, "success", "", s.now())
-	res, err := s.cfg.CRM.Upsert(ctx, sobjQuote, fieldQuoteExtID, []billsync.SObject{rec})
-	if err == nil {
-		err = quoteOneResult(res)
-	}
-	if err != nil {
-		if j.existing != nil {
-			s.markQuoteFailed(ctx, j.existing.ID(), err)
-		}
-		s.saveQuoteState(ctx, j, sfID, false)
-		a.FailOp(err, "upsert", "", sfID)
+	if err := s.upsertQuote(ctx, p, res); err != nil {
+		s.abandon(ctx, a, snap, p, res, err, "upsert", snap.quote != nil)
 		return
 	}
-	sfID = res[0].ID
-	op := "update"
-	if res[0].Created {
-		op = "create"
+	lineErr := s.writeLines(ctx, a, p, res)
+	productErr := s.writeProducts(ctx, a, p, res)
+	if err := s.moveStage(ctx, p, res); err != nil {
+		s.abandon(ctx, a, snap, p, res, err, "update", false)
+		return
 	}
-
-	lineSummary, lineErr := s.syncQuoteLines(ctx, a, j, sfID)
-	summary = append(summary, lineSummary)
-
-	oppSummary, oppErr := s.syncOppProducts(ctx, a, j, oppCreated)
-	if oppSummary != "" {
-		summary = append(summary, oppSummary)
-	}
-
-	// E9: the stage follows the quote's status; a new Opportunity was
-	// created at its stage already.
-	if !oppCreated && j.opp != nil {
-		sc := rules.OpportunityStage(q.Status, j.qs.stages, j.opp.Str("StageName"))
-		if sc.Change {
-			if err := s.quoteUpdateOne(ctx, sobjOpportunity, billsync.SObject{"Id": j.oppID, "StageName": sc.Stage}); err != nil {
-				s.saveQuoteState(ctx, j, sfID, false)
-				a.FailOp(fmt.Errorf("moving Opportunity %s to stage %q: %w", j.oppID, sc.Stage, err), "update", "", sfID)
-				return
-			}
-			summary = append(summary, fmt.Sprintf("Opportunity stage → %s", sc.Stage))
-		}
-	}
-
-	if err := errors.Join(lineErr, oppErr); err != nil {
+	if err := errors.Join(lineErr, productErr); err != nil {
 		// A failed line leaves the quote incomplete: the state keeps no
 		// hash or version, so a retry or a replayed dead letter syncs the
 		// quote again in full rather than being skipped as stale or echo.
-		s.markQuoteFailed(ctx, sfID, err)
-		s.saveQuoteState(ctx, j, sfID, false)
-		a.FailOp(err, op, "", sfID)
+		s.abandon(ctx, a, snap, p, res, err, res.op, true)
 		return
 	}
-
-	s.writeBackOpportunity(ctx, a, j, sfID)
-	if err := s.saveQuoteState(ctx, j, sfID, true); err != nil {
+	s.notePartial(ctx, p, res)
+	s.writeBack(ctx, a, snap, res, &hash)
+	if err := s.saveState(ctx, snap, p, res, hash, true); err != nil {
 		// Salesforce has every write; a retry repeats them idempotently.
-		a.Fail(err, "", sfID)
+		a.Fail(err, "", res.quoteID)
 		return
 	}
-	msg := strings.Join(quoteNonEmpty(summary), "; ")
-	if len(j.lossy) > 0 {
-		msg += "; rounded to the Salesforce field's scale, value changed: " + strings.Join(j.lossy, ", ")
+	s.finish(a, p, res)
+}
+
+// abandon ends an attempt whose writes failed part way: the Quote says so
+// (when it exists), and the state remembers the Opportunity and the
+// items but no version, so the retry syncs in full.
+func (s *Syncer) abandon(ctx context.Context, a *attempt.Attempt, snap *snapshot, p *plan, res *applied, err error, op string, mark bool) {
+	if mark {
+		s.markQuote(ctx, res.quoteID, StatusFailed, err.Error())
 	}
-	a.Finish(billsync.OutcomeSuccess, "", op, "", msg, "", sfID)
+	_ = s.saveState(ctx, snap, p, res, "", false)
+	a.FailOp(err, op, "", res.quoteID)
+}
+
+func (s *Syncer) finish(a *attempt.Attempt, p *plan, res *applied) {
+	msg := strings.Join(nonEmpty(res.summary), "; ")
+	if len(p.lossy) > 0 {
+		msg += "; rounded to the Salesforce field's scale, value changed: " + strings.Join(p.lossy, ", ")
+	}
+	reason := ""
+	if len(res.partial) > 0 {
+		reason = ReasonPartial
+		msg = fmt.Sprintf("partial: %d not synced (%s); %s", len(res.partial), strings.Join(res.partial, "; "), msg)
+	}
+	a.Finish(billsync.OutcomeSuccess, reason, res.op, "", msg, "", res.quoteID)
 }
 
 // createOpportunity makes the quote's Opportunity (E6) and records its id
 // in the sync state at once, so a retry after a later failure links the
 // same Opportunity instead of making a second one.
-func (s *Syncer) createOpportunity(ctx context.Context, a *attempt.Attempt, j *quoteJob) error {
-	q := j.q
-	stage := strings.TrimSpace(j.qs.stages[q.Status])
-	if stage == "" {
-		stage = defaultStage
-	}
-	closeDate := billsync.DateOf(s.now().AddDate(0, 0, defaultCloseDays))
-	if q.ExpiresAt != nil {
-		closeDate = billsync.DateOf(q.ExpiresAt.UTC())
-	}
-	rec := billsync.SObject{
-		"Name":         rules.QuoteName(q.Description, q.ID, j.org.oppNameLen),
-		"AccountId":    j.accountID,
-		"OwnerId":      j.ownerID,
-		"StageName":    stage,
-		"CloseDate":    closeDate.String(),
-		"Pricebook2Id": j.pricebookID,
-	}
-	if j.org.multiCurrency && quoteWritable(j.org.opp, fieldCurrency, true) {
-		rec[fieldCurrency] = q.Currency
-	}
+func (s *Syncer) createOpportunity(ctx context.Context, a *attempt.Attempt, snap *snapshot, p *plan, res *applied) error {
+	rec := p.newOpp
+	var out []billsync.SaveResult
+	var err error
 	// Upsert by the quote's id where the org has the field (the SFDX
 	// source adds it): a create whose answer was lost is then found again
 	// by the retry instead of made twice.
-	var res []billsync.SaveResult
-	var err error
-	if _, ok := j.org.opp.Field(fieldOppQuoteExtID); ok {
-		rec[fieldOppQuoteExtID] = q.ID
-		res, err = s.cfg.CRM.Upsert(ctx, sobjOpportunity, fieldOppQuoteExtID, []billsync.SObject{rec})
+	if _, ok := snap.org.opp.Field(fieldOppQuoteExtID); ok {
+		rec[fieldOppQuoteExtID] = p.q.ID
+		out, err = s.cfg.CRM.Upsert(ctx, sobjOpportunity, fieldOppQuoteExtID, []billsync.SObject{rec})
 	} else {
-		res, err = s.cfg.CRM.Create(ctx, sobjOpportunity, []billsync.SObject{rec})
+		out, err = s.cfg.CRM.Create(ctx, sobjOpportunity, []billsync.SObject{rec})
 	}
 	if err == nil {
-		err = quoteOneResult(res)
+		err = oneResult(out)
 	}
 	if err != nil {
-		return fmt.Errorf("creating the quote's Opportunity: %w", err)
+		return fmt.Errorf("creating the Opportunity: %w", err)
 	}
-	j.oppID = res[0].ID
-	rec["Id"] = j.oppID
-	j.opp = rec
-	sfID := ""
-	if j.existing != nil {
-		sfID = j.existing.ID()
-	}
-	if err := s.saveQuoteState(ctx, j, sfID, false); err != nil {
+	res.oppID = out[0].ID
+	if err := s.saveState(ctx, snap, p, res, "", false); err != nil {
 		return err
 	}
-	a.Note(a.Entry(billsync.ObjectQuote, q.ID, j.oppID, "create", billsync.OutcomeSuccess, "", "", "Opportunity created for the quote (E6)"))
+	res.summary = append(res.summary, "Opportunity "+res.oppID+" created")
+	a.Note(a.Entry(billsync.ObjectQuote, p.q.ID, res.oppID, "create", billsync.OutcomeSuccess, "", "", "Opportunity created for the quote"))
 	return nil
 }
 
-// syncQuoteLines makes the Quote's lines match the quote (E2, E10, E11):
-// lines gone from the quote are deleted; a line whose product (hence
-// PricebookEntry, which cannot change on a line) changed is replaced; the
-// rest are upserted by BillingQuoteItemId__c in one collections call per
-// 200. Lines without BillingQuoteItemId__c were added by a person and are
-// left alone. Each failed line gets its own log entry; the error returned
-// summarises them.
-func (s *Syncer) syncQuoteLines(ctx context.Context, a *attempt.Attempt, j *quoteJob, quoteID string) (string, error) {
-	current := map[string]bool{}
-	for _, l := range j.lines {
-		current[l.ItemID] = true
+func (s *Syncer) upsertQuote(ctx context.Context, p *plan, res *applied) error {
+	rec := p.quote
+	if p.newQuote {
+		rec["OpportunityId"] = res.oppID
+		res.summary = append(res.summary, "owner from "+string(p.ownerSource))
 	}
-	byItem := map[string]quoteExistingLine{}
-	var dels []string
-	var delWhy []string
-	for _, x := range j.existingLines {
-		switch {
-		case x.ItemID == "":
-		case !current[x.ItemID]:
-			dels, delWhy = append(dels, x.ID), append(delWhy, x.ItemID+" is no longer on the quote")
-		case !quoteSameSFID(x.PricebookEntryID, j.entries[x.ItemID].ID):
-			dels, delWhy = append(dels, x.ID), append(delWhy, x.ItemID+" changed product")
-		default:
-			byItem[x.ItemID] = x
-		}
+	out, err := s.cfg.CRM.Upsert(ctx, sobjQuote, fieldQuoteExtID, []billsync.SObject{rec})
+	if err == nil {
+		err = oneResult(out)
 	}
-	var errs []error
-	if len(dels) > 0 {
-		errs = append(errs, s.quoteDeleteAll(ctx, a, j, dels, delWhy, "quote line")...)
-	}
-	recs := make([]billsync.SObject, 0, len(j.lines))
-	created := 0
-	for _, l := range j.lines {
-		rec, err := s.quoteLineRecord(j, l, s.quoteMapping().Line, j.org.line)
-		if err != nil {
-			return "", err
-		}
-		if _, ok := byItem[l.ItemID]; !ok {
-			rec["QuoteId"] = quoteID
-			rec["PricebookEntryId"] = j.entries[l.ItemID].ID
-			if j.org.multiCurrency && quoteWritable(j.org.line, fieldCurrency, true) {
-				rec[fieldCurrency] = j.q.Currency
-			}
-			created++
-		}
-		mapping.SyncStatusFields(rec, "success", "", s.now())
-		rec[mapping.FieldLastSystem] = mapping.LastSystemBilling
-		recs = append(recs, rec)
-	}
-	if len(recs) > 0 {
-		res, err := s.cfg.CRM.Upsert(ctx, sobjQuoteLine, fieldLineExtID, recs)
-		if err != nil {
-			return "", fmt.Errorf("upserting quote lines: %w", err)
-		}
-		errs = append(errs, s.quoteNoteFailures(a, j, "quote line", recs, res)...)
-	}
-	msg := fmt.Sprintf("%d lines (%d new", len(j.lines), created)
-	if len(dels) > 0 {
-		msg += fmt.Sprintf(", %d removed", len(dels))
-	}
-	msg += ")"
-	return msg, quoteSummarise("quote lines", len(recs)+len(dels), errs)
-}
-
-// quoteLineRecord is a line's mapped fields, keyed by BillingQuoteItemId__c.
-func (s *Syncer) quoteLineRecord(j *quoteJob, l rules.Line, fields []mapping.QuoteField, d *billsync.SObjectDescribe) (billsync.SObject, error) {
-	src := billsync.Entity{
-		"itemId": l.ItemID, "offeringId": l.OfferingID, "offeringName": l.OfferingName, "productCode": l.ProductCode,
-		"productName": l.ProductName, "productType": l.ProductType, "quantity": l.Quantity.String(),
-		"unitPrice": l.UnitPrice.String(), "amendmentStatus": l.AmendmentStatus,
-	}
-	as, _, err := mapping.Apply(fields, src, quoteFieldSet(d))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rec := billsync.SObject{fieldLineExtID: l.ItemID}
-	for _, f := range as {
-		rec[f.Salesforce] = f.Value
-		if f.Lossy {
-			j.lossy = append(j.lossy, "line "+l.ItemID+" "+f.Billing)
-		}
+	res.quoteID, res.op = out[0].ID, "update"
+	if out[0].Created {
+		res.op = "create"
 	}
-	return rec, nil
+	return nil
 }
 
-// syncOppProducts applies F1–F5 and E12 through rules.PlanOppProducts,
-// and the renewal placeholder of E9: one delete call, one upsert call per
-// 200 products with partial success (a failing product is logged with
-// Salesforce's error, the others land), one create for a placeholder.
-// Only transient failures are returned: a permanent one is the line's,
-// logged, and retrying the quote would not help it.
-func (s *Syncer) syncOppProducts(ctx context.Context, a *attempt.Attempt, j *quoteJob, oppCreated bool) (string, error) {
-	q := j.q
-	if j.qs.disableOpp {
-		return "Opportunity products left alone (" + billsync.KeyQuotesDisableOppProductSync + ")", nil
-	}
-	if pb := j.opp.Str("Pricebook2Id"); pb != "" && !quoteSameSFID(pb, j.pricebookID) {
-		a.Note(a.Entry(billsync.ObjectQuote, q.ID, j.oppID, "upsert", billsync.OutcomeFailed, rules.ReasonOppSyncDisabled, "FIELD_INTEGRITY_EXCEPTION",
-			fmt.Sprintf("Opportunity %s uses pricebook %s but quotes use %q (%s); its products were not synced", j.oppID, pb, j.qs.pricebook, j.pricebookID)))
-		return "", nil
-	}
-	var existing []quoteExistingLine
-	if !oppCreated {
-		var err error
-		if existing, err = s.readOppProducts(ctx, j.oppID); err != nil {
-			return "", err
-		}
-	}
-	// Products of this quote: those whose item is on it now or had a line
-	// on the Salesforce Quote before this sync. Another quote's products
-	// on the same Opportunity are not this plan's to delete.
-	mine := map[string]bool{}
-	overrides := map[string]string{}
-	for _, x := range j.existingLines {
-		if x.ItemID != "" {
-			mine[x.ItemID] = true
-			overrides[x.ItemID] = x.Override
-		}
-	}
-	for _, l := range j.lines {
-		mine[l.ItemID] = true
-	}
-	if j.st != nil {
-		for _, id := range strings.Split(j.st.Agreed[agreedItems], ",") {
-			if id != "" {
-				mine[id] = true
-			}
-		}
-	}
-	var all, ours []rules.OppProduct
-	byItem := map[string]quoteExistingLine{}
-	for _, x := range existing {
-		p := rules.OppProduct{ID: x.ID, BillingQuoteItemID: x.ItemID, ProductCode: x.ProductCode}
-		all = append(all, p)
-		if x.ItemID == "" || mine[x.ItemID] {
-			ours = append(ours, p)
-			if x.ItemID != "" {
-				byItem[x.ItemID] = x
-			}
-		}
-	}
-	plan := rules.PlanOppProducts(rules.OppProductInput{
-		QuoteStatus: q.Status, AllowedStatuses: j.qs.allowed, DisableOppProductSync: j.qs.disableOpp,
-		Lines: rules.WithOverrides(j.lines, overrides), Existing: ours,
-	})
-	var dels, why []string
-	for _, d := range plan.Deletes {
-		dels, why = append(dels, d.ID), append(why, d.BillingQuoteItemID+": "+d.Reason)
-	}
-	var recs []billsync.SObject
-	for _, l := range plan.Upserts {
-		rec, err := s.quoteLineRecord(j, l, s.quoteMapping().OppProduct, j.org.oppProduct)
-		if err != nil {
-			return "", err
-		}
-		pe := j.entries[l.ItemID].ID
-		if x, ok := byItem[l.ItemID]; ok && !quoteSameSFID(x.PricebookEntryID, pe) {
-			dels, why = append(dels, x.ID), append(why, l.ItemID+": changed product")
-			delete(byItem, l.ItemID)
-		}
-		if _, ok := byItem[l.ItemID]; !ok {
-			rec["OpportunityId"] = j.oppID
-			rec["PricebookEntryId"] = pe
-			if j.org.multiCurrency && quoteWritable(j.org.oppProduct, fieldCurrency, true) {
-				rec[fieldCurrency] = q.Currency
-			}
-		}
-		recs = append(recs, rec)
-	}
-	ph := rules.RenewalPlaceholder(rules.PlaceholderInput{ManualRenewal: q.ManualRenewal, ProductCode: j.qs.placeholder, Existing: all})
-	for _, p := range ph.Remove {
-		dels, why = append(dels, p.ID), append(why, "renewal placeholder: "+ph.Reason)
-	}
-
+// writeLines deletes and upserts the planned lines (one collections call
+// per 200 records); each refused line gets its own log entry, and the
+// error returned summarises them.
+func (s *Syncer) writeLines(ctx context.Context, a *attempt.Attempt, p *plan, res *applied) error {
+	lp := p.lines
 	var errs []error
-	if len(dels) > 0 {
-		errs = append(errs, s.quoteDeleteAll(ctx, a, j, dels, why, "Opportunity product")...)
+	if len(lp.deletes) > 0 {
+		errs = append(errs, s.deleteAll(ctx, a, p.q.ID, lp.deletes, "quote line")...)
 	}
+	recs := records(lp.writes, "QuoteId", res.quoteID)
 	if len(recs) > 0 {
-		res, err := s.cfg.CRM.Upsert(ctx, sobjOppProduct, fieldLineExtID, recs)
+		out, err := s.cfg.CRM.Upsert(ctx, sobjLine, fieldLineExtID, recs)
 		if err != nil {
-			return "", fmt.Errorf("upserting Opportunity products: %w", err)
+			return fmt.Errorf("upserting quote lines: %w", err)
 		}
-		errs = append(errs, s.quoteNoteFailures(a, j, "Opportunity product", recs, res)...)
+		errs = append(errs, noteRefusals(a, p.q.ID, "quote line", recs, out)...)
 	}
-	phMsg := ""
-	if ph.Action == rules.PlaceholderAdd {
-		if j.placeholder == nil {
-			err := j.placeholderErr
-			if err == nil {
-				err = billsync.Errorf(billsync.EINVALID, "no PricebookEntry for %q", j.qs.placeholder)
-			}
-			a.Note(a.Entry(billsync.ObjectQuote, q.ID, j.oppID, "create", billsync.OutcomeFailed, rules.ReasonPlaceholderAdd, billsync.ErrorCode(err),
-				fmt.Sprintf("renewal placeholder %q could not be added (%s): %s", j.qs.placeholder, billsync.KeyQuotesRenewalPlaceholder, err)))
-		} else {
-			rec := billsync.SObject{"OpportunityId": j.oppID, "PricebookEntryId": j.placeholder.ID, "Quantity": 1, "UnitPrice": 0}
-			if j.org.multiCurrency && quoteWritable(j.org.oppProduct, fieldCurrency, true) {
-				rec[fieldCurrency] = q.Currency
-			}
-			res, err := s.cfg.CRM.Create(ctx, sobjOppProduct, []billsync.SObject{rec})
-			if err != nil {
-				return "", fmt.Errorf("adding the renewal placeholder: %w", err)
-			}
-			errs = append(errs, s.quoteNoteFailures(a, j, "renewal placeholder", []billsync.SObject{rec}, res)...)
-			phMsg = "renewal placeholder added"
-		}
-	} else if ph.Action == rules.PlaceholderRemove {
-		phMsg = "renewal placeholder removed"
+	for _, u := range p.unpriced {
+		a.Note(a.Entry(billsync.ObjectQuote, p.q.ID, "", "create", billsync.OutcomeFailed, billsync.ReasonValidation,
+			billsync.ErrorCode(u.err), u.message()+"; the quote and its other lines were synced"))
+		res.partial = append(res.partial, fmt.Sprintf("line %s: product %s has no usable PricebookEntry", u.itemID, u.code))
 	}
+	msg := fmt.Sprintf("%d lines (%d new, %d unchanged", lp.total, lp.created, lp.unchanged)
+	if len(lp.deletes) > 0 {
+		msg += fmt.Sprintf(", %d removed", len(lp.deletes))
+	}
+	if len(p.unpriced) > 0 {
+		msg += fmt.Sprintf(", %d not synced", len(p.unpriced))
+	}
+	res.summary = append(res.summary, msg+")")
+	return summarise("quote lines", len(recs)+len(lp.deletes), errs)
+}
 
+// writeProducts applies the product plan: one delete call, one upsert
+// call per 200 products with partial success (a refused product is
+// logged with Salesforce's error, the others land), one create for a
+// placeholder. Only transient failures are returned: a permanent one is
+// the product's, logged, and retrying the quote would not help it.
+func (s *Syncer) writeProducts(ctx context.Context, a *attempt.Attempt, p *plan, res *applied) error {
+	pp := p.products
+	if pp == nil {
+		s.noteProductsLeftAlone(a, p, res)
+		return nil
+	}
+	var errs []error
+	if len(pp.deletes) > 0 {
+		errs = append(errs, s.deleteAll(ctx, a, p.q.ID, pp.deletes, "Opportunity product")...)
+	}
+	recs := records(pp.writes, "OpportunityId", res.oppID)
+	if len(recs) > 0 {
+		out, err := s.cfg.CRM.Upsert(ctx, sobjProduct, fieldLineExtID, recs)
+		if err != nil {
+			return fmt.Errorf("upserting Opportunity products: %w", err)
+		}
+		errs = append(errs, noteRefusals(a, p.q.ID, "Opportunity product", recs, out)...)
+	}
+	phErrs, err := s.writePlaceholder(ctx, a, p, res)
+	if err != nil {
+		return err
+	}
+	errs = append(errs, phErrs...)
 	var transient []error
 	for _, err := range errs {
 		if billsync.IsTransient(err) {
 			transient = append(transient, err)
+		} else {
+			res.partial = append(res.partial, billsync.ErrorMessage(err))
 		}
 	}
-	msg := fmt.Sprintf("%d Opportunity products upserted", len(recs))
-	if len(plan.Deletes) > 0 {
-		msg += fmt.Sprintf(", %d removed", len(plan.Deletes))
-	}
-	if len(plan.Skipped) > 0 {
-		msg += fmt.Sprintf(", %d lines not eligible", len(plan.Skipped))
-	}
-	if n := len(errs) - len(transient); n > 0 {
-		msg += fmt.Sprintf(", %d failed", n)
-	}
-	if phMsg != "" {
-		msg += "; " + phMsg
-	}
-	return msg, quoteSummarise("Opportunity products", len(recs)+len(dels), transient)
+	res.summary = append(res.summary, productSummary(pp, len(recs), len(errs)-len(transient)))
+	return summarise("Opportunity products", len(recs)+len(pp.deletes), transient)
 }
 
-// quoteDeleteAll deletes records by id; ENTITY_IS_DELETED counts as done.
-func (s *Syncer) quoteDeleteAll(ctx context.Context, a *attempt.Attempt, j *quoteJob, ids, why []string, what string) []error {
-	res, err := s.cfg.CRM.Delete(ctx, ids)
+func (s *Syncer) noteProductsLeftAlone(a *attempt.Attempt, p *plan, res *applied) {
+	if p.productsRefused == "" {
+		res.summary = append(res.summary, "Opportunity products left alone ("+billsync.KeyQuotesDisableOppProductSync+")")
+		return
+	}
+	a.Note(a.Entry(billsync.ObjectQuote, p.q.ID, res.oppID, "upsert", billsync.OutcomeFailed, rules.ReasonOppSyncDisabled,
+		"FIELD_INTEGRITY_EXCEPTION", p.productsRefused))
+}
+
+func productSummary(pp *productPlan, written, failed int) string {
+	msg := fmt.Sprintf("%d Opportunity products upserted, %d unchanged", written, pp.unchanged)
+	if pp.removedByPlan > 0 {
+		msg += fmt.Sprintf(", %d removed", pp.removedByPlan)
+	}
+	if pp.notEligible > 0 {
+		msg += fmt.Sprintf(", %d lines not eligible", pp.notEligible)
+	}
+	if failed > 0 {
+		msg += fmt.Sprintf(", %d failed", failed)
+	}
+	switch {
+	case pp.placeholder == rules.PlaceholderAdd && pp.placeholderRec != nil:
+		msg += "; renewal placeholder added"
+	case pp.placeholder == rules.PlaceholderRemove:
+		msg += "; renewal placeholder removed"
+	}
+	return msg
+}
+
+// writePlaceholder adds the renewal placeholder when the plan says so; a
+// missing entry for it is logged, not fatal.
+func (s *Syncer) writePlaceholder(ctx context.Context, a *attempt.Attempt, p *plan, res *applied) ([]error, error) {
+	pp := p.products
+	if pp.placeholder != rules.PlaceholderAdd {
+		return nil, nil
+	}
+	if pp.placeholderRec == nil {
+		err := pp.placeholderErr
+		a.Note(a.Entry(billsync.ObjectQuote, p.q.ID, res.oppID, "create", billsync.OutcomeFailed, rules.ReasonPlaceholderAdd, billsync.ErrorCode(err),
+			fmt.Sprintf("renewal placeholder could not be added (%s): %s", billsync.KeyQuotesRenewalPlaceholder, billsync.ErrorMessage(err))))
+		return nil, nil
+	}
+	rec := pp.placeholderRec
+	rec["OpportunityId"] = res.oppID
+	out, err := s.cfg.CRM.Create(ctx, sobjProduct, []billsync.SObject{rec})
 	if err != nil {
-		return []error{fmt.Errorf("deleting %ss: %w", what, err)}
+		return nil, fmt.Errorf("adding the renewal placeholder: %w", err)
 	}
-	var errs []error
-	for i, r := range res {
-		if i >= len(ids) {
-			break
-		}
-		if err := r.Err(); err != nil && billsync.RemoteCode(err) != "ENTITY_IS_DELETED" {
-			a.Note(a.Entry(billsync.ObjectQuote, j.q.ID, ids[i], "delete", billsync.OutcomeFailed, billsync.ReasonRemoteError,
-				billsync.RemoteCode(err), fmt.Sprintf("%s %s (%s): %s", what, ids[i], why[i], billsync.ErrorMessage(err))))
-			errs = append(errs, err)
-		}
-	}
-	return errs
+	return noteRefusals(a, p.q.ID, "renewal placeholder", []billsync.SObject{rec}, out), nil
 }
 
-// quoteNoteFailures logs each record Salesforce refused, with its own error
-// code and message (F2).
-func (s *Syncer) quoteNoteFailures(a *attempt.Attempt, j *quoteJob, what string, recs []billsync.SObject, res []billsync.SaveResult) []error {
-	var errs []error
-	for i, r := range res {
-		if i >= len(recs) {
-			break
-		}
-		err := r.Err()
-		if err == nil {
-			continue
-		}
-		item := recs[i].Str(fieldLineExtID)
-		label := what
-		if item != "" {
-			label += " " + item
-		}
-		a.Note(a.Entry(billsync.ObjectQuote, j.q.ID, r.ID, "upsert", billsync.OutcomeFailed, billsync.ReasonRemoteError,
-			billsync.RemoteCode(err), fmt.Sprintf("%s: %s", label, billsync.ErrorMessage(err))))
-		errs = append(errs, err)
-	}
-	if len(res) < len(recs) {
-		errs = append(errs, billsync.Errorf(billsync.EINTERNAL, "%s write returned %d results for %d records", what, len(res), len(recs)))
-	}
-	return errs
-}
-
-// quoteSummarise folds per-record failures into one error for the change's own
-// log entry, transient when any of them is (so the quote is retried).
-func quoteSummarise(what string, total int, errs []error) error {
-	if len(errs) == 0 {
+// moveStage applies E9's stage change to an existing Opportunity; a new
+// one was created at its stage already.
+func (s *Syncer) moveStage(ctx context.Context, p *plan, res *applied) error {
+	if !p.stage.Change {
 		return nil
 	}
-	first := errs[0]
-	transient := false
-	for _, err := range errs {
-		if billsync.IsTransient(err) {
-			transient, first = true, err
-			break
-		}
+	if err := s.updateOne(ctx, sobjOpportunity, billsync.SObject{"Id": res.oppID, "StageName": p.stage.Stage}); err != nil {
+		return fmt.Errorf("moving Opportunity %s to stage %q: %w", res.oppID, p.stage.Stage, err)
 	}
-	re := &billsync.RemoteError{System: billsync.SystemSalesforce, StatusCode: 400, Transient: transient,
-		Code: billsync.RemoteCode(first), Message: fmt.Sprintf("%d of %d %s failed; first: %s", len(errs), total, what, billsync.ErrorMessage(first))}
-	return re
+	res.summary = append(res.summary, "Opportunity stage → "+p.stage.Stage)
+	return nil
 }
 
-// writeBackOpportunity records the Opportunity on the billing quote
-// (crmOpportunityId) so that the next event finds it. The webhook this
-// write causes is recognised as an echo by the content hash saved with the
-// state. A failure is logged and not fatal: the Salesforce Quote keeps the
-// link, and the next change of the quote writes it back again.
-func (s *Syncer) writeBackOpportunity(ctx context.Context, a *attempt.Attempt, j *quoteJob, sfID string) {
-	if quoteSameSFID(j.ent.Str("crmOpportunityId"), j.oppID) {
+// notePartial makes the Quote say partial when Salesforce refused some of
+// its products after the Quote was written as a success (lines without an
+// entry were known before, and the Quote was written partial at once).
+func (s *Syncer) notePartial(ctx context.Context, p *plan, res *applied) {
+	if len(res.partial) == 0 || (p.status == StatusPartial && len(res.partial) == len(p.unpriced)) {
 		return
 	}
-	upd := j.ent.Clone()
-	upd["crmOpportunityId"] = j.oppID
-	got, err := s.cfg.Billing.Update(ctx, billsync.ObjectQuote, upd)
-	if err != nil {
-		a.Note(a.Entry(billsync.ObjectQuote, j.q.ID, j.oppID, "update", billsync.OutcomeFailed, billsync.ReasonRemoteError, billsync.RemoteCode(err),
-			fmt.Sprintf("could not write crmOpportunityId %s back to the billing quote (the next change of the quote retries): %s", j.oppID, billsync.ErrorMessage(err))))
-		return
-	}
-	j.hash = quoteHash(got)
-	a.Note(a.Entry(billsync.ObjectQuote, j.q.ID, j.oppID, "update", billsync.OutcomeSuccess, "", "", "crmOpportunityId written back to the billing quote"))
+	s.markQuote(ctx, res.quoteID, StatusPartial, strings.Join(res.partial, "\n"))
 }
 
-// saveQuoteState records the quote's state. complete is false while the
-// quote is not fully applied: the previous version and no hash are kept,
-// so nothing later is skipped as stale or echo because of it, but the
-// Opportunity link is remembered.
-func (s *Syncer) saveQuoteState(ctx context.Context, j *quoteJob, sfID string, complete bool) error {
-	ns := &billsync.SyncState{Object: billsync.ObjectQuote, BillingID: j.ent.ID(), SalesforceID: sfID, Agreed: map[string]string{}, UpdatedAt: s.now()}
-	if j.st != nil {
-		ns.BillingVersion = j.st.BillingVersion
-		if ns.SalesforceID == "" {
-			ns.SalesforceID = j.st.SalesforceID
-		}
-	}
-	if j.oppID != "" {
-		ns.Agreed[agreedOpportunity] = j.oppID
-	}
-	// The items this quote's products may belong to: after a complete
-	// sync the current ones; while incomplete, also every item synced
-	// before, whose products may still await deletion.
-	items := map[string]bool{}
-	for _, l := range j.lines {
-		items[l.ItemID] = true
-	}
-	if !complete {
-		for _, x := range j.existingLines {
-			items[x.ItemID] = true
-		}
-		if j.st != nil {
-			for _, id := range strings.Split(j.st.Agreed[agreedItems], ",") {
-				items[id] = true
-			}
-		}
-	}
-	delete(items, "")
-	ns.Agreed[agreedItems] = strings.Join(slices.Sorted(maps.Keys(items)), ",")
-	if complete {
-		ns.BillingVersion = j.ent.Version()
-		ns.Agreed[agreedHash] = j.hash
-	}
-	err := s.cfg.State.PutSyncState(ctx, ns)
-	if err != nil {
-		s.log.Warn("could not save quote sync state", "quote", j.ent.ID(), "err", err)
-	}
-	return err
-}
-
-func (s *Syncer) markQuoteFailed(ctx context.Context, sfID string, cause error) {
+// markQuote sets the Quote's sync status after the fact; failing to is
+// logged only, as the sync log has the outcome either way.
+func (s *Syncer) markQuote(ctx context.Context, sfID, status, msg string) {
 	if sfID == "" {
 		return
 	}
 	rec := billsync.SObject{"Id": sfID, mapping.FieldLastSystem: mapping.LastSystemBilling}
-	mapping.SyncStatusFields(rec, "failed", cause.Error(), s.now())
-	if err := s.quoteUpdateOne(ctx, sobjQuote, rec); err != nil {
-		s.log.Warn("could not mark the Salesforce Quote as failed", "id", sfID, "err", err)
+	mapping.SyncStatusFields(rec, status, msg, s.now())
+	if err := s.updateOne(ctx, sobjQuote, rec); err != nil {
+		s.log.Warn("could not set the Salesforce Quote's sync status", "id", sfID, "status", status, "err", err)
 	}
 }
 
-func quoteOneResult(res []billsync.SaveResult) error {
-	if len(res) != 1 {
-		return billsync.Errorf(billsync.EINTERNAL, "write returned %d results for 1 record", len(res))
+// writeBack records the Opportunity on the billing quote
+// (crmOpportunityId) so that the next event finds it. The webhook this
+// write causes is recognised as an echo by the content hash saved with
+// the state. A failure is logged and not fatal: the Salesforce Quote keeps
+// the link, and the next change of the quote writes it back again.
+func (s *Syncer) writeBack(ctx context.Context, a *attempt.Attempt, snap *snapshot, res *applied, hash *string) {
+	if sameSFID(snap.ent.Str("crmOpportunityId"), res.oppID) {
+		return
 	}
-	return res[0].Err()
+	upd := snap.ent.Clone()
+	upd["crmOpportunityId"] = res.oppID
+	got, err := s.cfg.Billing.Update(ctx, billsync.ObjectQuote, upd)
+	if err != nil {
+		a.Note(a.Entry(billsync.ObjectQuote, snap.ent.ID(), res.oppID, "update", billsync.OutcomeFailed, billsync.ReasonRemoteError, billsync.RemoteCode(err),
+			fmt.Sprintf("could not write crmOpportunityId %s back to the billing quote (the next change of the quote retries): %s", res.oppID, billsync.ErrorMessage(err))))
+		return
+	}
+	*hash = contentHash(got)
+	a.Note(a.Entry(billsync.ObjectQuote, snap.ent.ID(), res.oppID, "update", billsync.OutcomeSuccess, "", "", "crmOpportunityId written back to the billing quote"))
 }
 
-func quoteNonEmpty(in []string) []string {
-	var out []string
-	for _, s := range in {
-		if s != "" {
-			out = append(out, s)
+// records are the planned records with parent set on those to create.
+func records(ws []write, parent, parentID string) []billsync.SObject {
+	out := make([]billsync.SObject, 0, len(ws))
+	for _, w := range ws {
+		if w.create {
+			w.rec[parent] = parentID
 		}
+		out = append(out, w.rec)
 	}
 	return out
 }
