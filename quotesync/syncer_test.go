@@ -493,6 +493,12 @@ func TestQuoteOppProductsPartialSuccess(t *testing.T) {
 	if got := qKeys(f.oppProducts(f.quoteRec("q10").Str("OpportunityId"))); got != "q10_it1,q10_it3" {
 		t.Errorf("products %s", got)
 	}
+	if le := qLast(t, r); le.Reason != ReasonPartial {
+		t.Errorf("quote entry %+v, want reason %s", le, ReasonPartial)
+	}
+	if rec := f.quoteRec("q10"); rec.Str("BillingSyncStatus__c") != StatusPartial || !strings.Contains(rec.Str("BillingSyncError__c"), "Support needs a contract") {
+		t.Errorf("Quote sync status %q / %q", rec.Str("BillingSyncStatus__c"), rec.Str("BillingSyncError__c"))
+	}
 }
 
 // E10, E11: in a multi-currency org, entries are picked in the quote's
