@@ -35,7 +35,7 @@ func TestQuoteLineWithoutPricebookEntryIsLeftOut(t *testing.T) {
 		!strings.Contains(line.Message, "offerings[0].items[1]") || !strings.Contains(line.Message, `no Product2 with ProductCode "NOPE"`) {
 		t.Fatalf("no failed entry naming the line and its product: %+v", r.Entries)
 	}
-	rec := f.quoteRec("q20")
+	rec := f.sfQuote("q20")
 	if rec.Str(mapping.FieldSyncStatus) != StatusPartial || !strings.Contains(rec.Str(mapping.FieldSyncError), "NOPE") {
 		t.Errorf("Quote sync status %q / %q, want partial naming NOPE", rec.Str(mapping.FieldSyncStatus), rec.Str(mapping.FieldSyncError))
 	}
@@ -58,7 +58,7 @@ func TestQuoteLineWithoutPricebookEntryIsLeftOut(t *testing.T) {
 	if got := qKeys(lineMap(f.org.all("QuoteLineItem", "QuoteId", rec.ID()))); got != "q20_it1,q20_it2,q20_it3" {
 		t.Errorf("quote lines %s", got)
 	}
-	if got := f.quoteRec("q20").Str(mapping.FieldSyncStatus); got != StatusSuccess {
+	if got := f.sfQuote("q20").Str(mapping.FieldSyncStatus); got != StatusSuccess {
 		t.Errorf("Quote sync status %q", got)
 	}
 	if got := qKeys(f.oppProducts(opp)); got != "q20_it1,q20_it2,q20_it3" {
@@ -117,7 +117,7 @@ func TestQuoteWritesOnlyWhatDiffers(t *testing.T) {
 	if l, p := written(); l != l0 || p != p0 {
 		t.Errorf("a description-only edit wrote %d lines and %d products; want none (%s)", l-l0, p-p0, le.Message)
 	}
-	if got := f.quoteRec("q22").Str("Name"); got != "Twenty, reworded (q22)" {
+	if got := f.sfQuote("q22").Str("Name"); got != "Twenty, reworded (q22)" {
 		t.Errorf("Quote name %q", got)
 	}
 

@@ -98,7 +98,7 @@ type orgShape struct {
 	quote, line, opp, product *billsync.SObjectDescribe
 	// multiCurrency: the org has CurrencyIsoCode on Quote (E11).
 	multiCurrency bool
-	quoteNameLen  int
+	nameLen       int
 	oppNameLen    int
 }
 
@@ -118,10 +118,10 @@ func (s *Syncer) orgShape(ctx context.Context) (*orgShape, error) {
 
 func shapeOf(quote, line, opp, product *billsync.SObjectDescribe) *orgShape {
 	o := &orgShape{quote: quote, line: line, opp: opp, product: product,
-		quoteNameLen: rules.QuoteNameMaxLength, oppNameLen: defaultOppNameLen}
+		nameLen: rules.QuoteNameMaxLength, oppNameLen: defaultOppNameLen}
 	_, o.multiCurrency = quote.Field(fieldCurrency)
 	if f, ok := quote.Field("Name"); ok && f.Length > 0 {
-		o.quoteNameLen = f.Length
+		o.nameLen = f.Length
 	}
 	if f, ok := opp.Field("Name"); ok && f.Length > 0 {
 		o.oppNameLen = f.Length

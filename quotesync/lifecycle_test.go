@@ -19,7 +19,7 @@ func TestQuoteDelete(t *testing.T) {
 			t.Parallel()
 			f := newQFix(t, false)
 			qMustSucceed(t, f.send(qBase("qd")))
-			id := f.quoteRec("qd").ID()
+			id := f.sfQuote("qd").ID()
 			f.setting(billsync.PrefixDeletes+string(billsync.ObjectQuote), `"`+policy+`"`)
 			r := f.process(billsync.Change{ID: 9, Source: billsync.SideBilling, Object: billsync.ObjectQuote, Op: billsync.OpDeleted,
 				RecordID: "qd", Attempt: 1, EnqueuedAt: f.now})
@@ -75,7 +75,7 @@ func TestQuoteRefusedLineFailsTheAttempt(t *testing.T) {
 			if le := qLast(t, r); r.Disposition != tc.disp || !strings.Contains(le.Message, "qf_it1") {
 				t.Fatalf("%s %+v", r.Disposition, le)
 			}
-			if got := f.quoteRec("qf").Str(mapping.FieldSyncStatus); got != StatusFailed {
+			if got := f.sfQuote("qf").Str(mapping.FieldSyncStatus); got != StatusFailed {
 				t.Errorf("Quote sync status %q", got)
 			}
 			st, _ := f.state.SyncState(t.Context(), billsync.ObjectQuote, "qf")
@@ -137,7 +137,7 @@ func TestQuoteOpportunityOnAnotherPricebook(t *testing.T) {
 	if n := len(f.oppProducts(opp)); n != 0 {
 		t.Errorf("%d products written to an Opportunity on another pricebook", n)
 	}
-	if got := f.quoteRec("qp").Str("OwnerId"); got != qSam {
+	if got := f.sfQuote("qp").Str("OwnerId"); got != qSam {
 		t.Errorf("owner %q, want the Opportunity's", got)
 	}
 }
@@ -180,7 +180,7 @@ func TestNewNeedsItsParts(t *testing.T) {
 		t.Error("New without CRM, State and Billing")
 	}
 	bad := &mapping.QuoteMapping{Quote: []mapping.QuoteField{{}}}
-	if _, err := New(Config{CRM: newQuoteOrg(false), State: newMemState(), Billing: newFakeBilling(), Mapping: bad}); err == nil {
+	if _, err := New(Config{CRM: newFakeOrg(false), State: newMemState(), Billing: newFakeBilling(), Mapping: bad}); err == nil {
 		t.Error("New with an invalid mapping")
 	}
 }

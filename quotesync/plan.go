@@ -81,12 +81,12 @@ func planQuote(snap *snapshot, c checked, pr pricing, m *mapping.QuoteMapping, n
 		p.items = append(p.items, l.ItemID)
 	}
 	if snap.createsOpportunity() {
-		p.newOpp = opportunityRecord(snap, c, pr.pricebookID, now)
+		p.newOpp = buildOpportunity(snap, c, pr.pricebookID, now)
 	} else {
 		p.oppID = snap.opp.ID()
 		p.stage = rules.OpportunityStage(q.Status, snap.set.stages, snap.opp.Str("StageName"))
 	}
-	p.quote = quoteRecord(snap, c, pr, p.status, now)
+	p.quote = buildQuote(snap, c, pr, p.status, now)
 	var err error
 	if p.lines, p.lossy, err = planLines(snap, c, pr, m.Line, now, p.lossy); err != nil {
 		return nil, err
@@ -95,8 +95,8 @@ func planQuote(snap *snapshot, c checked, pr pricing, m *mapping.QuoteMapping, n
 	return p, err
 }
 
-// opportunityRecord is the Opportunity made for a quote without one (E6).
-func opportunityRecord(snap *snapshot, c checked, pricebookID string, now time.Time) billsync.SObject {
+// buildOpportunity is the Opportunity made for a quote without one (E6).
+func buildOpportunity(snap *snapshot, c checked, pricebookID string, now time.Time) billsync.SObject {
 	q := c.q
 	stage := strings.TrimSpace(snap.set.stages[q.Status])
 	if stage == "" {
@@ -120,16 +120,16 @@ func opportunityRecord(snap *snapshot, c checked, pricebookID string, now time.T
 	return rec
 }
 
-// quoteRecord is the Quote upsert: name (E4), mapped fields (E7, E8), and
+// buildQuote is the Quote upsert: name (E4), mapped fields (E7, E8), and
 // on create the owner (E3), pricebook (E10) and currency (E11).
-func quoteRecord(snap *snapshot, c checked, pr pricing, status string, now time.Time) billsync.SObject {
+func buildQuote(snap *snapshot, c checked, pr pricing, status string, now time.Time) billsync.SObject {
 	q := c.q
 	rec := billsync.SObject{
 		fieldQuoteExtID:         q.ID,
-		"Name":                  rules.QuoteName(q.Description, q.ID, snap.org.quoteNameLen),
+		"Name":                  rules.QuoteName(q.Description, q.ID, snap.org.nameLen),
 		mapping.FieldLastSystem: mapping.LastSystemBilling,
 	}
-	for _, f := range c.quoteFields {
+	for _, f := range c.fields {
 		rec[f.Salesforce] = f.Value
 	}
 	switch {

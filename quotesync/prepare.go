@@ -16,12 +16,12 @@ import (
 
 // checked is a quote that passed validation.
 type checked struct {
-	q           billsync.Quote
-	lines       []rules.Line
-	paths       []string             // each line's billing JSON path, in Flatten's order
-	owner       rules.OwnerDecision  // of a new Quote
-	quoteFields []mapping.Assignment // mapped Quote fields (E7, E8)
-	lossy       []string
+	q      billsync.Quote
+	lines  []rules.Line
+	paths  []string             // each line's billing JSON path, in Flatten's order
+	owner  rules.OwnerDecision  // of a new Quote
+	fields []mapping.Assignment // mapped Quote fields (E7, E8)
+	lossy  []string
 	// deferred are mapping problems, reported together with the
 	// pricebook's so that one attempt names every field at fault.
 	deferred rules.ValidationErrors
@@ -58,7 +58,7 @@ func check(snap *snapshot, m *mapping.QuoteMapping) (checked, verdict) {
 		}
 		c.owner = d
 	}
-	c.quoteFields, c.lossy, c.deferred, err = mapQuote(m, snap.org, snap.ent)
+	c.fields, c.lossy, c.deferred, err = mapQuote(m, snap.org, snap.ent)
 	if err != nil {
 		return checked{}, verdict{errs: asValidation(err)}
 	}

@@ -22,7 +22,7 @@ func planProducts(snap *snapshot, c checked, pr pricing, fields []mapping.QuoteF
 				snap.opp.ID(), pb, pr.pricebookID, billsync.KeyQuotesPricebook, snap.set.pricebook), nil
 		}
 	}
-	ours, byItem := quoteProducts(snap, c)
+	ours, byItem := ownProducts(snap, c)
 	plan := rules.PlanOppProducts(rules.OppProductInput{
 		QuoteStatus: c.q.Status, AllowedStatuses: snap.set.allowed, DisableOppProductSync: snap.set.disableOpp,
 		Lines: rules.WithOverrides(c.lines, overrides(snap.lines)), Existing: ours,
@@ -61,12 +61,12 @@ func planProducts(snap *snapshot, c checked, pr pricing, fields []mapping.QuoteF
 	return pp, "", nil
 }
 
-// quoteProducts are the Opportunity's products this quote may change:
+// ownProducts are the Opportunity's products this quote may change:
 // those whose item is on it now, had a line on the Salesforce Quote, or
 // was synced before (the state remembers), plus those billsync did not
 // sync, which the plan leaves alone. Another quote's products on the
 // same Opportunity are not this plan's to delete.
-func quoteProducts(snap *snapshot, c checked) ([]rules.OppProduct, map[string]current) {
+func ownProducts(snap *snapshot, c checked) ([]rules.OppProduct, map[string]current) {
 	mine := map[string]bool{}
 	for _, x := range snap.lines {
 		mine[x.ItemID] = true

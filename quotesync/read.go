@@ -220,11 +220,11 @@ func (s *Syncer) readOne(ctx context.Context, object string, fields []string, id
 
 // readLines reads the Quote's lines with every field quote sync writes,
 // so that an unchanged line is not written again.
-func (s *Syncer) readLines(ctx context.Context, quoteID string, org *orgShape) ([]current, error) {
+func (s *Syncer) readLines(ctx context.Context, parentID string, org *orgShape) ([]current, error) {
 	q := soql.Select("Id", fieldLineExtID, fieldOverride, "PricebookEntryId", "PricebookEntry.ProductCode").
 		Fields(writtenFields(s.m.Line, org.line)...).
 		Fields(mapping.FieldLastSystem, mapping.FieldSyncStatus, mapping.FieldSyncError).
-		From(sobjLine).Where(soql.Eq("QuoteId", quoteID))
+		From(sobjLine).Where(soql.Eq("QuoteId", parentID))
 	rows, err := s.cfg.CRM.Query(ctx, q.String())
 	if err != nil {
 		return nil, fmt.Errorf("reading the quote's lines: %w", err)

@@ -47,7 +47,7 @@ func contentHash(ent billsync.Entity) string {
 // Opportunity link is remembered. A quote that landed without some lines
 // (partial) is complete: its next change syncs them once they can be.
 func (s *Syncer) saveState(ctx context.Context, snap *snapshot, p *plan, res *applied, hash string, complete bool) error {
-	ns := nextState(snap.ent, snap.st, snap.lines, p.items, res.quoteID, res.oppID, hash, complete)
+	ns := nextState(snap.ent, snap.st, snap.lines, p.items, res.sfID, res.oppID, hash, complete)
 	ns.UpdatedAt = s.now()
 	err := s.cfg.State.PutSyncState(ctx, ns)
 	if err != nil {

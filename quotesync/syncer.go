@@ -233,7 +233,7 @@ func oneResult(res []billsync.SaveResult) error {
 }
 
 // deleteAll deletes records by id; ENTITY_IS_DELETED counts as done.
-func (s *Syncer) deleteAll(ctx context.Context, a *attempt.Attempt, quoteID string, rs []removal, what string) []error {
+func (s *Syncer) deleteAll(ctx context.Context, a *attempt.Attempt, billingID string, rs []removal, what string) []error {
 	ids := make([]string, len(rs))
 	for i, r := range rs {
 		ids[i] = r.id
@@ -249,7 +249,7 @@ func (s *Syncer) deleteAll(ctx context.Context, a *attempt.Attempt, quoteID stri
 		}
 		if err := r.Err(); err != nil && billsync.RemoteCode(err) != "ENTITY_IS_DELETED" {
 			ref := &refusal{label: fmt.Sprintf("%s %s (%s)", what, rs[i].id, rs[i].why), err: err}
-			a.Note(a.Entry(billsync.ObjectQuote, quoteID, rs[i].id, "delete", billsync.OutcomeFailed, billsync.ReasonRemoteError,
+			a.Note(a.Entry(billsync.ObjectQuote, billingID, rs[i].id, "delete", billsync.OutcomeFailed, billsync.ReasonRemoteError,
 				billsync.RemoteCode(err), ref.Error()))
 			errs = append(errs, ref)
 		}
@@ -259,7 +259,7 @@ func (s *Syncer) deleteAll(ctx context.Context, a *attempt.Attempt, quoteID stri
 
 // noteRefusals logs each record Salesforce refused, with its own error
 // code and message (F2).
-func noteRefusals(a *attempt.Attempt, quoteID, what string, recs []billsync.SObject, res []billsync.SaveResult) []error {
+func noteRefusals(a *attempt.Attempt, billingID, what string, recs []billsync.SObject, res []billsync.SaveResult) []error {
 	var errs []error
 	for i, r := range res {
 		if i >= len(recs) {
@@ -273,7 +273,7 @@ func noteRefusals(a *attempt.Attempt, quoteID, what string, recs []billsync.SObj
 		if item := recs[i].Str(fieldLineExtID); item != "" {
 			label += " " + item
 		}
-		a.Note(a.Entry(billsync.ObjectQuote, quoteID, r.ID, "upsert", billsync.OutcomeFailed, billsync.ReasonRemoteError,
+		a.Note(a.Entry(billsync.ObjectQuote, billingID, r.ID, "upsert", billsync.OutcomeFailed, billsync.ReasonRemoteError,
 			billsync.RemoteCode(err), fmt.Sprintf("%s: %s", label, billsync.ErrorMessage(err))))
 		errs = append(errs, &refusal{label: label, err: err})
 	}

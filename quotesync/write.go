@@ -14,7 +14,7 @@ import (
 
 // applied is what the writes of one plan did so far.
 type applied struct {
-	quoteID string
+	sfID    string // the Salesforce Quote, once known
 	oppID   string
 	op      string   // create or update, of the Quote
 	summary []string // for the change's own log entry
@@ -25,10 +25,10 @@ type applied struct {
 // Opportunity products and placeholder, stage — then writes the
 // Opportunity id back to billing and saves the state.
 func (s *Syncer) apply(ctx context.Context, a *attempt.Attempt, snap *snapshot, p *plan, hash string) {
-	res := &applied{quoteID: snap.sfID(), oppID: p.oppID}
+	res := &applied{sfID: snap.sfID(), oppID: p.oppID}
 	if p.newOpp != nil {
 		if err := s.createOpportunity(ctx, a, snap, p, res); err != nil {
-			a.FailOp(err, "create", "", res.quoteID)
+			a.FailOp(err, "create", "", res.sfID)
 			return
 		}
 	}
@@ -53,7 +53,7 @@ func (s *Syncer) apply(ctx context.Context, a *attempt.Attempt, snap *snapshot, 
 	s.writeBack(ctx, a, snap, res, &hash)
 	if err := s.saveState(ctx, snap, p, res, hash, true); err != nil {
 		// Salesforce has every write; a retry repeats them idempotently.
-		a.Fail(err, "", res.quoteID)
+		a.Fail(err, "", res.sfID)
 		return
 	}
 	s.finish(a, p, res)
@@ -64,10 +64,10 @@ func (s *Syncer) apply(ctx context.Context, a *attempt.Attempt, snap *snapshot, 
 // items but no version, so the retry syncs in full.
 func (s *Syncer) abandon(ctx context.Context, a *attempt.Attempt, snap *snapshot, p *plan, res *applied, err error, op string, mark bool) {
 	if mark {
-		s.markQuote(ctx, res.quoteID, StatusFailed, err.Error())
+		s.markQuote(ctx, res.sfID, StatusFailed, err.Error())
 	}
 	_ = s.saveState(ctx, snap, p, res, "", false)
-	a.FailOp(err, op, "", res.quoteID)
+	a.FailOp(err, op, "", res.sfID)
 }
 
 func (s *Syncer) finish(a *attempt.Attempt, p *plan, res *applied) {
@@ -80,7 +80,7 @@ func (s *Syncer) finish(a *attempt.Attempt, p *plan, res *applied) {
 		reason = ReasonPartial
 		msg = fmt.Sprintf("partial: %d not synced (%s); %s", len(res.partial), strings.Join(res.partial, "; "), msg)
 	}
-	a.Finish(billsync.OutcomeSuccess, reason, res.op, "", msg, "", res.quoteID)
+	a.Finish(billsync.OutcomeSuccess, reason, res.op, "", msg, "", res.sfID)
 }
 
 // createOpportunity makes the quote's Opportunity (E6) and records its id
@@ -127,7 +127,7 @@ func (s *Syncer) upsertQuote(ctx context.Context, p *plan, res *applied) error {
 	if err != nil {
 		return err
 	}
-	res.quoteID, res.op = out[0].ID, "update"
+	res.sfID, res.op = out[0].ID, "update"
 	if out[0].Created {
 		res.op = "create"
 	}
@@ -143,7 +143,7 @@ func (s *Syncer) writeLines(ctx context.Context, a *attempt.Attempt, p *plan, re
 	if len(lp.deletes) > 0 {
 		errs = append(errs, s.deleteAll(ctx, a, p.q.ID, lp.deletes, "quote line")...)
 	}
-	recs := records(lp.writes, "QuoteId", res.quoteID)
+	recs := records(lp.writes, "QuoteId", res.sfID)
 	if len(recs) > 0 {
 		out, err := s.cfg.CRM.Upsert(ctx, sobjLine, fieldLineExtID, recs)
 		if err != nil {
@@ -278,7 +278,7 @@ func (s *Syncer) notePartial(ctx context.Context, p *plan, res *applied) {
 	if len(res.partial) == 0 || (p.status == StatusPartial && len(res.partial) == len(p.unpriced)) {
 		return
 	}
-	s.markQuote(ctx, res.quoteID, StatusPartial, strings.Join(res.partial, "\n"))
+	s.markQuote(ctx, res.sfID, StatusPartial, strings.Join(res.partial, "\n"))
 }
 
 // markQuote sets the Quote's sync status after the fact; failing to is
