@@ -205,3 +205,20 @@ func TestConfigMappingIsUsed(t *testing.T) {
 		t.Errorf("line Description %q, want the product code the configured mapping names", got)
 	}
 }
+
+// Warm reads the four describes once; the quotes after it read none.
+func TestWarmCachesDescribes(t *testing.T) {
+	t.Parallel()
+	f := newQFix(t, false)
+	if err := f.syncer.Warm(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.org.callCount()["describe"]; n != 4 {
+		t.Fatalf("Warm made %d describe calls, want 4", n)
+	}
+	qMustSucceed(t, f.send(qBase("qc1")))
+	qMustSucceed(t, f.send(qBase("qc2")))
+	if n := f.org.callCount()["describe"]; n != 4 {
+		t.Errorf("%d describe calls after two quotes, want the 4 of Warm", n)
+	}
+}
