@@ -76,9 +76,6 @@ type Engine struct {
 	jobsOnce sync.Once
 	resyncs  *resyncJobs
 
-	quoteOnce sync.Once
-	quotes    *quoteCache // describe and pricebook lookups for quote sync
-
 	pauseMu     sync.Mutex
 	pausedUntil time.Time
 
@@ -167,9 +164,6 @@ func New(cfg Config) (*Engine, error) {
 		cfg.LimitPause = time.Minute
 	}
 	e := &Engine{cfg: cfg, m: cfg.Mapping, log: cfg.Logger, now: func() time.Time { return cfg.Clock().UTC() }}
-	if e.cfg.Quotes == nil {
-		e.cfg.Quotes = builtinQuotes{e}
-	}
 	e.policy = attempt.Policy{MaxAttempts: cfg.MaxAttempts, Backoff: cfg.Backoff, PauseForLimit: e.pauseForLimit, Now: e.now}
 	if cfg.Observer != nil {
 		e.policy.Observer = cfg.Observer

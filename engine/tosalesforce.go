@@ -18,6 +18,10 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 		return
 	}
 	if c.Object == billsync.ObjectQuote {
+		if e.cfg.Quotes == nil {
+			a.Finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "", "", "quote sync is not configured in this process", "", "")
+			return
+		}
 		e.cfg.Quotes.SyncQuote(ctx, a)
 		return
 	}

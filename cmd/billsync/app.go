@@ -18,6 +18,7 @@ import (
 	"github.com/billsync/billsync/httpserver"
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/pgstore"
+	"github.com/billsync/billsync/quotesync"
 	"github.com/billsync/billsync/salesforce/batch"
 	"github.com/billsync/billsync/salesforce/cometd"
 	"github.com/billsync/billsync/salesforce/rest"
@@ -113,9 +114,16 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	}
 	// Writes and reads of many partitions share sObject Collections calls.
 	crm := batch.New(sf, batch.Options{MaxWait: cfg.BatchWait, Logger: log})
+	quotes, err := quotesync.New(quotesync.Config{CRM: crm, State: a.store, Billing: bill, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := quotes.Warm(ctx); err != nil {
+		log.Warn("quote sync: describes not cached at start; the first quote reads them", "err", err)
+	}
 	eng, err := engine.New(engine.Config{
 		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, CRM: crm, Billing: bill, Mapping: m,
-		Observer: metrics, Logger: log,
+		Quotes: quotes, Observer: metrics, Logger: log,
 		OnEnqueue: func() {
 			if a.runner != nil {
 				a.runner.Wake()

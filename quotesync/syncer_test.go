@@ -1,4 +1,4 @@
-package engine
+package quotesync
 
 import (
 	"context"
@@ -21,28 +21,31 @@ const (
 // qfix is an engine wired to an in-memory org seeded with an Account
 // (owned by Rita), the standard pricebook, products and USD/EUR entries.
 type qfix struct {
-	t       *testing.T
-	org     *quoteOrg
-	store   *memStore
-	billing *fakeBilling
-	eng     *Engine
-	account string // Salesforce Account id
-	pb      string // Standard Price Book id
-	entries map[string]string
-	now     time.Time
+	t        *testing.T
+	org      *fakeOrg
+	state    *memState
+	settings map[string]json.RawMessage
+	billing  *fakeBilling
+	syncer   *Syncer
+	policy   attempt.Policy
+	account  string // Salesforce Account id
+	pb       string // Standard Price Book id
+	entries  map[string]string
+	now      time.Time
 }
 
 var qCodes = []string{"PLAT-SUB", "SUPPORT", "API-USAGE", "ONBOARD", "RENEWAL-PLACEHOLDER"}
 
 func newQFix(t *testing.T, multi bool) *qfix {
 	t.Helper()
-	f := &qfix{t: t, org: newQuoteOrg(multi), store: newMemStore(), billing: newFakeBilling(), entries: map[string]string{}, now: fixedNow}
-	eng, err := New(Config{Settings: f.store, State: f.store, CRM: f.org, Billing: f.billing, Conflicts: &memConflicts{},
-		Clock: func() time.Time { return f.now }, MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }})
+	f := &qfix{t: t, org: newFakeOrg(multi), state: newMemState(), settings: map[string]json.RawMessage{}, billing: newFakeBilling(),
+		entries: map[string]string{}, now: fixedNow}
+	s, err := New(Config{State: f.state, CRM: f.org, Billing: f.billing, Clock: func() time.Time { return f.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.eng = eng
+	f.syncer = s
+	f.policy = attempt.Policy{MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }, Now: func() time.Time { return f.now }}
 	f.account = f.org.put("Account", billsync.SObject{"Name": "Acme", "OwnerId": qRita})
 	f.pb = f.org.put("Pricebook2", billsync.SObject{"Name": "Standard Price Book", "IsActive": true})
 	for _, code := range qCodes {
@@ -67,7 +70,19 @@ func (f *qfix) setting(key, js string) {
 	if _, err := billsync.ValidateSetting(key, json.RawMessage(js)); err != nil {
 		f.t.Fatal(err)
 	}
-	f.store.SetSetting(context.Background(), key, json.RawMessage(js), "test")
+	f.settings[key] = json.RawMessage(js)
+}
+
+// process makes one attempt at c, as the engine would after its switch
+// checks.
+func (f *qfix) process(c billsync.Change) attempt.Result {
+	var stored []billsync.Setting
+	for k, v := range f.settings {
+		stored = append(stored, billsync.Setting{Key: k, Value: v})
+	}
+	a := attempt.New(&f.policy, c, billsync.ToSalesforce, billsync.NewSettings(stored))
+	f.syncer.SyncQuote(context.Background(), a)
+	return a.Result()
 }
 
 func qItem(id, code, typ, qty, price string) billsync.QuoteItem {
@@ -107,7 +122,7 @@ func (f *qfix) send(q billsync.Quote) attempt.Result {
 	}
 	c := billsync.Change{ID: q.Version, Partition: billsync.QuotePartition(q.ID), Source: billsync.SideBilling, Object: billsync.ObjectQuote,
 		Op: op, RecordID: q.ID, EventID: fmt.Sprintf("wh_%s_%d", q.ID, q.Version), Payload: b, Attempt: 1, EnqueuedAt: f.now}
-	return f.eng.Process(context.Background(), c)
+	return f.process(c)
 }
 
 // sendBilling processes the quote as billing holds it now (after a
@@ -121,7 +136,7 @@ func (f *qfix) sendBilling(id string) attempt.Result {
 	b, _ := json.Marshal(ent)
 	c := billsync.Change{ID: ent.Version(), Partition: billsync.QuotePartition(id), Source: billsync.SideBilling, Object: billsync.ObjectQuote,
 		Op: billsync.OpUpdated, RecordID: id, EventID: fmt.Sprintf("wh_%s_%d", id, ent.Version()), Payload: b, Attempt: 1, EnqueuedAt: f.now}
-	return f.eng.Process(context.Background(), c)
+	return f.process(c)
 }
 
 func qLast(t *testing.T, r attempt.Result) billsync.LogEntry {
@@ -144,7 +159,7 @@ func qMustSucceed(t *testing.T, r attempt.Result) billsync.LogEntry {
 	return le
 }
 
-func (f *qfix) quoteRec(id string) billsync.SObject { return f.org.byExt("Quote", fieldQuoteExtID, id) }
+func (f *qfix) sfQuote(id string) billsync.SObject { return f.org.byExt("Quote", fieldQuoteExtID, id) }
 
 func (f *qfix) oppProducts(oppID string) map[string]billsync.SObject {
 	out := map[string]billsync.SObject{}
@@ -190,7 +205,7 @@ func TestQuoteCreateAutoCreatesOpportunityAndSyncsLines(t *testing.T) {
 		t.Errorf("operation %q", le.Operation)
 	}
 
-	rec := f.quoteRec("q1")
+	rec := f.sfQuote("q1")
 	if rec == nil {
 		t.Fatal("no Quote")
 	}
@@ -267,9 +282,6 @@ func TestQuoteValidationWritesNothingAndNamesTheField(t *testing.T) {
 		{"E5 no Opportunity and auto-create off", func(f *qfix, q *billsync.Quote) {
 			f.setting(billsync.KeyQuotesAutoCreateOpportunity, `false`)
 		}, "crmOpportunityId"},
-		{"E10 product without entry", func(f *qfix, q *billsync.Quote) {
-			q.Offerings[0].Items[1].ProductCode = "NOPE"
-		}, "offerings[0].items[1].productCode"},
 		{"E10 pricebook missing", func(f *qfix, q *billsync.Quote) {
 			f.setting(billsync.KeyQuotesPricebook, `"Enterprise"`)
 		}, billsync.KeyQuotesPricebook},
@@ -315,7 +327,7 @@ func TestQuoteCanceledMovesStageOnly(t *testing.T) {
 	f := newQFix(t, false)
 	q := qBase("q3")
 	qMustSucceed(t, f.send(q))
-	opp := f.quoteRec("q3").Str("OpportunityId")
+	opp := f.sfQuote("q3").Str("OpportunityId")
 	q.Status, q.Version = "CANCELED", 3
 	q.Offerings = q.Offerings[:1]
 	le := qLast(t, f.send(q))
@@ -325,7 +337,7 @@ func TestQuoteCanceledMovesStageOnly(t *testing.T) {
 	if got := f.org.get(opp).Str("StageName"); got != "Closed Lost" {
 		t.Errorf("stage %q", got)
 	}
-	if n := len(f.org.all("QuoteLineItem", "QuoteId", f.quoteRec("q3").ID())); n != 3 {
+	if n := len(f.org.all("QuoteLineItem", "QuoteId", f.sfQuote("q3").ID())); n != 3 {
 		t.Errorf("lines changed under a disallowed status: %d", n)
 	}
 }
@@ -347,9 +359,9 @@ func TestQuoteAmendmentOwner(t *testing.T) {
 	}
 	orig := qBase("q4")
 	qMustSucceed(t, f.send(orig))
-	f.org.set(f.quoteRec("q4").ID(), "OwnerId", qSam) // reassigned in Salesforce
+	f.org.set(f.sfQuote("q4").ID(), "OwnerId", qSam) // reassigned in Salesforce
 	qMustSucceed(t, f.send(am))
-	if got := f.quoteRec("q5").Str("OwnerId"); got != qSam {
+	if got := f.sfQuote("q5").Str("OwnerId"); got != qSam {
 		t.Errorf("amendment owner %q, want the original quote's owner %q", got, qSam)
 	}
 	// E3: a linked Opportunity's owner wins, without waiting.
@@ -357,7 +369,7 @@ func TestQuoteAmendmentOwner(t *testing.T) {
 	rn := qBase("q6")
 	rn.Type, rn.OriginalQuoteID, rn.CRMOpportunityID = billsync.QuoteRenewal, "q-not-synced", opp
 	qMustSucceed(t, f.send(rn))
-	if got := f.quoteRec("q6"); got.Str("OwnerId") != qRita || got.Str("OpportunityId") != opp {
+	if got := f.sfQuote("q6"); got.Str("OwnerId") != qRita || got.Str("OpportunityId") != opp {
 		t.Errorf("renewal on an Opportunity: %v", got)
 	}
 }
@@ -369,7 +381,7 @@ func TestQuoteUpdates(t *testing.T) {
 	f := newQFix(t, false)
 	q := qBase("q7")
 	qMustSucceed(t, f.send(q))
-	rec := f.quoteRec("q7")
+	rec := f.sfQuote("q7")
 	opp := rec.Str("OpportunityId")
 	manual := f.org.put("OpportunityLineItem", billsync.SObject{"OpportunityId": opp, "PricebookEntryId": f.entries["ONBOARD/USD"],
 		"Product2Id": "x", "Quantity": 1})
@@ -380,7 +392,7 @@ func TestQuoteUpdates(t *testing.T) {
 	if got := f.org.get(opp).Str("StageName"); got != "Proposal/Price Quote" {
 		t.Errorf("stage %q", got)
 	}
-	if got := f.quoteRec("q7"); got.Str("Status") != "Approved" || got.Str("Name") != "Acme expansion v2 (q7)" {
+	if got := f.sfQuote("q7"); got.Str("Status") != "Approved" || got.Str("Name") != "Acme expansion v2 (q7)" {
 		t.Errorf("quote fields %v", got)
 	}
 	if f.org.byExt("QuoteLineItem", fieldLineExtID, "q7_it2") != nil {
@@ -426,11 +438,11 @@ func TestQuoteLineEligibility(t *testing.T) {
 	q.Offerings[0].Items = append(q.Offerings[0].Items, qItem("q8_it4", "ONBOARD", "SUBSCRIPTION", "0", "5"))
 	qMustSucceed(t, f.send(qBase("q8o")))
 	qMustSucceed(t, f.send(q))
-	opp := f.quoteRec("q8").Str("OpportunityId")
+	opp := f.sfQuote("q8").Str("OpportunityId")
 	if got := qKeys(f.oppProducts(opp)); got != "q8_it2,q8_it3" {
 		t.Errorf("products %s, want it2 and the usage line it3", got)
 	}
-	if n := len(f.org.all("QuoteLineItem", "QuoteId", f.quoteRec("q8").ID())); n != 4 {
+	if n := len(f.org.all("QuoteLineItem", "QuoteId", f.sfQuote("q8").ID())); n != 4 {
 		t.Errorf("%d quote lines, want all 4", n)
 	}
 	// A sales user sets the override on the quote lines in Salesforce.
@@ -452,7 +464,7 @@ func TestQuoteDisableOppProductSync(t *testing.T) {
 	q := qBase("q9")
 	q.ManualRenewal = true
 	qMustSucceed(t, f.send(q))
-	if ps := f.oppProducts(f.quoteRec("q9").Str("OpportunityId")); len(ps) != 0 {
+	if ps := f.oppProducts(f.sfQuote("q9").Str("OpportunityId")); len(ps) != 0 {
 		t.Errorf("Opportunity products written: %v", qKeys(ps))
 	}
 }
@@ -478,8 +490,14 @@ func TestQuoteOppProductsPartialSuccess(t *testing.T) {
 	if !found {
 		t.Errorf("no log entry for the failed line: %+v", r.Entries)
 	}
-	if got := qKeys(f.oppProducts(f.quoteRec("q10").Str("OpportunityId"))); got != "q10_it1,q10_it3" {
+	if got := qKeys(f.oppProducts(f.sfQuote("q10").Str("OpportunityId"))); got != "q10_it1,q10_it3" {
 		t.Errorf("products %s", got)
+	}
+	if le := qLast(t, r); le.Reason != ReasonPartial {
+		t.Errorf("quote entry %+v, want reason %s", le, ReasonPartial)
+	}
+	if rec := f.sfQuote("q10"); rec.Str("BillingSyncStatus__c") != StatusPartial || !strings.Contains(rec.Str("BillingSyncError__c"), "Support needs a contract") {
+		t.Errorf("Quote sync status %q / %q", rec.Str("BillingSyncStatus__c"), rec.Str("BillingSyncError__c"))
 	}
 }
 
@@ -491,7 +509,7 @@ func TestQuoteMultiCurrency(t *testing.T) {
 	q := qBase("q11")
 	q.Currency = "EUR"
 	qMustSucceed(t, f.send(q))
-	rec := f.quoteRec("q11")
+	rec := f.sfQuote("q11")
 	opp := f.org.get(rec.Str("OpportunityId"))
 	if rec.Str(fieldCurrency) != "EUR" || opp.Str(fieldCurrency) != "EUR" {
 		t.Errorf("currency quote %q opp %q", rec.Str(fieldCurrency), opp.Str(fieldCurrency))
@@ -573,14 +591,14 @@ func TestQuoteWriteBackConflictKeepsOneOpportunity(t *testing.T) {
 	f.billing.put(ent)
 	c := billsync.Change{ID: 1, Partition: billsync.QuotePartition("q14"), Source: billsync.SideBilling, Object: billsync.ObjectQuote,
 		Op: billsync.OpCreated, RecordID: "q14", EventID: "wh1", Payload: b, Attempt: 1, EnqueuedAt: f.now}
-	qMustSucceed(t, f.eng.Process(context.Background(), c))
+	qMustSucceed(t, f.process(c))
 	q.Version = 2
 	qMustSucceed(t, f.send(q))
 	if n := len(f.org.all("Opportunity")); n != 1 {
 		t.Errorf("%d Opportunities", n)
 	}
 	got, _ := f.billing.Get(context.Background(), billsync.ObjectQuote, "q14")
-	if got.Str("crmOpportunityId") != f.quoteRec("q14").Str("OpportunityId") {
+	if got.Str("crmOpportunityId") != f.sfQuote("q14").Str("OpportunityId") {
 		t.Errorf("crmOpportunityId %q", got.Str("crmOpportunityId"))
 	}
 }

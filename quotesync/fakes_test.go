@@ -1,4 +1,4 @@
-package engine
+package quotesync
 
 import (
 	"context"
@@ -11,18 +11,20 @@ import (
 	"github.com/billsync/billsync"
 )
 
-// quoteOrg is an in-memory Salesforce org for quote sync tests: it runs
+// fakeOrg is an in-memory Salesforce org for quote sync tests: it runs
 // the simple SOQL quote sync sends (field = 'v', field IN (…), AND,
 // parent.field in the select list), upserts by external id refusing
 // create-only fields on the update path as Salesforce does, and counts
 // calls.
-type quoteOrg struct {
+type fakeOrg struct {
 	mu      sync.Mutex
 	multi   bool
 	records map[string]billsync.SObject // by Id
 	objects map[string]string           // Id → object
 	next    int
 	calls   map[string]int
+	// written counts records written per object.
+	written map[string]int
 	// fail answers a write of one record with a per-record error.
 	fail func(object string, rec billsync.SObject) *billsync.FieldError
 }
@@ -36,16 +38,16 @@ var qCreateOnly = map[string][]string{
 var qPrefixes = map[string]string{"Account": "001", "User": "005", "Opportunity": "006", "Quote": "0Q0", "QuoteLineItem": "0QL",
 	"OpportunityLineItem": "00k", "Product2": "01t", "Pricebook2": "01s", "PricebookEntry": "01u"}
 
-func newQuoteOrg(multi bool) *quoteOrg {
-	return &quoteOrg{multi: multi, records: map[string]billsync.SObject{}, objects: map[string]string{}, calls: map[string]int{}}
+func newFakeOrg(multi bool) *fakeOrg {
+	return &fakeOrg{multi: multi, records: map[string]billsync.SObject{}, objects: map[string]string{}, calls: map[string]int{}, written: map[string]int{}}
 }
 
-func (o *quoteOrg) newIDLocked(object string) string {
+func (o *fakeOrg) newIDLocked(object string) string {
 	o.next++
 	return fmt.Sprintf("%s%012dAAA", qPrefixes[object], o.next)
 }
 
-func (o *quoteOrg) put(object string, r billsync.SObject) string {
+func (o *fakeOrg) put(object string, r billsync.SObject) string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	id := o.newIDLocked(object)
@@ -58,20 +60,20 @@ func (o *quoteOrg) put(object string, r billsync.SObject) string {
 	return id
 }
 
-func (o *quoteOrg) set(id, field string, v any) {
+func (o *fakeOrg) set(id, field string, v any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.records[id][field] = v
 }
 
-func (o *quoteOrg) get(id string) billsync.SObject {
+func (o *fakeOrg) get(id string) billsync.SObject {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return qClone(o.records[id])
 }
 
 // all returns the records of object matching every field=value pair.
-func (o *quoteOrg) all(object string, kv ...string) []billsync.SObject {
+func (o *fakeOrg) all(object string, kv ...string) []billsync.SObject {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []billsync.SObject
@@ -93,7 +95,7 @@ func (o *quoteOrg) all(object string, kv ...string) []billsync.SObject {
 	return out
 }
 
-func (o *quoteOrg) byExt(object, field, v string) billsync.SObject {
+func (o *fakeOrg) byExt(object, field, v string) billsync.SObject {
 	rs := o.all(object, field, v)
 	if len(rs) == 0 {
 		return nil
@@ -101,7 +103,7 @@ func (o *quoteOrg) byExt(object, field, v string) billsync.SObject {
 	return rs[0]
 }
 
-func (o *quoteOrg) callCount() map[string]int {
+func (o *fakeOrg) callCount() map[string]int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	out := map[string]int{}
@@ -111,7 +113,13 @@ func (o *quoteOrg) callCount() map[string]int {
 	return out
 }
 
-func (o *quoteOrg) writes() int {
+func (o *fakeOrg) recordsWritten(object string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.written[object]
+}
+
+func (o *fakeOrg) writes() int {
 	c := o.callCount()
 	return c["upsert"] + c["create"] + c["update"] + c["delete"]
 }
@@ -127,14 +135,15 @@ func qClone(r billsync.SObject) billsync.SObject {
 	return c
 }
 
-func (o *quoteOrg) Identity(context.Context) (string, string, error) {
+func (o *fakeOrg) Identity(context.Context) (string, string, error) {
 	return "005000000000001AAA", "00D000000000001AAA", nil
 }
 
-func (o *quoteOrg) Upsert(ctx context.Context, object, ext string, recs []billsync.SObject) ([]billsync.SaveResult, error) {
+func (o *fakeOrg) Upsert(ctx context.Context, object, ext string, recs []billsync.SObject) ([]billsync.SaveResult, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls["upsert"]++
+	o.written[object] += len(recs)
 	var out []billsync.SaveResult
 	for _, r := range recs {
 		if fe := o.failLocked(object, r); fe != nil {
@@ -172,14 +181,14 @@ func (o *quoteOrg) Upsert(ctx context.Context, object, ext string, recs []billsy
 	return out, nil
 }
 
-func (o *quoteOrg) failLocked(object string, r billsync.SObject) *billsync.FieldError {
+func (o *fakeOrg) failLocked(object string, r billsync.SObject) *billsync.FieldError {
 	if o.fail == nil {
 		return nil
 	}
 	return o.fail(object, r)
 }
 
-func (o *quoteOrg) createLocked(object string, r billsync.SObject) billsync.SaveResult {
+func (o *fakeOrg) createLocked(object string, r billsync.SObject) billsync.SaveResult {
 	if fe := o.failLocked(object, r); fe != nil {
 		return billsync.SaveResult{Errors: []billsync.FieldError{*fe}}
 	}
@@ -201,10 +210,11 @@ func (o *quoteOrg) createLocked(object string, r billsync.SObject) billsync.Save
 	return billsync.SaveResult{ID: id, Success: true, Created: true}
 }
 
-func (o *quoteOrg) Create(ctx context.Context, object string, recs []billsync.SObject) ([]billsync.SaveResult, error) {
+func (o *fakeOrg) Create(ctx context.Context, object string, recs []billsync.SObject) ([]billsync.SaveResult, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls["create"]++
+	o.written[object] += len(recs)
 	var out []billsync.SaveResult
 	for _, r := range recs {
 		out = append(out, o.createLocked(object, r))
@@ -212,10 +222,11 @@ func (o *quoteOrg) Create(ctx context.Context, object string, recs []billsync.SO
 	return out, nil
 }
 
-func (o *quoteOrg) Update(ctx context.Context, object string, recs []billsync.SObject) ([]billsync.SaveResult, error) {
+func (o *fakeOrg) Update(ctx context.Context, object string, recs []billsync.SObject) ([]billsync.SaveResult, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls["update"]++
+	o.written[object] += len(recs)
 	var out []billsync.SaveResult
 	for _, r := range recs {
 		ex, ok := o.records[r.ID()]
@@ -231,7 +242,7 @@ func (o *quoteOrg) Update(ctx context.Context, object string, recs []billsync.SO
 	return out, nil
 }
 
-func (o *quoteOrg) Delete(ctx context.Context, ids []string) ([]billsync.SaveResult, error) {
+func (o *fakeOrg) Delete(ctx context.Context, ids []string) ([]billsync.SaveResult, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls["delete"]++
@@ -254,17 +265,17 @@ func (o *quoteOrg) Delete(ctx context.Context, ids []string) ([]billsync.SaveRes
 	return out, nil
 }
 
-func (o *quoteOrg) Retrieve(ctx context.Context, object, id string, fields []string) (billsync.SObject, error) {
+func (o *fakeOrg) Retrieve(ctx context.Context, object, id string, fields []string) (billsync.SObject, error) {
 	return nil, fmt.Errorf("not used")
 }
 
 var (
-	qSoqlRe = regexp.MustCompile(`^SELECT (.+) FROM (\w+) WHERE (.+)$`)
+	qSoqlRe = regexp.MustCompile(`^SELECT (.+) FROM (\w+) WHERE (.+?)(?: ORDER BY \w+)?(?: LIMIT (\d+))?$`)
 	qCondRe = regexp.MustCompile(`^([\w.]+) (=|IN) (.+)$`)
 	qStrRe  = regexp.MustCompile(`'((?:[^'\\]|\\.)*)'`)
 )
 
-func (o *quoteOrg) Query(ctx context.Context, soql string) ([]billsync.SObject, error) {
+func (o *fakeOrg) Query(ctx context.Context, soql string) ([]billsync.SObject, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls["query"]++
@@ -322,17 +333,20 @@ func (o *quoteOrg) Query(ctx context.Context, soql string) ([]billsync.SObject, 
 		out = append(out, row)
 	}
 	slices.SortFunc(out, func(a, b billsync.SObject) int { return strings.Compare(a.ID(), b.ID()) })
+	if m[4] != "" && len(out) > 1 {
+		out = out[:1] // quote sync only ever asks for LIMIT 1
+	}
 	return out, nil
 }
 
-func (o *quoteOrg) valueLocked(r billsync.SObject, path string) string {
+func (o *fakeOrg) valueLocked(r billsync.SObject, path string) string {
 	if rel, sub, ok := strings.Cut(path, "."); ok {
 		return o.records[r.Str(rel+"Id")].Str(sub)
 	}
 	return r.Str(path)
 }
 
-func (o *quoteOrg) Describe(ctx context.Context, object string) (*billsync.SObjectDescribe, error) {
+func (o *fakeOrg) Describe(ctx context.Context, object string) (*billsync.SObjectDescribe, error) {
 	o.mu.Lock()
 	o.calls["describe"]++
 	o.mu.Unlock()
@@ -340,18 +354,24 @@ func (o *quoteOrg) Describe(ctx context.Context, object string) (*billsync.SObje
 		return billsync.FieldDescribe{Name: name, Type: typ, Scale: scale, Createable: true, Updateable: true, Length: 255}
 	}
 	d := &billsync.SObjectDescribe{Name: object}
+	status := []billsync.FieldDescribe{f("LastSystemToUpdate__c", "picklist", 0), f("BillingSyncStatus__c", "string", 0),
+		f("BillingSyncError__c", "textarea", 0), f("BillingLastSyncedAt__c", "datetime", 0)}
 	switch object {
 	case "Quote":
 		d.Fields = []billsync.FieldDescribe{f("Name", "string", 0), f("Status", "picklist", 0), f("Description", "textarea", 0),
-			f("ExpirationDate", "date", 0), f("region__c", "string", 0)}
+			f("ExpirationDate", "date", 0), f("region__c", "string", 0), f("BillingQuoteId__c", "string", 0), f("IsDeletedInBilling__c", "boolean", 0)}
+		d.Fields = append(d.Fields, status...)
 	case "QuoteLineItem":
 		d.Fields = []billsync.FieldDescribe{f("Quantity", "double", 2), f("UnitPrice", "currency", 2), f("Description", "textarea", 0),
-			f("BillingOfferingId__c", "string", 0), f("BillingOfferingName__c", "string", 0)}
+			f("BillingOfferingId__c", "string", 0), f("BillingOfferingName__c", "string", 0), f("BillingQuoteItemId__c", "string", 0),
+			f("OverrideOpportunitySync__c", "picklist", 0)}
+		d.Fields = append(d.Fields, status...)
 	case "Opportunity":
-		d.Fields = []billsync.FieldDescribe{f("Name", "string", 0), f("StageName", "picklist", 0)}
+		d.Fields = []billsync.FieldDescribe{f("Name", "string", 0), f("StageName", "picklist", 0), f("BillingQuoteId__c", "string", 0)}
 		d.Fields[0].Length = 120
 	case "OpportunityLineItem":
-		d.Fields = []billsync.FieldDescribe{f("Quantity", "double", 2), f("UnitPrice", "currency", 2), f("Description", "textarea", 0)}
+		d.Fields = []billsync.FieldDescribe{f("Quantity", "double", 2), f("UnitPrice", "currency", 2), f("Description", "textarea", 0),
+			f("BillingQuoteItemId__c", "string", 0)}
 	}
 	if o.multi {
 		d.Fields = append(d.Fields, f(fieldCurrency, "picklist", 0))
@@ -359,7 +379,7 @@ func (o *quoteOrg) Describe(ctx context.Context, object string) (*billsync.SObje
 	return d, nil
 }
 
-func (o *quoteOrg) RetrieveRecords(ctx context.Context, object string, fields []string, ids []string) ([]billsync.SObject, error) {
+func (o *fakeOrg) RetrieveRecords(ctx context.Context, object string, fields []string, ids []string) ([]billsync.SObject, error) {
 	quoted := make([]string, len(ids))
 	for i, id := range ids {
 		quoted[i] = "'" + id + "'"
