@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/salesforce/rest"
 )
 
 // fakeOrg is an in-memory Salesforce org for quote sync tests: it runs
@@ -185,7 +186,12 @@ func (o *fakeOrg) failLocked(object string, r billsync.SObject) *billsync.FieldE
 	if o.fail == nil {
 		return nil
 	}
-	return o.fail(object, r)
+	fe := o.fail(object, r)
+	if fe != nil {
+		// The real client classifies each record's failure; so does the fake.
+		fe.Transient, fe.RateLimited = rest.TransientCode(fe.StatusCode), rest.RateLimitedCode(fe.StatusCode)
+	}
+	return fe
 }
 
 func (o *fakeOrg) createLocked(object string, r billsync.SObject) billsync.SaveResult {
