@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billsync/billsync/sandbox"
 	"github.com/spf13/cobra"
 )
 
@@ -239,7 +240,7 @@ func runBench(ctx context.Context, opts benchOptions, log *slog.Logger, command 
 // billsync per size.
 func benchSync(ctx context.Context, dir string, opts benchOptions, log *slog.Logger, rep *BenchReport) error {
 	sbLog := log.With("bench", "sandbox")
-	sb, err := StartSandbox(ctx, SandboxOptions{
+	sb, err := sandbox.Start(ctx, sandbox.Options{
 		Addr: "127.0.0.1:0", SalesforceAddr: "127.0.0.1:0", BillingAddr: "127.0.0.1:0",
 		Data: dir + "/sandbox", NoApp: true, Workers: opts.Workers,
 	}, sbLog)

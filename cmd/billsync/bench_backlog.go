@@ -12,6 +12,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
+	"github.com/billsync/billsync/sandbox"
 	"github.com/billsync/billsync/sqlitestore"
 )
 
@@ -57,7 +58,7 @@ func (env *benchEnv) runBacklog(ctx context.Context) ([]BacklogResult, error) {
 			return out, fmt.Errorf("backlog of %d: %w", size, err)
 		}
 		res.AppStartSeconds = time.Since(start).Seconds()
-		drain, derr := backlogDrain(ctx, adminclient.New(app.URL(), sandboxAdminToken, nil), env.opts.BacklogWindow)
+		drain, derr := backlogDrain(ctx, adminclient.New(app.URL(), sandbox.AdminToken, nil), env.opts.BacklogWindow)
 		res.AppDrainPerSec = drain
 		res.AppPeakRSSBytes, res.AppRSSBytes = app.Memory()
 		if err := errors.Join(derr, app.Stop()); err != nil {

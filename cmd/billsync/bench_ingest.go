@@ -20,6 +20,7 @@ import (
 
 	"github.com/billsync/billsync/billingapi"
 	"github.com/billsync/billsync/httpserver"
+	"github.com/billsync/billsync/sandbox"
 	"github.com/billsync/billsync/sqlitestore"
 )
 
@@ -44,12 +45,12 @@ func benchIngest(ctx context.Context, dir string, opts benchOptions, log *slog.L
 		return nil, err
 	}
 	defer store.Close()
-	verifier, err := billingapi.NewVerifier(sandboxWebhookSecret, nil)
+	verifier, err := billingapi.NewVerifier(sandbox.WebhookSecret, nil)
 	if err != nil {
 		return nil, err
 	}
 	srv, err := httpserver.New(httpserver.Config{Store: store, Verifier: verifier,
-		AdminTokens: map[string]string{sandboxAdminToken: sandboxAdminName}, Logger: log.With("bench", "ingest")})
+		AdminTokens: map[string]string{sandbox.AdminToken: sandbox.AdminName}, Logger: log.With("bench", "ingest")})
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func benchIngest(ctx context.Context, dir string, opts benchOptions, log *slog.L
 	}()
 	url := "http://" + ln.Addr().String() + "/webhooks/billing"
 
-	signer, err := standardwebhooks.NewWebhook(sandboxWebhookSecret)
+	signer, err := standardwebhooks.NewWebhook(sandbox.WebhookSecret)
 	if err != nil {
 		return nil, err
 	}

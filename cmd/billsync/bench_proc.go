@@ -16,6 +16,7 @@ import (
 	"time"
 
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // benchApp is billsync under measurement: a child process, or an App in
@@ -41,9 +42,9 @@ var benchChildCommand = func(args ...string) (*exec.Cmd, error) {
 
 // startBenchApp starts billsync on addr with its store under data, wired
 // to the sandbox's emulators, and waits until it answers /readyz.
-func startBenchApp(ctx context.Context, sb *Sandbox, addr, data string, opts benchOptions, log *slog.Logger) (benchApp, error) {
+func startBenchApp(ctx context.Context, sb *sandbox.Sandbox, addr, data string, opts benchOptions, log *slog.Logger) (benchApp, error) {
 	if opts.InProcess {
-		cfg := sb.AppConfig(addr)
+		cfg := sandboxConfig(sb.AppConfig(addr))
 		cfg.Data = data
 		if opts.Workers > 0 {
 			cfg.Workers = opts.Workers
@@ -80,7 +81,7 @@ type benchChild struct {
 	err  error // the process's exit, once done is closed
 }
 
-func startBenchChild(ctx context.Context, sb *Sandbox, addr, data string, workers int) (*benchChild, error) {
+func startBenchChild(ctx context.Context, sb *sandbox.Sandbox, addr, data string, workers int) (*benchChild, error) {
 	cmd, err := benchChildCommand("serve", "--log-level", "warn")
 	if err != nil {
 		return nil, err
@@ -102,9 +103,9 @@ func startBenchChild(ctx context.Context, sb *Sandbox, addr, data string, worker
 		"BILLSYNC_SALESFORCE_PASSWORD="+sfemu.IntegrationPassword,
 		"BILLSYNC_SALESFORCE_API_VERSION=62.0",
 		"BILLSYNC_BILLING_URL="+sb.BillingURL,
-		"BILLSYNC_BILLING_TOKEN="+sandboxBillingToken,
-		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandboxWebhookSecret,
-		"BILLSYNC_ADMIN_TOKENS="+sandboxAdminName+"="+sandboxAdminToken,
+		"BILLSYNC_BILLING_TOKEN="+sandbox.BillingToken,
+		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandbox.WebhookSecret,
+		"BILLSYNC_ADMIN_TOKENS="+sandbox.AdminName+"="+sandbox.AdminToken,
 	)
 	if workers > 0 {
 		cmd.Env = append(cmd.Env, "BILLSYNC_WORKERS="+strconv.Itoa(workers))

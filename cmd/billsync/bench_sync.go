@@ -15,11 +15,12 @@ import (
 	"github.com/billsync/billsync/adminclient"
 	"github.com/billsync/billsync/billingapi"
 	"github.com/billsync/billsync/emulate/faults"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // benchEnv is the running emulators and what the workloads share.
 type benchEnv struct {
-	sb   *Sandbox
+	sb   *sandbox.Sandbox
 	opts benchOptions
 	log  *slog.Logger
 	dir  string
@@ -72,7 +73,7 @@ func (env *benchEnv) runSyncWorkloads(ctx context.Context, rep *BenchReport) err
 	if err != nil {
 		return err
 	}
-	admin := adminclient.New(app.URL(), sandboxAdminToken, nil)
+	admin := adminclient.New(app.URL(), sandbox.AdminToken, nil)
 	var errs []error
 	peak := func() int64 { p, _ := app.Memory(); return p }
 	if env.opts.runs("burst") && ctx.Err() == nil {
@@ -110,7 +111,7 @@ func (env *benchEnv) runSyncWorkloads(ctx context.Context, rep *BenchReport) err
 // callCounter takes the Salesforce emulator's counters at the start of a
 // workload.
 type callCounter struct {
-	sb    *Sandbox
+	sb    *sandbox.Sandbox
 	usage int
 	kinds map[string]int
 }
@@ -156,7 +157,7 @@ func (env *benchEnv) burstCreate(ctx context.Context, admin *adminclient.Client)
 }
 
 func (env *benchEnv) burstUpdate(ctx context.Context, admin *adminclient.Client, accounts []billsync.Entity) (*BurstResult, error) {
-	client := billingapi.New(env.sb.BillingURL, sandboxBillingToken, nil)
+	client := billingapi.New(env.sb.BillingURL, sandbox.BillingToken, nil)
 	calls := env.countCalls()
 	start := time.Now()
 	// Through the billing API, as a user would; a few at a time so the

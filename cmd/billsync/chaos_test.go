@@ -44,6 +44,7 @@ import (
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/rules"
+	"github.com/billsync/billsync/sandbox"
 	"github.com/billsync/billsync/sqlitestore"
 )
 
@@ -164,7 +165,7 @@ func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
-	h := startHarness(t, SandboxOptions{NoApp: true})
+	h := startHarness(t, sandbox.Options{NoApp: true})
 	h.sb.SFFaults.SetLogger(testLogger(t))
 	h.sb.BillingFaults.SetLogger(testLogger(t))
 	c := &chaos{
@@ -191,7 +192,7 @@ func TestChaos(t *testing.T) {
 	// own business, and a fault it met would be counted as billsync's.
 	direct := httptest.NewServer(h.sb.Billing.Handler())
 	t.Cleanup(direct.Close)
-	c.billing = billingapi.New(direct.URL, sandboxBillingToken, nil)
+	c.billing = billingapi.New(direct.URL, sandbox.BillingToken, nil)
 
 	// Webhooks pass through a recording proxy: a webhook-id billsync
 	// answered 2xx for is one it accepted and must not lose (B1).
@@ -203,7 +204,7 @@ func TestChaos(t *testing.T) {
 	if err := c.startChild(); err != nil {
 		t.Fatal(err)
 	}
-	c.admin = adminclient.New("http://"+h.sb.AppAddr, sandboxAdminToken, nil)
+	c.admin = adminclient.New("http://"+h.sb.AppAddr, sandbox.AdminToken, nil)
 	// Transactions mirror deletes (H1), so the check can demand that a
 	// record deleted in billing is gone from Salesforce too.
 	if _, err := c.admin.SetSetting(ctx, "deletes."+string(billsync.ObjectBalanceTransaction), json.RawMessage(`"mirror"`)); err != nil {
@@ -323,9 +324,9 @@ func (c *chaos) startChild() error {
 		"BILLSYNC_SALESFORCE_USERNAME="+sfemu.IntegrationUsername,
 		"BILLSYNC_SALESFORCE_PASSWORD="+sfemu.IntegrationPassword,
 		"BILLSYNC_BILLING_URL="+sb.BillingURL,
-		"BILLSYNC_BILLING_TOKEN="+sandboxBillingToken,
-		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandboxWebhookSecret,
-		"BILLSYNC_ADMIN_TOKENS="+sandboxAdminName+"="+sandboxAdminToken,
+		"BILLSYNC_BILLING_TOKEN="+sandbox.BillingToken,
+		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandbox.WebhookSecret,
+		"BILLSYNC_ADMIN_TOKENS="+sandbox.AdminName+"="+sandbox.AdminToken,
 	)
 	fmt.Fprintf(c.logFile, "=== chaos: start %d at %s\n", c.starts+1, time.Now().Format(time.RFC3339Nano))
 	cmd.Stdout, cmd.Stderr = c.logFile, c.logFile

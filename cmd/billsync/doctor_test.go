@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/billsync/billsync/mapping"
+	"github.com/billsync/billsync/sandbox"
 	"github.com/billsync/billsync/sfdx"
 )
 
@@ -59,8 +60,8 @@ func runDoctorCmd(t *testing.T, args ...string) (string, error) {
 }
 
 func TestDoctorSandbox(t *testing.T) {
-	h := startHarness(t, SandboxOptions{NoApp: true})
-	path := writeDoctorConfig(t, h.sb.AppConfig("127.0.0.1:0"))
+	h := startHarness(t, sandbox.Options{NoApp: true})
+	path := writeDoctorConfig(t, sandboxConfig(h.sb.AppConfig("127.0.0.1:0")))
 
 	out, err := runDoctorCmd(t, "--config", path)
 	t.Logf("doctor output:\n%s", out)
@@ -82,7 +83,7 @@ func TestDoctorSandbox(t *testing.T) {
 		"ok   Salesforce object Opportunity",
 		"ok   Salesforce platform event BillingObjectChange__e",
 		"ok   Salesforce API budget: ",
-		"ok   billing tenant: " + sandboxTenant,
+		"ok   billing tenant: " + sandbox.Tenant,
 		"ok   billing list accounts",
 		"ok   billing webhook secret",
 	} {
@@ -109,8 +110,8 @@ func TestDoctorSandbox(t *testing.T) {
 }
 
 func TestDoctorBadCredentials(t *testing.T) {
-	h := startHarness(t, SandboxOptions{NoApp: true})
-	cfg := h.sb.AppConfig("127.0.0.1:0")
+	h := startHarness(t, sandbox.Options{NoApp: true})
+	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
 	cfg.Salesforce.Password = "wrong-password"
 	cfg.Billing.Token = "wrong-token"
 	cfg.Billing.WebhookSecret = "not-a-secret"

@@ -14,6 +14,7 @@ import (
 	billingemu "github.com/billsync/billsync/emulate/billing"
 	"github.com/billsync/billsync/emulate/faults"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/sandbox"
 )
 
 func newEmulateCmd(g *globals) *cobra.Command {
@@ -51,7 +52,7 @@ Connected app: client id ` + sfemu.DefaultClientID + `, secret ` + sfemu.Default
 					return err
 				}
 			}
-			h, _, err := withFaults(emu.Handler(), faultSpec, faults.SalesforceFormat, sfHooks(emu))
+			h, _, err := sandbox.WithFaults(emu.Handler(), faultSpec, faults.SalesforceFormat, sandbox.SalesforceHooks(emu))
 			if err != nil {
 				return err
 			}
@@ -85,7 +86,7 @@ Webhooks delivery to --webhook-url, retried with backoff.`,
 			}
 			defer emu.Close()
 			emu.Start(cmd.Context())
-			h, _, err := withFaults(emu.Handler(), faultSpec, faults.BillingFormat, nil)
+			h, _, err := sandbox.WithFaults(emu.Handler(), faultSpec, faults.BillingFormat, nil)
 			if err != nil {
 				return err
 			}
@@ -95,8 +96,8 @@ Webhooks delivery to --webhook-url, retried with backoff.`,
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8082", "listen address")
 	cmd.Flags().StringVar(&data, "data", "", "directory to keep the platform's state in (default: memory only)")
 	cmd.Flags().StringVar(&webhookURL, "webhook-url", "", "where to deliver webhooks, e.g. http://127.0.0.1:8080/webhooks/billing (default: none)")
-	cmd.Flags().StringVar(&secret, "webhook-secret", sandboxWebhookSecret, "Standard Webhooks signing secret (whsec_…)")
-	cmd.Flags().StringVar(&token, "token", sandboxBillingToken, "bearer token the REST API accepts")
+	cmd.Flags().StringVar(&secret, "webhook-secret", sandbox.WebhookSecret, "Standard Webhooks signing secret (whsec_…)")
+	cmd.Flags().StringVar(&token, "token", sandbox.BillingToken, "bearer token the REST API accepts")
 	cmd.Flags().StringVar(&tenant, "tenant", "sandbox-tenant", "tenant id the API reports")
 	cmd.Flags().StringVar(&faultSpec, "faults", "", faultsHelp)
 	return cmd
