@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -39,7 +39,7 @@ type IngestResult struct {
 // benchIngest serves billsync's webhook handler on a fresh store with no
 // engine behind it, so the figure is intake alone: verify, parse, commit,
 // answer. Senders sign each request as the billing platform does.
-func benchIngest(ctx context.Context, dir string, opts benchOptions, log *slog.Logger) (*IngestResult, error) {
+func benchIngest(ctx context.Context, dir string, opts Options, log *slog.Logger) (*IngestResult, error) {
 	store, err := sqlitestore.Open(ctx, filepath.Join(dir, "ingest", "billsync.db"), sqlitestore.Options{Logger: log})
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -53,7 +53,7 @@ func (env *benchEnv) runBacklog(ctx context.Context) ([]BacklogResult, error) {
 			return out, fmt.Errorf("backlog of %d: %w", size, err)
 		}
 		start := time.Now()
-		app, err := startBenchApp(ctx, env.sb, env.sb.AppAddr, data, env.opts, env.log)
+		app, err := env.startApp(ctx, data)
 		if err != nil {
 			return out, fmt.Errorf("backlog of %d: %w", size, err)
 		}

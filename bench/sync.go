@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -21,7 +21,8 @@ import (
 // benchEnv is the running emulators and what the workloads share.
 type benchEnv struct {
 	sb   *sandbox.Sandbox
-	opts benchOptions
+	opts Options
+	bs   Billsync
 	log  *slog.Logger
 	dir  string
 }
@@ -68,8 +69,8 @@ type LatencyResult struct {
 
 // runSyncWorkloads runs the bursts and the latency workload against one
 // billsync.
-func (env *benchEnv) runSyncWorkloads(ctx context.Context, rep *BenchReport) error {
-	app, err := startBenchApp(ctx, env.sb, env.sb.AppAddr, filepath.Join(env.dir, "billsync"), env.opts, env.log)
+func (env *benchEnv) runSyncWorkloads(ctx context.Context, rep *Report) error {
+	app, err := env.startApp(ctx, filepath.Join(env.dir, "billsync"))
 	if err != nil {
 		return err
 	}
