@@ -1,13 +1,13 @@
 //go:build chaos
 
-package main
+package chaos
 
 // The chaos test (docs/chaos.md): thousands of random changes on both
 // sides while both emulators inject faults and billsync, a child process,
 // is SIGKILLed and restarted at random moments; then everything must
 // converge with nothing lost and nothing duplicated (SPEC §3 D, H, §4).
 //
-//	go test -tags chaos -run TestChaos -count=1 -timeout 15m -v ./cmd/billsync/
+//	go test -tags chaos -run TestChaos -count=1 -timeout 15m -v ./systemtest/chaos/
 //
 // BILLSYNC_CHAOS_SEED (default: random, logged) reproduces the driver's
 // choices, the kill schedule and the fault dice; BILLSYNC_CHAOS_CHANGES
@@ -165,7 +165,7 @@ func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
-	h := startHarness(t, sandbox.Options{NoApp: true})
+	h := startHarness(t)
 	h.sb.SFFaults.SetLogger(testLogger(t))
 	h.sb.BillingFaults.SetLogger(testLogger(t))
 	c := &chaos{
@@ -305,16 +305,14 @@ func (c *chaos) setFaults(on bool) {
 	}
 }
 
-// startChild runs `billsync serve` (this test binary, re-executed; see
-// TestMain) and waits until it serves /healthz, which it does only after
+// startChild runs `billsync serve` (the binary TestMain built) and waits until it serves /healthz, which it does only after
 // its store is open and both sides answered. A start that fails (say,
 // Salesforce answered 503 to the login) is an error: the caller restarts,
 // as a supervisor would.
 func (c *chaos) startChild() error {
 	sb := c.h.sb
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(billsyncBinary, "serve", "--log-level", "warn")
 	cmd.Env = append(os.Environ(),
-		"BILLSYNC_E2E_CHILD_ARGS=serve --log-level warn",
 		"BILLSYNC_ADDR="+sb.AppAddr,
 		"BILLSYNC_DATA="+c.dataDir,
 		"BILLSYNC_SALESFORCE_LOGIN_URL="+sb.SFURL,
