@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,7 @@ type Options struct {
 	Workers        int
 	Quick          bool
 	InProcess      bool
+	CPUProfile     string // a file for this process's CPU profile while the workloads run
 	Data           string
 	Keep           bool
 	Skip           []string
@@ -127,6 +129,17 @@ func (o Options) runs(phase string) bool { return !slices.Contains(o.Skip, phase
 func Run(ctx context.Context, opts Options, bs Billsync, log *slog.Logger, command string) (*Report, error) {
 	if (opts.InProcess && bs.Start == nil) || (!opts.InProcess && bs.Command == nil) {
 		return nil, errors.New("bench: Billsync has no way to start billsync in this mode")
+	}
+	if opts.CPUProfile != "" {
+		f, err := os.Create(opts.CPUProfile)
+		if err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	rep := &Report{
 		Version: bs.Version, Command: command, Machine: benchMachine(), Quick: opts.Quick,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,10 +25,7 @@ var benchChildCommand = func(args ...string) (*exec.Cmd, error) {
 
 func newBenchCmd(g *globals) *cobra.Command {
 	opts := bench.DefaultOptions()
-	var (
-		asJSON     bool
-		cpuProfile string
-	)
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure throughput, Salesforce API calls, latency, webhook ingest, memory and backlog growth",
@@ -60,17 +56,6 @@ run billsync inside it, so the profile covers the sync itself.`,
 			if err := opts.Validate(); err != nil {
 				return err
 			}
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer pprof.StopCPUProfile()
-			}
 			bs := bench.Billsync{Version: version, Command: benchChildCommand, Start: startSandboxApp}
 			rep, err := bench.Run(cmd.Context(), opts, bs, g.logger(), "billsync "+strings.Join(os.Args[1:], " "))
 			if rep != nil {
@@ -95,7 +80,7 @@ run billsync inside it, so the profile covers the sync itself.`,
 	f.BoolVar(&opts.Quick, "quick", false, "small sizes for CI: 200 records, 3 s at 200 events/s, backlogs of 1k and 10k")
 	f.BoolVar(&asJSON, "json", false, "print only one JSON line with every figure")
 	f.BoolVar(&opts.InProcess, "in-process", false, "run billsync in this process instead of a child (RSS is then the whole process's)")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (go tool pprof FILE)")
+	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (go tool pprof FILE)")
 	f.StringVar(&opts.Data, "data", "", "directory for all state (default: a temporary directory, removed afterwards)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the temporary state directory")
 	f.StringSliceVar(&opts.Skip, "skip", nil, "workloads to skip: "+strings.Join(bench.Phases, ", "))
