@@ -2,7 +2,9 @@
 // emulator and the billing emulator, each behind a fault injector, seeded
 // with demo accounts, balances and quotes, and (unless told not to)
 // billsync between them. `billsync sandbox` runs it for people trying
-// billsync; the bench and the end-to-end tests run it as their stage.
+// billsync; the bench and the end-to-end tests run it as their stage;
+// `billsync emulate` runs one emulator alone (ServeSalesforce,
+// ServeBilling).
 //
 // It must not import package main (cmd/billsync): billsync's own start-up
 // comes in as Options.StartApp, which the command wires, and billsync is
