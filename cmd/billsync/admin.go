@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/billsync/billsync/adminclient"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // adminFlags are the flags of the commands that talk to a running
@@ -17,7 +18,7 @@ type adminFlags struct {
 func (a *adminFlags) register(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&a.server, "server", envOr("BILLSYNC_SERVER", "http://127.0.0.1:8080"), "billsync's URL (env BILLSYNC_SERVER)")
-	f.StringVar(&a.token, "token", envOr("BILLSYNC_ADMIN_TOKEN", ""), "admin token (env BILLSYNC_ADMIN_TOKEN; the sandbox's is "+sandboxAdminToken+")")
+	f.StringVar(&a.token, "token", envOr("BILLSYNC_ADMIN_TOKEN", ""), "admin token (env BILLSYNC_ADMIN_TOKEN; the sandbox's is "+sandbox.AdminToken+")")
 	f.BoolVar(&a.json, "json", false, "print JSON instead of a table")
 }
 

@@ -14,11 +14,13 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/billingapi"
+	"github.com/billsync/billsync/binding"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/httpserver"
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/pgstore"
 	"github.com/billsync/billsync/quotesync"
+	"github.com/billsync/billsync/retention"
 	"github.com/billsync/billsync/salesforce/batch"
 	"github.com/billsync/billsync/salesforce/cometd"
 	"github.com/billsync/billsync/salesforce/rest"
@@ -99,7 +101,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	if err != nil {
 		return fmt.Errorf("billing.webhookSecret: %w", err)
 	}
-	if err := a.bind(ctx, sf, bill); err != nil {
+	if err := binding.Bind(ctx, a.store, sf, bill, cfg.Rebind, log); err != nil {
 		return err
 	}
 
@@ -177,7 +179,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	})
 	a.goRun("sync runner", func() error { return a.runner.Run(runCtx) })
 	a.goRun("event listener", func() error { return a.listener.Run(runCtx) })
-	a.goRun("log pruning", func() error { return a.prune(runCtx) })
+	a.goRun("log pruning", func() error { return retention.Prune(runCtx, a.store, cfg.LogRetention, log) })
 	a.goRun("gauges", func() error { return a.gauges(runCtx, metrics, sf) })
 	return nil
 }
@@ -246,81 +248,6 @@ func replicaName() string {
 
 // Err delivers the first fatal error of a background loop.
 func (a *App) Err() <-chan error { return a.errc }
-
-// bind ties the store to the first Salesforce org and billing tenant it
-// syncs with, and refuses any other without --rebind (§4): a refreshed
-// sandbox org carries production's billing ids and must never write to
-// production's billing.
-func (a *App) bind(ctx context.Context, sf billsync.CRM, bill billsync.Billing) error {
-	var org, tenant string
-	err := retryTransient(ctx, a.log, "salesforce login", func() (err error) { _, org, err = sf.Identity(ctx); return err })
-	if err != nil {
-		return fmt.Errorf("salesforce login: %w", err)
-	}
-	err = retryTransient(ctx, a.log, "billing tenant", func() (err error) { tenant, err = bill.Tenant(ctx); return err })
-	if err != nil {
-		return fmt.Errorf("billing: %w", err)
-	}
-	for _, b := range []struct{ key, value, what string }{
-		{billsync.MetaSalesforceOrg, org, "Salesforce org"},
-		{billsync.MetaBillingTenant, tenant, "billing tenant"},
-	} {
-		old, ok, err := a.store.Meta(ctx, b.key)
-		if err != nil {
-			return err
-		}
-		if ok && old != b.value && !a.cfg.Rebind {
-			return billsync.Errorf(billsync.EFORBIDDEN,
-				"this store is bound to %s %s, but the credentials reach %s; refusing to sync (start with --rebind if this is intended)",
-				b.what, old, b.value)
-		}
-		if !ok || old != b.value {
-			if ok {
-				a.log.Warn("rebinding the store", "what", b.what, "from", old, "to", b.value)
-			}
-			if err := a.store.SetMeta(ctx, b.key, b.value); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// retryTransient retries f while it fails transiently (an outage at
-// start-up), with backoff, for up to two minutes; other failures (bad
-// credentials) return at once.
-func retryTransient(ctx context.Context, log *slog.Logger, what string, f func() error) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for wait := 250 * time.Millisecond; ; wait = min(wait*2, 10*time.Second) {
-		err := f()
-		if err == nil || !billsync.IsTransient(err) || time.Now().Add(wait).After(deadline) {
-			return err
-		}
-		log.Warn(what+" failed; retrying", "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
-
-func (a *App) prune(ctx context.Context) error {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := a.store.PruneLogs(ctx, time.Now().Add(-a.cfg.LogRetention)); err != nil && ctx.Err() == nil {
-			a.log.Warn("pruning the sync log", "err", err)
-		} else if n > 0 {
-			a.log.Info("pruned the sync log", "entries", n)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-}
 
 // Close stops accepting webhooks, lets in-flight changes finish, and
 // closes the store.

@@ -1,114 +1,31 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"runtime"
-	"runtime/pprof"
-	"slices"
+	"os/exec"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/billsync/billsync/bench"
 )
 
-// benchOptions are the knobs of `billsync bench`.
-type benchOptions struct {
-	Records        int           // accounts in the create and update bursts
-	Rate           int           // events per second in the latency workload
-	Duration       time.Duration // length of the latency workload
-	SFLatency      time.Duration // per-call latency of the Salesforce emulator in the latency workload
-	Backlog        []int         // queued-change counts for the growth figures
-	BacklogWindow  time.Duration // how long billsync runs on each backlog
-	BacklogOps     int           // timed single operations per backlog size
-	IngestClients  int
-	IngestDuration time.Duration
-	Workers        int
-	Quick          bool
-	JSON           bool
-	InProcess      bool
-	CPUProfile     string
-	Data           string
-	Keep           bool
-	Skip           []string
-	// DrainTimeout bounds the wait for a workload to reach Salesforce; 0
-	// picks one from the workload's size.
-	DrainTimeout time.Duration
+// benchChildCommand builds the command that runs billsync with args. The
+// bench re-executes its own binary; tests replace this to re-execute the
+// test binary.
+var benchChildCommand = func(args ...string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding the billsync binary: %w", err)
+	}
+	return exec.Command(exe, args...), nil
 }
-
-// benchPhases are the workloads, in the order they run.
-var benchPhases = []string{"ingest", "burst", "latency", "backlog"}
-
-func defaultBenchOptions() benchOptions {
-	return benchOptions{
-		Records: 1000, Rate: 1000, Duration: 10 * time.Second, SFLatency: 50 * time.Millisecond,
-		Backlog: []int{10_000, 100_000, 1_000_000}, BacklogWindow: 5 * time.Second, BacklogOps: 1000,
-		IngestClients: 32, IngestDuration: 10 * time.Second,
-	}
-}
-
-// applyQuick shrinks every size the caller did not set, so CI can run the
-// whole bench in well under a minute.
-func (o *benchOptions) applyQuick(changed func(string) bool) {
-	set := func(flag string, apply func()) {
-		if !changed(flag) {
-			apply()
-		}
-	}
-	set("records", func() { o.Records = 200 })
-	set("rate", func() { o.Rate = 200 })
-	set("duration", func() { o.Duration = 3 * time.Second })
-	set("backlog", func() { o.Backlog = []int{1_000, 10_000} })
-	set("backlog-window", func() { o.BacklogWindow = 2 * time.Second })
-	set("backlog-ops", func() { o.BacklogOps = 200 })
-	set("ingest-duration", func() { o.IngestDuration = 2 * time.Second })
-}
-
-func (o benchOptions) validate() error {
-	var errs []error
-	if o.Records < 1 {
-		errs = append(errs, errors.New("--records must be at least 1"))
-	}
-	if o.Rate < 1 {
-		errs = append(errs, errors.New("--rate must be at least 1"))
-	}
-	if o.Duration <= 0 || o.BacklogWindow <= 0 || o.IngestDuration <= 0 {
-		errs = append(errs, errors.New("--duration, --backlog-window and --ingest-duration must be positive"))
-	}
-	if o.SFLatency < 0 {
-		errs = append(errs, errors.New("--sf-latency must not be negative"))
-	}
-	if o.IngestClients < 1 || o.BacklogOps < 1 {
-		errs = append(errs, errors.New("--ingest-clients and --backlog-ops must be at least 1"))
-	}
-	if o.Workers < 0 {
-		errs = append(errs, errors.New("--workers must not be negative"))
-	}
-	for _, n := range o.Backlog {
-		if n < 1 {
-			errs = append(errs, fmt.Errorf("--backlog: %d is not a positive size", n))
-		}
-	}
-	if !slices.IsSorted(o.Backlog) {
-		errs = append(errs, errors.New("--backlog sizes must ascend (each size tops up the previous store)"))
-	}
-	for _, p := range o.Skip {
-		if !slices.Contains(benchPhases, p) {
-			errs = append(errs, fmt.Errorf("--skip %q: want one of %s", p, strings.Join(benchPhases, ", ")))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (o benchOptions) runs(phase string) bool { return !slices.Contains(o.Skip, phase) }
 
 func newBenchCmd(g *globals) *cobra.Command {
-	opts := defaultBenchOptions()
+	opts := bench.DefaultOptions()
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure throughput, Salesforce API calls, latency, webhook ingest, memory and backlog growth",
@@ -134,25 +51,15 @@ run billsync inside it, so the profile covers the sync itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Quick {
-				opts.applyQuick(cmd.Flags().Changed)
+				opts.ApplyQuick(cmd.Flags().Changed)
 			}
-			if err := opts.validate(); err != nil {
+			if err := opts.Validate(); err != nil {
 				return err
 			}
-			if opts.CPUProfile != "" {
-				f, err := os.Create(opts.CPUProfile)
-				if err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer pprof.StopCPUProfile()
-			}
-			rep, err := runBench(cmd.Context(), opts, g.logger(), "billsync "+strings.Join(os.Args[1:], " "))
+			bs := bench.Billsync{Version: version, Command: benchChildCommand, Start: startSandboxApp}
+			rep, err := bench.Run(cmd.Context(), opts, bs, g.logger(), "billsync "+strings.Join(os.Args[1:], " "))
 			if rep != nil {
-				if werr := writeBenchReport(g.out, rep, opts.JSON); werr != nil {
+				if werr := bench.WriteReport(g.out, rep, asJSON); werr != nil {
 					return errors.Join(err, werr)
 				}
 			}
@@ -171,179 +78,12 @@ run billsync inside it, so the profile covers the sync itself.`,
 	f.DurationVar(&opts.IngestDuration, "ingest-duration", opts.IngestDuration, "length of the ingest workload")
 	f.IntVar(&opts.Workers, "workers", opts.Workers, "billsync's workers (partitions synced in parallel); 0 = billsync's default")
 	f.BoolVar(&opts.Quick, "quick", false, "small sizes for CI: 200 records, 3 s at 200 events/s, backlogs of 1k and 10k")
-	f.BoolVar(&opts.JSON, "json", false, "print only one JSON line with every figure")
+	f.BoolVar(&asJSON, "json", false, "print only one JSON line with every figure")
 	f.BoolVar(&opts.InProcess, "in-process", false, "run billsync in this process instead of a child (RSS is then the whole process's)")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (go tool pprof FILE)")
 	f.StringVar(&opts.Data, "data", "", "directory for all state (default: a temporary directory, removed afterwards)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the temporary state directory")
-	f.StringSliceVar(&opts.Skip, "skip", nil, "workloads to skip: "+strings.Join(benchPhases, ", "))
+	f.StringSliceVar(&opts.Skip, "skip", nil, "workloads to skip: "+strings.Join(bench.Phases, ", "))
 	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 0, "longest wait for a workload to reach Salesforce (default: from its size)")
 	return cmd
-}
-
-// runBench runs every workload not skipped. A workload that fails is
-// reported in the result's Errors and the others still run; the returned
-// error joins those failures. A missed target is not an error.
-func runBench(ctx context.Context, opts benchOptions, log *slog.Logger, command string) (*BenchReport, error) {
-	rep := &BenchReport{
-		Version: version, Command: command, Machine: benchMachine(), Quick: opts.Quick,
-		Mode: "child", Workers: opts.Workers, StartedAt: time.Now().UTC(),
-	}
-	if opts.InProcess {
-		rep.Mode = "in-process"
-	}
-	dir := opts.Data
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "billsync-bench-")
-		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		dir = tmp
-		if !opts.Keep {
-			defer os.RemoveAll(tmp)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("bench: --data: %w", err)
-	}
-	log.Info("bench starting", "data", dir, "quick", opts.Quick, "mode", rep.Mode)
-
-	var errs []error
-	fail := func(phase string, err error) {
-		if err == nil {
-			return
-		}
-		err = fmt.Errorf("%s: %w", phase, err)
-		log.Error("bench workload failed", "workload", phase, "err", err)
-		rep.Errors = append(rep.Errors, err.Error())
-		errs = append(errs, err)
-	}
-	if opts.runs("ingest") && ctx.Err() == nil {
-		log.Info("bench: ingest", "clients", opts.IngestClients, "duration", opts.IngestDuration)
-		res, err := benchIngest(ctx, dir, opts, log)
-		rep.Ingest = res
-		fail("ingest", err)
-	}
-	if (opts.runs("burst") || opts.runs("latency") || opts.runs("backlog")) && ctx.Err() == nil {
-		fail("sync", benchSync(ctx, dir, opts, log, rep))
-	}
-	if err := ctx.Err(); err != nil {
-		fail("bench", err)
-	}
-	rep.Elapsed = time.Since(rep.StartedAt).Round(time.Millisecond).Seconds()
-	rep.Targets = benchTargets(rep, opts)
-	return rep, errors.Join(errs...)
-}
-
-// benchSync starts the emulators once, then runs the workloads that need
-// them: burst and latency against one billsync, backlog against a fresh
-// billsync per size.
-func benchSync(ctx context.Context, dir string, opts benchOptions, log *slog.Logger, rep *BenchReport) error {
-	sbLog := log.With("bench", "sandbox")
-	sb, err := StartSandbox(ctx, SandboxOptions{
-		Addr: "127.0.0.1:0", SalesforceAddr: "127.0.0.1:0", BillingAddr: "127.0.0.1:0",
-		Data: dir + "/sandbox", NoApp: true, Workers: opts.Workers,
-	}, sbLog)
-	if err != nil {
-		return fmt.Errorf("starting the emulators: %w", err)
-	}
-	defer sb.Close()
-	sb.SFFaults.SetLogger(sbLog)
-	env := &benchEnv{sb: sb, opts: opts, log: log, dir: dir}
-
-	var errs []error
-	if opts.runs("burst") || opts.runs("latency") {
-		errs = append(errs, env.runSyncWorkloads(ctx, rep))
-	}
-	if opts.runs("backlog") && ctx.Err() == nil {
-		res, err := env.runBacklog(ctx)
-		rep.Backlog = res
-		errs = append(errs, err)
-	}
-	for _, b := range rep.Backlog {
-		rep.PeakRSSBytes = max(rep.PeakRSSBytes, b.AppPeakRSSBytes)
-	}
-	return errors.Join(errs...)
-}
-
-// BenchReport is every figure of one run; --json prints it as one line.
-type BenchReport struct {
-	Version   string          `json:"version"`
-	Command   string          `json:"command"`
-	Machine   BenchMachine    `json:"machine"`
-	Quick     bool            `json:"quick"`
-	Mode      string          `json:"mode"`    // "child" or "in-process": whose RSS is measured
-	Workers   int             `json:"workers"` // 0: billsync's default
-	StartedAt time.Time       `json:"startedAt"`
-	Elapsed   float64         `json:"elapsedSeconds"`
-	Ingest    *IngestResult   `json:"ingest,omitempty"`
-	Burst     *BurstResult    `json:"burst,omitempty"`
-	Update    *BurstResult    `json:"update,omitempty"`
-	Latency   *LatencyResult  `json:"latency,omitempty"`
-	Backlog   []BacklogResult `json:"backlog,omitempty"`
-	// PeakRSSBytes is billsync's highest VmHWM over every workload.
-	PeakRSSBytes int64          `json:"peakRssBytes"`
-	Targets      []TargetResult `json:"targets"`
-	Errors       []string       `json:"errors,omitempty"`
-}
-
-// BenchMachine says where the figures come from.
-type BenchMachine struct {
-	CPU       string `json:"cpu"`
-	Cores     int    `json:"cores"`
-	MemBytes  int64  `json:"memBytes,omitempty"`
-	GoVersion string `json:"goVersion"`
-	GOOS      string `json:"goos"`
-	GOARCH    string `json:"goarch"`
-}
-
-func benchMachine() BenchMachine {
-	m := BenchMachine{CPU: "unknown", Cores: runtime.NumCPU(), GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.Lines(string(b)) {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if kb, ok := procField("/proc/meminfo", "MemTotal"); ok {
-		m.MemBytes = kb
-	}
-	return m
-}
-
-// TargetResult is one target with the measured value. Judged is false
-// when the run could not say (the workload was skipped or too small).
-type TargetResult struct {
-	Name   string `json:"name"`
-	Target string `json:"target"`
-	Value  string `json:"value"`
-	Judged bool   `json:"judged"`
-	Pass   bool   `json:"pass"`
-	Note   string `json:"note,omitempty"`
-}
-
-// Status is PASS, MISS or n/a.
-func (t TargetResult) Status() string {
-	switch {
-	case !t.Judged:
-		return "n/a"
-	case t.Pass:
-		return "PASS"
-	}
-	return "MISS"
-}
-
-func writeBenchReport(w io.Writer, rep *BenchReport, jsonOnly bool) error {
-	line, err := json.Marshal(rep)
-	if err != nil {
-		return fmt.Errorf("bench: encoding the report: %w", err)
-	}
-	if !jsonOnly {
-		if err := printBenchTable(w, rep); err != nil {
-			return err
-		}
-	}
-	_, err = fmt.Fprintf(w, "%s\n", line)
-	return err
 }

@@ -8,9 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/billsync/billsync/bench"
 )
 
 // TestBenchCommandTiny runs `billsync bench` end to end with tiny sizes,
@@ -40,7 +41,7 @@ func TestBenchCommandTiny(t *testing.T) {
 	if err := root.Execute(); err != nil {
 		t.Fatalf("bench: %v\nstderr:\n%s", err, errw.String())
 	}
-	var rep BenchReport
+	var rep bench.Report
 	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &rep); err != nil {
 		t.Fatalf("--json printed %q: %v", out.String(), err)
 	}
@@ -92,56 +93,12 @@ func TestBenchCommandTiny(t *testing.T) {
 
 	// The table form of the same report.
 	var table bytes.Buffer
-	if err := writeBenchReport(&table, &rep, false); err != nil {
+	if err := bench.WriteReport(&table, &rep, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"machine", "create burst", "target", "MISS", "n/a", "backlog"} {
 		if !strings.Contains(table.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, table.String())
 		}
-	}
-}
-
-func TestBenchOptions(t *testing.T) {
-	o := defaultBenchOptions()
-	o.applyQuick(func(flag string) bool { return flag == "records" })
-	if o.Records != 1000 || o.Rate != 200 || len(o.Backlog) != 2 {
-		t.Errorf("--quick overrode a set flag or missed an unset one: %+v", o)
-	}
-	o = defaultBenchOptions()
-	o.Backlog = []int{100, 10}
-	o.Skip = []string{"nope"}
-	err := o.validate()
-	if err == nil || !strings.Contains(err.Error(), "ascend") || !strings.Contains(err.Error(), `"nope"`) {
-		t.Errorf("validate: %v", err)
-	}
-}
-
-func TestPercentile(t *testing.T) {
-	var d []time.Duration
-	for i := 1; i <= 100; i++ {
-		d = append(d, time.Duration(i)*time.Millisecond)
-	}
-	for p, want := range map[float64]time.Duration{50: 50 * time.Millisecond, 99: 99 * time.Millisecond, 100: 100 * time.Millisecond, 1: time.Millisecond} {
-		if got := percentile(d, p); got != want {
-			t.Errorf("p%v = %v, want %v", p, got, want)
-		}
-	}
-	if got := percentile(nil, 99); got != 0 {
-		t.Errorf("p99 of nothing = %v", got)
-	}
-}
-
-func TestProcField(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "status")
-	if err := os.WriteFile(path, []byte("Name:\tbillsync\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	peak, cur := procMemory(path)
-	if peak != 40960*1024 || cur != 20480*1024 {
-		t.Errorf("procMemory = %d, %d", peak, cur)
-	}
-	if _, ok := procField(path, "VmSwap"); ok {
-		t.Error("found a field that is not there")
 	}
 }

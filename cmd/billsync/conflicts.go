@@ -1,14 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/adminview"
 )
 
 func newConflictsCmd(g *globals) *cobra.Command {
@@ -71,15 +70,9 @@ func newConflictsListCmd(g *globals, af *adminFlags) *cobra.Command {
 				if list == nil {
 					list = []billsync.Conflict{}
 				}
-				return writeJSON(g.out, list)
+				return adminview.JSON(g.out, list)
 			}
-			tw := tabwriter.NewWriter(g.out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTIME\tOBJECT\tBILLING ID\tSALESFORCE ID\tFIELDS\tPOLICY\tSTATUS\tWINNER\tRESOLVED BY")
-			for _, x := range list {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.ID, fmtTime(x.Time), x.Object, dash(x.BillingID), dash(x.SalesforceID),
-					dash(oneLine(conflictFieldNames(x.Fields))), dash(x.Policy), x.Status, dash(string(x.Winner)), dash(x.ResolvedBy))
-			}
-			return tw.Flush()
+			return adminview.Conflicts(g.out, list)
 		},
 	}
 	fl := cmd.Flags()
@@ -106,9 +99,9 @@ func newConflictsShowCmd(g *globals, af *adminFlags) *cobra.Command {
 				return err
 			}
 			if af.json {
-				return writeJSON(g.out, c)
+				return adminview.JSON(g.out, c)
 			}
-			return printConflict(g, c)
+			return adminview.Conflict(g.out, c)
 		},
 	}
 }
@@ -135,80 +128,15 @@ func newConflictsResolveCmd(g *globals, af *adminFlags) *cobra.Command {
 				return err
 			}
 			if af.json {
-				return writeJSON(g.out, c)
+				return adminview.JSON(g.out, c)
 			}
-			// The engine applies the decision in the record's queue
-			// partition, so it lands after the call returns.
-			fmt.Fprintf(g.out, "conflict %d: %s wins; the resolution is queued behind the record's other changes (follow it with billsync logs --record %s)\n", c.ID, winner, conflictRecord(c))
+			adminview.ConflictResolved(g.out, c, winner)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&winner, "winner", "", "the side whose values are kept: billing or salesforce")
 	_ = cmd.MarkFlagRequired("winner")
 	return cmd
-}
-
-func printConflict(g *globals, c *billsync.Conflict) error {
-	tw := tabwriter.NewWriter(g.out, 2, 4, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
-	row("ID", strconv.FormatInt(c.ID, 10))
-	row("Time", fmtTime(c.Time))
-	row("Object", string(c.Object))
-	row("Billing ID", dash(c.BillingID))
-	row("Salesforce ID", dash(c.SalesforceID))
-	row("Policy", dash(c.Policy))
-	row("Status", c.Status)
-	row("Billing changed", fmtTime(c.BillingChangedAt))
-	row("Salesforce changed", fmtTime(c.SalesforceChangedAt))
-	if c.Status == billsync.ConflictResolved {
-		row("Winner", dash(string(c.Winner)))
-		row("Resolved at", fmtTime(c.ResolvedAt))
-		row("Resolved by", dash(c.ResolvedBy))
-	}
-	if c.EventID != "" {
-		row("Event", c.EventID)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(g.out)
-	tw = tabwriter.NewWriter(g.out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIELD\tAGREED\tBILLING\tSALESFORCE")
-	for _, f := range c.Fields {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Field, quoted(f.Agreed), quoted(f.Billing), quoted(f.Salesforce))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if c.Status == billsync.ConflictHeld {
-		fmt.Fprintf(g.out, "\nheld: resolve it with billsync conflicts resolve %d --winner billing|salesforce\n", c.ID)
-	}
-	return nil
-}
-
-// quoted shows a value so that an empty one, or one with spaces at its
-// ends, is visible as such.
-func quoted(s string) string {
-	q := []rune(strconv.Quote(s))
-	if len(q) > 60 {
-		return string(q[:57]) + "..."
-	}
-	return string(q)
-}
-
-func conflictFieldNames(fs []billsync.ConflictField) string {
-	names := make([]string, len(fs))
-	for i, f := range fs {
-		names[i] = f.Field
-	}
-	return strings.Join(names, ",")
-}
-
-func conflictRecord(c *billsync.Conflict) string {
-	if c.BillingID != "" {
-		return c.BillingID
-	}
-	return dash(c.SalesforceID)
 }
 
 func parseConflictID(s string) (int64, error) {

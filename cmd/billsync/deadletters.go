@@ -3,9 +3,10 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/billsync/billsync/adminview"
 )
 
 func newDeadLettersCmd(g *globals) *cobra.Command {
@@ -25,14 +26,9 @@ func newDeadLettersCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if af.json {
-				return writeJSON(g.out, dls)
+				return adminview.JSON(g.out, dls)
 			}
-			tw := tabwriter.NewWriter(g.out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tDEAD AT\tSOURCE\tOBJECT\tRECORD\tATTEMPTS\tERROR CODE\tERROR")
-			for _, d := range dls {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, fmtTime(d.DeadAt), d.Source, d.Object, d.RecordID, d.Attempt, dash(d.ErrorCode), oneLine(d.Error))
-			}
-			return tw.Flush()
+			return adminview.DeadLetters(g.out, dls)
 		},
 	}
 	var all bool

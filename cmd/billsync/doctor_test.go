@@ -5,15 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/billsync/billsync/mapping"
-	"github.com/billsync/billsync/sfdx"
+	"github.com/billsync/billsync/doctor"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // writeDoctorConfig writes cfg's connection settings as a YAML config file.
@@ -59,8 +57,8 @@ func runDoctorCmd(t *testing.T, args ...string) (string, error) {
 }
 
 func TestDoctorSandbox(t *testing.T) {
-	h := startHarness(t, SandboxOptions{NoApp: true})
-	path := writeDoctorConfig(t, h.sb.AppConfig("127.0.0.1:0"))
+	h := startHarness(t, sandbox.Options{NoApp: true})
+	path := writeDoctorConfig(t, sandboxConfig(h.sb.AppConfig("127.0.0.1:0")))
 
 	out, err := runDoctorCmd(t, "--config", path)
 	t.Logf("doctor output:\n%s", out)
@@ -82,7 +80,7 @@ func TestDoctorSandbox(t *testing.T) {
 		"ok   Salesforce object Opportunity",
 		"ok   Salesforce platform event BillingObjectChange__e",
 		"ok   Salesforce API budget: ",
-		"ok   billing tenant: " + sandboxTenant,
+		"ok   billing tenant: " + sandbox.Tenant,
 		"ok   billing list accounts",
 		"ok   billing webhook secret",
 	} {
@@ -97,8 +95,8 @@ func TestDoctorSandbox(t *testing.T) {
 		t.Fatalf("doctor --json: %v", err)
 	}
 	var res struct {
-		OK     bool          `json:"ok"`
-		Checks []doctorCheck `json:"checks"`
+		OK     bool           `json:"ok"`
+		Checks []doctor.Check `json:"checks"`
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("doctor --json output: %v\n%s", err, out)
@@ -109,8 +107,8 @@ func TestDoctorSandbox(t *testing.T) {
 }
 
 func TestDoctorBadCredentials(t *testing.T) {
-	h := startHarness(t, SandboxOptions{NoApp: true})
-	cfg := h.sb.AppConfig("127.0.0.1:0")
+	h := startHarness(t, sandbox.Options{NoApp: true})
+	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
 	cfg.Salesforce.Password = "wrong-password"
 	cfg.Billing.Token = "wrong-token"
 	cfg.Billing.WebhookSecret = "not-a-secret"
@@ -125,8 +123,8 @@ func TestDoctorBadCredentials(t *testing.T) {
 		"ok   config",
 		"FAIL Salesforce login: ",
 		"invalid_grant",
-		"check sfdx.username",
-		"sfdx.password",
+		"check salesforce.username",
+		"salesforce.password",
 		"FAIL billing tenant: ",
 		"401",
 		"set billing.token (BILLSYNC_BILLING_TOKEN)",
@@ -150,7 +148,7 @@ func TestDoctorMissingConfig(t *testing.T) {
 		t.Fatal("doctor with an empty config succeeded")
 	}
 	for _, want := range []string{
-		"FAIL config: config: missing sfdx.clientId",
+		"FAIL config: config: missing salesforce.clientId",
 		"billing.token",
 		"FAIL Salesforce login: ",
 		"FAIL billing tenant: ",
@@ -158,70 +156,5 @@ func TestDoctorMissingConfig(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
-	}
-}
-
-// An org without part of the metadata: each missing object and field is
-// named with the fix, and a read-only field is reported as such.
-func TestDoctorMissingMetadata(t *testing.T) {
-	md, err := sfdx.Schema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var balance *objectNeed
-	for _, o := range doctorNeeds(md, mapping.Default()) {
-		if o.name == "BillingBalance__c" {
-			balance = o
-		}
-	}
-	if balance == nil {
-		t.Fatal("doctorNeeds lacks BillingBalance__c")
-	}
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Sforce-Limit-Info", "api-usage=95/100")
-		switch {
-		case r.URL.Path == "/services/oauth2/token":
-			json.NewEncoder(w).Encode(map[string]any{"access_token": "tok", "token_type": "Bearer", "instance_url": srv.URL,
-				"id": srv.URL + "/id/00D000000000001AAA/005000000000001AAA"})
-		case strings.HasSuffix(r.URL.Path, "/sobjects/BillingBalance__c/describe"):
-			var fields []map[string]any
-			for _, f := range balance.order {
-				if f == "Amount__c" {
-					continue
-				}
-				fields = append(fields, map[string]any{"name": f, "type": "string", "createable": true, "updateable": f != "Code__c"})
-			}
-			json.NewEncoder(w).Encode(map[string]any{"name": "BillingBalance__c", "custom": true, "fields": fields})
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			json.NewEncoder(w).Encode([]map[string]any{{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}})
-		}
-	}))
-	t.Cleanup(srv.Close)
-	cfg := DefaultConfig()
-	cfg.Salesforce = SalesforceConfig{LoginURL: srv.URL, Grant: "password", ClientID: "id", ClientSecret: "secret",
-		Username: "u@example.com", Password: "p", APIVersion: "62.0"}
-	out, err := runDoctorCmd(t, "--config", writeDoctorConfig(t, cfg))
-	t.Logf("doctor output:\n%s", out)
-	if err == nil {
-		t.Fatal("doctor succeeded against an org without billsync's metadata")
-	}
-	for _, want := range []string{
-		"ok   Salesforce login: org 00D000000000001AAA, user 005000000000001AAA",
-		"FAIL Salesforce object BillingBalance__c: BillingBalance__c.Amount__c missing: deploy salesforce/ with `sf project deploy start`",
-		"BillingBalance__c.Code__c not updateable by the integration user",
-		"FAIL Salesforce object BillingAccount__c: BillingAccount__c missing: deploy salesforce/ with `sf project deploy start`",
-		"FAIL Salesforce platform event BillingObjectChange__e: BillingObjectChange__e missing",
-		"FAIL Salesforce object Quote: Quote missing: enable it in Setup",
-		"FAIL Salesforce API budget: 95 of 100 daily API requests used (95.0 %), above 90 %",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	if strings.Contains(out, "BillingBalance__c.Name missing") {
-		t.Error("a present field reported missing")
 	}
 }

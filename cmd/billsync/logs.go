@@ -1,14 +1,12 @@
 package main
 
 import (
-	"fmt"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/adminview"
 )
 
 func newLogsCmd(g *globals) *cobra.Command {
@@ -61,15 +59,9 @@ func newLogsCmd(g *globals) *cobra.Command {
 				f.Cursor = next
 			}
 			if af.json {
-				return writeJSON(g.out, entries)
+				return adminview.JSON(g.out, entries)
 			}
-			tw := tabwriter.NewWriter(g.out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tDIRECTION\tOBJECT\tBILLING ID\tSALESFORCE ID\tOP\tOUTCOME\tREASON\tERROR\tATTEMPT\tMESSAGE")
-			for _, e := range entries {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", fmtTime(e.Time), shortDir(e.Direction), e.Object,
-					dash(e.BillingID), dash(e.SalesforceID), dash(e.Operation), e.Outcome, dash(e.Reason), dash(e.ErrorCode), e.Attempt, oneLine(e.Message))
-			}
-			return tw.Flush()
+			return adminview.Logs(g.out, entries)
 		},
 	}
 	af.register(cmd)
@@ -92,36 +84,4 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, billsync.Errorf(billsync.EINVALID, "--since %q: want RFC 3339 or a duration such as 15m", s)
 	}
 	return t, nil
-}
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format("2006-01-02T15:04:05.000Z")
-}
-
-func shortDir(d billsync.Direction) string {
-	switch d {
-	case billsync.ToSalesforce:
-		return "billing→sf"
-	case billsync.ToBilling:
-		return "sf→billing"
-	}
-	return string(d)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 120 {
-		s = s[:117] + "..."
-	}
-	return s
 }

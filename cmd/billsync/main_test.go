@@ -16,6 +16,7 @@ import (
 	"github.com/billsync/billsync/billingapi"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	"github.com/billsync/billsync/salesforce/rest"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // TestMain lets the test binary act as the billsync command, so crash
@@ -42,19 +43,20 @@ func testLogger(t *testing.T) *slog.Logger {
 // harness is a running sandbox plus clients for each party.
 type harness struct {
 	t       *testing.T
-	sb      *Sandbox
+	sb      *sandbox.Sandbox
 	billing *billingapi.Client
 	sales   *rest.Client // an ordinary sales user: their edits publish events
 	admin   *adminclient.Client
 }
 
-func startHarness(t *testing.T, opts SandboxOptions) *harness {
+func startHarness(t *testing.T, opts sandbox.Options) *harness {
 	t.Helper()
 	opts.Addr, opts.SalesforceAddr, opts.BillingAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	opts.StartApp = startSandboxApp
 	if opts.Data == "" {
 		opts.Data = t.TempDir()
 	}
-	sb, err := StartSandbox(context.Background(), opts, testLogger(t))
+	sb, err := sandbox.Start(context.Background(), opts, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,13 +66,16 @@ func startHarness(t *testing.T, opts SandboxOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, sb: sb, sales: sales, billing: billingapi.New(sb.BillingURL, sandboxBillingToken, nil)}
+	h := &harness{t: t, sb: sb, sales: sales, billing: billingapi.New(sb.BillingURL, sandbox.BillingToken, nil)}
 	if sb.App != nil {
-		h.admin = adminclient.New(sb.App.URL, sandboxAdminToken, nil)
+		h.admin = adminclient.New(sb.AppURL(), sandbox.AdminToken, nil)
 		h.waitReady()
 	}
 	return h
 }
+
+// app is the billsync the sandbox runs in this process.
+func (h *harness) app() *App { return h.sb.App.(*App) }
 
 // eventually polls cond until it holds or the deadline passes.
 func (h *harness) eventually(what string, cond func() (bool, string)) {
@@ -91,8 +96,8 @@ func (h *harness) eventually(what string, cond func() (bool, string)) {
 func (h *harness) waitReady() {
 	h.t.Helper()
 	h.eventually("billsync ready (event subscription up)", func() (bool, string) {
-		err := h.sb.App.listener.Err()
-		return err == nil && h.sb.App.sub.State().Connected, fmt.Sprint(err)
+		err := h.app().listener.Err()
+		return err == nil && h.app().sub.State().Connected, fmt.Sprint(err)
 	})
 }
 
@@ -101,7 +106,7 @@ func (h *harness) waitReady() {
 func (h *harness) quiesce() {
 	h.t.Helper()
 	h.eventually("quiet", func() (bool, string) {
-		st, err := h.sb.App.store.Stats(context.Background())
+		st, err := h.app().store.Stats(context.Background())
 		if err != nil {
 			return false, err.Error()
 		}
@@ -110,7 +115,7 @@ func (h *harness) quiesce() {
 	})
 	time.Sleep(300 * time.Millisecond)
 	h.eventually("quiet again", func() (bool, string) {
-		st, _ := h.sb.App.store.Stats(context.Background())
+		st, _ := h.app().store.Stats(context.Background())
 		return h.sb.Billing.Pending() == 0 && st.Pending == 0 && st.Running == 0, fmt.Sprintf("%+v", st)
 	})
 }
@@ -157,7 +162,7 @@ func (h *harness) billingRecord(t billsync.ObjectType, id string, cond func(bill
 func (h *harness) logs(f billsync.LogFilter) []billsync.LogEntry {
 	h.t.Helper()
 	f.Limit = 1000
-	entries, _, err := h.sb.App.store.Logs(context.Background(), f)
+	entries, _, err := h.app().store.Logs(context.Background(), f)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -198,7 +203,7 @@ func (h *harness) setSetting(key, value string) {
 // loop prevention (B1–B6, C1–C4, A1–A5, G1).
 func TestTwoWaySync(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{})
+	h := startHarness(t, sandbox.Options{})
 	ctx := context.Background()
 
 	// Billing → Salesforce, all three objects.
@@ -360,7 +365,7 @@ func TestTwoWaySync(t *testing.T) {
 // log with Salesforce's error code, and its partition moves on.
 func TestSalesforceRejection(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{})
+	h := startHarness(t, sandbox.Options{})
 	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "LONG", "name": strings.Repeat("n", 81), "currency": "USD"})
 	h.eventually("dead letter", func() (bool, string) {
 		for _, e := range h.logs(billsync.LogFilter{Record: acc.ID()}) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // qline is one quote item for the e2e quotes.
@@ -141,7 +142,7 @@ func (h *harness) quoteLog(billingID string, match func(billsync.LogEntry) bool)
 // emulator (multi-currency, with the demo catalogue).
 func TestQuoteSyncEndToEnd(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{})
+	h := startHarness(t, sandbox.Options{})
 	demo := h.sb.Demo
 	rita := demo.SalesReps[0]
 	acme := h.linkAccount("Acme Corporation")
@@ -270,7 +271,7 @@ func TestQuoteSyncEndToEnd(t *testing.T) {
 // calls for a 20-line quote are bounded by batching.
 func TestQuoteOrderingAndCallBudget(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{})
+	h := startHarness(t, sandbox.Options{})
 	acme := h.linkAccount("Initech")
 	globex := h.linkAccount("Globex")
 	h.quiesce()
@@ -351,8 +352,8 @@ func TestQuoteOrderingAndCallBudget(t *testing.T) {
 // renewal after their originals, the renewal with its placeholder.
 func TestSandboxSeedQuotes(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{})
-	if err := h.sb.seedQuotes(context.Background(), h.sb.Demo); err != nil {
+	h := startHarness(t, sandbox.Options{})
+	if err := h.sb.SeedQuotes(context.Background(), h.sb.Demo); err != nil {
 		t.Fatal(err)
 	}
 	h.eventually("four demo quotes in Salesforce", func() (bool, string) {

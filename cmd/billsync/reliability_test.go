@@ -10,6 +10,7 @@ import (
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
 	"github.com/billsync/billsync/emulate/faults"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // whileDown stops billsync, runs f, and starts billsync again on the same
@@ -23,7 +24,7 @@ func (h *harness) whileDown(f func()) {
 	if err := h.sb.StartApp(context.Background(), h.sb.AppAddr); err != nil {
 		h.t.Fatal(err)
 	}
-	h.admin = adminclient.New(h.sb.App.URL, sandboxAdminToken, nil)
+	h.admin = adminclient.New(h.sb.AppURL(), sandbox.AdminToken, nil)
 	h.waitReady()
 }
 
@@ -51,7 +52,7 @@ func (h *harness) billingUpdate(t billsync.ObjectType, id string, f func(billsyn
 
 func (h *harness) conflictsOf(billingID string) []billsync.Conflict {
 	h.t.Helper()
-	cs, _, err := h.sb.App.store.Conflicts(context.Background(), billsync.ConflictFilter{Record: billingID})
+	cs, _, err := h.app().store.Conflicts(context.Background(), billsync.ConflictFilter{Record: billingID})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func (h *harness) conflictsOf(billingID string) []billsync.Conflict {
 // (D1–D3).
 func TestConflictPoliciesEndToEnd(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{})
+	h := startHarness(t, sandbox.Options{})
 	ctx := context.Background()
 	for i, policy := range []string{billsync.PolicyLatestWins, billsync.PolicyBillingWins, billsync.PolicySalesforceWins, billsync.PolicyManual} {
 		h.setSetting("conflicts.account", policy)
@@ -98,7 +99,7 @@ func TestConflictPoliciesEndToEnd(t *testing.T) {
 		if cs[0].Status != billsync.ConflictHeld || sfName() != "From Salesforce" || billName() != "From billing" {
 			t.Fatalf("manual: status %s, salesforce %q, billing %q", cs[0].Status, sfName(), billName())
 		}
-		if _, err := h.sb.App.engine.ResolveConflict(ctx, cs[0].ID, billsync.SideSalesforce, "ops"); err != nil {
+		if _, err := h.app().engine.ResolveConflict(ctx, cs[0].ID, billsync.SideSalesforce, "ops"); err != nil {
 			t.Fatal(err)
 		}
 		h.eventually("resolved", func() (bool, string) {
@@ -112,7 +113,7 @@ func TestConflictPoliciesEndToEnd(t *testing.T) {
 // billing; with ignore, each is logged as skipped (H1).
 func TestDeletesEndToEnd(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{})
+	h := startHarness(t, sandbox.Options{})
 	ctx := context.Background()
 	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "DEL", "name": "Deleter", "currency": "USD"})
 	bal := h.create(billsync.ObjectBalance, billsync.Entity{"accountId": acc.ID(), "code": "B", "name": "B", "amount": "10.00", "currency": "USD"})
@@ -196,7 +197,7 @@ func TestDeletesEndToEnd(t *testing.T) {
 // changes nothing, and the resync repairs every one (H2, H4, A5).
 func TestResyncRepairsDrift(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{})
+	h := startHarness(t, sandbox.Options{})
 	ctx := context.Background()
 	a1, r1 := h.syncedAccount("R1")
 	a2, r2 := h.syncedAccount("R2")
@@ -208,12 +209,12 @@ func TestResyncRepairsDrift(t *testing.T) {
 	h.setSetting(billsync.KeySyncAccounts, "on")
 
 	run := func(dry bool) *billsync.ResyncReport {
-		rep, err := h.sb.App.engine.StartResync(ctx, billsync.ResyncRequest{Object: billsync.ObjectAccount, DryRun: dry})
+		rep, err := h.app().engine.StartResync(ctx, billsync.ResyncRequest{Object: billsync.ObjectAccount, DryRun: dry})
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.eventually("resync done", func() (bool, string) {
-			rep, err = h.sb.App.engine.Resync(ctx, rep.ID)
+			rep, err = h.app().engine.Resync(ctx, rep.ID)
 			return err == nil && rep.State != "running", fmt.Sprint(rep.State, err)
 		})
 		if rep.State != "done" {
@@ -273,7 +274,7 @@ func TestResyncRepairsDrift(t *testing.T) {
 // letter (C3, §4 "creates no duplicate record").
 func TestLostAnswerOnSalesforceCreate(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{})
+	h := startHarness(t, sandbox.Options{})
 	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "LA", "name": "Lost answer", "currency": "USD"})
 	bal := h.create(billsync.ObjectBalance, billsync.Entity{"accountId": acc.ID(), "code": "B", "name": "B", "amount": "10.00", "currency": "USD"})
 	sfBal := h.sfRecord("BillingBalance__c", bal.ID(), nil)
@@ -305,7 +306,7 @@ func TestLostAnswerOnSalesforceCreate(t *testing.T) {
 		for _, r := range recs {
 			t.Logf("Salesforce: %s BillingId__c=%q BillingSyncError__c=%q", r.ID(), r.Str("BillingId__c"), r.Str("BillingSyncError__c"))
 		}
-		dls, _ := h.sb.App.store.DeadLetters(context.Background(), 10)
+		dls, _ := h.app().store.DeadLetters(context.Background(), 10)
 		for _, d := range dls {
 			t.Logf("dead letter: %s %s %s: %s %s", d.Object, d.Op, d.RecordID, d.ErrorCode, d.Error)
 		}
@@ -318,7 +319,7 @@ func TestLostAnswerOnSalesforceCreate(t *testing.T) {
 // the lost events carried (C5).
 func TestReplayGapStartsResync(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{})
+	h := startHarness(t, sandbox.Options{})
 	acc, rec := h.syncedAccount("GAP")
 	// One event handled, so a replay id is stored.
 	h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": rec.ID(), "Name": "GAP seen"})

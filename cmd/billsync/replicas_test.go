@@ -27,6 +27,7 @@ import (
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	"github.com/billsync/billsync/pgstore"
 	"github.com/billsync/billsync/pgstore/pgtest"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // afterKill bounds the waits once a replica has been killed: a change the
@@ -169,9 +170,9 @@ func (h *harness) startReplica(name, addr, dsn string) *replica {
 		"BILLSYNC_SALESFORCE_USERNAME="+sfemu.IntegrationUsername,
 		"BILLSYNC_SALESFORCE_PASSWORD="+sfemu.IntegrationPassword,
 		"BILLSYNC_BILLING_URL="+h.sb.BillingURL,
-		"BILLSYNC_BILLING_TOKEN="+sandboxBillingToken,
-		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandboxWebhookSecret,
-		"BILLSYNC_ADMIN_TOKENS="+sandboxAdminName+"="+sandboxAdminToken,
+		"BILLSYNC_BILLING_TOKEN="+sandbox.BillingToken,
+		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandbox.WebhookSecret,
+		"BILLSYNC_ADMIN_TOKENS="+sandbox.AdminName+"="+sandbox.AdminToken,
 	)
 	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
 	if err := r.cmd.Start(); err != nil {
@@ -237,7 +238,7 @@ func TestReplicas(t *testing.T) {
 	}
 	dsn := pgtest.DSN(t) // skips without BILLSYNC_TEST_POSTGRES_DSN
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{NoApp: true})
+	h := startHarness(t, sandbox.Options{NoApp: true})
 	ctx := context.Background()
 	// Logins answer with the Host asked, so each replica's streamWatch
 	// sees its own traffic.

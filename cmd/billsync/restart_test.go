@@ -11,6 +11,7 @@ import (
 
 	"github.com/billsync/billsync"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // child runs `billsync serve` as a separate process (this test binary,
@@ -34,9 +35,9 @@ func (h *harness) startChild(dataDir string) *child {
 		"BILLSYNC_SALESFORCE_USERNAME="+sfemu.IntegrationUsername,
 		"BILLSYNC_SALESFORCE_PASSWORD="+sfemu.IntegrationPassword,
 		"BILLSYNC_BILLING_URL="+h.sb.BillingURL,
-		"BILLSYNC_BILLING_TOKEN="+sandboxBillingToken,
-		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandboxWebhookSecret,
-		"BILLSYNC_ADMIN_TOKENS="+sandboxAdminName+"="+sandboxAdminToken,
+		"BILLSYNC_BILLING_TOKEN="+sandbox.BillingToken,
+		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandbox.WebhookSecret,
+		"BILLSYNC_ADMIN_TOKENS="+sandbox.AdminName+"="+sandbox.AdminToken,
 	)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -71,7 +72,7 @@ func TestRestartLosesNothing(t *testing.T) {
 		t.Skip("crash test: skipped in -short mode")
 	}
 	t.Parallel()
-	h := startHarness(t, SandboxOptions{NoApp: true})
+	h := startHarness(t, sandbox.Options{NoApp: true})
 	data := filepath.Join(t.TempDir(), "billsync")
 	c := h.startChild(data)
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/adminview"
 )
 
 // scriptedResyncer plays a resync through a fixed series of reports, one
@@ -32,7 +32,7 @@ func (r *scriptedResyncer) StartResync(_ context.Context, req billsync.ResyncReq
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reqs = append(r.reqs, req)
-	return &billsync.ResyncReport{ID: "rs-1", Request: req, State: resyncRunning, Started: time.Now()}, nil
+	return &billsync.ResyncReport{ID: "rs-1", Request: req, State: adminview.ResyncRunning, Started: time.Now()}, nil
 }
 
 func (r *scriptedResyncer) Resync(_ context.Context, id string) (*billsync.ResyncReport, error) {
@@ -71,7 +71,7 @@ var (
 )
 
 func resyncScript(final billsync.ResyncReport) []billsync.ResyncReport {
-	run := billsync.ResyncReport{State: resyncRunning, Started: resyncStarted}
+	run := billsync.ResyncReport{State: adminview.ResyncRunning, Started: resyncStarted}
 	listing := run
 	half := run
 	half.Total, half.Compared, half.Differences, half.APICalls = 4, 2, 1, 3
@@ -84,7 +84,7 @@ var fast = []string{"--poll-interval", "5ms", "--progress-interval", "1ns"}
 
 func TestResyncCmdDryRun(t *testing.T) {
 	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{
-		State: resyncDone, Total: 4, Compared: 4, Differences: 2, APICalls: 7, Diffs: resyncDiffs,
+		State: adminview.ResyncDone, Total: 4, Compared: 4, Differences: 2, APICalls: 7, Diffs: resyncDiffs,
 	})}
 	url := startAdminAPI(t, &cliStore{}, nil, rs)
 
@@ -132,7 +132,7 @@ func TestResyncCmdDryRun(t *testing.T) {
 
 func TestResyncCmdJSONKeepsStdoutClean(t *testing.T) {
 	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{
-		State: resyncDone, Total: 4, Compared: 4, Differences: 2, Repairs: 2, APICalls: 9, Diffs: resyncDiffs,
+		State: adminview.ResyncDone, Total: 4, Compared: 4, Differences: 2, Repairs: 2, APICalls: 9, Diffs: resyncDiffs,
 	})}
 	url := startAdminAPI(t, &cliStore{}, nil, rs)
 
@@ -144,7 +144,7 @@ func TestResyncCmdJSONKeepsStdoutClean(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("stdout is not one JSON report: %v\n%s", err, out)
 	}
-	if rep.State != resyncDone || rep.Repairs != 2 || len(rep.Diffs) != 2 || rep.Request != (billsync.ResyncRequest{}) {
+	if rep.State != adminview.ResyncDone || rep.Repairs != 2 || len(rep.Diffs) != 2 || rep.Request != (billsync.ResyncRequest{}) {
 		t.Errorf("report: %+v", rep)
 	}
 	if !strings.Contains(errOut, "compared 2/4") {
@@ -154,7 +154,7 @@ func TestResyncCmdJSONKeepsStdoutClean(t *testing.T) {
 
 func TestResyncCmdFailedExitsNonZero(t *testing.T) {
 	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{
-		State: resyncFailed, Total: 4, Compared: 2, Differences: 1, APICalls: 3, Error: "salesforce 503: Service Unavailable",
+		State: adminview.ResyncFailed, Total: 4, Compared: 2, Differences: 1, APICalls: 3, Error: "salesforce 503: Service Unavailable",
 	})}
 	url := startAdminAPI(t, &cliStore{}, nil, rs)
 
@@ -170,8 +170,8 @@ func TestResyncCmdFailedExitsNonZero(t *testing.T) {
 }
 
 func TestResyncCmdRidesOutBriefOutages(t *testing.T) {
-	final := billsync.ResyncReport{State: resyncDone, Total: 4, Compared: 4}
-	rs := &scriptedResyncer{steps: resyncScript(final), failFrom: 2, failN: maxPollFailures - 1,
+	final := billsync.ResyncReport{State: adminview.ResyncDone, Total: 4, Compared: 4}
+	rs := &scriptedResyncer{steps: resyncScript(final), failFrom: 2, failN: adminview.MaxPollFailures - 1,
 		failErr: billsync.Errorf(billsync.EUNAVAILABLE, "restarting")}
 	url := startAdminAPI(t, &cliStore{}, nil, rs)
 	out, _, err := runCLI(t, newResyncCmd, url, fast...)
@@ -189,7 +189,7 @@ func TestResyncCmdRidesOutBriefOutages(t *testing.T) {
 }
 
 func TestResyncCmdFollow(t *testing.T) {
-	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{State: resyncDone, Total: 4, Compared: 4, Repairs: 1, Differences: 1, Diffs: resyncDiffs[:1]})}
+	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{State: adminview.ResyncDone, Total: 4, Compared: 4, Repairs: 1, Differences: 1, Diffs: resyncDiffs[:1]})}
 	url := startAdminAPI(t, &cliStore{}, nil, rs)
 	out, _, err := runCLI(t, newResyncCmd, url, append([]string{"--follow", "rs-1"}, fast...)...)
 	if err != nil || !strings.Contains(out, "1 repairs queued") {
@@ -207,7 +207,7 @@ func TestResyncCmdFollow(t *testing.T) {
 }
 
 func TestResyncCmdRefusesBadInput(t *testing.T) {
-	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{State: resyncDone})}
+	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{State: adminview.ResyncDone})}
 	url := startAdminAPI(t, &cliStore{}, nil, rs)
 	for _, args := range [][]string{
 		{"--record", "acc_1"},
@@ -234,7 +234,7 @@ func TestResyncCmdInterrupted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	// Interrupt once the command is following a resync that never ends.
-	rs := &scriptedResyncer{steps: []billsync.ResyncReport{{State: resyncRunning, Started: resyncStarted}},
+	rs := &scriptedResyncer{steps: []billsync.ResyncReport{{State: adminview.ResyncRunning, Started: resyncStarted}},
 		onPoll: func(n int) {
 			if n == 3 {
 				cancel()
@@ -249,29 +249,5 @@ func TestResyncCmdInterrupted(t *testing.T) {
 	err := cmd.ExecuteContext(ctx)
 	if err == nil || !strings.Contains(err.Error(), "billsync resync --follow rs-1") {
 		t.Errorf("interrupted: %v", err)
-	}
-}
-
-// The bar draws on any writer when asked for; a terminal is what asks
-// for it in real use.
-func TestResyncBarProgress(t *testing.T) {
-	var buf bytes.Buffer
-	p, err := newResyncProgress(&buf, "bar", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rep := range resyncScript(billsync.ResyncReport{State: resyncDone, Total: 4, Compared: 4}) {
-		rep.ID = "rs-1"
-		p.update(&rep)
-	}
-	p.end()
-	if !strings.Contains(buf.String(), "differences") {
-		t.Errorf("bar output: %q", buf.String())
-	}
-	if _, ok := p.(*barProgress); !ok {
-		t.Errorf("bar mode gave %T", p)
-	}
-	if p, _ := newResyncProgress(&buf, "auto", time.Second); fmt.Sprintf("%T", p) != "*main.lineProgress" {
-		t.Errorf("auto on a buffer gave %T, want plain lines", p)
 	}
 }

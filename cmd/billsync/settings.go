@@ -1,13 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/adminview"
 )
 
 func newSettingsCmd(g *globals) *cobra.Command {
@@ -32,14 +31,9 @@ Keys:
 				return err
 			}
 			if af.json {
-				return writeJSON(g.out, all)
+				return adminview.JSON(g.out, all)
 			}
-			tw := tabwriter.NewWriter(g.out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KEY\tVALUE\tUPDATED BY\tUPDATED AT")
-			for _, s := range all {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Key, s.Value, s.UpdatedBy, fmtTime(s.UpdatedAt))
-			}
-			return tw.Flush()
+			return adminview.Settings(g.out, all)
 		},
 	}
 	get := &cobra.Command{
@@ -52,7 +46,7 @@ Keys:
 				return err
 			}
 			if af.json {
-				return writeJSON(g.out, s)
+				return adminview.JSON(g.out, s)
 			}
 			fmt.Fprintf(g.out, "%s = %s\n", s.Key, s.Value)
 			return nil
@@ -75,7 +69,7 @@ Keys:
 				return err
 			}
 			if af.json {
-				return writeJSON(g.out, s)
+				return adminview.JSON(g.out, s)
 			}
 			fmt.Fprintf(g.out, "%s = %s\n", s.Key, s.Value)
 			return nil
@@ -91,13 +85,4 @@ func settingKeysHelp() string {
 		out += fmt.Sprintf("  %-34s %s\n", k, billsync.SettingSummary(k))
 	}
 	return out
-}
-
-func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/billingapi"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // TestBurstIsBatched: 1,000 account changes arriving together cost at
@@ -22,13 +23,13 @@ func TestBurstIsBatched(t *testing.T) {
 	}
 	// Not parallel: the other end-to-end tests would compete for the two
 	// cores and spread the burst's arrival at the batcher.
-	alone := startHarness(t, SandboxOptions{Poll: time.Hour}) // default batching
+	alone := startHarness(t, sandbox.Options{Poll: time.Hour}) // default batching
 	one := alone.create(billsync.ObjectAccount, billsync.Entity{"code": "ALONE", "name": "Alone", "currency": "USD"})
 	alone.sfRecord("BillingAccount__c", one.ID(), nil) // before the next poll, an hour away
 
 	// The burst: writes wait up to 250 ms for company, so that the race
 	// detector's slowness on a loaded machine does not split batches.
-	h := startHarness(t, SandboxOptions{BatchWait: 250 * time.Millisecond})
+	h := startHarness(t, sandbox.Options{BatchWait: 250 * time.Millisecond})
 	h.quiesce()
 
 	// The burst arrives together: 1,000 accounts created in billing are
@@ -55,10 +56,10 @@ func TestBurstIsBatched(t *testing.T) {
 		changes = append(changes, c)
 	}
 	before := h.sb.SF.Calls()
-	if _, err := h.sb.App.store.Enqueue(context.Background(), changes...); err != nil {
+	if _, err := h.app().store.Enqueue(context.Background(), changes...); err != nil {
 		t.Fatal(err)
 	}
-	h.sb.App.runner.Wake()
+	h.app().runner.Wake()
 	h.eventually("the burst in Salesforce", func() (bool, string) {
 		got := 0
 		for _, r := range h.sb.SF.Records("BillingAccount__c") {
@@ -70,7 +71,7 @@ func TestBurstIsBatched(t *testing.T) {
 	})
 	// The one bad record failed alone, with Salesforce's code.
 	h.eventually("the bad record dead-lettered", func() (bool, string) {
-		dls, err := h.sb.App.store.DeadLetters(context.Background(), 10)
+		dls, err := h.app().store.DeadLetters(context.Background(), 10)
 		return err == nil && len(dls) == 1 && dls[0].ErrorCode == "STRING_TOO_LONG" && dls[0].RecordID == changes[bad].RecordID, fmt.Sprintf("%+v %v", dls, err)
 	})
 	after := h.sb.SF.Calls()

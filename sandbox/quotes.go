@@ -1,4 +1,4 @@
-package main
+package sandbox
 
 import (
 	"context"
@@ -11,18 +11,18 @@ import (
 	"github.com/billsync/billsync/salesforce/rest"
 )
 
-// seedQuotes creates demo quotes in billing for the sandbox (SPEC §3 E):
+// SeedQuotes creates demo quotes in billing for the sandbox (SPEC §3 E):
 // a new quote on an Opportunity a sales rep opened, a new quote without
 // one (billsync creates it, E6), an amendment of the first (owner from
 // the original quote, a NO_CHANGE line kept off the Opportunity) and a
 // manual renewal of the second (renewal placeholder, E9). The billing
 // accounts are linked to the demo Salesforce Accounts first (crmAccountId),
 // through the billing API so the links sync like any edit.
-func (s *Sandbox) seedQuotes(ctx context.Context, demo *sfemu.Demo) error {
+func (s *Sandbox) SeedQuotes(ctx context.Context, demo *sfemu.Demo) error {
 	if demo == nil {
 		return fmt.Errorf("seeding quotes: no Salesforce demo data")
 	}
-	bill := billingapi.New(s.BillingURL, sandboxBillingToken, nil)
+	bill := billingapi.New(s.BillingURL, BillingToken, nil)
 	accounts, err := s.linkDemoAccounts(ctx, bill, demo)
 	if err != nil {
 		return err

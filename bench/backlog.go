@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
 	"github.com/billsync/billsync/billingapi"
+	"github.com/billsync/billsync/sandbox"
 	"github.com/billsync/billsync/sqlitestore"
 )
 
@@ -53,12 +54,12 @@ func (env *benchEnv) runBacklog(ctx context.Context) ([]BacklogResult, error) {
 			return out, fmt.Errorf("backlog of %d: %w", size, err)
 		}
 		start := time.Now()
-		app, err := startBenchApp(ctx, env.sb, env.sb.AppAddr, data, env.opts, env.log)
+		app, err := env.startApp(ctx, data)
 		if err != nil {
 			return out, fmt.Errorf("backlog of %d: %w", size, err)
 		}
 		res.AppStartSeconds = time.Since(start).Seconds()
-		drain, derr := backlogDrain(ctx, adminclient.New(app.URL(), sandboxAdminToken, nil), env.opts.BacklogWindow)
+		drain, derr := backlogDrain(ctx, adminclient.New(app.URL(), sandbox.AdminToken, nil), env.opts.BacklogWindow)
 		res.AppDrainPerSec = drain
 		res.AppPeakRSSBytes, res.AppRSSBytes = app.Memory()
 		if err := errors.Join(derr, app.Stop()); err != nil {

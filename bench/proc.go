@@ -1,10 +1,9 @@
-package main
+package bench
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // benchApp is billsync under measurement: a child process, or an App in
@@ -28,43 +27,36 @@ type benchApp interface {
 	Stop() error
 }
 
-// benchChildCommand builds the command that runs billsync with args. The
-// bench re-executes its own binary; tests replace this to re-execute the
-// test binary.
-var benchChildCommand = func(args ...string) (*exec.Cmd, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("finding the billsync binary: %w", err)
+// startApp starts billsync on the sandbox's app address with its store
+// under data, wired to the sandbox's emulators, and waits until it
+// answers /readyz.
+func (env *benchEnv) startApp(ctx context.Context, data string) (benchApp, error) {
+	cfg := env.sb.AppConfig(env.sb.AppAddr)
+	cfg.Data = data
+	if env.opts.Workers > 0 {
+		cfg.Workers = env.opts.Workers
 	}
-	return exec.Command(exe, args...), nil
-}
-
-// startBenchApp starts billsync on addr with its store under data, wired
-// to the sandbox's emulators, and waits until it answers /readyz.
-func startBenchApp(ctx context.Context, sb *Sandbox, addr, data string, opts benchOptions, log *slog.Logger) (benchApp, error) {
-	if opts.InProcess {
-		cfg := sb.AppConfig(addr)
-		cfg.Data = data
-		if opts.Workers > 0 {
-			cfg.Workers = opts.Workers
-		}
-		app, err := StartApp(ctx, cfg, log.With("party", "billsync"))
+	if env.opts.InProcess {
+		app, err := env.bs.Start(ctx, cfg, env.log.With("party", "billsync"))
 		if err != nil {
 			return nil, err
 		}
-		a := &inProcessApp{app: app}
-		if err := waitReady(ctx, app.URL, time.Minute); err != nil {
+		a := &inProcessApp{app: app, url: "http://" + cfg.Addr}
+		if err := waitReady(ctx, a.url, time.Minute); err != nil {
 			a.Stop()
 			return nil, err
 		}
 		return a, nil
 	}
-	return startBenchChild(ctx, sb, addr, data, opts.Workers)
+	return startBenchChild(ctx, env.bs.Command, cfg)
 }
 
-type inProcessApp struct{ app *App }
+type inProcessApp struct {
+	app sandbox.App
+	url string
+}
 
-func (a *inProcessApp) URL() string { return a.app.URL }
+func (a *inProcessApp) URL() string { return a.url }
 func (a *inProcessApp) Memory() (int64, int64) {
 	return procMemory("/proc/self/status")
 }
@@ -80,8 +72,8 @@ type benchChild struct {
 	err  error // the process's exit, once done is closed
 }
 
-func startBenchChild(ctx context.Context, sb *Sandbox, addr, data string, workers int) (*benchChild, error) {
-	cmd, err := benchChildCommand("serve", "--log-level", "warn")
+func startBenchChild(ctx context.Context, command func(args ...string) (*exec.Cmd, error), cfg sandbox.AppConfig) (*benchChild, error) {
+	cmd, err := command("serve", "--log-level", "warn")
 	if err != nil {
 		return nil, err
 	}
@@ -89,28 +81,28 @@ func startBenchChild(ctx context.Context, sb *Sandbox, addr, data string, worker
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env,
-		"BILLSYNC_ADDR="+addr,
-		"BILLSYNC_DATA="+data,
+		"BILLSYNC_ADDR="+cfg.Addr,
+		"BILLSYNC_DATA="+cfg.Data,
 		"BILLSYNC_CONFIG=",
 		"BILLSYNC_DATABASE=",
 		"BILLSYNC_MAPPING=",
-		"BILLSYNC_SALESFORCE_LOGIN_URL="+sb.SFURL,
-		"BILLSYNC_SALESFORCE_GRANT=password",
-		"BILLSYNC_SALESFORCE_CLIENT_ID="+sfemu.DefaultClientID,
-		"BILLSYNC_SALESFORCE_CLIENT_SECRET="+sfemu.DefaultClientSecret,
-		"BILLSYNC_SALESFORCE_USERNAME="+sfemu.IntegrationUsername,
-		"BILLSYNC_SALESFORCE_PASSWORD="+sfemu.IntegrationPassword,
-		"BILLSYNC_SALESFORCE_API_VERSION=62.0",
-		"BILLSYNC_BILLING_URL="+sb.BillingURL,
-		"BILLSYNC_BILLING_TOKEN="+sandboxBillingToken,
-		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandboxWebhookSecret,
-		"BILLSYNC_ADMIN_TOKENS="+sandboxAdminName+"="+sandboxAdminToken,
+		"BILLSYNC_SALESFORCE_LOGIN_URL="+cfg.SalesforceURL,
+		"BILLSYNC_SALESFORCE_GRANT="+cfg.Grant,
+		"BILLSYNC_SALESFORCE_CLIENT_ID="+cfg.ClientID,
+		"BILLSYNC_SALESFORCE_CLIENT_SECRET="+cfg.ClientSecret,
+		"BILLSYNC_SALESFORCE_USERNAME="+cfg.Username,
+		"BILLSYNC_SALESFORCE_PASSWORD="+cfg.Password,
+		"BILLSYNC_SALESFORCE_API_VERSION="+cfg.APIVersion,
+		"BILLSYNC_BILLING_URL="+cfg.BillingURL,
+		"BILLSYNC_BILLING_TOKEN="+cfg.BillingToken,
+		"BILLSYNC_BILLING_WEBHOOK_SECRET="+cfg.WebhookSecret,
+		"BILLSYNC_ADMIN_TOKENS="+cfg.AdminName+"="+cfg.AdminToken,
 	)
-	if workers > 0 {
-		cmd.Env = append(cmd.Env, "BILLSYNC_WORKERS="+strconv.Itoa(workers))
+	if cfg.Workers > 0 {
+		cmd.Env = append(cmd.Env, "BILLSYNC_WORKERS="+strconv.Itoa(cfg.Workers))
 	}
 	// Only the tail matters, for the error message of a child that died.
-	c := &benchChild{cmd: cmd, url: "http://" + addr, tail: &tailWriter{buf: &bytes.Buffer{}, max: 16 << 10}, done: make(chan struct{})}
+	c := &benchChild{cmd: cmd, url: "http://" + cfg.Addr, tail: &tailWriter{buf: &bytes.Buffer{}, max: 16 << 10}, done: make(chan struct{})}
 	cmd.Stderr = c.tail
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting billsync: %w", err)

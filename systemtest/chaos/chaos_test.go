@@ -1,13 +1,13 @@
 //go:build chaos
 
-package main
+package chaos
 
 // The chaos test (docs/chaos.md): thousands of random changes on both
 // sides while both emulators inject faults and billsync, a child process,
 // is SIGKILLed and restarted at random moments; then everything must
 // converge with nothing lost and nothing duplicated (SPEC §3 D, H, §4).
 //
-//	go test -tags chaos -run TestChaos -count=1 -timeout 15m -v ./cmd/billsync/
+//	go test -tags chaos -run TestChaos -count=1 -timeout 15m -v ./systemtest/chaos/
 //
 // BILLSYNC_CHAOS_SEED (default: random, logged) reproduces the driver's
 // choices, the kill schedule and the fault dice; BILLSYNC_CHAOS_CHANGES
@@ -44,6 +44,7 @@ import (
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/rules"
+	"github.com/billsync/billsync/sandbox"
 	"github.com/billsync/billsync/sqlitestore"
 )
 
@@ -164,7 +165,7 @@ func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
-	h := startHarness(t, SandboxOptions{NoApp: true})
+	h := startHarness(t)
 	h.sb.SFFaults.SetLogger(testLogger(t))
 	h.sb.BillingFaults.SetLogger(testLogger(t))
 	c := &chaos{
@@ -191,7 +192,7 @@ func TestChaos(t *testing.T) {
 	// own business, and a fault it met would be counted as billsync's.
 	direct := httptest.NewServer(h.sb.Billing.Handler())
 	t.Cleanup(direct.Close)
-	c.billing = billingapi.New(direct.URL, sandboxBillingToken, nil)
+	c.billing = billingapi.New(direct.URL, sandbox.BillingToken, nil)
 
 	// Webhooks pass through a recording proxy: a webhook-id billsync
 	// answered 2xx for is one it accepted and must not lose (B1).
@@ -203,7 +204,7 @@ func TestChaos(t *testing.T) {
 	if err := c.startChild(); err != nil {
 		t.Fatal(err)
 	}
-	c.admin = adminclient.New("http://"+h.sb.AppAddr, sandboxAdminToken, nil)
+	c.admin = adminclient.New("http://"+h.sb.AppAddr, sandbox.AdminToken, nil)
 	// Transactions mirror deletes (H1), so the check can demand that a
 	// record deleted in billing is gone from Salesforce too.
 	if _, err := c.admin.SetSetting(ctx, "deletes."+string(billsync.ObjectBalanceTransaction), json.RawMessage(`"mirror"`)); err != nil {
@@ -304,16 +305,14 @@ func (c *chaos) setFaults(on bool) {
 	}
 }
 
-// startChild runs `billsync serve` (this test binary, re-executed; see
-// TestMain) and waits until it serves /healthz, which it does only after
+// startChild runs `billsync serve` (the binary TestMain built) and waits until it serves /healthz, which it does only after
 // its store is open and both sides answered. A start that fails (say,
 // Salesforce answered 503 to the login) is an error: the caller restarts,
 // as a supervisor would.
 func (c *chaos) startChild() error {
 	sb := c.h.sb
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(billsyncBinary, "serve", "--log-level", "warn")
 	cmd.Env = append(os.Environ(),
-		"BILLSYNC_E2E_CHILD_ARGS=serve --log-level warn",
 		"BILLSYNC_ADDR="+sb.AppAddr,
 		"BILLSYNC_DATA="+c.dataDir,
 		"BILLSYNC_SALESFORCE_LOGIN_URL="+sb.SFURL,
@@ -323,9 +322,9 @@ func (c *chaos) startChild() error {
 		"BILLSYNC_SALESFORCE_USERNAME="+sfemu.IntegrationUsername,
 		"BILLSYNC_SALESFORCE_PASSWORD="+sfemu.IntegrationPassword,
 		"BILLSYNC_BILLING_URL="+sb.BillingURL,
-		"BILLSYNC_BILLING_TOKEN="+sandboxBillingToken,
-		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandboxWebhookSecret,
-		"BILLSYNC_ADMIN_TOKENS="+sandboxAdminName+"="+sandboxAdminToken,
+		"BILLSYNC_BILLING_TOKEN="+sandbox.BillingToken,
+		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandbox.WebhookSecret,
+		"BILLSYNC_ADMIN_TOKENS="+sandbox.AdminName+"="+sandbox.AdminToken,
 	)
 	fmt.Fprintf(c.logFile, "=== chaos: start %d at %s\n", c.starts+1, time.Now().Format(time.RFC3339Nano))
 	cmd.Stdout, cmd.Stderr = c.logFile, c.logFile

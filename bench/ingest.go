@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/billsync/billsync/billingapi"
 	"github.com/billsync/billsync/httpserver"
+	"github.com/billsync/billsync/sandbox"
 	"github.com/billsync/billsync/sqlitestore"
 )
 
@@ -38,19 +39,19 @@ type IngestResult struct {
 // benchIngest serves billsync's webhook handler on a fresh store with no
 // engine behind it, so the figure is intake alone: verify, parse, commit,
 // answer. Senders sign each request as the billing platform does.
-func benchIngest(ctx context.Context, dir string, opts benchOptions, log *slog.Logger) (*IngestResult, error) {
+func benchIngest(ctx context.Context, dir string, opts Options, log *slog.Logger) (*IngestResult, error) {
 	store, err := sqlitestore.Open(ctx, filepath.Join(dir, "ingest", "billsync.db"), sqlitestore.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	defer store.Close()
-	webhooks, err := billingapi.NewWebhooks(sandboxWebhookSecret, nil)
+	webhooks, err := billingapi.NewWebhooks(sandbox.WebhookSecret, nil)
 	if err != nil {
 		return nil, err
 	}
 	srv, err := httpserver.New(httpserver.Config{Webhooks: webhooks, Queue: store,
 		Settings: store, Logs: store, DeadLetters: store, Conflicts: store,
-		AdminTokens: map[string]string{sandboxAdminToken: sandboxAdminName}, Logger: log.With("bench", "ingest")})
+		AdminTokens: map[string]string{sandbox.AdminToken: sandbox.AdminName}, Logger: log.With("bench", "ingest")})
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +68,7 @@ func benchIngest(ctx context.Context, dir string, opts benchOptions, log *slog.L
 	}()
 	url := "http://" + ln.Addr().String() + "/webhooks/billing"
 
-	signer, err := standardwebhooks.NewWebhook(sandboxWebhookSecret)
+	signer, err := standardwebhooks.NewWebhook(sandbox.WebhookSecret)
 	if err != nil {
 		return nil, err
 	}

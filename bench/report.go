@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -25,7 +25,7 @@ const (
 // benchTargets judges the figures. A target is judged only when the run
 // measured it under the conditions the target names; otherwise the value
 // is shown with n/a and a note saying why.
-func benchTargets(rep *BenchReport, opts benchOptions) []TargetResult {
+func benchTargets(rep *Report, opts Options) []TargetResult {
 	var out []TargetResult
 	add := func(name, target, value string, judged, pass bool, note string) {
 		out = append(out, TargetResult{Name: name, Target: target, Value: value, Judged: judged, Pass: pass, Note: note})
@@ -93,7 +93,7 @@ func benchTargets(rep *BenchReport, opts benchOptions) []TargetResult {
 	return out
 }
 
-func printBenchTable(w io.Writer, rep *BenchReport) error {
+func printBenchTable(w io.Writer, rep *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
 	m := rep.Machine

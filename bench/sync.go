@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -15,12 +15,14 @@ import (
 	"github.com/billsync/billsync/adminclient"
 	"github.com/billsync/billsync/billingapi"
 	"github.com/billsync/billsync/emulate/faults"
+	"github.com/billsync/billsync/sandbox"
 )
 
 // benchEnv is the running emulators and what the workloads share.
 type benchEnv struct {
-	sb   *Sandbox
-	opts benchOptions
+	sb   *sandbox.Sandbox
+	opts Options
+	bs   Billsync
 	log  *slog.Logger
 	dir  string
 }
@@ -67,12 +69,12 @@ type LatencyResult struct {
 
 // runSyncWorkloads runs the bursts and the latency workload against one
 // billsync.
-func (env *benchEnv) runSyncWorkloads(ctx context.Context, rep *BenchReport) error {
-	app, err := startBenchApp(ctx, env.sb, env.sb.AppAddr, filepath.Join(env.dir, "billsync"), env.opts, env.log)
+func (env *benchEnv) runSyncWorkloads(ctx context.Context, rep *Report) error {
+	app, err := env.startApp(ctx, filepath.Join(env.dir, "billsync"))
 	if err != nil {
 		return err
 	}
-	admin := adminclient.New(app.URL(), sandboxAdminToken, nil)
+	admin := adminclient.New(app.URL(), sandbox.AdminToken, nil)
 	var errs []error
 	peak := func() int64 { p, _ := app.Memory(); return p }
 	if env.opts.runs("burst") && ctx.Err() == nil {
@@ -110,7 +112,7 @@ func (env *benchEnv) runSyncWorkloads(ctx context.Context, rep *BenchReport) err
 // callCounter takes the Salesforce emulator's counters at the start of a
 // workload.
 type callCounter struct {
-	sb    *Sandbox
+	sb    *sandbox.Sandbox
 	usage int
 	kinds map[string]int
 }
@@ -156,7 +158,7 @@ func (env *benchEnv) burstCreate(ctx context.Context, admin *adminclient.Client)
 }
 
 func (env *benchEnv) burstUpdate(ctx context.Context, admin *adminclient.Client, accounts []billsync.Entity) (*BurstResult, error) {
-	client := billingapi.New(env.sb.BillingURL, sandboxBillingToken, nil)
+	client := billingapi.New(env.sb.BillingURL, sandbox.BillingToken, nil)
 	calls := env.countCalls()
 	start := time.Now()
 	// Through the billing API, as a user would; a few at a time so the

@@ -1,0 +1,307 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/billsync/billsync/sandbox"
+)
+
+// Billsync is how the bench starts the billsync it measures. The command
+// wires it, since billsync's start-up lives in package main, which this
+// package must not import.
+type Billsync struct {
+	// Version is billsync's version, for the report.
+	Version string
+	// Command builds the command that runs billsync with args (`serve`
+	// and its flags) as a child process; the bench adds the environment
+	// that points it at the emulators.
+	Command func(args ...string) (*exec.Cmd, error)
+	// Start runs billsync in this process, for Options.InProcess.
+	Start sandbox.StartFunc
+}
+
+// Options are the knobs of `billsync bench`.
+type Options struct {
+	Records        int           // accounts in the create and update bursts
+	Rate           int           // events per second in the latency workload
+	Duration       time.Duration // length of the latency workload
+	SFLatency      time.Duration // per-call latency of the Salesforce emulator in the latency workload
+	Backlog        []int         // queued-change counts for the growth figures
+	BacklogWindow  time.Duration // how long billsync runs on each backlog
+	BacklogOps     int           // timed single operations per backlog size
+	IngestClients  int
+	IngestDuration time.Duration
+	Workers        int
+	Quick          bool
+	InProcess      bool
+	CPUProfile     string // a file for this process's CPU profile while the workloads run
+	Data           string
+	Keep           bool
+	Skip           []string
+	// DrainTimeout bounds the wait for a workload to reach Salesforce; 0
+	// picks one from the workload's size.
+	DrainTimeout time.Duration
+}
+
+// Phases are the workloads, in the order they run.
+var Phases = []string{"ingest", "burst", "latency", "backlog"}
+
+// DefaultOptions are the full-size workloads.
+func DefaultOptions() Options {
+	return Options{
+		Records: 1000, Rate: 1000, Duration: 10 * time.Second, SFLatency: 50 * time.Millisecond,
+		Backlog: []int{10_000, 100_000, 1_000_000}, BacklogWindow: 5 * time.Second, BacklogOps: 1000,
+		IngestClients: 32, IngestDuration: 10 * time.Second,
+	}
+}
+
+// ApplyQuick shrinks every size the caller did not set, so CI can run the
+// whole bench in well under a minute.
+func (o *Options) ApplyQuick(changed func(string) bool) {
+	set := func(flag string, apply func()) {
+		if !changed(flag) {
+			apply()
+		}
+	}
+	set("records", func() { o.Records = 200 })
+	set("rate", func() { o.Rate = 200 })
+	set("duration", func() { o.Duration = 3 * time.Second })
+	set("backlog", func() { o.Backlog = []int{1_000, 10_000} })
+	set("backlog-window", func() { o.BacklogWindow = 2 * time.Second })
+	set("backlog-ops", func() { o.BacklogOps = 200 })
+	set("ingest-duration", func() { o.IngestDuration = 2 * time.Second })
+}
+
+// Validate says what is wrong with the options, naming their flags.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Records < 1 {
+		errs = append(errs, errors.New("--records must be at least 1"))
+	}
+	if o.Rate < 1 {
+		errs = append(errs, errors.New("--rate must be at least 1"))
+	}
+	if o.Duration <= 0 || o.BacklogWindow <= 0 || o.IngestDuration <= 0 {
+		errs = append(errs, errors.New("--duration, --backlog-window and --ingest-duration must be positive"))
+	}
+	if o.SFLatency < 0 {
+		errs = append(errs, errors.New("--sf-latency must not be negative"))
+	}
+	if o.IngestClients < 1 || o.BacklogOps < 1 {
+		errs = append(errs, errors.New("--ingest-clients and --backlog-ops must be at least 1"))
+	}
+	if o.Workers < 0 {
+		errs = append(errs, errors.New("--workers must not be negative"))
+	}
+	for _, n := range o.Backlog {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("--backlog: %d is not a positive size", n))
+		}
+	}
+	if !slices.IsSorted(o.Backlog) {
+		errs = append(errs, errors.New("--backlog sizes must ascend (each size tops up the previous store)"))
+	}
+	for _, p := range o.Skip {
+		if !slices.Contains(Phases, p) {
+			errs = append(errs, fmt.Errorf("--skip %q: want one of %s", p, strings.Join(Phases, ", ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (o Options) runs(phase string) bool { return !slices.Contains(o.Skip, phase) }
+
+// Run runs every workload not skipped. A workload that fails is
+// reported in the result's Errors and the others still run; the returned
+// error joins those failures. A missed target is not an error.
+func Run(ctx context.Context, opts Options, bs Billsync, log *slog.Logger, command string) (*Report, error) {
+	if (opts.InProcess && bs.Start == nil) || (!opts.InProcess && bs.Command == nil) {
+		return nil, errors.New("bench: Billsync has no way to start billsync in this mode")
+	}
+	if opts.CPUProfile != "" {
+		f, err := os.Create(opts.CPUProfile)
+		if err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rep := &Report{
+		Version: bs.Version, Command: command, Machine: benchMachine(), Quick: opts.Quick,
+		Mode: "child", Workers: opts.Workers, StartedAt: time.Now().UTC(),
+	}
+	if opts.InProcess {
+		rep.Mode = "in-process"
+	}
+	dir := opts.Data
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "billsync-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		dir = tmp
+		if !opts.Keep {
+			defer os.RemoveAll(tmp)
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: --data: %w", err)
+	}
+	log.Info("bench starting", "data", dir, "quick", opts.Quick, "mode", rep.Mode)
+
+	var errs []error
+	fail := func(phase string, err error) {
+		if err == nil {
+			return
+		}
+		err = fmt.Errorf("%s: %w", phase, err)
+		log.Error("bench workload failed", "workload", phase, "err", err)
+		rep.Errors = append(rep.Errors, err.Error())
+		errs = append(errs, err)
+	}
+	if opts.runs("ingest") && ctx.Err() == nil {
+		log.Info("bench: ingest", "clients", opts.IngestClients, "duration", opts.IngestDuration)
+		res, err := benchIngest(ctx, dir, opts, log)
+		rep.Ingest = res
+		fail("ingest", err)
+	}
+	if (opts.runs("burst") || opts.runs("latency") || opts.runs("backlog")) && ctx.Err() == nil {
+		fail("sync", benchSync(ctx, dir, opts, bs, log, rep))
+	}
+	if err := ctx.Err(); err != nil {
+		fail("bench", err)
+	}
+	rep.Elapsed = time.Since(rep.StartedAt).Round(time.Millisecond).Seconds()
+	rep.Targets = benchTargets(rep, opts)
+	return rep, errors.Join(errs...)
+}
+
+// benchSync starts the emulators once, then runs the workloads that need
+// them: burst and latency against one billsync, backlog against a fresh
+// billsync per size.
+func benchSync(ctx context.Context, dir string, opts Options, bs Billsync, log *slog.Logger, rep *Report) error {
+	sbLog := log.With("bench", "sandbox")
+	sb, err := sandbox.Start(ctx, sandbox.Options{
+		Addr: "127.0.0.1:0", SalesforceAddr: "127.0.0.1:0", BillingAddr: "127.0.0.1:0",
+		Data: dir + "/sandbox", NoApp: true, Workers: opts.Workers,
+	}, sbLog)
+	if err != nil {
+		return fmt.Errorf("starting the emulators: %w", err)
+	}
+	defer sb.Close()
+	sb.SFFaults.SetLogger(sbLog)
+	env := &benchEnv{sb: sb, opts: opts, bs: bs, log: log, dir: dir}
+
+	var errs []error
+	if opts.runs("burst") || opts.runs("latency") {
+		errs = append(errs, env.runSyncWorkloads(ctx, rep))
+	}
+	if opts.runs("backlog") && ctx.Err() == nil {
+		res, err := env.runBacklog(ctx)
+		rep.Backlog = res
+		errs = append(errs, err)
+	}
+	for _, b := range rep.Backlog {
+		rep.PeakRSSBytes = max(rep.PeakRSSBytes, b.AppPeakRSSBytes)
+	}
+	return errors.Join(errs...)
+}
+
+// Report is every figure of one run; --json prints it as one line.
+type Report struct {
+	Version   string          `json:"version"`
+	Command   string          `json:"command"`
+	Machine   Machine         `json:"machine"`
+	Quick     bool            `json:"quick"`
+	Mode      string          `json:"mode"`    // "child" or "in-process": whose RSS is measured
+	Workers   int             `json:"workers"` // 0: billsync's default
+	StartedAt time.Time       `json:"startedAt"`
+	Elapsed   float64         `json:"elapsedSeconds"`
+	Ingest    *IngestResult   `json:"ingest,omitempty"`
+	Burst     *BurstResult    `json:"burst,omitempty"`
+	Update    *BurstResult    `json:"update,omitempty"`
+	Latency   *LatencyResult  `json:"latency,omitempty"`
+	Backlog   []BacklogResult `json:"backlog,omitempty"`
+	// PeakRSSBytes is billsync's highest VmHWM over every workload.
+	PeakRSSBytes int64          `json:"peakRssBytes"`
+	Targets      []TargetResult `json:"targets"`
+	Errors       []string       `json:"errors,omitempty"`
+}
+
+// Machine says where the figures come from.
+type Machine struct {
+	CPU       string `json:"cpu"`
+	Cores     int    `json:"cores"`
+	MemBytes  int64  `json:"memBytes,omitempty"`
+	GoVersion string `json:"goVersion"`
+	GOOS      string `json:"goos"`
+	GOARCH    string `json:"goarch"`
+}
+
+func benchMachine() Machine {
+	m := Machine{CPU: "unknown", Cores: runtime.NumCPU(), GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if kb, ok := procField("/proc/meminfo", "MemTotal"); ok {
+		m.MemBytes = kb
+	}
+	return m
+}
+
+// TargetResult is one target with the measured value. Judged is false
+// when the run could not say (the workload was skipped or too small).
+type TargetResult struct {
+	Name   string `json:"name"`
+	Target string `json:"target"`
+	Value  string `json:"value"`
+	Judged bool   `json:"judged"`
+	Pass   bool   `json:"pass"`
+	Note   string `json:"note,omitempty"`
+}
+
+// Status is PASS, MISS or n/a.
+func (t TargetResult) Status() string {
+	switch {
+	case !t.Judged:
+		return "n/a"
+	case t.Pass:
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// WriteReport prints the report: a table, then one JSON line with every
+// figure, or only that line when jsonOnly.
+func WriteReport(w io.Writer, rep *Report, jsonOnly bool) error {
+	line, err := json.Marshal(rep)
+	if err != nil {
+		return fmt.Errorf("bench: encoding the report: %w", err)
+	}
+	if !jsonOnly {
+		if err := printBenchTable(w, rep); err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintf(w, "%s\n", line)
+	return err
+}

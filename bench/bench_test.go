@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBenchOptions(t *testing.T) {
+	o := DefaultOptions()
+	o.ApplyQuick(func(flag string) bool { return flag == "records" })
+	if o.Records != 1000 || o.Rate != 200 || len(o.Backlog) != 2 {
+		t.Errorf("--quick overrode a set flag or missed an unset one: %+v", o)
+	}
+	o = DefaultOptions()
+	o.Backlog = []int{100, 10}
+	o.Skip = []string{"nope"}
+	err := o.Validate()
+	if err == nil || !strings.Contains(err.Error(), "ascend") || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("validate: %v", err)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for p, want := range map[float64]time.Duration{50: 50 * time.Millisecond, 99: 99 * time.Millisecond, 100: 100 * time.Millisecond, 1: time.Millisecond} {
+		if got := percentile(d, p); got != want {
+			t.Errorf("p%v = %v, want %v", p, got, want)
+		}
+	}
+	if got := percentile(nil, 99); got != 0 {
+		t.Errorf("p99 of nothing = %v", got)
+	}
+}
+
+func TestProcField(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "status")
+	if err := os.WriteFile(path, []byte("Name:\tbillsync\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	peak, cur := procMemory(path)
+	if peak != 40960*1024 || cur != 20480*1024 {
+		t.Errorf("procMemory = %d, %d", peak, cur)
+	}
+	if _, ok := procField(path, "VmSwap"); ok {
+		t.Error("found a field that is not there")
+	}
+}

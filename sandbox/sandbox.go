@@ -1,0 +1,329 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"text/template"
+	"time"
+
+	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/billingapi"
+	billingemu "github.com/billsync/billsync/emulate/billing"
+	"github.com/billsync/billsync/emulate/faults"
+	sfemu "github.com/billsync/billsync/emulate/salesforce"
+)
+
+// The sandbox's fixed credentials (documented in README; never use them
+// outside the sandbox).
+const (
+	BillingToken = "sandbox-billing-token"
+	AdminName    = "sandbox-admin"
+	AdminToken   = "sandbox-admin-token"
+	Tenant       = "sandbox-tenant"
+)
+
+// WebhookSecret is "whsec_" + base64 of a fixed key.
+var WebhookSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("billsync-sandbox-webhook-key-0001"))
+
+// App is billsync running in this process, as StartFunc returns it.
+type App interface {
+	// Err delivers the first fatal error of a background loop.
+	Err() <-chan error
+	// Close stops billsync and closes its store.
+	Close() error
+}
+
+// StartFunc starts billsync in this process with cfg and returns once it
+// listens on cfg.Addr. The command wires it (billsync's own start-up
+// lives in package main, which this package must not import).
+type StartFunc func(ctx context.Context, cfg AppConfig, log *slog.Logger) (App, error)
+
+// AppConfig is what billsync needs to run against the sandbox's
+// emulators. The command turns it into billsync's configuration; the
+// bench into a child process's BILLSYNC_* environment.
+type AppConfig struct {
+	Addr string // where billsync listens
+	Data string // billsync's state directory
+	// Workers, Poll and BatchWait are Options' knobs; zero keeps
+	// billsync's default.
+	Workers   int
+	Poll      time.Duration
+	BatchWait time.Duration
+
+	SalesforceURL          string // the Salesforce emulator's login URL
+	Grant                  string
+	ClientID, ClientSecret string // the emulator's connected app
+	Username, Password     string // the integration user
+	APIVersion             string
+
+	BillingURL    string
+	BillingToken  string
+	WebhookSecret string
+
+	AdminName, AdminToken string // billsync's admin token and the name its audit records
+}
+
+// Options says where the sandbox's three parties listen.
+type Options struct {
+	Addr           string // billsync
+	SalesforceAddr string
+	BillingAddr    string
+	Data           string // "" = a fresh temporary state
+	Seed           bool   // create sample accounts, balances and transactions on a fresh start
+	NoApp          bool   // start only the emulators (tests run billsync as a child process)
+	// StartApp starts billsync in this process; it is needed unless NoApp.
+	StartApp StartFunc
+	// WebhookRetry is the billing emulator's redelivery backoff; the
+	// sandbox default doubles from 250 ms up to 2 s, so a restarted
+	// billsync catches up quickly.
+	WebhookRetry func(attempt int) time.Duration
+	// SalesforceFaults and BillingFaults are fault specs for the emulators
+	// (see faults.Parse); they can also be changed at run time.
+	SalesforceFaults, BillingFaults string
+	Workers                         int
+	Poll                            time.Duration // the runner's idle poll (tests set it long to prove wake-ups)
+	BatchWait                       time.Duration // how long a Salesforce write waits for company (default 50 ms)
+}
+
+// Sandbox is the emulated Salesforce org, the emulated billing platform
+// and billsync between them, all in one process.
+type Sandbox struct {
+	SF         *sfemu.Emulator
+	Billing    *billingemu.Emulator
+	App        App // nil with NoApp
+	SFURL      string
+	BillingURL string
+	// SFFaults and BillingFaults inject faults in front of the emulators.
+	SFFaults, BillingFaults *faults.Injector
+	Demo                    *sfemu.Demo
+	AppAddr                 string // where billsync listens (or will, with NoApp)
+
+	opts    Options
+	log     *slog.Logger
+	servers []*http.Server
+	cancel  context.CancelFunc
+}
+
+// Start starts the emulators, then billsync wired to them.
+func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error) {
+	if !opts.NoApp && opts.StartApp == nil {
+		return nil, errors.New("sandbox: Options.StartApp is needed to run billsync (or set NoApp)")
+	}
+	if opts.Data == "" {
+		dir, err := os.MkdirTemp("", "billsync-sandbox-")
+		if err != nil {
+			return nil, err
+		}
+		opts.Data = dir
+	}
+	if opts.WebhookRetry == nil {
+		opts.WebhookRetry = func(attempt int) time.Duration {
+			return min(250*time.Millisecond<<min(attempt-1, 4), 2*time.Second)
+		}
+	}
+	s := &Sandbox{opts: opts, log: log}
+	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	fail := func(err error) (*Sandbox, error) { s.Close(); return nil, err }
+
+	sfLn, err := net.Listen("tcp", opts.SalesforceAddr)
+	if err != nil {
+		return fail(fmt.Errorf("salesforce emulator: %w", err))
+	}
+	billLn, err := net.Listen("tcp", opts.BillingAddr)
+	if err != nil {
+		sfLn.Close()
+		return fail(fmt.Errorf("billing emulator: %w", err))
+	}
+	appLn, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		sfLn.Close()
+		billLn.Close()
+		return fail(fmt.Errorf("billsync: %w", err))
+	}
+	appAddr := appLn.Addr().String()
+	appLn.Close() // billsync binds it itself below; the port was free a moment ago
+
+	s.SFURL = "http://" + sfLn.Addr().String()
+	s.BillingURL = "http://" + billLn.Addr().String()
+	sub := func(name string) string { return filepath.Join(opts.Data, name) }
+	if s.SF, err = sfemu.New(sfemu.Options{DataDir: sub("salesforce"), Logger: log.With("party", "salesforce"), MultiCurrency: true}); err != nil {
+		return fail(err)
+	}
+	s.SF.SetBaseURL(s.SFURL)
+	sfHandler, inj, err := WithFaults(s.SF.Handler(), opts.SalesforceFaults, faults.SalesforceFormat, SalesforceHooks(s.SF))
+	if err != nil {
+		return fail(err)
+	}
+	s.SFFaults = inj
+	s.serve(sfLn, sfHandler)
+	if s.Demo, err = s.SF.SeedDemo(); err != nil {
+		return fail(err)
+	}
+
+	if s.Billing, err = billingemu.New(billingemu.Options{
+		Token: BillingToken, TenantID: Tenant, WebhookSecret: WebhookSecret,
+		WebhookURL: "http://" + appAddr + "/webhooks/billing", DataDir: sub("billing"), RetryBackoff: opts.WebhookRetry,
+		Workers: 32, // deliveries in parallel across accounts, as a real platform's fan-out
+		Logger:  log.With("party", "billing"),
+	}); err != nil {
+		return fail(err)
+	}
+	billHandler, inj, err := WithFaults(s.Billing.Handler(), opts.BillingFaults, faults.BillingFormat, nil)
+	if err != nil {
+		return fail(err)
+	}
+	s.BillingFaults = inj
+	s.serve(billLn, billHandler)
+	s.Billing.Start(ctx)
+
+	s.AppAddr = appAddr
+	if !opts.NoApp {
+		if err := s.StartApp(ctx, appAddr); err != nil {
+			return fail(err)
+		}
+	}
+	if opts.Seed {
+		if err := s.seed(ctx); err != nil {
+			return fail(fmt.Errorf("seeding: %w", err))
+		}
+	}
+	return s, nil
+}
+
+// AppConfig is what billsync needs to listen on addr against the
+// sandbox's emulators, with its state under the sandbox's data directory.
+func (s *Sandbox) AppConfig(addr string) AppConfig {
+	return AppConfig{
+		Addr: addr, Data: filepath.Join(s.opts.Data, "billsync"),
+		Workers: s.opts.Workers, Poll: s.opts.Poll, BatchWait: s.opts.BatchWait,
+		SalesforceURL: s.SFURL, Grant: "password", ClientID: sfemu.DefaultClientID, ClientSecret: sfemu.DefaultClientSecret,
+		Username: sfemu.IntegrationUsername, Password: sfemu.IntegrationPassword, APIVersion: "62.0",
+		BillingURL: s.BillingURL, BillingToken: BillingToken, WebhookSecret: WebhookSecret,
+		AdminName: AdminName, AdminToken: AdminToken,
+	}
+}
+
+// AppURL is where billsync listens (or will, with NoApp).
+func (s *Sandbox) AppURL() string { return "http://" + s.AppAddr }
+
+// StartApp (re)starts billsync on addr against the running emulators.
+func (s *Sandbox) StartApp(ctx context.Context, addr string) error {
+	if s.opts.StartApp == nil {
+		return errors.New("sandbox: Options.StartApp is needed to run billsync")
+	}
+	app, err := s.opts.StartApp(ctx, s.AppConfig(addr), s.log.With("party", "billsync"))
+	if err != nil {
+		return err
+	}
+	s.App = app
+	return nil
+}
+
+func (s *Sandbox) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("sandbox server stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
+// Close stops billsync, then the emulators.
+func (s *Sandbox) Close() error {
+	var errs []error
+	if s.App != nil {
+		errs = append(errs, s.App.Close())
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	for _, srv := range s.servers {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, srv.Shutdown(ctx))
+		cancel()
+	}
+	if s.Billing != nil {
+		errs = append(errs, s.Billing.Close())
+	}
+	if s.SF != nil {
+		errs = append(errs, s.SF.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// seed creates a few accounts with balances and transactions in billing,
+// once: billsync syncs them to Salesforce like any other change.
+func (s *Sandbox) seed(ctx context.Context) error {
+	existing, _, err := billingapi.New(s.BillingURL, BillingToken, nil).List(ctx, billsync.ObjectAccount, "", 1)
+	if err != nil || len(existing) > 0 {
+		return err
+	}
+	accounts := []struct{ code, name, email string }{
+		{"ACME", "Acme Corporation", "billing@acme.example"},
+		{"GLOBEX", "Globex", "ap@globex.example"},
+		{"INITECH", "Initech", "finance@initech.example"},
+	}
+	for i, a := range accounts {
+		acc, err := s.Billing.Create(billsync.ObjectAccount, billsync.Entity{
+			"code": a.code, "name": a.name, "emailAddress": a.email, "currency": "USD"})
+		if err != nil {
+			return err
+		}
+		bal, err := s.Billing.Create(billsync.ObjectBalance, billsync.Entity{
+			"accountId": acc.ID(), "code": "PREPAID", "name": a.name + " prepaid credit", "description": "Prepaid usage credit",
+			"amount": fmt.Sprintf("%d.00", 1000*(i+1)), "currency": "USD", "startDate": "2026-01-01", "endDate": "2026-12-31"})
+		if err != nil {
+			return err
+		}
+		for j, amt := range []string{"250.00", "-42.50"} {
+			if _, err := s.Billing.Create(billsync.ObjectBalanceTransaction, billsync.Entity{
+				"balanceId": bal.ID(), "amount": amt, "description": fmt.Sprintf("Seed transaction %d", j+1),
+				"appliedDate": "2026-11-01"}); err != nil {
+				return err
+			}
+		}
+	}
+	return s.SeedQuotes(ctx, s.Demo)
+}
+
+var banner = template.Must(template.New("banner").Parse(`
+billsync sandbox is running. Press Ctrl-C to stop.
+
+  billsync          {{.App}}   (webhooks: {{.App}}/webhooks/billing, admin API: {{.App}}/api/v1/)
+  Salesforce (emu)  {{.SF}}
+  billing (emu)     {{.Billing}}
+  state             {{.Data}}
+
+Credentials (sandbox only):
+  billsync admin token         {{.AdminToken}}   (name: {{.AdminName}})
+  billing API token            {{.BillingToken}}
+  billing webhook secret       {{.WebhookSecret}}
+  Salesforce connected app     client_id={{.ClientID}} client_secret={{.ClientSecret}}
+  Salesforce integration user  {{.IntUser}} / {{.IntPass}}
+  Salesforce sales user        {{.SalesUser}} / {{.SalesPass}}
+
+Try it (see README.md for more):
+  curl -s -H 'Authorization: Bearer {{.BillingToken}}' {{.Billing}}/api/v1/accounts
+  curl -s -H 'Authorization: Bearer {{.AdminToken}}' '{{.App}}/api/v1/logs?limit=5'
+`))
+
+// WriteBanner prints where the sandbox's parties listen and their
+// credentials, for a person about to try it.
+func (s *Sandbox) WriteBanner(w io.Writer) error {
+	return banner.Execute(w, map[string]string{
+		"App": s.AppURL(), "SF": s.SFURL, "Billing": s.BillingURL, "Data": s.opts.Data,
+		"AdminToken": AdminToken, "AdminName": AdminName, "BillingToken": BillingToken,
+		"WebhookSecret": WebhookSecret, "ClientID": sfemu.DefaultClientID, "ClientSecret": sfemu.DefaultClientSecret,
+		"IntUser": sfemu.IntegrationUsername, "IntPass": sfemu.IntegrationPassword,
+		"SalesUser": sfemu.SalesUsername, "SalesPass": sfemu.SalesPassword,
+	})
+}
