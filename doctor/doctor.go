@@ -20,7 +20,7 @@ import (
 )
 
 // deployHint is how to put billsync's metadata into the org.
-const deployHint = "deploy salesforce/ with `sf project deploy start`"
+const deployHint = "deploy sfdx/ with `sf project deploy start`"
 
 // permsetHint is how to give the integration user access.
 const permsetHint = "assign the BillsyncIntegration permission set to the integration user: `sf org assign permset --name BillsyncIntegration --on-behalf-of <username>`"

@@ -68,9 +68,9 @@ func TestDoctorMissingMetadata(t *testing.T) {
 	}
 	for _, want := range []string{
 		"ok   Salesforce login: org 00D000000000001AAA, user 005000000000001AAA",
-		"FAIL Salesforce object BillingBalance__c: BillingBalance__c.Amount__c missing: deploy salesforce/ with `sf project deploy start`",
+		"FAIL Salesforce object BillingBalance__c: BillingBalance__c.Amount__c missing: deploy sfdx/ with `sf project deploy start`",
 		"BillingBalance__c.Code__c not updateable by the integration user",
-		"FAIL Salesforce object BillingAccount__c: BillingAccount__c missing: deploy salesforce/ with `sf project deploy start`",
+		"FAIL Salesforce object BillingAccount__c: BillingAccount__c missing: deploy sfdx/ with `sf project deploy start`",
 		"FAIL Salesforce platform event BillingObjectChange__e: BillingObjectChange__e missing",
 		"FAIL Salesforce object Quote: Quote missing: enable it in Setup",
 		"FAIL Salesforce API budget: 95 of 100 daily API requests used (95.0 %), above 90 %",
