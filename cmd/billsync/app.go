@@ -39,6 +39,7 @@ type App struct {
 	engine   *engine.Engine
 	runner   *engine.Runner
 	listener *engine.Listener
+	crm      *batch.Batcher
 	sub      *cometd.Subscriber
 	server   *http.Server
 
@@ -116,6 +117,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	}
 	// Writes and reads of many partitions share sObject Collections calls.
 	crm := batch.New(sf, batch.Options{MaxWait: cfg.BatchWait, Logger: log})
+	a.crm = crm
 	quotes, err := quotesync.New(quotesync.Config{CRM: crm, State: a.store, Billing: bill, Logger: log})
 	if err != nil {
 		return err

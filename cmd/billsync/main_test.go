@@ -31,7 +31,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-const deadline = 15 * time.Second
+// deadline is how long a wait may go without progress; stuckCap bounds a
+// wait that keeps making progress.
+const (
+	deadline = 15 * time.Second
+	stuckCap = 3 * time.Minute
+)
 
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("BILLSYNC_TEST_VERBOSE") != "" {
@@ -80,12 +85,19 @@ func (h *harness) app() *App { return h.sb.App.(*App) }
 // eventually polls cond until it holds or the deadline passes.
 func (h *harness) eventually(what string, cond func() (bool, string)) {
 	h.t.Helper()
-	end := time.Now().Add(deadline)
+	// The deadline runs from the last progress (a change in what cond
+	// reports), so a slow but moving machine is waited for and only a
+	// stuck one fails; stuckCap bounds the whole wait.
+	start := time.Now()
+	end := start.Add(deadline)
 	last := ""
-	for time.Now().Before(end) {
+	for now := start; now.Before(end) && now.Sub(start) < stuckCap; now = time.Now() {
 		ok, why := cond()
 		if ok {
 			return
+		}
+		if why != last {
+			end = time.Now().Add(deadline)
 		}
 		last = why
 		time.Sleep(25 * time.Millisecond)

@@ -37,6 +37,7 @@ type Batcher struct {
 
 	mu     sync.Mutex
 	queues map[batchKey]*pending
+	held   bool // Hold: nothing is sent until release
 }
 
 var _ billsync.CRM = (*Batcher)(nil)
@@ -110,6 +111,43 @@ func New(crm billsync.CRM, opts Options) *Batcher {
 	return &Batcher{crm: crm, opts: opts, queues: map[batchKey]*pending{}}
 }
 
+// Hold stops sending until release is called: requests keep queueing and
+// even full batches wait. On release everything waiting is sent in calls
+// of up to MaxBatch records. It makes how a burst is cut into calls
+// independent of when its requests arrive, which a test of call counts
+// needs on a loaded machine.
+func (b *Batcher) Hold() (release func()) {
+	b.mu.Lock()
+	b.held = true
+	b.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.mu.Lock()
+			b.held = false
+			keys := make([]batchKey, 0, len(b.queues))
+			for k := range b.queues {
+				keys = append(keys, k)
+			}
+			b.mu.Unlock()
+			for _, k := range keys {
+				b.flush(k, false)
+			}
+		})
+	}
+}
+
+// Waiting is how many records wait for a call.
+func (b *Batcher) Waiting() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, p := range b.queues {
+		n += len(p.items)
+	}
+	return n
+}
+
 // submit queues items under key and waits for their results.
 func (b *Batcher) submit(ctx context.Context, key batchKey, recs []billsync.SObject) ([]result, error) {
 	items := make([]*item, len(recs))
@@ -148,7 +186,7 @@ func (b *Batcher) submit(ctx context.Context, key batchKey, recs []billsync.SObj
 func (b *Batcher) flush(key batchKey, fullOnly bool) {
 	b.mu.Lock()
 	p := b.queues[key]
-	if p == nil {
+	if p == nil || b.held {
 		b.mu.Unlock()
 		return
 	}

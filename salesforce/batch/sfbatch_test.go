@@ -60,8 +60,12 @@ func (c *countingCRM) callSizes() []int {
 }
 
 // upsertAll has n goroutines upsert one record each, as n partitions do.
+// The batcher is held until all n wait, so how they are cut into calls
+// does not depend on how fast the goroutines start on a loaded machine.
 func upsertAll(t *testing.T, b *Batcher, n int) []billsync.SaveResult {
 	t.Helper()
+	release := b.Hold()
+	defer release()
 	out := make([]billsync.SaveResult, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -77,6 +81,12 @@ func upsertAll(t *testing.T, b *Batcher, n int) []billsync.SaveResult {
 			}
 		}()
 	}
+	for deadline := time.Now().Add(15 * time.Second); b.Waiting() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests waiting after 15 s", b.Waiting(), n)
+		}
+	}
+	release()
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
