@@ -108,6 +108,17 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt.Attempt) {
 	e.settle(ctx, a, om, st, p, cur, rec)
 }
 
+// createFromSalesforce creates in billing a record made in Salesforce
+// (C3); idemKey makes a repeated create return the first one's record.
+func (e *Engine) createFromSalesforce(ctx context.Context, a *attempt.Attempt, om *mapping.Object, rec billsync.SObject, idemKey string) {
+	sfVals, err := om.SalesforceValues(rec)
+	if err != nil {
+		a.Fail(err, "", "")
+		return
+	}
+	e.createInBilling(ctx, a, om, rec, sfVals, idemKey)
+}
+
 // createInBilling creates a record that was created in Salesforce, and
 // writes the new billing id back to it (C3).
 func (e *Engine) createInBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, rec billsync.SObject, sfVals mapping.Values, idemKey string) {

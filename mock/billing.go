@@ -191,9 +191,14 @@ func (b *Billing) Create(ctx context.Context, t billsync.ObjectType, e billsync.
 			return e.Clone(), nil
 		}
 	}
-	b.next++
 	c := e.Clone()
-	c["id"] = fmt.Sprintf("%s_%d", idPrefixes[t], b.next)
+	for { // past the ids of records Put there
+		b.next++
+		c["id"] = fmt.Sprintf("%s_%d", idPrefixes[t], b.next)
+		if _, taken := b.records[t][c.ID()]; !taken {
+			break
+		}
+	}
 	c["version"] = json.Number("1")
 	if t == billsync.ObjectBalanceTransaction {
 		if bal, ok := b.records[billsync.ObjectBalance][c.Str("balanceId")]; ok {

@@ -62,6 +62,11 @@ func TestBillingVersionsAndPaging(t *testing.T) {
 	if b.Writes() != 6 || b.Capabilities().Versioning != billsync.VersionInteger {
 		t.Fatalf("writes %d caps %+v", b.Writes(), b.Capabilities())
 	}
+	// Ids it makes never take the id of a record put there.
+	b.Put(billsync.ObjectQuote, billsync.Entity{"id": "q_1", "version": json.Number("1")})
+	if q, _ := b.Create(ctx, billsync.ObjectQuote, billsync.Entity{}, ""); q.ID() == "q_1" {
+		t.Fatalf("created over a stored record: %v", q)
+	}
 	down := errors.New("down")
 	b.Hook = func(ctx context.Context, c mock.BillingCall) error { return down }
 	if _, err := b.Get(ctx, billsync.ObjectAccount, "acc_a"); !errors.Is(err, down) {
