@@ -7,7 +7,11 @@
 // Config.Quotes. Claiming changes from the queue and moving stream
 // events into it are package runner's.
 //
+// Each path reads what it needs first, decides with a pure function of
+// those values (which the tests exercise table by table), and then
+// applies the one write plan decided.
+//
 // The engine talks only to the root package's interfaces (Store, CRM,
 // Billing); it never imports a concrete store, client or emulator, so
-// every path runs in unit tests with in-memory fakes.
+// every path runs in unit tests with the in-memory fakes of package mock.
 package engine

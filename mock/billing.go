@@ -39,6 +39,7 @@ type Billing struct {
 	records map[billsync.ObjectType]map[string]billsync.Entity
 	order   map[billsync.ObjectType][]string // ids in creation order, for List
 	idem    map[string]string                // idempotency key → id
+	used    map[string]bool                  // every id ever stored: a platform never reuses one
 	next    int
 	calls   []BillingCall
 }
@@ -62,7 +63,7 @@ func (b *Billing) call(ctx context.Context, c BillingCall) error {
 
 func (b *Billing) initLocked() {
 	if b.records == nil {
-		b.records, b.order, b.idem = map[billsync.ObjectType]map[string]billsync.Entity{}, map[billsync.ObjectType][]string{}, map[string]string{}
+		b.records, b.order, b.idem, b.used = map[billsync.ObjectType]map[string]billsync.Entity{}, map[billsync.ObjectType][]string{}, map[string]string{}, map[string]bool{}
 	}
 }
 
@@ -75,6 +76,7 @@ func (b *Billing) putLocked(t billsync.ObjectType, e billsync.Entity) {
 		b.order[t] = append(b.order[t], e.ID())
 	}
 	b.records[t][e.ID()] = e.Clone()
+	b.used[string(t)+"/"+e.ID()] = true
 }
 
 // Put stores a record as it is, version included (not counted, no hooks).
@@ -192,10 +194,10 @@ func (b *Billing) Create(ctx context.Context, t billsync.ObjectType, e billsync.
 		}
 	}
 	c := e.Clone()
-	for { // past the ids of records Put there
+	for { // past the ids of records put there, and of deleted ones
 		b.next++
 		c["id"] = fmt.Sprintf("%s_%d", idPrefixes[t], b.next)
-		if _, taken := b.records[t][c.ID()]; !taken {
+		if !b.used[string(t)+"/"+c.ID()] {
 			break
 		}
 	}

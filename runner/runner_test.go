@@ -391,13 +391,16 @@ func TestRunnerLogsQueueFailures(t *testing.T) {
 
 func TestErrorCode(t *testing.T) {
 	t.Parallel()
-	for err, want := range map[error]string{
-		&billsync.RemoteError{System: billsync.SystemBilling, StatusCode: 409, Code: "version_conflict"}: "version_conflict",
-		billsync.Errorf(billsync.EINVALID, "bad"): billsync.EINVALID,
-		errors.New("plain"):                       billsync.EINTERNAL,
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&billsync.RemoteError{System: billsync.SystemBilling, StatusCode: 409, Code: "version_conflict"}, "version_conflict"},
+		{billsync.Errorf(billsync.EINVALID, "bad"), billsync.EINVALID},
+		{errors.New("plain"), billsync.EINTERNAL},
 	} {
-		if got := errorCode(err); got != want {
-			t.Errorf("errorCode(%v) = %q, want %q", err, got, want)
+		if got := errorCode(tc.err); got != tc.want {
+			t.Errorf("errorCode(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }
