@@ -7,9 +7,12 @@
 // Config.Quotes. Claiming changes from the queue and moving stream
 // events into it are package runner's.
 //
-// Each path reads what it needs first, decides with a pure function of
-// those values (which the tests exercise table by table), and then
-// applies the one write plan decided.
+// Each path reads what it needs, decides with a pure function of those
+// values (planResync, classifyBillingChange, decide, the delete
+// decisions; the tests exercise them table by table), and then applies
+// what was decided. Where a first decision spares a read (an echo needs
+// no billing read), the reads come in stages, each followed by its
+// decision; no decision is taken in the middle of a write.
 //
 // The engine talks only to the root package's interfaces (Store, CRM,
 // Billing); it never imports a concrete store, client or emulator, so
