@@ -205,6 +205,16 @@ func waitResync(t *testing.T, e *Engine, id string) *billsync.ResyncReport {
 	}
 }
 
+// waitWake waits for the engine to wake the runner.
+func (b *bundle) waitWake(t *testing.T) {
+	t.Helper()
+	select {
+	case <-b.wakes:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the runner was not woken")
+	}
+}
+
 // drain applies every queued change with the engine, as the runner
 // would, and returns the changes' own log entries.
 func (b *bundle) drain(t *testing.T) []billsync.LogEntry {
@@ -259,7 +269,7 @@ func TestResyncRepairsDrift(t *testing.T) {
 	fresh := b.org.Put("BillingAccount__c", billsync.SObject{"Name": "Delta", "Code__c": "D", "Currency__c": "EUR"})
 
 	r, err := b.engine.StartResync(ctx, billsync.ResyncRequest{DryRun: true})
-	if err != nil || r.State != "running" || !strings.HasPrefix(r.ID, "rs_") {
+	if err != nil || !strings.HasPrefix(r.ID, "rs_") || r.Request != (billsync.ResyncRequest{DryRun: true}) {
 		t.Fatalf("StartResync: %+v %v", r, err)
 	}
 	dry := waitResync(t, b.engine, r.ID)
@@ -280,6 +290,7 @@ func TestResyncRepairsDrift(t *testing.T) {
 	if q := b.store.Queued(); len(q) != 0 {
 		t.Fatalf("a dry run queued %+v", q)
 	}
+	b.waitWake(t)
 
 	r, err = b.engine.StartResync(ctx, billsync.ResyncRequest{})
 	if err != nil {
@@ -288,11 +299,7 @@ func TestResyncRepairsDrift(t *testing.T) {
 	if rep := waitResync(t, b.engine, r.ID); rep.State != "done" || rep.Repairs != 4 || len(b.store.Queued()) != 4 {
 		t.Fatalf("report %+v, queued %+v", rep, b.store.Queued())
 	}
-	select {
-	case <-b.wakes:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the runner was not woken after the resync")
-	}
+	b.waitWake(t)
 	for _, le := range b.drain(t) {
 		if le.Outcome != billsync.OutcomeSuccess {
 			t.Errorf("repair %+v", le)

@@ -254,7 +254,7 @@ func TestListenerLeaseHandOver(t *testing.T) {
 	store := mock.NewStore()
 	srcA, srcB := &source{}, &source{}
 	cfg := func(owner string, src *source) ListenerConfig {
-		return ListenerConfig{Source: src.mock(), Queue: store, State: store, Leases: store, Owner: owner, LeaseTTL: 150 * time.Millisecond}
+		return ListenerConfig{Source: src.mock(), Queue: store, State: store, Leases: store, Owner: owner, LeaseTTL: time.Second}
 	}
 	a, b := NewListener(cfg("a", srcA)), NewListener(cfg("b", srcB))
 	name := "subscription:" + ChannelBillingObjectChange
@@ -282,7 +282,7 @@ func TestListenerLostLeaseStandsBy(t *testing.T) {
 	store := mock.NewStore()
 	src := &source{}
 	logs := &logRecorder{}
-	l := NewListener(ListenerConfig{Source: src.mock(), Queue: store, State: store, Leases: store, Owner: "a", LeaseTTL: 150 * time.Millisecond,
+	l := NewListener(ListenerConfig{Source: src.mock(), Queue: store, State: store, Leases: store, Owner: "a", LeaseTTL: time.Second,
 		Logger: slog.New(logs)})
 	runListener(t, l)
 	eventually(t, "a subscribed", func() bool { return l.Leader() })
