@@ -243,3 +243,26 @@ func TestSalesforceUndeleteOfUnknownRecord(t *testing.T) {
 		t.Fatalf("%+v %v", le, b.org.Get(sfID))
 	}
 }
+
+// A mirrored delete that billing refuses is retried; the version billsync
+// expects back is recorded first, so the later echo is still recognised.
+func TestSalesforceDeleteRefusedByBilling(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.set(t, "deletes.account", `"mirror"`)
+	sfID := b.synced(t)
+	b.billing.Hook = func(ctx context.Context, c mock.BillingCall) error {
+		if c.Method == "delete" {
+			return &billsync.RemoteError{System: billsync.SystemBilling, StatusCode: 503, Code: "unavailable", Transient: true}
+		}
+		return nil
+	}
+	r := b.engine.Process(ctx, sfOp(billsync.ObjectAccount, billsync.OpDeleted, sfID))
+	if le := only(t, r); r.Disposition != attempt.Retry || le.Operation != "delete" || le.BillingID != "acc_1" {
+		t.Fatalf("%v %+v", r.Disposition, le)
+	}
+	if st := b.state(t, billsync.ObjectAccount, "acc_1"); st.BillingVersion != 2 {
+		t.Fatalf("state %+v", st)
+	}
+}

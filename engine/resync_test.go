@@ -517,3 +517,47 @@ func TestResyncBase(t *testing.T) {
 		t.Errorf("billing's values as the base: %+v %v", got, err)
 	}
 }
+
+// A billing-side repair stops at a held conflict, at a Salesforce record
+// it cannot read, and at a parent or upsert that fails.
+func TestResyncEntityEdges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, _, fromBilling, _ := conflictSetup(t, billsync.PolicyManual, fixedNow, fixedNow)
+	b.engine.Process(ctx, fromBilling)
+	if le := only(t, b.engine.Process(ctx, resyncChange(billsync.SideBilling, "acc_1"))); le.Reason != "held" {
+		t.Errorf("held: %+v", le)
+	}
+
+	b = setup(t)
+	b.synced(t)
+	down := errors.New("Salesforce is down")
+	b.org.Hook = func(ctx context.Context, c mock.Call) error {
+		if c.Method == "retrieveRecords" || c.Method == "query" {
+			return down
+		}
+		return nil
+	}
+	if le := only(t, b.engine.Process(ctx, resyncChange(billsync.SideBilling, "acc_1"))); le.Operation != "read" || le.Outcome != billsync.OutcomeDead {
+		t.Errorf("unreadable twin: %+v", le)
+	}
+
+	b = setup(t)
+	b.putBilling(t, billsync.ObjectBalance, `{"id":"bal_1","accountId":"acc_gone","name":"B","amount":"1.00","version":1}`)
+	bal := resyncChange(billsync.SideBilling, "bal_1")
+	bal.Object = billsync.ObjectBalance
+	if le := only(t, b.engine.Process(ctx, bal)); le.Outcome != billsync.OutcomeDead || le.ErrorCode != "not_found" {
+		t.Errorf("parent gone from billing: %+v", le)
+	}
+	b.putBilling(t, billsync.ObjectAccount, acc1)
+	b.org.FailRecord = func(object string, r billsync.SObject) *billsync.FieldError {
+		if object == "BillingBalance__c" {
+			return &billsync.FieldError{StatusCode: "STRING_TOO_LONG", Message: "Name: data value too large"}
+		}
+		return nil
+	}
+	b.putBilling(t, billsync.ObjectBalance, `{"id":"bal_1","accountId":"acc_1","name":"B","amount":"1.00","version":1}`)
+	if le := only(t, b.engine.Process(ctx, bal)); le.Operation != "upsert" || le.ErrorCode != "STRING_TOO_LONG" {
+		t.Errorf("upsert refused: %+v", le)
+	}
+}

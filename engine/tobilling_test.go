@@ -187,3 +187,22 @@ func TestResolveEdges(t *testing.T) {
 		t.Errorf("without a queue: %v", err)
 	}
 }
+
+// D3: a decision on a conflict whose billing record is gone closes it.
+func TestResolveRecordGoneFromBilling(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, _, fromBilling, _ := conflictSetup(t, billsync.PolicyManual, fixedNow, fixedNow)
+	b.engine.Process(ctx, fromBilling)
+	held := b.store.ConflictList()[0]
+	if _, err := b.engine.ResolveConflict(ctx, held.ID, billsync.SideSalesforce, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.billing.Delete(ctx, billsync.ObjectAccount, "acc_1"); err != nil {
+		t.Fatal(err)
+	}
+	le := only(t, b.engine.Process(ctx, b.store.Queued()[0]))
+	if c := b.store.ConflictList()[0]; le.Reason != billsync.ReasonNotFound || c.Status != billsync.ConflictResolved || c.Winner != billsync.SideSalesforce {
+		t.Fatalf("%+v %+v", le, c)
+	}
+}
