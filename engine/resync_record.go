@@ -44,12 +44,20 @@ func decideSalesforceRepair(billingID, link string, inBilling bool, deletePolicy
 }
 
 // resyncRecord repairs one record a resync found different: both sides
-// are read afresh and reconciled (H2).
+// are read afresh and reconciled (H2). While the object's switch is off,
+// a repair writes nothing, whichever side it starts from (A2, A5).
 func (e *Engine) resyncRecord(ctx context.Context, a *attempt.Attempt) {
 	c := a.Change
 	om, ok := e.m.Object(c.Object)
 	if !ok {
 		a.Finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "resync", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
+		return
+	}
+	billingID := ""
+	if c.Source == billsync.SideBilling {
+		billingID = c.RecordID
+	}
+	if e.switchedOff(a, om, billingID) {
 		return
 	}
 	if c.Source == billsync.SideBilling {
@@ -62,7 +70,7 @@ func (e *Engine) resyncRecord(ctx context.Context, a *attempt.Attempt) {
 	if !ok {
 		return
 	}
-	billingID := rec.Str(om.ExternalID)
+	billingID = rec.Str(om.ExternalID)
 	var ent billsync.Entity
 	if billingID != "" {
 		var err error
@@ -81,9 +89,7 @@ func (e *Engine) resyncRecord(ctx context.Context, a *attempt.Attempt) {
 	case repairCreate:
 		e.createFromSalesforce(ctx, a, om, rec, "sf:"+rec.ID())
 	case repairReconcile:
-		if !e.switchedOff(a, om, billingID) {
-			e.resyncEntity(ctx, a, om, ent)
-		}
+		e.resyncEntity(ctx, a, om, ent)
 	case repairDelete:
 		res, err := e.cfg.CRM.Delete(ctx, []string{rec.ID()})
 		if err == nil && len(res) == 1 {
@@ -119,9 +125,6 @@ func (e *Engine) switchedOff(a *attempt.Attempt, om *mapping.Object, billingID s
 // resyncFromBilling reconciles a billing record with its Salesforce twin,
 // creating the twin when it is missing.
 func (e *Engine) resyncFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, billingID string) {
-	if e.switchedOff(a, om, billingID) {
-		return
-	}
 	ent, err := e.cfg.Billing.Get(ctx, om.Type, billingID)
 	if err != nil {
 		if notFound(err) {

@@ -459,14 +459,24 @@ func TestResyncRecordOutcomes(t *testing.T) {
 	if le := only(t, b.engine.Process(ctx, resyncChange(billsync.SideSalesforce, "a01000000000099AAA"))); le.Reason != billsync.ReasonNotFound {
 		t.Errorf("gone from Salesforce: %+v", le)
 	}
-	// A5: with the switch off the repair is skipped, and nothing is read.
+	// A2, A5: with the switch off a repair is skipped, whichever side it
+	// starts from, and nothing is written: not a reconcile, a create in
+	// billing, or a mirrored delete.
 	b.set(t, billsync.KeySyncAccounts, `false`)
+	b.set(t, "deletes.account", `"mirror"`)
 	b.putBilling(t, billsync.ObjectAccount, acc1)
 	linked := b.org.Put("BillingAccount__c", billsync.SObject{"BillingId__c": "acc_1", "Name": "Other"})
-	for _, c := range []billsync.Change{resyncChange(billsync.SideBilling, "acc_1"), resyncChange(billsync.SideSalesforce, linked)} {
+	created := b.org.Put("BillingAccount__c", billsync.SObject{"Name": "Made in Salesforce"})
+	orphan := b.org.Put("BillingAccount__c", billsync.SObject{"BillingId__c": "acc_gone", "Name": "Gone"})
+	writes, billingWrites := b.org.Writes(), b.billing.Writes()
+	for _, c := range []billsync.Change{resyncChange(billsync.SideBilling, "acc_1"), resyncChange(billsync.SideSalesforce, linked),
+		resyncChange(billsync.SideSalesforce, created), resyncChange(billsync.SideSalesforce, orphan)} {
 		if le := only(t, b.engine.Process(ctx, c)); le.Reason != billsync.ReasonSwitchOff {
 			t.Errorf("switch off: %+v", le)
 		}
+	}
+	if b.org.Writes() != writes || b.billing.Writes() != billingWrites || b.org.Get(orphan) == nil {
+		t.Errorf("a repair wrote with the switch off: %v", b.org.CallLog())
 	}
 	// An unmapped object.
 	c := resyncChange(billsync.SideBilling, "q1")
