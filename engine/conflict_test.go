@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -16,14 +15,14 @@ func conflictSetup(t *testing.T, policy string, bTime, sTime time.Time) (*bundle
 	t.Helper()
 	b := setup(t)
 	ctx := context.Background()
-	b.store.SetSetting(ctx, "conflicts.account", json.RawMessage(`"`+policy+`"`), "test")
-	b.billing.put(ent(t, acc1))
+	b.set(t, "conflicts.account", `"`+policy+`"`)
+	b.putBilling(t, billsync.ObjectAccount, acc1)
 	b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
-	rec := b.crm.byExt("BillingAccount__c", "acc_1")
-	rec["Name"] = "Name from Salesforce"
-	rec["LastModifiedDate"] = sTime.Format("2006-01-02T15:04:05.000-0700")
+	rec := b.sf("BillingAccount__c", "acc_1")
+	b.org.Set(rec.ID(), "Name", "Name from Salesforce")
+	b.org.Set(rec.ID(), "LastModifiedDate", sTime.Format("2006-01-02T15:04:05.000-0700"))
 	v2 := fmt.Sprintf(`{"id":"acc_1","code":"ACME","name":"Name from billing","currency":"USD","version":2,"updatedAt":%q}`, bTime.Format(time.RFC3339Nano))
-	b.billing.put(ent(t, v2))
+	b.putBilling(t, billsync.ObjectAccount, v2)
 	return b, rec.ID(), billingChange(t, billsync.ObjectAccount, billsync.OpUpdated, v2), sfChange(billsync.ObjectAccount, rec.ID())
 }
 
@@ -59,14 +58,15 @@ func TestConflictPolicies(t *testing.T) {
 					t.Fatalf("first: %+v", le)
 				}
 				b.engine.Process(ctx, second)
-				if len(b.conflicts.list) != 1 {
-					t.Fatalf("%d conflicts, want exactly 1: %+v", len(b.conflicts.list), b.conflicts.list)
+				cs := b.store.ConflictList()
+				if len(cs) != 1 {
+					t.Fatalf("%d conflicts, want exactly 1: %+v", len(cs), cs)
 				}
-				c := b.conflicts.list[0]
+				c := cs[0]
 				if len(c.Fields) != 1 || c.Fields[0].Field != "name" || c.Fields[0].Billing != "Name from billing" || c.Fields[0].Salesforce != "Name from Salesforce" {
 					t.Fatalf("conflict fields %+v", c.Fields)
 				}
-				sfName := b.crm.get(sfID).Str("Name")
+				sfName := b.org.Get(sfID).Str("Name")
 				bill, _ := b.billing.Get(ctx, billsync.ObjectAccount, "acc_1")
 				if tc.want == "" {
 					if c.Status != billsync.ConflictHeld || sfName != "Name from Salesforce" || bill.Str("name") != "Name from billing" {
@@ -88,16 +88,14 @@ func TestConflictPolicies(t *testing.T) {
 func TestManualConflictResolve(t *testing.T) {
 	t.Parallel()
 	b, sfID, fromBilling, _ := conflictSetup(t, billsync.PolicyManual, fixedNow, fixedNow)
-	q := &captureQueue{}
-	b.engine.cfg.Queue = q
 	ctx := context.Background()
 	b.engine.Process(ctx, fromBilling)
-	held := b.conflicts.list[0]
+	held := b.store.ConflictList()[0]
 	// Another change of the record while held writes nothing.
-	calls := len(b.crm.callLog())
+	calls := len(b.org.CallLog())
 	r := b.engine.Process(ctx, sfChange(billsync.ObjectAccount, sfID))
-	if le := only(t, r); le.Outcome != billsync.OutcomeConflict || le.Reason != "held" || len(b.crm.callLog()) != calls+1 {
-		t.Fatalf("%+v %v", le, b.crm.callLog()[calls:])
+	if le := only(t, r); le.Outcome != billsync.OutcomeConflict || le.Reason != "held" || len(b.org.CallLog()) != calls+1 {
+		t.Fatalf("%+v %v", le, b.org.CallLog()[calls:])
 	}
 	if _, err := b.engine.ResolveConflict(ctx, held.ID, "nobody", "ops"); billsync.ErrorCode(err) != billsync.EINVALID {
 		t.Fatalf("bad winner: %v", err)
@@ -105,18 +103,19 @@ func TestManualConflictResolve(t *testing.T) {
 	if _, err := b.engine.ResolveConflict(ctx, held.ID, billsync.SideSalesforce, "ops"); err != nil {
 		t.Fatal(err)
 	}
-	if len(q.changes) != 1 || q.changes[0].Op != billsync.OpResolve || q.changes[0].Partition != "account:acc_1" {
-		t.Fatalf("queued %+v", q.changes)
+	queued := b.store.Queued()
+	if len(queued) != 1 || queued[0].Op != billsync.OpResolve || queued[0].Partition != "account:acc_1" || len(b.wakes) != 1 {
+		t.Fatalf("queued %+v, %d wake-ups", queued, len(b.wakes))
 	}
-	c := *q.changes[0]
+	c := queued[0]
 	c.Attempt = 1
 	r = b.engine.Process(ctx, c)
 	if le := only(t, r); le.Outcome != billsync.OutcomeSuccess || le.Operation != "resolve" {
 		t.Fatalf("%+v", le)
 	}
 	bill, _ := b.billing.Get(ctx, billsync.ObjectAccount, "acc_1")
-	if bill.Str("name") != "Name from Salesforce" || b.conflicts.list[0].Status != billsync.ConflictResolved || b.conflicts.list[0].ResolvedBy != "ops" {
-		t.Fatalf("billing %v conflict %+v", bill, b.conflicts.list[0])
+	if c := b.store.ConflictList()[0]; bill.Str("name") != "Name from Salesforce" || c.Status != billsync.ConflictResolved || c.ResolvedBy != "ops" {
+		t.Fatalf("billing %v conflict %+v", bill, c)
 	}
 	if _, err := b.engine.ResolveConflict(ctx, held.ID, billsync.SideBilling, "ops"); billsync.ErrorCode(err) != billsync.ECONFLICT {
 		t.Fatalf("resolving twice: %v", err)
@@ -129,12 +128,9 @@ func TestBillingDeletePolicies(t *testing.T) {
 	for _, policy := range []string{billsync.DeleteIgnore, billsync.DeleteMirror, billsync.DeleteFlag} {
 		b := setup(t)
 		ctx := context.Background()
-		b.store.SetSetting(ctx, "deletes.account", json.RawMessage(`"`+policy+`"`), "test")
+		b.set(t, "deletes.account", `"`+policy+`"`)
 		b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
-		sfID := b.crm.byExt("BillingAccount__c", "acc_1").ID()
-		b.crm.mu.Lock()
-		b.crm.records[sfID]["deleted"] = false
-		b.crm.mu.Unlock()
+		sfID := b.sf("BillingAccount__c", "acc_1").ID()
 		r := b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpDeleted, `{"id":"acc_1","code":"ACME","name":"Acme","version":2}`))
 		le := only(t, r)
 		switch policy {
@@ -143,27 +139,13 @@ func TestBillingDeletePolicies(t *testing.T) {
 				t.Fatalf("ignore: %+v", le)
 			}
 		case billsync.DeleteMirror:
-			if le.Outcome != billsync.OutcomeSuccess || b.crm.get(sfID) != nil {
-				t.Fatalf("mirror: %+v, record %v", le, b.crm.get(sfID))
+			if le.Outcome != billsync.OutcomeSuccess || b.org.Get(sfID) != nil {
+				t.Fatalf("mirror: %+v, record %v", le, b.org.Get(sfID))
 			}
 		case billsync.DeleteFlag:
-			if le.Outcome != billsync.OutcomeSuccess || b.crm.get(sfID)["IsDeletedInBilling__c"] != true {
-				t.Fatalf("flag: %+v, record %v", le, b.crm.get(sfID))
+			if le.Outcome != billsync.OutcomeSuccess || b.org.Get(sfID)["IsDeletedInBilling__c"] != true {
+				t.Fatalf("flag: %+v, record %v", le, b.org.Get(sfID))
 			}
 		}
 	}
-}
-
-// captureQueue records what the engine queues.
-type captureQueue struct {
-	billsync.Queue
-	changes []*billsync.Change
-}
-
-func (q *captureQueue) Enqueue(ctx context.Context, cs ...*billsync.Change) ([]bool, error) {
-	for _, c := range cs {
-		c.ID = int64(100 + len(q.changes))
-		q.changes = append(q.changes, c)
-	}
-	return make([]bool, len(cs)), nil
 }

@@ -9,6 +9,57 @@ import (
 	"github.com/billsync/billsync/mapping"
 )
 
+// deleteAction is what a delete calls for (H1).
+type deleteAction int
+
+const (
+	deleteSkip   deleteAction = iota // log it and write nothing
+	deleteMirror                     // delete the record on the other side
+	deleteFlag                       // flag the record on the other side
+)
+
+// deleteVerdict is a delete's action, with the skip's reason.
+type deleteVerdict struct {
+	action      deleteAction
+	reason, msg string
+}
+
+func skipDelete(reason, msg string) deleteVerdict { return deleteVerdict{deleteSkip, reason, msg} }
+
+// decideBillingDelete decides a billing delete of a record of type t from
+// the delete policy, the record's sync state (nil: never synced; not read
+// under ignore) and the deleted record as the webhook carried it (nil
+// when it carried none).
+func decideBillingDelete(t billsync.ObjectType, policy string, st *billsync.SyncState, ent billsync.Entity) deleteVerdict {
+	switch {
+	case policy == billsync.DeleteIgnore:
+		return skipDelete(billsync.ReasonDeleteIgnored, "deletes."+string(t)+" is ignore")
+	case st == nil || st.SalesforceID == "":
+		return skipDelete(billsync.ReasonNotFound, "the record was never synced to Salesforce")
+	case ent != nil && ent.Version() > 0 && ent.Version() <= st.BillingVersion:
+		// A delete billsync made itself (mirroring a Salesforce delete)
+		// comes back as a webhook whose version it already recorded.
+		return skipDelete(billsync.ReasonStale, "billsync's own delete, or an older event")
+	case policy == billsync.DeleteFlag:
+		return deleteVerdict{action: deleteFlag}
+	}
+	return deleteVerdict{action: deleteMirror}
+}
+
+// decideSalesforceDelete decides a Salesforce delete of a record of type
+// t from the delete policy and whether billsync synced the record.
+func decideSalesforceDelete(t billsync.ObjectType, policy string, synced bool) deleteVerdict {
+	switch {
+	case policy == billsync.DeleteIgnore:
+		return skipDelete(billsync.ReasonDeleteIgnored, "deletes."+string(t)+" is ignore")
+	case !synced:
+		return skipDelete(billsync.ReasonNotFound, "the record was never synced to billing")
+	case policy == billsync.DeleteFlag:
+		return deleteVerdict{action: deleteFlag}
+	}
+	return deleteVerdict{action: deleteMirror}
+}
+
 // deleteFromBilling applies a billing delete to Salesforce per the
 // object's delete policy (H1): mirror deletes the Salesforce record (its
 // master-detail children go with it, as billing's children do), flag sets
@@ -16,26 +67,24 @@ import (
 func (e *Engine) deleteFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object) {
 	c := a.Change
 	policy := a.Settings.DeletePolicy(c.Object)
-	if policy == billsync.DeleteIgnore {
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "delete", "", "deletes."+string(c.Object)+" is ignore", "", "")
-		return
+	var st *billsync.SyncState
+	if policy != billsync.DeleteIgnore {
+		var err error
+		if st, err = e.state(ctx, c.Object, c.RecordID); err != nil {
+			a.Fail(err, "", "")
+			return
+		}
 	}
-	st, err := e.state(ctx, c.Object, c.RecordID)
-	if err != nil {
-		a.Fail(err, "", "")
-		return
-	}
-	if st == nil || st.SalesforceID == "" {
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "delete", "", "the record was never synced to Salesforce", "", "")
-		return
-	}
-	// A delete billsync made itself (mirroring a Salesforce delete) comes
-	// back as a webhook whose version it already recorded.
-	if ent, err := decodeObject(c.Payload); err == nil && ent.Version() > 0 && ent.Version() <= st.BillingVersion {
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonStale, "delete", "", "billsync's own delete, or an older event", "", st.SalesforceID)
-		return
-	}
-	if policy == billsync.DeleteFlag {
+	ent, _ := decodeObject(c.Payload)
+	v := decideBillingDelete(c.Object, policy, st, ent)
+	switch v.action {
+	case deleteSkip:
+		sfID := ""
+		if v.reason == billsync.ReasonStale {
+			sfID = st.SalesforceID
+		}
+		a.Finish(billsync.OutcomeSkipped, v.reason, "delete", "", v.msg, "", sfID)
+	case deleteFlag:
 		rec := billsync.SObject{"Id": st.SalesforceID, mapping.FieldDeleted: true, mapping.FieldLastSystem: mapping.LastSystemBilling}
 		mapping.SyncStatusFields(rec, "deleted_in_billing", "", e.now())
 		if err := e.updateOne(ctx, om, rec); err != nil && !gone(err) {
@@ -43,21 +92,21 @@ func (e *Engine) deleteFromBilling(ctx context.Context, a *attempt.Attempt, om *
 			return
 		}
 		a.Finish(billsync.OutcomeSuccess, "", "flag", "", "deleted in billing: "+mapping.FieldDeleted+" set", "", st.SalesforceID)
-		return
+	case deleteMirror:
+		res, err := e.cfg.CRM.Delete(ctx, []string{st.SalesforceID})
+		if err == nil && len(res) == 1 {
+			err = res[0].Err()
+		}
+		if err != nil && !gone(err) {
+			a.FailOp(err, "delete", "", st.SalesforceID)
+			return
+		}
+		if err := e.cfg.State.DeleteSyncState(ctx, c.Object, c.RecordID); err != nil {
+			a.Fail(err, "", st.SalesforceID)
+			return
+		}
+		a.Finish(billsync.OutcomeSuccess, "", "delete", "", "deleted in Salesforce (deletes."+string(c.Object)+" is mirror)", "", st.SalesforceID)
 	}
-	res, err := e.cfg.CRM.Delete(ctx, []string{st.SalesforceID})
-	if err == nil && len(res) == 1 {
-		err = res[0].Err()
-	}
-	if err != nil && !gone(err) {
-		a.FailOp(err, "delete", "", st.SalesforceID)
-		return
-	}
-	if err := e.cfg.State.DeleteSyncState(ctx, c.Object, c.RecordID); err != nil {
-		a.Fail(err, "", st.SalesforceID)
-		return
-	}
-	a.Finish(billsync.OutcomeSuccess, "", "delete", "", "deleted in Salesforce (deletes."+string(c.Object)+" is mirror)", "", st.SalesforceID)
 }
 
 // deleteFromSalesforce applies a Salesforce delete to billing per the
@@ -66,44 +115,55 @@ func (e *Engine) deleteFromBilling(ctx context.Context, a *attempt.Attempt, om *
 func (e *Engine) deleteFromSalesforce(ctx context.Context, a *attempt.Attempt, om *mapping.Object) {
 	c := a.Change
 	policy := a.Settings.DeletePolicy(c.Object)
-	if policy == billsync.DeleteIgnore {
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "delete", "", "deletes."+string(c.Object)+" is ignore", "", "")
-		return
+	var st *billsync.SyncState
+	if policy != billsync.DeleteIgnore {
+		var err error
+		if st, err = e.cfg.State.SyncStateBySalesforceID(ctx, c.RecordID); notFound(err) {
+			st = nil
+		} else if err != nil {
+			a.Fail(err, "", "")
+			return
+		}
 	}
-	st, err := e.cfg.State.SyncStateBySalesforceID(ctx, c.RecordID)
-	if notFound(err) {
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "delete", "", "the record was never synced to billing", "", "")
-		return
+	switch v := decideSalesforceDelete(c.Object, policy, st != nil); v.action {
+	case deleteSkip:
+		a.Finish(billsync.OutcomeSkipped, v.reason, "delete", "", v.msg, "", "")
+	case deleteFlag:
+		e.flagInBilling(ctx, a, om.Type, st)
+	case deleteMirror:
+		e.deleteInBilling(ctx, a, om.Type, st)
 	}
+}
+
+// flagInBilling marks a record deleted in Salesforce in billing
+// (customFields.deletedInSalesforce).
+func (e *Engine) flagInBilling(ctx context.Context, a *attempt.Attempt, t billsync.ObjectType, st *billsync.SyncState) {
+	cur, err := e.cfg.Billing.Get(ctx, t, st.BillingID)
 	if err != nil {
-		a.Fail(err, "", "")
+		if notFound(err) {
+			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "flag", "", "the billing record no longer exists", st.BillingID, "")
+			return
+		}
+		a.FailOp(err, "read", st.BillingID, "")
 		return
 	}
-	if policy == billsync.DeleteFlag {
-		cur, err := e.cfg.Billing.Get(ctx, c.Object, st.BillingID)
-		if err != nil {
-			if notFound(err) {
-				a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "flag", "", "the billing record no longer exists", st.BillingID, "")
-				return
-			}
-			a.FailOp(err, "read", st.BillingID, "")
-			return
-		}
-		cur.SetPath("customFields.deletedInSalesforce", true)
-		upd, err := e.cfg.Billing.Update(ctx, c.Object, cur)
-		if err != nil {
-			a.FailOp(err, "flag", st.BillingID, "")
-			return
-		}
-		st.BillingVersion = upd.Version()
-		if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
-			a.Fail(err, st.BillingID, "")
-			return
-		}
-		a.Finish(billsync.OutcomeSuccess, "", "flag", "", "deleted in Salesforce: customFields.deletedInSalesforce set", st.BillingID, "")
+	cur.SetPath("customFields.deletedInSalesforce", true)
+	upd, err := e.cfg.Billing.Update(ctx, t, cur)
+	if err != nil {
+		a.FailOp(err, "flag", st.BillingID, "")
 		return
 	}
-	cur, err := e.cfg.Billing.Get(ctx, c.Object, st.BillingID)
+	st.BillingVersion = upd.Version()
+	if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
+		a.Fail(err, st.BillingID, "")
+		return
+	}
+	a.Finish(billsync.OutcomeSuccess, "", "flag", "", "deleted in Salesforce: customFields.deletedInSalesforce set", st.BillingID, "")
+}
+
+// deleteInBilling deletes in billing a record deleted in Salesforce.
+func (e *Engine) deleteInBilling(ctx context.Context, a *attempt.Attempt, t billsync.ObjectType, st *billsync.SyncState) {
+	cur, err := e.cfg.Billing.Get(ctx, t, st.BillingID)
 	if err != nil && !notFound(err) {
 		a.FailOp(err, "read", st.BillingID, "")
 		return
@@ -116,12 +176,32 @@ func (e *Engine) deleteFromSalesforce(ctx context.Context, a *attempt.Attempt, o
 			a.Fail(err, st.BillingID, "")
 			return
 		}
-		if err := e.cfg.Billing.Delete(ctx, c.Object, st.BillingID); err != nil && !notFound(err) {
+		if err := e.cfg.Billing.Delete(ctx, t, st.BillingID); err != nil && !notFound(err) {
 			a.FailOp(err, "delete", st.BillingID, "")
 			return
 		}
 	}
-	a.Finish(billsync.OutcomeSuccess, "", "delete", "", "deleted in billing (deletes."+string(c.Object)+" is mirror)", st.BillingID, "")
+	a.Finish(billsync.OutcomeSuccess, "", "delete", "", "deleted in billing (deletes."+string(t)+" is mirror)", st.BillingID, "")
+}
+
+// undeleteAction is what an undelete in Salesforce calls for (H1).
+type undeleteAction int
+
+const (
+	undeleteSkip   undeleteAction = iota // not mirrored, or nothing to restore
+	undeleteCreate                       // create the record in billing again
+)
+
+// decideUndelete decides an undelete from the delete policy, whether
+// billsync knew the record, and whether its billing record still exists.
+func decideUndelete(t billsync.ObjectType, policy string, synced, inBilling bool) (undeleteAction, string, string) {
+	switch {
+	case policy != billsync.DeleteMirror:
+		return undeleteSkip, billsync.ReasonDeleteIgnored, "deletes." + string(t) + " is " + policy
+	case synced && inBilling:
+		return undeleteSkip, billsync.ReasonEcho, "the billing record still exists"
+	}
+	return undeleteCreate, "", ""
 }
 
 // undeleteFromSalesforce handles a record restored from the recycle bin:
@@ -129,36 +209,44 @@ func (e *Engine) deleteFromSalesforce(ctx context.Context, a *attempt.Attempt, o
 // written back); otherwise it is logged.
 func (e *Engine) undeleteFromSalesforce(ctx context.Context, a *attempt.Attempt, om *mapping.Object) {
 	c := a.Change
-	if p := a.Settings.DeletePolicy(c.Object); p != billsync.DeleteMirror {
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "undelete", "", "deletes."+string(c.Object)+" is "+p, "", "")
+	policy := a.Settings.DeletePolicy(c.Object)
+	// The policy alone may settle it, before anything is read.
+	if act, reason, msg := decideUndelete(c.Object, policy, false, false); act == undeleteSkip {
+		a.Finish(billsync.OutcomeSkipped, reason, "undelete", "", msg, "", "")
 		return
 	}
 	rec, ok := e.readChanged(ctx, a, om, "undelete")
 	if !ok {
 		return
 	}
-	if st, err := e.cfg.State.SyncStateBySalesforceID(ctx, c.RecordID); err == nil {
-		if _, err := e.cfg.Billing.Get(ctx, c.Object, st.BillingID); err == nil {
-			a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "undelete", "", "the billing record still exists", st.BillingID, "")
-			return
-		} else if !notFound(err) {
+	st, err := e.cfg.State.SyncStateBySalesforceID(ctx, c.RecordID)
+	if notFound(err) {
+		st = nil
+	} else if err != nil {
+		a.Fail(err, "", "")
+		return
+	}
+	inBilling := false
+	if st != nil {
+		_, err := e.cfg.Billing.Get(ctx, c.Object, st.BillingID)
+		if err != nil && !notFound(err) {
 			a.FailOp(err, "read", st.BillingID, "")
 			return
 		}
+		inBilling = err == nil
+	}
+	if act, reason, msg := decideUndelete(c.Object, policy, st != nil, inBilling); act == undeleteSkip {
+		a.Finish(billsync.OutcomeSkipped, reason, "undelete", "", msg, st.BillingID, "")
+		return
+	}
+	if st != nil {
+		// The old id map names a billing record that is gone.
 		if err := e.cfg.State.DeleteSyncState(ctx, c.Object, st.BillingID); err != nil {
 			a.Fail(err, st.BillingID, "")
 			return
 		}
-	} else if !notFound(err) {
-		a.Fail(err, "", "")
-		return
 	}
-	sfVals, err := om.SalesforceValues(rec)
-	if err != nil {
-		a.Fail(err, "", "")
-		return
-	}
-	e.createInBilling(ctx, a, om, rec, sfVals, fmt.Sprintf("sf:%s:undelete:%s", c.RecordID, c.EventID))
+	e.createFromSalesforce(ctx, a, om, rec, fmt.Sprintf("sf:%s:undelete:%s", c.RecordID, c.EventID))
 }
 
 func (e *Engine) updateOne(ctx context.Context, om *mapping.Object, rec billsync.SObject) error {

@@ -9,62 +9,8 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/engine/attempt"
+	"github.com/billsync/billsync/mock"
 )
-
-type bundle struct {
-	conflicts *memConflicts
-	store     *memStore
-	crm       *fakeCRM
-	billing   *fakeBilling
-	engine    *Engine
-}
-
-func setup(t *testing.T) *bundle {
-	t.Helper()
-	b := &bundle{store: newMemStore(), crm: newFakeCRM(), billing: newFakeBilling(), conflicts: &memConflicts{}}
-	e, err := New(Config{Settings: b.store, State: b.store, CRM: b.crm, Billing: b.billing, Conflicts: b.conflicts,
-		Clock: func() time.Time { return fixedNow }, MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.engine = e
-	return b
-}
-
-func ent(t *testing.T, js string) billsync.Entity {
-	t.Helper()
-	e, err := billsync.DecodeEntity([]byte(js))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
-func billingChange(t *testing.T, obj billsync.ObjectType, op billsync.Op, js string) billsync.Change {
-	t.Helper()
-	e := ent(t, js)
-	part, err := billsync.PartitionOf(obj, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return billsync.Change{ID: 1, Partition: part, Source: billsync.SideBilling, Object: obj, Op: op, RecordID: e.ID(),
-		EventID: "webhook:x", Payload: json.RawMessage(js), Attempt: 1, EnqueuedAt: fixedNow}
-}
-
-func sfChange(obj billsync.ObjectType, id string) billsync.Change {
-	return billsync.Change{ID: 2, Partition: billsync.RecordPartition(id), Source: billsync.SideSalesforce, Object: obj,
-		Op: billsync.OpUpdated, RecordID: id, EventID: "event:y", Attempt: 1, EnqueuedAt: fixedNow}
-}
-
-func only(t *testing.T, r attempt.Result) billsync.LogEntry {
-	t.Helper()
-	if len(r.Entries) == 0 {
-		t.Fatal("no log entry")
-	}
-	return r.Entries[len(r.Entries)-1]
-}
-
-const acc1 = `{"id":"acc_1","code":"ACME","name":"Acme","currency":"USD","version":1}`
 
 func TestBillingAccountCreatesSalesforceRecord(t *testing.T) {
 	t.Parallel()
@@ -74,7 +20,7 @@ func TestBillingAccountCreatesSalesforceRecord(t *testing.T) {
 	if r.Disposition != attempt.Done || le.Outcome != billsync.OutcomeSuccess || le.Operation != "create" {
 		t.Fatalf("result %+v", le)
 	}
-	rec := b.crm.byExt("BillingAccount__c", "acc_1")
+	rec := b.sf("BillingAccount__c", "acc_1")
 	if rec == nil || rec.Str("Name") != "Acme" || rec.Str("LastSystemToUpdate__c") != "billing" || rec.Str("BillingSyncStatus__c") != "success" {
 		t.Fatalf("salesforce record %v", rec)
 	}
@@ -91,7 +37,7 @@ func TestBillingEchoAndStale(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
-	calls := len(b.crm.callLog())
+	calls := len(b.org.CallLog())
 
 	r := b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpUpdated, strings.Replace(acc1, `"version":1`, `"version":2`, 1)))
 	if le := only(t, r); le.Outcome != billsync.OutcomeSkipped || le.Reason != billsync.ReasonEcho {
@@ -101,8 +47,8 @@ func TestBillingEchoAndStale(t *testing.T) {
 	if le := only(t, r); le.Outcome != billsync.OutcomeSkipped || le.Reason != billsync.ReasonStale {
 		t.Fatalf("stale: %+v", le)
 	}
-	if got := len(b.crm.callLog()); got != calls {
-		t.Fatalf("echo or stale event called Salesforce: %v", b.crm.callLog()[calls:])
+	if got := len(b.org.CallLog()); got != calls {
+		t.Fatalf("echo or stale event called Salesforce: %v", b.org.CallLog()[calls:])
 	}
 }
 
@@ -113,17 +59,17 @@ func TestDifferentFieldsMerge(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	b.billing.put(ent(t, acc1))
+	b.putBilling(t, billsync.ObjectAccount, acc1)
 	b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
-	rec := b.crm.byExt("BillingAccount__c", "acc_1")
-	rec["Code__c"] = "EDITED-IN-SF" // someone edits another field in Salesforce
+	rec := b.sf("BillingAccount__c", "acc_1")
+	b.org.Set(rec.ID(), "Code__c", "EDITED-IN-SF") // someone edits another field in Salesforce
 	v2 := `{"id":"acc_1","code":"ACME","name":"Acme Corp","currency":"USD","version":2}`
-	b.billing.put(ent(t, v2))
+	b.putBilling(t, billsync.ObjectAccount, v2)
 	r := b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpUpdated, v2))
 	if le := only(t, r); le.Outcome != billsync.OutcomeSuccess || le.Message != "to salesforce: name; to billing: code" {
 		t.Fatalf("%+v", le)
 	}
-	rec = b.crm.byExt("BillingAccount__c", "acc_1")
+	rec = b.sf("BillingAccount__c", "acc_1")
 	if rec.Str("Name") != "Acme Corp" || rec.Str("Code__c") != "EDITED-IN-SF" {
 		t.Fatalf("record %v", rec)
 	}
@@ -131,8 +77,8 @@ func TestDifferentFieldsMerge(t *testing.T) {
 	if got.Str("name") != "Acme Corp" || got.Str("code") != "EDITED-IN-SF" {
 		t.Fatalf("billing %v", got)
 	}
-	if len(b.conflicts.list) != 0 {
-		t.Fatalf("conflicts %+v", b.conflicts.list)
+	if cs := b.store.ConflictList(); len(cs) != 0 {
+		t.Fatalf("conflicts %+v", cs)
 	}
 }
 
@@ -142,15 +88,15 @@ func TestSwitchOffSkips(t *testing.T) {
 	for _, key := range []string{billsync.KeySyncEnabled, billsync.KeySyncBalances} {
 		b := setup(t)
 		ctx := context.Background()
-		b.store.SetSetting(ctx, key, json.RawMessage(`false`), "test")
+		b.set(t, key, `false`)
 		r := b.engine.Process(ctx, billingChange(t, billsync.ObjectBalance, billsync.OpCreated,
 			`{"id":"bal_1","accountId":"acc_1","name":"B","amount":"1.00","version":1}`))
 		le := only(t, r)
 		if le.Outcome != billsync.OutcomeSkipped || le.Reason != billsync.ReasonSwitchOff || !strings.Contains(le.Message, key) {
 			t.Fatalf("%s: %+v", key, le)
 		}
-		if len(b.crm.callLog()) != 0 {
-			t.Fatalf("wrote with %s off: %v", key, b.crm.callLog())
+		if len(b.org.CallLog()) != 0 {
+			t.Fatalf("wrote with %s off: %v", key, b.org.CallLog())
 		}
 	}
 }
@@ -161,17 +107,17 @@ func TestChildBringsParentsAlong(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	b.billing.put(ent(t, acc1))
-	b.billing.put(ent(t, `{"id":"bal_1","accountId":"acc_1","name":"Prepaid","amount":"100.00","currency":"USD","version":1}`))
+	b.putBilling(t, billsync.ObjectAccount, acc1)
+	b.putBilling(t, billsync.ObjectBalance, `{"id":"bal_1","accountId":"acc_1","name":"Prepaid","amount":"100.00","currency":"USD","version":1}`)
 	r := b.engine.Process(ctx, billingChange(t, billsync.ObjectBalanceTransaction, billsync.OpCreated,
 		`{"id":"btx_1","balanceId":"bal_1","accountId":"acc_1","amount":"-12.345","appliedDate":"2026-11-01","version":1}`))
 	if r.Disposition != attempt.Done || len(r.Entries) != 3 {
 		t.Fatalf("entries %+v", r.Entries)
 	}
-	if got := b.crm.callLog(); strings.Join(got, ",") != "upsert BillingAccount__c,upsert BillingBalance__c,upsert BillingBalanceTransaction__c" {
+	if got := b.org.CallLog(); strings.Join(got, ",") != "upsert BillingAccount__c,upsert BillingBalance__c,upsert BillingBalanceTransaction__c" {
 		t.Fatalf("order %v", got)
 	}
-	tx := b.crm.byExt("BillingBalanceTransaction__c", "btx_1")
+	tx := b.sf("BillingBalanceTransaction__c", "btx_1")
 	if tx.Str("Amount__c") != "-12.35" || tx.Str("BillingBalance__c") == "" {
 		t.Fatalf("txn %v", tx)
 	}
@@ -186,14 +132,14 @@ func TestSalesforceRejections(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	b.crm.fail = func(string, billsync.SObject) *billsync.FieldError {
+	b.org.FailRecord = func(string, billsync.SObject) *billsync.FieldError {
 		return &billsync.FieldError{StatusCode: "REQUIRED_FIELD_MISSING", Message: "Required fields are missing: [Name]", Fields: []string{"Name"}}
 	}
 	r := b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
 	if le := only(t, r); r.Disposition != attempt.Dead || le.ErrorCode != "REQUIRED_FIELD_MISSING" || le.Outcome != billsync.OutcomeDead {
 		t.Fatalf("%v %+v", r.Disposition, le)
 	}
-	b.crm.fail = func(string, billsync.SObject) *billsync.FieldError {
+	b.org.FailRecord = func(string, billsync.SObject) *billsync.FieldError {
 		return &billsync.FieldError{StatusCode: "UNABLE_TO_LOCK_ROW", Message: "unable to obtain exclusive access to this record", Transient: true}
 	}
 	c := billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1)
@@ -214,11 +160,11 @@ func TestSalesforceEditUpdatesBilling(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	b.billing.put(ent(t, acc1))
+	b.putBilling(t, billsync.ObjectAccount, acc1)
 	b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
-	rec := b.crm.byExt("BillingAccount__c", "acc_1")
-	rec["Name"] = "Acme (from SF)"
-	rec["LastSystemToUpdate__c"] = "sfdc"
+	rec := b.sf("BillingAccount__c", "acc_1")
+	b.org.Set(rec.ID(), "Name", "Acme (from SF)")
+	b.org.Set(rec.ID(), "LastSystemToUpdate__c", "sfdc")
 
 	r := b.engine.Process(ctx, sfChange(billsync.ObjectAccount, rec.ID()))
 	if le := only(t, r); le.Outcome != billsync.OutcomeSuccess || le.Direction != billsync.ToBilling || le.BillingID != "acc_1" {
@@ -246,11 +192,11 @@ func TestSalesforceCreateWritesBackBillingID(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	b.billing.put(ent(t, acc1))
+	b.putBilling(t, billsync.ObjectAccount, acc1)
 	bal := `{"id":"bal_1","accountId":"acc_1","name":"Prepaid","amount":"100.00","currency":"USD","version":1}`
-	b.billing.put(ent(t, bal))
+	b.putBilling(t, billsync.ObjectBalance, bal)
 	b.engine.Process(ctx, billingChange(t, billsync.ObjectBalance, billsync.OpCreated, bal))
-	txID := b.crm.put("BillingBalanceTransaction__c", billsync.SObject{"Amount__c": json.Number("25.5"), "Description__c": "top-up",
+	txID := b.org.Put("BillingBalanceTransaction__c", billsync.SObject{"Amount__c": json.Number("25.5"), "Description__c": "top-up",
 		"BillingBalance__r": map[string]any{"BillingId__c": "bal_1"}})
 
 	r := b.engine.Process(ctx, sfChange(billsync.ObjectBalanceTransaction, txID))
@@ -262,24 +208,15 @@ func TestSalesforceCreateWritesBackBillingID(t *testing.T) {
 	if err != nil || created.Str("amount") != "25.50" || created.Str("balanceId") != "bal_1" || created.Str("accountId") != "acc_1" {
 		t.Fatalf("billing %v %v", created, err)
 	}
-	if got := b.crm.get(txID); got.Str("BillingId__c") != le.BillingID || got.Str("LastSystemToUpdate__c") != "billing" {
+	if got := b.org.Get(txID); got.Str("BillingId__c") != le.BillingID || got.Str("LastSystemToUpdate__c") != "billing" {
 		t.Fatalf("write-back %v", got)
 	}
 	// The webhook billing sends for the create is stale: no second write.
-	before := len(b.crm.callLog())
+	before := len(b.org.CallLog())
 	r = b.engine.Process(ctx, billingChange(t, billsync.ObjectBalanceTransaction, billsync.OpCreated, jsonString(t, created)))
-	if le := only(t, r); le.Reason != billsync.ReasonStale || len(b.crm.callLog()) != before {
+	if le := only(t, r); le.Reason != billsync.ReasonStale || len(b.org.CallLog()) != before {
 		t.Fatalf("%+v", le)
 	}
-}
-
-func jsonString(t *testing.T, e billsync.Entity) string {
-	t.Helper()
-	b, err := json.Marshal(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // H3: REQUEST_LIMIT_EXCEEDED pauses every Salesforce call; the change
@@ -287,8 +224,9 @@ func jsonString(t *testing.T, e billsync.Entity) string {
 func TestRequestLimitPausesSalesforceCalls(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.crm.callErr = &billsync.RemoteError{System: billsync.SystemSalesforce, StatusCode: 403, Code: "REQUEST_LIMIT_EXCEEDED", RateLimited: true,
+	limit := &billsync.RemoteError{System: billsync.SystemSalesforce, StatusCode: 403, Code: "REQUEST_LIMIT_EXCEEDED", RateLimited: true,
 		Message: "TotalRequests Limit exceeded.", Transient: true}
+	b.org.Hook = func(context.Context, mock.Call) error { return limit }
 	c := billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1)
 	c.Attempt = 99 // far past the limit: still not dead-lettered
 	r := b.engine.Process(context.Background(), c)

@@ -275,3 +275,20 @@ func held(a *attempt.Attempt, c *billsync.Conflict, billingID, sfID string) {
 	a.Finish(billsync.OutcomeConflict, "held", "", "",
 		fmt.Sprintf("conflict #%d is held; nothing is written until `billsync conflicts resolve %d`", c.ID, c.ID), billingID, sfID)
 }
+
+// isHeld reports whether a held conflict keeps the record from being
+// written (D2 manual), recording the outcome; a failure to read conflicts
+// is the attempt's failure. logBilling and logSF name the record in the
+// log entry.
+func (e *Engine) isHeld(ctx context.Context, a *attempt.Attempt, t billsync.ObjectType, billingID, logBilling, logSF string) bool {
+	c, err := e.heldConflict(ctx, t, billingID)
+	switch {
+	case err != nil:
+		a.Fail(err, logBilling, logSF)
+	case c != nil:
+		held(a, c, logBilling, logSF)
+	default:
+		return false
+	}
+	return true
+}

@@ -4,25 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/billsync/billsync"
-	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
+	"github.com/billsync/billsync/salesforce/soql"
 )
 
 // maxDiffs bounds the differences a report lists (the counts stay exact).
 const maxDiffs = 1000
-
-// resyncPayload is the payload of an OpResync change.
-type resyncPayload struct {
-	Job  string `json:"job"`
-	Link string `json:"link,omitempty"` // initial load: the billing id to link a Salesforce record to
-}
 
 // resyncJobs keeps the reports of the resyncs this process ran.
 type resyncJobs struct {
@@ -119,200 +111,99 @@ func (e *Engine) runResync(ctx context.Context, id string, req billsync.ResyncRe
 	e.log.Info("resync finished", "id", id, "err", err)
 }
 
-// resyncObject compares one object type.
+// resyncObject compares one object type: it reads both sides, decides
+// every difference and its repair (planResync, a pure function of what
+// was read), then queues the repairs and reports the differences.
 func (e *Engine) resyncObject(ctx context.Context, id string, req billsync.ResyncRequest, om *mapping.Object) error {
-	j := e.jobs()
-	billing := map[string]billsync.Entity{}
-	var order []string
+	snap, err := e.readResync(ctx, req, om)
+	if err != nil {
+		return err
+	}
+	p, err := planResync(id, req, snap, e.now())
+	if err != nil {
+		return err
+	}
+	return e.applyResync(ctx, id, req, p)
+}
+
+// readResync reads what a resync of one object type compares: every
+// billing record, every Salesforce record, the sync state of the records
+// on both sides, and the delete policy.
+func (e *Engine) readResync(ctx context.Context, req billsync.ResyncRequest, om *mapping.Object) (*resyncSnapshot, error) {
+	s := &resyncSnapshot{om: om, linked: map[string]string{}}
 	for cursor := ""; ; {
 		page, next, err := e.cfg.Billing.List(ctx, om.Type, cursor, 1000)
 		if err != nil {
-			return fmt.Errorf("listing billing %s: %w", om.Type, err)
+			return nil, fmt.Errorf("listing billing %s: %w", om.Type, err)
 		}
-		for _, ent := range page {
-			billing[ent.ID()] = ent
-			order = append(order, ent.ID())
-		}
+		s.billing = append(s.billing, page...)
 		if next == "" {
 			break
 		}
 		cursor = next
 	}
-	rows, err := e.cfg.CRM.Query(ctx, fmt.Sprintf("SELECT %s FROM %s", strings.Join(om.SalesforceFields(), ", "), om.SObject))
+	rows, err := e.cfg.CRM.Query(ctx, soql.Select(om.SalesforceFields()...).From(om.SObject).String())
 	if err != nil {
-		return fmt.Errorf("querying Salesforce %s: %w", om.SObject, err)
+		return nil, fmt.Errorf("querying Salesforce %s: %w", om.SObject, err)
 	}
-	byExt := map[string]billsync.SObject{}
-	var unlinked []billsync.SObject
+	s.rows = rows
+	twins := map[string]string{} // billing id → Salesforce id
 	for _, r := range rows {
 		if ext := r.Str(om.ExternalID); ext != "" {
-			byExt[ext] = r
-		} else {
-			unlinked = append(unlinked, r)
+			twins[ext] = r.ID()
 		}
 	}
-	match := func(billingID, sfID string) bool {
-		return req.Record == "" || req.Record == billingID || (sfID != "" && req.Record == sfID)
-	}
-	total := 0
-	for _, bid := range order {
-		if match(bid, byExt[bid].ID()) {
-			total++
+	scope := resyncScope(req.Record)
+	for _, ent := range s.billing {
+		sfID, ok := twins[ent.ID()]
+		if !ok || !scope.has(ent.ID(), sfID) {
+			continue
+		}
+		// A state that cannot be read counts as none: the record is
+		// reported unlinked and its repair records the link again.
+		if st, _ := e.state(ctx, om.Type, ent.ID()); st != nil {
+			s.linked[ent.ID()] = st.SalesforceID
 		}
 	}
-	for ext, r := range byExt {
-		if _, ok := billing[ext]; !ok && match(ext, r.ID()) {
-			total++
-		}
-	}
-	for _, r := range unlinked {
-		if match("", r.ID()) {
-			total++
-		}
-	}
+	s.deletePolicy = e.deletePolicy(ctx, om.Type)
+	return s, nil
+}
+
+// applyResync queues a plan's repairs (none in a dry run) and reports its
+// differences as it goes, so the report shows progress.
+func (e *Engine) applyResync(ctx context.Context, id string, req billsync.ResyncRequest, p *resyncPlan) error {
+	j := e.jobs()
 	j.update(id, func(r *billsync.ResyncReport) {
-		r.Total += total
-		r.APICalls += 1 + len(rows)/2000
+		r.Total += len(p.items)
+		r.APICalls += p.apiCalls
 	})
-
-	// Initial load (H2): a Salesforce record without a billing id that
-	// matches an unlinked billing record by code is linked, not duplicated.
-	linkable := map[string]string{} // Salesforce id → billing id
-	if req.Initial {
-		byCode := map[string]string{}
-		for _, bid := range order {
-			if _, linked := byExt[bid]; !linked {
-				if code := billing[bid].Str("code"); code != "" {
-					byCode[strings.ToLower(code)] = bid
-				}
+	for _, it := range p.items {
+		if it.repair != nil && !req.DryRun {
+			if _, err := e.cfg.Queue.Enqueue(ctx, it.repair); err != nil {
+				return fmt.Errorf("queueing the repair of %s %s: %w", it.repair.Object, it.repair.RecordID, err)
 			}
 		}
-		if f, ok := om.Field("code"); ok {
-			for _, r := range unlinked {
-				if bid, ok := byCode[strings.ToLower(r.Str(f.Salesforce))]; ok {
-					linkable[r.ID()] = bid
-					delete(byCode, strings.ToLower(r.Str(f.Salesforce)))
-				}
-			}
-		}
-	}
-	linkedTo := map[string]bool{}
-	for _, bid := range linkable {
-		linkedTo[bid] = true
-	}
-
-	report := func(d billsync.ResyncDiff, c *billsync.Change) error {
-		if c != nil && !req.DryRun {
-			link := ""
-			if d.Kind == billsync.DiffUnlinked && c.Source == billsync.SideSalesforce {
-				link = d.BillingID
-			}
-			payload, _ := json.Marshal(resyncPayload{Job: id, Link: link})
-			c.Payload, c.Op, c.Object = payload, billsync.OpResync, om.Type
-			c.EventID = fmt.Sprintf("resync:%s:%s:%s", id, om.Type, c.RecordID)
-			c.OccurredAt, c.EnqueuedAt = e.now(), e.now()
-			if _, err := e.cfg.Queue.Enqueue(ctx, c); err != nil {
-				return err
-			}
-		}
-		j.update(id, func(r *billsync.ResyncReport) {
-			r.Compared++
-			if d.Kind == "" {
-				return
-			}
-			r.Differences++
-			if c != nil {
-				r.APICalls += 2 // read, then write
-				if !req.DryRun {
-					r.Repairs++
-				}
-			}
-			if len(r.Diffs) < maxDiffs {
-				r.Diffs = append(r.Diffs, d)
-			}
-		})
-		return nil
-	}
-
-	for _, bid := range order {
-		ent := billing[bid]
-		rec := byExt[bid]
-		if !match(bid, rec.ID()) {
-			continue
-		}
-		part := billsync.AccountPartition(accountOf(om.Type, ent))
-		repair := &billsync.Change{Partition: part, Source: billsync.SideBilling, RecordID: bid}
-		if rec == nil {
-			if linkedTo[bid] {
-				if err := report(billsync.ResyncDiff{}, nil); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := report(billsync.ResyncDiff{Object: om.Type, BillingID: bid, Kind: billsync.DiffMissingInSalesforce, Action: "create in Salesforce"}, repair); err != nil {
-				return err
-			}
-			continue
-		}
-		bv, _, err := om.AllBillingValues(ent)
-		if err != nil {
-			return err
-		}
-		sv, err := om.AllSalesforceValues(rec)
-		if err != nil {
-			return err
-		}
-		diff := mapping.Diff(bv, sv)
-		st, _ := e.state(ctx, om.Type, bid)
-		if len(diff) == 0 && st != nil && st.SalesforceID == rec.ID() {
-			if err := report(billsync.ResyncDiff{}, nil); err != nil {
-				return err
-			}
-			continue
-		}
-		d := billsync.ResyncDiff{Object: om.Type, BillingID: bid, SalesforceID: rec.ID(), Kind: billsync.DiffFields, Fields: diff, Action: "reconcile fields (conflict policy applies)"}
-		if len(diff) == 0 {
-			d.Kind, d.Action = billsync.DiffUnlinked, "record the link"
-		}
-		if err := report(d, repair); err != nil {
-			return err
-		}
-	}
-	policy := e.deletePolicy(ctx, om.Type)
-	for ext, rec := range byExt {
-		if _, ok := billing[ext]; ok || !match(ext, rec.ID()) {
-			continue
-		}
-		d := billsync.ResyncDiff{Object: om.Type, BillingID: ext, SalesforceID: rec.ID(), Kind: billsync.DiffMissingInBilling}
-		var repair *billsync.Change
-		switch policy {
-		case billsync.DeleteMirror:
-			d.Action = "delete in Salesforce (deleted in billing; deletes." + string(om.Type) + " is mirror)"
-			repair = &billsync.Change{Partition: billsync.RecordPartition(rec.ID()), Source: billsync.SideSalesforce, RecordID: rec.ID()}
-		case billsync.DeleteFlag:
-			d.Action = "flag " + mapping.FieldDeleted + " (deleted in billing)"
-			repair = &billsync.Change{Partition: billsync.RecordPartition(rec.ID()), Source: billsync.SideSalesforce, RecordID: rec.ID()}
-		default:
-			d.Action = "none: deleted in billing and deletes." + string(om.Type) + " is ignore"
-		}
-		if err := report(d, repair); err != nil {
-			return err
-		}
-	}
-	for _, rec := range unlinked {
-		if !match("", rec.ID()) {
-			continue
-		}
-		repair := &billsync.Change{Partition: billsync.RecordPartition(rec.ID()), Source: billsync.SideSalesforce, RecordID: rec.ID()}
-		d := billsync.ResyncDiff{Object: om.Type, SalesforceID: rec.ID(), Kind: billsync.DiffMissingInBilling, Action: "create in billing"}
-		if bid, ok := linkable[rec.ID()]; ok {
-			d.Kind, d.BillingID, d.Action = billsync.DiffUnlinked, bid, "link by code"
-		}
-		if err := report(d, repair); err != nil {
-			return err
-		}
+		j.update(id, func(r *billsync.ResyncReport) { tally(r, it, req.DryRun) })
 	}
 	return nil
+}
+
+// tally counts one compared record in a report.
+func tally(r *billsync.ResyncReport, it resyncItem, dryRun bool) {
+	r.Compared++
+	if it.diff.Kind == "" {
+		return
+	}
+	r.Differences++
+	if it.repair != nil {
+		r.APICalls += 2 // read, then write
+		if !dryRun {
+			r.Repairs++
+		}
+	}
+	if len(r.Diffs) < maxDiffs {
+		r.Diffs = append(r.Diffs, it.diff)
+	}
 }
 
 func (e *Engine) deletePolicy(ctx context.Context, t billsync.ObjectType) string {
@@ -321,166 +212,4 @@ func (e *Engine) deletePolicy(ctx context.Context, t billsync.ObjectType) string
 		return billsync.DeleteIgnore
 	}
 	return s.DeletePolicy(t)
-}
-
-// resyncRecord repairs one record a resync found different: both sides
-// are read afresh and reconciled (H2).
-func (e *Engine) resyncRecord(ctx context.Context, a *attempt.Attempt) {
-	c := a.Change
-	om, ok := e.m.Object(c.Object)
-	if !ok {
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "resync", "", fmt.Sprintf("no mapping for %s", c.Object), "", "")
-		return
-	}
-	var p resyncPayload
-	_ = json.Unmarshal(c.Payload, &p)
-
-	if c.Source == billsync.SideBilling {
-		e.resyncFromBilling(ctx, a, om, c.RecordID)
-		return
-	}
-	rec, ok := e.readChanged(ctx, a, om, "resync")
-	if !ok {
-		return
-	}
-	billingID := rec.Str(om.ExternalID)
-	if p.Link != "" && billingID == "" {
-		if err := e.writeBack(ctx, om, rec.ID(), p.Link); err != nil {
-			a.FailOp(err, "link", p.Link, "")
-			return
-		}
-		rec[om.ExternalID] = p.Link
-		e.resyncFromBilling(ctx, a, om, p.Link)
-		return
-	}
-	if billingID == "" {
-		sfVals, err := om.SalesforceValues(rec)
-		if err != nil {
-			a.Fail(err, "", "")
-			return
-		}
-		e.createInBilling(ctx, a, om, rec, sfVals, "sf:"+rec.ID())
-		return
-	}
-	if _, err := e.cfg.Billing.Get(ctx, om.Type, billingID); notFound(err) {
-		// Deleted in billing: the delete policy decides.
-		switch a.Settings.DeletePolicy(om.Type) {
-		case billsync.DeleteMirror:
-			res, err := e.cfg.CRM.Delete(ctx, []string{rec.ID()})
-			if err == nil && len(res) == 1 {
-				err = res[0].Err()
-			}
-			if err != nil && !gone(err) {
-				a.FailOp(err, "delete", billingID, "")
-				return
-			}
-			_ = e.cfg.State.DeleteSyncState(ctx, om.Type, billingID)
-			a.Finish(billsync.OutcomeSuccess, "", "delete", "", "deleted in billing: deleted in Salesforce (resync)", billingID, "")
-		case billsync.DeleteFlag:
-			up := billsync.SObject{"Id": rec.ID(), mapping.FieldDeleted: true, mapping.FieldLastSystem: mapping.LastSystemBilling}
-			if err := e.updateOne(ctx, om, up); err != nil {
-				a.FailOp(err, "flag", billingID, "")
-				return
-			}
-			a.Finish(billsync.OutcomeSuccess, "", "flag", "", "deleted in billing: flagged (resync)", billingID, "")
-		default:
-			a.Finish(billsync.OutcomeSkipped, billsync.ReasonDeleteIgnored, "resync", "", "deleted in billing; deletes."+string(om.Type)+" is ignore", billingID, "")
-		}
-		return
-	} else if err != nil {
-		a.FailOp(err, "read", billingID, "")
-		return
-	}
-	e.resyncFromBilling(ctx, a, om, billingID)
-}
-
-// resyncFromBilling reconciles a billing record with its Salesforce twin,
-// creating the twin when it is missing.
-func (e *Engine) resyncFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, billingID string) {
-	if ok, key := a.Settings.SyncAllowed(om.Type); !ok {
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "resync", "", key+" is off", billingID, "")
-		return
-	}
-	ent, err := e.cfg.Billing.Get(ctx, om.Type, billingID)
-	if err != nil {
-		if notFound(err) {
-			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "resync", "", "the billing record no longer exists", billingID, "")
-			return
-		}
-		a.FailOp(err, "read", billingID, "")
-		return
-	}
-	st, err := e.state(ctx, om.Type, billingID)
-	if err != nil {
-		a.Fail(err, billingID, "")
-		return
-	}
-	if c, err := e.heldConflict(ctx, om.Type, billingID); err != nil || c != nil {
-		if err != nil {
-			a.Fail(err, billingID, "")
-		} else {
-			held(a, c, billingID, "")
-		}
-		return
-	}
-	var rec billsync.SObject
-	if st != nil && st.SalesforceID != "" {
-		rec, err = e.readSalesforce(ctx, om, st.SalesforceID)
-	} else {
-		rec, err = e.readByExternalID(ctx, om, billingID)
-	}
-	if err != nil {
-		a.FailOp(err, "read", billingID, "")
-		return
-	}
-	if rec == nil {
-		if om.Parent != nil {
-			if err := e.ensureParent(ctx, a, om.Parent.Type, ent.Str(om.Parent.BillingField), 0); err != nil {
-				a.Fail(err, billingID, "")
-				return
-			}
-		}
-		ns, _, err := e.upsertWhole(ctx, om, ent)
-		if err != nil {
-			a.FailOp(err, "upsert", billingID, "")
-			return
-		}
-		a.Finish(billsync.OutcomeSuccess, "", "create", "", "created in Salesforce (resync)", billingID, ns.SalesforceID)
-		return
-	}
-	if st == nil || st.SalesforceID != rec.ID() {
-		// Never linked here: billing, the system of record for money,
-		// counts as the agreed base.
-		base, _, err := om.AllBillingValues(ent)
-		if err != nil {
-			a.Fail(err, billingID, rec.ID())
-			return
-		}
-		if om.Parent != nil {
-			base[om.Parent.BillingField] = ent.Str(om.Parent.BillingField)
-		}
-		st = &billsync.SyncState{Object: om.Type, BillingID: billingID, SalesforceID: rec.ID(), AccountID: accountOf(om.Type, ent),
-			BillingVersion: ent.Version(), Agreed: base}
-	}
-	p, err := e.decide(a, om, st, ent, rec, "")
-	if err != nil {
-		a.Fail(err, billingID, rec.ID())
-		return
-	}
-	e.settle(ctx, a, om, st, p, ent, rec)
-}
-
-// readByExternalID finds a Salesforce record by its billing id.
-func (e *Engine) readByExternalID(ctx context.Context, om *mapping.Object, billingID string) (billsync.SObject, error) {
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s = '%s'", strings.Join(om.SalesforceFields(), ", "), om.SObject, om.ExternalID, soqlEscape(billingID))
-	rows, err := e.cfg.CRM.Query(ctx, q)
-	if err != nil || len(rows) == 0 {
-		return nil, err
-	}
-	return rows[0], nil
-}
-
-// soqlEscape escapes a value for a SOQL string literal.
-func soqlEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s)
 }

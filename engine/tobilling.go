@@ -43,26 +43,13 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt.Attempt) {
 	if !ok {
 		return
 	}
-	st, err := e.cfg.State.SyncStateBySalesforceID(ctx, rec.ID())
-	if notFound(err) {
-		st, err = nil, nil
-		if billingID := rec.Str(om.ExternalID); billingID != "" {
-			// Linked in Salesforce but unknown here (for example a store
-			// started afresh): the billing record is the base to compare with.
-			st, err = e.adopt(ctx, om, billingID, rec.ID())
-		}
-	}
+	st, err := e.stateOf(ctx, om, rec)
 	if err != nil {
 		a.Fail(err, "", "")
 		return
 	}
 	if st == nil {
-		sfVals, err := om.SalesforceValues(rec)
-		if err != nil {
-			a.Fail(err, "", "")
-			return
-		}
-		e.createInBilling(ctx, a, om, rec, sfVals, "sf:"+rec.ID())
+		e.createFromSalesforce(ctx, a, om, rec, "sf:"+rec.ID())
 		return
 	}
 	if rec.Str(om.ExternalID) == "" {
@@ -73,13 +60,7 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt.Attempt) {
 			return
 		}
 	}
-
-	if c, err := e.heldConflict(ctx, om.Type, st.BillingID); err != nil || c != nil {
-		if err != nil {
-			a.Fail(err, st.BillingID, "")
-		} else {
-			held(a, c, st.BillingID, "")
-		}
+	if e.isHeld(ctx, a, om.Type, st.BillingID, st.BillingID, "") {
 		return
 	}
 	all, err := om.AllSalesforceValues(rec)
@@ -91,7 +72,28 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt.Attempt) {
 		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", st.BillingID, "")
 		return
 	}
-	cur, err := e.cfg.Billing.Get(ctx, c.Object, st.BillingID)
+	e.reconcileWithBilling(ctx, a, om, st, rec)
+}
+
+// stateOf reads the sync state of a Salesforce record; nil when billsync
+// does not know it. A record linked in Salesforce but unknown here (for
+// example a store started afresh) is adopted: its billing record is the
+// base to compare with.
+func (e *Engine) stateOf(ctx context.Context, om *mapping.Object, rec billsync.SObject) (*billsync.SyncState, error) {
+	st, err := e.cfg.State.SyncStateBySalesforceID(ctx, rec.ID())
+	if !notFound(err) {
+		return st, err
+	}
+	if billingID := rec.Str(om.ExternalID); billingID != "" {
+		return e.adopt(ctx, om, billingID, rec.ID())
+	}
+	return nil, nil
+}
+
+// reconcileWithBilling reads the billing record of a Salesforce change
+// and reconciles the two field by field (C2, D1).
+func (e *Engine) reconcileWithBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, rec billsync.SObject) {
+	cur, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
 	if err != nil {
 		if notFound(err) {
 			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", st.BillingID, "")
@@ -106,6 +108,17 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt.Attempt) {
 		return
 	}
 	e.settle(ctx, a, om, st, p, cur, rec)
+}
+
+// createFromSalesforce creates in billing a record made in Salesforce
+// (C3); idemKey makes a repeated create return the first one's record.
+func (e *Engine) createFromSalesforce(ctx context.Context, a *attempt.Attempt, om *mapping.Object, rec billsync.SObject, idemKey string) {
+	sfVals, err := om.SalesforceValues(rec)
+	if err != nil {
+		a.Fail(err, "", "")
+		return
+	}
+	e.createInBilling(ctx, a, om, rec, sfVals, idemKey)
 }
 
 // createInBilling creates a record that was created in Salesforce, and

@@ -10,7 +10,9 @@ import (
 	"github.com/billsync/billsync/mapping"
 )
 
-// toSalesforce applies a billing change to Salesforce (B1–B6).
+// toSalesforce applies a billing change to Salesforce (B1–B6): it reads
+// the record's sync state, decides with classifyBillingChange, and
+// applies what that decided.
 func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 	c := a.Change
 	if ok, key := a.Settings.SyncAllowed(c.Object); !ok {
@@ -39,34 +41,10 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 		a.Fail(err, "", "")
 		return
 	}
-
-	st, err := e.state(ctx, c.Object, ent.ID())
+	st, unlock, err := e.lockedState(ctx, c.Object, ent.ID())
+	defer unlock()
 	if err != nil {
 		a.Fail(err, "", "")
-		return
-	}
-	if st == nil {
-		// See createMu: no Salesforce-side create may land between this
-		// read of the id map and the upsert below.
-		e.createMu.RLock()
-		defer e.createMu.RUnlock()
-		if st, err = e.state(ctx, c.Object, ent.ID()); err != nil {
-			a.Fail(err, "", "")
-			return
-		}
-	}
-	if st != nil && ent.Version() <= st.BillingVersion {
-		// An event that was already waiting when a later state of its
-		// record was written (updates read billing afresh, so several
-		// queued changes of one record collapse into one write) is
-		// coalesced; one that arrives after it is stale.
-		reason, msg := billsync.ReasonStale, fmt.Sprintf("version %d is not newer than the applied version %d", ent.Version(), st.BillingVersion)
-		if ent.Version() == st.BillingVersion {
-			msg = fmt.Sprintf("version %d is already applied (billsync's own write, or a repeat)", ent.Version())
-		} else if !c.EnqueuedAt.IsZero() && c.EnqueuedAt.Before(st.UpdatedAt) {
-			reason, msg = billsync.ReasonCoalesced, fmt.Sprintf("version %d was written together with version %d", ent.Version(), st.BillingVersion)
-		}
-		a.Finish(billsync.OutcomeSkipped, reason, "", "", msg, "", st.SalesforceID)
 		return
 	}
 	vals, lossy, err := om.BillingValues(ent, true)
@@ -74,40 +52,97 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 		a.Fail(err, "", "")
 		return
 	}
-	if st != nil && st.SalesforceID != "" {
-		if len(mapping.Diff(vals, st.Agreed)) == 0 {
-			st.BillingVersion = ent.Version()
-			st.UpdatedAt = e.now()
-			if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
-				a.Fail(err, "", st.SalesforceID)
-				return
-			}
-			a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", "", st.SalesforceID)
+	v := classifyBillingChange(c, ent, st, vals)
+	switch v.action {
+	case billingSkip:
+		a.Finish(billsync.OutcomeSkipped, v.reason, "", "", v.msg, "", st.SalesforceID)
+		return
+	case billingEcho:
+		st.BillingVersion, st.UpdatedAt = ent.Version(), e.now()
+		if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
+			a.Fail(err, "", st.SalesforceID)
 			return
 		}
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", "", st.SalesforceID)
+		return
+	case billingReconcile:
 		if e.reconcileFromBilling(ctx, a, om, st) {
 			return
 		}
 		// The Salesforce record was deleted there: billing, the source of
 		// the change, puts it back in full below.
-	}
-	if st == nil {
-		if twin := ent.PathStr(LinkField); twin != "" {
-			// Created from Salesforce, and its id map not saved yet: link
-			// the twin rather than create a second record.
-			if e.linkTwin(ctx, a, om, ent, vals, twin) {
-				return
-			}
+	case billingLinkTwin:
+		if e.linkTwin(ctx, a, om, ent, vals, ent.PathStr(LinkField)) {
+			return
 		}
 	}
+	e.upsertFromBilling(ctx, a, om, ent, lossy)
+}
 
-	// B4: a parent that billsync has not put in Salesforce yet is brought
-	// along, parents first.
-	parentID := ""
+// lockedState reads a billing record's sync state. When there is none it
+// takes createMu's read lock and reads again, so that no Salesforce-side
+// create lands between this read of the id map and the upsert that
+// follows; unlock releases it.
+func (e *Engine) lockedState(ctx context.Context, t billsync.ObjectType, billingID string) (st *billsync.SyncState, unlock func(), err error) {
+	if st, err = e.state(ctx, t, billingID); err != nil || st != nil {
+		return st, func() {}, err
+	}
+	e.createMu.RLock()
+	st, err = e.state(ctx, t, billingID)
+	return st, e.createMu.RUnlock, err
+}
+
+// billingAction is what a billing change calls for.
+type billingAction int
+
+const (
+	billingUpsert    billingAction = iota // write the record in full: new to Salesforce (or gone from it)
+	billingSkip                           // stale, coalesced or a repeat: nothing to write
+	billingEcho                           // equal to the agreed values: record the version only (B6)
+	billingReconcile                      // both sides have it: reconcile field by field (D1)
+	billingLinkTwin                       // created from Salesforce and not linked yet: link the twin
+)
+
+// billingVerdict is a billing change's action, with the skip's reason.
+type billingVerdict struct {
+	action      billingAction
+	reason, msg string
+}
+
+// classifyBillingChange decides what billing change c, carrying ent, calls
+// for, from the record's sync state (nil: never synced) and its values
+// that flow to Salesforce (B6).
+func classifyBillingChange(c billsync.Change, ent billsync.Entity, st *billsync.SyncState, vals mapping.Values) billingVerdict {
+	switch {
+	case st != nil && ent.Version() <= st.BillingVersion:
+		// An event that was already waiting when a later state of its
+		// record was written (updates read billing afresh, so several
+		// queued changes of one record collapse into one write) is
+		// coalesced; one that arrives after it is stale.
+		v := billingVerdict{billingSkip, billsync.ReasonStale, fmt.Sprintf("version %d is not newer than the applied version %d", ent.Version(), st.BillingVersion)}
+		if ent.Version() == st.BillingVersion {
+			v.msg = fmt.Sprintf("version %d is already applied (billsync's own write, or a repeat)", ent.Version())
+		} else if !c.EnqueuedAt.IsZero() && c.EnqueuedAt.Before(st.UpdatedAt) {
+			v.reason, v.msg = billsync.ReasonCoalesced, fmt.Sprintf("version %d was written together with version %d", ent.Version(), st.BillingVersion)
+		}
+		return v
+	case st != nil && st.SalesforceID != "" && len(mapping.Diff(vals, st.Agreed)) == 0:
+		return billingVerdict{action: billingEcho}
+	case st != nil && st.SalesforceID != "":
+		return billingVerdict{action: billingReconcile}
+	case st == nil && ent.PathStr(LinkField) != "":
+		return billingVerdict{action: billingLinkTwin}
+	}
+	return billingVerdict{action: billingUpsert}
+}
+
+// upsertFromBilling writes a billing record to Salesforce in full, its
+// parents first when billsync has not put them there yet (B4).
+func (e *Engine) upsertFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, ent billsync.Entity, lossy []string) {
 	if om.Parent != nil {
-		parentID = ent.Str(om.Parent.BillingField)
+		parentID := ent.Str(om.Parent.BillingField)
 		if parentID == "" {
-			a.Fail(billsync.Errorf(billsync.EINVALID, "%s %s has no %s", c.Object, ent.ID(), om.Parent.BillingField), "", "")
+			a.Fail(billsync.Errorf(billsync.EINVALID, "%s %s has no %s", om.Type, ent.ID(), om.Parent.BillingField), "", "")
 			return
 		}
 		if err := e.ensureParent(ctx, a, om.Parent.Type, parentID, 0); err != nil {
@@ -115,8 +150,6 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 			return
 		}
 	}
-
-	// A record new to Salesforce (or gone from it) is written in full.
 	ns, created, err := e.upsertWhole(ctx, om, ent)
 	if err != nil {
 		a.FailOp(err, "upsert", "", "")
@@ -139,12 +172,7 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 //
 // It reports false, having done nothing, when the Salesforce record is gone.
 func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState) bool {
-	if c, err := e.heldConflict(ctx, om.Type, st.BillingID); err != nil || c != nil {
-		if err != nil {
-			a.Fail(err, "", st.SalesforceID)
-		} else {
-			held(a, c, "", st.SalesforceID)
-		}
+	if e.isHeld(ctx, a, om.Type, st.BillingID, "", st.SalesforceID) {
 		return true
 	}
 	rec, err := e.readSalesforce(ctx, om, st.SalesforceID)

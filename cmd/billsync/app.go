@@ -21,6 +21,7 @@ import (
 	"github.com/billsync/billsync/pgstore"
 	"github.com/billsync/billsync/quotesync"
 	"github.com/billsync/billsync/retention"
+	"github.com/billsync/billsync/runner"
 	"github.com/billsync/billsync/salesforce/batch"
 	"github.com/billsync/billsync/salesforce/cometd"
 	"github.com/billsync/billsync/salesforce/rest"
@@ -37,8 +38,8 @@ type App struct {
 	log      *slog.Logger
 	store    billsync.Store
 	engine   *engine.Engine
-	runner   *engine.Runner
-	listener *engine.Listener
+	runner   *runner.Runner
+	listener *runner.Listener
 	crm      *batch.Batcher
 	sub      *cometd.Subscriber
 	server   *http.Server
@@ -138,7 +139,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 	a.engine = eng
-	a.runner = engine.NewRunner(engine.RunnerConfig{Engine: eng, Queue: a.store, Workers: cfg.Workers, Poll: cfg.Poll, Lease: cfg.ClaimLease,
+	a.runner = runner.New(runner.Config{Processor: eng, Queue: a.store, Workers: cfg.Workers, Poll: cfg.Poll, Lease: cfg.ClaimLease,
 		Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Logger: log})
 	srv, err := httpserver.New(httpserver.Config{
 		Webhooks: webhooks, Queue: a.store,
@@ -152,7 +153,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 	a.sub = cometd.New(cometd.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
-	a.listener = engine.NewListener(engine.ListenerConfig{
+	a.listener = runner.NewListener(runner.ListenerConfig{
 		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
 		OnEnqueue: a.runner.Wake, Logger: log,
 		Leases: a.store, Owner: replicaName(), LeaseTTL: cfg.SubscriptionLease,

@@ -1,4 +1,4 @@
-package engine
+package runner
 
 import (
 	"context"
@@ -36,8 +36,11 @@ type ListenerConfig struct {
 	Leases   billsync.LeaseStore
 	Owner    string        // this replica's name for the lease
 	LeaseTTL time.Duration // default 15 s; renewed every third of it
-	Logger   *slog.Logger
-	Clock    func() time.Time
+	// RetryWait is the wait before resubscribing after a failure,
+	// doubling up to a minute; default 1 s.
+	RetryWait time.Duration
+	Logger    *slog.Logger
+	Clock     func() time.Time
 }
 
 // Listener moves Salesforce change events into the queue, each in the same
@@ -78,6 +81,9 @@ func NewListener(cfg ListenerConfig) *Listener {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.RetryWait <= 0 {
+		cfg.RetryWait = time.Second
 	}
 	return &Listener{cfg: cfg}
 }
@@ -180,7 +186,7 @@ func (l *Listener) lead(ctx context.Context, name string, ttl time.Duration) err
 
 // subscribe subscribes until ctx ends, resubscribing after failures.
 func (l *Listener) subscribe(ctx context.Context) error {
-	backoff := time.Second
+	backoff := l.cfg.RetryWait
 	for {
 		from, ok, err := l.cfg.Queue.ReplayID(ctx, l.cfg.Channel)
 		if err == nil && !ok {
@@ -204,7 +210,7 @@ func (l *Listener) subscribe(ctx context.Context) error {
 		l.setState(false, err)
 		if errors.Is(err, billsync.ErrReplayGap) {
 			l.gap(ctx, from, err)
-			backoff = time.Second
+			backoff = l.cfg.RetryWait
 			continue
 		}
 		l.cfg.Logger.Warn("event subscription ended; resubscribing", "err", err, "in", backoff)

@@ -1,4 +1,4 @@
-package engine
+package runner
 
 import (
 	"context"
@@ -10,10 +10,19 @@ import (
 	"github.com/billsync/billsync/engine/attempt"
 )
 
-// RunnerConfig wires a Runner.
-type RunnerConfig struct {
-	Engine *Engine
-	Queue  billsync.Queue
+// Processor applies changes: the engine.
+type Processor interface {
+	// Process makes one attempt at c and reports what became of it.
+	Process(ctx context.Context, c billsync.Change) attempt.Result
+	// PausedUntil is when Salesforce calls may resume after the org's API
+	// limit was hit; zero when they are not paused.
+	PausedUntil() time.Time
+}
+
+// Config wires a Runner.
+type Config struct {
+	Processor Processor
+	Queue     billsync.Queue
 	// Workers is how many partitions are processed at once; default 8.
 	Workers int
 	// Lease is how long a claimed change is held before another claim may
@@ -35,7 +44,7 @@ type RunnerConfig struct {
 // Runner claims changes and applies them: one change per partition at a
 // time (the queue guarantees it), up to Workers partitions in parallel.
 type Runner struct {
-	cfg  RunnerConfig
+	cfg  Config
 	wake chan struct{}
 	slow bool // over the API budget share
 }
@@ -59,8 +68,8 @@ func (r *Runner) overBudget() bool {
 	return over
 }
 
-// NewRunner returns a Runner; call Run to start it.
-func NewRunner(cfg RunnerConfig) *Runner {
+// New returns a Runner; call Run to start it.
+func New(cfg Config) *Runner {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}
@@ -104,55 +113,62 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-r.wake:
 		case <-timer.C:
 		}
-		if until := r.cfg.Engine.PausedUntil(); !until.IsZero() {
+		if until := r.cfg.Processor.PausedUntil(); !until.IsZero() {
 			// Salesforce's API limit was hit: claim nothing until the pause
 			// ends (H3).
 			timer.Reset(time.Until(until) + 10*time.Millisecond)
 			continue
 		}
 		slow := r.overBudget()
-		for {
-			free := r.cfg.Workers - len(slots)
-			if slow {
-				free = min(free, max(1, r.cfg.Workers/8))
-			}
-			if free <= 0 {
-				break
-			}
-			changes, err := r.cfg.Queue.Claim(ctx, free, r.cfg.Lease)
-			if err != nil {
-				if ctx.Err() == nil {
-					r.cfg.Logger.Error("claiming changes", "err", err)
-				}
-				break
-			}
-			if len(changes) == 0 {
-				break
-			}
-			for _, c := range changes {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func(c billsync.Change) {
-					defer wg.Done()
-					defer func() { <-slots; r.Wake() }()
-					r.apply(ctx, c)
-				}(c)
-			}
-			if slow {
-				break // one small round per SlowPoll
-			}
-		}
-		if slow {
-			// Slow down: wake-ups wait for the next slow round.
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(r.cfg.SlowPoll):
-			}
-			timer.Reset(0)
+		r.claim(ctx, slots, &wg, slow)
+		if !slow {
+			timer.Reset(r.cfg.Poll)
 			continue
 		}
-		timer.Reset(r.cfg.Poll)
+		// Slow down: wake-ups wait for the next slow round.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(r.cfg.SlowPoll):
+		}
+		timer.Reset(0)
+	}
+}
+
+// claim starts changes on free worker slots until the queue has none
+// ready or the slots run out; slowed down, it makes one round of at most
+// an eighth of the workers.
+func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGroup, slow bool) {
+	for {
+		free := r.cfg.Workers - len(slots)
+		if slow {
+			free = min(free, max(1, r.cfg.Workers/8))
+		}
+		if free <= 0 {
+			return
+		}
+		changes, err := r.cfg.Queue.Claim(ctx, free, r.cfg.Lease)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.cfg.Logger.Error("claiming changes", "err", err)
+			}
+			return
+		}
+		if len(changes) == 0 {
+			return
+		}
+		for _, c := range changes {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func(c billsync.Change) {
+				defer wg.Done()
+				defer func() { <-slots; r.Wake() }()
+				r.apply(ctx, c)
+			}(c)
+		}
+		if slow {
+			return // one small round per SlowPoll
+		}
 	}
 }
 
@@ -160,7 +176,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // uses a context that outlives a shutdown request, so a finished attempt
 // is always recorded.
 func (r *Runner) apply(ctx context.Context, c billsync.Change) {
-	res := r.cfg.Engine.Process(ctx, c)
+	res := r.cfg.Processor.Process(ctx, c)
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	var err error

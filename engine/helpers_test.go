@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/engine/attempt"
+	"github.com/billsync/billsync/mock"
+)
+
+var fixedNow = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+// bundle is an engine wired to in-memory fakes: one store (settings,
+// state, conflicts, queue, log), an org and a billing platform.
+type bundle struct {
+	store   *mock.Store
+	org     *mock.Org
+	billing *mock.Billing
+	engine  *Engine
+	wakes   chan struct{} // one per OnEnqueue
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	b := &bundle{store: mock.NewStore(), org: mock.NewOrg(), billing: mock.NewBilling(), wakes: make(chan struct{}, 100)}
+	b.store.Now = func() time.Time { return fixedNow }
+	e, err := New(Config{Settings: b.store, State: b.store, Conflicts: b.store, Queue: b.store, CRM: b.org, Billing: b.billing,
+		OnEnqueue: func() { b.wakes <- struct{}{} }, Logger: slog.New(slog.DiscardHandler),
+		Clock: func() time.Time { return fixedNow }, MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.engine = e
+	return b
+}
+
+// set stores a setting, as an operator would.
+func (b *bundle) set(t *testing.T, key, value string) {
+	t.Helper()
+	if _, err := billsync.ValidateSetting(key, json.RawMessage(value)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.SetSetting(context.Background(), key, json.RawMessage(value), "test"); err != nil {
+		t.Fatal(err)
+	}
+	b.engine.InvalidateSettings()
+}
+
+// putBilling stores a billing record as billing holds it.
+func (b *bundle) putBilling(t *testing.T, obj billsync.ObjectType, js string) billsync.Entity {
+	t.Helper()
+	e := ent(t, js)
+	b.billing.Put(obj, e)
+	return e
+}
+
+// sf returns the Salesforce record of object carrying billingID.
+func (b *bundle) sf(object, billingID string) billsync.SObject {
+	return b.org.Find(object, "BillingId__c", billingID)
+}
+
+// state returns a record's sync state, nil when there is none.
+func (b *bundle) state(t *testing.T, obj billsync.ObjectType, billingID string) *billsync.SyncState {
+	t.Helper()
+	st, err := b.store.SyncState(context.Background(), obj, billingID)
+	if billsync.ErrorCode(err) == billsync.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func ent(t *testing.T, js string) billsync.Entity {
+	t.Helper()
+	e, err := billsync.DecodeEntity([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func billingChange(t *testing.T, obj billsync.ObjectType, op billsync.Op, js string) billsync.Change {
+	t.Helper()
+	e := ent(t, js)
+	part, err := billsync.PartitionOf(obj, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return billsync.Change{ID: 1, Partition: part, Source: billsync.SideBilling, Object: obj, Op: op, RecordID: e.ID(),
+		EventID: "webhook:x", Payload: json.RawMessage(js), Attempt: 1, EnqueuedAt: fixedNow}
+}
+
+func sfChange(obj billsync.ObjectType, id string) billsync.Change {
+	return billsync.Change{ID: 2, Partition: billsync.RecordPartition(id), Source: billsync.SideSalesforce, Object: obj,
+		Op: billsync.OpUpdated, RecordID: id, EventID: "event:y", Attempt: 1, EnqueuedAt: fixedNow}
+}
+
+func sfOp(obj billsync.ObjectType, op billsync.Op, id string) billsync.Change {
+	c := sfChange(obj, id)
+	c.Op = op
+	return c
+}
+
+// only returns the attempt's last log entry: the change's own outcome.
+func only(t *testing.T, r attempt.Result) billsync.LogEntry {
+	t.Helper()
+	if len(r.Entries) == 0 {
+		t.Fatal("no log entry")
+	}
+	return r.Entries[len(r.Entries)-1]
+}
+
+func jsonString(t *testing.T, e billsync.Entity) string {
+	t.Helper()
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+const acc1 = `{"id":"acc_1","code":"ACME","name":"Acme","currency":"USD","version":1}`

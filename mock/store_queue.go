@@ -1,0 +1,258 @@
+package mock
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/billsync/billsync"
+)
+
+// queue is the Store's work queue: changes in id order, the head of each
+// partition claimable once its retry time came and while no lease on it
+// runs.
+type queue struct {
+	nextID int64
+	items  []*item // queued changes, ascending ids
+	seen   map[string]bool
+	dead   []billsync.DeadLetter
+	replay map[string]int64
+}
+
+type item struct {
+	c       billsync.Change
+	retryAt time.Time
+	leased  time.Time // lease end; zero when not claimed
+}
+
+func cloneChange(c billsync.Change) billsync.Change {
+	c.Payload = slices.Clone(c.Payload)
+	return c
+}
+
+func checkChange(c *billsync.Change) error {
+	if c == nil || c.Partition == "" {
+		return billsync.Errorf(billsync.EINVALID, "a change needs a partition")
+	}
+	return nil
+}
+
+// enqueueLocked stores c unless its event id was seen; it reports a
+// duplicate.
+func (s *Store) enqueueLocked(c *billsync.Change, now time.Time) bool {
+	q := &s.queue
+	if q.seen == nil {
+		q.seen = map[string]bool{}
+	}
+	if c.EventID != "" && q.seen[c.EventID] {
+		return true
+	}
+	if c.EventID != "" {
+		q.seen[c.EventID] = true
+	}
+	q.nextID++
+	c.ID, c.EnqueuedAt, c.Attempt = q.nextID, now, 0
+	q.items = append(q.items, &item{c: cloneChange(*c)})
+	return false
+}
+
+// Enqueue stores changes, skipping event ids seen before; it sets ID and
+// EnqueuedAt on each stored change.
+func (s *Store) Enqueue(ctx context.Context, changes ...*billsync.Change) ([]bool, error) {
+	for _, c := range changes {
+		if err := checkChange(c); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	dup := make([]bool, len(changes))
+	for i, c := range changes {
+		dup[i] = s.enqueueLocked(c, now)
+	}
+	return dup, nil
+}
+
+// EnqueueStreamEvent stores c (which may be nil) and moves the channel's
+// checkpoint, both or neither.
+func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID int64, c *billsync.Change) (bool, error) {
+	if channel == "" {
+		return false, billsync.Errorf(billsync.EINVALID, "stream channel is empty")
+	}
+	if c != nil {
+		if err := checkChange(c); err != nil {
+			return false, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dup := false
+	if c != nil {
+		dup = s.enqueueLocked(c, s.now())
+	}
+	s.setReplayLocked(channel, replayID)
+	return dup, nil
+}
+
+func (s *Store) setReplayLocked(channel string, replayID int64) {
+	if s.queue.replay == nil {
+		s.queue.replay = map[string]int64{}
+	}
+	s.queue.replay[channel] = replayID
+}
+
+// ReplayID returns a channel's checkpoint.
+func (s *Store) ReplayID(ctx context.Context, channel string) (int64, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.queue.replay[channel]
+	return id, ok, nil
+}
+
+// SetReplayID moves a channel's checkpoint.
+func (s *Store) SetReplayID(ctx context.Context, channel string, replayID int64) error {
+	if channel == "" {
+		return billsync.Errorf(billsync.EINVALID, "stream channel is empty")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setReplayLocked(channel, replayID)
+	return nil
+}
+
+// Claim leases up to max partition heads whose retry time came; a head
+// whose lease ran out is claimed again.
+func (s *Store) Claim(ctx context.Context, max int, leaseFor time.Duration) ([]billsync.Change, error) {
+	if leaseFor <= 0 {
+		return nil, billsync.Errorf(billsync.EINVALID, "claim lease must be positive, got %s", leaseFor)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	heads := map[string]bool{}
+	var out []billsync.Change
+	for _, it := range s.queue.items {
+		if len(out) >= max {
+			break
+		}
+		if heads[it.c.Partition] {
+			continue
+		}
+		heads[it.c.Partition] = true
+		if now.Before(it.leased) || now.Before(it.retryAt) {
+			continue
+		}
+		it.c.Attempt++
+		it.leased = now.Add(leaseFor)
+		out = append(out, cloneChange(it.c))
+	}
+	return out, nil
+}
+
+func (s *Store) findLocked(id int64) (int, *item, error) {
+	for i, it := range s.queue.items {
+		if it.c.ID == id {
+			return i, it, nil
+		}
+	}
+	return 0, nil, billsync.Errorf(billsync.ENOTFOUND, "change %d is not queued", id)
+}
+
+// Complete removes a change and appends its log entries.
+func (s *Store) Complete(ctx context.Context, id int64, entries ...billsync.LogEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, _, err := s.findLocked(id)
+	if err != nil {
+		return err
+	}
+	s.queue.items = slices.Delete(s.queue.items, i, i+1)
+	s.appendLogLocked(entries)
+	return nil
+}
+
+// Retry releases a change to be claimed again no earlier than at.
+func (s *Store) Retry(ctx context.Context, id int64, at time.Time, lastError string, entries ...billsync.LogEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, it, err := s.findLocked(id)
+	if err != nil {
+		return err
+	}
+	it.retryAt, it.leased, it.c.LastError = at, time.Time{}, lastError
+	s.appendLogLocked(entries)
+	return nil
+}
+
+// Bury moves a change to the dead letters.
+func (s *Store) Bury(ctx context.Context, id int64, code, msg string, entries ...billsync.LogEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, it, err := s.findLocked(id)
+	if err != nil {
+		return err
+	}
+	s.queue.items = slices.Delete(s.queue.items, i, i+1)
+	s.queue.dead = append(s.queue.dead, billsync.DeadLetter{Change: it.c, DeadAt: s.now(), ErrorCode: code, Error: msg})
+	s.appendLogLocked(entries)
+	return nil
+}
+
+// DeadLetters lists dead letters, oldest first; limit ≤ 0 lists all.
+func (s *Store) DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLetter, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.queue.dead)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Resurrect moves a dead letter to the tail of its partition with its
+// attempts reset.
+func (s *Store) Resurrect(ctx context.Context, id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.queue.dead, func(d billsync.DeadLetter) bool { return d.Change.ID == id })
+	if i < 0 {
+		return billsync.Errorf(billsync.ENOTFOUND, "no dead letter %d", id)
+	}
+	c := s.queue.dead[i].Change
+	s.queue.dead = slices.Delete(s.queue.dead, i, i+1)
+	s.queue.nextID++
+	c.ID, c.Attempt, c.LastError, c.EnqueuedAt = s.queue.nextID, 0, "", s.now()
+	s.queue.items = append(s.queue.items, &item{c: c})
+	return nil
+}
+
+// Stats counts queued (pending or running) changes and dead letters.
+func (s *Store) Stats(ctx context.Context) (billsync.QueueStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	st := billsync.QueueStats{DeadLetters: int64(len(s.queue.dead))}
+	for _, it := range s.queue.items {
+		if now.Before(it.leased) {
+			st.Running++
+			continue
+		}
+		st.Pending++
+		if st.OldestPending.IsZero() || it.c.EnqueuedAt.Before(st.OldestPending) {
+			st.OldestPending = it.c.EnqueuedAt
+		}
+	}
+	return st, nil
+}
+
+// Queued returns the queued changes (pending or running), in id order.
+func (s *Store) Queued() []billsync.Change {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]billsync.Change, 0, len(s.queue.items))
+	for _, it := range s.queue.items {
+		out = append(out, cloneChange(it.c))
+	}
+	return out
+}
