@@ -1,7 +1,8 @@
 // Package soql parses the subset of Salesforce's SOQL that billsync and
 // common clients send, and evaluates a parsed query's WHERE and ORDER BY
-// against records the caller supplies. The Salesforce emulator is its only
-// intended user.
+// against records the caller supplies. Its users stand in for Salesforce:
+// the emulator, the in-memory org of package mock, and the tests of the
+// SOQL builder (salesforce/soql).
 //
 // Supported: SELECT of fields, relationship paths (Rel__r.Field) or a lone
 // COUNT(); FROM one object; WHERE with = != <> < > <= >= LIKE IN NOT IN,
