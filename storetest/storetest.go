@@ -62,6 +62,21 @@ func Run(t *testing.T, newStore func(t *testing.T) billsync.Store) {
 	}
 }
 
+// Opened returns s, the result of opening a store, and closes it when t
+// ends; it fails t at once if err is not nil.
+func Opened[S interface{ Close() error }](t testing.TB, s S, err error) S {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
 // equateTime compares times by instant; stores need not keep the
 // monotonic reading or the location of what they were given.
 var equateTime = cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })

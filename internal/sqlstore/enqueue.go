@@ -1,0 +1,239 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/billsync/billsync"
+)
+
+// How the queue keeps claims cheap and partitions in order
+//
+// Only the head (lowest id) of a partition may run, so the head carries
+// due_at: next_at while pending, lease_until while running; every other row
+// has due_at NULL. Claim then reads the partial index queue_due from its
+// start and stops after max entries, which costs O(max·log n) whatever the
+// backlog behind the heads; the index order (due_at, id) also serves the
+// ORDER BY, so nothing is sorted. Heads are claimed longest-due first, which
+// keeps partitions fair. Whenever a partition loses or gains rows,
+// refreshHead recomputes its head through queue_partition (partition_key,
+// id) in O(log n). Each store's tests pin these plans.
+//
+// The head computation must not race. SQLite's single writer makes it so;
+// where the dialect has partition locks, every transaction that adds or
+// removes rows of a partition first takes the partition's lock. So two
+// enqueues into an empty partition cannot both make their row the head,
+// and because ids are drawn while the lock is held, ids within a partition
+// follow commit order. Enqueue takes its partitions' locks in sorted order,
+// and the other writers take their one lock before any row lock, so
+// writers never wait on each other in a cycle. Claim takes no partition
+// lock: the dialect's claim hands a head to one claimer only.
+
+// Enqueue stores changes, skipping those whose EventID was seen before.
+// It sets ID and EnqueuedAt on each stored change. Changes with an empty
+// EventID are never deduplicated.
+func (s *Store) Enqueue(ctx context.Context, changes ...*billsync.Change) ([]bool, error) {
+	if err := CheckChanges(changes); err != nil {
+		return nil, err
+	}
+	dup := make([]bool, len(changes))
+	if len(changes) == 0 {
+		return dup, nil
+	}
+	ids := make([]int64, len(changes))
+	now := s.now().UTC()
+	err := s.tx(ctx, "enqueue", func(tx *sql.Tx) error {
+		return s.insertChanges(ctx, tx, changes, now, ids, dup)
+	})
+	if err != nil {
+		return nil, err
+	}
+	Enqueued(changes, ids, dup, now)
+	return dup, nil
+}
+
+// insertChanges locks the changes' partitions, stores the changes and
+// refreshes the head of each partition that gained one. It fills ids and
+// dup.
+func (s *Store) insertChanges(ctx context.Context, tx *sql.Tx, changes []*billsync.Change, now time.Time, ids []int64, dup []bool) error {
+	if s.d.LockPartition != nil {
+		if err := s.lockPartitions(ctx, tx, changes); err != nil {
+			return err
+		}
+	}
+	if err := s.maybePruneSeen(ctx, tx, now); err != nil {
+		return err
+	}
+	ins, err := s.prepareInserter(ctx, tx)
+	if err != nil {
+		return err
+	}
+	defer ins.close()
+	touched := map[string]bool{}
+	for i, c := range changes {
+		if ids[i], dup[i], err = ins.insert(ctx, c, now); err != nil {
+			return err
+		}
+		if !dup[i] {
+			touched[c.Partition] = true
+		}
+	}
+	// Once per partition, after all its rows are in.
+	for p := range touched {
+		if err := refreshHead(ctx, tx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockPartitions takes the locks of the changes' partitions in sorted
+// order.
+func (s *Store) lockPartitions(ctx context.Context, tx *sql.Tx, changes []*billsync.Change) error {
+	parts := make([]string, 0, len(changes))
+	for _, c := range changes {
+		parts = append(parts, c.Partition)
+	}
+	slices.Sort(parts)
+	for _, p := range slices.Compact(parts) {
+		if _, err := tx.ExecContext(ctx, `SELECT `+s.d.LockPartition("$1"), p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockRowPartition takes the partition lock of row id of table (queue or
+// dead_letters) where the dialect has partition locks, and reports whether
+// the row exists; without partition locks it reports true unread. A row's
+// partition never changes, so reading it before the lock is safe.
+func (s *Store) lockRowPartition(ctx context.Context, tx *sql.Tx, table string, id int64) (bool, error) {
+	if s.d.LockPartition == nil {
+		return true, nil
+	}
+	n, err := rowsAffected(tx.ExecContext(ctx, `SELECT `+s.d.LockPartition("partition_key")+` FROM `+table+` WHERE id = $1`, id))
+	return n > 0, err
+}
+
+// inserter holds the statements of an enqueue for its transaction: a
+// resync enqueues thousands of changes in one call.
+type inserter struct {
+	seen, add *stmt
+}
+
+func (s *Store) prepareInserter(ctx context.Context, tx *sql.Tx) (*inserter, error) {
+	in := &inserter{}
+	var err error
+	if s.d.SeenSQL != "" {
+		if in.seen, err = s.stmt(ctx, tx, s.d.SeenSQL); err != nil {
+			return nil, err
+		}
+	}
+	if in.add, err = s.stmt(ctx, tx, s.d.InsertChangeSQL); err != nil {
+		in.close()
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *inserter) close() {
+	if in.seen != nil {
+		in.seen.close()
+	}
+	if in.add != nil {
+		in.add.close()
+	}
+}
+
+// insert stores c at the tail of its partition unless its event id was
+// seen. The caller refreshes the partition's head afterwards.
+func (in *inserter) insert(ctx context.Context, c *billsync.Change, now time.Time) (id int64, dup bool, err error) {
+	if in.seen != nil && c.EventID != "" {
+		n, err := rowsAffected(in.seen.exec(ctx, c.EventID, now.UnixNano()))
+		if err != nil || n == 0 {
+			return 0, n == 0, err
+		}
+	}
+	err = in.add.queryRow(ctx, ChangeArgs(c, now)...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, true, nil
+	}
+	return id, false, err
+}
+
+// refreshHead marks the lowest-id row of partition as due and leaves every
+// other row of it unmarked. It runs after any change to a partition's rows.
+func refreshHead(ctx context.Context, tx *sql.Tx, partition string) error {
+	_, err := tx.ExecContext(ctx, RefreshHeadSQL, partition)
+	return err
+}
+
+// maybePruneSeen forgets event ids older than the retention, at most once
+// a minute.
+func (s *Store) maybePruneSeen(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	if !s.prune.Due(now, SeenPruneEvery) {
+		return nil
+	}
+	n, err := rowsAffected(tx.ExecContext(ctx, PruneSeenSQL, now.Add(-s.seenTT).UnixNano()))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.Debug(s.d.Name+": forgot processed event ids", "count", n)
+	}
+	return nil
+}
+
+// EnqueueStreamEvent stores c (if any) and moves channel's checkpoint in
+// one transaction.
+func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID int64, c *billsync.Change) (bool, error) {
+	if err := CheckStreamEvent(channel, c); err != nil {
+		return false, err
+	}
+	now := s.now().UTC()
+	ids, dup := make([]int64, 1), make([]bool, 1)
+	err := s.tx(ctx, "enqueue stream event", func(tx *sql.Tx) error {
+		if c != nil {
+			if err := s.insertChanges(ctx, tx, []*billsync.Change{c}, now, ids, dup); err != nil {
+				return err
+			}
+		}
+		return setReplayID(ctx, tx, channel, replayID, now)
+	})
+	if err != nil || c == nil {
+		return false, err
+	}
+	Enqueued([]*billsync.Change{c}, ids, dup, now)
+	return dup[0], nil
+}
+
+func setReplayID(ctx context.Context, tx *sql.Tx, channel string, replayID int64, now time.Time) error {
+	_, err := tx.ExecContext(ctx, SetReplayIDSQL, channel, replayID, now.UnixNano())
+	return err
+}
+
+// ReplayID returns the checkpoint of channel.
+func (s *Store) ReplayID(ctx context.Context, channel string) (int64, bool, error) {
+	var id int64
+	err := s.r.QueryRowContext(ctx, ReplayIDSQL, channel).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, s.Err("replay id", err)
+	}
+	return id, true, nil
+}
+
+// SetReplayID moves the checkpoint of channel.
+func (s *Store) SetReplayID(ctx context.Context, channel string, replayID int64) error {
+	if err := CheckChannel(channel); err != nil {
+		return err
+	}
+	return s.tx(ctx, "set replay id", func(tx *sql.Tx) error {
+		return setReplayID(ctx, tx, channel, replayID, s.now().UTC())
+	})
+}
