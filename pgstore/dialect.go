@@ -2,11 +2,14 @@ package pgstore
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/internal/sqlstore"
@@ -27,6 +30,7 @@ var dialect = sqlstore.Dialect{
 	LockPartition:   lockPartition,
 	LockSettingsSQL: `SELECT pg_advisory_xact_lock(hashtextextended('billsync.settings:' || coalesce(current_schema(), ''), 0))`,
 	LockMigrations:  lockMigrations,
+	Pipeline:        pipeline,
 	// The lock order (sqlstore's enqueue.go) makes deadlocks unlikely; the
 	// retry covers what the order cannot (another tool holding locks).
 	MaxAttempts: 3,
@@ -64,6 +68,40 @@ const insertChangeSQL = `WITH seen AS (
 	SELECT $1, 'pending', $2, $3, $4, $5, $6::text, $7, $8, $9::bigint, 0, '', $9::bigint
 	WHERE $6::text = '' OR EXISTS (SELECT 1 FROM seen)
 	RETURNING id`
+
+// pipeline sends a batch in one round trip, on the pgx connection under
+// database/sql's, inside the transaction open on it.
+func pipeline(ctx context.Context, conn *sql.Conn, qs []*sqlstore.Query) error {
+	return conn.Raw(func(dc any) error {
+		b := &pgx.Batch{}
+		for _, q := range qs {
+			b.Queue(q.SQL, q.Args...)
+		}
+		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, b)
+		for _, q := range qs {
+			if err := result(br, q); err != nil {
+				_ = br.Close()
+				return err
+			}
+		}
+		return br.Close()
+	})
+}
+
+// result reads q's result from br.
+func result(br pgx.BatchResults, q *sqlstore.Query) error {
+	if q.Dest != nil {
+		err := br.QueryRow().Scan(q.Dest...)
+		q.NoRow = errors.Is(err, pgx.ErrNoRows)
+		if q.NoRow {
+			return nil
+		}
+		return err
+	}
+	tag, err := br.Exec()
+	q.Affected = tag.RowsAffected()
+	return err
+}
 
 func retryable(err error) bool {
 	var pe *pgconn.PgError

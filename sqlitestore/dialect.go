@@ -20,7 +20,6 @@ var dialect = sqlstore.Dialect{
 	SeenSQL:         `INSERT INTO seen_events (event_id, seen_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING`,
 	InsertChangeSQL: insertChangeSQL,
 	GroupCommit:     true,
-	Prepare:         true,
 	Code:            code,
 }
 
@@ -35,11 +34,14 @@ const claimSQL = `UPDATE queue
 	WHERE id IN (SELECT id FROM queue WHERE due_at <= $2 ORDER BY due_at, id LIMIT $3)
 	RETURNING ` + sqlstore.ChangeColumns
 
-// insertChangeSQL stores sqlstore.ChangeArgs; SeenSQL has already turned
-// duplicates away.
+// insertChangeSQL stores sqlstore.ChangeArgs unless their event id ($6)
+// was seen; SeenSQL then records it. The single writer keeps the check
+// and the record from racing.
 const insertChangeSQL = `INSERT INTO queue (partition_key, state, source, object, op, record_id, event_id, payload,
 		occurred_at, enqueued_at, attempt, last_error, next_at)
-	VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, 0, '', $9) RETURNING id`
+	SELECT $1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, 0, '', $9
+	WHERE $6 = '' OR NOT EXISTS (SELECT 1 FROM seen_events WHERE event_id = $6)
+	RETURNING id`
 
 // code gives the failures a caller can act on their billsync code.
 func code(err error) error {

@@ -22,7 +22,7 @@ func (s *Store) Claim(ctx context.Context, max int, lease time.Duration) ([]bill
 	now := s.now().UTC()
 	until := now.Add(lease).UnixNano()
 	var out []billsync.Change
-	err := s.tx(ctx, "claim", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "claim", func(tx *txn) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, s.d.ClaimSQL, until, now.UnixNano(), max)
 		if err != nil {
@@ -59,12 +59,12 @@ func scanChange(r scanner) (billsync.Change, error) {
 // finish ends queued change id's turn at the head of its partition: it
 // takes the partition's lock, runs move (which returns the change's
 // partition and event id, or sql.ErrNoRows when the change is not queued),
-// refreshes the head and appends the log entries. ENOTFOUND if the change
+// then refreshes the head and appends the log entries in one batch. ENOTFOUND if the change
 // is not queued (another worker finished it after this one's lease
 // expired).
 func (s *Store) finish(ctx context.Context, op string, id int64, entries []billsync.LogEntry,
-	move func(tx *sql.Tx) (partition, eventID string, err error)) error {
-	return s.tx(ctx, op, func(tx *sql.Tx) error {
+	move func(tx *txn) (partition, eventID string, err error)) error {
+	return s.tx(ctx, op, func(tx *txn) error {
 		if ok, err := s.lockRowPartition(ctx, tx, "queue", id); err != nil || !ok {
 			return orNotQueued(id, err)
 		}
@@ -75,10 +75,10 @@ func (s *Store) finish(ctx context.Context, op string, id int64, entries []bills
 		if err != nil {
 			return err
 		}
-		if err := refreshHead(ctx, tx, partition); err != nil {
-			return err
-		}
-		return s.appendLog(ctx, tx, entries, id, eventID)
+		var b batch
+		b.exec(RefreshHeadSQL, partition)
+		s.logEntries(&b, entries, id, eventID)
+		return s.run(ctx, tx, b)
 	})
 }
 
@@ -92,7 +92,7 @@ func orNotQueued(id int64, err error) error {
 // Complete removes a finished change and appends its log entries. Entries
 // with no ChangeID or EventID get the change's.
 func (s *Store) Complete(ctx context.Context, id int64, entries ...billsync.LogEntry) error {
-	return s.finish(ctx, "complete change", id, entries, func(tx *sql.Tx) (partition, eventID string, err error) {
+	return s.finish(ctx, "complete change", id, entries, func(tx *txn) (partition, eventID string, err error) {
 		err = tx.QueryRowContext(ctx, `DELETE FROM queue WHERE id = $1 RETURNING partition_key, event_id`, id).Scan(&partition, &eventID)
 		return partition, eventID, err
 	})
@@ -104,7 +104,7 @@ func (s *Store) Retry(ctx context.Context, id int64, at time.Time, lastError str
 	if at.IsZero() {
 		at = s.now()
 	}
-	return s.finish(ctx, "retry change", id, entries, func(tx *sql.Tx) (partition, eventID string, err error) {
+	return s.finish(ctx, "retry change", id, entries, func(tx *txn) (partition, eventID string, err error) {
 		err = tx.QueryRowContext(ctx, RetrySQL+` RETURNING partition_key, event_id`, id, at.UnixNano(), lastError).Scan(&partition, &eventID)
 		return partition, eventID, err
 	})
@@ -115,7 +115,7 @@ func (s *Store) Retry(ctx context.Context, id int64, at time.Time, lastError str
 // slip in between.
 func (s *Store) Bury(ctx context.Context, id int64, errorCode, errorMessage string, entries ...billsync.LogEntry) error {
 	now := s.now().UTC()
-	return s.finish(ctx, "bury change", id, entries, func(tx *sql.Tx) (partition, eventID string, err error) {
+	return s.finish(ctx, "bury change", id, entries, func(tx *txn) (partition, eventID string, err error) {
 		row := make([]any, 12) // ChangeColumns, as the driver gives them
 		dest := make([]any, len(row))
 		for i := range row {
@@ -157,7 +157,7 @@ func (s *Store) DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLett
 // it lands after every change of the partition enqueued before.
 func (s *Store) Resurrect(ctx context.Context, id int64) error {
 	now := s.now().UTC()
-	return s.tx(ctx, "resurrect change", func(tx *sql.Tx) error {
+	return s.tx(ctx, "resurrect change", func(tx *txn) error {
 		if ok, err := s.lockRowPartition(ctx, tx, "dead_letters", id); err != nil || !ok {
 			return orNoDeadLetter(id, err)
 		}
@@ -220,7 +220,7 @@ func (s *Store) Stats(ctx context.Context) (billsync.QueueStats, error) {
 // give every engine it.
 func ReleaseLeases(ctx context.Context, s *Store) (int64, error) {
 	var n int64
-	err := s.tx(ctx, "release leases", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "release leases", func(tx *txn) error {
 		var err error
 		n, err = rowsAffected(tx.ExecContext(ctx, `UPDATE queue
 			SET state = 'pending', lease_until = NULL,

@@ -170,7 +170,7 @@ func (s *Store) AddConflict(ctx context.Context, c *billsync.Conflict) error {
 		return err
 	}
 	var id int64
-	err = s.tx(ctx, "add conflict", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "add conflict", func(tx *txn) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO conflicts (`+InsertConflictColumns+`)
 			VALUES ($1, $2, $3, $4, $5`+s.d.JSONCast+`, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`, args...).Scan(&id)
 	})
@@ -240,7 +240,7 @@ func (s *Store) ResolveConflict(ctx context.Context, id int64, winner billsync.S
 		at = s.now()
 	}
 	var out *billsync.Conflict
-	err := s.tx(ctx, "resolve conflict", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "resolve conflict", func(tx *txn) error {
 		var err error
 		out, err = scanConflict(tx.QueryRowContext(ctx, ResolveConflictSQL, ResolveArgs(id, winner, actor, at)...))
 		if !errors.Is(err, sql.ErrNoRows) {

@@ -21,12 +21,13 @@ type Dialect struct {
 	// PostgreSQL: FOR UPDATE SKIP LOCKED).
 	ClaimSQL string
 	// InsertChangeSQL stores ChangeArgs at the tail of their partition and
-	// returns the new id; no row back means the event id was seen before.
+	// returns the new id, unless their event id ($6, when not empty) was
+	// seen before: then it returns no row.
 	InsertChangeSQL string
-	// SeenSQL, when set, runs before InsertChangeSQL for a change with an
-	// event id: it records event id $1 as seen at $2 and affects no row
-	// when it was seen before (the change is then a duplicate). An engine
-	// whose InsertChangeSQL records the id itself leaves it empty.
+	// SeenSQL, when set, runs right after InsertChangeSQL for a change
+	// with an event id and records event id $1 as seen at $2, if it was
+	// not. An engine whose InsertChangeSQL records the id itself leaves it
+	// empty.
 	SeenSQL string
 	// JSONCast follows the placeholder of a JSON string stored into a JSON
 	// column, e.g. "::text::jsonb".
@@ -51,11 +52,13 @@ type Dialect struct {
 	// commit, each in its own savepoint: for an engine with one writer
 	// whose every commit costs an fsync.
 	GroupCommit bool
-	// Prepare makes a statement run many times in one transaction (the
-	// inserts of a large enqueue, log entries) be prepared for it. pgx
-	// caches prepared statements per connection by itself; SQLite parses
-	// a statement on every run.
-	Prepare bool
+	// Pipeline, when set, runs the queries of a batch (statements whose
+	// arguments do not depend on each other's results) in the transaction
+	// open on conn, in order and in one round trip, filling in each
+	// Query's results. Without it they run one after another, a statement
+	// that repeats prepared once: an embedded engine has no round trips
+	// to save.
+	Pipeline func(ctx context.Context, conn *sql.Conn, batch []*Query) error
 	// MaxAttempts bounds how often a transaction runs when Retry allows it
 	// (1 when zero).
 	MaxAttempts int

@@ -45,7 +45,7 @@ func (s *Store) Enqueue(ctx context.Context, changes ...*billsync.Change) ([]boo
 	}
 	ids := make([]int64, len(changes))
 	now := s.now().UTC()
-	err := s.tx(ctx, "enqueue", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "enqueue", func(tx *txn) error {
 		return s.insertChanges(ctx, tx, changes, now, ids, dup)
 	})
 	if err != nil {
@@ -56,52 +56,50 @@ func (s *Store) Enqueue(ctx context.Context, changes ...*billsync.Change) ([]boo
 }
 
 // insertChanges locks the changes' partitions, stores the changes and
-// refreshes the head of each partition that gained one. It fills ids and
-// dup.
-func (s *Store) insertChanges(ctx context.Context, tx *sql.Tx, changes []*billsync.Change, now time.Time, ids []int64, dup []bool) error {
-	if s.d.LockPartition != nil {
-		if err := s.lockPartitions(ctx, tx, changes); err != nil {
-			return err
-		}
-	}
-	if err := s.maybePruneSeen(ctx, tx, now); err != nil {
-		return err
-	}
-	ins, err := s.prepareInserter(ctx, tx)
-	if err != nil {
-		return err
-	}
-	defer ins.close()
-	touched := map[string]bool{}
-	for i, c := range changes {
-		if ids[i], dup[i], err = ins.insert(ctx, c, now); err != nil {
-			return err
-		}
-		if !dup[i] {
-			touched[c.Partition] = true
-		}
-	}
-	// Once per partition, after all its rows are in.
-	for p := range touched {
-		if err := refreshHead(ctx, tx, p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// lockPartitions takes the locks of the changes' partitions in sorted
-// order.
-func (s *Store) lockPartitions(ctx context.Context, tx *sql.Tx, changes []*billsync.Change) error {
+// refreshes each partition's head, in one batch (with then at its end): a
+// resync enqueues thousands of changes in one call. It fills ids and dup.
+func (s *Store) insertChanges(ctx context.Context, tx *txn, changes []*billsync.Change, now time.Time, ids []int64, dup []bool, then ...*Query) error {
 	parts := make([]string, 0, len(changes))
 	for _, c := range changes {
 		parts = append(parts, c.Partition)
 	}
 	slices.Sort(parts)
-	for _, p := range slices.Compact(parts) {
-		if _, err := tx.ExecContext(ctx, `SELECT `+s.d.LockPartition("$1"), p); err != nil {
-			return err
+	parts = slices.Compact(parts)
+
+	var b batch
+	if s.d.LockPartition != nil {
+		// In sorted order, so that enqueues never wait on each other in
+		// a cycle.
+		for _, p := range parts {
+			b.exec(`SELECT `+s.d.LockPartition("$1"), p)
 		}
+	}
+	var prune *Query
+	if s.prune.Due(now, SeenPruneEvery) {
+		prune = b.exec(PruneSeenSQL, now.Add(-s.seenTT).UnixNano())
+	}
+	inserts := make([]*Query, len(changes))
+	for i, c := range changes {
+		inserts[i] = b.queryRow(s.d.InsertChangeSQL, ChangeArgs(c, now), &ids[i])
+		if s.d.SeenSQL != "" && c.EventID != "" {
+			b.exec(s.d.SeenSQL, c.EventID, now.UnixNano())
+		}
+	}
+	// Once per partition, after all its rows are in. A partition whose
+	// changes were all duplicates keeps its head; refreshing it anyway is
+	// harmless and keeps the batch independent of the inserts' results.
+	for _, p := range parts {
+		b.exec(RefreshHeadSQL, p)
+	}
+	b = append(b, then...)
+	if err := s.run(ctx, tx, b); err != nil {
+		return err
+	}
+	for i, q := range inserts {
+		dup[i] = q.NoRow
+	}
+	if prune != nil && prune.Affected > 0 {
+		s.log.Debug(s.d.Name+": forgot processed event ids", "count", prune.Affected)
 	}
 	return nil
 }
@@ -110,7 +108,7 @@ func (s *Store) lockPartitions(ctx context.Context, tx *sql.Tx, changes []*bills
 // dead_letters) where the dialect has partition locks, and reports whether
 // the row exists; without partition locks it reports true unread. A row's
 // partition never changes, so reading it before the lock is safe.
-func (s *Store) lockRowPartition(ctx context.Context, tx *sql.Tx, table string, id int64) (bool, error) {
+func (s *Store) lockRowPartition(ctx context.Context, tx *txn, table string, id int64) (bool, error) {
 	if s.d.LockPartition == nil {
 		return true, nil
 	}
@@ -118,73 +116,11 @@ func (s *Store) lockRowPartition(ctx context.Context, tx *sql.Tx, table string, 
 	return n > 0, err
 }
 
-// inserter holds the statements of an enqueue for its transaction: a
-// resync enqueues thousands of changes in one call.
-type inserter struct {
-	seen, add *stmt
-}
-
-func (s *Store) prepareInserter(ctx context.Context, tx *sql.Tx) (*inserter, error) {
-	in := &inserter{}
-	var err error
-	if s.d.SeenSQL != "" {
-		if in.seen, err = s.stmt(ctx, tx, s.d.SeenSQL); err != nil {
-			return nil, err
-		}
-	}
-	if in.add, err = s.stmt(ctx, tx, s.d.InsertChangeSQL); err != nil {
-		in.close()
-		return nil, err
-	}
-	return in, nil
-}
-
-func (in *inserter) close() {
-	if in.seen != nil {
-		in.seen.close()
-	}
-	if in.add != nil {
-		in.add.close()
-	}
-}
-
-// insert stores c at the tail of its partition unless its event id was
-// seen. The caller refreshes the partition's head afterwards.
-func (in *inserter) insert(ctx context.Context, c *billsync.Change, now time.Time) (id int64, dup bool, err error) {
-	if in.seen != nil && c.EventID != "" {
-		n, err := rowsAffected(in.seen.exec(ctx, c.EventID, now.UnixNano()))
-		if err != nil || n == 0 {
-			return 0, n == 0, err
-		}
-	}
-	err = in.add.queryRow(ctx, ChangeArgs(c, now)...).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, true, nil
-	}
-	return id, false, err
-}
-
 // refreshHead marks the lowest-id row of partition as due and leaves every
 // other row of it unmarked. It runs after any change to a partition's rows.
-func refreshHead(ctx context.Context, tx *sql.Tx, partition string) error {
+func refreshHead(ctx context.Context, tx *txn, partition string) error {
 	_, err := tx.ExecContext(ctx, RefreshHeadSQL, partition)
 	return err
-}
-
-// maybePruneSeen forgets event ids older than the retention, at most once
-// a minute.
-func (s *Store) maybePruneSeen(ctx context.Context, tx *sql.Tx, now time.Time) error {
-	if !s.prune.Due(now, SeenPruneEvery) {
-		return nil
-	}
-	n, err := rowsAffected(tx.ExecContext(ctx, PruneSeenSQL, now.Add(-s.seenTT).UnixNano()))
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		s.log.Debug(s.d.Name+": forgot processed event ids", "count", n)
-	}
-	return nil
 }
 
 // EnqueueStreamEvent stores c (if any) and moves channel's checkpoint in
@@ -195,24 +131,18 @@ func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID
 	}
 	now := s.now().UTC()
 	ids, dup := make([]int64, 1), make([]bool, 1)
-	err := s.tx(ctx, "enqueue stream event", func(tx *sql.Tx) error {
-		if c != nil {
-			if err := s.insertChanges(ctx, tx, []*billsync.Change{c}, now, ids, dup); err != nil {
-				return err
-			}
+	err := s.tx(ctx, "enqueue stream event", func(tx *txn) error {
+		checkpoint := &Query{SQL: SetReplayIDSQL, Args: []any{channel, replayID, now.UnixNano()}}
+		if c == nil {
+			return s.run(ctx, tx, batch{checkpoint})
 		}
-		return setReplayID(ctx, tx, channel, replayID, now)
+		return s.insertChanges(ctx, tx, []*billsync.Change{c}, now, ids, dup, checkpoint)
 	})
 	if err != nil || c == nil {
 		return false, err
 	}
 	Enqueued([]*billsync.Change{c}, ids, dup, now)
 	return dup[0], nil
-}
-
-func setReplayID(ctx context.Context, tx *sql.Tx, channel string, replayID int64, now time.Time) error {
-	_, err := tx.ExecContext(ctx, SetReplayIDSQL, channel, replayID, now.UnixNano())
-	return err
 }
 
 // ReplayID returns the checkpoint of channel.
@@ -233,7 +163,8 @@ func (s *Store) SetReplayID(ctx context.Context, channel string, replayID int64)
 	if err := CheckChannel(channel); err != nil {
 		return err
 	}
-	return s.tx(ctx, "set replay id", func(tx *sql.Tx) error {
-		return setReplayID(ctx, tx, channel, replayID, s.now().UTC())
+	return s.tx(ctx, "set replay id", func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, SetReplayIDSQL, channel, replayID, s.now().UnixNano())
+		return err
 	})
 }

@@ -21,7 +21,7 @@ type groupCommit struct {
 // writeReq is one caller's write, waiting for a group commit.
 type writeReq struct {
 	ctx  context.Context
-	fn   func(tx *sql.Tx) error
+	fn   func(tx *txn) error
 	done chan error
 }
 
@@ -30,7 +30,7 @@ const maxGroupWrites = 256
 
 // run runs fn in a write transaction and returns once it is committed (or
 // failed).
-func (g *groupCommit) run(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (g *groupCommit) run(ctx context.Context, fn func(tx *txn) error) error {
 	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	g.mu.Lock()
 	g.writes = append(g.writes, r)
@@ -56,7 +56,7 @@ func (g *groupCommit) commitLoop() {
 		g.writes = g.writes[n:]
 		g.mu.Unlock()
 		if len(group) == 1 {
-			group[0].done <- runTx(group[0].ctx, g.db, group[0].fn)
+			group[0].done <- runTx(group[0].ctx, g.db, nil, group[0].fn)
 			continue
 		}
 		g.runGroup(group)
@@ -84,7 +84,7 @@ func (g *groupCommit) runGroup(group []*writeReq) {
 			errs[i] = err
 			continue
 		}
-		if err := r.fn(tx); err != nil {
+		if err := r.fn(&txn{Tx: tx}); err != nil {
 			errs[i] = err
 			if _, rerr := tx.ExecContext(context.Background(), "ROLLBACK TO w"); rerr != nil {
 				// The transaction is unusable: fail the whole group.

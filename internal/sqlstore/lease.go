@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/billsync/billsync"
@@ -41,7 +40,7 @@ func (s *Store) TryLease(ctx context.Context, name, owner string, ttl time.Durat
 		return false, err
 	}
 	var held bool
-	err = s.tx(ctx, "try lease", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "try lease", func(tx *txn) error {
 		n, err := rowsAffected(tx.ExecContext(ctx, TryLeaseSQL, args...))
 		held = n == 1
 		return err
@@ -51,7 +50,7 @@ func (s *Store) TryLease(ctx context.Context, name, owner string, ttl time.Durat
 
 // ReleaseLease gives a lease up if owner holds it.
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
-	return s.tx(ctx, "release lease", func(tx *sql.Tx) error {
+	return s.tx(ctx, "release lease", func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, ReleaseLeaseSQL, name, owner)
 		return err
 	})

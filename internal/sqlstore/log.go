@@ -96,29 +96,21 @@ func (s *Store) AppendLog(ctx context.Context, entries ...billsync.LogEntry) err
 	if len(entries) == 0 {
 		return nil
 	}
-	return s.tx(ctx, "append log", func(tx *sql.Tx) error {
-		return s.appendLog(ctx, tx, entries, 0, "")
+	return s.tx(ctx, "append log", func(tx *txn) error {
+		var b batch
+		s.logEntries(&b, entries, 0, "")
+		return s.run(ctx, tx, b)
 	})
 }
 
-// appendLog inserts entries in tx. Entries written for a queued change
-// (changeID > 0) get its id and event id when they leave them empty.
-func (s *Store) appendLog(ctx context.Context, tx *sql.Tx, entries []billsync.LogEntry, changeID int64, eventID string) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	st, err := s.stmt(ctx, tx, InsertLogSQL)
-	if err != nil {
-		return err
-	}
-	defer st.close()
+// logEntries adds the inserts of entries to b. Entries written for a
+// queued change (changeID > 0) get its id and event id when they leave
+// them empty.
+func (s *Store) logEntries(b *batch, entries []billsync.LogEntry, changeID int64, eventID string) {
 	now := s.now()
 	for _, e := range entries {
-		if _, err := st.exec(ctx, LogArgs(e, now, changeID, eventID)...); err != nil {
-			return err
-		}
+		b.exec(InsertLogSQL, LogArgs(e, now, changeID, eventID)...)
 	}
-	return nil
 }
 
 // Logs returns entries matching f, newest first, with keyset paging on id:
@@ -149,7 +141,7 @@ func (s *Store) PruneLogs(ctx context.Context, before time.Time) (int64, error) 
 	var total int64
 	for {
 		var n int64
-		err := s.tx(ctx, "prune logs", func(tx *sql.Tx) error {
+		err := s.tx(ctx, "prune logs", func(tx *txn) error {
 			var err error
 			n, err = rowsAffected(tx.ExecContext(ctx, PruneLogsSQL, before.UnixNano(), pruneBatch))
 			return err

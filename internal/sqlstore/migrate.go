@@ -101,7 +101,7 @@ func (s *Store) Migrate(ctx context.Context, ms []Migration) error {
 			s.d.Name, s.where, current, len(ms))
 	}
 	for _, m := range ms[current:] {
-		if err := runTx(ctx, conn, func(tx *sql.Tx) error { return s.apply(ctx, tx, m) }); err != nil {
+		if err := runTx(ctx, conn, conn, func(tx *txn) error { return s.apply(ctx, tx, m) }); err != nil {
 			return s.Err("migrate "+m.Name, err)
 		}
 		s.log.Info(s.d.Name+": applied migration", "database", s.where, "migration", m.Name)
@@ -111,7 +111,7 @@ func (s *Store) Migrate(ctx context.Context, ms []Migration) error {
 
 // apply runs migration m and records it, unless another process recorded
 // it first.
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, m Migration) error {
+func (s *Store) apply(ctx context.Context, tx *txn, m Migration) error {
 	var done int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&done); err != nil {
 		return err

@@ -115,7 +115,7 @@ func (s *Store) Settings(ctx context.Context) ([]billsync.Setting, error) {
 }
 
 // lockSettings takes the dialect's settings lock, if it has one.
-func (s *Store) lockSettings(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) lockSettings(ctx context.Context, tx *txn) error {
 	if s.d.LockSettingsSQL == "" {
 		return nil
 	}
@@ -129,7 +129,7 @@ func (s *Store) SetSetting(ctx context.Context, key string, value json.RawMessag
 		return billsync.Setting{}, err
 	}
 	now := s.now().UTC()
-	err := s.tx(ctx, "set setting "+key, func(tx *sql.Tx) error {
+	err := s.tx(ctx, "set setting "+key, func(tx *txn) error {
 		if err := s.lockSettings(ctx, tx); err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func (s *Store) SeedSettings(ctx context.Context, values map[string]json.RawMess
 		return err
 	}
 	now := s.now().UnixNano()
-	return s.tx(ctx, "seed settings", func(tx *sql.Tx) error {
+	return s.tx(ctx, "seed settings", func(tx *txn) error {
 		if err := s.lockSettings(ctx, tx); err != nil {
 			return err
 		}

@@ -140,7 +140,7 @@ func (s *Store) PutSyncState(ctx context.Context, st *billsync.SyncState) error 
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, "put sync state", func(tx *sql.Tx) error {
+	return s.tx(ctx, "put sync state", func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sync_state (`+SyncStateColumns+`) VALUES ($1, $2, $3, $4, $5, $6`+s.d.JSONCast+`, $7)
 			`+PutSyncStateConflict, args...)
 		return err
@@ -150,7 +150,7 @@ func (s *Store) PutSyncState(ctx context.Context, st *billsync.SyncState) error 
 // DeleteSyncState forgets a record; forgetting an unknown record is not an
 // error, so a repeated delete is harmless.
 func (s *Store) DeleteSyncState(ctx context.Context, t billsync.ObjectType, billingID string) error {
-	return s.tx(ctx, "delete sync state", func(tx *sql.Tx) error {
+	return s.tx(ctx, "delete sync state", func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, DeleteSyncStateSQL, string(t), billingID)
 		return err
 	})
@@ -174,7 +174,7 @@ func (s *Store) SetMeta(ctx context.Context, key, value string) error {
 	if err := CheckMetaKey(key); err != nil {
 		return err
 	}
-	return s.tx(ctx, "set meta", func(tx *sql.Tx) error {
+	return s.tx(ctx, "set meta", func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, SetMetaSQL, key, value)
 		return err
 	})

@@ -91,16 +91,23 @@ func (s *Store) Err(op string, err error) error {
 	return fmt.Errorf("%s: %s: %w", s.d.Name, op, err)
 }
 
+// txn is a write transaction: database/sql's, and the connection it runs
+// on where the dialect pipelines.
+type txn struct {
+	*sql.Tx
+	conn *sql.Conn
+}
+
 // tx runs fn in a write transaction and returns once it is committed (or
 // failed). fn may run again after a failure the dialect calls retryable,
 // so it must reset what it collects.
-func (s *Store) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+func (s *Store) tx(ctx context.Context, op string, fn func(tx *txn) error) error {
 	if s.d.GroupCommit {
 		return s.Err(op, s.group.run(ctx, fn))
 	}
 	var err error
 	for attempt := 1; attempt <= s.d.MaxAttempts; attempt++ {
-		err = runTx(ctx, s.w, fn)
+		err = s.runTx(ctx, fn)
 		if err == nil || s.d.Retry == nil || !s.d.Retry(err) || ctx.Err() != nil {
 			break
 		}
@@ -109,58 +116,33 @@ func (s *Store) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) er
 	return s.Err(op, err)
 }
 
-// runTx runs fn in one transaction of db and commits unless fn fails.
+// runTx runs fn in one transaction on its own connection.
+func (s *Store) runTx(ctx context.Context, fn func(tx *txn) error) error {
+	if s.d.Pipeline == nil {
+		return runTx(ctx, s.w, nil, fn)
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return runTx(ctx, conn, conn, fn)
+}
+
+// runTx runs fn in one transaction of db and commits unless fn fails; conn
+// is db where the transaction runs on a connection of its own.
 func runTx(ctx context.Context, db interface {
 	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
-}, fn func(tx *sql.Tx) error) error {
+}, conn *sql.Conn, fn func(tx *txn) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(&txn{Tx: tx, conn: conn}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	return tx.Commit()
-}
-
-// stmt is a statement a transaction runs many times: prepared once where
-// the dialect gains from it.
-type stmt struct {
-	tx    *sql.Tx
-	query string
-	ps    *sql.Stmt
-}
-
-func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) (*stmt, error) {
-	st := &stmt{tx: tx, query: query}
-	if s.d.Prepare {
-		var err error
-		if st.ps, err = tx.PrepareContext(ctx, query); err != nil {
-			return nil, err
-		}
-	}
-	return st, nil
-}
-
-func (st *stmt) exec(ctx context.Context, args ...any) (sql.Result, error) {
-	if st.ps != nil {
-		return st.ps.ExecContext(ctx, args...)
-	}
-	return st.tx.ExecContext(ctx, st.query, args...)
-}
-
-func (st *stmt) queryRow(ctx context.Context, args ...any) *sql.Row {
-	if st.ps != nil {
-		return st.ps.QueryRowContext(ctx, args...)
-	}
-	return st.tx.QueryRowContext(ctx, st.query, args...)
-}
-
-func (st *stmt) close() {
-	if st.ps != nil {
-		_ = st.ps.Close()
-	}
 }
 
 // rowsAffected is the row count of an Exec's result.
