@@ -5,36 +5,30 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"embed"
-	"fmt"
 	"time"
 
 	"github.com/billsync/billsync/internal/sqlstore"
 )
 
+// migrationFS holds the schema, one numbered file a version (see
+// sqlstore.Migrations). The numbers follow sqlitestore's, so both engines
+// report the same schema version for the same features. Replicas starting
+// together migrate once: the run holds a session advisory lock, so the
+// others wait, then find nothing to do.
+//
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migrations lists the embedded files in version order (see
-// sqlstore.Migrations). The numbers follow sqlitestore's, so both engines
-// report the same schema version for the same features.
+// migrations lists the embedded files in version order.
 func migrations() ([]sqlstore.Migration, error) {
 	return sqlstore.Migrations(migrationFS, "migrations/*.sql")
-}
-
-// migrate brings the schema up to date. Replicas starting together
-// migrate once: the run holds a session advisory lock, so the others wait,
-// then find nothing to do.
-func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
-	if err != nil {
-		return fmt.Errorf("postgres store: %w", err)
-	}
-	return s.Migrate(ctx, ms)
 }
 
 // migrateLockKey names the session advisory lock a migration run holds.
 const migrateLockKey = `hashtextextended('billsync.migrate:' || coalesce(current_schema(), ''), 0)`
 
+// lockMigrations holds the migration lock on conn, the connection the
+// migrations run on.
 func lockMigrations(ctx context.Context, conn *sql.Conn) (unlock func(), err error) {
 	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(`+migrateLockKey+`)`); err != nil {
 		return nil, err

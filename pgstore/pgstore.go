@@ -67,14 +67,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	db.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
 
 	s := &Store{db: db}
-	s.Store = sqlstore.New(sqlstore.Config{Dialect: dialect, Write: db, Where: "the database",
-		Clock: opts.Clock, Logger: opts.Logger, SeenRetention: opts.SeenRetention})
-	if err := db.PingContext(ctx); err != nil {
-		_ = db.Close()
-		return nil, s.Err("connect", err)
-	}
-	if err := s.migrate(ctx); err != nil {
-		_ = db.Close()
+	s.Store, err = sqlstore.Open(ctx, sqlstore.Config{Dialect: dialect, Migrations: migrationFS, Write: db,
+		Where: "the database", Clock: opts.Clock, Logger: opts.Logger, SeenRetention: opts.SeenRetention})
+	if err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -1,31 +1,21 @@
 package sqlitestore
 
 import (
-	"context"
 	"embed"
-	"fmt"
 
 	"github.com/billsync/billsync/internal/sqlstore"
 )
 
+// migrationFS holds the schema, one numbered file a version (see
+// sqlstore.Migrations). Each migration's immediate transaction holds the
+// write lock, so two processes opening a new file at once migrate it once.
+//
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migrations lists the embedded files in version order (see
-// sqlstore.Migrations).
+// migrations lists the embedded files in version order.
 func migrations() ([]sqlstore.Migration, error) {
 	return sqlstore.Migrations(migrationFS, "migrations/*.sql")
-}
-
-// migrate brings the schema up to date. Each migration's immediate
-// transaction holds the write lock, so two processes opening a new file at
-// once migrate it once.
-func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
-	if err != nil {
-		return fmt.Errorf("sqlite store: %w", err)
-	}
-	return s.Migrate(ctx, ms)
 }
 
 // LatestSchemaVersion is the schema version this build migrates to.

@@ -91,15 +91,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.rdb.SetMaxOpenConns(4)
 	s.rdb.SetMaxIdleConns(4)
 
-	s.Store = sqlstore.New(sqlstore.Config{Dialect: dialect, Write: s.wdb, Read: s.rdb, Where: abs,
-		Clock: opts.Clock, Logger: opts.Logger, SeenRetention: opts.SeenRetention})
-	if err := s.migrate(ctx); err != nil {
-		_ = s.Close()
+	s.Store, err = sqlstore.Open(ctx, sqlstore.Config{Dialect: dialect, Migrations: migrationFS, Write: s.wdb, Read: s.rdb,
+		Where: abs, Clock: opts.Clock, Logger: opts.Logger, SeenRetention: opts.SeenRetention})
+	if err != nil {
 		return nil, err
-	}
-	if err := s.rdb.PingContext(ctx); err != nil {
-		_ = s.Close()
-		return nil, fmt.Errorf("sqlite store: open readers: %w", err)
 	}
 	return s, nil
 }

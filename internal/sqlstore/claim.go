@@ -197,15 +197,15 @@ func (s *Store) Stats(ctx context.Context) (billsync.QueueStats, error) {
 	var st billsync.QueueStats
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
-		return st, s.Err("stats", err)
+		return st, s.err("stats", err)
 	}
 	defer tx.Rollback()
 	var oldest *int64
 	if err := tx.QueryRowContext(ctx, statsSQL).Scan(&st.Pending, &st.Running, &oldest); err != nil {
-		return billsync.QueueStats{}, s.Err("stats", err)
+		return billsync.QueueStats{}, s.err("stats", err)
 	}
 	if err := tx.QueryRowContext(ctx, CountDeadLettersSQL).Scan(&st.DeadLetters); err != nil {
-		return billsync.QueueStats{}, s.Err("stats", err)
+		return billsync.QueueStats{}, s.err("stats", err)
 	}
 	st.OldestPending = TimeFromNanos(oldest)
 	return st, nil

@@ -211,7 +211,7 @@ func (s *Store) Conflict(ctx context.Context, id int64) (*billsync.Conflict, err
 		return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
 	}
 	if err != nil {
-		return nil, s.Err("conflict", err)
+		return nil, s.err("conflict", err)
 	}
 	return c, nil
 }
@@ -223,7 +223,7 @@ func (s *Store) HeldConflict(ctx context.Context, t billsync.ObjectType, billing
 		return nil, billsync.Errorf(billsync.ENOTFOUND, "no held conflict for %s %s", t, billingID)
 	}
 	if err != nil {
-		return nil, s.Err("held conflict", err)
+		return nil, s.err("held conflict", err)
 	}
 	return c, nil
 }
@@ -270,7 +270,7 @@ func (s *Store) ResolveConflict(ctx context.Context, id int64, winner billsync.S
 func (s *Store) CountHeld(ctx context.Context) (int64, error) {
 	var n int64
 	if err := s.r.QueryRowContext(ctx, CountHeldSQL).Scan(&n); err != nil {
-		return 0, s.Err("count held conflicts", err)
+		return 0, s.err("count held conflicts", err)
 	}
 	return n, nil
 }

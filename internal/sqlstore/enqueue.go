@@ -153,7 +153,7 @@ func (s *Store) ReplayID(ctx context.Context, channel string) (int64, bool, erro
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, s.Err("replay id", err)
+		return 0, false, s.err("replay id", err)
 	}
 	return id, true, nil
 }

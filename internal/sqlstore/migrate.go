@@ -67,32 +67,32 @@ const createMigrationsSQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	applied_at bigint NOT NULL
 )`
 
-// Migrate applies every migration of ms not yet recorded in
+// migrate applies every migration of ms not yet recorded in
 // schema_migrations, each in its own transaction together with its record,
 // so a crash leaves the schema at a whole version. The run holds the
 // dialect's migration lock if it has one; each migration re-checks its
 // record inside its transaction, so processes migrating one database
 // together (replicas starting at once, a CLI command beside the server)
 // apply it once.
-func (s *Store) Migrate(ctx context.Context, ms []Migration) error {
+func (s *Store) migrate(ctx context.Context, ms []Migration) error {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
-		return s.Err("migrate", err)
+		return s.err("migrate", err)
 	}
 	defer conn.Close()
 	if s.d.LockMigrations != nil {
 		unlock, err := s.d.LockMigrations(ctx, conn)
 		if err != nil {
-			return s.Err("migrate: lock", err)
+			return s.err("migrate: lock", err)
 		}
 		defer unlock()
 	}
 	if _, err := conn.ExecContext(ctx, createMigrationsSQL); err != nil {
-		return s.Err("migrate", err)
+		return s.err("migrate", err)
 	}
 	current, err := schemaVersion(ctx, conn)
 	if err != nil {
-		return s.Err("schema version", err)
+		return s.err("schema version", err)
 	}
 	if current > len(ms) {
 		// Running an older binary against a newer schema could write rows
@@ -102,7 +102,7 @@ func (s *Store) Migrate(ctx context.Context, ms []Migration) error {
 	}
 	for _, m := range ms[current:] {
 		if err := runTx(ctx, conn, conn, func(tx *txn) error { return s.apply(ctx, tx, m) }); err != nil {
-			return s.Err("migrate "+m.Name, err)
+			return s.err("migrate "+m.Name, err)
 		}
 		s.log.Info(s.d.Name+": applied migration", "database", s.where, "migration", m.Name)
 	}
@@ -141,5 +141,5 @@ func schemaVersion(ctx context.Context, q interface {
 // SchemaVersion is the highest applied migration (0 for a new database).
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	v, err := schemaVersion(ctx, s.r)
-	return v, s.Err("schema version", err)
+	return v, s.err("schema version", err)
 }

@@ -104,7 +104,7 @@ func (s *Store) SyncState(ctx context.Context, t billsync.ObjectType, billingID 
 		return nil, billsync.Errorf(billsync.ENOTFOUND, "no sync state for %s %s", t, billingID)
 	}
 	if err != nil {
-		return nil, s.Err("sync state", err)
+		return nil, s.err("sync state", err)
 	}
 	return st, nil
 }
@@ -119,7 +119,7 @@ func (s *Store) SyncStateBySalesforceID(ctx context.Context, sfID string) (*bill
 		return nil, billsync.Errorf(billsync.ENOTFOUND, "no sync state for Salesforce id %s", sfID)
 	}
 	if err != nil {
-		return nil, s.Err("sync state by Salesforce id", err)
+		return nil, s.err("sync state by Salesforce id", err)
 	}
 	return st, nil
 }
@@ -164,7 +164,7 @@ func (s *Store) Meta(ctx context.Context, key string) (string, bool, error) {
 		return "", false, nil
 	}
 	if err != nil {
-		return "", false, s.Err("meta", err)
+		return "", false, s.err("meta", err)
 	}
 	return v, true, nil
 }

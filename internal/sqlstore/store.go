@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -12,9 +13,12 @@ import (
 	"github.com/billsync/billsync"
 )
 
-// Config is what New needs from the engine's Open.
+// Config is what Open needs from the engine's Open.
 type Config struct {
 	Dialect Dialect
+	// Migrations holds the engine's schema migrations, migrations/*.sql
+	// (see Migrations).
+	Migrations fs.FS
 	// Write runs every write transaction; Read every query outside one. They
 	// may be the same pool. Close closes both.
 	Write, Read *sql.DB
@@ -45,9 +49,33 @@ type Store struct {
 
 var _ billsync.Store = (*Store)(nil)
 
-// New returns a Store on cfg's pools. It runs no query: Open calls Migrate
-// next.
-func New(cfg Config) *Store {
+// Open returns a Store on cfg's pools once it has reached the database and
+// brought its schema up to date. If it fails, it closes the pools.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	s := newStore(cfg)
+	ms, err := Migrations(cfg.Migrations, "migrations/*.sql")
+	if err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("%s: %w", s.d.Name, err)
+	}
+	if err := s.w.PingContext(ctx); err != nil {
+		_ = s.Close()
+		return nil, s.err("connect", err)
+	}
+	if err := s.migrate(ctx, ms); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if s.r != s.w {
+		if err := s.r.PingContext(ctx); err != nil {
+			_ = s.Close()
+			return nil, s.err("open readers", err)
+		}
+	}
+	return s, nil
+}
+
+func newStore(cfg Config) *Store {
 	s := &Store{d: cfg.Dialect, w: cfg.Write, r: cfg.Read, where: cfg.Where}
 	if s.r == nil {
 		s.r = s.w
@@ -75,10 +103,10 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Err gives err the store's and the operation's names and, for the
+// err gives err the store's and the operation's names and, for the
 // failures a caller can act on, a billsync error code. Errors that already
 // carry a code are passed through with the context added.
-func (s *Store) Err(op string, err error) error {
+func (s *Store) err(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -103,7 +131,7 @@ type txn struct {
 // so it must reset what it collects.
 func (s *Store) tx(ctx context.Context, op string, fn func(tx *txn) error) error {
 	if s.d.GroupCommit {
-		return s.Err(op, s.group.run(ctx, fn))
+		return s.err(op, s.group.run(ctx, fn))
 	}
 	var err error
 	for attempt := 1; attempt <= s.d.MaxAttempts; attempt++ {
@@ -113,7 +141,7 @@ func (s *Store) tx(ctx context.Context, op string, fn func(tx *txn) error) error
 		}
 		s.log.Debug(s.d.Name+": retrying transaction", "op", op, "attempt", attempt, "err", err)
 	}
-	return s.Err(op, err)
+	return s.err(op, err)
 }
 
 // runTx runs fn in one transaction on its own connection.
@@ -158,13 +186,13 @@ func rowsAffected(res sql.Result, err error) (int64, error) {
 func queryAll(ctx context.Context, s *Store, op, query string, args []any, scan func(*sql.Rows) error) error {
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
-		return s.Err(op, err)
+		return s.err(op, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		if err := scan(rows); err != nil {
-			return s.Err(op, err)
+			return s.err(op, err)
 		}
 	}
-	return s.Err(op, rows.Err())
+	return s.err(op, rows.Err())
 }
