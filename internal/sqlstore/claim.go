@@ -59,9 +59,9 @@ func scanChange(r scanner) (billsync.Change, error) {
 // finish ends queued change id's turn at the head of its partition: it
 // takes the partition's lock, runs move (which returns the change's
 // partition and event id, or sql.ErrNoRows when the change is not queued),
-// then refreshes the head and appends the log entries in one batch. ENOTFOUND if the change
-// is not queued (another worker finished it after this one's lease
-// expired).
+// then refreshes the head and appends the log entries in one batch.
+// ENOTFOUND if the change is not queued (another worker finished it after
+// this one's lease expired).
 func (s *Store) finish(ctx context.Context, op string, id int64, entries []billsync.LogEntry,
 	move func(tx *txn) (partition, eventID string, err error)) error {
 	return s.tx(ctx, op, func(tx *txn) error {
@@ -121,16 +121,16 @@ func (s *Store) Bury(ctx context.Context, id int64, errorCode, errorMessage stri
 		for i := range row {
 			dest[i] = &row[i]
 		}
+		dest[1], dest[6] = &partition, &eventID
 		if err := tx.QueryRowContext(ctx, `DELETE FROM queue WHERE id = $1 RETURNING `+ChangeColumns, id).Scan(dest...); err != nil {
 			return "", "", err
 		}
+		row[1], row[6] = partition, eventID
 		if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (`+ChangeColumns+`, dead_at, error_code, error_message)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 			append(row, now.UnixNano(), errorCode, errorMessage)...); err != nil {
 			return "", "", err
 		}
-		partition, _ = row[1].(string)
-		eventID, _ = row[6].(string)
 		return partition, eventID, nil
 	})
 }

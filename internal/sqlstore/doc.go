@@ -1,9 +1,10 @@
 // Package sqlstore is billsync.Store on a SQL database through
 // database/sql: the one implementation of settings, sync state, the sync
 // log, conflicts, named leases and the durable partitioned queue that both
-// sqlitestore and pgstore are. Those packages open their database, give
-// New a Dialect (claim SQL, locks, JSON casts, error translation, group
-// commit) and their migrations, and embed the Store they get back.
+// sqlitestore and pgstore are. Those packages open their pools and give
+// Open a Dialect (claim SQL, locks, JSON casts, error translation, group
+// commit, pipelining) and their migrations, and embed the Store they get
+// back.
 //
 // SQL here uses $n placeholders, which both SQLite drivers and pgx accept,
 // and only syntax both engines run the same way; what an engine does
