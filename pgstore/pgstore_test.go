@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 	"github.com/billsync/billsync/pgstore/pgtest"
 	"github.com/billsync/billsync/storetest"
 )
@@ -16,15 +17,7 @@ import (
 func openTest(t testing.TB, dsn string, opts Options) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), dsn, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return s
+	return storetest.Opened(t, s, err)
 }
 
 func TestConformance(t *testing.T) {
@@ -32,24 +25,6 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) billsync.Store {
 		return openTest(t, pgtest.DSN(t), Options{})
 	})
-}
-
-// fakeClock is a settable clock for tests that move time.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // TestReplicasMigrateOnce opens several stores on one new schema at once,
@@ -73,7 +48,7 @@ func TestReplicasMigrateOnce(t *testing.T) {
 		defer stores[i].Close()
 	}
 	var n, v int
-	if err := stores[0].pool.QueryRow(t.Context(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
+	if err := stores[0].db.QueryRowContext(t.Context(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
 	if n != LatestSchemaVersion() || v != LatestSchemaVersion() {
@@ -88,7 +63,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)
 	s := openTest(t, dsn, Options{})
-	if _, err := s.pool.Exec(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future', 0)`); err != nil {
+	if _, err := s.db.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future', 0)`); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Open(t.Context(), dsn, Options{})
@@ -112,79 +87,6 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if strings.Contains(fmt.Sprint(err), "secret") {
 		t.Errorf("error leaks the password: %v", err)
-	}
-}
-
-func TestSeenEventsExpire(t *testing.T) {
-	t.Parallel()
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := openTest(t, pgtest.DSN(t), Options{Clock: clock.Now, SeenRetention: 48 * time.Hour})
-	ctx := t.Context()
-	enq := func(evt string) bool {
-		t.Helper()
-		dup, err := s.Enqueue(ctx, &billsync.Change{Partition: "account:a", RecordID: evt, EventID: evt})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dup[0]
-	}
-	enq("done")
-	enq("stuck") // stays queued behind "done" for the whole test
-	got, err := s.Claim(ctx, 1, time.Hour)
-	if err != nil || len(got) != 1 {
-		t.Fatal(got, err)
-	}
-	if err := s.Complete(ctx, got[0].ID); err != nil {
-		t.Fatal(err)
-	}
-
-	clock.Add(47 * time.Hour)
-	enq("trigger-1")
-	if !enq("done") {
-		t.Fatal("event id forgotten before its retention")
-	}
-	clock.Add(2 * time.Hour)
-	enq("trigger-2") // prunes
-	if enq("done") {
-		t.Error("event id remembered after its retention")
-	}
-	// "stuck" is still queued: a late redelivery must not duplicate it.
-	if !enq("stuck") {
-		t.Error("event id of a queued change forgotten")
-	}
-}
-
-func TestClaimWithFakeClock(t *testing.T) {
-	t.Parallel()
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := openTest(t, pgtest.DSN(t), Options{Clock: clock.Now})
-	ctx := t.Context()
-	c := &billsync.Change{Partition: "account:a", EventID: "e1"}
-	if _, err := s.Enqueue(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 1 {
-		t.Fatal("not claimed")
-	}
-	clock.Add(59 * time.Second)
-	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 0 {
-		t.Fatal("claimed again within its lease")
-	}
-	clock.Add(time.Second)
-	got, err := s.Claim(ctx, 1, time.Minute)
-	if err != nil || len(got) != 1 || got[0].Attempt != 2 {
-		t.Fatalf("after the lease: %+v, %v", got, err)
-	}
-	if err := s.Retry(ctx, c.ID, clock.Now().Add(time.Hour), "later"); err != nil {
-		t.Fatal(err)
-	}
-	clock.Add(time.Hour - time.Nanosecond)
-	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 0 {
-		t.Fatal("claimed before its retry time")
-	}
-	clock.Add(time.Nanosecond)
-	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 1 {
-		t.Fatal("not claimed at its retry time")
 	}
 }
 
@@ -260,7 +162,7 @@ func TestReplicasShareTheQueue(t *testing.T) {
 	// Each replica checks, whenever it claims, that its partition has one
 	// head at most.
 	heads := func(s *Store) {
-		rows, err := s.pool.Query(ctx, `SELECT partition_key, count(*) FROM queue WHERE due_at IS NOT NULL GROUP BY 1 HAVING count(*) > 1`)
+		rows, err := s.db.QueryContext(ctx, `SELECT partition_key, count(*) FROM queue WHERE due_at IS NOT NULL GROUP BY 1 HAVING count(*) > 1`)
 		if err != nil {
 			fail("heads: %v", err)
 			return
@@ -392,12 +294,12 @@ func TestClaimUsesIndexes(t *testing.T) {
 	if _, err := s.Enqueue(ctx, cs...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.pool.Exec(ctx, `ANALYZE queue`); err != nil {
+	if _, err := s.db.ExecContext(ctx, `ANALYZE queue`); err != nil {
 		t.Fatal(err)
 	}
 	plan := func(q string, args ...any) string {
 		t.Helper()
-		rows, err := s.pool.Query(ctx, "EXPLAIN "+q, args...)
+		rows, err := s.db.QueryContext(ctx, "EXPLAIN "+q, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -415,7 +317,7 @@ func TestClaimUsesIndexes(t *testing.T) {
 	if p := plan(claimSQL, int64(2), int64(1), 10); !strings.Contains(p, "queue_due") {
 		t.Errorf("claim does not use queue_due:\n%s", p)
 	}
-	if p := plan(refreshHeadSQL, "account:7"); !strings.Contains(p, "queue_partition") {
+	if p := plan(sqlstore.RefreshHeadSQL, "account:7"); !strings.Contains(p, "queue_partition") {
 		t.Errorf("refreshing a head does not use queue_partition:\n%s", p)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/internal/sqlstore"
 )
 
 // A file written by a build that knew only 0001 keeps its data and gains
@@ -84,8 +85,8 @@ func TestConflictQueriesUseIndexes(t *testing.T) {
 		args  []any
 		index string
 	}{
-		"held":  {heldConflictSQL, []any{"account", "acc_1"}, "conflicts_held"},
-		"count": {countHeldSQL, nil, "INDEX conflicts_"},
+		"held":  {sqlstore.HeldConflictSQL, []any{"account", "acc_1"}, "conflicts_held"},
+		"count": {sqlstore.CountHeldSQL, nil, "INDEX conflicts_"},
 	} {
 		rows, err := s.wdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.sql, q.args...)
 		if err != nil {

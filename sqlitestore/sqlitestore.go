@@ -3,18 +3,13 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/internal/sqlstore"
@@ -26,10 +21,6 @@ const driverName = "sqlite"
 
 // DefaultSeenRetention is how long a processed event id is remembered.
 const DefaultSeenRetention = sqlstore.DefaultSeenRetention
-
-// seenPruneEvery bounds how often Enqueue spends time deleting expired
-// event ids.
-const seenPruneEvery = sqlstore.SeenPruneEvery
 
 // Options configures Open. The zero value is usable.
 type Options struct {
@@ -47,23 +38,10 @@ type Options struct {
 
 // Store is the SQLite billsync.Store. It is safe for concurrent use.
 type Store struct {
-	path   string
-	wdb    *sql.DB // the single writer connection
-	rdb    *sql.DB // read-only connections
-	now    func() time.Time
-	log    *slog.Logger
-	seenTT time.Duration
-
-	prune sqlstore.Throttle // of pruning seen event ids
-
-	// Group commit: write transactions that arrive while one is being
-	// committed share the next commit (and its fsync).
-	writeMu sync.Mutex
-	writes  []*writeReq
-	writing bool
-
-	closeOnce sync.Once
-	closeErr  error
+	*sqlstore.Store
+	path string
+	wdb  *sql.DB // the single writer connection
+	rdb  *sql.DB // read-only connections
 }
 
 var _ billsync.Store = (*Store)(nil)
@@ -71,29 +49,11 @@ var _ billsync.Store = (*Store)(nil)
 // Open opens (creating if needed) the database file at path, creating its
 // directory, and brings its schema up to date.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
-		// :memory: would give every pooled connection its own empty
-		// database; a URI would bypass the DSN built below.
-		return nil, billsync.Errorf(billsync.EINVALID, "sqlite store: want a file path, got %q", path)
-	}
-	abs, err := filepath.Abs(path)
+	abs, err := createFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite store: resolve %q: %w", path, err)
+		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, fmt.Errorf("sqlite store: create directory: %w", err)
-	}
-	// The file holds webhook payloads and settings: create it private
-	// before SQLite does (SQLite would use 0644). SQLite gives the -wal
-	// and -shm files the database file's permissions.
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite store: create %s: %w", abs, err)
-	}
-	_ = f.Close()
-
 	s := &Store{path: abs}
-	s.now, s.log, s.seenTT = sqlstore.Defaults(opts.Clock, opts.Logger, opts.SeenRetention)
 
 	// busy_timeout: another process (a CLI command) may hold the write
 	// lock briefly. _txlock=immediate: a deferred transaction that reads
@@ -114,12 +74,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.wdb.SetMaxIdleConns(1)
 	s.wdb.SetConnMaxIdleTime(0)
 	s.wdb.SetConnMaxLifetime(0)
-
 	if err := s.checkWAL(ctx); err != nil {
-		_ = s.wdb.Close()
-		return nil, err
-	}
-	if err := s.migrate(ctx); err != nil {
 		_ = s.wdb.Close()
 		return nil, err
 	}
@@ -135,11 +90,39 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s.rdb.SetMaxOpenConns(4)
 	s.rdb.SetMaxIdleConns(4)
-	if err := s.rdb.PingContext(ctx); err != nil {
-		_ = s.Close()
-		return nil, fmt.Errorf("sqlite store: open readers: %w", err)
+
+	s.Store, err = sqlstore.Open(ctx, sqlstore.Config{Dialect: dialect, Migrations: migrationFS, Write: s.wdb, Read: s.rdb,
+		Where: abs, Clock: opts.Clock, Logger: opts.Logger, SeenRetention: opts.SeenRetention})
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// createFile checks path, creates its directory and the file, and returns
+// its absolute form.
+func createFile(path string) (string, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		// :memory: would give every pooled connection its own empty
+		// database; a URI would bypass the DSN Open builds.
+		return "", billsync.Errorf(billsync.EINVALID, "sqlite store: want a file path, got %q", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("sqlite store: resolve %q: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return "", fmt.Errorf("sqlite store: create directory: %w", err)
+	}
+	// The file holds webhook payloads and settings: create it private
+	// before SQLite does (SQLite would use 0644). SQLite gives the -wal
+	// and -shm files the database file's permissions.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("sqlite store: create %s: %w", abs, err)
+	}
+	_ = f.Close()
+	return abs, nil
 }
 
 // checkWAL verifies that journal_mode=WAL took effect: on a file system
@@ -159,166 +142,11 @@ func (s *Store) checkWAL(ctx context.Context) error {
 // Path is the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database. It is safe to call more than once.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		var errs []error
-		if s.rdb != nil {
-			errs = append(errs, s.rdb.Close())
-		}
-		if s.wdb != nil {
-			errs = append(errs, s.wdb.Close())
-		}
-		if err := errors.Join(errs...); err != nil {
-			s.closeErr = fmt.Errorf("sqlite store: close: %w", err)
-		}
-	})
-	return s.closeErr
-}
-
-// writeReq is one caller's write, waiting for a group commit.
-type writeReq struct {
-	ctx  context.Context
-	op   string
-	fn   func(tx *sql.Tx) error
-	done chan error
-}
-
-// maxGroupWrites bounds the writes one commit takes.
-const maxGroupWrites = 256
-
-// tx runs fn in a write transaction and returns once it is committed (or
-// failed). Writes of concurrent callers share a commit: SQLite has one
-// writer and every commit costs an fsync, so while one commit is under
-// way the writes that arrive meanwhile wait and then commit together,
-// each inside its own savepoint, so one failing write rolls back alone.
-func (s *Store) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	r := &writeReq{ctx: ctx, op: op, fn: fn, done: make(chan error, 1)}
-	s.writeMu.Lock()
-	s.writes = append(s.writes, r)
-	if !s.writing {
-		s.writing = true
-		go s.commitLoop()
-	}
-	s.writeMu.Unlock()
-	return <-r.done
-}
-
-// commitLoop commits pending writes in groups until none is left.
-func (s *Store) commitLoop() {
-	for {
-		s.writeMu.Lock()
-		n := min(len(s.writes), maxGroupWrites)
-		if n == 0 {
-			s.writing = false
-			s.writeMu.Unlock()
-			return
-		}
-		group := s.writes[:n:n]
-		s.writes = s.writes[n:]
-		s.writeMu.Unlock()
-		if len(group) == 1 {
-			group[0].done <- s.runAlone(group[0])
-			continue
-		}
-		s.runGroup(group)
-	}
-}
-
-func (s *Store) runAlone(r *writeReq) error {
-	tx, err := s.wdb.BeginTx(r.ctx, nil)
-	if err != nil {
-		return dbErr(r.op, err)
-	}
-	if err := r.fn(tx); err != nil {
-		_ = tx.Rollback()
-		return dbErr(r.op, err)
-	}
-	return dbErr(r.op, tx.Commit())
-}
-
-// runGroup commits several writes in one transaction. A write whose
-// savepoint fails is rolled back to it and reports its own error; if the
-// commit itself fails, every write in the group reports it.
-func (s *Store) runGroup(group []*writeReq) {
-	tx, err := s.wdb.BeginTx(context.Background(), nil)
-	if err != nil {
-		for _, r := range group {
-			r.done <- dbErr(r.op, err)
-		}
-		return
-	}
-	errs := make([]error, len(group))
-	for i, r := range group {
-		if err := r.ctx.Err(); err != nil {
-			errs[i] = err
-			continue
-		}
-		if _, err := tx.ExecContext(r.ctx, "SAVEPOINT w"); err != nil {
-			errs[i] = err
-			continue
-		}
-		if err := r.fn(tx); err != nil {
-			errs[i] = err
-			if _, rerr := tx.ExecContext(context.Background(), "ROLLBACK TO w"); rerr != nil {
-				// The transaction is unusable: fail the whole group.
-				_ = tx.Rollback()
-				for j, r := range group {
-					if errs[j] == nil {
-						errs[j] = rerr
-					}
-					r.done <- dbErr(r.op, errs[j])
-				}
-				return
-			}
-		}
-		if _, err := tx.ExecContext(context.Background(), "RELEASE w"); err != nil && errs[i] == nil {
-			errs[i] = err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		for _, r := range group {
-			r.done <- dbErr(r.op, err)
-		}
-		return
-	}
-	for i, r := range group {
-		r.done <- dbErr(r.op, errs[i])
-	}
-}
-
-// dbErr gives err the operation's name and, for the failures a caller can
-// act on, a billsync error code. Errors that already carry a code are
-// passed through with the context added.
-func dbErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var be *billsync.Error
-	if errors.As(err, &be) {
-		return fmt.Errorf("sqlite store: %s: %w", op, err)
-	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return fmt.Errorf("sqlite store: %s: %w: %w", op, billsync.Errorf(billsync.EUNAVAILABLE, "database is busy"), err)
-		case sqlite3.SQLITE_FULL:
-			return fmt.Errorf("sqlite store: %s: %w: %w", op, billsync.Errorf(billsync.EUNAVAILABLE, "disk is full"), err)
-		case sqlite3.SQLITE_CONSTRAINT:
-			return fmt.Errorf("sqlite store: %s: %w: %w", op, billsync.Errorf(billsync.ECONFLICT, "%s", constraintMessage(se)), err)
-		}
-	}
-	return fmt.Errorf("sqlite store: %s: %w", op, err)
-}
-
-func constraintMessage(se *sqlite.Error) string {
-	msg := se.Error()
-	if strings.Contains(msg, "sync_state.salesforce_id") {
-		return "another record is already mapped to this Salesforce id"
-	}
-	if strings.Contains(msg, "conflicts.object") {
-		return "the record already has a held conflict"
-	}
-	return "constraint violated"
+// ReleaseLeases hands every running change back to the queue and drops
+// every named lease. A SQLite store belongs to one billsync process, so
+// when that process starts, no worker holds a lease any more: the running
+// changes and the subscription's lease were abandoned by a crash and need
+// not wait to run out. It returns how many changes were released.
+func (s *Store) ReleaseLeases(ctx context.Context) (int64, error) {
+	return sqlstore.ReleaseLeases(ctx, s.Store)
 }

@@ -20,39 +20,13 @@ import (
 func openTest(t testing.TB, path string, opts Options) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return s
+	return storetest.Opened(t, s, err)
 }
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) billsync.Store {
 		return openTest(t, filepath.Join(t.TempDir(), "billsync.db"), Options{})
 	})
-}
-
-// fakeClock is a settable clock for tests that move time.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 func TestOpenCreatesDirsAndReopens(t *testing.T) {
@@ -223,99 +197,6 @@ func TestClaimUsesIndexes(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %s", name, joined)
-	}
-}
-
-func TestSeenEventsExpire(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := openTest(t, filepath.Join(t.TempDir(), "b.db"), Options{Clock: clock.Now, SeenRetention: 48 * time.Hour})
-	ctx := t.Context()
-	mk := func(evt string) *billsync.Change {
-		return &billsync.Change{Partition: "account:a", RecordID: evt, EventID: evt}
-	}
-	enq := func(evt string) bool {
-		t.Helper()
-		dup, err := s.Enqueue(ctx, mk(evt))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dup[0]
-	}
-	enq("done")
-	enq("stuck") // stays queued behind "done" for the whole test
-	got, err := s.Claim(ctx, 1, time.Hour)
-	if err != nil || len(got) != 1 {
-		t.Fatal(got, err)
-	}
-	if err := s.Complete(ctx, got[0].ID); err != nil {
-		t.Fatal(err)
-	}
-
-	clock.Add(47 * time.Hour)
-	enq("trigger-1")
-	if !enq("done") {
-		t.Fatal("event id forgotten before its retention")
-	}
-	clock.Add(2 * time.Hour)
-	enq("trigger-2") // prunes
-	if enq("done") {
-		t.Error("event id remembered after its retention")
-	}
-	// "stuck" is still queued: a late redelivery must not duplicate it.
-	if !enq("stuck") {
-		t.Error("event id of a queued change forgotten")
-	}
-}
-
-func TestClaimWithFakeClock(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := openTest(t, filepath.Join(t.TempDir(), "b.db"), Options{Clock: clock.Now})
-	ctx := t.Context()
-	c := &billsync.Change{Partition: "account:a", EventID: "e1"}
-	if _, err := s.Enqueue(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 1 {
-		t.Fatal("not claimed")
-	}
-	clock.Add(59 * time.Second)
-	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 0 {
-		t.Fatal("claimed again within its lease")
-	}
-	clock.Add(time.Second)
-	got, err := s.Claim(ctx, 1, time.Minute)
-	if err != nil || len(got) != 1 || got[0].Attempt != 2 {
-		t.Fatalf("after the lease: %+v, %v", got, err)
-	}
-	if err := s.Retry(ctx, c.ID, clock.Now().Add(time.Hour), "later"); err != nil {
-		t.Fatal(err)
-	}
-	clock.Add(time.Hour - time.Nanosecond)
-	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 0 {
-		t.Fatal("claimed before its retry time")
-	}
-	clock.Add(time.Nanosecond)
-	if got, _ := s.Claim(ctx, 1, time.Minute); len(got) != 1 {
-		t.Fatal("not claimed at its retry time")
-	}
-}
-
-func TestQueueEntriesGetChangeIDs(t *testing.T) {
-	s := openTest(t, filepath.Join(t.TempDir(), "b.db"), Options{})
-	ctx := t.Context()
-	c := &billsync.Change{Partition: "account:a", EventID: "evt-9", RecordID: "a"}
-	if _, err := s.Enqueue(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Claim(ctx, 1, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Complete(ctx, c.ID, billsync.LogEntry{BillingID: "a", Outcome: billsync.OutcomeSuccess}); err != nil {
-		t.Fatal(err)
-	}
-	logs, _, err := s.Logs(ctx, billsync.LogFilter{})
-	if err != nil || len(logs) != 1 || logs[0].ChangeID != c.ID || logs[0].EventID != "evt-9" {
-		t.Fatalf("logs = %+v, %v", logs, err)
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite every billsync.Store
-// implementation must pass (SQLite today, PostgreSQL next): one subtest per
+// implementation must pass (sqlitestore and pgstore): one subtest per
 // documented behaviour of store.go, each against a fresh store.
 //
 // When the Store contract changes, the change is made here first, so that

@@ -1,7 +1,10 @@
 package sqlstore
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,9 +32,13 @@ const (
 	ConflictSQL     = `SELECT ` + ConflictColumns + ` FROM conflicts WHERE id = $1`
 )
 
-// ResolveConflictSQL marks conflict $5 resolved: $1 status, $2 winner, $3
-// resolved by, $4 resolved at; ResolveArgs gives the arguments.
-const ResolveConflictSQL = `UPDATE conflicts SET status = $1, winner = $2, resolved_by = $3, resolved_at = $4 WHERE id = $5`
+// ResolveConflictSQL marks conflict $5 resolved if it is held: $1 status,
+// $2 winner, $3 resolved by, $4 resolved at; ResolveArgs gives the
+// arguments. It returns the conflict as resolved. Under PostgreSQL's READ
+// COMMITTED, a concurrent resolver waits for this one's row lock and then
+// re-checks the status on the new row version, so at most one succeeds.
+const ResolveConflictSQL = `UPDATE conflicts SET status = $1, winner = $2, resolved_by = $3, resolved_at = $4
+	WHERE id = $5 AND status = 'held' RETURNING ` + ConflictColumns
 
 // ValidSide reports whether s is one of the two sides.
 func ValidSide(s billsync.Side) bool {
@@ -152,4 +159,126 @@ func (r *ConflictRow) Conflict() (*billsync.Conflict, error) {
 		c.Fields = nil
 	}
 	return &c, nil
+}
+
+// AddConflict stores c and sets its ID; a zero Time is set to now, on c
+// too. A second held conflict for a record that already has one is
+// ECONFLICT.
+func (s *Store) AddConflict(ctx context.Context, c *billsync.Conflict) error {
+	args, err := ConflictArgs(c, s.now)
+	if err != nil {
+		return err
+	}
+	var id int64
+	err = s.tx(ctx, "add conflict", func(tx *txn) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO conflicts (`+InsertConflictColumns+`)
+			VALUES ($1, $2, $3, $4, $5`+s.d.JSONCast+`, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`, args...).Scan(&id)
+	})
+	if err != nil {
+		return err
+	}
+	// Only after the commit: a rolled-back insert must not look stored.
+	c.ID = id
+	return nil
+}
+
+// Conflicts lists conflicts newest first, with keyset paging on id like
+// Logs.
+func (s *Store) Conflicts(ctx context.Context, f billsync.ConflictFilter) ([]billsync.Conflict, string, error) {
+	q, args, limit, err := ConflictQuery(f)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []billsync.Conflict
+	err = queryAll(ctx, s, "conflicts", q, args, func(rows *sql.Rows) error {
+		c, err := scanConflict(rows)
+		if err == nil {
+			out = append(out, *c)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := NextPage(out, limit, func(c *billsync.Conflict) int64 { return c.ID })
+	return out, next, nil
+}
+
+// Conflict returns one conflict; ENOTFOUND when there is none.
+func (s *Store) Conflict(ctx context.Context, id int64) (*billsync.Conflict, error) {
+	c, err := scanConflict(s.r.QueryRowContext(ctx, ConflictSQL, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
+	}
+	if err != nil {
+		return nil, s.err("conflict", err)
+	}
+	return c, nil
+}
+
+// HeldConflict returns the held conflict of a record, or ENOTFOUND.
+func (s *Store) HeldConflict(ctx context.Context, t billsync.ObjectType, billingID string) (*billsync.Conflict, error) {
+	c, err := scanConflict(s.r.QueryRowContext(ctx, HeldConflictSQL, string(t), billingID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, billsync.Errorf(billsync.ENOTFOUND, "no held conflict for %s %s", t, billingID)
+	}
+	if err != nil {
+		return nil, s.err("held conflict", err)
+	}
+	return c, nil
+}
+
+// ResolveConflict marks a held conflict resolved. ENOTFOUND for an unknown
+// id, ECONFLICT when it is no longer held (resolved already, perhaps by a
+// concurrent request on another replica), EINVALID for a winner that is
+// not a side. A zero at is now.
+func (s *Store) ResolveConflict(ctx context.Context, id int64, winner billsync.Side, actor string, at time.Time) (*billsync.Conflict, error) {
+	if err := CheckWinner(winner); err != nil {
+		return nil, err
+	}
+	if at.IsZero() {
+		at = s.now()
+	}
+	var out *billsync.Conflict
+	err := s.tx(ctx, "resolve conflict", func(tx *txn) error {
+		var err error
+		out, err = scanConflict(tx.QueryRowContext(ctx, ResolveConflictSQL, ResolveArgs(id, winner, actor, at)...))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// Unknown, or not held: the status says which.
+		var status string
+		err = tx.QueryRowContext(ctx, `SELECT status FROM conflicts WHERE id = $1`, id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := CheckHeld(id, status); err != nil {
+			return err
+		}
+		return fmt.Errorf("conflict %d is held but was not resolved", id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CountHeld is the number of held conflicts.
+func (s *Store) CountHeld(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, CountHeldSQL).Scan(&n); err != nil {
+		return 0, s.err("count held conflicts", err)
+	}
+	return n, nil
+}
+
+func scanConflict(r scanner) (*billsync.Conflict, error) {
+	var row ConflictRow
+	if err := r.Scan(row.Dest()...); err != nil {
+		return nil, err
+	}
+	return row.Conflict()
 }

@@ -1,19 +1,20 @@
-// Package sqlstore holds what the SQL stores (sqlitestore and pgstore)
-// share: the engine-independent half of billsync.Store on a SQL database.
-// That is input validation, the WHERE clauses and keyset paging of Logs and
-// Conflicts, page cursors and limits, the conversion of times to and from
-// stored unix nanoseconds, the JSON encoding of stored values, the
-// destinations rows are scanned into and their conversion to billsync
-// types, SQL text both engines run unchanged, and the listing of embedded
-// migration files.
+// Package sqlstore is billsync.Store on a SQL database through
+// database/sql: the one implementation of settings, sync state, the sync
+// log, conflicts, named leases and the durable partitioned queue that both
+// sqlitestore and pgstore are. Those packages open their pools and give
+// Open a Dialect (claim SQL, locks, JSON casts, error translation, group
+// commit, pipelining) and their migrations, and embed the Store they get
+// back.
 //
-// SQL built here uses $n placeholders, which both SQLite and PostgreSQL
-// accept, and only syntax both engines run the same way. What is genuinely
-// dialect-specific (locking, FOR UPDATE SKIP LOCKED, advisory locks, jsonb
-// casts, batching) stays in the store that needs it.
+// SQL here uses $n placeholders, which both SQLite drivers and pgx accept,
+// and only syntax both engines run the same way; what an engine does
+// differently is a field of Dialect, not a branch on the engine's name.
+// Besides the Store, the package holds the pure pieces it is built from
+// (validation, WHERE clauses and keyset paging, cursors, time and JSON
+// conversions, scan destinations), each tested on its own.
 //
-// It must not import a database driver (or database/sql), run queries or do
-// any other I/O, or hold business rules: its functions are pure, and the
-// stores execute what it builds. It is internal so that its API can follow
-// the stores without a compatibility promise.
+// It must not import a database driver (the engines' packages do), hold
+// business rules (what a change means is the engine's business), or hand
+// out its pools. It is internal so that its API can follow the stores
+// without a compatibility promise.
 package sqlstore

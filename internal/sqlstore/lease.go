@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"time"
 
 	"github.com/billsync/billsync"
@@ -26,4 +27,31 @@ func TryLeaseArgs(name, owner string, ttl time.Duration, now func() time.Time) (
 	}
 	t := now().UTC()
 	return []any{name, owner, t.Add(ttl).UnixNano(), t.UnixNano()}, nil
+}
+
+// TryLease takes or renews a named lease in one statement. Concurrent
+// takers of a free name serialise on its primary key (or on SQLite's single
+// writer): the first inserts, the others see its row and update it only if
+// it is theirs or has run out, so two callers never both come away holding
+// it.
+func (s *Store) TryLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	args, err := TryLeaseArgs(name, owner, ttl, s.now)
+	if err != nil {
+		return false, err
+	}
+	var held bool
+	err = s.tx(ctx, "try lease", func(tx *txn) error {
+		n, err := rowsAffected(tx.ExecContext(ctx, TryLeaseSQL, args...))
+		held = n == 1
+		return err
+	})
+	return held, err
+}
+
+// ReleaseLease gives a lease up if owner holds it.
+func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
+	return s.tx(ctx, "release lease", func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, ReleaseLeaseSQL, name, owner)
+		return err
+	})
 }

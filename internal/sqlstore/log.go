@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"context"
+	"database/sql"
 	"time"
 
 	"github.com/billsync/billsync"
@@ -81,4 +83,75 @@ func (r *LogRow) Entry() billsync.LogEntry {
 	e.Outcome = billsync.Outcome(r.outcome)
 	e.Latency = time.Duration(r.latency)
 	return e
+}
+
+// pruneBatch bounds how long one PruneLogs transaction runs, so that
+// webhooks keep being accepted (SQLite's write lock) and no long
+// transaction holds back vacuum (PostgreSQL) while a large backlog is
+// deleted.
+const pruneBatch = 5000
+
+// AppendLog stores entries; a zero Time is set to now.
+func (s *Store) AppendLog(ctx context.Context, entries ...billsync.LogEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	return s.tx(ctx, "append log", func(tx *txn) error {
+		var b batch
+		s.logEntries(&b, entries, 0, "")
+		return s.run(ctx, tx, b)
+	})
+}
+
+// logEntries adds the inserts of entries to b. Entries written for a
+// queued change (changeID > 0) get its id and event id when they leave
+// them empty.
+func (s *Store) logEntries(b *batch, entries []billsync.LogEntry, changeID int64, eventID string) {
+	now := s.now()
+	for _, e := range entries {
+		b.exec(InsertLogSQL, LogArgs(e, now, changeID, eventID)...)
+	}
+}
+
+// Logs returns entries matching f, newest first, with keyset paging on id:
+// a page costs the same however deep into the log it is.
+func (s *Store) Logs(ctx context.Context, f billsync.LogFilter) ([]billsync.LogEntry, string, error) {
+	q, args, limit, err := LogQuery(f)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []billsync.LogEntry
+	err = queryAll(ctx, s, "logs", q, args, func(rows *sql.Rows) error {
+		var r LogRow
+		if err := rows.Scan(r.Dest()...); err != nil {
+			return err
+		}
+		out = append(out, r.Entry())
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := NextPage(out, limit, func(e *billsync.LogEntry) int64 { return e.ID })
+	return out, next, nil
+}
+
+// PruneLogs deletes entries older than before, in batches.
+func (s *Store) PruneLogs(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.tx(ctx, "prune logs", func(tx *txn) error {
+			var err error
+			n, err = rowsAffected(tx.ExecContext(ctx, PruneLogsSQL, before.UnixNano(), pruneBatch))
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
 }

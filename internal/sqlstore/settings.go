@@ -1,7 +1,10 @@
 package sqlstore
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"sort"
 
 	"github.com/billsync/billsync"
@@ -95,4 +98,98 @@ func (r *AuditRow) Entry() billsync.AuditEntry {
 	}
 	e.New = json.RawMessage(r.nv)
 	return e
+}
+
+// Settings returns every stored setting, ordered by key.
+func (s *Store) Settings(ctx context.Context) ([]billsync.Setting, error) {
+	var out []billsync.Setting
+	err := queryAll(ctx, s, "settings", SettingsSQL, nil, func(rows *sql.Rows) error {
+		var r SettingRow
+		if err := rows.Scan(r.Dest()...); err != nil {
+			return err
+		}
+		out = append(out, r.Setting())
+		return nil
+	})
+	return out, err
+}
+
+// lockSettings takes the dialect's settings lock, if it has one.
+func (s *Store) lockSettings(ctx context.Context, tx *txn) error {
+	if s.d.LockSettingsSQL == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, s.d.LockSettingsSQL)
+	return err
+}
+
+// SetSetting stores value and audits the change in one transaction.
+func (s *Store) SetSetting(ctx context.Context, key string, value json.RawMessage, actor string) (billsync.Setting, error) {
+	if err := CheckSetting(key, value); err != nil {
+		return billsync.Setting{}, err
+	}
+	now := s.now().UTC()
+	err := s.tx(ctx, "set setting "+key, func(tx *txn) error {
+		if err := s.lockSettings(ctx, tx); err != nil {
+			return err
+		}
+		var old *string
+		err := tx.QueryRowContext(ctx, SettingValueSQL, key).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, SetSettingSQL, key, string(value), now.UnixNano(), actor); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, InsertAuditSQL, AuditArgs(now.UnixNano(), actor, key, old, value)...)
+		return err
+	})
+	if err != nil {
+		return billsync.Setting{}, err
+	}
+	return billsync.Setting{Key: key, Value: value, UpdatedAt: now, UpdatedBy: actor}, nil
+}
+
+// SeedSettings stores the values whose keys were never stored; of
+// processes starting together only the first seeds.
+func (s *Store) SeedSettings(ctx context.Context, values map[string]json.RawMessage, actor string) error {
+	keys, err := SeedKeys(values)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	now := s.now().UnixNano()
+	return s.tx(ctx, "seed settings", func(tx *txn) error {
+		if err := s.lockSettings(ctx, tx); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			n, err := rowsAffected(tx.ExecContext(ctx, SeedSettingSQL, k, string(values[k]), now, actor))
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				continue // stored before
+			}
+			if _, err := tx.ExecContext(ctx, InsertAuditSQL, AuditArgs(now, actor, k, nil, values[k])...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Audit returns the newest audit entries first (limit default 100, at most
+// 1000).
+func (s *Store) Audit(ctx context.Context, limit int) ([]billsync.AuditEntry, error) {
+	limit = ClampLimit(limit, DefaultLimit, MaxLimit)
+	var out []billsync.AuditEntry
+	err := queryAll(ctx, s, "audit", AuditSQL, []any{limit}, func(rows *sql.Rows) error {
+		var r AuditRow
+		if err := rows.Scan(r.Dest()...); err != nil {
+			return err
+		}
+		out = append(out, r.Entry())
+		return nil
+	})
+	return out, err
 }

@@ -1,7 +1,10 @@
 package sqlstore
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -92,4 +95,87 @@ func (r *SyncStateRow) SyncState() (*billsync.SyncState, error) {
 		return nil, fmt.Errorf("agreed values of %s %s: %w", r.object, st.BillingID, err)
 	}
 	return &st, nil
+}
+
+// SyncState returns the state of one record; ENOTFOUND if never synced.
+func (s *Store) SyncState(ctx context.Context, t billsync.ObjectType, billingID string) (*billsync.SyncState, error) {
+	st, err := scanSyncState(s.r.QueryRowContext(ctx, SyncStateSQL, string(t), billingID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, billsync.Errorf(billsync.ENOTFOUND, "no sync state for %s %s", t, billingID)
+	}
+	if err != nil {
+		return nil, s.err("sync state", err)
+	}
+	return st, nil
+}
+
+// SyncStateBySalesforceID looks a record up by its Salesforce id.
+func (s *Store) SyncStateBySalesforceID(ctx context.Context, sfID string) (*billsync.SyncState, error) {
+	if err := CheckSalesforceID(sfID); err != nil {
+		return nil, err
+	}
+	st, err := scanSyncState(s.r.QueryRowContext(ctx, SyncStateBySalesforceSQL, sfID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, billsync.Errorf(billsync.ENOTFOUND, "no sync state for Salesforce id %s", sfID)
+	}
+	if err != nil {
+		return nil, s.err("sync state by Salesforce id", err)
+	}
+	return st, nil
+}
+
+func scanSyncState(row *sql.Row) (*billsync.SyncState, error) {
+	var r SyncStateRow
+	if err := row.Scan(r.Dest()...); err != nil {
+		return nil, err
+	}
+	return r.SyncState()
+}
+
+// PutSyncState inserts or replaces the state of (Object, BillingID). A zero
+// UpdatedAt is set to now, on st too. A Salesforce id already mapped to
+// another record is ECONFLICT.
+func (s *Store) PutSyncState(ctx context.Context, st *billsync.SyncState) error {
+	args, err := SyncStateArgs(st, s.now)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, "put sync state", func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO sync_state (`+SyncStateColumns+`) VALUES ($1, $2, $3, $4, $5, $6`+s.d.JSONCast+`, $7)
+			`+PutSyncStateConflict, args...)
+		return err
+	})
+}
+
+// DeleteSyncState forgets a record; forgetting an unknown record is not an
+// error, so a repeated delete is harmless.
+func (s *Store) DeleteSyncState(ctx context.Context, t billsync.ObjectType, billingID string) error {
+	return s.tx(ctx, "delete sync state", func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, DeleteSyncStateSQL, string(t), billingID)
+		return err
+	})
+}
+
+// Meta returns a named value.
+func (s *Store) Meta(ctx context.Context, key string) (string, bool, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, MetaSQL, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, s.err("meta", err)
+	}
+	return v, true, nil
+}
+
+// SetMeta stores a named value.
+func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+	if err := CheckMetaKey(key); err != nil {
+		return err
+	}
+	return s.tx(ctx, "set meta", func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, SetMetaSQL, key, value)
+		return err
+	})
 }

@@ -1,0 +1,236 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/billsync/billsync"
+)
+
+// Claim leases up to max due partition heads, longest due first. A head
+// whose lease ran out is due again, so a crashed worker's change is picked
+// up here like any pending one.
+func (s *Store) Claim(ctx context.Context, max int, lease time.Duration) ([]billsync.Change, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	if err := CheckLease(lease); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	until := now.Add(lease).UnixNano()
+	var out []billsync.Change
+	err := s.tx(ctx, "claim", func(tx *txn) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, s.d.ClaimSQL, until, now.UnixNano(), max)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, err := scanChange(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	SortByID(out)
+	return out, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanChange reads ChangeColumns.
+func scanChange(r scanner) (billsync.Change, error) {
+	var row ChangeRow
+	if err := r.Scan(row.Dest()...); err != nil {
+		return billsync.Change{}, err
+	}
+	return row.Change(), nil
+}
+
+// finish ends queued change id's turn at the head of its partition: it
+// takes the partition's lock, runs move (which returns the change's
+// partition and event id, or sql.ErrNoRows when the change is not queued),
+// then refreshes the head and appends the log entries in one batch.
+// ENOTFOUND if the change is not queued (another worker finished it after
+// this one's lease expired).
+func (s *Store) finish(ctx context.Context, op string, id int64, entries []billsync.LogEntry,
+	move func(tx *txn) (partition, eventID string, err error)) error {
+	return s.tx(ctx, op, func(tx *txn) error {
+		if ok, err := s.lockRowPartition(ctx, tx, "queue", id); err != nil || !ok {
+			return orNotQueued(id, err)
+		}
+		partition, eventID, err := move(tx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return NotQueued(id)
+		}
+		if err != nil {
+			return err
+		}
+		var b batch
+		b.exec(RefreshHeadSQL, partition)
+		s.logEntries(&b, entries, id, eventID)
+		return s.run(ctx, tx, b)
+	})
+}
+
+func orNotQueued(id int64, err error) error {
+	if err != nil {
+		return err
+	}
+	return NotQueued(id)
+}
+
+// Complete removes a finished change and appends its log entries. Entries
+// with no ChangeID or EventID get the change's.
+func (s *Store) Complete(ctx context.Context, id int64, entries ...billsync.LogEntry) error {
+	return s.finish(ctx, "complete change", id, entries, func(tx *txn) (partition, eventID string, err error) {
+		err = tx.QueryRowContext(ctx, `DELETE FROM queue WHERE id = $1 RETURNING partition_key, event_id`, id).Scan(&partition, &eventID)
+		return partition, eventID, err
+	})
+}
+
+// Retry releases the change until at, keeping it at the head of its
+// partition. A zero at means now.
+func (s *Store) Retry(ctx context.Context, id int64, at time.Time, lastError string, entries ...billsync.LogEntry) error {
+	if at.IsZero() {
+		at = s.now()
+	}
+	return s.finish(ctx, "retry change", id, entries, func(tx *txn) (partition, eventID string, err error) {
+		err = tx.QueryRowContext(ctx, RetrySQL+` RETURNING partition_key, event_id`, id, at.UnixNano(), lastError).Scan(&partition, &eventID)
+		return partition, eventID, err
+	})
+}
+
+// Bury moves the change to the dead letters and lets its partition move on.
+// The dead letter is the row as deleted, so a concurrent re-claim cannot
+// slip in between.
+func (s *Store) Bury(ctx context.Context, id int64, errorCode, errorMessage string, entries ...billsync.LogEntry) error {
+	now := s.now().UTC()
+	return s.finish(ctx, "bury change", id, entries, func(tx *txn) (partition, eventID string, err error) {
+		row := make([]any, 12) // ChangeColumns, as the driver gives them
+		dest := make([]any, len(row))
+		for i := range row {
+			dest[i] = &row[i]
+		}
+		dest[1], dest[6] = &partition, &eventID
+		if err := tx.QueryRowContext(ctx, `DELETE FROM queue WHERE id = $1 RETURNING `+ChangeColumns, id).Scan(dest...); err != nil {
+			return "", "", err
+		}
+		row[1], row[6] = partition, eventID
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (`+ChangeColumns+`, dead_at, error_code, error_message)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			append(row, now.UnixNano(), errorCode, errorMessage)...); err != nil {
+			return "", "", err
+		}
+		return partition, eventID, nil
+	})
+}
+
+// DeadLetters lists dead letters, oldest first (limit default 100, at most
+// 1000).
+func (s *Store) DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLetter, error) {
+	limit = ClampLimit(limit, DefaultLimit, MaxLimit)
+	var out []billsync.DeadLetter
+	err := queryAll(ctx, s, "dead letters", DeadLettersSQL, []any{limit}, func(rows *sql.Rows) error {
+		var r DeadLetterRow
+		if err := rows.Scan(r.Dest()...); err != nil {
+			return err
+		}
+		out = append(out, r.DeadLetter())
+		return nil
+	})
+	return out, err
+}
+
+// Resurrect moves dead letter id back to the tail of its partition under a
+// new id, with its event id kept (it stays deduplicated) and its attempts
+// and last error reset. The new id is drawn under the partition lock, so
+// it lands after every change of the partition enqueued before.
+func (s *Store) Resurrect(ctx context.Context, id int64) error {
+	now := s.now().UTC()
+	return s.tx(ctx, "resurrect change", func(tx *txn) error {
+		if ok, err := s.lockRowPartition(ctx, tx, "dead_letters", id); err != nil || !ok {
+			return orNoDeadLetter(id, err)
+		}
+		var partition string
+		err := tx.QueryRowContext(ctx, `INSERT INTO queue (`+ResurrectColumns+`)
+			SELECT `+ResurrectValues+`
+			FROM dead_letters WHERE id = $1
+			RETURNING partition_key`, id, now.UnixNano()).Scan(&partition)
+		if errors.Is(err, sql.ErrNoRows) {
+			return NoDeadLetter(id) // resurrected concurrently
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE id = $1`, id); err != nil {
+			return err
+		}
+		return refreshHead(ctx, tx, partition)
+	})
+}
+
+func orNoDeadLetter(id int64, err error) error {
+	if err != nil {
+		return err
+	}
+	return NoDeadLetter(id)
+}
+
+// statsSQL counts pending and running changes and finds the oldest pending
+// one.
+const statsSQL = `SELECT count(CASE WHEN state = 'pending' THEN 1 END), count(CASE WHEN state = 'running' THEN 1 END),
+		min(CASE WHEN state = 'pending' THEN enqueued_at END)
+	FROM queue`
+
+// Stats summarises the queue from one snapshot.
+func (s *Store) Stats(ctx context.Context) (billsync.QueueStats, error) {
+	var st billsync.QueueStats
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return st, s.err("stats", err)
+	}
+	defer tx.Rollback()
+	var oldest *int64
+	if err := tx.QueryRowContext(ctx, statsSQL).Scan(&st.Pending, &st.Running, &oldest); err != nil {
+		return billsync.QueueStats{}, s.err("stats", err)
+	}
+	if err := tx.QueryRowContext(ctx, CountDeadLettersSQL).Scan(&st.DeadLetters); err != nil {
+		return billsync.QueueStats{}, s.err("stats", err)
+	}
+	st.OldestPending = TimeFromNanos(oldest)
+	return st, nil
+}
+
+// ReleaseLeases hands every running change back to the queue and drops
+// every named lease, and returns how many changes it released. Only for a
+// store that belongs to one process (SQLite): when that process starts, no
+// worker holds a lease any more, so the running changes and the
+// subscription's lease were abandoned by a crash and need not wait to run
+// out. It is a function, not a method, so that embedding Store does not
+// give every engine it.
+func ReleaseLeases(ctx context.Context, s *Store) (int64, error) {
+	var n int64
+	err := s.tx(ctx, "release leases", func(tx *txn) error {
+		var err error
+		n, err = rowsAffected(tx.ExecContext(ctx, `UPDATE queue
+			SET state = 'pending', lease_until = NULL,
+			    due_at = CASE WHEN due_at IS NULL THEN NULL ELSE next_at END
+			WHERE state = 'running'`))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM leases`)
+		return err
+	})
+	return n, err
+}
