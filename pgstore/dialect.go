@@ -23,6 +23,7 @@ import (
 // includes the schema: deployments (and parallel tests) in different
 // schemas of one database do not contend.
 var dialect = sqlstore.Dialect{
+	Types:           types,
 	Name:            "postgres store",
 	ClaimSQL:        claimSQL,
 	InsertChangeSQL: insertChangeSQL,

@@ -4,24 +4,24 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"embed"
 	"time"
 
 	"github.com/billsync/billsync/internal/sqlstore"
 )
 
-// migrationFS holds the schema, one numbered file a version (see
-// sqlstore.Migrations). The numbers follow sqlitestore's, so both engines
-// report the same schema version for the same features. Replicas starting
-// together migrate once: the run holds a session advisory lock, so the
-// others wait, then find nothing to do.
-//
-//go:embed migrations/*.sql
-var migrationFS embed.FS
-
-// migrations lists the embedded files in version order.
-func migrations() ([]sqlstore.Migration, error) {
-	return sqlstore.Migrations(migrationFS, "migrations/*.sql")
+// types are PostgreSQL's column types for the shared schema (see
+// sqlstore.Schema). Times are bigint unix nanoseconds: timestamptz keeps
+// only microseconds and the stores must round-trip the same values. JSON
+// read back byte for byte is text; JSON only billsync reads is jsonb.
+// Replicas starting together migrate once: the run holds a session
+// advisory lock, so the others wait, then find nothing to do.
+var types = sqlstore.SchemaTypes{
+	Identity: "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+	Int64:    "bigint",
+	Int32:    "integer",
+	Text:     "text",
+	Bytes:    "bytea",
+	JSON:     "jsonb",
 }
 
 // migrateLockKey names the session advisory lock a migration run holds.
@@ -45,10 +45,4 @@ func lockMigrations(ctx context.Context, conn *sql.Conn) (unlock func(), err err
 }
 
 // LatestSchemaVersion is the schema version this build migrates to.
-func LatestSchemaVersion() int {
-	ms, err := migrations()
-	if err != nil {
-		return 0
-	}
-	return len(ms)
-}
+func LatestSchemaVersion() int { return sqlstore.LatestSchemaVersion() }

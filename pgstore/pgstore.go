@@ -67,7 +67,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	db.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
 
 	s := &Store{db: db}
-	s.Store, err = sqlstore.Open(ctx, sqlstore.Config{Dialect: dialect, Migrations: migrationFS, Write: db,
+	s.Store, err = sqlstore.Open(ctx, sqlstore.Config{Dialect: dialect, Write: db,
 		Where: "the database", Clock: opts.Clock, Logger: opts.Logger, SeenRetention: opts.SeenRetention})
 	if err != nil {
 		return nil, err

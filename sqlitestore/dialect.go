@@ -15,6 +15,7 @@ import (
 // connection with immediate transactions serialises every write, so it
 // needs no locks; every commit costs an fsync, so writes share commits.
 var dialect = sqlstore.Dialect{
+	Types:           types,
 	Name:            "sqlite store",
 	ClaimSQL:        claimSQL,
 	SeenSQL:         `INSERT INTO seen_events (event_id, seen_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING`,

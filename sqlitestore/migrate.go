@@ -1,28 +1,23 @@
 package sqlitestore
 
-import (
-	"embed"
+import "github.com/billsync/billsync/internal/sqlstore"
 
-	"github.com/billsync/billsync/internal/sqlstore"
-)
-
-// migrationFS holds the schema, one numbered file a version (see
-// sqlstore.Migrations). Each migration's immediate transaction holds the
-// write lock, so two processes opening a new file at once migrate it once.
-//
-//go:embed migrations/*.sql
-var migrationFS embed.FS
-
-// migrations lists the embedded files in version order.
-func migrations() ([]sqlstore.Migration, error) {
-	return sqlstore.Migrations(migrationFS, "migrations/*.sql")
+// types are SQLite's column types for the shared schema (see
+// sqlstore.Schema). Times are INTEGER unix nanoseconds, so they sort
+// numerically and compare exactly. Each migration's immediate transaction
+// holds the write lock, so two processes opening a new file at once
+// migrate it once.
+var types = sqlstore.SchemaTypes{
+	Identity: "INTEGER PRIMARY KEY AUTOINCREMENT", // AUTOINCREMENT: an id is never reused
+	Int64:    "INTEGER",
+	Int32:    "INTEGER",
+	Text:     "TEXT",
+	Bytes:    "BLOB",
+	JSON:     "TEXT",
 }
+
+// migrations lists the schema's migrations in SQLite's types.
+func migrations() ([]sqlstore.Migration, error) { return sqlstore.Schema(types) }
 
 // LatestSchemaVersion is the schema version this build migrates to.
-func LatestSchemaVersion() int {
-	ms, err := migrations()
-	if err != nil {
-		return 0
-	}
-	return len(ms)
-}
+func LatestSchemaVersion() int { return sqlstore.LatestSchemaVersion() }

@@ -91,7 +91,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.rdb.SetMaxOpenConns(4)
 	s.rdb.SetMaxIdleConns(4)
 
-	s.Store, err = sqlstore.Open(ctx, sqlstore.Config{Dialect: dialect, Migrations: migrationFS, Write: s.wdb, Read: s.rdb,
+	s.Store, err = sqlstore.Open(ctx, sqlstore.Config{Dialect: dialect, Write: s.wdb, Read: s.rdb,
 		Where: abs, Clock: opts.Clock, Logger: opts.Logger, SeenRetention: opts.SeenRetention})
 	if err != nil {
 		return nil, err

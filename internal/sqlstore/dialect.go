@@ -47,6 +47,8 @@ type Dialect struct {
 	// once; unlock releases it. An engine whose write transactions exclude
 	// each other leaves it nil (each migration re-checks its record).
 	LockMigrations func(ctx context.Context, conn *sql.Conn) (unlock func(), err error)
+	// Types are the engine's column types for the shared schema.
+	Types SchemaTypes
 
 	// GroupCommit makes write transactions of concurrent callers share one
 	// commit, each in its own savepoint: for an engine with one writer

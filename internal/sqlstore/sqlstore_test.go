@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -162,5 +163,30 @@ func TestRowsScanNull(t *testing.T) {
 	cr.fields = []byte("not json")
 	if _, err := cr.Conflict(); err == nil {
 		t.Error("bad fields JSON accepted")
+	}
+}
+
+// The shared schema renders for each engine with every field filled, and
+// a released version's text stays what the engines applied.
+func TestSchemaRenders(t *testing.T) {
+	for _, ty := range []SchemaTypes{
+		{Identity: "INTEGER PRIMARY KEY AUTOINCREMENT", Int64: "INTEGER", Int32: "INTEGER", Text: "TEXT", Bytes: "BLOB", JSON: "TEXT"},
+		{Identity: "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY", Int64: "bigint", Int32: "integer", Text: "text", Bytes: "bytea", JSON: "jsonb"},
+	} {
+		ms, err := Schema(ty)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) != LatestSchemaVersion() || len(ms) < 3 {
+			t.Fatalf("%d migrations, latest %d", len(ms), LatestSchemaVersion())
+		}
+		for _, m := range ms {
+			if strings.Contains(m.SQL, "{{") || strings.Contains(m.SQL, "<no value>") {
+				t.Errorf("%s: unrendered field in %s", m.Name, m.SQL)
+			}
+		}
+		if !strings.Contains(ms[0].SQL, "id            "+ty.Identity+",") {
+			t.Errorf("0001: the queue's id is not %q", ty.Identity)
+		}
 	}
 }

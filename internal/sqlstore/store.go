@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -16,9 +15,6 @@ import (
 // Config is what Open needs from the engine's Open.
 type Config struct {
 	Dialect Dialect
-	// Migrations holds the engine's schema migrations, migrations/*.sql
-	// (see Migrations).
-	Migrations fs.FS
 	// Write runs every write transaction; Read every query outside one. They
 	// may be the same pool. Close closes both.
 	Write, Read *sql.DB
@@ -53,7 +49,7 @@ var _ billsync.Store = (*Store)(nil)
 // brought its schema up to date. If it fails, it closes the pools.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := newStore(cfg)
-	ms, err := Migrations(cfg.Migrations, "migrations/*.sql")
+	ms, err := Schema(cfg.Dialect.Types)
 	if err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("%s: %w", s.d.Name, err)
