@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/salesforce/soql"
 )
 
 // Create inserts records of one object through sObject Collections
@@ -353,15 +354,12 @@ func (c *Client) RetrieveRecords(ctx context.Context, object string, fields []st
 	out := []billsync.SObject{}
 	for start := 0; start < len(ids); start += retrieveChunk {
 		chunk := ids[start:min(start+retrieveChunk, len(ids))]
-		quoted := make([]string, 0, len(chunk))
 		for _, id := range chunk {
 			if !validID(id) {
 				return nil, billsync.Errorf(billsync.EINVALID, "salesforce: %q is not a record id", id)
 			}
-			quoted = append(quoted, "'"+id+"'")
 		}
-		q := "SELECT " + strings.Join(fields, ", ") + " FROM " + object + " WHERE Id IN (" + strings.Join(quoted, ", ") + ")"
-		rows, err := c.Query(ctx, q)
+		rows, err := c.Query(ctx, soql.Select(fields...).From(object).Where(soql.In("Id", chunk)).String())
 		if err != nil {
 			return nil, err
 		}
