@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,98 +15,10 @@ import (
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
 	"github.com/billsync/billsync/httpserver"
+	"github.com/billsync/billsync/mock"
 )
 
 var testNow = time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
-
-// memStore is the part of billsync.Store the admin API uses, in memory.
-// Anything else falls through to the nil embedded interface.
-type memStore struct {
-	billsync.Store
-	mu       sync.Mutex
-	settings map[string]billsync.Setting
-	audit    []billsync.AuditEntry
-	logs     []billsync.LogEntry // ascending id
-	dead     []billsync.DeadLetter
-	pending  int64
-}
-
-func (m *memStore) Settings(context.Context) ([]billsync.Setting, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []billsync.Setting
-	for _, s := range m.settings {
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-func (m *memStore) SetSetting(_ context.Context, key string, v json.RawMessage, actor string) (billsync.Setting, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	st := billsync.Setting{Key: key, Value: v, UpdatedAt: testNow, UpdatedBy: actor}
-	m.audit = append(m.audit, billsync.AuditEntry{ID: int64(len(m.audit) + 1), Time: testNow, Actor: actor, Key: key, Old: m.settings[key].Value, New: v})
-	m.settings[key] = st
-	return st, nil
-}
-
-func (m *memStore) Audit(_ context.Context, limit int) ([]billsync.AuditEntry, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := slices.Clone(m.audit)
-	slices.Reverse(out)
-	return out[:min(limit, len(out))], nil
-}
-
-func (m *memStore) Logs(_ context.Context, f billsync.LogFilter) ([]billsync.LogEntry, string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	before := int64(1 << 62)
-	if f.Cursor != "" {
-		n, err := strconv.ParseInt(f.Cursor, 10, 64)
-		if err != nil {
-			return nil, "", billsync.Errorf(billsync.EINVALID, "bad cursor")
-		}
-		before = n
-	}
-	var out []billsync.LogEntry
-	for i := len(m.logs) - 1; i >= 0; i-- {
-		e := m.logs[i]
-		if e.ID >= before || (f.Outcome != "" && e.Outcome != f.Outcome) || (!f.Since.IsZero() && e.Time.Before(f.Since)) {
-			continue
-		}
-		if len(out) == f.Limit {
-			return out, strconv.FormatInt(out[len(out)-1].ID, 10), nil
-		}
-		out = append(out, e)
-	}
-	return out, "", nil
-}
-
-func (m *memStore) DeadLetters(_ context.Context, limit int) ([]billsync.DeadLetter, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.dead[:min(limit, len(m.dead))]), nil
-}
-
-func (m *memStore) Resurrect(_ context.Context, id int64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for i, d := range m.dead {
-		if d.ID == id {
-			m.dead = slices.Delete(m.dead, i, i+1)
-			m.pending++
-			return nil
-		}
-	}
-	return billsync.Errorf(billsync.ENOTFOUND, "no dead letter %d", id)
-}
-
-func (m *memStore) Stats(context.Context) (billsync.QueueStats, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return billsync.QueueStats{Pending: m.pending, DeadLetters: int64(len(m.dead))}, nil
-}
 
 type refuseAll struct{}
 
@@ -120,9 +30,9 @@ func (refuseAll) Decode(string, []byte, time.Time) (*billsync.Change, error) {
 	return nil, billsync.Errorf(billsync.EINVALID, "no")
 }
 
-func setup(t *testing.T) (*memStore, string) {
+func setup(t *testing.T) (*mock.Store, string) {
 	t.Helper()
-	st := &memStore{settings: map[string]billsync.Setting{}}
+	st := &mock.Store{Now: func() time.Time { return testNow }}
 	srv, err := httpserver.New(httpserver.Config{
 		Webhooks: refuseAll{}, Queue: st,
 		Settings: st, Logs: st, DeadLetters: st, Conflicts: st,
@@ -211,12 +121,14 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 
 func TestLogsPaging(t *testing.T) {
 	st, url := setup(t)
-	for i := range 7 {
+	for i := range 7 { // ids 1 to 7
 		o := billsync.OutcomeSuccess
 		if i%2 == 0 {
 			o = billsync.OutcomeFailed
 		}
-		st.logs = append(st.logs, billsync.LogEntry{ID: int64(i + 1), Time: testNow.Add(time.Duration(i-7) * time.Minute), Object: billsync.ObjectAccount, Outcome: o})
+		if err := st.AppendLog(context.Background(), billsync.LogEntry{Time: testNow.Add(time.Duration(i-7) * time.Minute), Object: billsync.ObjectAccount, Outcome: o}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c := adminclient.New(url, "s3cret-token", nil)
 	ctx := context.Background()
@@ -251,11 +163,17 @@ func TestLogsPaging(t *testing.T) {
 
 func TestDeadLettersAndQueue(t *testing.T) {
 	st, url := setup(t)
-	for i := int64(1); i <= 3; i++ {
-		st.dead = append(st.dead, billsync.DeadLetter{Change: billsync.Change{ID: i, Object: billsync.ObjectQuote}, ErrorCode: "FIELD_CUSTOM_VALIDATION_EXCEPTION"})
+	ctx := context.Background()
+	for i := range 3 { // ids 1 to 3
+		ch := &billsync.Change{Partition: fmt.Sprintf("quote:q_%d", i), Object: billsync.ObjectQuote, EventID: fmt.Sprintf("webhook:%d", i)}
+		if _, err := st.Enqueue(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Bury(ctx, ch.ID, "FIELD_CUSTOM_VALIDATION_EXCEPTION", "refused"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c := adminclient.New(url, "s3cret-token", nil)
-	ctx := context.Background()
 
 	dls, err := c.DeadLetters(ctx)
 	if err != nil || len(dls) != 3 || dls[0].ErrorCode != "FIELD_CUSTOM_VALIDATION_EXCEPTION" {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -15,115 +14,22 @@ import (
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
 	"github.com/billsync/billsync/httpserver"
+	"github.com/billsync/billsync/mock"
 )
 
-// conflictStore adds conflicts to memStore.
-type conflictStore struct {
-	*memStore
-	cmu       sync.Mutex
-	conflicts []billsync.Conflict // ascending id
-}
-
-func (s *conflictStore) Conflicts(_ context.Context, f billsync.ConflictFilter) ([]billsync.Conflict, string, error) {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	before := int64(1 << 62)
-	if f.Cursor != "" {
-		n, err := strconv.ParseInt(f.Cursor, 10, 64)
-		if err != nil {
-			return nil, "", billsync.Errorf(billsync.EINVALID, "bad cursor")
-		}
-		before = n
-	}
-	var out []billsync.Conflict
-	for i := len(s.conflicts) - 1; i >= 0; i-- {
-		c := s.conflicts[i]
-		if c.ID >= before || (f.Status != "" && c.Status != f.Status) || (f.Object != "" && c.Object != f.Object) ||
-			(f.Record != "" && c.BillingID != f.Record && c.SalesforceID != f.Record) {
-			continue
-		}
-		if len(out) == f.Limit {
-			return out, strconv.FormatInt(out[len(out)-1].ID, 10), nil
-		}
-		out = append(out, c)
-	}
-	return out, "", nil
-}
-
-func (s *conflictStore) Conflict(_ context.Context, id int64) (*billsync.Conflict, error) {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	for _, c := range s.conflicts {
-		if c.ID == id {
-			return &c, nil
-		}
-	}
-	return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
-}
-
-// resolve plays the engine's part.
-func (s *conflictStore) resolve(_ context.Context, id int64, winner billsync.Side, actor string) (*billsync.Conflict, error) {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	for i := range s.conflicts {
-		c := &s.conflicts[i]
-		if c.ID != id {
-			continue
-		}
-		if c.Status != billsync.ConflictHeld {
-			return nil, billsync.Errorf(billsync.ECONFLICT, "conflict %d is not held", id)
-		}
-		c.Status, c.Winner, c.ResolvedBy, c.ResolvedAt = billsync.ConflictResolved, winner, actor, testNow
-		out := *c
-		return &out, nil
-	}
-	return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
-}
-
-// resolver adapts conflictStore to billsync.ConflictResolver, whose
-// ResolveConflict has no time argument.
-type resolver struct{ s *conflictStore }
-
-func (r resolver) ResolveConflict(ctx context.Context, id int64, winner billsync.Side, actor string) (*billsync.Conflict, error) {
-	return r.s.resolve(ctx, id, winner, actor)
-}
-
-type resyncer struct {
-	mu      sync.Mutex
-	reports map[string]billsync.ResyncReport
-}
-
-func (r *resyncer) StartResync(_ context.Context, req billsync.ResyncRequest) (*billsync.ResyncReport, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rep := billsync.ResyncReport{ID: fmt.Sprintf("rs/%d", len(r.reports)+1), Request: req, State: "running", Started: testNow}
-	r.reports[rep.ID] = rep
-	return &rep, nil
-}
-
-func (r *resyncer) Resync(_ context.Context, id string) (*billsync.ResyncReport, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rep, ok := r.reports[id]
-	if !ok {
-		return nil, billsync.Errorf(billsync.ENOTFOUND, "no resync %q", id)
-	}
-	rep.State, rep.Total, rep.Compared, rep.Finished = "done", 3, 3, testNow.Add(time.Second)
-	rep.Diffs = []billsync.ResyncDiff{{Object: billsync.ObjectAccount, BillingID: "acc_1", Kind: billsync.DiffMissingInSalesforce, Action: "create in Salesforce"}}
-	return &rep, nil
-}
-
-func setupConflicts(t *testing.T, withEngine bool) (*conflictStore, *adminclient.Client) {
+func setupConflicts(t *testing.T, withEngine bool) (*mock.Store, *adminclient.Client) {
 	t.Helper()
-	st := &conflictStore{memStore: &memStore{settings: map[string]billsync.Setting{}}}
-	for i, c := range []billsync.Conflict{
+	st := &mock.Store{Now: func() time.Time { return testNow }}
+	for i, c := range []billsync.Conflict{ // ids 1 to 3
 		{Object: billsync.ObjectAccount, BillingID: "acc_1", SalesforceID: "001A", Status: billsync.ConflictResolved, Winner: billsync.SideBilling},
 		{Object: billsync.ObjectBalance, BillingID: "bal_1", SalesforceID: "a01B", Status: billsync.ConflictHeld},
 		{Object: billsync.ObjectAccount, BillingID: "acc_2", SalesforceID: "001C", Status: billsync.ConflictHeld,
 			Fields: []billsync.ConflictField{{Field: "name", Agreed: "A", Billing: "B", Salesforce: "C"}}},
 	} {
-		c.ID, c.Time = int64(i+1), testNow.Add(time.Duration(i)*time.Minute)
-		st.conflicts = append(st.conflicts, c)
+		c.Time = testNow.Add(time.Duration(i) * time.Minute)
+		if err := st.AddConflict(context.Background(), &c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg := httpserver.Config{
 		Webhooks: refuseAll{}, Queue: st,
@@ -132,8 +38,33 @@ func setupConflicts(t *testing.T, withEngine bool) (*conflictStore, *adminclient
 		Clock:       func() time.Time { return testNow },
 	}
 	if withEngine {
-		cfg.Resolver = resolver{st}
-		cfg.Resyncer = &resyncer{reports: map[string]billsync.ResyncReport{}}
+		// The engine's part: resolve in the store; a resync is done by
+		// the time it is asked about.
+		cfg.Resolver = &mock.ConflictResolver{ResolveConflictFn: func(ctx context.Context, id int64, winner billsync.Side, actor string) (*billsync.Conflict, error) {
+			return st.ResolveConflict(ctx, id, winner, actor, testNow)
+		}}
+		var mu sync.Mutex
+		reports := map[string]billsync.ResyncReport{}
+		cfg.Resyncer = &mock.Resyncer{
+			StartResyncFn: func(_ context.Context, req billsync.ResyncRequest) (*billsync.ResyncReport, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				rep := billsync.ResyncReport{ID: fmt.Sprintf("rs/%d", len(reports)+1), Request: req, State: "running", Started: testNow}
+				reports[rep.ID] = rep
+				return &rep, nil
+			},
+			ResyncFn: func(_ context.Context, id string) (*billsync.ResyncReport, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				rep, ok := reports[id]
+				if !ok {
+					return nil, billsync.Errorf(billsync.ENOTFOUND, "no resync %q", id)
+				}
+				rep.State, rep.Total, rep.Compared, rep.Finished = "done", 3, 3, testNow.Add(time.Second)
+				rep.Diffs = []billsync.ResyncDiff{{Object: billsync.ObjectAccount, BillingID: "acc_1", Kind: billsync.DiffMissingInSalesforce, Action: "create in Salesforce"}}
+				return &rep, nil
+			},
+		}
 	}
 	srv, err := httpserver.New(cfg)
 	if err != nil {

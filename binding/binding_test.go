@@ -7,20 +7,10 @@ import (
 	"testing"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/mock"
 )
 
-type metaStore map[string]string
-
-func (m metaStore) Meta(_ context.Context, key string) (string, bool, error) {
-	v, ok := m[key]
-	return v, ok, nil
-}
-
-func (m metaStore) SetMeta(_ context.Context, key, value string) error {
-	m[key] = value
-	return nil
-}
-
+// org, tenant and failing are the one-method identities Bind reads.
 type org string
 
 func (o org) Identity(context.Context) (string, string, error) { return "005user", string(o), nil }
@@ -35,14 +25,19 @@ func (f failing) Identity(context.Context) (string, string, error) { return "", 
 
 func TestBind(t *testing.T) {
 	ctx, log := context.Background(), slog.New(slog.DiscardHandler)
-	store := metaStore{}
+	store := mock.NewStore()
+	bound := func() (orgID, tenantID string) {
+		orgID, _, _ = store.Meta(ctx, billsync.MetaSalesforceOrg)
+		tenantID, _, _ = store.Meta(ctx, billsync.MetaBillingTenant)
+		return orgID, tenantID
+	}
 
 	// The first start binds the store.
 	if err := Bind(ctx, store, org("00DA"), tenant("ten-a"), false, log); err != nil {
 		t.Fatal(err)
 	}
-	if store[billsync.MetaSalesforceOrg] != "00DA" || store[billsync.MetaBillingTenant] != "ten-a" {
-		t.Fatalf("binding after the first start: %v", store)
+	if o, tn := bound(); o != "00DA" || tn != "ten-a" {
+		t.Fatalf("binding after the first start: %s %s", o, tn)
 	}
 	// The same org and tenant again: fine.
 	if err := Bind(ctx, store, org("00DA"), tenant("ten-a"), false, log); err != nil {
@@ -50,8 +45,8 @@ func TestBind(t *testing.T) {
 	}
 	// Another org is refused, and the binding stays.
 	err := Bind(ctx, store, org("00DB"), tenant("ten-a"), false, log)
-	if billsync.ErrorCode(err) != billsync.EFORBIDDEN || store[billsync.MetaSalesforceOrg] != "00DA" {
-		t.Fatalf("another org: %v, binding %v", err, store)
+	if o, _ := bound(); billsync.ErrorCode(err) != billsync.EFORBIDDEN || o != "00DA" {
+		t.Fatalf("another org: %v, bound to %s", err, o)
 	}
 	// Another tenant too.
 	if err := Bind(ctx, store, org("00DA"), tenant("ten-b"), false, log); billsync.ErrorCode(err) != billsync.EFORBIDDEN {
@@ -61,15 +56,15 @@ func TestBind(t *testing.T) {
 	if err := Bind(ctx, store, org("00DB"), tenant("ten-b"), true, log); err != nil {
 		t.Fatal(err)
 	}
-	if store[billsync.MetaSalesforceOrg] != "00DB" || store[billsync.MetaBillingTenant] != "ten-b" {
-		t.Fatalf("binding after --rebind: %v", store)
+	if o, tn := bound(); o != "00DB" || tn != "ten-b" {
+		t.Fatalf("binding after --rebind: %s %s", o, tn)
 	}
 }
 
 // A login refused for good (bad credentials) fails at once, wrapped.
 func TestBindLoginRefused(t *testing.T) {
 	refused := billsync.Errorf(billsync.EUNAUTHORIZED, "invalid_grant")
-	err := Bind(context.Background(), metaStore{}, failing{refused}, tenant("ten-a"), false, slog.New(slog.DiscardHandler))
+	err := Bind(context.Background(), mock.NewStore(), failing{refused}, tenant("ten-a"), false, slog.New(slog.DiscardHandler))
 	if !errors.Is(err, refused) {
 		t.Fatalf("Bind = %v, want the login's error wrapped", err)
 	}

@@ -5,84 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/mock"
 )
 
-// fakeResolver resolves through the fake store, as the engine resolves
-// through the real one, and remembers who asked.
-type fakeResolver struct {
-	store *fakeStore
-	mu    sync.Mutex
-	calls []string
-	err   error
-}
-
-func (r *fakeResolver) ResolveConflict(ctx context.Context, id int64, winner billsync.Side, actor string) (*billsync.Conflict, error) {
-	r.mu.Lock()
-	r.calls = append(r.calls, fmt.Sprintf("%d %s %s", id, winner, actor))
-	err := r.err
-	r.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return r.store.ResolveConflict(ctx, id, winner, actor, testNow)
-}
-
-func (r *fakeResolver) callLog() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.calls...)
-}
-
-// fakeResyncer keeps reports in memory.
-type fakeResyncer struct {
-	mu      sync.Mutex
-	reqs    []billsync.ResyncRequest
-	reports map[string]*billsync.ResyncReport
-	err     error
-}
-
-func (r *fakeResyncer) StartResync(ctx context.Context, req billsync.ResyncRequest) (*billsync.ResyncReport, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.err != nil {
-		return nil, r.err
-	}
-	r.reqs = append(r.reqs, req)
-	rep := &billsync.ResyncReport{ID: fmt.Sprintf("rs-%d", len(r.reqs)), Request: req, State: "running", Started: testNow}
-	if r.reports == nil {
-		r.reports = map[string]*billsync.ResyncReport{}
-	}
-	r.reports[rep.ID] = rep
-	out := *rep
-	return &out, nil
-}
-
-func (r *fakeResyncer) Resync(ctx context.Context, id string) (*billsync.ResyncReport, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rep, ok := r.reports[id]
-	if !ok {
-		return nil, billsync.Errorf(billsync.ENOTFOUND, "no resync %q", id)
-	}
-	out := *rep
-	return &out, nil
-}
-
-func (r *fakeResyncer) requests() []billsync.ResyncRequest {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]billsync.ResyncRequest(nil), r.reqs...)
-}
-
-func seedConflicts(t *testing.T, st *fakeStore) {
+func seedConflicts(t *testing.T, st *mock.Store) {
 	t.Helper()
 	for i, c := range []billsync.Conflict{
 		{Object: billsync.ObjectAccount, BillingID: "acc_1", SalesforceID: "001A", Status: billsync.ConflictResolved, Policy: "latest-wins", Winner: billsync.SideBilling},
@@ -221,11 +157,23 @@ func TestConflictShow(t *testing.T) {
 }
 
 func TestConflictResolve(t *testing.T) {
-	var resolver *fakeResolver
-	h := newHarness(t, func(c *Config) {
-		resolver = &fakeResolver{store: c.Conflicts.(*fakeStore)}
-		c.Resolver = resolver
-	})
+	// The resolver resolves through the store, as the engine resolves
+	// through the real one, and remembers who asked.
+	var mu sync.Mutex
+	var calls []string
+	callLog := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(calls)
+	}
+	var h *harness
+	resolver := &mock.ConflictResolver{ResolveConflictFn: func(ctx context.Context, id int64, winner billsync.Side, actor string) (*billsync.Conflict, error) {
+		mu.Lock()
+		calls = append(calls, fmt.Sprintf("%d %s %s", id, winner, actor))
+		mu.Unlock()
+		return h.store.ResolveConflict(ctx, id, winner, actor, testNow)
+	}}
+	h = newHarness(t, func(c *Config) { c.Resolver = resolver })
 	seedConflicts(t, h.store)
 
 	var c billsync.Conflict
@@ -238,7 +186,7 @@ func TestConflictResolve(t *testing.T) {
 		t.Errorf("resolved conflict: %+v", c)
 	}
 	// The actor is the token's name, never the token.
-	if diff := cmp.Diff([]string{"2 salesforce robot"}, resolver.callLog()); diff != "" {
+	if diff := cmp.Diff([]string{"2 salesforce robot"}, callLog()); diff != "" {
 		t.Errorf("resolver calls (-want +got):\n%s", diff)
 	}
 	if h.enqueued.Load() != 1 {
@@ -274,7 +222,7 @@ func TestConflictResolve(t *testing.T) {
 		t.Error("a refused resolution woke the workers")
 	}
 	// Only valid requests reach the engine.
-	if calls := resolver.callLog(); len(calls) != 4 {
+	if calls := callLog(); len(calls) != 4 {
 		t.Errorf("resolver called %d times, want 4: %v", len(calls), calls)
 	}
 
@@ -286,15 +234,14 @@ func TestConflictResolve(t *testing.T) {
 	}
 
 	// An engine failure is a 503 or a 500 that says nothing of its cause.
-	resolver.mu.Lock()
-	resolver.err = billsync.Errorf(billsync.EUNAVAILABLE, "queue is closed")
-	resolver.mu.Unlock()
+	fail := func(err error) func(context.Context, int64, billsync.Side, string) (*billsync.Conflict, error) {
+		return func(context.Context, int64, billsync.Side, string) (*billsync.Conflict, error) { return nil, err }
+	}
+	resolver.ResolveConflictFn = fail(billsync.Errorf(billsync.EUNAVAILABLE, "queue is closed"))
 	if res := h.do("POST", "/api/v1/conflicts/3/resolve", opsToken, []byte(`{"winner":"billing"}`), nil); res.status != 503 {
 		t.Errorf("unavailable engine: %d %s", res.status, res.body)
 	}
-	resolver.mu.Lock()
-	resolver.err = errors.New("pq: relation secret_table does not exist")
-	resolver.mu.Unlock()
+	resolver.ResolveConflictFn = fail(errors.New("pq: relation secret_table does not exist"))
 	res = h.do("POST", "/api/v1/conflicts/3/resolve", opsToken, []byte(`{"winner":"billing"}`), nil)
 	if res.status != 500 || strings.Contains(string(res.body), "secret_table") {
 		t.Errorf("internal failure: %d %s", res.status, res.body)
@@ -321,7 +268,31 @@ func TestConflictResolveWithoutResolver(t *testing.T) {
 }
 
 func TestResync(t *testing.T) {
-	rs := &fakeResyncer{}
+	// The engine's side keeps reports in memory, numbered rs-1, rs-2…
+	var mu sync.Mutex
+	var reqs []billsync.ResyncRequest
+	reports := map[string]*billsync.ResyncReport{}
+	rs := &mock.Resyncer{
+		StartResyncFn: func(ctx context.Context, req billsync.ResyncRequest) (*billsync.ResyncReport, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			reqs = append(reqs, req)
+			rep := &billsync.ResyncReport{ID: fmt.Sprintf("rs-%d", len(reqs)), Request: req, State: "running", Started: testNow}
+			reports[rep.ID] = rep
+			out := *rep
+			return &out, nil
+		},
+		ResyncFn: func(ctx context.Context, id string) (*billsync.ResyncReport, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			rep, ok := reports[id]
+			if !ok {
+				return nil, billsync.Errorf(billsync.ENOTFOUND, "no resync %q", id)
+			}
+			out := *rep
+			return &out, nil
+		},
+	}
 	h := newHarness(t, func(c *Config) { c.Resyncer = rs })
 
 	res := h.do("POST", "/api/v1/resync", opsToken, []byte(`{"object":"account","record":"acc_1","dryRun":true}`), nil)
@@ -345,16 +316,16 @@ func TestResync(t *testing.T) {
 	if res := h.do("POST", "/api/v1/resync", opsToken, []byte(`{"initial":true}`), nil); res.status != 202 {
 		t.Fatalf("start all: %d %s", res.status, res.body)
 	}
-	if diff := cmp.Diff([]billsync.ResyncRequest{want, {Initial: true}}, rs.requests()); diff != "" {
+	mu.Lock()
+	if diff := cmp.Diff([]billsync.ResyncRequest{want, {Initial: true}}, reqs); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 
 	// Progress is read back by id.
-	rs.mu.Lock()
-	r := rs.reports["rs-1"]
+	r := reports["rs-1"]
 	r.State, r.Total, r.Compared, r.Differences = "done", 10, 10, 1
 	r.Diffs = []billsync.ResyncDiff{{Object: billsync.ObjectAccount, BillingID: "acc_1", SalesforceID: "001A", Kind: billsync.DiffFields, Fields: []string{"name"}, Action: "would update Salesforce"}}
-	rs.mu.Unlock()
+	mu.Unlock()
 	var got billsync.ResyncReport
 	res = h.do("GET", "/api/v1/resync/rs-1", opsToken, nil, nil)
 	if res.status != 200 {
@@ -373,7 +344,11 @@ func TestResync(t *testing.T) {
 }
 
 func TestResyncRefusesBadRequests(t *testing.T) {
-	rs := &fakeResyncer{}
+	var started atomic.Int32
+	rs := &mock.Resyncer{StartResyncFn: func(context.Context, billsync.ResyncRequest) (*billsync.ResyncReport, error) {
+		started.Add(1)
+		return &billsync.ResyncReport{ID: "rs-1", State: "running"}, nil
+	}}
 	h := newHarness(t, func(c *Config) { c.Resyncer = rs })
 	for _, tc := range []struct{ name, body, reason string }{
 		{"record without object", `{"record":"acc_1"}`, "object type"},
@@ -393,17 +368,17 @@ func TestResyncRefusesBadRequests(t *testing.T) {
 			t.Errorf("%s: %+v, want a message with %q", tc.name, e, tc.reason)
 		}
 	}
-	if reqs := rs.requests(); len(reqs) != 0 {
-		t.Errorf("refused requests reached the resyncer: %+v", reqs)
+	if n := started.Load(); n != 0 {
+		t.Errorf("%d refused requests reached the resyncer", n)
 	}
 	if res := h.do("POST", "/api/v1/resync", "", []byte(`{}`), nil); res.status != 401 {
 		t.Errorf("no token: %d", res.status)
 	}
 
 	// One already running: the engine's ECONFLICT is a 409.
-	rs.mu.Lock()
-	rs.err = billsync.Errorf(billsync.ECONFLICT, "a resync is already running")
-	rs.mu.Unlock()
+	rs.StartResyncFn = func(context.Context, billsync.ResyncRequest) (*billsync.ResyncReport, error) {
+		return nil, billsync.Errorf(billsync.ECONFLICT, "a resync is already running")
+	}
 	res := h.do("POST", "/api/v1/resync", opsToken, []byte(`{}`), nil)
 	if res.status != 409 || res.errorOf(t).Message != "a resync is already running" {
 		t.Errorf("busy: %d %s", res.status, res.body)

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/billsync/billsync/mock"
 )
 
 // FuzzWebhook feeds arbitrary verified bodies through the handler: every
@@ -19,7 +21,7 @@ func FuzzWebhook(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	st := newFakeStore(func() time.Time { return testNow })
+	st := &mock.Store{Now: func() time.Time { return testNow }}
 	srv, err := New(Config{Webhooks: fakeVerifier{}, Queue: st, Settings: st, Logs: st, DeadLetters: st, Conflicts: st,
 		Clock: func() time.Time { return testNow }})
 	if err != nil {

@@ -8,42 +8,52 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/mock"
 )
 
-// slowQueue counts Enqueue calls; each takes a while, as an fsync does.
-type slowQueue struct {
-	billsync.Queue
-	mu    sync.Mutex
-	calls int
-	seen  map[string]bool
-	fail  error
-}
-
-func (q *slowQueue) Enqueue(ctx context.Context, cs ...*billsync.Change) ([]bool, error) {
-	time.Sleep(5 * time.Millisecond)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.calls++
-	if q.fail != nil {
-		return nil, q.fail
-	}
-	dup := make([]bool, len(cs))
-	for i, c := range cs {
-		dup[i] = q.seen[c.EventID]
-		q.seen[c.EventID] = true
-	}
-	return dup, nil
-}
-
 // Webhooks arriving together share transactions, and each caller learns
-// its own outcome (stored or duplicate).
+// its own outcome (stored or duplicate): while the first transaction is
+// held, the other webhooks wait, and the next one takes them all.
 func TestIngestCommitsInGroups(t *testing.T) {
 	t.Parallel()
-	q := &slowQueue{seen: map[string]bool{"webhook:dup": true}}
-	g := &ingester{q: q}
+	const n = 200
+	var g *ingester
+	waiting := func() int {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.pending)
+	}
+	var mu sync.Mutex
+	var calls []int // changes per transaction
+	seen := map[string]bool{"webhook:dup": true}
+	q := &mock.Queue{EnqueueFn: func(ctx context.Context, cs ...*billsync.Change) ([]bool, error) {
+		mu.Lock()
+		calls = append(calls, len(cs))
+		first := len(calls) == 1
+		mu.Unlock()
+		if first {
+			deadline := time.Now().Add(30 * time.Second)
+			for waiting() < n-len(cs) {
+				if time.Now().After(deadline) {
+					t.Errorf("%d webhooks waiting after 30s, want %d", waiting(), n-len(cs))
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		dup := make([]bool, len(cs))
+		for i, c := range cs {
+			dup[i] = seen[c.EventID]
+			seen[c.EventID] = true
+		}
+		return dup, nil
+	}}
+	g = &ingester{q: q}
 	var wg sync.WaitGroup
-	results := make([]bool, 200)
-	for i := range 200 {
+	results := make([]bool, n)
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -64,12 +74,20 @@ func TestIngestCommitsInGroups(t *testing.T) {
 			t.Fatalf("webhook %d: dup=%v", i, dup)
 		}
 	}
-	if q.calls >= 200 || q.calls == 0 {
-		t.Fatalf("%d transactions for 200 webhooks", q.calls)
+	mu.Lock()
+	total := 0
+	for _, c := range calls {
+		total += c
 	}
-	t.Logf("200 webhooks in %d transactions", q.calls)
+	// One transaction when all arrived before the first began.
+	if len(calls) > 2 || total != n {
+		t.Fatalf("transactions of %v changes for %d webhooks, want the held one and one more for the rest", calls, n)
+	}
+	mu.Unlock()
 
-	q.fail = billsync.Errorf(billsync.EUNAVAILABLE, "disk full")
+	q.EnqueueFn = func(context.Context, ...*billsync.Change) ([]bool, error) {
+		return nil, billsync.Errorf(billsync.EUNAVAILABLE, "disk full")
+	}
 	if _, err := g.enqueue(context.Background(), &billsync.Change{EventID: "x"}); billsync.ErrorCode(err) != billsync.EUNAVAILABLE {
 		t.Fatalf("a failed commit must reach the caller: %v", err)
 	}

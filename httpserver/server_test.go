@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/billingapi"
+	"github.com/billsync/billsync/mock"
 )
 
 const (
@@ -47,13 +49,20 @@ func (fakeVerifier) Verify(h http.Header, body []byte) (string, error) {
 	return h.Get("webhook-id"), nil
 }
 
+// harness serves a Server over a mock.Store. The server reaches the
+// store's queue and conflicts through function-field mocks passing each
+// call through to the store, so a test makes one call fail by setting its
+// field; anything else the server calls panics.
 type harness struct {
-	t        *testing.T
-	store    *fakeStore
-	srv      *Server
-	ts       *httptest.Server
-	logs     *syncBuffer
-	enqueued atomic.Int32
+	t         *testing.T
+	store     *mock.Store
+	queue     *mock.Queue         // Enqueue, DeadLetters, Resurrect, Stats
+	conflicts *mock.ConflictStore // Conflicts, Conflict, CountHeld
+	logReader *mock.LogStore      // Logs
+	srv       *Server
+	ts        *httptest.Server
+	logs      *syncBuffer
+	enqueued  atomic.Int32
 
 	mu       sync.Mutex
 	readyErr error
@@ -79,19 +88,28 @@ func (b *syncBuffer) String() string {
 func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 	t.Helper()
 	clock := func() time.Time { return testNow }
-	h := &harness{t: t, store: newFakeStore(clock), logs: &syncBuffer{}}
+	st := &mock.Store{Now: clock}
+	h := &harness{t: t, store: st, logs: &syncBuffer{},
+		queue:     &mock.Queue{EnqueueFn: st.Enqueue, DeadLettersFn: st.DeadLetters, ResurrectFn: st.Resurrect, StatsFn: st.Stats},
+		conflicts: &mock.ConflictStore{ConflictsFn: st.Conflicts, ConflictFn: st.Conflict, CountHeldFn: st.CountHeld},
+		logReader: &mock.LogStore{LogsFn: st.Logs},
+	}
 	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	metrics, err := NewMetrics(MetricsConfig{Gauges: h.store, Logger: logger, Clock: clock})
+	gauges := struct {
+		*mock.Queue
+		*mock.ConflictStore
+	}{h.queue, h.conflicts}
+	metrics, err := NewMetrics(MetricsConfig{Gauges: gauges, Logger: logger, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{
 		Webhooks:    fakeVerifier{},
-		Queue:       h.store,
+		Queue:       h.queue,
 		Settings:    h.store,
-		Logs:        h.store,
-		DeadLetters: h.store,
-		Conflicts:   h.store,
+		Logs:        h.logReader,
+		DeadLetters: h.queue,
+		Conflicts:   h.conflicts,
 		Metrics:     metrics,
 		AdminTokens: map[string]string{opsToken: "ops", robotToken: "robot"},
 		Ready: func(ctx context.Context) error {
@@ -186,7 +204,7 @@ func TestWebhookUnsignedRefused(t *testing.T) {
 			}
 		})
 	}
-	if q := h.store.queued(); len(q) != 0 {
+	if q := h.store.Queued(); len(q) != 0 {
 		t.Errorf("queued %d changes from unsigned webhooks", len(q))
 	}
 	if h.enqueued.Load() != 0 {
@@ -217,7 +235,7 @@ func TestWebhookInvalidRefusedWithReason(t *testing.T) {
 			}
 		})
 	}
-	if q := h.store.queued(); len(q) != 0 {
+	if q := h.store.Queued(); len(q) != 0 {
 		t.Errorf("queued %d changes from invalid webhooks", len(q))
 	}
 }
@@ -228,7 +246,7 @@ func TestWebhookAcceptedThenDuplicate(t *testing.T) {
 	if res.status != http.StatusOK || !bytes.Contains(res.body, []byte(`"status":"accepted"`)) {
 		t.Fatalf("first delivery: %d %s", res.status, res.body)
 	}
-	q := h.store.queued()
+	q := h.store.Queued()
 	if len(q) != 1 {
 		t.Fatalf("queued %d changes, want 1", len(q))
 	}
@@ -246,7 +264,7 @@ func TestWebhookAcceptedThenDuplicate(t *testing.T) {
 	if res.status != http.StatusOK || !bytes.Contains(res.body, []byte(`"status":"duplicate"`)) {
 		t.Fatalf("second delivery: %d %s", res.status, res.body)
 	}
-	if n := len(h.store.queued()); n != 1 {
+	if n := len(h.store.Queued()); n != 1 {
 		t.Errorf("queued %d changes after a duplicate, want 1", n)
 	}
 	if h.enqueued.Load() != 1 {
@@ -256,7 +274,9 @@ func TestWebhookAcceptedThenDuplicate(t *testing.T) {
 
 func TestWebhookStoreFailureIs503(t *testing.T) {
 	h := newHarness(t)
-	h.store.enqueueErr = errors.New("sqlite: database is locked at /var/lib/billsync/db")
+	h.queue.EnqueueFn = func(context.Context, ...*billsync.Change) ([]bool, error) {
+		return nil, errors.New("sqlite: database is locked at /var/lib/billsync/db")
+	}
 	res := h.do("POST", "/webhooks/billing", "", []byte(accountUpdated), signedHeader("msg_1"))
 	if res.status != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503: %s", res.status, res.body)
@@ -276,7 +296,7 @@ func TestWebhookTooLarge(t *testing.T) {
 	if res.status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413", res.status)
 	}
-	if len(h.store.queued()) != 0 {
+	if len(h.store.Queued()) != 0 {
 		t.Error("queued an oversized webhook")
 	}
 }
@@ -333,7 +353,7 @@ func TestAdminAuth(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	st := newFakeStore(time.Now)
+	st := mock.NewStore()
 	full := func(edit func(*Config)) Config {
 		c := Config{Webhooks: fakeVerifier{}, Queue: st, Settings: st, Logs: st, DeadLetters: st, Conflicts: st}
 		edit(&c)
@@ -441,7 +461,7 @@ func TestSettings(t *testing.T) {
 	}
 }
 
-func seedLogs(t *testing.T, st *fakeStore) {
+func seedLogs(t *testing.T, st *mock.Store) {
 	t.Helper()
 	var entries []billsync.LogEntry
 	for i := range 10 {
@@ -472,6 +492,14 @@ type logsPage struct {
 func TestLogsFiltersAndCursor(t *testing.T) {
 	h := newHarness(t)
 	seedLogs(t, h.store)
+	var mu sync.Mutex
+	var lastFilter billsync.LogFilter
+	h.logReader.LogsFn = func(ctx context.Context, f billsync.LogFilter) ([]billsync.LogEntry, string, error) {
+		mu.Lock()
+		lastFilter = f
+		mu.Unlock()
+		return h.store.Logs(ctx, f)
+	}
 
 	var page logsPage
 	h.do("GET", "/api/v1/logs", opsToken, nil, nil).json(t, &page)
@@ -499,7 +527,10 @@ func TestLogsFiltersAndCursor(t *testing.T) {
 
 	// A duration means that long before now.
 	h.do("GET", "/api/v1/logs?since=150m", opsToken, nil, nil).json(t, &page)
-	if got, want := h.store.lastFilter.Since, testNow.Add(-150*time.Minute); !got.Equal(want) {
+	mu.Lock()
+	since := lastFilter.Since
+	mu.Unlock()
+	if got, want := since, testNow.Add(-150*time.Minute); !got.Equal(want) {
 		t.Errorf("since=150m read as %v, want %v", got, want)
 	}
 	if len(page.Entries) != 2 {
@@ -547,13 +578,19 @@ func TestLogsFiltersAndCursor(t *testing.T) {
 
 func TestDeadLetters(t *testing.T) {
 	h := newHarness(t)
-	for i := int64(1); i <= 3; i++ {
-		h.store.dead = append(h.store.dead, billsync.DeadLetter{
-			Change:    billsync.Change{ID: i, Partition: "account:acc_1", Object: billsync.ObjectAccount, EventID: "webhook:m" + string(rune('0'+i)), Attempt: 8},
-			DeadAt:    testNow,
-			ErrorCode: "REQUIRED_FIELD_MISSING",
-			Error:     "Name is required",
-		})
+	ctx := context.Background()
+	for i := 1; i <= 3; i++ {
+		c := &billsync.Change{Partition: "account:acc_1", Object: billsync.ObjectAccount, EventID: fmt.Sprintf("webhook:m%d", i)}
+		if _, err := h.store.Enqueue(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := h.store.Claim(ctx, 1, time.Minute)
+		if err != nil || len(claimed) != 1 || claimed[0].ID != c.ID {
+			t.Fatalf("claim %v %v", claimed, err)
+		}
+		if err := h.store.Bury(ctx, c.ID, "REQUIRED_FIELD_MISSING", "Name is required"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var list struct{ DeadLetters []billsync.DeadLetter }
 	h.do("GET", "/api/v1/deadletters", opsToken, nil, nil).json(t, &list)
@@ -565,7 +602,7 @@ func TestDeadLetters(t *testing.T) {
 	if res.status != 200 {
 		t.Fatalf("retry: %d %s", res.status, res.body)
 	}
-	if q := h.store.queued(); len(q) != 1 || q[0].ID != 2 || q[0].Attempt != 0 {
+	if q := h.store.Queued(); len(q) != 1 || q[0].EventID != "webhook:m2" || q[0].Attempt != 0 {
 		t.Errorf("after retry the queue holds %+v", q)
 	}
 	if h.enqueued.Load() != 1 {
@@ -580,8 +617,8 @@ func TestDeadLetters(t *testing.T) {
 
 	var all struct{ Retried int }
 	h.do("POST", "/api/v1/deadletters/retry", opsToken, nil, nil).json(t, &all)
-	if all.Retried != 2 || len(h.store.queued()) != 3 {
-		t.Errorf("retry all: retried %d, queue %d", all.Retried, len(h.store.queued()))
+	if all.Retried != 2 || len(h.store.Queued()) != 3 {
+		t.Errorf("retry all: retried %d, queue %d", all.Retried, len(h.store.Queued()))
 	}
 
 	var st billsync.QueueStats
@@ -617,16 +654,19 @@ func TestMetricsExposition(t *testing.T) {
 	h := newHarness(t)
 	h.do("POST", "/webhooks/billing", "", []byte(accountUpdated), signedHeader("msg_1"))
 	h.do("POST", "/webhooks/billing", "", []byte(accountUpdated), nil)
-	if _, err := h.store.Enqueue(context.Background(), &billsync.Change{EventID: "old", EnqueuedAt: testNow.Add(-90 * time.Second)}); err != nil {
+	h.store.Now = func() time.Time { return testNow.Add(-90 * time.Second) } // the store stamps the change
+	if _, err := h.store.Enqueue(context.Background(), &billsync.Change{Partition: "account:old", EventID: "old"}); err != nil {
 		t.Fatal(err)
 	}
+	h.store.Now = func() time.Time { return testNow }
 	m := h.srv.Metrics()
 	m.ObserveSync("billing_to_salesforce", "account", "success", 120*time.Millisecond)
 	m.ObserveLog(billsync.LogEntry{Direction: billsync.ToBilling, Object: billsync.ObjectBalance, Outcome: billsync.OutcomeFailed})
 	m.SetStreamState(true, 1.5)
 	m.SetAPIUsage(250, 1000)
-	for _, st := range []string{billsync.ConflictHeld, billsync.ConflictResolved, billsync.ConflictHeld} {
-		if err := h.store.AddConflict(context.Background(), &billsync.Conflict{Object: billsync.ObjectAccount, Status: st}); err != nil {
+	for i, st := range []string{billsync.ConflictHeld, billsync.ConflictResolved, billsync.ConflictHeld} {
+		c := &billsync.Conflict{Object: billsync.ObjectAccount, BillingID: fmt.Sprintf("acc_%d", i), Status: st}
+		if err := h.store.AddConflict(context.Background(), c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -665,7 +705,9 @@ func TestMetricsExposition(t *testing.T) {
 	}
 
 	// A store that cannot answer hides the queue figures, not the rest.
-	h.store.statsErr = errors.New("disk gone")
+	h.queue.StatsFn = func(context.Context) (billsync.QueueStats, error) {
+		return billsync.QueueStats{}, errors.New("disk gone")
+	}
 	res = h.do("GET", "/metrics", "", nil, nil)
 	if res.status != 200 || !strings.Contains(string(res.body), "billsync_queue_stats_up 0") ||
 		!strings.Contains(string(res.body), "billsync_conflicts_held 2") {
@@ -673,9 +715,8 @@ func TestMetricsExposition(t *testing.T) {
 	}
 
 	// Failing to count held conflicts hides that figure only.
-	h.store.mu.Lock()
-	h.store.statsErr, h.store.heldErr = nil, errors.New("table locked")
-	h.store.mu.Unlock()
+	h.queue.StatsFn = h.store.Stats
+	h.conflicts.CountHeldFn = func(context.Context) (int64, error) { return 0, errors.New("table locked") }
 	res = h.do("GET", "/metrics", "", nil, nil)
 	if body := string(res.body); res.status != 200 || strings.Contains(body, "\nbillsync_conflicts_held ") ||
 		!strings.Contains(body, "billsync_queue_stats_up 1") {
@@ -709,7 +750,9 @@ func TestAccessLogNeverHoldsTokensOrBodies(t *testing.T) {
 
 func TestInternalErrorsAreNotLeaked(t *testing.T) {
 	h := newHarness(t)
-	h.store.statsErr = errors.New("pq: password authentication failed for user billsync at 10.0.0.5")
+	h.queue.StatsFn = func(context.Context) (billsync.QueueStats, error) {
+		return billsync.QueueStats{}, errors.New("pq: password authentication failed for user billsync at 10.0.0.5")
+	}
 	res := h.do("GET", "/api/v1/queue", opsToken, nil, nil)
 	if res.status != 500 {
 		t.Fatalf("status %d", res.status)

@@ -87,7 +87,7 @@ func TestWebhookStandardSignature(t *testing.T) {
 			t.Errorf("%s: status %d, want 401: %s", name, res.status, res.body)
 		}
 	}
-	if len(h.store.queued()) != 0 {
+	if len(h.store.Queued()) != 0 {
 		t.Fatal("a refused webhook was queued")
 	}
 
@@ -97,7 +97,7 @@ func TestWebhookStandardSignature(t *testing.T) {
 	if res.status != http.StatusOK {
 		t.Fatalf("signed webhook: %d %s", res.status, res.body)
 	}
-	q := h.store.queued()
+	q := h.store.Queued()
 	if len(q) != 1 || q[0].EventID != "webhook:msg_1" || q[0].Partition != "account:acc_7" || q[0].Object != billsync.ObjectBalance {
 		t.Fatalf("queued %+v", q)
 	}

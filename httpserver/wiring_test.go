@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/mock"
 )
 
 // seamDecoder is a billing adapter other than the contract's: the server
@@ -40,7 +41,7 @@ func TestWebhookDecoderSeam(t *testing.T) {
 			t.Fatalf("delivery %d: %d %s", i+1, res.status, res.body)
 		}
 	}
-	if q := h.store.queued(); len(q) != 1 || q[0].EventID != "other:evt_1" || q[0].RecordID != "cus_1" {
+	if q := h.store.Queued(); len(q) != 1 || q[0].EventID != "other:evt_1" || q[0].RecordID != "cus_1" {
 		t.Fatalf("queued %+v", q)
 	}
 
@@ -64,7 +65,7 @@ func TestWebhookDecoderSeam(t *testing.T) {
 	if e := res.errorOf(t); res.status != http.StatusInternalServerError || e.Message != "internal error" {
 		t.Errorf("no change, no error: %d %s", res.status, res.body)
 	}
-	if len(h.store.queued()) != 0 || h.enqueued.Load() != 0 {
+	if len(h.store.Queued()) != 0 || h.enqueued.Load() != 0 {
 		t.Error("queued after a refused webhook")
 	}
 }
@@ -73,8 +74,7 @@ func TestWebhookDecoderSeam(t *testing.T) {
 // and the server serves and counts into the ones it is given.
 func TestMetricsBuiltFirst(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	st := newFakeStore(func() time.Time { return testNow })
-	m, err := NewMetrics(MetricsConfig{Registry: reg, Gauges: st})
+	m, err := NewMetrics(MetricsConfig{Registry: reg, Gauges: &mock.Store{Now: func() time.Time { return testNow }}})
 	if err != nil {
 		t.Fatal(err)
 	}

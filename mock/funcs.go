@@ -13,9 +13,13 @@ import (
 // call to one left nil panics, naming what the test did not expect.
 
 var (
-	_ billsync.ChangeSource = (*ChangeSource)(nil)
-	_ billsync.Queue        = (*Queue)(nil)
-	_ attempt.Observer      = (*Observer)(nil)
+	_ billsync.ChangeSource     = (*ChangeSource)(nil)
+	_ billsync.Queue            = (*Queue)(nil)
+	_ billsync.LogStore         = (*LogStore)(nil)
+	_ billsync.ConflictStore    = (*ConflictStore)(nil)
+	_ billsync.ConflictResolver = (*ConflictResolver)(nil)
+	_ billsync.Resyncer         = (*Resyncer)(nil)
+	_ attempt.Observer          = (*Observer)(nil)
 )
 
 // ChangeSource is a mock of billsync.ChangeSource.
@@ -81,6 +85,81 @@ func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLett
 func (q *Queue) Resurrect(ctx context.Context, id int64) error { return q.ResurrectFn(ctx, id) }
 
 func (q *Queue) Stats(ctx context.Context) (billsync.QueueStats, error) { return q.StatsFn(ctx) }
+
+// LogStore is a mock of billsync.LogStore.
+type LogStore struct {
+	AppendLogFn func(ctx context.Context, entries ...billsync.LogEntry) error
+	LogsFn      func(ctx context.Context, f billsync.LogFilter) ([]billsync.LogEntry, string, error)
+	PruneLogsFn func(ctx context.Context, before time.Time) (int64, error)
+}
+
+func (s *LogStore) AppendLog(ctx context.Context, entries ...billsync.LogEntry) error {
+	return s.AppendLogFn(ctx, entries...)
+}
+
+func (s *LogStore) Logs(ctx context.Context, f billsync.LogFilter) ([]billsync.LogEntry, string, error) {
+	return s.LogsFn(ctx, f)
+}
+
+func (s *LogStore) PruneLogs(ctx context.Context, before time.Time) (int64, error) {
+	return s.PruneLogsFn(ctx, before)
+}
+
+// ConflictStore is a mock of billsync.ConflictStore.
+type ConflictStore struct {
+	AddConflictFn     func(ctx context.Context, c *billsync.Conflict) error
+	ConflictsFn       func(ctx context.Context, f billsync.ConflictFilter) ([]billsync.Conflict, string, error)
+	ConflictFn        func(ctx context.Context, id int64) (*billsync.Conflict, error)
+	HeldConflictFn    func(ctx context.Context, t billsync.ObjectType, billingID string) (*billsync.Conflict, error)
+	ResolveConflictFn func(ctx context.Context, id int64, winner billsync.Side, actor string, at time.Time) (*billsync.Conflict, error)
+	CountHeldFn       func(ctx context.Context) (int64, error)
+}
+
+func (s *ConflictStore) AddConflict(ctx context.Context, c *billsync.Conflict) error {
+	return s.AddConflictFn(ctx, c)
+}
+
+func (s *ConflictStore) Conflicts(ctx context.Context, f billsync.ConflictFilter) ([]billsync.Conflict, string, error) {
+	return s.ConflictsFn(ctx, f)
+}
+
+func (s *ConflictStore) Conflict(ctx context.Context, id int64) (*billsync.Conflict, error) {
+	return s.ConflictFn(ctx, id)
+}
+
+func (s *ConflictStore) HeldConflict(ctx context.Context, t billsync.ObjectType, billingID string) (*billsync.Conflict, error) {
+	return s.HeldConflictFn(ctx, t, billingID)
+}
+
+func (s *ConflictStore) ResolveConflict(ctx context.Context, id int64, winner billsync.Side, actor string, at time.Time) (*billsync.Conflict, error) {
+	return s.ResolveConflictFn(ctx, id, winner, actor, at)
+}
+
+func (s *ConflictStore) CountHeld(ctx context.Context) (int64, error) { return s.CountHeldFn(ctx) }
+
+// ConflictResolver is a mock of billsync.ConflictResolver (the engine's
+// side of an operator's decision).
+type ConflictResolver struct {
+	ResolveConflictFn func(ctx context.Context, id int64, winner billsync.Side, actor string) (*billsync.Conflict, error)
+}
+
+func (r *ConflictResolver) ResolveConflict(ctx context.Context, id int64, winner billsync.Side, actor string) (*billsync.Conflict, error) {
+	return r.ResolveConflictFn(ctx, id, winner, actor)
+}
+
+// Resyncer is a mock of billsync.Resyncer.
+type Resyncer struct {
+	StartResyncFn func(ctx context.Context, req billsync.ResyncRequest) (*billsync.ResyncReport, error)
+	ResyncFn      func(ctx context.Context, id string) (*billsync.ResyncReport, error)
+}
+
+func (r *Resyncer) StartResync(ctx context.Context, req billsync.ResyncRequest) (*billsync.ResyncReport, error) {
+	return r.StartResyncFn(ctx, req)
+}
+
+func (r *Resyncer) Resync(ctx context.Context, id string) (*billsync.ResyncReport, error) {
+	return r.ResyncFn(ctx, id)
+}
 
 // Processor is a mock of what the runner applies changes with (the
 // engine): Process and PausedUntil.

@@ -239,6 +239,19 @@ func (o *Org) Writes() int {
 	return c["upsert"] + c["create"] + c["update"] + c["delete"]
 }
 
+// RecordsWritten is the number of records of object sent in upsert,
+// create and update calls, failed ones included: what a test counts to
+// check that only what differs is written.
+func (o *Org) RecordsWritten(object string) int {
+	n := 0
+	for _, c := range o.Calls() {
+		if c.Object == object && (c.Method == "upsert" || c.Method == "create" || c.Method == "update") {
+			n += c.Records
+		}
+	}
+	return n
+}
+
 // Identity returns UserID and OrgID.
 func (o *Org) Identity(ctx context.Context) (string, string, error) {
 	if err := o.call(ctx, Call{Method: "identity"}); err != nil {

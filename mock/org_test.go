@@ -72,6 +72,9 @@ func TestOrgUpsertByExternalID(t *testing.T) {
 	if o.Writes() != 4 {
 		t.Errorf("writes %d", o.Writes())
 	}
+	if n := o.RecordsWritten("BillingBalance__c"); n != 4 {
+		t.Errorf("balances written %d, want 4 (failed ones count)", n)
+	}
 }
 
 // Queries run through the emulator's parser: the builder's escaping, IN,

@@ -39,7 +39,7 @@ func TestQuoteLineWithoutPricebookEntryIsLeftOut(t *testing.T) {
 	if rec.Str(mapping.FieldSyncStatus) != StatusPartial || !strings.Contains(rec.Str(mapping.FieldSyncError), "NOPE") {
 		t.Errorf("Quote sync status %q / %q, want partial naming NOPE", rec.Str(mapping.FieldSyncStatus), rec.Str(mapping.FieldSyncError))
 	}
-	if got := qKeys(lineMap(f.org.all("QuoteLineItem", "QuoteId", rec.ID()))); got != "q20_it1,q20_it3" {
+	if got := qKeys(lineMap(f.org.All("QuoteLineItem", "QuoteId", rec.ID()))); got != "q20_it1,q20_it3" {
 		t.Errorf("quote lines %s, want the two priced ones", got)
 	}
 	opp := rec.Str("OpportunityId")
@@ -48,14 +48,14 @@ func TestQuoteLineWithoutPricebookEntryIsLeftOut(t *testing.T) {
 	}
 
 	// An admin prices the product; the quote's next change brings the line.
-	p := f.org.put("Product2", billsync.SObject{"Name": "Nope", "ProductCode": "NOPE", "IsActive": true})
-	f.org.put("PricebookEntry", billsync.SObject{"Pricebook2Id": f.pb, "Product2Id": p, "ProductCode": "NOPE", "IsActive": true, "UnitPrice": json.Number("1")})
+	p := f.org.Put("Product2", billsync.SObject{"Name": "Nope", "ProductCode": "NOPE", "IsActive": true})
+	f.org.Put("PricebookEntry", billsync.SObject{"Pricebook2Id": f.pb, "Product2Id": p, "ProductCode": "NOPE", "IsActive": true, "UnitPrice": json.Number("1")})
 	q.Version = 2
 	le = qMustSucceed(t, f.send(q))
 	if le.Reason != "" {
 		t.Errorf("reason %q after the product was priced", le.Reason)
 	}
-	if got := qKeys(lineMap(f.org.all("QuoteLineItem", "QuoteId", rec.ID()))); got != "q20_it1,q20_it2,q20_it3" {
+	if got := qKeys(lineMap(f.org.All("QuoteLineItem", "QuoteId", rec.ID()))); got != "q20_it1,q20_it2,q20_it3" {
 		t.Errorf("quote lines %s", got)
 	}
 	if got := f.sfQuote("q20").Str(mapping.FieldSyncStatus); got != StatusSuccess {
@@ -78,12 +78,12 @@ func TestQuoteLineChangedToUnpricedProductKeepsOldLine(t *testing.T) {
 	if le := qLast(t, f.send(q)); le.Reason != ReasonPartial {
 		t.Fatalf("%+v", le)
 	}
-	l := f.org.byExt("QuoteLineItem", fieldLineExtID, "q21_it2")
+	l := f.org.Find("QuoteLineItem", fieldLineExtID, "q21_it2")
 	if l == nil || l.Str("PricebookEntryId") != f.entries["SUPPORT/USD"] || l.Str(mapping.FieldSyncStatus) != StatusFailed ||
 		!strings.Contains(l.Str(mapping.FieldSyncError), "GONE") {
 		t.Errorf("line %v: want the SUPPORT line kept and marked failed naming GONE", l)
 	}
-	if p := f.org.byExt("OpportunityLineItem", fieldLineExtID, "q21_it2"); p == nil {
+	if p := f.org.Find("OpportunityLineItem", fieldLineExtID, "q21_it2"); p == nil {
 		t.Error("the line's Opportunity product was removed")
 	}
 }
@@ -103,14 +103,14 @@ func TestQuoteWritesOnlyWhatDiffers(t *testing.T) {
 	}
 	qMustSucceed(t, f.send(q))
 	written := func() (lines, products int) {
-		return f.org.recordsWritten("QuoteLineItem"), f.org.recordsWritten("OpportunityLineItem")
+		return f.org.RecordsWritten("QuoteLineItem"), f.org.RecordsWritten("OpportunityLineItem")
 	}
 	l0, p0 := written()
 	if l0 != 20 || p0 != 20 {
 		t.Fatalf("first sync wrote %d lines and %d products, want 20 each", l0, p0)
 	}
 	// Salesforce returns currency at the field's scale.
-	f.org.set(f.org.byExt("QuoteLineItem", fieldLineExtID, "q22_03").ID(), "UnitPrice", json.Number("12.500"))
+	f.org.Set(f.org.Find("QuoteLineItem", fieldLineExtID, "q22_03").ID(), "UnitPrice", json.Number("12.500"))
 
 	q.Version, q.Description = 2, "Twenty, reworded"
 	le := qMustSucceed(t, f.send(q))
@@ -129,13 +129,13 @@ func TestQuoteWritesOnlyWhatDiffers(t *testing.T) {
 	}
 
 	// A sales user changes a synced line; the next change puts it back.
-	f.org.set(f.org.byExt("QuoteLineItem", fieldLineExtID, "q22_07").ID(), "Quantity", json.Number("99"))
+	f.org.Set(f.org.Find("QuoteLineItem", fieldLineExtID, "q22_07").ID(), "Quantity", json.Number("99"))
 	q.Version, q.Description = 4, "Twenty again"
 	qMustSucceed(t, f.send(q))
 	if l, _ := written(); l != l0+2 {
 		t.Errorf("%d lines written after one drifted, want 1", l-l0-1)
 	}
-	if got := f.org.byExt("QuoteLineItem", fieldLineExtID, "q22_07").Str("Quantity"); got != "2" {
+	if got := f.org.Find("QuoteLineItem", fieldLineExtID, "q22_07").Str("Quantity"); got != "2" {
 		t.Errorf("drifted quantity %q not restored", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/billsync/billsync"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	"github.com/billsync/billsync/engine/attempt"
+	"github.com/billsync/billsync/mock"
 	"github.com/billsync/billsync/salesforce/rest"
 )
 
@@ -24,8 +25,8 @@ type emuFix struct {
 	emu     *sfemu.Emulator
 	demo    *sfemu.Demo
 	client  *rest.Client
-	billing *fakeBilling
-	state   *memState
+	billing *mock.Billing
+	state   *mock.Store
 	syncer  *Syncer
 	policy  attempt.Policy
 
@@ -55,10 +56,10 @@ func newEmuFix(t *testing.T) *emuFix {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &emuFix{t: t, emu: emu, demo: demo, client: client, billing: newFakeBilling(), state: newMemState(), now: time.Now().UTC()}
+	f := &emuFix{t: t, emu: emu, demo: demo, client: client, billing: mock.NewBilling(), state: mock.NewStore(), now: time.Now().UTC()}
 	f.syncer = f.newSyncer()
 	f.policy = attempt.Policy{MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }, Now: f.clock}
-	f.billing.put(billsync.Entity{"id": "acc_emu", "name": "Acme", "crmAccountId": demo.Accounts["Acme Corporation"], "version": json.Number("1")})
+	f.billing.Put(billsync.ObjectAccount, billsync.Entity{"id": "acc_emu", "name": "Acme", "crmAccountId": demo.Accounts["Acme Corporation"], "version": json.Number("1")})
 	return f
 }
 
@@ -108,7 +109,7 @@ func (f *emuFix) send(q billsync.Quote) (attempt.Result, int) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.billing.put(ent)
+	f.billing.Put(billsync.ObjectQuote, ent)
 	c := billsync.Change{ID: q.Version, Partition: billsync.QuotePartition(q.ID), Source: billsync.SideBilling, Object: billsync.ObjectQuote,
 		Op: billsync.OpUpdated, RecordID: q.ID, EventID: fmt.Sprintf("wh_%s_%d", q.ID, q.Version), Payload: b, Attempt: 1, EnqueuedAt: f.clock()}
 	a := attempt.New(&f.policy, c, billsync.ToSalesforce, billsync.NewSettings(nil))

@@ -2,6 +2,7 @@ package quotesync
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/engine/attempt"
 	"github.com/billsync/billsync/mapping"
+	"github.com/billsync/billsync/mock"
 )
 
 // H1: the deletes.quote policy.
@@ -26,19 +28,19 @@ func TestQuoteDelete(t *testing.T) {
 			le := qLast(t, r)
 			switch policy {
 			case billsync.DeleteIgnore:
-				if le.Reason != billsync.ReasonDeleteIgnored || f.org.get(id) == nil {
+				if le.Reason != billsync.ReasonDeleteIgnored || f.org.Get(id) == nil {
 					t.Errorf("%+v", le)
 				}
 			case billsync.DeleteMirror:
-				if le.Outcome != billsync.OutcomeSuccess || f.org.get(id) != nil || len(f.org.all("QuoteLineItem", "QuoteId", id)) != 0 {
+				if le.Outcome != billsync.OutcomeSuccess || f.org.Get(id) != nil || len(f.org.All("QuoteLineItem", "QuoteId", id)) != 0 {
 					t.Errorf("%+v: the Quote or its lines remain", le)
 				}
 				if st, _ := f.state.SyncState(t.Context(), billsync.ObjectQuote, "qd"); st != nil {
 					t.Error("the state remains after a mirrored delete")
 				}
 			case billsync.DeleteFlag:
-				if le.Outcome != billsync.OutcomeSuccess || f.org.get(id)[mapping.FieldDeleted] != true {
-					t.Errorf("%+v %v", le, f.org.get(id))
+				if le.Outcome != billsync.OutcomeSuccess || f.org.Get(id)[mapping.FieldDeleted] != true {
+					t.Errorf("%+v %v", le, f.org.Get(id))
 				}
 			}
 		})
@@ -47,7 +49,7 @@ func TestQuoteDelete(t *testing.T) {
 		f := newQFix(t, false)
 		f.setting(billsync.PrefixDeletes+string(billsync.ObjectQuote), `"mirror"`)
 		r := f.process(billsync.Change{ID: 1, Source: billsync.SideBilling, Object: billsync.ObjectQuote, Op: billsync.OpDeleted, RecordID: "qx", Attempt: 1})
-		if le := qLast(t, r); le.Reason != billsync.ReasonDeleteIgnored || f.org.writes() != 0 {
+		if le := qLast(t, r); le.Reason != billsync.ReasonDeleteIgnored || f.org.Writes() != 0 {
 			t.Errorf("%+v", le)
 		}
 	})
@@ -65,7 +67,7 @@ func TestQuoteRefusedLineFailsTheAttempt(t *testing.T) {
 		t.Run(tc.code, func(t *testing.T) {
 			t.Parallel()
 			f := newQFix(t, false)
-			f.org.fail = func(object string, r billsync.SObject) *billsync.FieldError {
+			f.org.FailRecord = func(object string, r billsync.SObject) *billsync.FieldError {
 				if object == "QuoteLineItem" && r.Str(fieldLineExtID) == "qf_it1" {
 					return &billsync.FieldError{StatusCode: tc.code, Message: "refused"}
 				}
@@ -82,9 +84,9 @@ func TestQuoteRefusedLineFailsTheAttempt(t *testing.T) {
 			if st == nil || st.BillingVersion != 0 || st.Agreed[agreedHash] != "" || st.Agreed[agreedOpportunity] == "" {
 				t.Errorf("state %+v", st)
 			}
-			f.org.fail = nil
+			f.org.FailRecord = nil
 			qMustSucceed(t, f.send(qBase("qf")))
-			if n := len(f.org.all("Opportunity")); n != 1 {
+			if n := len(f.org.All("Opportunity")); n != 1 {
 				t.Errorf("%d Opportunities after the retry", n)
 			}
 		})
@@ -96,7 +98,7 @@ func TestQuoteRefusedLineFailsTheAttempt(t *testing.T) {
 func TestQuoteWriteCallFailures(t *testing.T) {
 	t.Parallel()
 	f := newQFix(t, false)
-	f.org.fail = func(object string, r billsync.SObject) *billsync.FieldError {
+	f.org.FailRecord = func(object string, r billsync.SObject) *billsync.FieldError {
 		if object == "Quote" {
 			return &billsync.FieldError{StatusCode: "UNABLE_TO_LOCK_ROW", Message: "locked"}
 		}
@@ -107,10 +109,29 @@ func TestQuoteWriteCallFailures(t *testing.T) {
 		t.Fatalf("%s %+v", r.Disposition, le)
 	}
 	// The Opportunity made before the failure is reused.
-	f.org.fail = nil
+	f.org.FailRecord = nil
 	qMustSucceed(t, f.send(qBase("qw")))
-	if n := len(f.org.all("Opportunity")); n != 1 {
+	if n := len(f.org.All("Opportunity")); n != 1 {
 		t.Errorf("%d Opportunities", n)
+	}
+}
+
+// An org without the SFDX source's Opportunity.BillingQuoteId__c gets
+// the Opportunity by create; the next change reuses it through the state.
+func TestQuoteOpportunityCreatedWithoutQuoteIDField(t *testing.T) {
+	t.Parallel()
+	f := newQFix(t, false)
+	delete(f.org.Describes, sobjOpportunity)
+	qMustSucceed(t, f.send(qBase("qn")))
+	if log := f.org.CallLog(); !slices.Contains(log, "create Opportunity") || slices.Contains(log, "upsert Opportunity") {
+		t.Errorf("calls %v, want the Opportunity created", log)
+	}
+	q := qBase("qn")
+	q.Version = 2
+	qMustSucceed(t, f.send(q))
+	opps := f.org.All(sobjOpportunity)
+	if len(opps) != 1 || f.sfQuote("qn").Str("OpportunityId") != opps[0].ID() {
+		t.Errorf("Opportunities %v", opps)
 	}
 }
 
@@ -119,8 +140,8 @@ func TestQuoteWriteCallFailures(t *testing.T) {
 func TestQuoteOpportunityOnAnotherPricebook(t *testing.T) {
 	t.Parallel()
 	f := newQFix(t, false)
-	other := f.org.put("Pricebook2", billsync.SObject{"Name": "Enterprise", "IsActive": true})
-	opp := f.org.put("Opportunity", billsync.SObject{"Name": "Deal", "OwnerId": qSam, "StageName": "Prospecting", "AccountId": f.account, "Pricebook2Id": other})
+	other := f.org.Put("Pricebook2", billsync.SObject{"Name": "Enterprise", "IsActive": true})
+	opp := f.org.Put("Opportunity", billsync.SObject{"Name": "Deal", "OwnerId": qSam, "StageName": "Prospecting", "AccountId": f.account, "Pricebook2Id": other})
 	q := qBase("qp")
 	q.CRMOpportunityID = opp
 	r := f.send(q)
@@ -180,7 +201,7 @@ func TestNewNeedsItsParts(t *testing.T) {
 		t.Error("New without CRM, State and Billing")
 	}
 	bad := &mapping.QuoteMapping{Quote: []mapping.QuoteField{{}}}
-	if _, err := New(Config{CRM: newFakeOrg(false), State: newMemState(), Billing: newFakeBilling(), Mapping: bad}); err == nil {
+	if _, err := New(Config{CRM: mock.NewOrg(), State: mock.NewStore(), Billing: mock.NewBilling(), Mapping: bad}); err == nil {
 		t.Error("New with an invalid mapping")
 	}
 }
@@ -201,7 +222,7 @@ func TestConfigMappingIsUsed(t *testing.T) {
 	}
 	f.syncer = s
 	qMustSucceed(t, f.send(qBase("qm")))
-	if got := f.org.byExt("QuoteLineItem", fieldLineExtID, "qm_it1").Str("Description"); got != "PLAT-SUB" {
+	if got := f.org.Find("QuoteLineItem", fieldLineExtID, "qm_it1").Str("Description"); got != "PLAT-SUB" {
 		t.Errorf("line Description %q, want the product code the configured mapping names", got)
 	}
 }
@@ -213,12 +234,12 @@ func TestWarmCachesDescribes(t *testing.T) {
 	if err := f.syncer.Warm(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.org.callCount()["describe"]; n != 4 {
+	if n := f.org.CallCount()["describe"]; n != 4 {
 		t.Fatalf("Warm made %d describe calls, want 4", n)
 	}
 	qMustSucceed(t, f.send(qBase("qc1")))
 	qMustSucceed(t, f.send(qBase("qc2")))
-	if n := f.org.callCount()["describe"]; n != 4 {
+	if n := f.org.CallCount()["describe"]; n != 4 {
 		t.Errorf("%d describe calls after two quotes, want the 4 of Warm", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/engine/attempt"
+	"github.com/billsync/billsync/mock"
 	"github.com/billsync/billsync/rules"
 )
 
@@ -22,10 +23,10 @@ const (
 // (owned by Rita), the standard pricebook, products and USD/EUR entries.
 type qfix struct {
 	t        *testing.T
-	org      *fakeOrg
-	state    *memState
+	org      *mock.Org
+	state    *mock.Store
 	settings map[string]json.RawMessage
-	billing  *fakeBilling
+	billing  *mock.Billing
 	syncer   *Syncer
 	policy   attempt.Policy
 	account  string // Salesforce Account id
@@ -36,9 +37,25 @@ type qfix struct {
 
 var qCodes = []string{"PLAT-SUB", "SUPPORT", "API-USAGE", "ONBOARD", "RENEWAL-PLACEHOLDER"}
 
+var fixedNow = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+// newQOrg is an org with the custom fields quote sync looks for in
+// describe: the SFDX source's Opportunity.BillingQuoteId__c (the
+// Opportunity is then upserted by the quote's id) and Quote.region__c,
+// the target of the custom field these tests map.
+func newQOrg(multi bool) *mock.Org {
+	text := func(name string) billsync.FieldDescribe {
+		return billsync.FieldDescribe{Name: name, Type: "string", Length: 255, Createable: true, Updateable: true, Nillable: true}
+	}
+	quote, opp := mock.StandardDescribe(sobjQuote), mock.StandardDescribe(sobjOpportunity)
+	quote.Fields = append(quote.Fields, text("region__c"))
+	opp.Fields = append(opp.Fields, text(fieldOppQuoteExtID))
+	return &mock.Org{MultiCurrency: multi, Describes: map[string]*billsync.SObjectDescribe{sobjQuote: quote, sobjOpportunity: opp}}
+}
+
 func newQFix(t *testing.T, multi bool) *qfix {
 	t.Helper()
-	f := &qfix{t: t, org: newFakeOrg(multi), state: newMemState(), settings: map[string]json.RawMessage{}, billing: newFakeBilling(),
+	f := &qfix{t: t, org: newQOrg(multi), state: mock.NewStore(), settings: map[string]json.RawMessage{}, billing: mock.NewBilling(),
 		entries: map[string]string{}, now: fixedNow}
 	s, err := New(Config{State: f.state, CRM: f.org, Billing: f.billing, Clock: func() time.Time { return f.now }})
 	if err != nil {
@@ -46,10 +63,10 @@ func newQFix(t *testing.T, multi bool) *qfix {
 	}
 	f.syncer = s
 	f.policy = attempt.Policy{MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }, Now: func() time.Time { return f.now }}
-	f.account = f.org.put("Account", billsync.SObject{"Name": "Acme", "OwnerId": qRita})
-	f.pb = f.org.put("Pricebook2", billsync.SObject{"Name": "Standard Price Book", "IsActive": true})
+	f.account = f.org.Put("Account", billsync.SObject{"Name": "Acme", "OwnerId": qRita})
+	f.pb = f.org.Put("Pricebook2", billsync.SObject{"Name": "Standard Price Book", "IsActive": true})
 	for _, code := range qCodes {
-		p := f.org.put("Product2", billsync.SObject{"Name": code, "ProductCode": code, "IsActive": true})
+		p := f.org.Put("Product2", billsync.SObject{"Name": code, "ProductCode": code, "IsActive": true})
 		for _, cur := range []string{"USD", "EUR"} {
 			if !multi && cur == "EUR" {
 				continue
@@ -58,10 +75,10 @@ func newQFix(t *testing.T, multi bool) *qfix {
 			if multi {
 				e[fieldCurrency] = cur
 			}
-			f.entries[code+"/"+cur] = f.org.put("PricebookEntry", e)
+			f.entries[code+"/"+cur] = f.org.Put("PricebookEntry", e)
 		}
 	}
-	f.billing.put(billsync.Entity{"id": "acc_1", "name": "Acme", "crmAccountId": f.account, "version": json.Number("1")})
+	f.billing.Put(billsync.ObjectAccount, billsync.Entity{"id": "acc_1", "name": "Acme", "crmAccountId": f.account, "version": json.Number("1")})
 	return f
 }
 
@@ -115,7 +132,7 @@ func (f *qfix) send(q billsync.Quote) attempt.Result {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.billing.put(ent)
+	f.billing.Put(billsync.ObjectQuote, ent)
 	op := billsync.OpUpdated
 	if q.Version == 1 {
 		op = billsync.OpCreated
@@ -159,11 +176,11 @@ func qMustSucceed(t *testing.T, r attempt.Result) billsync.LogEntry {
 	return le
 }
 
-func (f *qfix) sfQuote(id string) billsync.SObject { return f.org.byExt("Quote", fieldQuoteExtID, id) }
+func (f *qfix) sfQuote(id string) billsync.SObject { return f.org.Find("Quote", fieldQuoteExtID, id) }
 
 func (f *qfix) oppProducts(oppID string) map[string]billsync.SObject {
 	out := map[string]billsync.SObject{}
-	for _, r := range f.org.all("OpportunityLineItem", "OpportunityId", oppID) {
+	for _, r := range f.org.All("OpportunityLineItem", "OpportunityId", oppID) {
 		k := r.Str(fieldLineExtID)
 		if k == "" {
 			k = "manual:" + r.ID()
@@ -210,7 +227,7 @@ func TestQuoteCreateAutoCreatesOpportunityAndSyncsLines(t *testing.T) {
 		t.Fatal("no Quote")
 	}
 	oppID := rec.Str("OpportunityId")
-	opp := f.org.get(oppID)
+	opp := f.org.Get(oppID)
 	checks := map[string][2]string{
 		"Quote.Name":             {rec.Str("Name"), "Acme expansion (q1)"},
 		"Quote.OwnerId":          {rec.Str("OwnerId"), qRita},
@@ -234,11 +251,11 @@ func TestQuoteCreateAutoCreatesOpportunityAndSyncsLines(t *testing.T) {
 			t.Errorf("%s = %q, want %q", what, c[0], c[1])
 		}
 	}
-	lines := f.org.all("QuoteLineItem", "QuoteId", rec.ID())
+	lines := f.org.All("QuoteLineItem", "QuoteId", rec.ID())
 	if len(lines) != 3 {
 		t.Fatalf("%d quote lines, want 3", len(lines))
 	}
-	l1 := f.org.byExt("QuoteLineItem", fieldLineExtID, "q1_it1")
+	l1 := f.org.Find("QuoteLineItem", fieldLineExtID, "q1_it1")
 	if l1.Str("BillingOfferingId__c") != "off_1" || l1.Str("BillingOfferingName__c") != "Platform" ||
 		l1.Str("PricebookEntryId") != f.entries["PLAT-SUB/USD"] || l1.Str("Quantity") != "10" || l1.Str("UnitPrice") != "100" {
 		t.Errorf("line 1 = %v", l1)
@@ -248,12 +265,12 @@ func TestQuoteCreateAutoCreatesOpportunityAndSyncsLines(t *testing.T) {
 		t.Errorf("Opportunity products %s", got)
 	}
 	// The write-back comes back as a webhook: an echo, no writes.
-	before := f.org.writes()
+	before := f.org.Writes()
 	r := f.sendBilling("q1")
 	if le := qLast(t, r); le.Outcome != billsync.OutcomeSkipped || le.Reason != billsync.ReasonEcho {
 		t.Fatalf("write-back webhook: %+v", le)
 	}
-	if f.org.writes() != before {
+	if f.org.Writes() != before {
 		t.Error("the echo wrote to Salesforce")
 	}
 	// B6: an older event is stale.
@@ -271,11 +288,11 @@ func TestQuoteValidationWritesNothingAndNamesTheField(t *testing.T) {
 		field string
 	}{
 		{"E5 account without linked Salesforce Account", func(f *qfix, q *billsync.Quote) {
-			f.billing.put(billsync.Entity{"id": "acc_2", "name": "Unlinked", "version": json.Number("1")})
+			f.billing.Put(billsync.ObjectAccount, billsync.Entity{"id": "acc_2", "name": "Unlinked", "version": json.Number("1")})
 			q.AccountID = "acc_2"
 		}, "crmAccountId"},
 		{"E5 linked Account missing in Salesforce", func(f *qfix, q *billsync.Quote) {
-			f.billing.put(billsync.Entity{"id": "acc_3", "crmAccountId": "001000000000999AAA", "version": json.Number("1")})
+			f.billing.Put(billsync.ObjectAccount, billsync.Entity{"id": "acc_3", "crmAccountId": "001000000000999AAA", "version": json.Number("1")})
 			q.AccountID = "acc_3"
 		}, "crmAccountId"},
 		{"E5 linked Opportunity missing", func(f *qfix, q *billsync.Quote) { q.CRMOpportunityID = "006000000000999AAA" }, "crmOpportunityId"},
@@ -297,7 +314,7 @@ func TestQuoteValidationWritesNothingAndNamesTheField(t *testing.T) {
 			if r.Disposition != attempt.Dead || le.Reason != billsync.ReasonValidation || !strings.Contains(le.Message, tc.field+":") {
 				t.Fatalf("got %s %+v; want a validation failure naming %s", r.Disposition, le, tc.field)
 			}
-			if n := f.org.writes(); n != 0 {
+			if n := f.org.Writes(); n != 0 {
 				t.Errorf("%d Salesforce writes for an invalid quote", n)
 			}
 		})
@@ -314,7 +331,7 @@ func TestQuoteStatusNotAllowedIsSkipped(t *testing.T) {
 	if le.Outcome != billsync.OutcomeSkipped || le.Reason != billsync.ReasonStatusNotAllowed {
 		t.Fatalf("%+v", le)
 	}
-	if f.org.writes() != 0 {
+	if f.org.Writes() != 0 {
 		t.Error("a disallowed quote wrote to Salesforce")
 	}
 }
@@ -334,10 +351,10 @@ func TestQuoteCanceledMovesStageOnly(t *testing.T) {
 	if le.Reason != billsync.ReasonStatusNotAllowed || !strings.Contains(le.Message, "Closed Lost") {
 		t.Fatalf("%+v", le)
 	}
-	if got := f.org.get(opp).Str("StageName"); got != "Closed Lost" {
+	if got := f.org.Get(opp).Str("StageName"); got != "Closed Lost" {
 		t.Errorf("stage %q", got)
 	}
-	if n := len(f.org.all("QuoteLineItem", "QuoteId", f.sfQuote("q3").ID())); n != 3 {
+	if n := len(f.org.All("QuoteLineItem", "QuoteId", f.sfQuote("q3").ID())); n != 3 {
 		t.Errorf("lines changed under a disallowed status: %d", n)
 	}
 }
@@ -354,18 +371,18 @@ func TestQuoteAmendmentOwner(t *testing.T) {
 	if r.Disposition != attempt.Retry || le.Reason != rules.ReasonOriginalQuoteMissing {
 		t.Fatalf("amendment before its original: %s %+v", r.Disposition, le)
 	}
-	if f.org.writes() != 0 {
+	if f.org.Writes() != 0 {
 		t.Fatal("a waiting amendment wrote to Salesforce")
 	}
 	orig := qBase("q4")
 	qMustSucceed(t, f.send(orig))
-	f.org.set(f.sfQuote("q4").ID(), "OwnerId", qSam) // reassigned in Salesforce
+	f.org.Set(f.sfQuote("q4").ID(), "OwnerId", qSam) // reassigned in Salesforce
 	qMustSucceed(t, f.send(am))
 	if got := f.sfQuote("q5").Str("OwnerId"); got != qSam {
 		t.Errorf("amendment owner %q, want the original quote's owner %q", got, qSam)
 	}
 	// E3: a linked Opportunity's owner wins, without waiting.
-	opp := f.org.put("Opportunity", billsync.SObject{"Name": "Renewal", "OwnerId": qRita, "StageName": "Prospecting", "AccountId": f.account})
+	opp := f.org.Put("Opportunity", billsync.SObject{"Name": "Renewal", "OwnerId": qRita, "StageName": "Prospecting", "AccountId": f.account})
 	rn := qBase("q6")
 	rn.Type, rn.OriginalQuoteID, rn.CRMOpportunityID = billsync.QuoteRenewal, "q-not-synced", opp
 	qMustSucceed(t, f.send(rn))
@@ -383,19 +400,19 @@ func TestQuoteUpdates(t *testing.T) {
 	qMustSucceed(t, f.send(q))
 	rec := f.sfQuote("q7")
 	opp := rec.Str("OpportunityId")
-	manual := f.org.put("OpportunityLineItem", billsync.SObject{"OpportunityId": opp, "PricebookEntryId": f.entries["ONBOARD/USD"],
+	manual := f.org.Put("OpportunityLineItem", billsync.SObject{"OpportunityId": opp, "PricebookEntryId": f.entries["ONBOARD/USD"],
 		"Product2Id": "x", "Quantity": 1})
 
 	q.Version, q.Status, q.ManualRenewal, q.Description = 2, "APPROVED", true, "Acme expansion v2"
 	q.Offerings[0].Items = q.Offerings[0].Items[:1] // it2 removed
 	qMustSucceed(t, f.send(q))
-	if got := f.org.get(opp).Str("StageName"); got != "Proposal/Price Quote" {
+	if got := f.org.Get(opp).Str("StageName"); got != "Proposal/Price Quote" {
 		t.Errorf("stage %q", got)
 	}
 	if got := f.sfQuote("q7"); got.Str("Status") != "Approved" || got.Str("Name") != "Acme expansion v2 (q7)" {
 		t.Errorf("quote fields %v", got)
 	}
-	if f.org.byExt("QuoteLineItem", fieldLineExtID, "q7_it2") != nil {
+	if f.org.Find("QuoteLineItem", fieldLineExtID, "q7_it2") != nil {
 		t.Error("removed qItem's quote line still there")
 	}
 	ps := f.oppProducts(opp)
@@ -411,7 +428,7 @@ func TestQuoteUpdates(t *testing.T) {
 	if placeholders != 1 {
 		t.Errorf("%d placeholders after flagging manual renewal: %v", placeholders, ps)
 	}
-	if f.org.get(manual) == nil {
+	if f.org.Get(manual) == nil {
 		t.Error("a manually added product was removed")
 	}
 
@@ -422,7 +439,7 @@ func TestQuoteUpdates(t *testing.T) {
 			t.Error("placeholder not removed after unflagging")
 		}
 	}
-	if f.org.get(manual) == nil {
+	if f.org.Get(manual) == nil {
 		t.Error("a manually added product was removed")
 	}
 }
@@ -442,12 +459,12 @@ func TestQuoteLineEligibility(t *testing.T) {
 	if got := qKeys(f.oppProducts(opp)); got != "q8_it2,q8_it3" {
 		t.Errorf("products %s, want it2 and the usage line it3", got)
 	}
-	if n := len(f.org.all("QuoteLineItem", "QuoteId", f.sfQuote("q8").ID())); n != 4 {
+	if n := len(f.org.All("QuoteLineItem", "QuoteId", f.sfQuote("q8").ID())); n != 4 {
 		t.Errorf("%d quote lines, want all 4", n)
 	}
 	// A sales user sets the override on the quote lines in Salesforce.
-	f.org.set(f.org.byExt("QuoteLineItem", fieldLineExtID, "q8_it1").ID(), fieldOverride, "ALWAYS")
-	f.org.set(f.org.byExt("QuoteLineItem", fieldLineExtID, "q8_it2").ID(), fieldOverride, "NEVER")
+	f.org.Set(f.org.Find("QuoteLineItem", fieldLineExtID, "q8_it1").ID(), fieldOverride, "ALWAYS")
+	f.org.Set(f.org.Find("QuoteLineItem", fieldLineExtID, "q8_it2").ID(), fieldOverride, "NEVER")
 	q.Version = 2
 	qMustSucceed(t, f.send(q))
 	if got := qKeys(f.oppProducts(opp)); got != "q8_it1,q8_it3" {
@@ -473,7 +490,7 @@ func TestQuoteDisableOppProductSync(t *testing.T) {
 func TestQuoteOppProductsPartialSuccess(t *testing.T) {
 	t.Parallel()
 	f := newQFix(t, false)
-	f.org.fail = func(object string, r billsync.SObject) *billsync.FieldError {
+	f.org.FailRecord = func(object string, r billsync.SObject) *billsync.FieldError {
 		if object == "OpportunityLineItem" && r.Str(fieldLineExtID) == "q10_it2" {
 			return &billsync.FieldError{StatusCode: "FIELD_CUSTOM_VALIDATION_EXCEPTION", Message: "Support needs a contract"}
 		}
@@ -510,11 +527,11 @@ func TestQuoteMultiCurrency(t *testing.T) {
 	q.Currency = "EUR"
 	qMustSucceed(t, f.send(q))
 	rec := f.sfQuote("q11")
-	opp := f.org.get(rec.Str("OpportunityId"))
+	opp := f.org.Get(rec.Str("OpportunityId"))
 	if rec.Str(fieldCurrency) != "EUR" || opp.Str(fieldCurrency) != "EUR" {
 		t.Errorf("currency quote %q opp %q", rec.Str(fieldCurrency), opp.Str(fieldCurrency))
 	}
-	l := f.org.byExt("QuoteLineItem", fieldLineExtID, "q11_it1")
+	l := f.org.Find("QuoteLineItem", fieldLineExtID, "q11_it1")
 	if l.Str("PricebookEntryId") != f.entries["PLAT-SUB/EUR"] || l.Str(fieldCurrency) != "EUR" {
 		t.Errorf("line %v", l)
 	}
@@ -545,7 +562,7 @@ func TestQuoteCallsAreBatched(t *testing.T) {
 		}
 		qMustSucceed(t, f.send(q))
 		total := 0
-		for _, v := range f.org.callCount() {
+		for _, v := range f.org.CallCount() {
 			total += v
 		}
 		return total
@@ -569,11 +586,11 @@ func TestQuoteLineProductChangeReplacesLine(t *testing.T) {
 	q.Version = 2
 	q.Offerings[0].Items[1].ProductCode = "ONBOARD"
 	qMustSucceed(t, f.send(q))
-	l := f.org.byExt("QuoteLineItem", fieldLineExtID, "q13_it2")
+	l := f.org.Find("QuoteLineItem", fieldLineExtID, "q13_it2")
 	if l.Str("PricebookEntryId") != f.entries["ONBOARD/USD"] {
 		t.Errorf("line %v", l)
 	}
-	p := f.org.byExt("OpportunityLineItem", fieldLineExtID, "q13_it2")
+	p := f.org.Find("OpportunityLineItem", fieldLineExtID, "q13_it2")
 	if p.Str("PricebookEntryId") != f.entries["ONBOARD/USD"] {
 		t.Errorf("product %v", p)
 	}
@@ -588,13 +605,13 @@ func TestQuoteWriteBackConflictKeepsOneOpportunity(t *testing.T) {
 	b, _ := json.Marshal(q)
 	ent, _ := billsync.DecodeEntity(b)
 	ent["version"] = json.Number("2") // billing is already ahead
-	f.billing.put(ent)
+	f.billing.Put(billsync.ObjectQuote, ent)
 	c := billsync.Change{ID: 1, Partition: billsync.QuotePartition("q14"), Source: billsync.SideBilling, Object: billsync.ObjectQuote,
 		Op: billsync.OpCreated, RecordID: "q14", EventID: "wh1", Payload: b, Attempt: 1, EnqueuedAt: f.now}
 	qMustSucceed(t, f.process(c))
 	q.Version = 2
 	qMustSucceed(t, f.send(q))
-	if n := len(f.org.all("Opportunity")); n != 1 {
+	if n := len(f.org.All("Opportunity")); n != 1 {
 		t.Errorf("%d Opportunities", n)
 	}
 	got, _ := f.billing.Get(context.Background(), billsync.ObjectQuote, "q14")

@@ -6,29 +6,25 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/billsync/billsync/mock"
 )
-
-type fakeStore struct {
-	cut chan time.Time
-	err error
-}
-
-func (s *fakeStore) PruneLogs(_ context.Context, before time.Time) (int64, error) {
-	s.cut <- before
-	return 3, s.err
-}
 
 // Prune prunes at once, at now minus the retention, and stops with ctx;
 // a failing store does not stop it.
 func TestPrune(t *testing.T) {
 	for _, storeErr := range []error{nil, errors.New("disk full")} {
-		st := &fakeStore{cut: make(chan time.Time, 1), err: storeErr}
+		cuts := make(chan time.Time, 1)
+		st := &mock.LogStore{PruneLogsFn: func(_ context.Context, before time.Time) (int64, error) {
+			cuts <- before
+			return 3, storeErr
+		}}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		keep := 30 * 24 * time.Hour
 		go func() { done <- Prune(ctx, st, keep, slog.New(slog.DiscardHandler)) }()
 		select {
-		case cut := <-st.cut:
+		case cut := <-cuts:
 			if d := time.Since(cut) - keep; d < 0 || d > time.Minute {
 				t.Errorf("pruned before %v: %v off now minus the retention", cut, d)
 			}

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/httpserver"
+	"github.com/billsync/billsync/mock"
 )
 
 // These tests run the admin commands against the real admin API, built
@@ -26,75 +25,9 @@ const cliTestToken = "cli-test-token"
 
 var cliTestNow = time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
 
-// cliStore is the part of billsync.Store the conflict routes read;
-// anything else falls through to the nil embedded interface.
-type cliStore struct {
-	billsync.Store
-	mu        sync.Mutex
-	conflicts []billsync.Conflict // ascending id
-}
-
-func (s *cliStore) Conflicts(_ context.Context, f billsync.ConflictFilter) ([]billsync.Conflict, string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	before := int64(1 << 62)
-	if f.Cursor != "" {
-		n, err := strconv.ParseInt(f.Cursor, 10, 64)
-		if err != nil {
-			return nil, "", billsync.Errorf(billsync.EINVALID, "bad cursor")
-		}
-		before = n
-	}
-	var out []billsync.Conflict
-	for i := len(s.conflicts) - 1; i >= 0; i-- {
-		c := s.conflicts[i]
-		if c.ID >= before || (f.Status != "" && c.Status != f.Status) || (f.Object != "" && c.Object != f.Object) ||
-			(f.Record != "" && c.BillingID != f.Record && c.SalesforceID != f.Record) {
-			continue
-		}
-		if len(out) == f.Limit {
-			return out, strconv.FormatInt(out[len(out)-1].ID, 10), nil
-		}
-		out = append(out, c)
-	}
-	return out, "", nil
-}
-
-func (s *cliStore) Conflict(_ context.Context, id int64) (*billsync.Conflict, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.conflicts {
-		if c.ID == id {
-			return &c, nil
-		}
-	}
-	return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
-}
-
-// cliResolver plays the engine's part in resolving a held conflict.
-type cliResolver struct{ s *cliStore }
-
-func (r cliResolver) ResolveConflict(_ context.Context, id int64, winner billsync.Side, actor string) (*billsync.Conflict, error) {
-	r.s.mu.Lock()
-	defer r.s.mu.Unlock()
-	for i := range r.s.conflicts {
-		c := &r.s.conflicts[i]
-		if c.ID != id {
-			continue
-		}
-		if c.Status != billsync.ConflictHeld {
-			return nil, billsync.Errorf(billsync.ECONFLICT, "conflict %d is not held", id)
-		}
-		c.Status, c.Winner, c.ResolvedBy, c.ResolvedAt = billsync.ConflictResolved, winner, actor, cliTestNow
-		out := *c
-		return &out, nil
-	}
-	return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
-}
-
 // startAdminAPI serves the admin API over st, with the given engine parts
 // (either may be nil).
-func startAdminAPI(t *testing.T, st *cliStore, res billsync.ConflictResolver, rs billsync.Resyncer) string {
+func startAdminAPI(t *testing.T, st *mock.Store, res billsync.ConflictResolver, rs billsync.Resyncer) string {
 	t.Helper()
 	srv, err := httpserver.New(httpserver.Config{
 		Webhooks: refuseWebhooks{}, Queue: st,
@@ -139,8 +72,21 @@ func runCLI(t *testing.T, newCmd func(*globals) *cobra.Command, url string, args
 	return out.String(), errw.String(), err
 }
 
-func seededCLIStore() *cliStore {
-	st := &cliStore{}
+// newCLIStore is an empty store on the tests' clock.
+func newCLIStore() *mock.Store {
+	return &mock.Store{Now: func() time.Time { return cliTestNow }}
+}
+
+// cliResolver plays the engine's part in resolving a held conflict.
+func cliResolver(st *mock.Store) billsync.ConflictResolver {
+	return &mock.ConflictResolver{ResolveConflictFn: func(ctx context.Context, id int64, winner billsync.Side, actor string) (*billsync.Conflict, error) {
+		return st.ResolveConflict(ctx, id, winner, actor, cliTestNow)
+	}}
+}
+
+func seededCLIStore(t *testing.T) *mock.Store {
+	t.Helper()
+	st := newCLIStore()
 	for i, c := range []billsync.Conflict{
 		{Object: billsync.ObjectAccount, BillingID: "acc_1", SalesforceID: "001A", Status: billsync.ConflictResolved, Policy: "latest-wins",
 			Winner: billsync.SideBilling, ResolvedBy: "policy:latest-wins",
@@ -153,8 +99,10 @@ func seededCLIStore() *cliStore {
 				{Field: "phone", Agreed: "1", Billing: "2", Salesforce: "3"},
 			}},
 	} {
-		c.ID, c.Time = int64(i+1), cliTestNow.Add(time.Duration(i)*time.Minute)
-		st.conflicts = append(st.conflicts, c)
+		c.Time = cliTestNow.Add(time.Duration(i) * time.Minute) // ids 1 to 3
+		if err := st.AddConflict(context.Background(), &c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return st
 }
@@ -169,7 +117,7 @@ func tableRows(out string) [][]string {
 }
 
 func TestConflictsListCmd(t *testing.T) {
-	st := seededCLIStore()
+	st := seededCLIStore(t)
 	url := startAdminAPI(t, st, nil, nil)
 
 	out, _, err := runCLI(t, newConflictsCmd, url, "list")
@@ -238,7 +186,7 @@ func TestConflictsListCmd(t *testing.T) {
 }
 
 func TestConflictsShowCmd(t *testing.T) {
-	url := startAdminAPI(t, seededCLIStore(), nil, nil)
+	url := startAdminAPI(t, seededCLIStore(t), nil, nil)
 
 	out, _, err := runCLI(t, newConflictsCmd, url, "show", "3")
 	if err != nil {
@@ -285,8 +233,8 @@ func TestConflictsShowCmd(t *testing.T) {
 }
 
 func TestConflictsResolveCmd(t *testing.T) {
-	st := seededCLIStore()
-	url := startAdminAPI(t, st, cliResolver{st}, nil)
+	st := seededCLIStore(t)
+	url := startAdminAPI(t, st, cliResolver(st), nil)
 
 	out, _, err := runCLI(t, newConflictsCmd, url, "resolve", "3", "--winner", "salesforce")
 	if err != nil {
@@ -327,7 +275,7 @@ func TestConflictsResolveCmd(t *testing.T) {
 	}
 
 	// A server without an engine says so.
-	url = startAdminAPI(t, seededCLIStore(), nil, nil)
+	url = startAdminAPI(t, seededCLIStore(t), nil, nil)
 	if _, _, err := runCLI(t, newConflictsCmd, url, "resolve", "2", "--winner", "billing"); billsync.ErrorCode(err) != billsync.EUNAVAILABLE {
 		t.Errorf("no engine: %v", err)
 	}

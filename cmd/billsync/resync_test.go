@@ -86,7 +86,7 @@ func TestResyncCmdDryRun(t *testing.T) {
 	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{
 		State: adminview.ResyncDone, Total: 4, Compared: 4, Differences: 2, APICalls: 7, Diffs: resyncDiffs,
 	})}
-	url := startAdminAPI(t, &cliStore{}, nil, rs)
+	url := startAdminAPI(t, newCLIStore(), nil, rs)
 
 	out, _, err := runCLI(t, newResyncCmd, url, append([]string{"--object", "account", "--dry-run", "--initial"}, fast...)...)
 	if err != nil {
@@ -134,7 +134,7 @@ func TestResyncCmdJSONKeepsStdoutClean(t *testing.T) {
 	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{
 		State: adminview.ResyncDone, Total: 4, Compared: 4, Differences: 2, Repairs: 2, APICalls: 9, Diffs: resyncDiffs,
 	})}
-	url := startAdminAPI(t, &cliStore{}, nil, rs)
+	url := startAdminAPI(t, newCLIStore(), nil, rs)
 
 	out, errOut, err := runCLI(t, newResyncCmd, url, append([]string{"--json"}, fast...)...)
 	if err != nil {
@@ -156,7 +156,7 @@ func TestResyncCmdFailedExitsNonZero(t *testing.T) {
 	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{
 		State: adminview.ResyncFailed, Total: 4, Compared: 2, Differences: 1, APICalls: 3, Error: "salesforce 503: Service Unavailable",
 	})}
-	url := startAdminAPI(t, &cliStore{}, nil, rs)
+	url := startAdminAPI(t, newCLIStore(), nil, rs)
 
 	out, _, err := runCLI(t, newResyncCmd, url, append([]string{"--object", "balance", "--record", "bal_1"}, fast...)...)
 	if err == nil || !strings.Contains(err.Error(), "resync rs-1 failed: salesforce 503") {
@@ -173,7 +173,7 @@ func TestResyncCmdRidesOutBriefOutages(t *testing.T) {
 	final := billsync.ResyncReport{State: adminview.ResyncDone, Total: 4, Compared: 4}
 	rs := &scriptedResyncer{steps: resyncScript(final), failFrom: 2, failN: adminview.MaxPollFailures - 1,
 		failErr: billsync.Errorf(billsync.EUNAVAILABLE, "restarting")}
-	url := startAdminAPI(t, &cliStore{}, nil, rs)
+	url := startAdminAPI(t, newCLIStore(), nil, rs)
 	out, _, err := runCLI(t, newResyncCmd, url, fast...)
 	if err != nil || !strings.Contains(out, "no differences: both sides agree") {
 		t.Fatalf("%v\n%s", err, out)
@@ -182,7 +182,7 @@ func TestResyncCmdRidesOutBriefOutages(t *testing.T) {
 	// A longer outage ends the follow, naming the resync to follow again.
 	rs = &scriptedResyncer{steps: resyncScript(final), failFrom: 2, failN: 100,
 		failErr: billsync.Errorf(billsync.EUNAVAILABLE, "restarting")}
-	url = startAdminAPI(t, &cliStore{}, nil, rs)
+	url = startAdminAPI(t, newCLIStore(), nil, rs)
 	if _, _, err = runCLI(t, newResyncCmd, url, fast...); billsync.ErrorCode(err) != billsync.EUNAVAILABLE || !strings.Contains(err.Error(), "rs-1") {
 		t.Errorf("long outage: %v", err)
 	}
@@ -190,7 +190,7 @@ func TestResyncCmdRidesOutBriefOutages(t *testing.T) {
 
 func TestResyncCmdFollow(t *testing.T) {
 	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{State: adminview.ResyncDone, Total: 4, Compared: 4, Repairs: 1, Differences: 1, Diffs: resyncDiffs[:1]})}
-	url := startAdminAPI(t, &cliStore{}, nil, rs)
+	url := startAdminAPI(t, newCLIStore(), nil, rs)
 	out, _, err := runCLI(t, newResyncCmd, url, append([]string{"--follow", "rs-1"}, fast...)...)
 	if err != nil || !strings.Contains(out, "1 repairs queued") {
 		t.Fatalf("%v\n%s", err, out)
@@ -208,7 +208,7 @@ func TestResyncCmdFollow(t *testing.T) {
 
 func TestResyncCmdRefusesBadInput(t *testing.T) {
 	rs := &scriptedResyncer{steps: resyncScript(billsync.ResyncReport{State: adminview.ResyncDone})}
-	url := startAdminAPI(t, &cliStore{}, nil, rs)
+	url := startAdminAPI(t, newCLIStore(), nil, rs)
 	for _, args := range [][]string{
 		{"--record", "acc_1"},
 		{"--object", "invoice"},
@@ -224,7 +224,7 @@ func TestResyncCmdRefusesBadInput(t *testing.T) {
 	}
 
 	// A server without an engine.
-	url = startAdminAPI(t, &cliStore{}, nil, nil)
+	url = startAdminAPI(t, newCLIStore(), nil, nil)
 	if _, _, err := runCLI(t, newResyncCmd, url); billsync.ErrorCode(err) != billsync.EUNAVAILABLE {
 		t.Errorf("no engine: %v", err)
 	}
@@ -240,7 +240,7 @@ func TestResyncCmdInterrupted(t *testing.T) {
 				cancel()
 			}
 		}}
-	url := startAdminAPI(t, &cliStore{}, nil, rs)
+	url := startAdminAPI(t, newCLIStore(), nil, rs)
 	var out bytes.Buffer
 	g := &globals{out: &out, err: &out}
 	cmd := newResyncCmd(g)

@@ -4,59 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/mock"
 )
 
-// countingCRM records each call and answers per record.
-type countingCRM struct {
-	billsync.CRM
-	mu    sync.Mutex
-	calls []int // records per call
-	fail  func(r billsync.SObject) *billsync.FieldError
-	err   error
-}
-
-func (c *countingCRM) Upsert(ctx context.Context, object, ext string, recs []billsync.SObject) ([]billsync.SaveResult, error) {
-	c.mu.Lock()
-	c.calls = append(c.calls, len(recs))
-	c.mu.Unlock()
-	if c.err != nil {
-		return nil, c.err
+// callSizes is the records (written or asked for) of each call to org.
+func callSizes(org *mock.Org) []int {
+	var out []int
+	for _, c := range org.Calls() {
+		out = append(out, c.Records)
 	}
-	out := make([]billsync.SaveResult, len(recs))
-	for i, r := range recs {
-		if c.fail != nil {
-			if fe := c.fail(r); fe != nil {
-				out[i] = billsync.SaveResult{Errors: []billsync.FieldError{*fe}}
-				continue
-			}
-		}
-		out[i] = billsync.SaveResult{ID: "id-" + r.Str(ext), Success: true, Created: true}
-	}
-	return out, nil
-}
-
-func (c *countingCRM) RetrieveRecords(ctx context.Context, object string, fields, ids []string) ([]billsync.SObject, error) {
-	c.mu.Lock()
-	c.calls = append(c.calls, len(ids))
-	c.mu.Unlock()
-	var out []billsync.SObject
-	for _, id := range ids {
-		if id != "001999999999999AAA" {
-			out = append(out, billsync.SObject{"Id": id, "Name": "n-" + id})
-		}
-	}
-	return out, nil
-}
-
-func (c *countingCRM) callSizes() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]int(nil), c.calls...)
+	return out
 }
 
 // upsertAll has n goroutines upsert one record each, as n partitions do.
@@ -100,15 +63,15 @@ func upsertAll(t *testing.T, b *Batcher, n int) []billsync.SaveResult {
 // caller gets its own record's result.
 func TestMergesIntoCollections(t *testing.T) {
 	t.Parallel()
-	crm := &countingCRM{}
-	b := New(crm, Options{MaxWait: 200 * time.Millisecond})
+	org := mock.NewOrg()
+	b := New(org, Options{MaxWait: 200 * time.Millisecond})
 	res := upsertAll(t, b, 1000)
 	for i, r := range res {
-		if want := fmt.Sprintf("id-acc_%04d", i); r.ID != want {
-			t.Fatalf("record %d got %q, want %q", i, r.ID, want)
+		if got, want := org.Get(r.ID).Str("BillingId__c"), fmt.Sprintf("acc_%04d", i); !r.Success || got != want {
+			t.Fatalf("record %d got the result of %q (%+v), want its own", i, got, r)
 		}
 	}
-	if got := crm.callSizes(); len(got) != 5 {
+	if got := callSizes(org); !slices.Equal(got, []int{200, 200, 200, 200, 200}) {
 		t.Fatalf("calls %v, want 5 of 200", got)
 	}
 }
@@ -116,17 +79,18 @@ func TestMergesIntoCollections(t *testing.T) {
 // A rejected record fails alone, with its classification; the others land.
 func TestOneBadRecordFailsAlone(t *testing.T) {
 	t.Parallel()
-	crm := &countingCRM{fail: func(r billsync.SObject) *billsync.FieldError {
+	// The org classifies each failure as the REST client does; the
+	// classification rides along with the result.
+	org := &mock.Org{FailRecord: func(_ string, r billsync.SObject) *billsync.FieldError {
 		switch r.Str("BillingId__c") {
 		case "acc_0007":
 			return &billsync.FieldError{StatusCode: "STRING_TOO_LONG", Message: "too long", Fields: []string{"Name"}}
 		case "acc_0009":
-			// The client's classification rides along with the result.
-			return &billsync.FieldError{StatusCode: "UNABLE_TO_LOCK_ROW", Message: "unable to obtain exclusive access to this record", Transient: true}
+			return &billsync.FieldError{StatusCode: "UNABLE_TO_LOCK_ROW", Message: "unable to obtain exclusive access to this record"}
 		}
 		return nil
 	}}
-	b := New(crm, Options{MaxWait: 100 * time.Millisecond})
+	b := New(org, Options{MaxWait: 100 * time.Millisecond})
 	res := upsertAll(t, b, 200)
 	bad := 0
 	for i, r := range res {
@@ -139,16 +103,18 @@ func TestOneBadRecordFailsAlone(t *testing.T) {
 			}
 		}
 	}
-	if bad != 2 || len(crm.callSizes()) != 1 {
-		t.Fatalf("%d failed in %v calls", bad, crm.callSizes())
+	if bad != 2 || len(org.Calls()) != 1 {
+		t.Fatalf("%d failed in %v calls", bad, callSizes(org))
 	}
 }
 
 // A whole-call failure reaches every caller, with its code.
 func TestCallFailureReachesEveryone(t *testing.T) {
 	t.Parallel()
-	crm := &countingCRM{err: &billsync.RemoteError{System: billsync.SystemSalesforce, StatusCode: 503, Code: "SERVER_UNAVAILABLE", Transient: true}}
-	b := New(crm, Options{MaxWait: 50 * time.Millisecond})
+	org := &mock.Org{Hook: func(context.Context, mock.Call) error {
+		return &billsync.RemoteError{System: billsync.SystemSalesforce, StatusCode: 503, Code: "SERVER_UNAVAILABLE", Transient: true}
+	}}
+	b := New(org, Options{MaxWait: 50 * time.Millisecond})
 	var wg sync.WaitGroup
 	for i := range 10 {
 		wg.Add(1)
@@ -168,8 +134,8 @@ func TestCallFailureReachesEveryone(t *testing.T) {
 // record never share a call.
 func TestLoneRequestAndDuplicates(t *testing.T) {
 	t.Parallel()
-	crm := &countingCRM{}
-	b := New(crm, Options{MaxWait: 5 * time.Millisecond})
+	org := mock.NewOrg()
+	b := New(org, Options{MaxWait: 5 * time.Millisecond})
 	if _, err := b.Upsert(context.Background(), "BillingAccount__c", "BillingId__c", []billsync.SObject{{"BillingId__c": "a"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +143,7 @@ func TestLoneRequestAndDuplicates(t *testing.T) {
 	if err != nil || len(res) != 3 || !res[0].Success || !res[1].Success {
 		t.Fatalf("%+v %v", res, err)
 	}
-	if got := crm.callSizes(); len(got) != 3 || got[1] != 2 || got[2] != 1 {
+	if got := callSizes(org); len(got) != 3 || got[1] != 2 || got[2] != 1 {
 		t.Fatalf("calls %v: the duplicate should wait for the next call", got)
 	}
 }
@@ -186,17 +152,18 @@ func TestLoneRequestAndDuplicates(t *testing.T) {
 // absent, not an error.
 func TestReadsMerge(t *testing.T) {
 	t.Parallel()
-	crm := &countingCRM{}
-	b := New(crm, Options{MaxWait: 100 * time.Millisecond})
+	org := mock.NewOrg()
+	ids := make([]string, 50)
+	for i := range 49 {
+		ids[i] = org.Put("Account", billsync.SObject{"Name": fmt.Sprint("n-", i)})
+	}
+	ids[49] = "001999999999999AAA"
+	b := New(org, Options{MaxWait: 100 * time.Millisecond})
 	var wg sync.WaitGroup
-	for i := range 50 {
+	for i, id := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id := fmt.Sprintf("001%012dAAA", i)
-			if i == 49 {
-				id = "001999999999999AAA"
-			}
 			rows, err := b.RetrieveRecords(context.Background(), "Account", []string{"Id", "Name"}, []string{id})
 			if err != nil {
 				t.Error(err)
@@ -208,7 +175,7 @@ func TestReadsMerge(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := crm.callSizes(); len(got) != 1 || got[0] != 50 {
+	if got := callSizes(org); len(got) != 1 || got[0] != 50 {
 		t.Fatalf("calls %v, want one of 50", got)
 	}
 }
