@@ -166,22 +166,32 @@ func (e *Engine) upsertFromBilling(ctx context.Context, a *attempt.Attempt, om *
 }
 
 // reconcileFromBilling handles a billing change of a record both sides
-// have: it reads the Salesforce record and billing's current version and
-// reconciles them field by field, so a Salesforce edit of the same field
+// have: it reads billing's current version and reconciles it with the
+// Salesforce record field by field, so a Salesforce edit of the same field
 // since the last sync is a conflict (D1) rather than silently overwritten.
+// When the agreed revision is known, the Salesforce record is not read:
+// the plan is decided from the agreed values and its write carries that
+// revision, so Salesforce refuses it if a user edited the record since,
+// and only then is the record read and reconciled (D4, settle).
 //
 // It reports false, having done nothing, when the Salesforce record is gone.
 func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState) bool {
 	if e.isHeld(ctx, a, om.Type, st.BillingID, "", st.SalesforceID) {
 		return true
 	}
-	rec, err := e.readSalesforce(ctx, om, st.SalesforceID)
-	if err != nil {
-		a.FailOp(err, "read", "", st.SalesforceID)
-		return true
-	}
-	if rec == nil {
-		return false
+	rev, assumed := st.Agreed[mapping.AgreedRevision]
+	var rec billsync.SObject
+	if assumed {
+		rec = assumedRecord(om, st, rev)
+	} else {
+		var err error
+		if rec, err = e.readSalesforce(ctx, om, st.SalesforceID); err != nil {
+			a.FailOp(err, "read", "", st.SalesforceID)
+			return true
+		}
+		if rec == nil {
+			return false
+		}
 	}
 	ent, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
 	if err != nil {
@@ -197,6 +207,7 @@ func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, o
 		a.Fail(err, "", st.SalesforceID)
 		return true
 	}
+	p.assumed = assumed
 	e.settle(ctx, a, om, st, p, ent, rec)
 	return true
 }
@@ -296,6 +307,12 @@ func (e *Engine) upsertWhole(ctx context.Context, om *mapping.Object, ent billsy
 	}
 	if from, _, err := om.BillingValues(ent, false); err == nil {
 		vals = mapping.Merge(from, vals)
+	}
+	if res.Created {
+		// A new record starts at revision 0 holding what was written; an
+		// existing one billsync updated may hold other values (fields it
+		// does not write), so its revision stays unknown until it is read.
+		vals[mapping.AgreedRevision] = "0"
 	}
 	ns = &billsync.SyncState{Object: om.Type, BillingID: ent.ID(), SalesforceID: res.ID, AccountID: accountOf(om.Type, ent),
 		BillingVersion: ent.Version(), Agreed: vals, UpdatedAt: e.now()}

@@ -123,7 +123,7 @@ func TestBillingChangeEdges(t *testing.T) {
 	// Both sides changed and a conflict is held: nothing is written.
 	sfID := b.synced(t)
 	b.set(t, "conflicts.account", `"manual"`)
-	b.org.Set(sfID, "Name", "Edited in Salesforce")
+	b.userEdit(sfID, "Name", "Edited in Salesforce")
 	v2 := `{"id":"acc_1","code":"ACME","name":"Acme Ltd","currency":"USD","version":2}`
 	b.putBilling(t, billsync.ObjectAccount, v2)
 	if le := only(t, b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpUpdated, v2))); le.Reason != "held" {
