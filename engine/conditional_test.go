@@ -352,3 +352,29 @@ func TestResolutionMeetsNewerEdit(t *testing.T) {
 		t.Fatalf("conflict %+v", c)
 	}
 }
+
+// D4: linking a billing record to the Salesforce record it was created
+// from writes billing's values only while the twin is unedited; a twin a
+// user edited since gets the billing id alone, and the edit then reaches
+// billing as a Salesforce change.
+func TestLinkTwinKeepsAUserEdit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	twin := b.org.Put("BillingAccount__c", billsync.SObject{"Name": "Made in Salesforce", "Code__c": "C7", "Currency__c": "USD"})
+	b.userEdit(twin, "Name", "Renamed in Salesforce")
+	js := `{"id":"acc_7","code":"C7","name":"Made in Salesforce","currency":"USD","version":1,"customFields":{"salesforceId":"` + twin + `"}}`
+	b.putBilling(t, billsync.ObjectAccount, js)
+	le := only(t, b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, js)))
+	rec := b.org.Get(twin)
+	if le.Operation != "link" || !strings.Contains(le.Message, "only the billing id") || rec.Str("BillingId__c") != "acc_7" || rec.Str("Name") != "Renamed in Salesforce" {
+		t.Fatalf("%+v, twin %v", le, rec)
+	}
+	if _, known := b.state(t, billsync.ObjectAccount, "acc_7").Agreed[mapping.AgreedRevision]; known {
+		t.Fatal("a revision is recorded for a twin whose values differ from the agreed ones")
+	}
+	if le := only(t, b.engine.Process(ctx, sfChange(billsync.ObjectAccount, twin))); le.Outcome != billsync.OutcomeSuccess ||
+		b.billing.Entity(billsync.ObjectAccount, "acc_7").Str("name") != "Renamed in Salesforce" {
+		t.Fatalf("the edit's event: %+v", le)
+	}
+}

@@ -213,16 +213,27 @@ func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, o
 }
 
 // linkTwin links a billing record to the Salesforce record it was created
-// from: the twin gets the billing id and billing's values. It reports
-// false, having done nothing, when the twin is gone.
+// from: the twin gets the billing id and billing's values, conditional on
+// the twin being unedited since it was created (revision 0, D4). A twin a
+// user has edited since gets the billing id only, and billing's values
+// count as agreed without a revision: the edit then flows to billing (or
+// meets the policy) like any Salesforce change, instead of being
+// overwritten. It reports false, having done nothing, when the twin is
+// gone.
 func (e *Engine) linkTwin(ctx context.Context, a *attempt.Attempt, om *mapping.Object, ent billsync.Entity, vals mapping.Values, twin string) bool {
-	up := billsync.SObject{"Id": twin, om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling}
+	up := billsync.SObject{"Id": twin, om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling,
+		mapping.FieldRevision: mapping.RevisionValue("0")}
 	for k, v := range vals {
 		f, _ := om.Field(k)
 		up[f.Salesforce] = f.SalesforceValue(v)
 	}
 	mapping.SyncStatusFields(up, "success", "", e.now())
-	if err := e.updateOne(ctx, om, up); err != nil {
+	err := e.updateOne(ctx, om, up)
+	edited := mapping.IsStaleRevision(err)
+	if edited {
+		err = e.writeBack(ctx, om, twin, ent.ID())
+	}
+	if err != nil {
 		if gone(err) {
 			return false
 		}
@@ -236,13 +247,19 @@ func (e *Engine) linkTwin(ctx context.Context, a *attempt.Attempt, om *mapping.O
 	if om.Parent != nil {
 		agreed[om.Parent.BillingField] = ent.Str(om.Parent.BillingField)
 	}
+	msg := "linked to the Salesforce record it was created from"
+	if edited {
+		msg += "; edited in Salesforce since, so only the billing id was written"
+	} else {
+		agreed[mapping.AgreedRevision] = "0"
+	}
 	ns := &billsync.SyncState{Object: om.Type, BillingID: ent.ID(), SalesforceID: twin, AccountID: accountOf(om.Type, ent),
 		BillingVersion: ent.Version(), Agreed: agreed, UpdatedAt: e.now()}
 	if err := e.cfg.State.PutSyncState(ctx, ns); err != nil {
 		a.Fail(err, "", twin)
 		return true
 	}
-	a.Finish(billsync.OutcomeSuccess, "", "link", "", "linked to the Salesforce record it was created from", "", twin)
+	a.Finish(billsync.OutcomeSuccess, "", "link", "", msg, "", twin)
 	return true
 }
 

@@ -64,7 +64,7 @@ func TestBillingChangeLinksItsTwin(t *testing.T) {
 	if le.Operation != "link" || le.SalesforceID != twin || b.org.Get(twin).Str("BillingId__c") != "acc_7" || len(b.org.All("BillingAccount__c")) != 1 {
 		t.Fatalf("%+v, twin %v", le, b.org.Get(twin))
 	}
-	if st := b.state(t, billsync.ObjectAccount, "acc_7"); st == nil || st.SalesforceID != twin || st.Agreed["code"] != "C7" {
+	if st := b.state(t, billsync.ObjectAccount, "acc_7"); st == nil || st.SalesforceID != twin || st.Agreed["code"] != "C7" || st.Agreed[mapping.AgreedRevision] != "0" {
 		t.Fatalf("state %+v", st)
 	}
 
