@@ -38,6 +38,9 @@ func assumedRecord(om *mapping.Object, st *billsync.SyncState, rev string) bills
 //     in full again, as a change of a record missing from Salesforce does;
 //   - Salesforce was written but billing was not: keep what is now agreed
 //     (keepProgress) before the retry.
+//
+// Otherwise a failed change that was to write Salesforce shows on the
+// record (markFailed).
 func (e *Engine) applyFailed(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, p *plan, ent billsync.Entity, sfID string, sfWritten bool, err error) {
 	billingID := ent.ID()
 	switch {
@@ -52,6 +55,7 @@ func (e *Engine) applyFailed(ctx context.Context, a *attempt.Attempt, om *mappin
 		return
 	case sfWritten:
 		e.keepProgress(ctx, st, p)
+		e.markFailed(ctx, om, sfID, err)
 	case len(p.toSF) > 0:
 		e.markFailed(ctx, om, sfID, err)
 	}
