@@ -325,10 +325,12 @@ func (e *Engine) upsertWhole(ctx context.Context, om *mapping.Object, ent billsy
 	if from, _, err := om.BillingValues(ent, false); err == nil {
 		vals = mapping.Merge(from, vals)
 	}
-	if res.Created {
-		// A new record starts at revision 0 holding what was written; an
-		// existing one billsync updated may hold other values (fields it
-		// does not write), so its revision stays unknown until it is read.
+	if res.Created && writesEveryField(om) {
+		// A new record starts at revision 0 holding exactly what was
+		// written. An existing one billsync updated may hold other values
+		// (fields it does not write), and so may a record of a mapping
+		// with fields that only flow to billing: their revision stays
+		// unknown until the record is read.
 		vals[mapping.AgreedRevision] = "0"
 	}
 	ns = &billsync.SyncState{Object: om.Type, BillingID: ent.ID(), SalesforceID: res.ID, AccountID: accountOf(om.Type, ent),
@@ -336,6 +338,17 @@ func (e *Engine) upsertWhole(ctx context.Context, om *mapping.Object, ent billsy
 	// A failure to record the state leaves Salesforce written; the retry
 	// upserts the same values again and then records it.
 	return ns, res.Created, e.cfg.State.PutSyncState(ctx, ns)
+}
+
+// writesEveryField reports whether a full write of a billing record sets
+// every mapped Salesforce field.
+func writesEveryField(om *mapping.Object) bool {
+	for _, f := range om.Fields {
+		if !f.ToSF() {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *Engine) upsertOne(ctx context.Context, om *mapping.Object, rec billsync.SObject) (billsync.SaveResult, error) {
