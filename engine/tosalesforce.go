@@ -250,7 +250,7 @@ func (e *Engine) linkTwin(ctx context.Context, a *attempt.Attempt, om *mapping.O
 	msg := "linked to the Salesforce record it was created from"
 	if edited {
 		msg += "; edited in Salesforce since, so only the billing id was written"
-	} else {
+	} else if writesEveryField(om) {
 		agreed[mapping.AgreedRevision] = "0"
 	}
 	ns := &billsync.SyncState{Object: om.Type, BillingID: ent.ID(), SalesforceID: twin, AccountID: accountOf(om.Type, ent),
