@@ -19,7 +19,7 @@ func conflictSetup(t *testing.T, policy string, bTime, sTime time.Time) (*bundle
 	b.putBilling(t, billsync.ObjectAccount, acc1)
 	b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
 	rec := b.sf("BillingAccount__c", "acc_1")
-	b.org.Set(rec.ID(), "Name", "Name from Salesforce")
+	b.userEdit(rec.ID(), "Name", "Name from Salesforce")
 	b.org.Set(rec.ID(), "LastModifiedDate", sTime.Format("2006-01-02T15:04:05.000-0700"))
 	v2 := fmt.Sprintf(`{"id":"acc_1","code":"ACME","name":"Name from billing","currency":"USD","version":2,"updatedAt":%q}`, bTime.Format(time.RFC3339Nano))
 	b.putBilling(t, billsync.ObjectAccount, v2)

@@ -10,7 +10,12 @@
 // Each path reads what it needs, decides with a pure function of those
 // values (planResync, classifyBillingChange, decide, the delete
 // decisions; the tests exercise them table by table), and then applies
-// what was decided. Where a first decision spares a read (an echo needs
+// what was decided. Every update of a synced Salesforce record carries the
+// revision it was decided from, so Salesforce refuses it when a user
+// edited the record meanwhile; a refused write is read again and decided
+// anew (conditional.go). With that safety net a billing change of a record
+// at a known revision is decided from the agreed values and written
+// without a read. Where a first decision spares a read (an echo needs
 // no billing read), the reads come in stages, each followed by its
 // decision; no decision is taken in the middle of a write.
 //

@@ -62,11 +62,11 @@ func TestDifferentFieldsMerge(t *testing.T) {
 	b.putBilling(t, billsync.ObjectAccount, acc1)
 	b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
 	rec := b.sf("BillingAccount__c", "acc_1")
-	b.org.Set(rec.ID(), "Code__c", "EDITED-IN-SF") // someone edits another field in Salesforce
+	b.userEdit(rec.ID(), "Code__c", "EDITED-IN-SF") // someone edits another field in Salesforce
 	v2 := `{"id":"acc_1","code":"ACME","name":"Acme Corp","currency":"USD","version":2}`
 	b.putBilling(t, billsync.ObjectAccount, v2)
 	r := b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpUpdated, v2))
-	if le := only(t, r); le.Outcome != billsync.OutcomeSuccess || le.Message != "to salesforce: name; to billing: code" {
+	if le := only(t, r); le.Outcome != billsync.OutcomeSuccess || le.Message != "the Salesforce record had changed, so it was read again: to salesforce: name; to billing: code" {
 		t.Fatalf("%+v", le)
 	}
 	rec = b.sf("BillingAccount__c", "acc_1")
@@ -163,7 +163,7 @@ func TestSalesforceEditUpdatesBilling(t *testing.T) {
 	b.putBilling(t, billsync.ObjectAccount, acc1)
 	b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
 	rec := b.sf("BillingAccount__c", "acc_1")
-	b.org.Set(rec.ID(), "Name", "Acme (from SF)")
+	b.userEdit(rec.ID(), "Name", "Acme (from SF)")
 	b.org.Set(rec.ID(), "LastSystemToUpdate__c", "sfdc")
 
 	r := b.engine.Process(ctx, sfChange(billsync.ObjectAccount, rec.ID()))

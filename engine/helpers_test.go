@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/engine/attempt"
+	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/mock"
 )
 
@@ -22,12 +25,16 @@ type bundle struct {
 	billing *mock.Billing
 	engine  *Engine
 	wakes   chan struct{} // one per OnEnqueue
+
+	revMu sync.Mutex
+	revs  map[string]int64 // Salesforce id → revision, as the trigger keeps it (revisionRule)
 }
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	b := &bundle{store: mock.NewStore(), org: mock.NewOrg(), billing: mock.NewBilling(), wakes: make(chan struct{}, 100)}
+	b := &bundle{store: mock.NewStore(), org: mock.NewOrg(), billing: mock.NewBilling(), wakes: make(chan struct{}, 100), revs: map[string]int64{}}
 	b.store.Now = func() time.Time { return fixedNow }
+	b.org.FailRecord = b.revisionRule
 	e, err := New(Config{Settings: b.store, State: b.store, Conflicts: b.store, Queue: b.store, CRM: b.org, Billing: b.billing,
 		OnEnqueue: func() { b.wakes <- struct{}{} }, Logger: slog.New(slog.DiscardHandler),
 		Clock: func() time.Time { return fixedNow }, MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }})
@@ -36,6 +43,37 @@ func setup(t *testing.T) *bundle {
 	}
 	b.engine = e
 	return b
+}
+
+// revisionRule is BillingSyncTrigger's revision rule for the fake org
+// (D4): an update carrying a revision other than the record's is refused
+// with the trigger's text. The revisions are kept here rather than in the
+// org because FailRecord runs under the org's lock; userEdit moves them on
+// as a sales user's edit does.
+func (b *bundle) revisionRule(_ string, r billsync.SObject) *billsync.FieldError {
+	if _, ok := r[mapping.FieldRevision]; !ok || r.ID() == "" {
+		return nil
+	}
+	b.revMu.Lock()
+	cur := b.revs[r.ID()]
+	b.revMu.Unlock()
+	if mapping.Revision(r) != strconv.FormatInt(cur, 10) {
+		return &billsync.FieldError{StatusCode: "FIELD_CUSTOM_VALIDATION_EXCEPTION", Fields: []string{},
+			Message: mapping.StaleRevision + ": the record changed after billsync read it; billsync reads it again and reconciles"}
+	}
+	return nil
+}
+
+// userEdit changes a field of a Salesforce record as a sales user does:
+// the trigger stamps it sfdc and moves its revision on.
+func (b *bundle) userEdit(id, field string, v any) {
+	b.revMu.Lock()
+	b.revs[id]++
+	rev := b.revs[id]
+	b.revMu.Unlock()
+	b.org.Set(id, field, v)
+	b.org.Set(id, mapping.FieldRevision, json.Number(strconv.FormatInt(rev, 10)))
+	b.org.Set(id, mapping.FieldLastSystem, mapping.LastSystemSFDC)
 }
 
 // set stores a setting, as an operator would.

@@ -27,6 +27,10 @@ type plan struct {
 	// resolving is the held conflict an operator's decision settles.
 	resolving int64
 	actor     string
+	// assumed: decided without reading Salesforce, from the agreed values
+	// at the agreed revision (assumedRecord). again: decided from a
+	// second read, after Salesforce refused the first plan's write (D4).
+	assumed, again bool
 }
 
 func (p *plan) empty() bool { return len(p.toSF) == 0 && len(p.toBill) == 0 }
@@ -104,28 +108,26 @@ func (e *Engine) decide(a *attempt.Attempt, om *mapping.Object, st *billsync.Syn
 }
 
 // apply writes a plan: Salesforce first (as the integration user, so no
-// event comes back), then billing with the version it was read at. It
-// returns the billing entity as written (or as read, when billing needed
-// no write). A failure leaves the agreed values as they were, so a retry
-// decides again from both sides as they then stand.
-func (e *Engine) apply(ctx context.Context, om *mapping.Object, p *plan, ent billsync.Entity, rec billsync.SObject) (billsync.Entity, error) {
+// event comes back), conditional on the revision rec was read at (or, for
+// an assumed record, the agreed revision), then billing with the version
+// it was read at (D4). It returns the billing entity as written (or as
+// read, when billing needed no write), and whether Salesforce was written,
+// which a failure of the billing write after it needs to know. A failure
+// leaves the agreed values as they were, so a retry decides again from
+// both sides as they then stand.
+func (e *Engine) apply(ctx context.Context, om *mapping.Object, p *plan, ent billsync.Entity, rec billsync.SObject) (_ billsync.Entity, sfWritten bool, _ error) {
 	if len(p.toSF) > 0 {
-		up := billsync.SObject{"Id": rec.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling}
+		up := billsync.SObject{"Id": rec.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling,
+			mapping.FieldRevision: mapping.RevisionValue(mapping.Revision(rec))}
 		for k, v := range p.toSF {
 			f, _ := om.Field(k)
 			up[f.Salesforce] = f.SalesforceValue(v)
 		}
 		mapping.SyncStatusFields(up, "success", "", e.now())
-		res, err := e.cfg.CRM.Update(ctx, om.SObject, []billsync.SObject{up})
-		if err != nil {
-			return nil, err
+		if err := e.updateOne(ctx, om, up); err != nil {
+			return nil, false, err
 		}
-		if len(res) != 1 {
-			return nil, billsync.Errorf(billsync.EINTERNAL, "update returned %d results for 1 record", len(res))
-		}
-		if err := res[0].Err(); err != nil {
-			return nil, err
-		}
+		sfWritten = true
 	}
 	if len(p.toBill) > 0 {
 		cur := ent.Clone()
@@ -141,37 +143,27 @@ func (e *Engine) apply(ctx context.Context, om *mapping.Object, p *plan, ent bil
 				err = &billsync.RemoteError{System: billsync.SystemBilling, StatusCode: 409, Code: billsync.RemoteCode(err),
 					Message: "the billing record changed while it was being updated; reading it again", Transient: true}
 			}
-			return nil, err
+			return nil, sfWritten, err
 		}
-		return upd, nil
+		return upd, sfWritten, nil
 	}
-	return ent, nil
+	return ent, sfWritten, nil
 }
 
 // settle applies a decided plan and records its outcome: the new sync
 // state, the conflict (D3), and the change's log entry. A held conflict
-// (manual policy) writes nothing.
+// (manual policy) writes nothing. A write Salesforce refuses because the
+// record changed since the plan was decided goes to applyFailed, which
+// reads it again and decides anew (D4).
 func (e *Engine) settle(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, p *plan, ent billsync.Entity, rec billsync.SObject) {
 	billingID, sfID := ent.ID(), rec.ID()
 	if p.held {
-		c := &billsync.Conflict{Time: e.now(), Object: om.Type, BillingID: billingID, SalesforceID: sfID, Fields: p.conflicts,
-			Policy: p.policy, Status: billsync.ConflictHeld, BillingChangedAt: p.bTime, SalesforceChangedAt: p.sTime,
-			ChangeID: a.Change.ID, EventID: a.Change.EventID}
-		if err := e.conflicts().AddConflict(ctx, c); err != nil {
-			a.Fail(err, billingID, sfID)
-			return
-		}
-		a.Finish(billsync.OutcomeConflict, "held", "", "",
-			fmt.Sprintf("conflict #%d held (manual policy) on %s; nothing written until `billsync conflicts resolve %d`", c.ID, fieldNames(p.conflicts), c.ID),
-			billingID, sfID)
+		e.hold(ctx, a, om, p, billingID, sfID)
 		return
 	}
-	written, err := e.apply(ctx, om, p, ent, rec)
+	written, sfWritten, err := e.apply(ctx, om, p, ent, rec)
 	if err != nil {
-		if len(p.toSF) > 0 {
-			e.markFailed(ctx, om, sfID, err)
-		}
-		a.FailOp(err, "update", billingID, sfID)
+		e.applyFailed(ctx, a, om, st, p, ent, sfID, sfWritten, err)
 		return
 	}
 	if om.Parent != nil && st != nil {
@@ -179,6 +171,9 @@ func (e *Engine) settle(ctx context.Context, a *attempt.Attempt, om *mapping.Obj
 			p.agreed[om.Parent.BillingField] = v
 		}
 	}
+	// Salesforce now holds the agreed values at rec's revision: billsync's
+	// own write does not move it.
+	p.agreed[mapping.AgreedRevision] = mapping.Revision(rec)
 	ns := &billsync.SyncState{Object: om.Type, BillingID: billingID, SalesforceID: sfID, AccountID: accountOf(om.Type, written),
 		BillingVersion: max(written.Version(), ent.Version()), Agreed: p.agreed, UpdatedAt: e.now()}
 	if st != nil && st.BillingVersion > ns.BillingVersion {
@@ -188,7 +183,27 @@ func (e *Engine) settle(ctx context.Context, a *attempt.Attempt, om *mapping.Obj
 		a.Fail(err, billingID, sfID)
 		return
 	}
-	msg := describeWrites(p)
+	e.finishSettled(ctx, a, om, p, billingID, sfID)
+}
+
+// hold records a conflict held by the manual policy; nothing is written.
+func (e *Engine) hold(ctx context.Context, a *attempt.Attempt, om *mapping.Object, p *plan, billingID, sfID string) {
+	c := &billsync.Conflict{Time: e.now(), Object: om.Type, BillingID: billingID, SalesforceID: sfID, Fields: p.conflicts,
+		Policy: p.policy, Status: billsync.ConflictHeld, BillingChangedAt: p.bTime, SalesforceChangedAt: p.sTime,
+		ChangeID: a.Change.ID, EventID: a.Change.EventID}
+	if err := e.conflicts().AddConflict(ctx, c); err != nil {
+		a.Fail(err, billingID, sfID)
+		return
+	}
+	a.Finish(billsync.OutcomeConflict, "held", "", "",
+		fmt.Sprintf("%sconflict #%d held (manual policy) on %s; nothing written until `billsync conflicts resolve %d`", againNote(p), c.ID, fieldNames(p.conflicts), c.ID),
+		billingID, sfID)
+}
+
+// finishSettled records the outcome of an applied plan: the operator's
+// resolution, the conflict the policy settled, or the writes.
+func (e *Engine) finishSettled(ctx context.Context, a *attempt.Attempt, om *mapping.Object, p *plan, billingID, sfID string) {
+	msg := againNote(p) + describeWrites(p)
 	if p.resolving != 0 {
 		if _, err := e.conflicts().ResolveConflict(ctx, p.resolving, p.winner, p.actor, e.now()); err != nil {
 			a.Fail(err, billingID, sfID)
@@ -210,7 +225,7 @@ func (e *Engine) settle(ctx context.Context, a *attempt.Attempt, om *mapping.Obj
 		return
 	}
 	if p.empty() {
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "both sides already agree", billingID, sfID)
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", againNote(p)+"both sides already agree", billingID, sfID)
 		return
 	}
 	a.Finish(billsync.OutcomeSuccess, "", "update", "", msg, billingID, sfID)

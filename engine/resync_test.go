@@ -263,7 +263,7 @@ func TestResyncRepairsDrift(t *testing.T) {
 		b.putBilling(t, billsync.ObjectAccount, js)
 		b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, js))
 	}
-	b.org.Set(b.sf("BillingAccount__c", "acc_2").ID(), "Name", "Beta (edited in Salesforce)")
+	b.userEdit(b.sf("BillingAccount__c", "acc_2").ID(), "Name", "Beta (edited in Salesforce)")
 	b.putBilling(t, billsync.ObjectAccount, `{"id":"acc_3","code":"C","name":"Gamma","currency":"USD","version":1}`)
 	orphan := b.org.Put("BillingAccount__c", billsync.SObject{"BillingId__c": "acc_gone", "Name": "Gone"})
 	fresh := b.org.Put("BillingAccount__c", billsync.SObject{"Name": "Delta", "Code__c": "D", "Currency__c": "EUR"})

@@ -69,6 +69,7 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt.Attempt) {
 		return
 	}
 	if len(mapping.Diff(all, st.Agreed)) == 0 {
+		e.noteRevision(ctx, st, rec)
 		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", st.BillingID, "")
 		return
 	}
@@ -171,6 +172,10 @@ func (e *Engine) createInBilling(ctx context.Context, a *attempt.Attempt, om *ma
 	}
 	if om.Parent != nil {
 		agreed[om.Parent.BillingField] = created.Str(om.Parent.BillingField)
+	}
+	if all, err := om.AllSalesforceValues(rec); err == nil && len(mapping.Diff(all, agreed)) == 0 {
+		// Salesforce holds what billing now holds, at the revision read.
+		agreed[mapping.AgreedRevision] = mapping.Revision(rec)
 	}
 	st := &billsync.SyncState{Object: om.Type, BillingID: created.ID(), SalesforceID: rec.ID(), AccountID: accountOf(om.Type, created),
 		BillingVersion: created.Version(), Agreed: agreed, UpdatedAt: e.now()}

@@ -81,7 +81,7 @@ func TestSalesforceChangeFinishesWriteBack(t *testing.T) {
 		t.Fatalf("failed write-back: %v %+v", r.Disposition, r.Entries)
 	}
 	b.org.FailRecord = nil
-	b.org.Set(sfID, "Name", "Renamed meanwhile")
+	b.userEdit(sfID, "Name", "Renamed meanwhile")
 	le := only(t, b.engine.Process(ctx, sfChange(billsync.ObjectAccount, sfID)))
 	billingID := b.org.Get(sfID).Str("BillingId__c")
 	if le.Outcome != billsync.OutcomeSuccess || billingID == "" || b.billing.Entity(billsync.ObjectAccount, billingID).Str("name") != "Renamed meanwhile" {
@@ -128,7 +128,7 @@ func TestSalesforceChangeBillingEdges(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	sfID := b.synced(t)
-	b.org.Set(sfID, "Name", "From Salesforce")
+	b.userEdit(sfID, "Name", "From Salesforce")
 	b.billing.Hook = func(ctx context.Context, c mock.BillingCall) error {
 		if c.Method == "update" {
 			return &billsync.RemoteError{System: billsync.SystemBilling, StatusCode: 409, Code: "version_conflict"}

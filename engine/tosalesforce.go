@@ -166,22 +166,32 @@ func (e *Engine) upsertFromBilling(ctx context.Context, a *attempt.Attempt, om *
 }
 
 // reconcileFromBilling handles a billing change of a record both sides
-// have: it reads the Salesforce record and billing's current version and
-// reconciles them field by field, so a Salesforce edit of the same field
+// have: it reads billing's current version and reconciles it with the
+// Salesforce record field by field, so a Salesforce edit of the same field
 // since the last sync is a conflict (D1) rather than silently overwritten.
+// When the agreed revision is known, the Salesforce record is not read:
+// the plan is decided from the agreed values and its write carries that
+// revision, so Salesforce refuses it if a user edited the record since,
+// and only then is the record read and reconciled (D4, settle).
 //
 // It reports false, having done nothing, when the Salesforce record is gone.
 func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState) bool {
 	if e.isHeld(ctx, a, om.Type, st.BillingID, "", st.SalesforceID) {
 		return true
 	}
-	rec, err := e.readSalesforce(ctx, om, st.SalesforceID)
-	if err != nil {
-		a.FailOp(err, "read", "", st.SalesforceID)
-		return true
-	}
-	if rec == nil {
-		return false
+	rev, assumed := st.Agreed[mapping.AgreedRevision]
+	var rec billsync.SObject
+	if assumed {
+		rec = assumedRecord(om, st, rev)
+	} else {
+		var err error
+		if rec, err = e.readSalesforce(ctx, om, st.SalesforceID); err != nil {
+			a.FailOp(err, "read", "", st.SalesforceID)
+			return true
+		}
+		if rec == nil {
+			return false
+		}
 	}
 	ent, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
 	if err != nil {
@@ -197,21 +207,33 @@ func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, o
 		a.Fail(err, "", st.SalesforceID)
 		return true
 	}
+	p.assumed = assumed
 	e.settle(ctx, a, om, st, p, ent, rec)
 	return true
 }
 
 // linkTwin links a billing record to the Salesforce record it was created
-// from: the twin gets the billing id and billing's values. It reports
-// false, having done nothing, when the twin is gone.
+// from: the twin gets the billing id and billing's values, conditional on
+// the twin being unedited since it was created (revision 0, D4). A twin a
+// user has edited since gets the billing id only, and billing's values
+// count as agreed without a revision: the edit then flows to billing (or
+// meets the policy) like any Salesforce change, instead of being
+// overwritten. It reports false, having done nothing, when the twin is
+// gone.
 func (e *Engine) linkTwin(ctx context.Context, a *attempt.Attempt, om *mapping.Object, ent billsync.Entity, vals mapping.Values, twin string) bool {
-	up := billsync.SObject{"Id": twin, om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling}
+	up := billsync.SObject{"Id": twin, om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling,
+		mapping.FieldRevision: mapping.RevisionValue("0")}
 	for k, v := range vals {
 		f, _ := om.Field(k)
 		up[f.Salesforce] = f.SalesforceValue(v)
 	}
 	mapping.SyncStatusFields(up, "success", "", e.now())
-	if err := e.updateOne(ctx, om, up); err != nil {
+	err := e.updateOne(ctx, om, up)
+	edited := mapping.IsStaleRevision(err)
+	if edited {
+		err = e.writeBack(ctx, om, twin, ent.ID())
+	}
+	if err != nil {
 		if gone(err) {
 			return false
 		}
@@ -225,13 +247,19 @@ func (e *Engine) linkTwin(ctx context.Context, a *attempt.Attempt, om *mapping.O
 	if om.Parent != nil {
 		agreed[om.Parent.BillingField] = ent.Str(om.Parent.BillingField)
 	}
+	msg := "linked to the Salesforce record it was created from"
+	if edited {
+		msg += "; edited in Salesforce since, so only the billing id was written"
+	} else if writesEveryField(om) {
+		agreed[mapping.AgreedRevision] = "0"
+	}
 	ns := &billsync.SyncState{Object: om.Type, BillingID: ent.ID(), SalesforceID: twin, AccountID: accountOf(om.Type, ent),
 		BillingVersion: ent.Version(), Agreed: agreed, UpdatedAt: e.now()}
 	if err := e.cfg.State.PutSyncState(ctx, ns); err != nil {
 		a.Fail(err, "", twin)
 		return true
 	}
-	a.Finish(billsync.OutcomeSuccess, "", "link", "", "linked to the Salesforce record it was created from", "", twin)
+	a.Finish(billsync.OutcomeSuccess, "", "link", "", msg, "", twin)
 	return true
 }
 
@@ -297,11 +325,30 @@ func (e *Engine) upsertWhole(ctx context.Context, om *mapping.Object, ent billsy
 	if from, _, err := om.BillingValues(ent, false); err == nil {
 		vals = mapping.Merge(from, vals)
 	}
+	if res.Created && writesEveryField(om) {
+		// A new record starts at revision 0 holding exactly what was
+		// written. An existing one billsync updated may hold other values
+		// (fields it does not write), and so may a record of a mapping
+		// with fields that only flow to billing: their revision stays
+		// unknown until the record is read.
+		vals[mapping.AgreedRevision] = "0"
+	}
 	ns = &billsync.SyncState{Object: om.Type, BillingID: ent.ID(), SalesforceID: res.ID, AccountID: accountOf(om.Type, ent),
 		BillingVersion: ent.Version(), Agreed: vals, UpdatedAt: e.now()}
 	// A failure to record the state leaves Salesforce written; the retry
 	// upserts the same values again and then records it.
 	return ns, res.Created, e.cfg.State.PutSyncState(ctx, ns)
+}
+
+// writesEveryField reports whether a full write of a billing record sets
+// every mapped Salesforce field.
+func writesEveryField(om *mapping.Object) bool {
+	for _, f := range om.Fields {
+		if !f.ToSF() {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *Engine) upsertOne(ctx context.Context, om *mapping.Object, rec billsync.SObject) (billsync.SaveResult, error) {

@@ -64,7 +64,7 @@ func TestBillingChangeLinksItsTwin(t *testing.T) {
 	if le.Operation != "link" || le.SalesforceID != twin || b.org.Get(twin).Str("BillingId__c") != "acc_7" || len(b.org.All("BillingAccount__c")) != 1 {
 		t.Fatalf("%+v, twin %v", le, b.org.Get(twin))
 	}
-	if st := b.state(t, billsync.ObjectAccount, "acc_7"); st == nil || st.SalesforceID != twin || st.Agreed["code"] != "C7" {
+	if st := b.state(t, billsync.ObjectAccount, "acc_7"); st == nil || st.SalesforceID != twin || st.Agreed["code"] != "C7" || st.Agreed[mapping.AgreedRevision] != "0" {
 		t.Fatalf("state %+v", st)
 	}
 
@@ -123,7 +123,7 @@ func TestBillingChangeEdges(t *testing.T) {
 	// Both sides changed and a conflict is held: nothing is written.
 	sfID := b.synced(t)
 	b.set(t, "conflicts.account", `"manual"`)
-	b.org.Set(sfID, "Name", "Edited in Salesforce")
+	b.userEdit(sfID, "Name", "Edited in Salesforce")
 	v2 := `{"id":"acc_1","code":"ACME","name":"Acme Ltd","currency":"USD","version":2}`
 	b.putBilling(t, billsync.ObjectAccount, v2)
 	if le := only(t, b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpUpdated, v2))); le.Reason != "held" {

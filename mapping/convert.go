@@ -181,9 +181,10 @@ func (o *Object) Field(p string) (Field, bool) {
 
 // SalesforceFields lists the Salesforce fields to read for the object:
 // Id, the external id, the parent's external id through the relationship,
-// LastSystemToUpdate__c and every mapped field.
+// LastSystemToUpdate__c, the revision (FieldRevision) and every mapped
+// field.
 func (o *Object) SalesforceFields() []string {
-	fs := []string{"Id", o.ExternalID, FieldLastSystem, "LastModifiedById", "LastModifiedDate"}
+	fs := []string{"Id", o.ExternalID, FieldLastSystem, FieldRevision, "LastModifiedById", "LastModifiedDate"}
 	if o.Parent != nil {
 		fs = append(fs, o.Parent.LookupField, o.Parent.Relationship+"."+o.ExternalIDOfParent())
 	}

@@ -168,6 +168,9 @@ func (m *Mapping) Validate() error {
 			if f.Billing == "" || f.Salesforce == "" {
 				return billsync.Errorf(billsync.EINVALID, "mapping: %s.fields[%d]: billing and salesforce are required", o.Type, j)
 			}
+			if strings.HasPrefix(f.Billing, "@") {
+				return billsync.Errorf(billsync.EINVALID, "mapping: %s.%s: a billing path may not start with @", o.Type, f.Billing)
+			}
 			switch f.Kind {
 			case KindString, KindMoney, KindNumber, KindDate, KindBool, KindID:
 			default:

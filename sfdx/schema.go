@@ -45,6 +45,8 @@ type Metadata struct {
 	CustomPermissions []string
 	// PermissionSets are the permission sets, sorted by name.
 	PermissionSets []PermissionSet
+	// Rule is what the triggers' handler enforces beyond its structure.
+	Rule TriggerRule
 }
 
 // Object is one object of the source.
@@ -202,6 +204,9 @@ func Parse(fsys fs.FS) (*Metadata, error) {
 	sort.Slice(m.Objects, func(i, j int) bool { return m.Objects[i].Name < m.Objects[j].Name })
 
 	if err := parseTriggers(fsys, m); err != nil {
+		return nil, err
+	}
+	if err := parseHandler(fsys, m); err != nil {
 		return nil, err
 	}
 	if err := parsePermissions(fsys, m); err != nil {

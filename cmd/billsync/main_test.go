@@ -57,7 +57,9 @@ type harness struct {
 func startHarness(t *testing.T, opts sandbox.Options) *harness {
 	t.Helper()
 	opts.Addr, opts.SalesforceAddr, opts.BillingAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	opts.StartApp = startSandboxApp
+	if opts.StartApp == nil {
+		opts.StartApp = startSandboxApp
+	}
 	if opts.Data == "" {
 		opts.Data = t.TempDir()
 	}

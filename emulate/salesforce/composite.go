@@ -46,6 +46,33 @@ func recordType(rec map[string]any) string {
 	return s
 }
 
+// collectionObject is the type of a collection's records ("" when they
+// are of several).
+func collectionObject(recs []map[string]any) string {
+	name := ""
+	for i, r := range recs {
+		if t := recordType(r); i == 0 {
+			name = t
+		} else if !strings.EqualFold(t, name) {
+			return ""
+		}
+	}
+	return name
+}
+
+// externalValues lists the records' values of an external id field.
+func externalValues(recs []map[string]any, field string) []string {
+	var out []string
+	for _, r := range recs {
+		for k, v := range r {
+			if strings.EqualFold(k, field) {
+				out = append(out, scalarString(v))
+			}
+		}
+	}
+	return out
+}
+
 func failure(err *apiError) saveResult {
 	fields := err.Fields
 	if fields == nil {
@@ -97,6 +124,7 @@ func (e *Emulator) handleCollectionCreate(c *call) {
 		writeErrors(c.w, aerr)
 		return
 	}
+	e.beforeWrite(c, "create", collectionObject(req.Records), req.Records, nil)
 	results := e.runCollection(c, len(req.Records), req.AllOrNone, func(t *tx, i int) saveResult {
 		rec := req.Records[i]
 		o := e.schema.object(recordType(rec))
@@ -119,6 +147,7 @@ func (e *Emulator) handleCollectionUpdate(c *call) {
 		writeErrors(c.w, aerr)
 		return
 	}
+	e.beforeWrite(c, "update", collectionObject(req.Records), req.Records, nil)
 	results := e.runCollection(c, len(req.Records), req.AllOrNone, func(t *tx, i int) saveResult {
 		rec := req.Records[i]
 		o := e.schema.object(recordType(rec))
@@ -160,6 +189,7 @@ func (e *Emulator) handleCollectionDelete(c *call) {
 		return
 	}
 	allOrNone, _ := strconv.ParseBool(q.Get("allOrNone"))
+	e.beforeWrite(c, "delete", "", nil, ids)
 	results := e.runCollection(c, len(ids), allOrNone, func(t *tx, i int) saveResult {
 		id, ok := normalizeID(ids[i])
 		if !ok {
@@ -197,6 +227,7 @@ func (e *Emulator) handleCollectionUpsert(c *call) {
 		writeErrors(c.w, aerr)
 		return
 	}
+	e.beforeWrite(c, "upsert", o.Name, req.Records, externalValues(req.Records, f.Name))
 	results := e.runCollection(c, len(req.Records), req.AllOrNone, func(t *tx, i int) saveResult {
 		rec := req.Records[i]
 		if ty := recordType(rec); ty != "" && !strings.EqualFold(ty, o.Name) {

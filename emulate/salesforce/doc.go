@@ -7,12 +7,18 @@
 // jsforce run against it unchanged.
 //
 // Its custom schema is loaded from the SFDX source in package
-// github.com/billsync/billsync/salesforce, and it applies the
+// github.com/billsync/billsync/sfdx, and it applies the
 // BillingSyncTrigger rule exactly: writes by a user holding the
 // BillsyncIntegration custom permission publish nothing; anyone else's
 // writes to a triggered object set LastSystemToUpdate__c to sfdc and publish
-// BillingObjectChange__e after the write. Every response shape is matched
-// to a recorded or documented real one; testdata/SOURCES.md lists them.
+// BillingObjectChange__e after the write; and its revision rule (SPEC D4):
+// BillingSyncRevision__c starts at 0, goes up by one on every update by
+// anyone but the integration user, and an integration update carrying a
+// revision the record has moved past is refused, that record alone, with
+// the handler's own STALE_REVISION text. SetBeforeWrite holds a write
+// request at the point between a client's decision and its write. Every
+// response shape is matched to a recorded or documented real one;
+// testdata/SOURCES.md lists them.
 //
 // The standard sales objects carry the platform rules a quote sync trips
 // over (pricing.go): required fields, a line's price book entry active and

@@ -114,6 +114,8 @@ type Emulator struct {
 	cursors     map[string]*cursor
 	cursorOrder []string
 
+	hooks beforeWrite // SetBeforeWrite
+
 	flushMu    sync.Mutex // serialises snapshot writes
 	flushTimer *time.Timer
 	closed     bool

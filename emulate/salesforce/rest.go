@@ -327,6 +327,9 @@ func (e *Emulator) handleCreate(c *call) {
 		writeErrors(c.w, aerr)
 		return
 	}
+	if !o.Event {
+		e.beforeWrite(c, "create", o.Name, []map[string]any{body}, nil)
+	}
 	e.mu.Lock()
 	t := e.beginLocked(c.user)
 	id, aerr := t.insert(o, body)
@@ -411,6 +414,7 @@ func (e *Emulator) handleUpdate(c *call) {
 		writeErrors(c.w, aerr)
 		return
 	}
+	e.beforeWrite(c, "update", o.Name, []map[string]any{body}, []string{c.r.PathValue("id")})
 	e.mu.Lock()
 	t := e.beginLocked(c.user)
 	if aerr := t.update(o, c.r.PathValue("id"), body); aerr != nil {
@@ -434,6 +438,7 @@ func (e *Emulator) handleDelete(c *call) {
 		writeErrors(c.w, newErr(404, "NOT_FOUND", "Provided external ID field does not exist or is not accessible: %s", c.r.PathValue("id")))
 		return
 	}
+	e.beforeWrite(c, "delete", o.Name, nil, []string{id})
 	e.mu.Lock()
 	var aerr *apiError
 	if r := e.records[id]; r != nil && !strings.EqualFold(r.Object, o.Name) {
@@ -538,6 +543,7 @@ func (e *Emulator) handleUpsert(c *call) {
 		writeErrors(c.w, aerr)
 		return
 	}
+	e.beforeWrite(c, "upsert", o.Name, []map[string]any{body}, []string{c.r.PathValue("value")})
 	e.mu.Lock()
 	t := e.beginLocked(c.user)
 	id, created, aerr := t.upsert(o, c.r.PathValue("field"), c.r.PathValue("value"), body)

@@ -137,15 +137,49 @@ func (t *tx) changeEvent(o *objectDef, id, changeType string) {
 	})
 }
 
-// beforeTrigger applies the before-insert/update rule: a user's write is
-// stamped LastSystemToUpdate__c = sfdc; billsync's is left as written.
-func (t *tx) beforeTrigger(o *objectDef, r *record) {
-	if !o.Triggered || t.user.integration {
-		return
+// beforeTrigger applies the before-insert/update rule to r, the record as
+// it would be saved (old: as it stands; nil on insert). A user's write is
+// stamped LastSystemToUpdate__c = sfdc; billsync's is left as written. The
+// revision (SPEC D4) starts at 0 on insert and goes up by one on every
+// update by anyone but the integration user; an integration update that
+// carries a revision other than the record's is refused with the
+// handler's STALE_REVISION text, and one that leaves it out keeps it.
+func (t *tx) beforeTrigger(o *objectDef, r, old *record) *apiError {
+	if !o.Triggered {
+		return nil
 	}
-	if o.field("LastSystemToUpdate__c") != nil {
+	if !t.user.integration && o.field("LastSystemToUpdate__c") != nil {
 		r.Fields["LastSystemToUpdate__c"] = "sfdc"
 	}
+	rule := t.e.meta.Rule
+	f := o.field(rule.RevisionField)
+	if f == nil {
+		return nil
+	}
+	if old == nil {
+		r.Fields[f.Name] = json.Number("0")
+		return nil
+	}
+	current := revisionOf(old.Fields[f.Name])
+	if t.user.integration {
+		if revisionOf(r.Fields[f.Name]) != current {
+			return dmlErr("FIELD_CUSTOM_VALIDATION_EXCEPTION", nil, "%s", rule.StaleRevision)
+		}
+		return nil
+	}
+	r.Fields[f.Name] = json.Number(strconv.FormatInt(current+1, 10))
+	return nil
+}
+
+// revisionOf reads a stored revision; empty counts as 0, as the handler
+// counts it.
+func revisionOf(v any) int64 {
+	m, err := billsync.ParseMoney(scalarString(v))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(m.Canonical(), 10, 64)
+	return n
 }
 
 // eventObject is the platform event the trigger publishes.
@@ -248,7 +282,9 @@ func (t *tx) insert(o *objectDef, body map[string]any) (string, *apiError) {
 	if err := t.beforeSave(o, r, nil, vals); err != nil {
 		return "", err
 	}
-	t.beforeTrigger(o, r)
+	if err := t.beforeTrigger(o, r, nil); err != nil {
+		return "", err
+	}
 	if err := t.checkUnique(o, r); err != nil {
 		return "", err
 	}
@@ -295,7 +331,9 @@ func (t *tx) update(o *objectDef, id string, body map[string]any) *apiError {
 	if err := t.beforeSave(o, next, r, vals); err != nil {
 		return err
 	}
-	t.beforeTrigger(o, next)
+	if err := t.beforeTrigger(o, next, r); err != nil {
+		return err
+	}
 	if err := t.checkUnique(o, next); err != nil {
 		return err
 	}
