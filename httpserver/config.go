@@ -49,7 +49,8 @@ type LogReader interface {
 // billsync.Queue.
 type DeadLetterStore interface {
 	DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLetter, error)
-	Resurrect(ctx context.Context, id int64) error
+	Resurrect(ctx context.Context, ids ...int64) error
+	Discard(ctx context.Context, actor string, ids ...int64) error
 	Stats(ctx context.Context) (billsync.QueueStats, error)
 }
 
