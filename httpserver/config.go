@@ -40,9 +40,13 @@ type SettingsStore interface {
 	Audit(ctx context.Context, limit int) ([]billsync.AuditEntry, error)
 }
 
-// LogReader is what the sync-log route uses of billsync.LogStore.
-type LogReader interface {
+// SyncLog is what the server uses of billsync.LogStore: the sync-log
+// route reads it, and a signed webhook refused as invalid is recorded in
+// it (outcome rejected), so the operator sees the billing platform's bad
+// event among the other outcomes.
+type SyncLog interface {
 	Logs(ctx context.Context, f billsync.LogFilter) (entries []billsync.LogEntry, nextCursor string, err error)
+	AppendLog(ctx context.Context, entries ...billsync.LogEntry) error
 }
 
 // DeadLetterStore is what the dead-letter and queue routes use of
@@ -72,7 +76,7 @@ type Config struct {
 
 	// The admin API's stores.
 	Settings    SettingsStore
-	Logs        LogReader
+	Logs        SyncLog
 	DeadLetters DeadLetterStore
 	Conflicts   ConflictReader
 

@@ -17,7 +17,7 @@ import (
 type Server struct {
 	webhooks    WebhookDecoder
 	settings    SettingsStore
-	logs        LogReader
+	logs        SyncLog
 	deadLetters DeadLetterStore
 	conflicts   ConflictReader
 	resolver    billsync.ConflictResolver

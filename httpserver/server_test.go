@@ -58,7 +58,7 @@ type harness struct {
 	store     *mock.Store
 	queue     *mock.Queue         // Enqueue, DeadLetters, Resurrect, Discard, Stats
 	conflicts *mock.ConflictStore // Conflicts, Conflict, CountHeld
-	logReader *mock.LogStore      // Logs
+	logReader *mock.LogStore      // Logs, AppendLog
 	srv       *Server
 	ts        *httptest.Server
 	logs      *syncBuffer
@@ -94,7 +94,7 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 		queue: &mock.Queue{EnqueueFn: st.Enqueue, DeadLettersFn: st.DeadLetters, ResurrectFn: st.Resurrect,
 			DiscardFn: st.Discard, StatsFn: st.Stats},
 		conflicts: &mock.ConflictStore{ConflictsFn: st.Conflicts, ConflictFn: st.Conflict, CountHeldFn: st.CountHeld},
-		logReader: &mock.LogStore{LogsFn: st.Logs},
+		logReader: &mock.LogStore{LogsFn: st.Logs, AppendLogFn: st.AppendLog},
 	}
 	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	gauges := struct {
