@@ -81,8 +81,13 @@ type Config struct {
 	Conflicts   ConflictReader
 
 	// AdminTokens maps each admin token to its name; the audit trail
-	// records the name, never the token (A4).
+	// records the name, never the token. An admin token may use every
+	// route of the admin API.
 	AdminTokens map[string]string
+	// ReadTokens maps each read-only token to its name. A read token may
+	// use the routes that change nothing (GET); every other route answers
+	// it 403. A token may not be in both maps.
+	ReadTokens map[string]string
 	// Ready reports whether billsync can do its work (nil error = ready),
 	// e.g. whether the event subscription is up (G4). Nil means always
 	// ready. An errors.Join of several errors is reported as several reasons.

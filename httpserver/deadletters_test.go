@@ -59,7 +59,7 @@ func TestDeadLettersListAndRetryOne(t *testing.T) {
 	h := newHarness(t)
 	ids := h.buryN(3)
 	var list struct{ DeadLetters []billsync.DeadLetter }
-	h.do("GET", "/api/v1/deadletters", opsToken, nil, nil).json(t, &list)
+	h.do("GET", "/api/v1/deadletters", readToken, nil, nil).json(t, &list)
 	if len(list.DeadLetters) != 3 || list.DeadLetters[0].ErrorCode != "REQUIRED_FIELD_MISSING" {
 		t.Fatalf("list: %+v", list.DeadLetters)
 	}
@@ -174,7 +174,7 @@ func TestDeadLettersAll(t *testing.T) {
 	}
 
 	var st billsync.QueueStats
-	h.do("GET", "/api/v1/queue", opsToken, nil, nil).json(t, &st)
+	h.do("GET", "/api/v1/queue", readToken, nil, nil).json(t, &st)
 	if st.Pending != int64(len(old)) || st.DeadLetters != 1 {
 		t.Errorf("queue stats %+v", st)
 	}

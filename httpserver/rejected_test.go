@@ -37,7 +37,7 @@ func TestRejectedWebhookIsInTheSyncLog(t *testing.T) {
 	h.do("POST", "/webhooks/billing", "", []byte(accountUpdated), signedHeader("msg_good"))
 
 	var page logsBody
-	h.do("GET", "/api/v1/logs?outcome=rejected", opsToken, nil, nil).json(t, &page)
+	h.do("GET", "/api/v1/logs?outcome=rejected", readToken, nil, nil).json(t, &page)
 	if len(page.Entries) != 1 {
 		t.Fatalf("rejected entries: %+v", page.Entries)
 	}
@@ -48,7 +48,7 @@ func TestRejectedWebhookIsInTheSyncLog(t *testing.T) {
 		t.Errorf("rejected entry %+v", e)
 	}
 	// Filterable by record too, like any entry.
-	h.do("GET", "/api/v1/logs?record=bal_1", opsToken, nil, nil).json(t, &page)
+	h.do("GET", "/api/v1/logs?record=bal_1", readToken, nil, nil).json(t, &page)
 	if len(page.Entries) != 1 {
 		t.Errorf("by record: %+v", page.Entries)
 	}

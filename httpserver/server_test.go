@@ -25,6 +25,7 @@ import (
 const (
 	opsToken   = "tok-ops-0123456789"
 	robotToken = "tok-robot-abcdef"
+	readToken  = "tok-read-grafana-42"
 )
 
 var testNow = time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
@@ -114,6 +115,7 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 		Conflicts:   h.conflicts,
 		Metrics:     metrics,
 		AdminTokens: map[string]string{opsToken: "ops", robotToken: "robot"},
+		ReadTokens:  map[string]string{readToken: "grafana"},
 		Ready: func(ctx context.Context) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -365,14 +367,18 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Fatalf("complete config: %v", err)
 	}
 	for name, cfg := range map[string]Config{
-		"no webhooks":     full(func(c *Config) { c.Webhooks = nil }),
-		"no queue":        full(func(c *Config) { c.Queue = nil }),
-		"no settings":     full(func(c *Config) { c.Settings = nil }),
-		"no logs":         full(func(c *Config) { c.Logs = nil }),
-		"no dead letters": full(func(c *Config) { c.DeadLetters = nil }),
-		"no conflicts":    full(func(c *Config) { c.Conflicts = nil }),
-		"empty token":     full(func(c *Config) { c.AdminTokens = map[string]string{"": "ops"} }),
-		"unnamed token":   full(func(c *Config) { c.AdminTokens = map[string]string{"secret": ""} }),
+		"no webhooks":      full(func(c *Config) { c.Webhooks = nil }),
+		"no queue":         full(func(c *Config) { c.Queue = nil }),
+		"no settings":      full(func(c *Config) { c.Settings = nil }),
+		"no logs":          full(func(c *Config) { c.Logs = nil }),
+		"no dead letters":  full(func(c *Config) { c.DeadLetters = nil }),
+		"no conflicts":     full(func(c *Config) { c.Conflicts = nil }),
+		"empty token":      full(func(c *Config) { c.AdminTokens = map[string]string{"": "ops"} }),
+		"unnamed token":    full(func(c *Config) { c.AdminTokens = map[string]string{"secret": ""} }),
+		"empty read token": full(func(c *Config) { c.ReadTokens = map[string]string{" ": "grafana"} }),
+		"token in both scopes": full(func(c *Config) {
+			c.AdminTokens, c.ReadTokens = map[string]string{"secret": "ops"}, map[string]string{"secret": "grafana"}
+		}),
 	} {
 		if _, err := New(cfg); billsync.ErrorCode(err) != billsync.EINVALID {
 			t.Errorf("%s: err %v, want invalid", name, err)

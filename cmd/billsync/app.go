@@ -107,10 +107,6 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 
-	tokens := map[string]string{}
-	for name, tok := range cfg.AdminTokens {
-		tokens[tok] = name
-	}
 	// Metrics first: the engine reports to them, the server serves them.
 	metrics, err := httpserver.NewMetrics(httpserver.MetricsConfig{Gauges: a.store, Logger: log})
 	if err != nil {
@@ -144,7 +140,8 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	srv, err := httpserver.New(httpserver.Config{
 		Webhooks: webhooks, Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store,
-		AdminTokens: tokens, Resolver: eng, Resyncer: eng, Metrics: metrics, Logger: log,
+		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
+		Resolver: eng, Resyncer: eng, Metrics: metrics, Logger: log,
 		Ready:      func(context.Context) error { return a.listener.Err() },
 		OnEnqueue:  a.runner.Wake,
 		OnSettings: eng.InvalidateSettings,
@@ -203,6 +200,15 @@ func (a *App) gauges(ctx context.Context, m *httpserver.Metrics, sf *rest.Client
 		case <-t.C:
 		}
 	}
+}
+
+// byToken turns the config's name → token map around.
+func byToken(byName map[string]string) map[string]string {
+	m := make(map[string]string, len(byName))
+	for name, tok := range byName {
+		m[tok] = name
+	}
+	return m
 }
 
 func (a *App) goRun(name string, f func() error) {
