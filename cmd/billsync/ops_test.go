@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -47,5 +49,23 @@ readTokens:
 	})
 	if old.AdminTokens["ops"] != "admin-secret" || len(old.ReadTokens) != 0 {
 		t.Errorf("old config: admin %v, read %v", old.AdminTokens, old.ReadTokens)
+	}
+}
+
+// The command's log lines cut a record id or name of kilobytes; the sync
+// log, which does not go through slog, keeps it whole.
+func TestLogLinesCutLongValues(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		var buf bytes.Buffer
+		g := &globals{logLevel: "info", logFormat: format, err: &buf}
+		long := strings.Repeat("n", 5000)
+		g.logger().Warn("record refused", "record", "acc_"+long, "name", long, "object", "account")
+		line := buf.String()
+		if strings.Contains(line, strings.Repeat("n", 300)) || !strings.Contains(line, "more bytes") {
+			t.Errorf("%s: a 5000-byte value was not cut: %d bytes logged", format, len(line))
+		}
+		if !strings.Contains(line, "account") || len(line) > 1000 {
+			t.Errorf("%s: line %q", format, line)
+		}
 	}
 }
