@@ -2,6 +2,8 @@ package billsync
 
 import (
 	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -70,6 +72,34 @@ type DeadLetter struct {
 	DeadAt    time.Time `json:"deadAt"`
 	ErrorCode string    `json:"errorCode"`
 	Error     string    `json:"error"`
+}
+
+// NoDeadLetters is the ENOTFOUND of dead letter ids that do not exist
+// (any more), naming each of them.
+func NoDeadLetters(ids []int64) error {
+	if len(ids) == 1 {
+		return Errorf(ENOTFOUND, "no dead letter %d", ids[0])
+	}
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return Errorf(ENOTFOUND, "no dead letters %s", strings.Join(s, ", "))
+}
+
+// DiscardEntry is the sync-log entry of a dead letter an operator (actor,
+// the admin token's name) discarded at the given time.
+func DiscardEntry(d DeadLetter, actor string, at time.Time) LogEntry {
+	e := LogEntry{Time: at.UTC(), Direction: ToSalesforce, Object: d.Object, Operation: "discard",
+		Outcome: OutcomeSkipped, Reason: ReasonDiscarded, ErrorCode: d.ErrorCode,
+		Message: "dead letter discarded by " + actor + "; its change will not be applied",
+		Attempt: d.Attempt, EventID: d.EventID, ChangeID: d.ID}
+	if d.Source == SideSalesforce {
+		e.Direction, e.SalesforceID = ToBilling, d.RecordID
+	} else {
+		e.BillingID = d.RecordID
+	}
+	return e
 }
 
 // SyncState is what billsync remembers per synced record: the id map, the

@@ -12,15 +12,19 @@ const (
 	OutcomeConflict Outcome = "conflict"
 	OutcomeRetrying Outcome = "retrying"
 	OutcomeDead     Outcome = "dead"
+	// OutcomeRejected is a correctly signed webhook refused as invalid
+	// (a missing field, a bad reference): nothing was queued, and the
+	// billing platform sent something it should not have.
+	OutcomeRejected Outcome = "rejected"
 )
 
 // ParseOutcome validates an outcome filter.
 func ParseOutcome(s string) (Outcome, error) {
 	switch o := Outcome(s); o {
-	case OutcomeSuccess, OutcomeFailed, OutcomeSkipped, OutcomeConflict, OutcomeRetrying, OutcomeDead:
+	case OutcomeSuccess, OutcomeFailed, OutcomeSkipped, OutcomeConflict, OutcomeRetrying, OutcomeDead, OutcomeRejected:
 		return o, nil
 	}
-	return "", Errorf(EINVALID, "unknown outcome %q (want success, failed, skipped, conflict, retrying or dead)", s)
+	return "", Errorf(EINVALID, "unknown outcome %q (want success, failed, skipped, conflict, retrying, dead or rejected)", s)
 }
 
 // Stable reason codes for the sync log (G1). Operators filter on them and
@@ -41,6 +45,8 @@ const (
 	ReasonRemoteError      = "remote_error"       // the other side refused the write
 	ReasonWaitingParent    = "waiting_parent"     // B4: parent not in Salesforce yet
 	ReasonRetryLimit       = "retry_limit"        // H3: attempts exhausted
+	ReasonInvalidWebhook   = "invalid_webhook"    // a signed webhook refused as invalid (outcome rejected)
+	ReasonDiscarded        = "discarded"          // an operator discarded the dead letter
 )
 
 // LogEntry is one sync attempt (G1).

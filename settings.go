@@ -60,27 +60,31 @@ type settingDef struct {
 }
 
 var settingDefs = map[string]settingDef{
-	KeySyncEnabled:  {kindBool, `true`, nil, "master switch for all auto-sync (A1)"},
-	KeySyncAccounts: {kindBool, `true`, nil, "sync Account records (A2)"},
-	KeySyncBalances: {kindBool, `true`, nil, "sync Balance and Balance Transaction records (A2)"},
-	KeySyncQuotes:   {kindBool, `true`, nil, "sync Quotes into Salesforce (A2)"},
+	KeySyncEnabled:  {kindBool, `true`, nil, "master switch for all auto-sync"},
+	KeySyncAccounts: {kindBool, `true`, nil, "sync Account records"},
+	KeySyncBalances: {kindBool, `true`, nil, "sync Balance and Balance Transaction records"},
+	KeySyncQuotes:   {kindBool, `true`, nil, "sync Quotes into Salesforce"},
 
-	KeyQuotesAllowedStatuses:       {kindStringList, `["DRAFT","PENDING_APPROVAL","APPROVED","ACCEPTED"]`, nil, "quote statuses that sync (A3, F5)"},
-	KeyQuotesAutoCreateOpportunity: {kindBool, `true`, nil, "create an Opportunity for a quote without one (A3, E6)"},
-	KeyQuotesStageMapping:          {kindStringMap, `{"DRAFT":"Prospecting","PENDING_APPROVAL":"Proposal/Price Quote","APPROVED":"Proposal/Price Quote","ACCEPTED":"Closed Won","CANCELED":"Closed Lost"}`, nil, "quote status → Opportunity stage (A3, E9)"},
-	KeyQuotesPricebook:             {kindString, `"Standard Price Book"`, nil, "name of the Pricebook2 quotes use (A3, E10)"},
-	KeyQuotesDisableOppProductSync: {kindBool, `false`, nil, "leave Opportunity products alone (A3, E12)"},
-	KeyQuotesRenewalPlaceholder:    {kindString, `"RENEWAL-PLACEHOLDER"`, nil, "ProductCode of the renewal placeholder product (A3, E9)"},
+	KeyQuotesAllowedStatuses:       {kindStringList, `["DRAFT","PENDING_APPROVAL","APPROVED","ACCEPTED"]`, nil, "quote statuses that sync"},
+	KeyQuotesAutoCreateOpportunity: {kindBool, `true`, nil, "create an Opportunity for a quote without one"},
+	KeyQuotesStageMapping:          {kindStringMap, `{"DRAFT":"Prospecting","PENDING_APPROVAL":"Proposal/Price Quote","APPROVED":"Proposal/Price Quote","ACCEPTED":"Closed Won","CANCELED":"Closed Lost"}`, nil, "quote status → Opportunity stage"},
+	KeyQuotesPricebook:             {kindString, `"Standard Price Book"`, nil, "name of the Pricebook2 quotes use"},
+	KeyQuotesDisableOppProductSync: {kindBool, `false`, nil, "leave Opportunity products alone"},
+	KeyQuotesRenewalPlaceholder:    {kindString, `"RENEWAL-PLACEHOLDER"`, nil, "ProductCode of the renewal placeholder product"},
 }
+
+// nonEmpty are the string settings an empty value would break: quotes
+// need a price book to price their lines.
+var nonEmpty = map[string]bool{KeyQuotesPricebook: true}
 
 func init() {
 	for _, t := range []ObjectType{ObjectAccount, ObjectBalance, ObjectBalanceTransaction} {
 		settingDefs[PrefixConflicts+string(t)] = settingDef{kindEnum, `"` + PolicyLatestWins + `"`,
-			[]string{PolicyLatestWins, PolicyBillingWins, PolicySalesforceWins, PolicyManual}, "conflict policy for " + string(t) + " (D2)"}
+			[]string{PolicyLatestWins, PolicyBillingWins, PolicySalesforceWins, PolicyManual}, "conflict policy for " + string(t)}
 	}
 	for _, t := range ObjectTypes {
 		settingDefs[PrefixDeletes+string(t)] = settingDef{kindEnum, `"` + DeleteIgnore + `"`,
-			[]string{DeleteMirror, DeleteIgnore, DeleteFlag}, "what a delete of " + string(t) + " does (H1)"}
+			[]string{DeleteMirror, DeleteIgnore, DeleteFlag}, "what a delete of " + string(t) + " does"}
 	}
 }
 
@@ -121,7 +125,9 @@ func ValidateSetting(key string, value json.RawMessage) (json.RawMessage, error)
 		err = dec.Decode(&b)
 	case kindString:
 		var s string
-		err = dec.Decode(&s)
+		if err = dec.Decode(&s); err == nil && nonEmpty[key] && strings.TrimSpace(s) == "" {
+			return nil, Errorf(EINVALID, "setting %s: must not be empty", key)
+		}
 	case kindStringList:
 		var l []string
 		err = dec.Decode(&l)

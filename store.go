@@ -92,9 +92,16 @@ type Queue interface {
 	Bury(ctx context.Context, id int64, errorCode, errorMessage string, entries ...LogEntry) error
 	// DeadLetters lists dead letters, oldest first.
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
-	// Resurrect moves a dead letter back to the queue, at the tail of its
-	// partition, with its attempts reset. ENOTFOUND if there is none.
-	Resurrect(ctx context.Context, id int64) error
+	// Resurrect moves dead letters back to the queue, each at the tail of
+	// its partition, with its attempts reset. It moves all of ids or
+	// none: if any id is not a dead letter, nothing moves and the error
+	// (ENOTFOUND, NoDeadLetters) names every such id.
+	Resurrect(ctx context.Context, ids ...int64) error
+	// Discard deletes dead letters for good, all of ids or none as
+	// Resurrect, and appends to the sync log, in the same transaction,
+	// one DiscardEntry per dead letter naming actor. Their event ids stay
+	// known, so a redelivery is not processed again.
+	Discard(ctx context.Context, actor string, ids ...int64) error
 	// Stats summarises the queue.
 	Stats(ctx context.Context) (QueueStats, error)
 }

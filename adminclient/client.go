@@ -167,16 +167,67 @@ func (c *Client) RetryDeadLetter(ctx context.Context, id int64) error {
 	return c.do(ctx, http.MethodPost, "/api/v1/deadletters/"+strconv.FormatInt(id, 10)+"/retry", nil, nil, nil)
 }
 
-// RetryAllDeadLetters moves every dead letter back to the queue and says
-// how many.
-func (c *Client) RetryAllDeadLetters(ctx context.Context) (int, error) {
+// DeadLetterSelection says which dead letters a retry or discard takes:
+// every one (All), or exactly IDs. The server refuses an empty selection
+// rather than take it to mean all.
+type DeadLetterSelection struct {
+	All bool    `json:"all,omitempty"`
+	IDs []int64 `json:"ids,omitempty"`
+}
+
+// SelectDeadLetters reads a command line's selection: ids as arguments,
+// or all.
+func SelectDeadLetters(all bool, args []string) (DeadLetterSelection, error) {
+	switch {
+	case all && len(args) > 0:
+		return DeadLetterSelection{}, billsync.Errorf(billsync.EINVALID, "name dead letter ids or use --all, not both")
+	case all:
+		return DeadLetterSelection{All: true}, nil
+	case len(args) == 0:
+		return DeadLetterSelection{}, billsync.Errorf(billsync.EINVALID, "name dead letter ids (see `billsync deadletters list`), or use --all for every one")
+	}
+	sel := DeadLetterSelection{IDs: make([]int64, len(args))}
+	for i, a := range args {
+		id, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || id < 1 {
+			return DeadLetterSelection{}, billsync.Errorf(billsync.EINVALID, "%q is not a dead letter id", a)
+		}
+		sel.IDs[i] = id
+	}
+	return sel, nil
+}
+
+// RetryDeadLetters moves the selected dead letters back to the queue and
+// returns the ids retried. A list is taken all or none: an unknown id is
+// ENOTFOUND naming it, and nothing is retried.
+func (c *Client) RetryDeadLetters(ctx context.Context, sel DeadLetterSelection) ([]int64, error) {
 	var out struct {
-		Retried int `json:"retried"`
+		Retried []int64 `json:"retried"`
 	}
-	if err := c.do(ctx, http.MethodPost, "/api/v1/deadletters/retry", nil, nil, &out); err != nil {
-		return 0, err
+	err := c.selectDeadLetters(ctx, "retry", sel, &out)
+	return out.Retried, err
+}
+
+// DiscardDeadLetters deletes the selected dead letters for good, as
+// RetryDeadLetters selects them, and returns the ids discarded. Each
+// leaves a sync-log entry naming this client's token.
+func (c *Client) DiscardDeadLetters(ctx context.Context, sel DeadLetterSelection) ([]int64, error) {
+	var out struct {
+		Discarded []int64 `json:"discarded"`
 	}
-	return out.Retried, nil
+	err := c.selectDeadLetters(ctx, "discard", sel, &out)
+	return out.Discarded, err
+}
+
+func (c *Client) selectDeadLetters(ctx context.Context, action string, sel DeadLetterSelection, out any) error {
+	if !sel.All && len(sel.IDs) == 0 {
+		return billsync.Errorf(billsync.EINVALID, "%s: no dead letters selected (name ids, or all)", action)
+	}
+	body, err := json.Marshal(sel)
+	if err != nil {
+		return billsync.Errorf(billsync.EINVALID, "%s: %v", action, err)
+	}
+	return c.do(ctx, http.MethodPost, "/api/v1/deadletters/"+action, nil, body, out)
 }
 
 // Queue returns the queue's figures.

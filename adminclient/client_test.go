@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,7 +166,7 @@ func TestLogsPaging(t *testing.T) {
 func TestDeadLettersAndQueue(t *testing.T) {
 	st, url := setup(t)
 	ctx := context.Background()
-	for i := range 3 { // ids 1 to 3
+	for i := range 5 { // ids 1 to 5
 		ch := &billsync.Change{Partition: fmt.Sprintf("quote:q_%d", i), Object: billsync.ObjectQuote, EventID: fmt.Sprintf("webhook:%d", i)}
 		if _, err := st.Enqueue(ctx, ch); err != nil {
 			t.Fatal(err)
@@ -176,7 +178,7 @@ func TestDeadLettersAndQueue(t *testing.T) {
 	c := adminclient.New(url, "s3cret-token", nil)
 
 	dls, err := c.DeadLetters(ctx)
-	if err != nil || len(dls) != 3 || dls[0].ErrorCode != "FIELD_CUSTOM_VALIDATION_EXCEPTION" {
+	if err != nil || len(dls) != 5 || dls[0].ErrorCode != "FIELD_CUSTOM_VALIDATION_EXCEPTION" {
 		t.Fatalf("dead letters %+v, %v", dls, err)
 	}
 	if err := c.RetryDeadLetter(ctx, 1); err != nil {
@@ -185,13 +187,53 @@ func TestDeadLettersAndQueue(t *testing.T) {
 	if err := c.RetryDeadLetter(ctx, 1); billsync.ErrorCode(err) != billsync.ENOTFOUND {
 		t.Errorf("retry twice: %v", err)
 	}
-	n, err := c.RetryAllDeadLetters(ctx)
-	if err != nil || n != 2 {
-		t.Errorf("retry all: %d, %v", n, err)
+	// A list with an unknown id takes nothing and names the id.
+	_, err = c.RetryDeadLetters(ctx, adminclient.DeadLetterSelection{IDs: []int64{2, 1}})
+	if billsync.ErrorCode(err) != billsync.ENOTFOUND || !strings.Contains(billsync.ErrorMessage(err), "1") {
+		t.Errorf("retry with an unknown id: %v", err)
+	}
+	if got, err := c.RetryDeadLetters(ctx, adminclient.DeadLetterSelection{IDs: []int64{2}}); err != nil || !slices.Equal(got, []int64{2}) {
+		t.Errorf("retry 2: %v, %v", got, err)
+	}
+	if got, err := c.DiscardDeadLetters(ctx, adminclient.DeadLetterSelection{IDs: []int64{3}}); err != nil || !slices.Equal(got, []int64{3}) {
+		t.Errorf("discard 3: %v, %v", got, err)
+	}
+	if _, err := c.DiscardDeadLetters(ctx, adminclient.DeadLetterSelection{}); billsync.ErrorCode(err) != billsync.EINVALID {
+		t.Errorf("discard nothing: %v", err)
+	}
+	if got, err := c.RetryDeadLetters(ctx, adminclient.DeadLetterSelection{All: true}); err != nil || !slices.Equal(got, []int64{4, 5}) {
+		t.Errorf("retry all: %v, %v", got, err)
 	}
 	q, err := c.Queue(ctx)
-	if err != nil || q.Pending != 3 || q.DeadLetters != 0 {
+	if err != nil || q.Pending != 4 || q.DeadLetters != 0 {
 		t.Errorf("queue %+v, %v", q, err)
+	}
+}
+
+func TestSelectDeadLetters(t *testing.T) {
+	for _, tc := range []struct {
+		all  bool
+		args []string
+		want adminclient.DeadLetterSelection
+		bad  bool
+	}{
+		{all: true, want: adminclient.DeadLetterSelection{All: true}},
+		{args: []string{"3", "7"}, want: adminclient.DeadLetterSelection{IDs: []int64{3, 7}}},
+		{bad: true},
+		{all: true, args: []string{"3"}, bad: true},
+		{args: []string{"x"}, bad: true},
+		{args: []string{"0"}, bad: true},
+	} {
+		got, err := adminclient.SelectDeadLetters(tc.all, tc.args)
+		if tc.bad {
+			if billsync.ErrorCode(err) != billsync.EINVALID {
+				t.Errorf("%v %v: %v, want an error", tc.all, tc.args, err)
+			}
+			continue
+		}
+		if err != nil || !cmp.Equal(got, tc.want) {
+			t.Errorf("%v %v: %+v, %v", tc.all, tc.args, got, err)
+		}
 	}
 }
 

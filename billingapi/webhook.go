@@ -150,7 +150,53 @@ func NewWebhooks(secret string, clock func() time.Time) (*Webhooks, error) {
 	return &Webhooks{Verifier: v}, nil
 }
 
-// Decode parses a body Verify accepted into the change to enqueue.
+// Decode parses a body Verify accepted into the change to enqueue. A
+// body it refuses is a *RejectedWebhook naming what could be read of the
+// event.
 func (*Webhooks) Decode(webhookID string, body []byte, now time.Time) (*billsync.Change, error) {
-	return DecodeWebhook(webhookID, body, now)
+	c, err := DecodeWebhook(webhookID, body, now)
+	if err != nil {
+		return nil, rejected(webhookID, body, err)
+	}
+	return c, nil
+}
+
+// RejectedWebhook is a signed webhook body refused as invalid: the reason
+// (Err, an EINVALID *billsync.Error written for the sender) with what
+// could be read of the event, so that its sync-log entry names it.
+type RejectedWebhook struct {
+	EventID  string              // the event id its change would have had
+	Object   billsync.ObjectType // "" when the type could not be read
+	RecordID string              // "" when data.id could not be read
+	Err      error
+}
+
+func (e *RejectedWebhook) Error() string { return e.Err.Error() }
+func (e *RejectedWebhook) Unwrap() error { return e.Err }
+
+// RejectedEvent is what the HTTP server records of the refusal.
+func (e *RejectedWebhook) RejectedEvent() (eventID string, object billsync.ObjectType, recordID string) {
+	return e.EventID, e.Object, e.RecordID
+}
+
+// rejected wraps a decoding failure with what a lenient read of the body
+// finds of the event's type and record.
+func rejected(webhookID string, body []byte, err error) error {
+	r := &RejectedWebhook{EventID: "webhook:" + webhookID, Err: err}
+	var peek struct {
+		Type string `json:"type"`
+		Data struct {
+			ID any `json:"id"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(body, &peek) != nil {
+		return r
+	}
+	if t, _, perr := parseEventType(peek.Type); perr == nil {
+		r.Object = t
+	}
+	if id, ok := peek.Data.ID.(string); ok {
+		r.RecordID = id
+	}
+	return r
 }

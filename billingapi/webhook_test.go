@@ -1,6 +1,7 @@
 package billingapi_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +130,32 @@ func FuzzParseWebhook(f *testing.F) {
 			t.Fatalf("parsed event makes no change: %v", err)
 		}
 	})
+}
+
+// A body Webhooks.Decode refuses says what could be read of the event,
+// for the sync-log entry of the refusal; the reason stays an EINVALID
+// *billsync.Error written for the sender.
+func TestDecodeRefusalNamesTheEvent(t *testing.T) {
+	w := &billingapi.Webhooks{}
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		body           string
+		object, record string
+	}{
+		{`{"type":"balance.updated","data":{"id":"bal_1"}}`, "balance", "bal_1"},
+		{`{"type":"invoice.updated","data":{"id":"inv_1"}}`, "", "inv_1"},
+		{`{"type":"account.updated","timestamp":"yesterday","data":{"id":"acc_1"}}`, "account", "acc_1"},
+		{`{"type":"account.updated","data":[42]}`, "", ""},
+		{`{"type":`, "", ""},
+	} {
+		_, err := w.Decode("msg_1", []byte(tc.body), now)
+		var rw *billingapi.RejectedWebhook
+		if !errors.As(err, &rw) || billsync.ErrorCode(err) != billsync.EINVALID {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		id, object, record := rw.RejectedEvent()
+		if id != "webhook:msg_1" || string(object) != tc.object || record != tc.record {
+			t.Errorf("%s: event %q %q %q", tc.body, id, object, record)
+		}
+	}
 }

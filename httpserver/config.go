@@ -40,16 +40,21 @@ type SettingsStore interface {
 	Audit(ctx context.Context, limit int) ([]billsync.AuditEntry, error)
 }
 
-// LogReader is what the sync-log route uses of billsync.LogStore.
-type LogReader interface {
+// SyncLog is what the server uses of billsync.LogStore: the sync-log
+// route reads it, and a signed webhook refused as invalid is recorded in
+// it (outcome rejected), so the operator sees the billing platform's bad
+// event among the other outcomes.
+type SyncLog interface {
 	Logs(ctx context.Context, f billsync.LogFilter) (entries []billsync.LogEntry, nextCursor string, err error)
+	AppendLog(ctx context.Context, entries ...billsync.LogEntry) error
 }
 
 // DeadLetterStore is what the dead-letter and queue routes use of
 // billsync.Queue.
 type DeadLetterStore interface {
 	DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLetter, error)
-	Resurrect(ctx context.Context, id int64) error
+	Resurrect(ctx context.Context, ids ...int64) error
+	Discard(ctx context.Context, actor string, ids ...int64) error
 	Stats(ctx context.Context) (billsync.QueueStats, error)
 }
 
@@ -71,13 +76,18 @@ type Config struct {
 
 	// The admin API's stores.
 	Settings    SettingsStore
-	Logs        LogReader
+	Logs        SyncLog
 	DeadLetters DeadLetterStore
 	Conflicts   ConflictReader
 
 	// AdminTokens maps each admin token to its name; the audit trail
-	// records the name, never the token (A4).
+	// records the name, never the token. An admin token may use every
+	// route of the admin API.
 	AdminTokens map[string]string
+	// ReadTokens maps each read-only token to its name. A read token may
+	// use the routes that change nothing (GET); every other route answers
+	// it 403. A token may not be in both maps.
+	ReadTokens map[string]string
 	// Ready reports whether billsync can do its work (nil error = ready),
 	// e.g. whether the event subscription is up (G4). Nil means always
 	// ready. An errors.Join of several errors is reported as several reasons.

@@ -1,8 +1,11 @@
 // Package httpserver is billsync's HTTP face: it receives billing webhooks
-// (verify, decode, enqueue durably, then answer), serves the admin API
-// (settings, sync logs, dead letters, queue, conflicts, resync), health and
-// readiness probes, and Prometheus metrics (NewMetrics, built before the
-// server so the engine can report to them first).
+// (verify, decode, enqueue durably, then answer; a signed webhook refused
+// as invalid is recorded in the sync log, outcome rejected), serves the
+// admin API (settings, sync logs, dead letters, queue, conflicts, resync)
+// to named tokens scoped read or admin (a route's scope follows from its
+// method), health and readiness probes, and Prometheus metrics
+// (NewMetrics, built before the server so the engine can report to them
+// first).
 //
 // It must not apply changes itself: a webhook is only verified, decoded and
 // committed to the queue, and a conflict resolution or a resync is handed

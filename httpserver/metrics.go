@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,17 +25,19 @@ const namespace = "billsync"
 // Labels are low-cardinality only (direction, object, outcome, result,
 // route): never a record id.
 type Metrics struct {
-	registry     *prometheus.Registry
-	log          *slog.Logger
-	syncAttempts *prometheus.CounterVec
-	syncLatency  *prometheus.HistogramVec
-	webhooks     *prometheus.CounterVec
-	httpRequests *prometheus.CounterVec
-	streamUp     prometheus.Gauge
-	streamLag    prometheus.Gauge
-	apiUsed      prometheus.Gauge
-	apiMax       prometheus.Gauge
-	apiShare     prometheus.Gauge
+	registry      *prometheus.Registry
+	log           *slog.Logger
+	syncAttempts  *prometheus.CounterVec
+	syncLatency   *prometheus.HistogramVec
+	webhooks      *prometheus.CounterVec
+	httpRequests  *prometheus.CounterVec
+	streamUp      prometheus.Gauge
+	streamStandby prometheus.Gauge
+	streamLag     prometheus.Gauge
+	stream        atomic.Pointer[func() StreamReading]
+	apiUsed       prometheus.Gauge
+	apiMax        prometheus.Gauge
+	apiShare      prometheus.Gauge
 }
 
 // QueueGauges is what the metrics read from the store at scrape time: the
@@ -52,8 +55,12 @@ type MetricsConfig struct {
 	// Gauges is read at every scrape; nil leaves the queue and conflict
 	// gauges out.
 	Gauges QueueGauges
-	Logger *slog.Logger
-	Clock  func() time.Time
+	// APIUsage, when set, is read at every scrape for the Salesforce API
+	// budget gauges (the REST client's Limits); ok false leaves them as
+	// they were.
+	APIUsage func() (used, max int, ok bool)
+	Logger   *slog.Logger
+	Clock    func() time.Time
 }
 
 // NewMetrics registers billsync's metrics. It needs no server, so the
@@ -80,7 +87,7 @@ func NewMetrics(cfg MetricsConfig) (*Metrics, error) {
 	m.registry, m.log = reg, log
 	cs := []prometheus.Collector{
 		m.syncAttempts, m.syncLatency, m.webhooks, m.httpRequests,
-		m.streamUp, m.streamLag, m.apiUsed, m.apiMax, m.apiShare,
+		streamCollector{m}, apiCollector{m, cfg.APIUsage},
 	}
 	if cfg.Gauges != nil {
 		cs = append(cs, &storeCollector{store: cfg.Gauges, now: now, log: log})
@@ -114,7 +121,11 @@ func newMetricSet() *Metrics {
 		}, []string{"route", "code"}),
 		streamUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "event_stream_connected",
-			Help: "1 while the Salesforce event subscription is connected, else 0.",
+			Help: "1 while this replica's Salesforce event subscription is connected, else 0; /readyz answers 503 exactly while neither this nor billsync_event_stream_standby is 1.",
+		}),
+		streamStandby: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "event_stream_standby",
+			Help: "1 while another replica holds the Salesforce event subscription and this one stands by, else 0.",
 		}),
 		streamLag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "event_stream_lag_seconds",
@@ -161,18 +172,86 @@ func (m *Metrics) ObserveLog(entries ...billsync.LogEntry) {
 	}
 }
 
+// StreamReading is the event subscription's state at one moment.
+type StreamReading struct {
+	Connected bool          // this replica's subscription is connected
+	Standby   bool          // another replica holds the subscription
+	Lag       time.Duration // publish-to-queue delay of the last event
+}
+
+// ReadStreamFrom makes every scrape read the event subscription's state
+// from f, the function readiness is derived from too, so that
+// billsync_event_stream_connected and /readyz never disagree and neither
+// lags behind the other.
+func (m *Metrics) ReadStreamFrom(f func() StreamReading) {
+	if m == nil || f == nil {
+		return
+	}
+	m.stream.Store(&f)
+}
+
 // SetStreamState records whether the event subscription is connected and
-// how far behind it is.
+// how far behind it is, for a server without ReadStreamFrom.
 func (m *Metrics) SetStreamState(connected bool, lagSeconds float64) {
 	if m == nil {
 		return
 	}
-	if connected {
-		m.streamUp.Set(1)
-	} else {
-		m.streamUp.Set(0)
+	m.setStream(StreamReading{Connected: connected, Lag: time.Duration(lagSeconds * float64(time.Second))})
+}
+
+func (m *Metrics) setStream(r StreamReading) {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
 	}
-	m.streamLag.Set(lagSeconds)
+	m.streamUp.Set(b(r.Connected))
+	m.streamStandby.Set(b(r.Standby))
+	m.streamLag.Set(r.Lag.Seconds())
+}
+
+// apiCollector serves the API budget gauges, read afresh from usage (when
+// set) at each scrape.
+type apiCollector struct {
+	m     *Metrics
+	usage func() (used, max int, ok bool)
+}
+
+func (c apiCollector) Describe(ch chan<- *prometheus.Desc) {
+	c.m.apiUsed.Describe(ch)
+	c.m.apiMax.Describe(ch)
+	c.m.apiShare.Describe(ch)
+}
+
+func (c apiCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.usage != nil {
+		if used, max, ok := c.usage(); ok {
+			c.m.SetAPIUsage(used, max)
+		}
+	}
+	c.m.apiUsed.Collect(ch)
+	c.m.apiMax.Collect(ch)
+	c.m.apiShare.Collect(ch)
+}
+
+// streamCollector serves the stream gauges, read afresh from the source
+// given to ReadStreamFrom at each scrape.
+type streamCollector struct{ m *Metrics }
+
+func (c streamCollector) Describe(ch chan<- *prometheus.Desc) {
+	c.m.streamUp.Describe(ch)
+	c.m.streamStandby.Describe(ch)
+	c.m.streamLag.Describe(ch)
+}
+
+func (c streamCollector) Collect(ch chan<- prometheus.Metric) {
+	if f := c.m.stream.Load(); f != nil {
+		c.m.setStream((*f)())
+	}
+	c.m.streamUp.Collect(ch)
+	c.m.streamStandby.Collect(ch)
+	c.m.streamLag.Collect(ch)
 }
 
 // SetAPIUsage records the Salesforce API budget (from /limits or the

@@ -2,12 +2,9 @@ package httpserver
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/billsync/billsync"
@@ -17,12 +14,13 @@ import (
 type Server struct {
 	webhooks    WebhookDecoder
 	settings    SettingsStore
-	logs        LogReader
+	logs        SyncLog
 	deadLetters DeadLetterStore
 	conflicts   ConflictReader
 	resolver    billsync.ConflictResolver
 	resyncer    billsync.Resyncer
 	tokens      []adminToken
+	apiRoutes   []apiRoute
 	ready       func(ctx context.Context) error
 	onEnqueue   func()
 	onSettings  func()
@@ -31,13 +29,6 @@ type Server struct {
 	log         *slog.Logger
 	now         func() time.Time
 	handler     http.Handler
-}
-
-// adminToken keeps only a digest of the token: comparing fixed-length
-// digests in constant time hides both the token's content and its length.
-type adminToken struct {
-	digest [sha256.Size]byte
-	name   string
 }
 
 // Timeouts for calls the server makes on behalf of a probe or scrape,
@@ -80,14 +71,11 @@ func New(cfg Config) (*Server, error) {
 	if s.onSettings == nil {
 		s.onSettings = func() {}
 	}
-	for tok, name := range cfg.AdminTokens {
-		if strings.TrimSpace(tok) == "" {
-			return nil, billsync.Errorf(billsync.EINVALID, "httpserver: admin token %q is empty", name)
-		}
-		if name == "" {
-			return nil, billsync.Errorf(billsync.EINVALID, "httpserver: an admin token has no name (the audit trail needs one)")
-		}
-		s.tokens = append(s.tokens, adminToken{digest: sha256.Sum256([]byte(tok)), name: name})
+	if err := s.addTokens(cfg.AdminTokens, scopeAdmin); err != nil {
+		return nil, err
+	}
+	if err := s.addTokens(cfg.ReadTokens, scopeRead); err != nil {
+		return nil, err
 	}
 	if len(s.tokens) == 0 {
 		s.log.Warn("no admin tokens configured: the admin API refuses every request")
@@ -134,71 +122,28 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
 
-	admin := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAdmin(h)) }
-	admin("GET /api/v1/settings", s.handleSettings)
-	admin("GET /api/v1/settings/audit", s.handleAudit)
-	admin("GET /api/v1/settings/{key}", s.handleSetting)
-	admin("PUT /api/v1/settings/{key}", s.handlePutSetting)
-	admin("GET /api/v1/logs", s.handleLogs)
-	admin("GET /api/v1/deadletters", s.handleDeadLetters)
-	admin("POST /api/v1/deadletters/retry", s.handleRetryAll)
-	admin("POST /api/v1/deadletters/{id}/retry", s.handleRetry)
-	admin("GET /api/v1/queue", s.handleQueue)
-	admin("GET /api/v1/conflicts", s.handleConflicts)
-	admin("GET /api/v1/conflicts/{id}", s.handleConflict)
-	admin("POST /api/v1/conflicts/{id}/resolve", s.handleResolveConflict)
-	admin("POST /api/v1/resync", s.handleStartResync)
-	admin("GET /api/v1/resync/{id}", s.handleResync)
+	api := func(pattern string, h http.HandlerFunc) { s.handle(mux, pattern, h) }
+	api("GET /api/v1/settings", s.handleSettings)
+	api("GET /api/v1/settings/audit", s.handleAudit)
+	api("GET /api/v1/settings/{key}", s.handleSetting)
+	api("PUT /api/v1/settings/{key}", s.handlePutSetting)
+	api("GET /api/v1/logs", s.handleLogs)
+	api("GET /api/v1/deadletters", s.handleDeadLetters)
+	api("POST /api/v1/deadletters/retry", s.handleRetryDeadLetters)
+	api("POST /api/v1/deadletters/discard", s.handleDiscardDeadLetters)
+	api("POST /api/v1/deadletters/{id}/retry", s.handleRetry)
+	api("GET /api/v1/queue", s.handleQueue)
+	api("GET /api/v1/conflicts", s.handleConflicts)
+	api("GET /api/v1/conflicts/{id}", s.handleConflict)
+	api("POST /api/v1/conflicts/{id}/resolve", s.handleResolveConflict)
+	api("POST /api/v1/resync", s.handleStartResync)
+	api("GET /api/v1/resync/{id}", s.handleResync)
 	// Anything else under the API answers in the API's error shape
-	// rather than the mux's plain-text 404, but still only to an admin.
-	admin("/api/", func(w http.ResponseWriter, r *http.Request) {
+	// rather than the mux's plain-text 404, but still only to a token.
+	api("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, billsync.Errorf(billsync.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	return s.recoverPanics(s.accessLog(mux))
-}
-
-type actorKey struct{}
-
-// actorFrom returns the name of the admin token that authorised r.
-func actorFrom(ctx context.Context) string {
-	name, _ := ctx.Value(actorKey{}).(string)
-	return name
-}
-
-// requireAdmin admits requests carrying a configured admin token and puts
-// the token's name in the context for the audit trail.
-func (s *Server) requireAdmin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, ok := s.authenticate(r.Header.Get("Authorization"))
-		if !ok {
-			s.writeError(w, r, billsync.Errorf(billsync.EUNAUTHORIZED, "a valid admin token is required (Authorization: Bearer <token>)"))
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, name)))
-	})
-}
-
-func (s *Server) authenticate(header string) (string, bool) {
-	scheme, tok, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	if tok == "" {
-		return "", false
-	}
-	d := sha256.Sum256([]byte(tok))
-	// Compare against every token without stopping early, so the time
-	// taken does not tell which token, or whether any, came close.
-	var name string
-	found := 0
-	for _, t := range s.tokens {
-		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 {
-			name = t.name
-			found = 1
-		}
-	}
-	return name, found == 1
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

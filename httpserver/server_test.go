@@ -25,6 +25,7 @@ import (
 const (
 	opsToken   = "tok-ops-0123456789"
 	robotToken = "tok-robot-abcdef"
+	readToken  = "tok-read-grafana-42"
 )
 
 var testNow = time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
@@ -56,13 +57,14 @@ func (fakeVerifier) Verify(h http.Header, body []byte) (string, error) {
 type harness struct {
 	t         *testing.T
 	store     *mock.Store
-	queue     *mock.Queue         // Enqueue, DeadLetters, Resurrect, Stats
+	queue     *mock.Queue         // Enqueue, DeadLetters, Resurrect, Discard, Stats
 	conflicts *mock.ConflictStore // Conflicts, Conflict, CountHeld
-	logReader *mock.LogStore      // Logs
+	logReader *mock.LogStore      // Logs, AppendLog
 	srv       *Server
 	ts        *httptest.Server
 	logs      *syncBuffer
 	enqueued  atomic.Int32
+	seq       int // for unique partitions and event ids
 
 	mu       sync.Mutex
 	readyErr error
@@ -90,9 +92,10 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 	clock := func() time.Time { return testNow }
 	st := &mock.Store{Now: clock}
 	h := &harness{t: t, store: st, logs: &syncBuffer{},
-		queue:     &mock.Queue{EnqueueFn: st.Enqueue, DeadLettersFn: st.DeadLetters, ResurrectFn: st.Resurrect, StatsFn: st.Stats},
+		queue: &mock.Queue{EnqueueFn: st.Enqueue, DeadLettersFn: st.DeadLetters, ResurrectFn: st.Resurrect,
+			DiscardFn: st.Discard, StatsFn: st.Stats},
 		conflicts: &mock.ConflictStore{ConflictsFn: st.Conflicts, ConflictFn: st.Conflict, CountHeldFn: st.CountHeld},
-		logReader: &mock.LogStore{LogsFn: st.Logs},
+		logReader: &mock.LogStore{LogsFn: st.Logs, AppendLogFn: st.AppendLog},
 	}
 	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	gauges := struct {
@@ -112,6 +115,7 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 		Conflicts:   h.conflicts,
 		Metrics:     metrics,
 		AdminTokens: map[string]string{opsToken: "ops", robotToken: "robot"},
+		ReadTokens:  map[string]string{readToken: "grafana"},
 		Ready: func(ctx context.Context) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -363,14 +367,18 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Fatalf("complete config: %v", err)
 	}
 	for name, cfg := range map[string]Config{
-		"no webhooks":     full(func(c *Config) { c.Webhooks = nil }),
-		"no queue":        full(func(c *Config) { c.Queue = nil }),
-		"no settings":     full(func(c *Config) { c.Settings = nil }),
-		"no logs":         full(func(c *Config) { c.Logs = nil }),
-		"no dead letters": full(func(c *Config) { c.DeadLetters = nil }),
-		"no conflicts":    full(func(c *Config) { c.Conflicts = nil }),
-		"empty token":     full(func(c *Config) { c.AdminTokens = map[string]string{"": "ops"} }),
-		"unnamed token":   full(func(c *Config) { c.AdminTokens = map[string]string{"secret": ""} }),
+		"no webhooks":      full(func(c *Config) { c.Webhooks = nil }),
+		"no queue":         full(func(c *Config) { c.Queue = nil }),
+		"no settings":      full(func(c *Config) { c.Settings = nil }),
+		"no logs":          full(func(c *Config) { c.Logs = nil }),
+		"no dead letters":  full(func(c *Config) { c.DeadLetters = nil }),
+		"no conflicts":     full(func(c *Config) { c.Conflicts = nil }),
+		"empty token":      full(func(c *Config) { c.AdminTokens = map[string]string{"": "ops"} }),
+		"unnamed token":    full(func(c *Config) { c.AdminTokens = map[string]string{"secret": ""} }),
+		"empty read token": full(func(c *Config) { c.ReadTokens = map[string]string{" ": "grafana"} }),
+		"token in both scopes": full(func(c *Config) {
+			c.AdminTokens, c.ReadTokens = map[string]string{"secret": "ops"}, map[string]string{"secret": "grafana"}
+		}),
 	} {
 		if _, err := New(cfg); billsync.ErrorCode(err) != billsync.EINVALID {
 			t.Errorf("%s: err %v, want invalid", name, err)
@@ -573,58 +581,6 @@ func TestLogsFiltersAndCursor(t *testing.T) {
 		if res.status != 400 || res.errorOf(t).Code != billsync.EINVALID {
 			t.Errorf("%s: %d %s, want 400", q, res.status, res.body)
 		}
-	}
-}
-
-func TestDeadLetters(t *testing.T) {
-	h := newHarness(t)
-	ctx := context.Background()
-	for i := 1; i <= 3; i++ {
-		c := &billsync.Change{Partition: "account:acc_1", Object: billsync.ObjectAccount, EventID: fmt.Sprintf("webhook:m%d", i)}
-		if _, err := h.store.Enqueue(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		claimed, err := h.store.Claim(ctx, 1, time.Minute)
-		if err != nil || len(claimed) != 1 || claimed[0].ID != c.ID {
-			t.Fatalf("claim %v %v", claimed, err)
-		}
-		if err := h.store.Bury(ctx, c.ID, "REQUIRED_FIELD_MISSING", "Name is required"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var list struct{ DeadLetters []billsync.DeadLetter }
-	h.do("GET", "/api/v1/deadletters", opsToken, nil, nil).json(t, &list)
-	if len(list.DeadLetters) != 3 || list.DeadLetters[0].ErrorCode != "REQUIRED_FIELD_MISSING" {
-		t.Fatalf("list: %+v", list.DeadLetters)
-	}
-
-	res := h.do("POST", "/api/v1/deadletters/2/retry", opsToken, nil, nil)
-	if res.status != 200 {
-		t.Fatalf("retry: %d %s", res.status, res.body)
-	}
-	if q := h.store.Queued(); len(q) != 1 || q[0].EventID != "webhook:m2" || q[0].Attempt != 0 {
-		t.Errorf("after retry the queue holds %+v", q)
-	}
-	if h.enqueued.Load() != 1 {
-		t.Error("retry did not wake the workers")
-	}
-	if res := h.do("POST", "/api/v1/deadletters/2/retry", opsToken, nil, nil); res.status != 404 {
-		t.Errorf("retry of a gone dead letter: %d", res.status)
-	}
-	if res := h.do("POST", "/api/v1/deadletters/x/retry", opsToken, nil, nil); res.status != 400 {
-		t.Errorf("retry of a bad id: %d", res.status)
-	}
-
-	var all struct{ Retried int }
-	h.do("POST", "/api/v1/deadletters/retry", opsToken, nil, nil).json(t, &all)
-	if all.Retried != 2 || len(h.store.Queued()) != 3 {
-		t.Errorf("retry all: retried %d, queue %d", all.Retried, len(h.store.Queued()))
-	}
-
-	var st billsync.QueueStats
-	h.do("GET", "/api/v1/queue", opsToken, nil, nil).json(t, &st)
-	if st.Pending != 3 || st.DeadLetters != 0 {
-		t.Errorf("queue stats %+v", st)
 	}
 }
 

@@ -104,12 +104,36 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, webhookAnswer{Status: webhookAccepted})
 }
 
+// rejectedEvent is what a decoder's error may also say about the event it
+// refused (billingapi.RejectedWebhook does): the event id its change would
+// have had, and its object and record as far as they could be read.
+type rejectedEvent interface {
+	RejectedEvent() (eventID string, object billsync.ObjectType, recordID string)
+}
+
+// refuseInvalid answers 400 to a signed webhook the decoder refused, after
+// recording the refusal in the sync log (outcome rejected): the billing
+// platform sent an event billsync cannot take, and only the operator can
+// have that fixed, so it must not stay a log line and a counter.
 func (s *Server) refuseInvalid(w http.ResponseWriter, r *http.Request, webhookID string, err error) {
 	s.metrics.webhook(webhookInvalid)
+	reason := billsync.ErrorMessage(err)
 	s.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook refused: invalid",
-		slog.String("webhook_id", webhookID), slog.String("reason", billsync.ErrorMessage(err)))
+		slog.String("webhook_id", webhookID), slog.String("reason", reason))
+	e := billsync.LogEntry{Time: s.now().UTC(), Direction: billsync.ToSalesforce, Operation: "webhook",
+		Outcome: billsync.OutcomeRejected, Reason: billsync.ReasonInvalidWebhook, Message: reason, EventID: webhookID}
+	var ev rejectedEvent
+	if errors.As(err, &ev) {
+		if id, object, record := ev.RejectedEvent(); id != "" {
+			e.EventID, e.Object, e.BillingID = id, object, record
+		}
+	}
+	if lerr := s.logs.AppendLog(r.Context(), e); lerr != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "refused webhook not recorded in the sync log",
+			slog.String("webhook_id", webhookID), slog.Any("err", lerr))
+	}
 	if billsync.ErrorCode(err) != billsync.EINVALID {
-		err = billsync.Errorf(billsync.EINVALID, "%s", billsync.ErrorMessage(err))
+		err = billsync.Errorf(billsync.EINVALID, "%s", reason)
 	}
 	s.writeError(w, r, err)
 }

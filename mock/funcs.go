@@ -42,7 +42,8 @@ type Queue struct {
 	RetryFn              func(ctx context.Context, id int64, at time.Time, lastError string, entries ...billsync.LogEntry) error
 	BuryFn               func(ctx context.Context, id int64, errorCode, errorMessage string, entries ...billsync.LogEntry) error
 	DeadLettersFn        func(ctx context.Context, limit int) ([]billsync.DeadLetter, error)
-	ResurrectFn          func(ctx context.Context, id int64) error
+	ResurrectFn          func(ctx context.Context, ids ...int64) error
+	DiscardFn            func(ctx context.Context, actor string, ids ...int64) error
 	StatsFn              func(ctx context.Context) (billsync.QueueStats, error)
 }
 
@@ -82,7 +83,11 @@ func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLett
 	return q.DeadLettersFn(ctx, limit)
 }
 
-func (q *Queue) Resurrect(ctx context.Context, id int64) error { return q.ResurrectFn(ctx, id) }
+func (q *Queue) Resurrect(ctx context.Context, ids ...int64) error { return q.ResurrectFn(ctx, ids...) }
+
+func (q *Queue) Discard(ctx context.Context, actor string, ids ...int64) error {
+	return q.DiscardFn(ctx, actor, ids...)
+}
 
 func (q *Queue) Stats(ctx context.Context) (billsync.QueueStats, error) { return q.StatsFn(ctx) }
 

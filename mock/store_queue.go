@@ -210,21 +210,64 @@ func (s *Store) DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLett
 	return out, nil
 }
 
-// Resurrect moves a dead letter to the tail of its partition with its
-// attempts reset.
-func (s *Store) Resurrect(ctx context.Context, id int64) error {
+// Resurrect moves dead letters to the tail of their partitions with their
+// attempts reset: all of ids, or none if any is not a dead letter.
+func (s *Store) Resurrect(ctx context.Context, ids ...int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := slices.IndexFunc(s.queue.dead, func(d billsync.DeadLetter) bool { return d.Change.ID == id })
-	if i < 0 {
-		return billsync.Errorf(billsync.ENOTFOUND, "no dead letter %d", id)
+	dead, err := s.takeDeadLocked(ids)
+	if err != nil {
+		return err
 	}
-	c := s.queue.dead[i].Change
-	s.queue.dead = slices.Delete(s.queue.dead, i, i+1)
-	s.queue.nextID++
-	c.ID, c.Attempt, c.LastError, c.EnqueuedAt = s.queue.nextID, 0, "", s.now()
-	s.queue.items = append(s.queue.items, &item{c: c})
+	for _, d := range dead {
+		c := d.Change
+		s.queue.nextID++
+		c.ID, c.Attempt, c.LastError, c.EnqueuedAt = s.queue.nextID, 0, "", s.now()
+		s.queue.items = append(s.queue.items, &item{c: c})
+	}
 	return nil
+}
+
+// Discard deletes dead letters for good, all of ids or none, and logs a
+// billsync.DiscardEntry for each.
+func (s *Store) Discard(ctx context.Context, actor string, ids ...int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dead, err := s.takeDeadLocked(ids)
+	if err != nil {
+		return err
+	}
+	entries := make([]billsync.LogEntry, len(dead))
+	for i, d := range dead {
+		entries[i] = billsync.DiscardEntry(d, actor, s.now())
+	}
+	s.appendLogLocked(entries)
+	return nil
+}
+
+// takeDeadLocked removes the dead letters ids, in ascending id order, and
+// returns them; if any is missing it removes none and names every missing
+// one.
+func (s *Store) takeDeadLocked(ids []int64) ([]billsync.DeadLetter, error) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var missing []int64
+	for _, id := range ids {
+		if !slices.ContainsFunc(s.queue.dead, func(d billsync.DeadLetter) bool { return d.Change.ID == id }) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, billsync.NoDeadLetters(missing)
+	}
+	out := make([]billsync.DeadLetter, 0, len(ids))
+	for _, id := range ids {
+		i := slices.IndexFunc(s.queue.dead, func(d billsync.DeadLetter) bool { return d.Change.ID == id })
+		out = append(out, s.queue.dead[i])
+		s.queue.dead = slices.Delete(s.queue.dead, i, i+1)
+	}
+	return out, nil
 }
 
 // Stats counts queued (pending or running) changes and dead letters.

@@ -5,7 +5,8 @@
 // queue; it holds back while Salesforce calls are paused and slows down
 // above the API budget share. The Listener moves Salesforce stream events
 // into the queue, each with its replay checkpoint, as a singleton across
-// replicas when given leases.
+// replicas when given leases; its Status (connected, standby, or why
+// neither) is what readiness and the stream metrics both report.
 //
 // It decides nothing about records: what a change means and what to write
 // are the Processor's business, and the Listener only maps an event to

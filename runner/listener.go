@@ -88,18 +88,48 @@ func NewListener(cfg ListenerConfig) *Listener {
 	return &Listener{cfg: cfg}
 }
 
-// Err is the reason the subscription is down, or nil while it runs.
-func (l *Listener) Err() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.standby {
-		return nil // another replica holds the subscription
-	}
-	if !l.running && l.lastErr == nil {
-		return errors.New("event subscription not started")
-	}
-	return l.lastErr
+// SourceHealth is implemented by a ChangeSource that recovers from
+// dropped connections inside Subscribe (salesforce/cometd): Health is nil
+// while its connection is up and says why not otherwise. Without it, a
+// subscription counts as up from the moment Subscribe is called.
+type SourceHealth interface {
+	Health() error
 }
+
+// StreamState is the subscription's state. Readiness and the stream
+// metrics are both derived from it, so they never disagree.
+type StreamState struct {
+	Connected bool          // this replica's subscription is up
+	Standby   bool          // another replica holds the subscription
+	Err       error         // why neither: nil exactly when Connected or Standby
+	Lag       time.Duration // see Lag
+}
+
+// Status reports the subscription's state now. It asks the source at each
+// call, so a connection that dropped a moment ago shows at once.
+func (l *Listener) Status() StreamState {
+	l.mu.Lock()
+	st := StreamState{Standby: l.standby, Lag: l.lag}
+	running, lastErr := l.running, l.lastErr
+	l.mu.Unlock()
+	switch {
+	case st.Standby:
+	case lastErr != nil:
+		st.Err = lastErr
+	case !running:
+		st.Err = errors.New("event subscription not started")
+	default:
+		if h, ok := l.cfg.Source.(SourceHealth); ok {
+			st.Err = h.Health()
+		}
+		st.Connected = st.Err == nil
+	}
+	return st
+}
+
+// Err is the reason the subscription is down, or nil while it is up or
+// another replica holds it.
+func (l *Listener) Err() error { return l.Status().Err }
 
 func (l *Listener) setState(running bool, err error) {
 	l.mu.Lock()

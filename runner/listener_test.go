@@ -303,3 +303,70 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// healthySource is a source that recovers from dropped connections inside
+// Subscribe, as salesforce/cometd does, and says whether it is connected.
+type healthySource struct {
+	*mock.ChangeSource
+	mu  sync.Mutex
+	err error
+}
+
+func (s *healthySource) Health() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *healthySource) set(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+}
+
+// A subscription whose source is reconnecting on its own is down, though
+// Subscribe has not returned: Err and Status say so while the source
+// does, and recover with it.
+func TestListenerReportsSourceHealth(t *testing.T) {
+	t.Parallel()
+	store := mock.NewStore()
+	src := &healthySource{ChangeSource: (&source{}).mock(), err: errors.New("handshaking")}
+	l := NewListener(ListenerConfig{Source: src, Queue: store, State: store})
+	runListener(t, l)
+	eventually(t, "subscribed, not yet connected", func() bool {
+		st := l.Status()
+		return l.Leader() && !st.Connected && st.Err != nil && st.Err.Error() == "handshaking"
+	})
+	src.set(nil)
+	if st := l.Status(); !st.Connected || st.Err != nil || l.Err() != nil {
+		t.Fatalf("connected source: %+v", st)
+	}
+	dropped := errors.New("connection reset by peer")
+	src.set(dropped)
+	if st := l.Status(); st.Connected || !errors.Is(st.Err, dropped) || !errors.Is(l.Err(), dropped) {
+		t.Fatalf("dropped source: %+v", st)
+	}
+	src.set(nil)
+	if st := l.Status(); !st.Connected || l.Err() != nil {
+		t.Fatalf("recovered source: %+v", st)
+	}
+}
+
+// A replica standing by is ready and not connected, whatever its source
+// says: its state is standby.
+func TestListenerStandbyStatus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := mock.NewStore()
+	name := "subscription:" + ChannelBillingObjectChange
+	if ok, err := store.TryLease(ctx, name, "other", time.Hour); !ok || err != nil {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	src := &healthySource{ChangeSource: (&source{}).mock(), err: errors.New("never connected")}
+	l := NewListener(ListenerConfig{Source: src, Queue: store, State: store, Leases: store, Owner: "a", LeaseTTL: time.Second})
+	runListener(t, l)
+	eventually(t, "standing by", func() bool {
+		st := l.Status()
+		return st.Standby && !st.Connected && st.Err == nil
+	})
+}

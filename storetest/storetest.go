@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) billsync.Store) {
 		{"Queue/LeaseExpiry", testQueueLeaseExpiry},
 		{"Queue/BuryAndResurrect", testQueueBuryResurrect},
 		{"Queue/UnknownIDs", testQueueUnknownIDs},
+		{"Queue/DeadLettersAllOrNone", testDeadLettersAllOrNone},
 		{"Queue/CompleteAppendsLog", testQueueCompleteAppendsLog},
 		{"Queue/StreamEvent", testQueueStreamEvent},
 		{"Queue/Stats", testQueueStats},

@@ -62,7 +62,9 @@ func StartApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			return nil, err
 		}
 	}
-	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+	// The store, and with it every record's data, lives here: this user's
+	// alone.
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	store, err := openStore(ctx, cfg, log)
@@ -107,12 +109,8 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 
-	tokens := map[string]string{}
-	for name, tok := range cfg.AdminTokens {
-		tokens[tok] = name
-	}
 	// Metrics first: the engine reports to them, the server serves them.
-	metrics, err := httpserver.NewMetrics(httpserver.MetricsConfig{Gauges: a.store, Logger: log})
+	metrics, err := httpserver.NewMetrics(httpserver.MetricsConfig{Gauges: a.store, APIUsage: sf.Limits, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -144,7 +142,9 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	srv, err := httpserver.New(httpserver.Config{
 		Webhooks: webhooks, Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store,
-		AdminTokens: tokens, Resolver: eng, Resyncer: eng, Metrics: metrics, Logger: log,
+		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
+		Resolver: eng, Resyncer: eng, Metrics: metrics, Logger: log,
+		// Readiness and the stream metrics read the same state.
 		Ready:      func(context.Context) error { return a.listener.Err() },
 		OnEnqueue:  a.runner.Wake,
 		OnSettings: eng.InvalidateSettings,
@@ -165,6 +165,8 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		},
 	})
 
+	metrics.ReadStreamFrom(a.streamReading)
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
@@ -183,26 +185,22 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	a.goRun("sync runner", func() error { return a.runner.Run(runCtx) })
 	a.goRun("event listener", func() error { return a.listener.Run(runCtx) })
 	a.goRun("log pruning", func() error { return retention.Prune(runCtx, a.store, cfg.LogRetention, log) })
-	a.goRun("gauges", func() error { return a.gauges(runCtx, metrics, sf) })
 	return nil
 }
 
-// gauges copies the stream's state and the API budget into the metrics
-// (G4). The queue's gauges are read from the store at scrape time.
-func (a *App) gauges(ctx context.Context, m *httpserver.Metrics, sf *rest.Client) error {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		m.SetStreamState(a.sub.State().Connected, a.listener.Lag().Seconds())
-		if used, max, ok := sf.Limits(); ok {
-			m.SetAPIUsage(used, max)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
+// streamReading is the listener's state as the metrics report it.
+func (a *App) streamReading() httpserver.StreamReading {
+	st := a.listener.Status()
+	return httpserver.StreamReading{Connected: st.Connected, Standby: st.Standby, Lag: st.Lag}
+}
+
+// byToken turns the config's name → token map around.
+func byToken(byName map[string]string) map[string]string {
+	m := make(map[string]string, len(byName))
+	for name, tok := range byName {
+		m[tok] = name
 	}
+	return m
 }
 
 func (a *App) goRun(name string, f func() error) {

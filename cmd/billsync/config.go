@@ -57,8 +57,12 @@ type Config struct {
 
 	Salesforce SalesforceConfig `yaml:"salesforce"`
 	Billing    BillingConfig    `yaml:"billing"`
-	// AdminTokens maps a token's name (recorded in the audit) to the token.
+	// AdminTokens maps a token's name (recorded in the audit) to the
+	// token; an admin token may change things. ReadTokens likewise, for
+	// tokens that may only read (logs, settings, conflicts, dead letters,
+	// resync reports).
 	AdminTokens map[string]string `yaml:"adminTokens"`
+	ReadTokens  map[string]string `yaml:"readTokens"`
 	// Settings seed the settings store on first start only (A4).
 	Settings map[string]any `yaml:"settings"`
 }
@@ -151,15 +155,18 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Billing.URL, "BILLSYNC_BILLING_URL")
 	str(&cfg.Billing.Token, "BILLSYNC_BILLING_TOKEN")
 	str(&cfg.Billing.WebhookSecret, "BILLSYNC_BILLING_WEBHOOK_SECRET")
-	// BILLSYNC_ADMIN_TOKENS=name=token,name2=token2
-	if v := getenv("BILLSYNC_ADMIN_TOKENS"); v != "" {
-		if cfg.AdminTokens == nil {
-			cfg.AdminTokens = map[string]string{}
-		}
-		for _, pair := range strings.Split(v, ",") {
-			if name, tok, ok := strings.Cut(strings.TrimSpace(pair), "="); ok {
-				cfg.AdminTokens[name] = tok
+	tokens(&cfg.AdminTokens, getenv("BILLSYNC_ADMIN_TOKENS"))
+	tokens(&cfg.ReadTokens, getenv("BILLSYNC_READ_TOKENS"))
+}
+
+// tokens adds the name=token,name2=token2 pairs of v to *m.
+func tokens(m *map[string]string, v string) {
+	for _, pair := range strings.Split(v, ",") {
+		if name, tok, ok := strings.Cut(strings.TrimSpace(pair), "="); ok {
+			if *m == nil {
+				*m = map[string]string{}
 			}
+			(*m)[name] = tok
 		}
 	}
 }

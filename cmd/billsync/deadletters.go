@@ -1,11 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
+	"github.com/billsync/billsync/adminclient"
 	"github.com/billsync/billsync/adminview"
 )
 
@@ -13,7 +14,7 @@ func newDeadLettersCmd(g *globals) *cobra.Command {
 	af := &adminFlags{}
 	cmd := &cobra.Command{
 		Use:   "deadletters",
-		Short: "List and replay changes that failed for good (H3)",
+		Short: "List, retry or discard changes that failed for good",
 	}
 	af.register(cmd)
 	list := &cobra.Command{
@@ -31,37 +32,36 @@ func newDeadLettersCmd(g *globals) *cobra.Command {
 			return adminview.DeadLetters(g.out, dls)
 		},
 	}
+	cmd.AddCommand(list,
+		deadLetterCmd(g, af, "retry", "Put dead letters back in the queue", "retried", (*adminclient.Client).RetryDeadLetters),
+		deadLetterCmd(g, af, "discard", "Delete dead letters for good (each is noted in the sync log)", "discarded", (*adminclient.Client).DiscardDeadLetters))
+	return cmd
+}
+
+// deadLetterCmd is `deadletters retry|discard`: the ids named, all or
+// none, or every dead letter with --all; it prints what was done.
+func deadLetterCmd(g *globals, af *adminFlags, name, short, done string,
+	call func(*adminclient.Client, context.Context, adminclient.DeadLetterSelection) ([]int64, error)) *cobra.Command {
 	var all bool
-	retry := &cobra.Command{
-		Use:   "retry [ID...]",
-		Short: "Put dead letters back in the queue (all of them with --all)",
+	cmd := &cobra.Command{
+		Use:   name + " (ID... | --all)",
+		Short: short + " (the ids named, or every one with --all)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c := af.client()
-			if all {
-				n, err := c.RetryAllDeadLetters(cmd.Context())
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(g.out, "requeued %d dead letters\n", n)
-				return nil
+			sel, err := adminclient.SelectDeadLetters(all, args)
+			if err != nil {
+				return err
 			}
-			if len(args) == 0 {
-				return fmt.Errorf("name dead letter ids, or use --all")
+			ids, err := call(af.client(), cmd.Context(), sel)
+			if err != nil {
+				return err
 			}
-			for _, a := range args {
-				id, err := strconv.ParseInt(a, 10, 64)
-				if err != nil {
-					return fmt.Errorf("%q is not a dead letter id", a)
-				}
-				if err := c.RetryDeadLetter(cmd.Context(), id); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.out, "requeued %d\n", id)
+			if af.json {
+				return adminview.JSON(g.out, map[string]any{done: ids})
 			}
+			fmt.Fprintf(g.out, "%s %d dead letters: %v\n", done, len(ids), ids)
 			return nil
 		},
 	}
-	retry.Flags().BoolVar(&all, "all", false, "requeue every dead letter")
-	cmd.AddCommand(list, retry)
+	cmd.Flags().BoolVar(&all, "all", false, name+" every dead letter")
 	return cmd
 }

@@ -21,6 +21,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 		Short: "Query the sync log (one entry per sync attempt), newest first",
 		Example: `  billsync logs --since 15m
   billsync logs --object balance_transaction --outcome failed
+  billsync logs --outcome rejected
   billsync logs --record acc_01H... --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -69,7 +70,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 	f.StringVar(&since, "since", "", "only entries after this time: RFC 3339 or a duration ago (15m, 2h)")
 	f.StringVar(&object, "object", "", "account, balance, balance_transaction or quote")
 	f.StringVar(&record, "record", "", "a billing id or Salesforce id")
-	f.StringVar(&outcome, "outcome", "", "success, failed, skipped, conflict, retrying or dead")
+	f.StringVar(&outcome, "outcome", "", "success, failed, skipped, conflict, retrying, dead or rejected (a signed webhook refused as invalid)")
 	f.IntVar(&limit, "limit", 50, "entries per page (at most 1000)")
 	f.BoolVar(&all, "all", false, "follow pages to the end")
 	return cmd

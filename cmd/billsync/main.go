@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/billsync/billsync/internal/logtrim"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -40,10 +42,13 @@ func (g *globals) logger() *slog.Logger {
 		lvl = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(g.err, opts)
 	if strings.EqualFold(g.logFormat, "json") {
-		return slog.New(slog.NewJSONHandler(g.err, opts))
+		h = slog.NewJSONHandler(g.err, opts)
 	}
-	return slog.New(slog.NewTextHandler(g.err, opts))
+	// A record id or name of kilobytes is cut in log lines; the sync
+	// log keeps it whole.
+	return slog.New(logtrim.New(h, logtrim.DefaultMax))
 }
 
 func newRootCmd(out, errw io.Writer) *cobra.Command {

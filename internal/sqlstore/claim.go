@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/billsync/billsync"
@@ -151,39 +152,88 @@ func (s *Store) DeadLetters(ctx context.Context, limit int) ([]billsync.DeadLett
 	return out, err
 }
 
-// Resurrect moves dead letter id back to the tail of its partition under a
-// new id, with its event id kept (it stays deduplicated) and its attempts
-// and last error reset. The new id is drawn under the partition lock, so
-// it lands after every change of the partition enqueued before.
-func (s *Store) Resurrect(ctx context.Context, id int64) error {
+// Resurrect moves dead letters back to the tail of their partitions under
+// new ids, with their event ids kept (they stay deduplicated) and their
+// attempts and last errors reset: all of ids or, if any is not a dead
+// letter, none. Each new id is drawn under its partition's lock, so it
+// lands after every change of the partition enqueued before.
+func (s *Store) Resurrect(ctx context.Context, ids ...int64) error {
 	now := s.now().UTC()
-	return s.tx(ctx, "resurrect change", func(tx *txn) error {
-		if ok, err := s.lockRowPartition(ctx, tx, "dead_letters", id); err != nil || !ok {
-			return orNoDeadLetter(id, err)
-		}
+	return s.eachDeadLetter(ctx, "resurrect changes", ids, func(tx *txn, id int64) (bool, error) {
 		var partition string
 		err := tx.QueryRowContext(ctx, `INSERT INTO queue (`+ResurrectColumns+`)
 			SELECT `+ResurrectValues+`
 			FROM dead_letters WHERE id = $1
 			RETURNING partition_key`, id, now.UnixNano()).Scan(&partition)
 		if errors.Is(err, sql.ErrNoRows) {
-			return NoDeadLetter(id) // resurrected concurrently
+			return false, nil // resurrected or discarded concurrently
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE id = $1`, id); err != nil {
-			return err
+			return false, err
 		}
-		return refreshHead(ctx, tx, partition)
+		return true, refreshHead(ctx, tx, partition)
 	})
 }
 
-func orNoDeadLetter(id int64, err error) error {
-	if err != nil {
-		return err
+// Discard deletes dead letters for good, all of ids or none, and logs a
+// billsync.DiscardEntry for each in the same transaction. Their event ids
+// stay in seen_events, so a redelivery is still a duplicate.
+func (s *Store) Discard(ctx context.Context, actor string, ids ...int64) error {
+	now := s.now().UTC()
+	return s.eachDeadLetter(ctx, "discard dead letters", ids, func(tx *txn, id int64) (bool, error) {
+		var r DeadLetterRow
+		err := tx.QueryRowContext(ctx, `DELETE FROM dead_letters WHERE id = $1
+			RETURNING `+ChangeColumns+`, dead_at, error_code, error_message`, id).Scan(r.Dest()...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		_, err = tx.ExecContext(ctx, InsertLogSQL, LogArgs(billsync.DiscardEntry(r.DeadLetter(), actor, now), now, 0, "")...)
+		return true, err
+	})
+}
+
+// eachDeadLetter runs do for each of ids, in ascending order and under
+// its partition's lock, in one transaction; do reports whether the dead
+// letter was there. If any was not, the transaction is rolled back and
+// the error names every missing id.
+func (s *Store) eachDeadLetter(ctx context.Context, op string, ids []int64, do func(tx *txn, id int64) (bool, error)) error {
+	ids = sortedIDs(ids)
+	if len(ids) == 0 {
+		return nil
 	}
-	return NoDeadLetter(id)
+	return s.tx(ctx, op, func(tx *txn) error {
+		var missing []int64
+		for _, id := range ids {
+			ok, err := s.lockRowPartition(ctx, tx, "dead_letters", id)
+			if err == nil && ok {
+				ok, err = do(tx, id)
+			}
+			if err != nil {
+				return err
+			}
+			if !ok {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			return billsync.NoDeadLetters(missing)
+		}
+		return nil
+	})
+}
+
+// sortedIDs returns ids sorted, without repeats, so that partition locks
+// are always taken in the same order.
+func sortedIDs(ids []int64) []int64 {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // statsSQL counts pending and running changes and finds the oldest pending

@@ -107,11 +107,6 @@ func NotQueued(id int64) error {
 	return billsync.Errorf(billsync.ENOTFOUND, "change %d is not queued", id)
 }
 
-// NoDeadLetter is the ENOTFOUND of an unknown dead letter.
-func NoDeadLetter(id int64) error {
-	return billsync.Errorf(billsync.ENOTFOUND, "no dead letter %d", id)
-}
-
 // ChangeArgs are the arguments of a change's insert: $1 partition, $2
 // source, $3 object, $4 op, $5 record id, $6 event id, $7 payload (NULL if
 // none), $8 occurred at, $9 now (enqueued at and next at).

@@ -45,6 +45,28 @@ type State struct {
 	LastEventAt  time.Time // when the last event was handled
 	LastReplayID int64     // replay id of the last handled event
 	Reconnects   int       // handshakes after the first
+	// Err is why the stream is not connected: the failure that ended the
+	// last session (a refused handshake, a closed connection). Nil while
+	// Connected, and before the first session ends.
+	Err error
+}
+
+// errNotConnected is Health's answer before the first connect succeeds.
+var errNotConnected = errors.New("the Salesforce event stream is not connected yet (handshaking)")
+
+// Health is nil while the stream is connected and says why not otherwise.
+// It flips the moment a session fails (its long poll or handshake request
+// errs), not after the retries: Subscribe keeps retrying on its own, and
+// a subscription that is retrying is not connected.
+func (s *Subscriber) Health() error {
+	st := s.State()
+	switch {
+	case st.Connected:
+		return nil
+	case st.Err != nil:
+		return fmt.Errorf("the Salesforce event stream is not connected: %w", st.Err)
+	}
+	return errNotConnected
 }
 
 // Subscriber is a CometD long-polling client for one org. One Subscriber
@@ -141,7 +163,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, channel string, replayFrom i
 		}
 		sessions++
 		err := s.session(ctx, channel, cur, handle, func() { failures, authFailures = 0, 0 })
-		s.update(func(st *State) { st.Connected = false })
+		s.update(func(st *State) { st.Connected, st.Err = false, err })
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -277,7 +299,7 @@ func (s *Subscriber) session(ctx context.Context, channel string, cur *cursor, h
 			return c.failure(reply, "connect")
 		}
 		firstConnect = false
-		s.update(func(st *State) { st.Connected = true })
+		s.update(func(st *State) { st.Connected, st.Err = true, nil })
 		healthy()
 		switch advice.Reconnect {
 		case "handshake":

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,6 +48,7 @@ type harness struct {
 	sub     *cometd.Subscriber
 	hs      *httptest.Server
 	fail503 atomic.Int32 // answer this many requests with 503 first
+	down    atomic.Bool  // answer every request with 503 while set
 }
 
 func newHarness(t *testing.T, tokens ...string) *harness {
@@ -66,7 +68,7 @@ func newHarness(t *testing.T, tokens ...string) *harness {
 	mux := http.NewServeMux()
 	mux.Handle("/cometd/", h.srv)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.fail503.Add(-1) >= 0 {
+		if h.fail503.Add(-1) >= 0 || h.down.Load() {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
 		}
@@ -206,6 +208,39 @@ func TestResumesAfterDropClientsWithoutLossOrRepeat(t *testing.T) {
 	second := h.publish(3) // published while no session exists
 	r.waitFor(t, append(first, second...))
 	waitState(t, h.sub, func(s cometd.State) bool { return s.Reconnects >= 1 })
+}
+
+// Health is nil only while the stream is connected: it reports the
+// failure as soon as a session fails and while Subscribe retries on its
+// own, and clears when a connect succeeds again.
+func TestHealthFollowsTheConnection(t *testing.T) {
+	h := newHarness(t)
+	if err := h.sub.Health(); err == nil {
+		t.Fatal("healthy before subscribing")
+	}
+	r := h.start(t, billsync.ReplayNew, nil)
+	waitState(t, h.sub, func(s cometd.State) bool { return s.Connected })
+	if err := h.sub.Health(); err != nil {
+		t.Fatalf("connected but unhealthy: %v", err)
+	}
+	h.down.Store(true)
+	h.srv.DropClients() // ends the held connect; the new handshake gets 503
+	// First the dropped session ("handshake again"), then the refused
+	// handshakes: both are down.
+	waitState(t, h.sub, func(s cometd.State) bool {
+		var re *billsync.RemoteError
+		return !s.Connected && errors.As(s.Err, &re) && re.StatusCode == http.StatusServiceUnavailable
+	})
+	if err := h.sub.Health(); err == nil || !strings.Contains(err.Error(), "not connected") {
+		t.Fatalf("health while the server answers 503: %v", err)
+	}
+	h.down.Store(false)
+	waitState(t, h.sub, func(s cometd.State) bool { return s.Connected })
+	if err := h.sub.Health(); err != nil {
+		t.Fatalf("health after recovery: %v", err)
+	}
+	ids := h.publish(1)
+	r.waitFor(t, ids)
 }
 
 func TestResumesFromReplayID(t *testing.T) {
