@@ -118,6 +118,7 @@ type Emulator struct {
 
 	flushMu    sync.Mutex // serialises snapshot writes
 	flushTimer *time.Timer
+	flushes    sync.WaitGroup // timer flushes scheduled or running
 	closed     bool
 }
 
@@ -516,11 +517,14 @@ func (e *Emulator) Bus() *streaming.Bus { return e.bus }
 // Close writes the state to DataDir and stops background work.
 func (e *Emulator) Close() error {
 	e.flushMu.Lock()
-	if e.flushTimer != nil {
-		e.flushTimer.Stop()
+	if e.flushTimer != nil && e.flushTimer.Stop() {
+		e.flushes.Done() // it will never run
 	}
 	e.closed = true
 	e.flushMu.Unlock()
+	// A save already under way must end before Close returns: a caller
+	// removing DataDir next would otherwise race it.
+	e.flushes.Wait()
 	return e.flush()
 }
 
@@ -615,10 +619,16 @@ func (e *Emulator) scheduleFlush() {
 	if e.closed || e.flushTimer != nil {
 		return
 	}
+	e.flushes.Add(1)
 	e.flushTimer = time.AfterFunc(flushDelay, func() {
+		defer e.flushes.Done()
 		e.flushMu.Lock()
 		e.flushTimer = nil
+		closed := e.closed
 		e.flushMu.Unlock()
+		if closed {
+			return // Close writes the last snapshot
+		}
 		if err := e.flush(); err != nil {
 			e.log.Error("salesforce emulator: saving state failed", "err", err)
 		}
