@@ -38,14 +38,32 @@ type Config struct {
 	Budget      func() (used, max int, ok bool)
 	BudgetShare float64
 	SlowPoll    time.Duration
-	Logger      *slog.Logger
+	// Wake is the signal that makes the runner claim at once; nil: one of
+	// its own. Given, it lets the parts that enqueue work (the engine, the
+	// webhook server, the listener) be built before the runner.
+	Wake   Signal
+	Logger *slog.Logger
+}
+
+// Signal wakes a Runner. Wakes while one is pending merge into it.
+type Signal chan struct{}
+
+// NewSignal returns a Signal for Config.Wake.
+func NewSignal() Signal { return make(Signal, 1) }
+
+// Wake makes the runner that holds s claim now.
+func (s Signal) Wake() {
+	select {
+	case s <- struct{}{}:
+	default:
+	}
 }
 
 // Runner claims changes and applies them: one change per partition at a
 // time (the queue guarantees it), up to Workers partitions in parallel.
 type Runner struct {
 	cfg  Config
-	wake chan struct{}
+	wake Signal
 	slow bool // over the API budget share
 }
 
@@ -88,16 +106,14 @@ func New(cfg Config) *Runner {
 	if cfg.SlowPoll <= 0 {
 		cfg.SlowPoll = time.Second
 	}
-	return &Runner{cfg: cfg, wake: make(chan struct{}, 1)}
+	if cfg.Wake == nil {
+		cfg.Wake = NewSignal()
+	}
+	return &Runner{cfg: cfg, wake: cfg.Wake}
 }
 
 // Wake makes the runner claim now (new work was enqueued).
-func (r *Runner) Wake() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
+func (r *Runner) Wake() { r.wake.Wake() }
 
 // Run processes changes until ctx ends; in-flight changes finish first.
 func (r *Runner) Run(ctx context.Context) error {

@@ -404,3 +404,22 @@ func TestErrorCode(t *testing.T) {
 		}
 	}
 }
+
+// A signal given in Config is the runner's own: waking it before the
+// runner exists (the engine and the server are built first) is not lost,
+// and wakes merge instead of blocking.
+func TestSignalBuiltBeforeTheRunner(t *testing.T) {
+	s := NewSignal()
+	s.Wake()
+	s.Wake() // merges, never blocks
+	r := New(Config{Wake: s, Processor: &mock.Processor{}, Queue: &mock.Queue{}})
+	select {
+	case <-r.wake:
+	default:
+		t.Fatal("the wake sent before New was lost")
+	}
+	r.Wake()
+	if len(s) != 1 {
+		t.Fatalf("runner.Wake did not reach the shared signal (%d pending)", len(s))
+	}
+}

@@ -124,21 +124,32 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	if err := quotes.Warm(ctx); err != nil {
 		log.Warn("quote sync: describes not cached at start; the first quote reads them", "err", err)
 	}
+	// Built in dependency order; the wake signal comes first, so whatever
+	// enqueues work can wake the runner built after it.
+	wake := runner.NewSignal()
 	eng, err := engine.New(engine.Config{
 		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, CRM: crm, Billing: bill, Mapping: m,
-		Quotes: quotes, Observer: metrics, Logger: log,
-		OnEnqueue: func() {
-			if a.runner != nil {
-				a.runner.Wake()
-			}
-		},
+		Quotes: quotes, Observer: metrics, Logger: log, OnEnqueue: wake.Wake,
 	})
 	if err != nil {
 		return err
 	}
 	a.engine = eng
 	a.runner = runner.New(runner.Config{Processor: eng, Queue: a.store, Workers: cfg.Workers, Poll: cfg.Poll, Lease: cfg.ClaimLease,
-		Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Logger: log})
+		Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Wake: wake, Logger: log})
+	a.sub = cometd.New(cometd.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
+	a.listener = runner.NewListener(runner.ListenerConfig{
+		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
+		OnEnqueue: wake.Wake, Logger: log,
+		Leases: a.store, Owner: replicaName(), LeaseTTL: cfg.SubscriptionLease,
+		OnGap: func(ctx context.Context) {
+			// Events may have been lost: compare everything.
+			if _, err := eng.StartResync(ctx, billsync.ResyncRequest{}); err != nil {
+				log.Error("starting the resync after a replay gap", "err", err)
+			}
+		},
+	})
+	metrics.ReadStreamFrom(a.streamReading)
 	srv, err := httpserver.New(httpserver.Config{
 		Webhooks: webhooks, Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store,
@@ -146,26 +157,12 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		Resolver: eng, Resyncer: eng, Metrics: metrics, Logger: log,
 		// Readiness and the stream metrics read the same state.
 		Ready:      func(context.Context) error { return a.listener.Err() },
-		OnEnqueue:  a.runner.Wake,
+		OnEnqueue:  wake.Wake,
 		OnSettings: eng.InvalidateSettings,
 	})
 	if err != nil {
 		return err
 	}
-	a.sub = cometd.New(cometd.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
-	a.listener = runner.NewListener(runner.ListenerConfig{
-		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
-		OnEnqueue: a.runner.Wake, Logger: log,
-		Leases: a.store, Owner: replicaName(), LeaseTTL: cfg.SubscriptionLease,
-		OnGap: func(ctx context.Context) {
-			// C5: events may have been lost; compare everything.
-			if _, err := eng.StartResync(ctx, billsync.ResyncRequest{}); err != nil {
-				log.Error("starting the resync after a replay gap", "err", err)
-			}
-		},
-	})
-
-	metrics.ReadStreamFrom(a.streamReading)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
