@@ -11,7 +11,9 @@ package chaos
 //
 // BILLSYNC_CHAOS_SEED (default: random, logged) reproduces the driver's
 // choices, the kill schedule and the fault dice; BILLSYNC_CHAOS_CHANGES
-// (default 2000) and BILLSYNC_CHAOS_TIMEOUT (default 8m) size it.
+// (default 2000) and BILLSYNC_CHAOS_TIMEOUT (default 8m) size it;
+// BILLSYNC_CHAOS_STORE=postgres runs billsync on a fresh PostgreSQL schema
+// (BILLSYNC_TEST_POSTGRES_DSN) instead of its embedded SQLite file.
 
 import (
 	"bufio"
@@ -43,6 +45,8 @@ import (
 	"github.com/billsync/billsync/emulate/faults"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	"github.com/billsync/billsync/mapping"
+	"github.com/billsync/billsync/pgstore"
+	"github.com/billsync/billsync/pgstore/pgtest"
 	"github.com/billsync/billsync/rules"
 	"github.com/billsync/billsync/sandbox"
 	"github.com/billsync/billsync/sqlitestore"
@@ -120,6 +124,7 @@ type chaos struct {
 	ctx     context.Context
 	seed    int64
 	dataDir string
+	dsn     string // PostgreSQL store; "" for SQLite under dataDir
 	logPath string
 	logFile *os.File
 	billing *billingapi.Client // the billing REST API without faults: the driver's own calls
@@ -171,6 +176,7 @@ func TestChaos(t *testing.T) {
 	c := &chaos{
 		t: t, h: h, ctx: ctx, seed: seed,
 		dataDir:   filepath.Join(t.TempDir(), "billsync"),
+		dsn:       chaosDSN(t),
 		deleted:   map[string]bool{},
 		sfIDs:     map[string]string{},
 		sfScanned: map[string]time.Time{},
@@ -326,6 +332,9 @@ func (c *chaos) startChild() error {
 		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandbox.WebhookSecret,
 		"BILLSYNC_ADMIN_TOKENS="+sandbox.AdminName+"="+sandbox.AdminToken,
 	)
+	if c.dsn != "" {
+		cmd.Env = append(cmd.Env, "BILLSYNC_DATABASE="+c.dsn)
+	}
 	fmt.Fprintf(c.logFile, "=== chaos: start %d at %s\n", c.starts+1, time.Now().Format(time.RFC3339Nano))
 	cmd.Stdout, cmd.Stderr = c.logFile, c.logFile
 	if err := cmd.Start(); err != nil {
@@ -1043,7 +1052,13 @@ type chaosStore struct {
 func (c *chaos) readStore() (*chaosStore, func()) {
 	t := c.t
 	ctx := context.Background()
-	st, err := sqlitestore.Open(ctx, filepath.Join(c.dataDir, "billsync.db"), sqlitestore.Options{})
+	var st billsync.Store
+	var err error
+	if c.dsn != "" {
+		st, err = pgstore.Open(ctx, c.dsn, pgstore.Options{})
+	} else {
+		st, err = sqlitestore.Open(ctx, filepath.Join(c.dataDir, "billsync.db"), sqlitestore.Options{})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1517,4 +1532,18 @@ func (c *chaos) print(r chaosReport) {
 	row("(duration)", r.Duration)
 	j, _ := json.Marshal(r)
 	c.t.Logf("%sCHAOS %s", b.String(), j)
+}
+
+// chaosDSN is a fresh PostgreSQL schema when BILLSYNC_CHAOS_STORE=postgres,
+// else "" (the embedded SQLite store).
+func chaosDSN(t *testing.T) string {
+	switch v := os.Getenv("BILLSYNC_CHAOS_STORE"); v {
+	case "", "sqlite":
+		return ""
+	case "postgres":
+		return pgtest.DSN(t)
+	default:
+		t.Fatalf("BILLSYNC_CHAOS_STORE=%q: want sqlite or postgres", v)
+		return ""
+	}
 }
