@@ -90,7 +90,7 @@ func (e *Engine) reconcileAgain(ctx context.Context, a *attempt.Attempt, om *map
 		a.Fail(err, ent.ID(), sfID)
 		return
 	}
-	np.resolving, np.actor, np.again, np.note = p.resolving, p.actor, true, p.note
+	np.resolving, np.actor, np.again, np.note, np.relinked = p.resolving, p.actor, true, p.note, p.relinked
 	e.settle(ctx, a, om, st, np, ent, rec)
 }
 

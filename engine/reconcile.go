@@ -32,8 +32,10 @@ type plan struct {
 	// second read, after Salesforce refused the first plan's write (D4).
 	assumed, again bool
 	// note opens the log message: why the change was decided from billing
-	// read again (a change not newer than the applied version).
-	note string
+	// read again (a change not newer than the applied version), or the
+	// external id a resync restored first (relinked).
+	note     string
+	relinked bool
 }
 
 func (p *plan) empty() bool { return len(p.toSF) == 0 && len(p.toBill) == 0 }
@@ -225,6 +227,10 @@ func (e *Engine) finishSettled(ctx context.Context, a *attempt.Attempt, om *mapp
 		}
 		a.Finish(billsync.OutcomeConflict, "policy:"+p.policy, "update", "",
 			fmt.Sprintf("conflict #%d on %s: %s wins (%s); %s", c.ID, fieldNames(p.conflicts), p.winner, p.policy, msg), billingID, sfID)
+		return
+	}
+	if p.empty() && p.relinked {
+		a.Finish(billsync.OutcomeSuccess, "", "link", "", againNote(p)+"both sides already agree", billingID, sfID)
 		return
 	}
 	if p.empty() {
