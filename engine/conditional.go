@@ -90,7 +90,7 @@ func (e *Engine) reconcileAgain(ctx context.Context, a *attempt.Attempt, om *map
 		a.Fail(err, ent.ID(), sfID)
 		return
 	}
-	np.resolving, np.actor, np.again = p.resolving, p.actor, true
+	np.resolving, np.actor, np.again, np.note, np.relinked = p.resolving, p.actor, true, p.note, p.relinked
 	e.settle(ctx, a, om, st, np, ent, rec)
 }
 
@@ -141,10 +141,11 @@ func (e *Engine) noteRevision(ctx context.Context, st *billsync.SyncState, rec b
 	}
 }
 
-// againNote prefixes the log message of a plan decided after a refusal.
+// againNote prefixes the log message of a plan decided from a second
+// read: of billing (plan.note), or of Salesforce after a refusal.
 func againNote(p *plan) string {
 	if p.again {
-		return "the Salesforce record had changed, so it was read again: "
+		return p.note + "the Salesforce record had changed, so it was read again: "
 	}
-	return ""
+	return p.note
 }

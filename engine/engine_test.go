@@ -31,11 +31,13 @@ func TestBillingAccountCreatesSalesforceRecord(t *testing.T) {
 }
 
 // B6: an echo (same values, newer version) writes nothing; a stale event
-// (not newer) is skipped.
+// (not newer) is skipped, once billing, read again, confirms that its
+// values are not billing's current ones.
 func TestBillingEchoAndStale(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
+	b.putBilling(t, billsync.ObjectAccount, acc1)
 	b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
 	calls := len(b.org.CallLog())
 

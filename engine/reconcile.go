@@ -31,6 +31,11 @@ type plan struct {
 	// at the agreed revision (assumedRecord). again: decided from a
 	// second read, after Salesforce refused the first plan's write (D4).
 	assumed, again bool
+	// note opens the log message: why the change was decided from billing
+	// read again (a change not newer than the applied version), or the
+	// external id a resync restored first (relinked).
+	note     string
+	relinked bool
 }
 
 func (p *plan) empty() bool { return len(p.toSF) == 0 && len(p.toBill) == 0 }
@@ -174,11 +179,11 @@ func (e *Engine) settle(ctx context.Context, a *attempt.Attempt, om *mapping.Obj
 	// Salesforce now holds the agreed values at rec's revision: billsync's
 	// own write does not move it.
 	p.agreed[mapping.AgreedRevision] = mapping.Revision(rec)
+	// ent is billing's record as read (or written): its version is
+	// billing's answer, recorded even when lower than the version recorded
+	// before, which then was not billing's (D4).
 	ns := &billsync.SyncState{Object: om.Type, BillingID: billingID, SalesforceID: sfID, AccountID: accountOf(om.Type, written),
 		BillingVersion: max(written.Version(), ent.Version()), Agreed: p.agreed, UpdatedAt: e.now()}
-	if st != nil && st.BillingVersion > ns.BillingVersion {
-		ns.BillingVersion = st.BillingVersion
-	}
 	if err := e.cfg.State.PutSyncState(ctx, ns); err != nil {
 		a.Fail(err, billingID, sfID)
 		return
@@ -222,6 +227,10 @@ func (e *Engine) finishSettled(ctx context.Context, a *attempt.Attempt, om *mapp
 		}
 		a.Finish(billsync.OutcomeConflict, "policy:"+p.policy, "update", "",
 			fmt.Sprintf("conflict #%d on %s: %s wins (%s); %s", c.ID, fieldNames(p.conflicts), p.winner, p.policy, msg), billingID, sfID)
+		return
+	}
+	if p.empty() && p.relinked {
+		a.Finish(billsync.OutcomeSuccess, "", "link", "", againNote(p)+"both sides already agree", billingID, sfID)
 		return
 	}
 	if p.empty() {

@@ -155,13 +155,13 @@ func (e *Engine) readResync(ctx context.Context, req billsync.ResyncRequest, om 
 	}
 	scope := resyncScope(req.Record)
 	for _, ent := range s.billing {
-		sfID, ok := twins[ent.ID()]
-		if !ok || !scope.has(ent.ID(), sfID) {
-			continue
-		}
 		// A state that cannot be read counts as none: the record is
-		// reported unlinked and its repair records the link again.
-		if st, _ := e.state(ctx, om.Type, ent.ID()); st != nil {
+		// reported unlinked (or missing) and its repair records the link
+		// again. A billing record no Salesforce record carries the id of
+		// is read too: its state may name a twin whose external id was
+		// edited in Salesforce (relinkByState).
+		if st, _ := e.state(ctx, om.Type, ent.ID()); st != nil && st.SalesforceID != "" &&
+			(scope.has(ent.ID(), twins[ent.ID()]) || scope.has(ent.ID(), st.SalesforceID)) {
 			s.linked[ent.ID()] = st.SalesforceID
 		}
 	}

@@ -73,27 +73,39 @@ func planResync(job string, req billsync.ResyncRequest, s *resyncSnapshot, now t
 		linkedTo[bid] = true
 	}
 
+	relinked := relinkByState(s, byExt)
+
 	p := &resyncPlan{apiCalls: 1 + len(s.rows)/2000}
 	for _, ent := range s.billing {
-		rec := byExt[ent.ID()]
+		rec, relink := byExt[ent.ID()], false
+		if rec == nil {
+			rec, relink = relinked[ent.ID()], relinked[ent.ID()] != nil
+		}
 		if !scope.has(ent.ID(), rec.ID()) {
 			continue
 		}
 		it, err := compareBilling(om, ent, rec, s.linked, linkedTo[ent.ID()])
+		if relink && err == nil {
+			it, err = compareRelinked(om, ent, rec)
+		}
 		if err != nil {
 			return nil, err
 		}
 		p.items = append(p.items, it)
 	}
+	claimed := map[string]bool{} // Salesforce ids a billing record's state names
+	for _, rec := range relinked {
+		claimed[rec.ID()] = true
+	}
 	for _, rec := range s.rows {
 		ext := rec.Str(om.ExternalID)
-		if ext == "" || byExt[ext].ID() != rec.ID() || inBilling[ext] || !scope.has(ext, rec.ID()) {
+		if ext == "" || byExt[ext].ID() != rec.ID() || inBilling[ext] || claimed[rec.ID()] || !scope.has(ext, rec.ID()) {
 			continue
 		}
 		p.items = append(p.items, compareOrphan(om, rec, ext, s.deletePolicy))
 	}
 	for _, rec := range unlinked {
-		if scope.has("", rec.ID()) {
+		if !claimed[rec.ID()] && scope.has("", rec.ID()) {
 			p.items = append(p.items, compareUnlinked(om, rec, links[rec.ID()]))
 		}
 	}
@@ -178,6 +190,50 @@ func compareBilling(om *mapping.Object, ent billsync.Entity, rec billsync.SObjec
 	if len(fields) == 0 {
 		d.Kind, d.Action = billsync.DiffUnlinked, "record the link"
 	}
+	return resyncItem{diff: d, repair: repair}, nil
+}
+
+// relinkByState finds, per billing record that no Salesforce record
+// carries the billing id of, the Salesforce record its sync state names,
+// when that record still exists: its external id was edited in
+// Salesforce. The sync state, billsync's own record of the link, is
+// trusted over the edited field.
+func relinkByState(s *resyncSnapshot, byExt map[string]billsync.SObject) map[string]billsync.SObject {
+	byID := map[string]billsync.SObject{}
+	for _, r := range s.rows {
+		byID[r.ID()] = r
+	}
+	out := map[string]billsync.SObject{}
+	for _, ent := range s.billing {
+		if _, ok := byExt[ent.ID()]; ok {
+			continue
+		}
+		if rec, ok := byID[s.linked[ent.ID()]]; ok {
+			out[ent.ID()] = rec
+		}
+	}
+	return out
+}
+
+// compareRelinked reports a billing record whose Salesforce twin (rec, by
+// the sync state) carries another external id: the repair writes the
+// billing id back, then reconciles the fields that differ.
+func compareRelinked(om *mapping.Object, ent billsync.Entity, rec billsync.SObject) (resyncItem, error) {
+	bv, _, err := om.AllBillingValues(ent)
+	if err != nil {
+		return resyncItem{}, err
+	}
+	sv, err := om.AllSalesforceValues(rec)
+	if err != nil {
+		return resyncItem{}, err
+	}
+	fields := mapping.Diff(bv, sv)
+	action := fmt.Sprintf("restore %s to %s (edited in Salesforce to %q)", om.ExternalID, ent.ID(), rec.Str(om.ExternalID))
+	if len(fields) > 0 {
+		action += ", then reconcile fields (conflict policy applies)"
+	}
+	d := billsync.ResyncDiff{Object: om.Type, BillingID: ent.ID(), SalesforceID: rec.ID(), Kind: billsync.DiffUnlinked, Fields: fields, Action: action}
+	repair := &billsync.Change{Partition: billsync.AccountPartition(accountOf(om.Type, ent)), Source: billsync.SideBilling, RecordID: ent.ID()}
 	return resyncItem{diff: d, repair: repair}, nil
 }
 

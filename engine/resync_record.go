@@ -71,6 +71,13 @@ func (e *Engine) resyncRecord(ctx context.Context, a *attempt.Attempt) {
 		return
 	}
 	billingID = rec.Str(om.ExternalID)
+	if st, err := e.cfg.State.SyncStateBySalesforceID(ctx, rec.ID()); err == nil && st.BillingID != billingID {
+		// A synced record whose external id was edited in Salesforce: the
+		// sync state names its billing record, which the repair restores
+		// rather than creating, deleting or flagging anything.
+		e.resyncFromBilling(ctx, a, om, st.BillingID)
+		return
+	}
 	var ent billsync.Entity
 	if billingID != "" {
 		var err error
@@ -175,6 +182,13 @@ func (e *Engine) resyncEntity(ctx context.Context, a *attempt.Attempt, om *mappi
 		a.Finish(billsync.OutcomeSuccess, "", "create", "", "created in Salesforce (resync)", billingID, ns.SalesforceID)
 		return
 	}
+	restored := ""
+	if st != nil && st.SalesforceID == rec.ID() && rec.Str(om.ExternalID) != billingID {
+		if restored, err = e.restoreExternalID(ctx, om, rec, billingID); err != nil {
+			a.FailOp(err, "link", billingID, rec.ID())
+			return
+		}
+	}
 	base, err := resyncBase(om, ent, rec, st)
 	if err != nil {
 		a.Fail(err, billingID, rec.ID())
@@ -185,7 +199,23 @@ func (e *Engine) resyncEntity(ctx context.Context, a *attempt.Attempt, om *mappi
 		a.Fail(err, billingID, rec.ID())
 		return
 	}
+	if restored != "" {
+		p.note, p.relinked = restored+"; ", true
+	}
 	e.settle(ctx, a, om, base, p, ent, rec)
+}
+
+// restoreExternalID writes billing id billingID back to rec, the twin the
+// sync state names, whose external id was edited in Salesforce: the sync
+// state is billsync's own record of the link. It returns what it did, for
+// the log.
+func (e *Engine) restoreExternalID(ctx context.Context, om *mapping.Object, rec billsync.SObject, billingID string) (string, error) {
+	was := rec.Str(om.ExternalID)
+	if err := e.writeBack(ctx, om, rec.ID(), billingID); err != nil {
+		return "", err
+	}
+	rec[om.ExternalID] = billingID
+	return fmt.Sprintf("%s restored to %s (it had been edited in Salesforce to %q)", om.ExternalID, billingID, was), nil
 }
 
 // resyncBase is the state a resync reconciles a record from: its sync

@@ -65,6 +65,17 @@ func TestPlanResync(t *testing.T) {
 			rows:    []billsync.SObject{sfAccount(sf1, "acc_1", "Acme", "ACME")},
 			linked:  map[string]string{"acc_1": sf1},
 			want:    []string{"fields_differ[code name]|acc_1|" + sf1 + "|reconcile fields (conflict policy applies)|billing:acc_1"}},
+		{name: "H2 external id edited in Salesforce: restored, not created (nor the twin deleted)",
+			billing: []billsync.Entity{billingAccount(t, "acc_1", "Acme", "ACME")},
+			rows:    []billsync.SObject{sfAccount(sf1, "tampered", "Acme", "ACME")},
+			linked:  map[string]string{"acc_1": sf1},
+			policy:  billsync.DeleteMirror,
+			want:    []string{`unlinked|acc_1|` + sf1 + `|restore BillingId__c to acc_1 (edited in Salesforce to "tampered")|billing:acc_1`}},
+		{name: "H2 external id cleared in Salesforce, fields differ",
+			billing: []billsync.Entity{billingAccount(t, "acc_1", "Acme Ltd", "ACME")},
+			rows:    []billsync.SObject{sfAccount(sf1, "", "Acme", "ACME")},
+			linked:  map[string]string{"acc_1": sf1},
+			want:    []string{`unlinked[name]|acc_1|` + sf1 + `|restore BillingId__c to acc_1 (edited in Salesforce to ""), then reconcile fields (conflict policy applies)|billing:acc_1`}},
 		{name: "equal but never linked here",
 			billing: []billsync.Entity{billingAccount(t, "acc_1", "Acme", "ACME")},
 			rows:    []billsync.SObject{sfAccount(sf1, "acc_1", "Acme", "ACME")},
@@ -569,5 +580,77 @@ func TestResyncEntityEdges(t *testing.T) {
 	b.putBilling(t, billsync.ObjectBalance, `{"id":"bal_1","accountId":"acc_1","name":"B","amount":"1.00","version":1}`)
 	if le := only(t, b.engine.Process(ctx, bal)); le.Operation != "upsert" || le.ErrorCode != "STRING_TOO_LONG" {
 		t.Errorf("upsert refused: %+v", le)
+	}
+}
+
+// H2: a synced record whose external id was edited in Salesforce is
+// reported with the repair that will happen (the id restored, not a
+// create), the repair restores it without creating, deleting or flagging
+// anything, and the next resync finds no difference. deletes.account is
+// mirror, so a repair that took the twin for an orphan would delete it.
+func TestResyncRestoresAnEditedExternalID(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tampered := range []string{"edited-by-hand", ""} {
+		b := setup(t)
+		b.set(t, "deletes.account", `"mirror"`)
+		b.putBilling(t, billsync.ObjectAccount, acc1)
+		b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
+		twin := b.sf("BillingAccount__c", "acc_1").ID()
+		b.userEdit(twin, "BillingId__c", tampered)
+
+		r, _ := b.engine.StartResync(ctx, billsync.ResyncRequest{DryRun: true})
+		dry := waitResync(t, b.engine, r.ID)
+		want := fmt.Sprintf("restore BillingId__c to acc_1 (edited in Salesforce to %q)", tampered)
+		if dry.Differences != 1 || len(dry.Diffs) != 1 || dry.Diffs[0].Action != want || dry.Diffs[0].SalesforceID != twin || dry.Diffs[0].Kind != billsync.DiffUnlinked {
+			t.Fatalf("%q: dry run %+v", tampered, dry)
+		}
+		b.waitWake(t)
+
+		r, _ = b.engine.StartResync(ctx, billsync.ResyncRequest{})
+		if rep := waitResync(t, b.engine, r.ID); rep.Repairs != 1 {
+			t.Fatalf("%q: report %+v", tampered, rep)
+		}
+		b.waitWake(t)
+		entries := b.drain(t)
+		restored := false
+		for _, le := range entries {
+			restored = restored || (le.Operation == "link" && le.Outcome == billsync.OutcomeSuccess && le.SalesforceID == twin)
+			if le.Outcome == billsync.OutcomeFailed {
+				t.Errorf("%q: repair %+v", tampered, le)
+			}
+		}
+		if !restored {
+			t.Errorf("%q: no entry tells of the restored id: %+v", tampered, entries)
+		}
+		if got := b.org.Get(twin); got == nil || got.Str("BillingId__c") != "acc_1" || len(b.org.All("BillingAccount__c")) != 1 {
+			t.Fatalf("%q: twin after repair %v, %d records", tampered, got, len(b.org.All("BillingAccount__c")))
+		}
+		if n := len(b.billing.Calls()); b.billing.Writes() != 0 {
+			t.Fatalf("%q: billing written (%d calls)", tampered, n)
+		}
+		r, _ = b.engine.StartResync(ctx, billsync.ResyncRequest{})
+		if rep := waitResync(t, b.engine, r.ID); rep.Differences != 0 {
+			t.Fatalf("%q: the second resync finds %+v", tampered, rep)
+		}
+	}
+}
+
+// A repair queued from the Salesforce side for a twin whose external id
+// was edited (say by a resync planned before the edit was recognised)
+// restores the id instead of creating a second billing record.
+func TestResyncFromSalesforceRestoresAnEditedExternalID(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.putBilling(t, billsync.ObjectAccount, acc1)
+	b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
+	twin := b.sf("BillingAccount__c", "acc_1").ID()
+	b.userEdit(twin, "BillingId__c", "")
+	c := sfChange(billsync.ObjectAccount, twin)
+	c.Op, c.Payload = billsync.OpResync, json.RawMessage(`{"job":"rs_x"}`)
+	b.engine.Process(ctx, c)
+	if got := b.org.Get(twin).Str("BillingId__c"); got != "acc_1" || b.billing.Writes() != 0 {
+		t.Fatalf("BillingId__c %q, billing writes %d", got, b.billing.Writes())
 	}
 }

@@ -52,9 +52,11 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt.Attempt) {
 		e.createFromSalesforce(ctx, a, om, rec, "sf:"+rec.ID())
 		return
 	}
-	if rec.Str(om.ExternalID) == "" {
+	if rec.Str(om.ExternalID) != st.BillingID {
 		// An earlier attempt created the billing record but could not
-		// write its id back (C3); finish that first.
+		// write its id back (C3), or a user edited the id: the sync state
+		// is billsync's record of the link, so the id is written back
+		// first.
 		if err := e.writeBack(ctx, om, rec.ID(), st.BillingID); err != nil {
 			a.FailOp(err, "update", st.BillingID, "")
 			return

@@ -58,19 +58,23 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 		a.Finish(billsync.OutcomeSkipped, v.reason, "", "", v.msg, "", st.SalesforceID)
 		return
 	case billingEcho:
-		st.BillingVersion, st.UpdatedAt = ent.Version(), e.now()
-		if err := e.cfg.State.PutSyncState(ctx, st); err != nil {
+		// The version is not recorded: a webhook's word on it is not
+		// billing's (D4), and nothing was written that would need it. The
+		// next change that differs reads billing and records its answer.
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", "", st.SalesforceID)
+		return
+	case billingReconcile, billingReread:
+		cur, done := e.reconcileFromBilling(ctx, a, om, st, v)
+		if done {
+			return
+		}
+		// The Salesforce record was deleted there: billing's record, as
+		// read, is put back in full below.
+		ent = cur
+		if _, lossy, err = om.BillingValues(ent, true); err != nil {
 			a.Fail(err, "", st.SalesforceID)
 			return
 		}
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", "", st.SalesforceID)
-		return
-	case billingReconcile:
-		if e.reconcileFromBilling(ctx, a, om, st) {
-			return
-		}
-		// The Salesforce record was deleted there: billing, the source of
-		// the change, puts it back in full below.
 	case billingLinkTwin:
 		if e.linkTwin(ctx, a, om, ent, vals, ent.PathStr(LinkField)) {
 			return
@@ -97,8 +101,9 @@ type billingAction int
 
 const (
 	billingUpsert    billingAction = iota // write the record in full: new to Salesforce (or gone from it)
-	billingSkip                           // stale, coalesced or a repeat: nothing to write
-	billingEcho                           // equal to the agreed values: record the version only (B6)
+	billingSkip                           // stale, coalesced or a repeat, with the applied values: nothing to write
+	billingReread                         // not newer, yet with other values than those applied: billing's answer decides (D4)
+	billingEcho                           // newer, equal to the agreed values: nothing to write (B6)
 	billingReconcile                      // both sides have it: reconcile field by field (D1)
 	billingLinkTwin                       // created from Salesforce and not linked yet: link the twin
 )
@@ -111,7 +116,11 @@ type billingVerdict struct {
 
 // classifyBillingChange decides what billing change c, carrying ent, calls
 // for, from the record's sync state (nil: never synced) and its values
-// that flow to Salesforce (B6).
+// that flow to Salesforce (B6). A change that is not newer than the
+// applied version is dropped only when it carries the applied values: one
+// that carries others may be telling the truth about its values and not
+// about its version (a webhook's version is its word, not billing's), so
+// billing is read and its answer decides.
 func classifyBillingChange(c billsync.Change, ent billsync.Entity, st *billsync.SyncState, vals mapping.Values) billingVerdict {
 	switch {
 	case st != nil && ent.Version() <= st.BillingVersion:
@@ -124,6 +133,9 @@ func classifyBillingChange(c billsync.Change, ent billsync.Entity, st *billsync.
 			v.msg = fmt.Sprintf("version %d is already applied (billsync's own write, or a repeat)", ent.Version())
 		} else if !c.EnqueuedAt.IsZero() && c.EnqueuedAt.Before(st.UpdatedAt) {
 			v.reason, v.msg = billsync.ReasonCoalesced, fmt.Sprintf("version %d was written together with version %d", ent.Version(), st.BillingVersion)
+		}
+		if st.SalesforceID != "" && len(mapping.Diff(vals, st.Agreed)) > 0 {
+			v.action = billingReread
 		}
 		return v
 	case st != nil && st.SalesforceID != "" && len(mapping.Diff(vals, st.Agreed)) == 0:
@@ -174,42 +186,63 @@ func (e *Engine) upsertFromBilling(ctx context.Context, a *attempt.Attempt, om *
 // revision, so Salesforce refuses it if a user edited the record since,
 // and only then is the record read and reconciled (D4, settle).
 //
-// It reports false, having done nothing, when the Salesforce record is gone.
-func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState) bool {
+// For a change v judged not newer whose values differ from those applied
+// (billingReread), billing's answer decides: when billing holds the
+// applied version with the applied values the change was a genuinely old
+// one and is skipped; otherwise billing's record is reconciled like any
+// change, and the version recorded is the one billing answered.
+//
+// It reports done false, with the billing record as read, when the
+// Salesforce record is gone.
+func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, v billingVerdict) (_ billsync.Entity, done bool) {
 	if e.isHeld(ctx, a, om.Type, st.BillingID, "", st.SalesforceID) {
-		return true
+		return nil, true
+	}
+	ent, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
+	if err != nil {
+		if notFound(err) {
+			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", "", st.SalesforceID)
+			return nil, true
+		}
+		a.FailOp(err, "read", "", st.SalesforceID)
+		return nil, true
+	}
+	note := ""
+	if v.action == billingReread {
+		if ent.Version() == st.BillingVersion && holdsAgreed(om, ent, st) {
+			a.Finish(billsync.OutcomeSkipped, v.reason, "read", "", v.msg+"; its values differ from those applied, and billing, read again, holds the applied version and values", "", st.SalesforceID)
+			return nil, true
+		}
+		note = fmt.Sprintf("%s, but its values differ from those applied; billing, read again, is at version %d: ", v.msg, ent.Version())
 	}
 	rev, assumed := st.Agreed[mapping.AgreedRevision]
 	var rec billsync.SObject
 	if assumed {
 		rec = assumedRecord(om, st, rev)
 	} else {
-		var err error
 		if rec, err = e.readSalesforce(ctx, om, st.SalesforceID); err != nil {
 			a.FailOp(err, "read", "", st.SalesforceID)
-			return true
+			return nil, true
 		}
 		if rec == nil {
-			return false
+			return ent, false
 		}
-	}
-	ent, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
-	if err != nil {
-		if notFound(err) {
-			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", "", st.SalesforceID)
-			return true
-		}
-		a.FailOp(err, "read", "", st.SalesforceID)
-		return true
 	}
 	p, err := e.decide(a, om, st, ent, rec, "")
 	if err != nil {
 		a.Fail(err, "", st.SalesforceID)
-		return true
+		return nil, true
 	}
-	p.assumed = assumed
+	p.assumed, p.note = assumed, note
 	e.settle(ctx, a, om, st, p, ent, rec)
-	return true
+	return nil, true
+}
+
+// holdsAgreed reports whether billing record ent holds the values of st
+// that flow to Salesforce.
+func holdsAgreed(om *mapping.Object, ent billsync.Entity, st *billsync.SyncState) bool {
+	vals, _, err := om.BillingValues(ent, true)
+	return err == nil && len(mapping.Diff(vals, st.Agreed)) == 0
 }
 
 // linkTwin links a billing record to the Salesforce record it was created

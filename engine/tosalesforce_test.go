@@ -39,13 +39,17 @@ func TestClassifyBillingChange(t *testing.T) {
 		{"older, arrived after the newer was applied", after, at("2"), linked, agreed, billingSkip, billsync.ReasonStale},
 		{"older, waiting while the newer was applied", before, at("2"), linked, agreed, billingSkip, billsync.ReasonCoalesced},
 		{"older, no enqueue time", time.Time{}, at("2"), linked, agreed, billingSkip, billsync.ReasonStale},
+		{"a repeat of the applied version, other values", after, at("3"), linked, mapping.Values{"name": "Acme Ltd"}, billingReread, billsync.ReasonStale},
+		{"older, other values", after, at("2"), linked, mapping.Values{"name": "Old"}, billingReread, billsync.ReasonStale},
+		{"older, waiting, other values", before, at("2"), linked, mapping.Values{"name": "Old"}, billingReread, billsync.ReasonCoalesced},
+		{"older, other values, never reached Salesforce", after, at("2"), notInSF, mapping.Values{"name": "Old"}, billingSkip, billsync.ReasonStale},
 		{"newer, values agreed", after, at("4"), linked, mapping.Values{"name": "Acme"}, billingEcho, ""},
 		{"newer, values changed", after, at("4"), linked, mapping.Values{"name": "Acme Ltd"}, billingReconcile, ""},
 		{"newer, never reached Salesforce", after, at("4"), notInSF, mapping.Values{"name": "Acme Ltd"}, billingUpsert, ""},
 	} {
 		c := billsync.Change{Source: billsync.SideBilling, Object: billsync.ObjectAccount, RecordID: "acc_1", EnqueuedAt: tc.enqueued}
 		v := classifyBillingChange(c, tc.ent, tc.st, tc.vals)
-		if v.action != tc.want || v.reason != tc.reason || (v.action == billingSkip) != (v.msg != "") {
+		if v.action != tc.want || v.reason != tc.reason || (v.action == billingSkip || v.action == billingReread) != (v.msg != "") {
 			t.Errorf("%s: %+v", tc.name, v)
 		}
 	}

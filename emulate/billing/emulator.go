@@ -217,6 +217,16 @@ func reencode(rec billsync.Entity) (billsync.Entity, error) {
 	return billsync.DecodeEntity(b)
 }
 
+// Inject queues a webhook carrying data exactly as given, signed and
+// delivered like those of real writes, without writing anything: a test
+// stands in for a sender whose word (a version, say) is not what its
+// records hold.
+func (e *Emulator) Inject(t billsync.ObjectType, op billsync.Op, data billsync.Entity) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.emitLocked(t, op, data.Clone(), e.now())
+}
+
 // Writes counts the creates, updates and deletes of a record.
 func (e *Emulator) Writes(id string) int {
 	e.mu.Lock()
