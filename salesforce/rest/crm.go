@@ -54,26 +54,11 @@ func (c *Client) Delete(ctx context.Context, ids []string) ([]billsync.SaveResul
 			return nil, billsync.Errorf(billsync.EINVALID, "salesforce delete: %q is not a record id", id)
 		}
 	}
-	results := make([]billsync.SaveResult, 0, len(ids))
-	for start := 0; start < len(ids); start += batchSize {
-		chunk := ids[start:min(start+batchSize, len(ids))]
-		path := "/composite/sobjects?ids=" + strings.Join(chunk, ",") + "&allOrNone=false"
+	return inChunks(len(ids), func(lo, hi int) ([]billsync.SaveResult, error) {
 		var got []billsync.SaveResult
-		_, err := c.call(ctx, http.MethodDelete, path, nil, &got)
-		if err == nil && len(got) != len(chunk) {
-			err = countMismatch(len(chunk), len(got))
-		}
-		if err != nil {
-			if start == 0 {
-				return nil, err
-			}
-			results = append(results, failAll(len(chunk), err)...)
-			continue
-		}
-		classify(got)
-		results = append(results, got...)
-	}
-	return results, nil
+		_, err := c.call(ctx, http.MethodDelete, "/composite/sobjects?ids="+strings.Join(ids[lo:hi], ",")+"&allOrNone=false", nil, &got)
+		return got, err
+	})
 }
 
 // collection sends records in chunks of 200 and re-assembles the results
@@ -86,24 +71,35 @@ func (c *Client) collection(ctx context.Context, method, path, object string, re
 	if len(records) == 0 {
 		return []billsync.SaveResult{}, nil
 	}
-	results := make([]billsync.SaveResult, 0, len(records))
-	for start := 0; start < len(records); start += batchSize {
-		chunk := records[start:min(start+batchSize, len(records))]
-		body := map[string]any{"allOrNone": false, "records": wireRecords(object, chunk)}
-		payload, err := encodeJSON(body)
+	return inChunks(len(records), func(lo, hi int) ([]billsync.SaveResult, error) {
+		payload, err := encodeJSON(map[string]any{"allOrNone": false, "records": wireRecords(object, records[lo:hi])})
 		if err != nil {
 			return nil, billsync.Errorf(billsync.EINVALID, "salesforce %s %s: encoding records: %v", method, path, err)
 		}
 		var got []billsync.SaveResult
 		_, err = c.call(ctx, method, path, payload, &got)
-		if err == nil && len(got) != len(chunk) {
-			err = countMismatch(len(chunk), len(got))
+		return got, err
+	})
+}
+
+// inChunks calls send for each run of up to batchSize of n records and
+// joins the results in order, classified. A failure of the first call is
+// the caller's error; a later chunk that fails as a whole gets a failed
+// result per record, as earlier chunks were applied already.
+func inChunks(n int, send func(lo, hi int) ([]billsync.SaveResult, error)) ([]billsync.SaveResult, error) {
+	results := make([]billsync.SaveResult, 0, n)
+	for lo := 0; lo < n; lo += batchSize {
+		hi := min(lo+batchSize, n)
+		got, err := send(lo, hi)
+		if err == nil && len(got) != hi-lo {
+			err = countMismatch(hi-lo, len(got))
+		}
+		var re *billsync.Error
+		if err != nil && (lo == 0 || errors.As(err, &re) && re.Code == billsync.EINVALID) {
+			return nil, err
 		}
 		if err != nil {
-			if start == 0 {
-				return nil, err
-			}
-			results = append(results, failAll(len(chunk), err)...)
+			results = append(results, failAll(hi-lo, err)...)
 			continue
 		}
 		classify(got)
