@@ -177,16 +177,33 @@ func (e *Engine) applyResync(ctx context.Context, id string, req billsync.Resync
 		r.Total += len(p.items)
 		r.APICalls += p.apiCalls
 	})
-	for _, it := range p.items {
-		if it.repair != nil && !req.DryRun {
-			if _, err := e.cfg.Queue.Enqueue(ctx, it.repair); err != nil {
-				return fmt.Errorf("queueing the repair of %s %s: %w", it.repair.Object, it.repair.RecordID, err)
+	// Repairs are queued a chunk to a transaction, not one each: a resync
+	// of a large org queues thousands.
+	for lo := 0; lo < len(p.items); lo += repairChunk {
+		chunk := p.items[lo:min(lo+repairChunk, len(p.items))]
+		var repairs []*billsync.Change
+		for _, it := range chunk {
+			if it.repair != nil && !req.DryRun {
+				repairs = append(repairs, it.repair)
 			}
 		}
-		j.update(id, func(r *billsync.ResyncReport) { tally(r, it, req.DryRun) })
+		if len(repairs) > 0 {
+			if _, err := e.cfg.Queue.Enqueue(ctx, repairs...); err != nil {
+				return fmt.Errorf("queueing the repairs of %s (%d, the first %s): %w", repairs[0].Object, len(repairs), repairs[0].RecordID, err)
+			}
+		}
+		j.update(id, func(r *billsync.ResyncReport) {
+			for _, it := range chunk {
+				tally(r, it, req.DryRun)
+			}
+		})
 	}
 	return nil
 }
+
+// repairChunk is how many compared records share one report update and
+// one queue transaction for their repairs.
+const repairChunk = 500
 
 // tally counts one compared record in a report.
 func tally(r *billsync.ResyncReport, it resyncItem, dryRun bool) {
