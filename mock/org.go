@@ -299,14 +299,7 @@ func (o *Org) Create(ctx context.Context, object string, recs []billsync.SObject
 	if err := o.call(ctx, Call{Method: "create", Object: object, Records: len(recs)}); err != nil {
 		return nil, err
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.initLocked()
-	out := make([]billsync.SaveResult, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, o.createLocked(object, r))
-	}
-	return out, nil
+	return o.writeEach(object, recs, o.createLocked), nil
 }
 
 // Update patches records by their Id.
@@ -314,14 +307,20 @@ func (o *Org) Update(ctx context.Context, object string, recs []billsync.SObject
 	if err := o.call(ctx, Call{Method: "update", Object: object, Records: len(recs)}); err != nil {
 		return nil, err
 	}
+	return o.writeEach(object, recs, o.updateLocked), nil
+}
+
+// writeEach takes the org's lock and applies write to every record, one
+// result per record.
+func (o *Org) writeEach(object string, recs []billsync.SObject, write func(string, billsync.SObject) billsync.SaveResult) []billsync.SaveResult {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.initLocked()
 	out := make([]billsync.SaveResult, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, o.updateLocked(object, r))
+		out = append(out, write(object, r))
 	}
-	return out, nil
+	return out
 }
 
 // Delete removes records and, through Cascade, their details.
