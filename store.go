@@ -57,10 +57,12 @@ type QueueStats struct {
 
 // Queue is the durable, partitioned work queue (B1, B2, E1, H3).
 //
-// At most one change per partition is claimed at a time, and a partition's
-// changes are claimed in ID order: a change waiting for its retry time
-// holds back the rest of its partition. Different partitions proceed in
-// parallel.
+// A partition's changes are claimed in ID order and by one claimer at a
+// time: Claim hands out a partition's head, ClaimRuns its head and the
+// changes queued behind it, and nothing more of that partition is handed
+// out until what was claimed is finished or its lease runs out. A change
+// waiting for its retry time holds back the rest of its partition.
+// Different partitions proceed in parallel.
 type Queue interface {
 	// Enqueue stores changes durably and assigns their IDs. A change whose
 	// EventID was enqueued before (even if long since processed) is not
@@ -82,6 +84,19 @@ type Queue interface {
 	// finished before their lease ran out are treated as abandoned (a
 	// crashed worker) and claimed again. Attempt is incremented.
 	Claim(ctx context.Context, max int, lease time.Duration) ([]Change, error)
+	// ClaimRuns leases up to max partition runs: a run is the head of a
+	// partition, due as Claim's heads are, followed by up to perRun-1 of
+	// the changes queued after it in that partition, in ID order. Every
+	// change of a run is leased until the lease ends and its Attempt is
+	// incremented. A change of a run becomes claimable again only as its
+	// partition's head once the lease ran out, so a run belongs to one
+	// claimer. perRun <= 1 claims heads only, as Claim does.
+	ClaimRuns(ctx context.Context, max, perRun int, lease time.Duration) ([][]Change, error)
+	// Release hands claimed changes back unattempted: unleased, due as
+	// they were before the claim, their Attempt as it was and their last
+	// error kept. Ids no longer queued are passed over (another claimer
+	// finished them after the lease ran out).
+	Release(ctx context.Context, ids ...int64) error
 	// Complete removes a finished change and appends its log entries, in
 	// one transaction.
 	Complete(ctx context.Context, id int64, entries ...LogEntry) error

@@ -38,6 +38,8 @@ type Queue struct {
 	ReplayIDFn           func(ctx context.Context, channel string) (int64, bool, error)
 	SetReplayIDFn        func(ctx context.Context, channel string, replayID int64) error
 	ClaimFn              func(ctx context.Context, max int, lease time.Duration) ([]billsync.Change, error)
+	ClaimRunsFn          func(ctx context.Context, max, perRun int, lease time.Duration) ([][]billsync.Change, error)
+	ReleaseFn            func(ctx context.Context, ids ...int64) error
 	CompleteFn           func(ctx context.Context, id int64, entries ...billsync.LogEntry) error
 	RetryFn              func(ctx context.Context, id int64, at time.Time, lastError string, entries ...billsync.LogEntry) error
 	BuryFn               func(ctx context.Context, id int64, errorCode, errorMessage string, entries ...billsync.LogEntry) error
@@ -65,6 +67,14 @@ func (q *Queue) SetReplayID(ctx context.Context, channel string, replayID int64)
 
 func (q *Queue) Claim(ctx context.Context, max int, lease time.Duration) ([]billsync.Change, error) {
 	return q.ClaimFn(ctx, max, lease)
+}
+
+func (q *Queue) ClaimRuns(ctx context.Context, max, perRun int, lease time.Duration) ([][]billsync.Change, error) {
+	return q.ClaimRunsFn(ctx, max, perRun, lease)
+}
+
+func (q *Queue) Release(ctx context.Context, ids ...int64) error {
+	return q.ReleaseFn(ctx, ids...)
 }
 
 func (q *Queue) Complete(ctx context.Context, id int64, entries ...billsync.LogEntry) error {

@@ -124,30 +124,63 @@ func (s *Store) SetReplayID(ctx context.Context, channel string, replayID int64)
 // Claim leases up to max partition heads whose retry time came; a head
 // whose lease ran out is claimed again.
 func (s *Store) Claim(ctx context.Context, max int, leaseFor time.Duration) ([]billsync.Change, error) {
+	runs, err := s.ClaimRuns(ctx, max, 1, leaseFor)
+	var out []billsync.Change
+	for _, r := range runs {
+		out = append(out, r...)
+	}
+	return out, err
+}
+
+// ClaimRuns leases up to max partition runs: a due head and up to
+// perRun-1 changes behind it in its partition.
+func (s *Store) ClaimRuns(ctx context.Context, max, perRun int, leaseFor time.Duration) ([][]billsync.Change, error) {
 	if leaseFor <= 0 {
 		return nil, billsync.Errorf(billsync.EINVALID, "claim lease must be positive, got %s", leaseFor)
+	}
+	if perRun < 1 {
+		perRun = 1
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	heads := map[string]bool{}
-	var out []billsync.Change
+	runs := map[string]int{} // partition → index in out; -1: not due
+	var out [][]billsync.Change
 	for _, it := range s.queue.items {
-		if len(out) >= max {
-			break
+		i, seen := runs[it.c.Partition]
+		if !seen {
+			// The partition's head.
+			if len(out) >= max || now.Before(it.leased) || now.Before(it.retryAt) {
+				runs[it.c.Partition] = -1
+				continue
+			}
+			i = len(out)
+			runs[it.c.Partition] = i
+			out = append(out, nil)
 		}
-		if heads[it.c.Partition] {
-			continue
-		}
-		heads[it.c.Partition] = true
-		if now.Before(it.leased) || now.Before(it.retryAt) {
+		if i < 0 || len(out[i]) >= perRun {
 			continue
 		}
 		it.c.Attempt++
 		it.leased = now.Add(leaseFor)
-		out = append(out, cloneChange(it.c))
+		out[i] = append(out[i], cloneChange(it.c))
 	}
 	return out, nil
+}
+
+// Release hands claimed changes back unattempted.
+func (s *Store) Release(ctx context.Context, ids ...int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		_, it, err := s.findLocked(id)
+		if err != nil || it.leased.IsZero() {
+			continue
+		}
+		it.leased = time.Time{}
+		it.c.Attempt = max(it.c.Attempt-1, 0)
+	}
+	return nil
 }
 
 func (s *Store) findLocked(id int64) (int, *item, error) {

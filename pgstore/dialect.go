@@ -26,6 +26,7 @@ var dialect = sqlstore.Dialect{
 	Types:           types,
 	Name:            "postgres store",
 	ClaimSQL:        claimSQL,
+	IDsInJSON:       `SELECT jsonb_array_elements_text($2::text::jsonb)::bigint`,
 	InsertChangeSQL: insertChangeSQL,
 	JSONCast:        "::text::jsonb",
 	LockPartition:   lockPartition,

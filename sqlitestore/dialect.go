@@ -18,6 +18,7 @@ var dialect = sqlstore.Dialect{
 	Types:           types,
 	Name:            "sqlite store",
 	ClaimSQL:        claimSQL,
+	IDsInJSON:       `SELECT value FROM json_each($2)`,
 	SeenSQL:         `INSERT INTO seen_events (event_id, seen_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING`,
 	InsertChangeSQL: insertChangeSQL,
 	GroupCommit:     true,

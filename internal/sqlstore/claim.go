@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"slices"
 	"time"
@@ -14,6 +15,34 @@ import (
 // whose lease ran out is due again, so a crashed worker's change is picked
 // up here like any pending one.
 func (s *Store) Claim(ctx context.Context, max int, lease time.Duration) ([]billsync.Change, error) {
+	runs, err := s.ClaimRuns(ctx, max, 1, lease)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]billsync.Change, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, r...)
+	}
+	SortByID(out)
+	return out, nil
+}
+
+// followersSQL leases, with lease end $1, the changes that follow the
+// heads named in $2 (the dialect's IDsInJSON) in their partitions, up to
+// $3 per partition counting the head. A head is its partition's lowest id,
+// so its followers are the partition's rows ranked 2 to $3.
+func (s *Store) followersSQL() string {
+	return `UPDATE queue SET state = 'running', attempt = attempt + 1, lease_until = $1
+	WHERE id IN (SELECT id FROM (
+		SELECT id, row_number() OVER (PARTITION BY partition_key ORDER BY id) AS n FROM queue
+		WHERE partition_key IN (SELECT partition_key FROM queue WHERE id IN (` + s.d.IDsInJSON + `))
+	) ranked WHERE n BETWEEN 2 AND $3)
+	RETURNING ` + ChangeColumns
+}
+
+// ClaimRuns leases up to max due partition heads, as Claim, and with each
+// up to perRun-1 of the changes behind it, in one transaction.
+func (s *Store) ClaimRuns(ctx context.Context, max, perRun int, lease time.Duration) ([][]billsync.Change, error) {
 	if max <= 0 {
 		return nil, nil
 	}
@@ -22,28 +51,89 @@ func (s *Store) Claim(ctx context.Context, max int, lease time.Duration) ([]bill
 	}
 	now := s.now().UTC()
 	until := now.Add(lease).UnixNano()
-	var out []billsync.Change
+	var heads, followers []billsync.Change
 	err := s.tx(ctx, "claim", func(tx *txn) error {
-		out = out[:0]
-		rows, err := tx.QueryContext(ctx, s.d.ClaimSQL, until, now.UnixNano(), max)
-		if err != nil {
+		var err error
+		if heads, err = queryChanges(ctx, tx, heads[:0], s.d.ClaimSQL, until, now.UnixNano(), max); err != nil || perRun <= 1 || len(heads) == 0 {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			c, err := scanChange(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
+		ids := make([]int64, len(heads))
+		for i, h := range heads {
+			ids[i] = h.ID
 		}
-		return rows.Err()
+		list, _ := json.Marshal(ids)
+		followers, err = queryChanges(ctx, tx, followers[:0], s.followersSQL(), until, string(list), perRun)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	SortByID(out)
-	return out, nil
+	return groupRuns(heads, followers), nil
+}
+
+// groupRuns puts each follower behind its partition's head, in id order.
+func groupRuns(heads, followers []billsync.Change) [][]billsync.Change {
+	SortByID(heads)
+	SortByID(followers)
+	runs := make([][]billsync.Change, len(heads))
+	at := make(map[string]int, len(heads))
+	for i, h := range heads {
+		runs[i] = []billsync.Change{h}
+		at[h.Partition] = i
+	}
+	for _, f := range followers {
+		i := at[f.Partition]
+		runs[i] = append(runs[i], f)
+	}
+	return runs
+}
+
+func queryChanges(ctx context.Context, tx *txn, out []billsync.Change, query string, args ...any) ([]billsync.Change, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanChange(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Release hands claimed changes back unattempted; each partition's head is
+// refreshed so a released head is due as before its claim.
+func (s *Store) Release(ctx context.Context, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.tx(ctx, "release changes", func(tx *txn) error {
+		for _, id := range ids {
+			if ok, err := s.lockRowPartition(ctx, tx, "queue", id); err != nil || !ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			var partition string
+			err := tx.QueryRowContext(ctx, `UPDATE queue SET state = 'pending', lease_until = NULL,
+				attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END
+				WHERE id = $1 AND state = 'running' RETURNING partition_key`, id).Scan(&partition)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := refreshHead(ctx, tx, partition); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 type scanner interface{ Scan(dest ...any) error }

@@ -20,6 +20,10 @@ type Dialect struct {
 	// hand a head to one claimer only (SQLite: the single writer;
 	// PostgreSQL: FOR UPDATE SKIP LOCKED).
 	ClaimSQL string
+	// IDsInJSON selects, as one integer column, the elements of the JSON
+	// array of ids passed as $2 (ClaimRuns hands its heads over this way,
+	// so that one statement finds every run's followers).
+	IDsInJSON string
 	// InsertChangeSQL stores ChangeArgs at the tail of their partition and
 	// returns the new id, unless their event id ($6, when not empty) was
 	// seen before: then it returns no row.
