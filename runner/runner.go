@@ -25,6 +25,17 @@ type Config struct {
 	Queue     billsync.Queue
 	// Workers is how many partitions are processed at once; default 8.
 	Workers int
+	// RunLength is the most changes of one partition claimed together
+	// (its head and those queued behind it); default 100. A run's
+	// changes of one record fold into the newest, and its records are
+	// applied by dependency level, each level at once, so the writes of a
+	// level share calls.
+	RunLength int
+	// Join, when set, is called around each change's processing with
+	// the context it runs under, and returns the context to process it
+	// with and the call that ends it. It lets the Salesforce batcher
+	// know who may still add to a batch (batch.Batcher.Join).
+	Join func(ctx context.Context) (context.Context, func())
 	// Lease is how long a claimed change is held before another claim may
 	// take it over (a crashed worker); default 2 minutes.
 	Lease time.Duration
@@ -59,8 +70,8 @@ func (s Signal) Wake() {
 	}
 }
 
-// Runner claims changes and applies them: one change per partition at a
-// time (the queue guarantees it), up to Workers partitions in parallel.
+// Runner claims partition runs and applies them: one run per partition at
+// a time (the queue guarantees it), up to Workers partitions in parallel.
 type Runner struct {
 	cfg  Config
 	wake Signal
@@ -90,6 +101,12 @@ func (r *Runner) overBudget() bool {
 func New(cfg Config) *Runner {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
+	}
+	if cfg.RunLength <= 0 {
+		cfg.RunLength = 100
+	}
+	if cfg.Join == nil {
+		cfg.Join = func(ctx context.Context) (context.Context, func()) { return ctx, func() {} }
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 2 * time.Minute
@@ -151,9 +168,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// claim starts changes on free worker slots until the queue has none
-// ready or the slots run out; slowed down, it makes one round of at most
-// an eighth of the workers.
+// claim starts partition runs on free worker slots until the queue has
+// none ready or the slots run out; slowed down, it makes one round of at
+// most an eighth of the workers.
 func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGroup, slow bool) {
 	for {
 		free := r.cfg.Workers - len(slots)
@@ -163,24 +180,24 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 		if free <= 0 {
 			return
 		}
-		changes, err := r.cfg.Queue.Claim(ctx, free, r.cfg.Lease)
+		runs, err := r.cfg.Queue.ClaimRuns(ctx, free, r.cfg.RunLength, r.cfg.Lease)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.cfg.Logger.Error("claiming changes", "err", err)
 			}
 			return
 		}
-		if len(changes) == 0 {
+		if len(runs) == 0 {
 			return
 		}
-		for _, c := range changes {
+		for _, run := range runs {
 			slots <- struct{}{}
 			wg.Add(1)
-			go func(c billsync.Change) {
+			go func(run []billsync.Change) {
 				defer wg.Done()
 				defer func() { <-slots; r.Wake() }()
-				r.apply(ctx, c)
-			}(c)
+				r.applyRun(ctx, run)
+			}(run)
 		}
 		if slow {
 			return // one small round per SlowPoll
@@ -188,13 +205,104 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 	}
 }
 
-// apply processes one change and records its disposition. The queue write
-// uses a context that outlives a shutdown request, so a finished attempt
-// is always recorded.
-func (r *Runner) apply(ctx context.Context, c billsync.Change) {
-	res := r.cfg.Processor.Process(ctx, c)
+// applyRun applies a partition's run as plan shapes it. After a round in
+// which a change is to be retried, the rest of the run goes back to the
+// queue unattempted: a later change may be the same record's (under its
+// other side's id), and must wait behind it. So does the rest when the
+// runner stops or Salesforce calls are paused.
+func (r *Runner) applyRun(ctx context.Context, run []billsync.Change) {
+	rounds := plan(run)
+	for i, rd := range rounds {
+		retry := false
+		for _, lv := range rd {
+			if ctx.Err() != nil || !r.cfg.Processor.PausedUntil().IsZero() {
+				r.release(ctx, rounds[i:])
+				return
+			}
+			retry = r.applyLevel(ctx, lv) || retry
+		}
+		if retry && i+1 < len(rounds) {
+			r.release(ctx, rounds[i+1:])
+			return
+		}
+	}
+}
+
+// applyLevel applies a level's steps, together unless it is serial, and
+// reports whether any is to be retried. Every step of the level joins
+// before any starts, so that none of its writes goes out while another
+// step of the level could still share its call.
+func (r *Runner) applyLevel(ctx context.Context, lv level) (retry bool) {
+	if lv.serial || len(lv.steps) == 1 {
+		for _, st := range lv.steps {
+			pctx, leave := r.cfg.Join(ctx)
+			retry = r.applyStep(ctx, pctx, leave, st) || retry
+		}
+		return retry
+	}
+	ctxs := make([]context.Context, len(lv.steps))
+	leaves := make([]func(), len(lv.steps))
+	for i := range lv.steps {
+		ctxs[i], leaves[i] = r.cfg.Join(ctx)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, st := range lv.steps {
+		wg.Go(func() {
+			if r.applyStep(ctx, ctxs[i], leaves[i], st) {
+				mu.Lock()
+				retry = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return retry
+}
+
+// applyStep settles the changes folded into the step's newest as
+// coalesced, then processes the newest under pctx (joined; leave ends
+// that) and records its outcome; it reports whether that is a retry.
+func (r *Runner) applyStep(ctx, pctx context.Context, leave func(), st step) (retry bool) {
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	now := time.Now().UTC()
+	for _, c := range st.folded {
+		if err := r.cfg.Queue.Complete(qctx, c.ID, coalescedEntry(c, st.apply.ID, now)); err != nil {
+			r.cfg.Logger.Error("recording a change folded into a later one", "change", c.ID, "into", st.apply.ID, "err", err)
+		}
+	}
+	res := r.cfg.Processor.Process(pctx, st.apply)
+	leave()
+	r.record(qctx, st.apply, res)
+	return res.Disposition == attempt.Retry
+}
+
+// release hands the changes of rounds back to the queue unattempted.
+func (r *Runner) release(ctx context.Context, rounds []round) {
+	var ids []int64
+	for _, rd := range rounds {
+		for _, lv := range rd {
+			for _, st := range lv.steps {
+				for _, c := range st.folded {
+					ids = append(ids, c.ID)
+				}
+				ids = append(ids, st.apply.ID)
+			}
+		}
+	}
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := r.cfg.Queue.Release(qctx, ids...); err != nil {
+		// Their lease runs out and they are claimed again.
+		r.cfg.Logger.Error("handing changes back to the queue", "changes", len(ids), "err", err)
+	}
+}
+
+// record records the outcome of a change's attempt. The queue write uses
+// a context that outlives a shutdown request, so a finished attempt is
+// always recorded.
+func (r *Runner) record(qctx context.Context, c billsync.Change, res attempt.Result) {
 	var err error
 	switch res.Disposition {
 	case attempt.Done:

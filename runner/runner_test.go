@@ -153,8 +153,8 @@ func TestRunnerRecordsEachDisposition(t *testing.T) {
 	}
 }
 
-// B2: one change per partition in flight, at most Workers partitions at
-// once, each partition in order.
+// B2: runs one change long put one change per partition in flight, at
+// most Workers partitions at once, each partition in order.
 func TestRunnerPartitionsAndWorkers(t *testing.T) {
 	t.Parallel()
 	store := mock.NewStore()
@@ -188,7 +188,7 @@ func TestRunnerPartitionsAndWorkers(t *testing.T) {
 		mu.Unlock()
 		return inner(ctx, c)
 	}
-	start(t, New(Config{Processor: p, Queue: store, Workers: 3, Poll: 10 * time.Millisecond}))
+	start(t, New(Config{Processor: p, Queue: store, Workers: 3, RunLength: 1, Poll: 10 * time.Millisecond}))
 	eventually(t, "three changes in flight", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -229,11 +229,11 @@ func TestRunnerHoldsBackWhilePaused(t *testing.T) {
 	}
 	claims := 0
 	q := &mock.Queue{
-		ClaimFn: func(ctx context.Context, n int, lease time.Duration) ([]billsync.Change, error) {
+		ClaimRunsFn: func(ctx context.Context, n, perRun int, lease time.Duration) ([][]billsync.Change, error) {
 			mu.Lock()
 			claims++
 			mu.Unlock()
-			return store.Claim(ctx, n, lease)
+			return store.ClaimRuns(ctx, n, perRun, lease)
 		},
 		CompleteFn: store.Complete,
 	}
@@ -269,8 +269,8 @@ func TestRunnerSlowsDownOverBudget(t *testing.T) {
 		var mu sync.Mutex
 		var claims []int
 		q := &mock.Queue{
-			ClaimFn: func(ctx context.Context, n int, lease time.Duration) ([]billsync.Change, error) {
-				cs, err := store.Claim(ctx, n, lease)
+			ClaimRunsFn: func(ctx context.Context, n, perRun int, lease time.Duration) ([][]billsync.Change, error) {
+				cs, err := store.ClaimRuns(ctx, n, perRun, lease)
 				if len(cs) > 0 {
 					mu.Lock()
 					claims = append(claims, len(cs))
@@ -366,14 +366,14 @@ func TestRunnerLogsQueueFailures(t *testing.T) {
 	var mu sync.Mutex
 	claimErrs := 1
 	q := &mock.Queue{
-		ClaimFn: func(ctx context.Context, n int, lease time.Duration) ([]billsync.Change, error) {
+		ClaimRunsFn: func(ctx context.Context, n, perRun int, lease time.Duration) ([][]billsync.Change, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			if claimErrs > 0 {
 				claimErrs--
 				return nil, errors.New("database is locked")
 			}
-			return store.Claim(ctx, n, lease)
+			return store.ClaimRuns(ctx, n, perRun, lease)
 		},
 		CompleteFn: func(ctx context.Context, id int64, entries ...billsync.LogEntry) error {
 			return errors.New("disk full")

@@ -135,8 +135,8 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 	a.engine = eng
-	a.runner = runner.New(runner.Config{Processor: eng, Queue: a.store, Workers: cfg.Workers, Poll: cfg.Poll, Lease: cfg.ClaimLease,
-		Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Wake: wake, Logger: log})
+	a.runner = runner.New(runner.Config{Processor: eng, Queue: a.store, Workers: cfg.Workers, RunLength: cfg.RunLength,
+		Join: crm.Join, Poll: cfg.Poll, Lease: cfg.ClaimLease, Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Wake: wake, Logger: log})
 	a.sub = cometd.New(cometd.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
 	a.listener = runner.NewListener(runner.ListenerConfig{
 		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,

@@ -31,6 +31,10 @@ type Config struct {
 	// Workers is how many partitions are synced in parallel; their
 	// Salesforce writes share sObject Collections calls.
 	Workers int `yaml:"workers"`
+	// RunLength is the most changes of one partition claimed and applied
+	// together: a record's states fold into the newest, and the records
+	// are written level by level (accounts, balances, transactions).
+	RunLength int `yaml:"runLength"`
 	// BatchWait is the longest a Salesforce write waits for others to
 	// share its call (a lone change waits no longer than this).
 	BatchWait time.Duration `yaml:"batchWait"`
@@ -92,6 +96,7 @@ func DefaultConfig() Config {
 		Addr:              "127.0.0.1:8080",
 		Data:              "./billsync-data",
 		Workers:           1000,
+		RunLength:         100,
 		Poll:              time.Second,
 		ClaimLease:        2 * time.Minute,
 		SubscriptionLease: 15 * time.Second,
@@ -134,6 +139,9 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Mapping, "BILLSYNC_MAPPING")
 	if v, err := strconv.Atoi(getenv("BILLSYNC_WORKERS")); err == nil {
 		cfg.Workers = v
+	}
+	if v, err := strconv.Atoi(getenv("BILLSYNC_RUN_LENGTH")); err == nil {
+		cfg.RunLength = v
 	}
 	if v, err := time.ParseDuration(getenv("BILLSYNC_BATCH_WAIT")); err == nil {
 		cfg.BatchWait = v
@@ -207,6 +215,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workers <= 0 {
 		return fmt.Errorf("config: workers must be at least 1")
+	}
+	if c.RunLength <= 0 {
+		return fmt.Errorf("config: runLength must be at least 1")
 	}
 	for k, v := range c.Settings {
 		b, _ := json.Marshal(v)

@@ -38,6 +38,9 @@ type Batcher struct {
 	mu     sync.Mutex
 	queues map[batchKey]*pending
 	held   bool // Hold: nothing is sent until release
+	// joined callers (Join) in flight, and how many of them wait for a
+	// batch not sent yet: when every one does, nobody else is coming.
+	joined, queued int
 }
 
 var _ billsync.CRM = (*Batcher)(nil)
@@ -62,7 +65,17 @@ type batchKey struct {
 type item struct {
 	rec  billsync.SObject // write: the record; read/delete: {"Id": id}
 	done chan result
+	req  *request
 }
+
+// request is one call's items, as the joined-caller count sees them.
+type request struct {
+	joined bool // made by a joined caller
+	unsent int  // items not yet in a call
+}
+
+// memberKey marks a context of a joined caller of one Batcher.
+type memberKey struct{ b *Batcher }
 
 type result struct {
 	save billsync.SaveResult
@@ -77,13 +90,18 @@ type pending struct {
 }
 
 // arm (re)sets the flush timer: MaxWait after the latest request, but no
-// later than MaxLinger after the first.
+// later than MaxLinger after the first. While callers are joined, the
+// batch is sent when all of them wait (Join), so the timer only bounds
+// the wait for one that does not come: MaxLinger after the first request.
 func (b *Batcher) arm(key batchKey, p *pending) {
 	now := time.Now()
 	if len(p.items) == 0 || p.first.IsZero() {
 		p.first = now
 	}
-	d := min(b.opts.MaxWait, time.Until(p.first.Add(b.opts.MaxLinger)))
+	d := time.Until(p.first.Add(b.opts.MaxLinger))
+	if b.joined == 0 {
+		d = min(b.opts.MaxWait, d)
+	}
 	if p.timer == nil {
 		p.timer = time.AfterFunc(d, func() { b.flush(key, false) })
 		return
@@ -125,15 +143,52 @@ func (b *Batcher) Hold() (release func()) {
 		once.Do(func() {
 			b.mu.Lock()
 			b.held = false
-			keys := make([]batchKey, 0, len(b.queues))
-			for k := range b.queues {
-				keys = append(keys, k)
-			}
 			b.mu.Unlock()
-			for _, k := range keys {
-				b.flush(k, false)
+			b.flushAll()
+		})
+	}
+}
+
+// Join registers a caller that is about to make requests under the
+// returned context, until it calls leave. While every joined caller
+// waits for a batch not sent yet, nothing more can join those batches,
+// so they are sent at once instead of on a timer: how a burst is cut
+// into calls then follows how its callers proceed, not how fast the
+// machine runs them. The runner joins each change it processes.
+func (b *Batcher) Join(ctx context.Context) (context.Context, func()) {
+	b.mu.Lock()
+	b.joined++
+	b.mu.Unlock()
+	var once sync.Once
+	return context.WithValue(ctx, memberKey{b}, true), func() {
+		once.Do(func() {
+			b.mu.Lock()
+			b.joined--
+			all := b.allWaitingLocked()
+			b.mu.Unlock()
+			if all {
+				b.flushAll()
 			}
 		})
+	}
+}
+
+// allWaitingLocked reports whether every joined caller waits for an
+// unsent batch.
+func (b *Batcher) allWaitingLocked() bool {
+	return b.joined > 0 && b.queued >= b.joined
+}
+
+// flushAll sends everything queued.
+func (b *Batcher) flushAll() {
+	b.mu.Lock()
+	keys := make([]batchKey, 0, len(b.queues))
+	for k := range b.queues {
+		keys = append(keys, k)
+	}
+	b.mu.Unlock()
+	for _, k := range keys {
+		b.flush(k, false)
 	}
 }
 
@@ -150,9 +205,10 @@ func (b *Batcher) Waiting() int {
 
 // submit queues items under key and waits for their results.
 func (b *Batcher) submit(ctx context.Context, key batchKey, recs []billsync.SObject) ([]result, error) {
+	req := &request{joined: ctx.Value(memberKey{b}) != nil, unsent: len(recs)}
 	items := make([]*item, len(recs))
 	for i, r := range recs {
-		items[i] = &item{rec: r, done: make(chan result, 1)}
+		items[i] = &item{rec: r, done: make(chan result, 1), req: req}
 	}
 	b.mu.Lock()
 	p := b.queues[key]
@@ -160,11 +216,18 @@ func (b *Batcher) submit(ctx context.Context, key batchKey, recs []billsync.SObj
 		p = &pending{}
 		b.queues[key] = p
 	}
+	if req.joined && len(recs) > 0 {
+		b.queued++
+	}
 	b.arm(key, p)
 	p.items = append(p.items, items...)
 	full := len(p.items) >= b.opts.MaxBatch
+	all := b.allWaitingLocked()
 	b.mu.Unlock()
-	if full {
+	switch {
+	case all:
+		b.flushAll()
+	case full:
 		b.flush(key, true)
 	}
 	out := make([]result, len(items))
@@ -199,6 +262,11 @@ func (b *Batcher) flush(key batchKey, fullOnly bool) {
 		}
 		p.items = rest
 		batches = append(batches, batch)
+		for _, it := range batch {
+			if it.req.unsent--; it.req.unsent == 0 && it.req.joined {
+				b.queued--
+			}
+		}
 	}
 	switch {
 	case len(p.items) == 0:
