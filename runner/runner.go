@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/billsync/billsync"
@@ -52,20 +53,34 @@ type Config struct {
 	// Wake is the signal that makes the runner claim at once; nil: one of
 	// its own. Given, it lets the parts that enqueue work (the engine, the
 	// webhook server, the listener) be built before the runner.
-	Wake   Signal
+	Wake *Signal
+	// Quiet is how long after the latest wake the runner, once it has
+	// claimed everything due, reports itself idle (Idle); default 50 ms.
+	Quiet  time.Duration
 	Logger *slog.Logger
 }
 
-// Signal wakes a Runner. Wakes while one is pending merge into it.
-type Signal chan struct{}
+// Signal wakes a Runner: whatever enqueues work calls Wake. Wakes while
+// one is pending merge into it.
+type Signal struct {
+	c    chan struct{}
+	last atomic.Int64 // unix ns of the latest Wake: new work arrived
+}
 
 // NewSignal returns a Signal for Config.Wake.
-func NewSignal() Signal { return make(Signal, 1) }
+func NewSignal() *Signal { return &Signal{c: make(chan struct{}, 1)} }
 
-// Wake makes the runner that holds s claim now.
-func (s Signal) Wake() {
+// Wake makes the runner that holds s claim now: new work was enqueued.
+func (s *Signal) Wake() {
+	s.last.Store(time.Now().UnixNano())
+	s.poke()
+}
+
+// poke makes the runner claim now without new work arriving (a worker
+// slot came free).
+func (s *Signal) poke() {
 	select {
-	case s <- struct{}{}:
+	case s.c <- struct{}{}:
 	default:
 	}
 }
@@ -74,8 +89,11 @@ func (s Signal) Wake() {
 // a time (the queue guarantees it), up to Workers partitions in parallel.
 type Runner struct {
 	cfg  Config
-	wake Signal
+	wake *Signal
 	slow bool // over the API budget share
+	// drained: the latest claim took everything due and nothing was
+	// enqueued since (Idle).
+	drained atomic.Bool
 }
 
 // overBudget reports whether the org's API usage is above the share
@@ -126,11 +144,23 @@ func New(cfg Config) *Runner {
 	if cfg.Wake == nil {
 		cfg.Wake = NewSignal()
 	}
+	if cfg.Quiet <= 0 {
+		cfg.Quiet = 50 * time.Millisecond
+	}
 	return &Runner{cfg: cfg, wake: cfg.Wake}
 }
 
 // Wake makes the runner claim now (new work was enqueued).
 func (r *Runner) Wake() { r.wake.Wake() }
+
+// Idle reports whether no more work is on its way to the changes in
+// flight: the latest claim took every change that was due, and nothing
+// was enqueued for Quiet. The Salesforce batcher sends a batch early
+// only then (batch.Options.Idle): while a burst keeps arriving, its
+// writes keep joining the batch instead.
+func (r *Runner) Idle() bool {
+	return r.drained.Load() && time.Since(time.Unix(0, r.wake.last.Load())) >= r.cfg.Quiet
+}
 
 // Run processes changes until ctx ends; in-flight changes finish first.
 func (r *Runner) Run(ctx context.Context) error {
@@ -143,7 +173,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-r.wake:
+		case <-r.wake.c:
 		case <-timer.C:
 		}
 		if until := r.cfg.Processor.PausedUntil(); !until.IsZero() {
@@ -178,8 +208,11 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 			free = min(free, max(1, r.cfg.Workers/8))
 		}
 		if free <= 0 {
+			r.drained.Store(false)
 			return
 		}
+		// A wake from now on means new work: the claim below may miss it.
+		woke := r.wake.last.Load()
 		runs, err := r.cfg.Queue.ClaimRuns(ctx, free, r.cfg.RunLength, r.cfg.Lease)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -187,6 +220,7 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 			}
 			return
 		}
+		r.drained.Store(len(runs) < free && r.wake.last.Load() == woke)
 		if len(runs) == 0 {
 			return
 		}
@@ -195,7 +229,7 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 			wg.Add(1)
 			go func(run []billsync.Change) {
 				defer wg.Done()
-				defer func() { <-slots; r.Wake() }()
+				defer func() { <-slots; r.wake.poke() }()
 				r.applyRun(ctx, run)
 			}(run)
 		}

@@ -414,12 +414,12 @@ func TestSignalBuiltBeforeTheRunner(t *testing.T) {
 	s.Wake() // merges, never blocks
 	r := New(Config{Wake: s, Processor: &mock.Processor{}, Queue: &mock.Queue{}})
 	select {
-	case <-r.wake:
+	case <-r.wake.c:
 	default:
 		t.Fatal("the wake sent before New was lost")
 	}
 	r.Wake()
-	if len(s) != 1 {
-		t.Fatalf("runner.Wake did not reach the shared signal (%d pending)", len(s))
+	if len(s.c) != 1 {
+		t.Fatalf("runner.Wake did not reach the shared signal (%d pending)", len(s.c))
 	}
 }

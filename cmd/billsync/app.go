@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/billsync/billsync"
@@ -114,8 +115,13 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	if err != nil {
 		return err
 	}
-	// Writes and reads of many partitions share sObject Collections calls.
-	crm := batch.New(sf, batch.Options{MaxWait: cfg.BatchWait, Logger: log})
+	// Writes and reads of many partitions share sObject Collections calls;
+	// a batch goes early only when the runner has nothing more on its way.
+	var run atomic.Pointer[runner.Runner]
+	crm := batch.New(sf, batch.Options{MaxWait: cfg.BatchWait, Logger: log, Idle: func() bool {
+		r := run.Load()
+		return r == nil || r.Idle()
+	}})
 	a.crm = crm
 	quotes, err := quotesync.New(quotesync.Config{CRM: crm, State: a.store, Billing: bill, Logger: log})
 	if err != nil {
@@ -136,7 +142,9 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	}
 	a.engine = eng
 	a.runner = runner.New(runner.Config{Processor: eng, Queue: a.store, Workers: cfg.Workers, RunLength: cfg.RunLength,
-		Join: crm.Join, Poll: cfg.Poll, Lease: cfg.ClaimLease, Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Wake: wake, Logger: log})
+		Join: crm.Join, Poll: cfg.Poll, Lease: cfg.ClaimLease, Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Wake: wake,
+		Quiet: cfg.BatchWait, Logger: log})
+	run.Store(a.runner)
 	a.sub = cometd.New(cometd.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
 	a.listener = runner.NewListener(runner.ListenerConfig{
 		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,

@@ -35,8 +35,9 @@ type Config struct {
 	// together: a record's states fold into the newest, and the records
 	// are written level by level (accounts, balances, transactions).
 	RunLength int `yaml:"runLength"`
-	// BatchWait is the longest a Salesforce write waits for others to
-	// share its call (a lone change waits no longer than this).
+	// BatchWait is how long nothing new must arrive before Salesforce
+	// writes that every change in flight waits for go without filling
+	// their call (a lone change waits about this long).
 	BatchWait time.Duration `yaml:"batchWait"`
 	// APIBudgetShare is the share of the org's daily API allocation above
 	// which billsync slows down (default 0.9).

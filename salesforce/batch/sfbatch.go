@@ -19,11 +19,24 @@ type Options struct {
 	// keeps growing, up to MaxBatch or MaxLinger.
 	MaxWait time.Duration
 	// MaxLinger caps how long the first request of a growing batch
-	// waits; default 200 ms, or 4 × MaxWait if that is longer.
+	// waits; default 1 s, or 5 × MaxWait if that is longer. Under a
+	// steady stream too slow to fill a call in that time, it sets the
+	// latency and the call rate: at 1 s, a day of such a stream costs at
+	// most 86,400 calls per kind of write.
 	MaxLinger time.Duration
 	// MaxBatch is the most records in one call; default and maximum 200
 	// (the sObject Collections limit).
 	MaxBatch int
+	// Idle, when set, reports whether no more work is on its way to the
+	// joined callers (Join): it is false while the runner has changes due
+	// that it has not claimed yet, or new ones keep arriving. While
+	// callers are joined, a batch is sent when it is full, when every
+	// joined caller waits and Idle holds, or MaxLinger after its first
+	// request, whichever comes first; MaxWait is then only how often the
+	// two conditions are looked at again. A burst is thus cut by size, not
+	// by how fast the machine happens to run its callers. Nil: always
+	// idle.
+	Idle func() bool
 	// CallTimeout bounds one merged call; default 60 s. A merged call
 	// outlives the context of any one caller.
 	CallTimeout time.Duration
@@ -90,24 +103,38 @@ type pending struct {
 }
 
 // arm (re)sets the flush timer: MaxWait after the latest request, but no
-// later than MaxLinger after the first. While callers are joined, the
-// batch is sent when all of them wait (Join), so the timer only bounds
-// the wait for one that does not come: MaxLinger after the first request.
+// later than MaxLinger after the first.
 func (b *Batcher) arm(key batchKey, p *pending) {
 	now := time.Now()
 	if len(p.items) == 0 || p.first.IsZero() {
 		p.first = now
 	}
-	d := time.Until(p.first.Add(b.opts.MaxLinger))
-	if b.joined == 0 {
-		d = min(b.opts.MaxWait, d)
-	}
+	d := min(b.opts.MaxWait, time.Until(p.first.Add(b.opts.MaxLinger)))
 	if p.timer == nil {
-		p.timer = time.AfterFunc(d, func() { b.flush(key, false) })
+		p.timer = time.AfterFunc(d, func() { b.expire(key) })
 		return
 	}
 	p.timer.Reset(d)
 }
+
+// expire runs when a batch's timer fires. Without joined callers the
+// batch goes. With them it goes only once MaxLinger passed since its
+// first request, or every joined caller waits and no more work is on its
+// way (Options.Idle); otherwise it waits another MaxWait.
+func (b *Batcher) expire(key batchKey) {
+	b.mu.Lock()
+	p := b.queues[key]
+	if p != nil && b.joined > 0 && time.Since(p.first) < b.opts.MaxLinger && !(b.allWaitingLocked() && b.idle()) {
+		d := min(b.opts.MaxWait, time.Until(p.first.Add(b.opts.MaxLinger)))
+		p.timer.Reset(d)
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	b.flush(key, false)
+}
+
+func (b *Batcher) idle() bool { return b.opts.Idle == nil || b.opts.Idle() }
 
 // New returns a Batcher in front of crm.
 func New(crm billsync.CRM, opts Options) *Batcher {
@@ -115,7 +142,7 @@ func New(crm billsync.CRM, opts Options) *Batcher {
 		opts.MaxWait = 20 * time.Millisecond
 	}
 	if opts.MaxLinger < opts.MaxWait {
-		opts.MaxLinger = max(200*time.Millisecond, 4*opts.MaxWait)
+		opts.MaxLinger = max(time.Second, 5*opts.MaxWait)
 	}
 	if opts.MaxBatch <= 0 || opts.MaxBatch > 200 {
 		opts.MaxBatch = 200
@@ -164,7 +191,7 @@ func (b *Batcher) Join(ctx context.Context) (context.Context, func()) {
 		once.Do(func() {
 			b.mu.Lock()
 			b.joined--
-			all := b.allWaitingLocked()
+			all := b.allWaitingLocked() && b.idle()
 			b.mu.Unlock()
 			if all {
 				b.flushAll()
@@ -222,7 +249,7 @@ func (b *Batcher) submit(ctx context.Context, key batchKey, recs []billsync.SObj
 	b.arm(key, p)
 	p.items = append(p.items, items...)
 	full := len(p.items) >= b.opts.MaxBatch
-	all := b.allWaitingLocked()
+	all := b.allWaitingLocked() && b.idle()
 	b.mu.Unlock()
 	switch {
 	case all:
