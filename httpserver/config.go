@@ -108,8 +108,13 @@ type Config struct {
 	// without the queue and conflict gauges (there is nothing to read
 	// them from).
 	Metrics *Metrics
-	Logger  *slog.Logger
-	Clock   func() time.Time
+	// Profiling serves Go's runtime profiles under /debug/pprof/ (go tool
+	// pprof reads them), to admin tokens only: a profile shows the
+	// program's internals and a CPU profile costs CPU while it runs. Off
+	// unless set.
+	Profiling bool
+	Logger    *slog.Logger
+	Clock     func() time.Time
 }
 
 // checkRequired refuses a Config missing a part the routes need, rather

@@ -29,6 +29,7 @@ type Server struct {
 	log         *slog.Logger
 	now         func() time.Time
 	handler     http.Handler
+	profiling   bool
 }
 
 // Timeouts for calls the server makes on behalf of a probe or scrape,
@@ -58,6 +59,7 @@ func New(cfg Config) (*Server, error) {
 		metrics:     cfg.Metrics,
 		log:         cfg.Logger,
 		now:         cfg.Clock,
+		profiling:   cfg.Profiling,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -138,6 +140,9 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/conflicts/{id}/resolve", s.handleResolveConflict)
 	api("POST /api/v1/resync", s.handleStartResync)
 	api("GET /api/v1/resync/{id}", s.handleResync)
+	if s.profiling {
+		s.serveProfiles(mux)
+	}
 	// Anything else under the API answers in the API's error shape
 	// rather than the mux's plain-text 404, but still only to a token.
 	api("/api/", func(w http.ResponseWriter, r *http.Request) {

@@ -162,7 +162,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		Webhooks: webhooks, Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store,
 		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
-		Resolver: eng, Resyncer: eng, Metrics: metrics, Logger: log,
+		Resolver: eng, Resyncer: eng, Metrics: metrics, Profiling: cfg.Profiling, Logger: log,
 		// Readiness and the stream metrics read the same state.
 		Ready:      func(context.Context) error { return a.listener.Err() },
 		OnEnqueue:  wake.Wake,

@@ -31,6 +31,9 @@ type Config struct {
 	// Workers is how many partitions are synced in parallel; their
 	// Salesforce writes share sObject Collections calls.
 	Workers int `yaml:"workers"`
+	// Profiling serves Go's runtime profiles at /debug/pprof/ to admin
+	// tokens, for `go tool pprof` against a live instance.
+	Profiling bool `yaml:"profiling"`
 	// RunLength is the most changes of one partition claimed and applied
 	// together: a record's states fold into the newest, and the records
 	// are written level by level (accounts, balances, transactions).
@@ -140,6 +143,9 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Mapping, "BILLSYNC_MAPPING")
 	if v, err := strconv.Atoi(getenv("BILLSYNC_WORKERS")); err == nil {
 		cfg.Workers = v
+	}
+	if v, err := strconv.ParseBool(getenv("BILLSYNC_PROFILING")); err == nil {
+		cfg.Profiling = v
 	}
 	if v, err := strconv.Atoi(getenv("BILLSYNC_RUN_LENGTH")); err == nil {
 		cfg.RunLength = v

@@ -44,6 +44,7 @@ environment variables, then these flags (flags win).`,
 	f.StringVar(&flags.Data, "data", "", "directory of the embedded store (default ./billsync-data; env BILLSYNC_DATA)")
 	f.StringVar(&flags.Mapping, "mapping", "", "YAML mapping file (default: the built-in mapping; env BILLSYNC_MAPPING)")
 	f.IntVar(&flags.Workers, "workers", 0, "partitions synced in parallel; their Salesforce writes share calls (default 1000; env BILLSYNC_WORKERS)")
+	f.BoolVar(&flags.Profiling, "profiling", false, "serve Go's runtime profiles at /debug/pprof/ to admin tokens (env BILLSYNC_PROFILING)")
 	f.BoolVar(&flags.Rebind, "rebind", false, "allow syncing with a Salesforce org or billing tenant other than the one the store is bound to")
 	f.StringVar(&flags.Salesforce.LoginURL, "salesforce-login-url", "", "Salesforce login URL (default https://login.salesforce.com)")
 	f.StringVar(&flags.Billing.URL, "billing-url", "", "billing platform base URL")
@@ -64,6 +65,9 @@ func overlayFlags(cmd *cobra.Command, cfg *Config, f Config) {
 	}
 	if set("workers") {
 		cfg.Workers = f.Workers
+	}
+	if set("profiling") {
+		cfg.Profiling = f.Profiling
 	}
 	if set("rebind") {
 		cfg.Rebind = f.Rebind
