@@ -22,7 +22,8 @@ import (
 // SyncState and PutSyncState, and AppendLog. Besides ns/op they report
 // cpu-ns/op, the process's CPU time per operation (user and system), which
 // is what the store costs a busy instance: ns/op of a commit is mostly
-// waiting for fsync.
+// waiting for fsync. Calls get a context that can be cancelled, as the
+// callers' (a request's, the runner's with its timeout) can.
 
 // benchEngines opens a fresh store of each engine; the second value is the
 // shared store underneath, for ReleaseLeases.
@@ -97,7 +98,7 @@ func BenchmarkEnqueue(b *testing.B) {
 		b.ResetTimer()
 		m.start()
 		b.RunParallel(func(pb *testing.PB) {
-			ctx := context.Background()
+			ctx := b.Context()
 			for pb.Next() {
 				if _, err := s.Enqueue(ctx, benchChange(seq.Add(1))); err != nil {
 					b.Error(err)
@@ -116,7 +117,7 @@ func BenchmarkEnqueue(b *testing.B) {
 func BenchmarkClaimRuns(b *testing.B) {
 	const parts, perRun = 16, 8
 	forBenchEngines(b, func(b *testing.B, s billsync.Store, shared *sqlstore.Store) {
-		ctx := context.Background()
+		ctx := b.Context()
 		var changes []*billsync.Change
 		for i := range int64(parts * perRun * 4) {
 			c := benchChange(i)
@@ -162,7 +163,7 @@ func benchState(i int) *billsync.SyncState {
 func BenchmarkSyncState(b *testing.B) {
 	const records = 1000
 	forBenchEngines(b, func(b *testing.B, s billsync.Store, _ *sqlstore.Store) {
-		ctx := context.Background()
+		ctx := b.Context()
 		for i := range records {
 			if err := s.PutSyncState(ctx, benchState(i)); err != nil {
 				b.Fatal(err)
@@ -189,7 +190,7 @@ func BenchmarkSyncState(b *testing.B) {
 func BenchmarkPutSyncState(b *testing.B) {
 	const records = 1000
 	forBenchEngines(b, func(b *testing.B, s billsync.Store, _ *sqlstore.Store) {
-		ctx := context.Background()
+		ctx := b.Context()
 		states := make([]*billsync.SyncState, records)
 		for i := range states {
 			states[i] = benchState(i)
@@ -225,7 +226,7 @@ func benchEntries(id int64) []billsync.LogEntry {
 // 512 at a time, untimed.
 func BenchmarkComplete(b *testing.B) {
 	forBenchEngines(b, func(b *testing.B, s billsync.Store, _ *sqlstore.Store) {
-		ctx := context.Background()
+		ctx := b.Context()
 		var claimed []int64
 		var seq int64
 		refill := func() {
@@ -273,7 +274,7 @@ func BenchmarkComplete(b *testing.B) {
 // a listener's note does.
 func BenchmarkAppendLog(b *testing.B) {
 	forBenchEngines(b, func(b *testing.B, s billsync.Store, _ *sqlstore.Store) {
-		ctx := context.Background()
+		ctx := b.Context()
 		var m cpuMeter
 		b.ReportAllocs()
 		n := 0

@@ -65,6 +65,10 @@ type Dialect struct {
 	// that repeats prepared once: an embedded engine has no round trips
 	// to save.
 	Pipeline func(ctx context.Context, conn *sql.Conn, batch []*Query) error
+	// Prepare makes the store prepare the statements each change runs
+	// once, at Open, for a driver that otherwise parses a statement's SQL
+	// on every call (see stmt.go).
+	Prepare bool
 	// MaxAttempts bounds how often a transaction runs when Retry allows it
 	// (1 when zero).
 	MaxAttempts int

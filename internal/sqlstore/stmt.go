@@ -1,0 +1,188 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+)
+
+// Prepared statements
+//
+// modernc.org/sqlite parses and compiles a statement's SQL on every call
+// that is not made through a prepared statement, and that parsing was
+// about a third of the store's CPU per change. So where the dialect asks
+// for it (Dialect.Prepare), the statements each change runs are prepared
+// once, at Open, on the pool that runs them: database/sql keeps a Stmt
+// prepared per connection, and Tx.StmtContext binds it to a transaction's
+// connection reusing the driver's statement, group commit's savepoints
+// included. They are prepared at Open and not on first use because SQLite's
+// writer pool has one connection, which is busy with the very transaction
+// that would ask for the statement. Any other statement runs unprepared,
+// as before. pgx caches every statement it prepares per connection by
+// itself, so PostgreSQL leaves Prepare off.
+
+// stmts are statements prepared on one pool, by their SQL.
+type stmts map[string]*sql.Stmt
+
+// prepare prepares each of queries on db. Empty queries and repeats are
+// passed over.
+func prepare(ctx context.Context, db *sql.DB, queries ...string) (stmts, error) {
+	m := make(stmts, len(queries))
+	for _, q := range queries {
+		if q == "" || m[q] != nil {
+			continue
+		}
+		ps, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			_ = m.close()
+			return nil, err
+		}
+		m[q] = ps
+	}
+	return m, nil
+}
+
+func (m stmts) close() error {
+	var errs []error
+	for _, ps := range m {
+		errs = append(errs, ps.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// statements is the SQL of the store's statements that depend on the
+// dialect, put together once.
+type statements struct {
+	followers, putSyncState, addConflict string
+	lockQueueRow, lockDeadLetter         string
+}
+
+func newStatements(d Dialect) statements {
+	st := statements{
+		followers: `UPDATE queue SET state = 'running', attempt = attempt + 1, lease_until = $1
+	WHERE id IN (SELECT id FROM (
+		SELECT id, row_number() OVER (PARTITION BY partition_key ORDER BY id) AS n FROM queue
+		WHERE partition_key IN (SELECT partition_key FROM queue WHERE id IN (` + d.IDsInJSON + `))
+	) ranked WHERE n BETWEEN 2 AND $3)
+	RETURNING ` + ChangeColumns,
+		putSyncState: `INSERT INTO sync_state (` + SyncStateColumns + `) VALUES ($1, $2, $3, $4, $5, $6` + d.JSONCast + `, $7)
+			` + PutSyncStateConflict,
+		addConflict: `INSERT INTO conflicts (` + InsertConflictColumns + `)
+			VALUES ($1, $2, $3, $4, $5` + d.JSONCast + `, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+	}
+	if d.LockPartition != nil {
+		st.lockQueueRow = `SELECT ` + d.LockPartition("partition_key") + ` FROM queue WHERE id = $1`
+		st.lockDeadLetter = `SELECT ` + d.LockPartition("partition_key") + ` FROM dead_letters WHERE id = $1`
+	}
+	return st
+}
+
+// Savepoints of group commit.
+const (
+	savepointSQL  = "SAVEPOINT w"
+	releaseSQL    = "RELEASE w"
+	rollbackToSQL = "ROLLBACK TO w"
+)
+
+// writeSQL are the statements prepared on the write pool: those every
+// change runs (enqueue, claim, sync state, complete, log) and the
+// stream's and leases' steady ones.
+func (s *Store) writeSQL() []string {
+	q := []string{s.d.InsertChangeSQL, s.d.SeenSQL, RefreshHeadSQL, s.d.ClaimSQL, s.sql.followers,
+		completeSQL, retryReturningSQL, releaseChangeSQL, InsertLogSQL, s.sql.putSyncState, DeleteSyncStateSQL,
+		SetReplayIDSQL, TryLeaseSQL, s.sql.lockQueueRow}
+	if s.d.GroupCommit {
+		q = append(q, savepointSQL, releaseSQL, rollbackToSQL)
+	}
+	return q
+}
+
+// readSQL are the statements prepared on the read pool: the engine's
+// lookups of each change.
+var readSQL = []string{SyncStateSQL, SyncStateBySalesforceSQL, HeldConflictSQL, MetaSQL, ReplayIDSQL, SettingsSQL}
+
+// prepareAll prepares writeSQL and readSQL where the dialect asks for it.
+func (s *Store) prepareAll(ctx context.Context) error {
+	if !s.d.Prepare {
+		return nil
+	}
+	var err error
+	if s.wstmts, err = prepare(ctx, s.w, s.writeSQL()...); err != nil {
+		return s.err("prepare", err)
+	}
+	if s.rstmts, err = prepare(ctx, s.r, readSQL...); err != nil {
+		return s.err("prepare", err)
+	}
+	s.group.stmts = s.wstmts
+	return nil
+}
+
+// txn is a write transaction: database/sql's, the connection it runs on
+// where the dialect pipelines, and the write pool's prepared statements.
+// Its ExecContext, QueryContext and QueryRowContext run a prepared
+// statement where there is one.
+type txn struct {
+	*sql.Tx
+	conn  *sql.Conn
+	stmts stmts
+	bound []boundStmt
+}
+
+// boundStmt is a prepared statement bound to the transaction.
+type boundStmt struct {
+	pool, tx *sql.Stmt
+}
+
+// stmt is the prepared statement of query bound to tx, or nil when query
+// is not prepared.
+func (tx *txn) stmt(ctx context.Context, query string) *sql.Stmt {
+	ps := tx.stmts[query]
+	if ps == nil {
+		return nil
+	}
+	for _, b := range tx.bound {
+		if b.pool == ps {
+			return b.tx
+		}
+	}
+	ts := tx.Tx.StmtContext(ctx, ps)
+	tx.bound = append(tx.bound, boundStmt{ps, ts})
+	return ts
+}
+
+func (tx *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if ps := tx.stmt(ctx, query); ps != nil {
+		return ps.ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
+}
+
+func (tx *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if ps := tx.stmt(ctx, query); ps != nil {
+		return ps.QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, query, args...)
+}
+
+func (tx *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if ps := tx.stmt(ctx, query); ps != nil {
+		return ps.QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// readRow runs a query of one row on the read pool, prepared where it is.
+func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if ps := s.rstmts[query]; ps != nil {
+		return ps.QueryRowContext(ctx, args...)
+	}
+	return s.r.QueryRowContext(ctx, query, args...)
+}
+
+// read runs a query on the read pool, prepared where it is.
+func (s *Store) read(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if ps := s.rstmts[query]; ps != nil {
+		return ps.QueryContext(ctx, args...)
+	}
+	return s.r.QueryContext(ctx, query, args...)
+}
