@@ -23,6 +23,7 @@ var dialect = sqlstore.Dialect{
 	InsertChangeSQL: insertChangeSQL,
 	GroupCommit:     true,
 	Prepare:         true,
+	NoInterrupt:     true,
 	Code:            code,
 }
 

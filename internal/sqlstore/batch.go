@@ -47,6 +47,7 @@ func (s *Store) run(ctx context.Context, tx *txn, b batch) error {
 	if s.d.Pipeline != nil && tx.conn != nil {
 		return s.d.Pipeline(ctx, tx.conn, b)
 	}
+	ctx = tx.stmtCtx(ctx)
 	var seen map[string]int
 	var prepared map[string]*sql.Stmt
 	defer func() {

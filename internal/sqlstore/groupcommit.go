@@ -11,8 +11,9 @@ import (
 // arrive while one commit is under way wait and then commit together, each
 // inside its own savepoint, so one failing write rolls back alone.
 type groupCommit struct {
-	db    *sql.DB
-	stmts stmts // prepared on db
+	db     *sql.DB
+	stmts  stmts // prepared on db
+	detach bool  // Dialect.NoInterrupt
 
 	mu      sync.Mutex
 	writes  []*writeReq
@@ -57,7 +58,7 @@ func (g *groupCommit) commitLoop() {
 		g.writes = g.writes[n:]
 		g.mu.Unlock()
 		if len(group) == 1 {
-			group[0].done <- runTx(group[0].ctx, g.db, nil, g.stmts, group[0].fn)
+			group[0].done <- runTx(group[0].ctx, g.db, txn{stmts: g.stmts, detach: g.detach}, group[0].fn)
 			continue
 		}
 		g.runGroup(group)
@@ -77,7 +78,7 @@ func (g *groupCommit) runGroup(group []*writeReq) {
 	}
 	// One txn for the group, so that a statement is bound to the
 	// transaction once whichever write runs it.
-	t := &txn{Tx: tx, stmts: g.stmts}
+	t := &txn{Tx: tx, stmts: g.stmts, detach: g.detach}
 	errs := make([]error, len(group))
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {

@@ -120,12 +120,32 @@ func (s *Store) prepareAll(ctx context.Context) error {
 // txn is a write transaction: database/sql's, the connection it runs on
 // where the dialect pipelines, and the write pool's prepared statements.
 // Its ExecContext, QueryContext and QueryRowContext run a prepared
-// statement where there is one.
+// statement where there is one, and with detach (Dialect.NoInterrupt)
+// leave a live context's cancellation out of the statement.
 type txn struct {
 	*sql.Tx
-	conn  *sql.Conn
-	stmts stmts
-	bound []boundStmt
+	conn   *sql.Conn
+	stmts  stmts
+	bound  []boundStmt
+	detach bool
+}
+
+// stmtCtx is the context a statement of tx runs under: ctx, or ctx
+// without its cancellation where tx detaches and ctx is live. An ended
+// context is passed on, so that the statement fails at once.
+func (tx *txn) stmtCtx(ctx context.Context) context.Context {
+	if tx.detach {
+		return noInterrupt(ctx)
+	}
+	return ctx
+}
+
+// noInterrupt is ctx without its cancellation, unless it has ended.
+func noInterrupt(ctx context.Context) context.Context {
+	if ctx.Done() == nil || ctx.Err() != nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }
 
 // boundStmt is a prepared statement bound to the transaction.
@@ -151,6 +171,7 @@ func (tx *txn) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (tx *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = tx.stmtCtx(ctx)
 	if ps := tx.stmt(ctx, query); ps != nil {
 		return ps.ExecContext(ctx, args...)
 	}
@@ -158,6 +179,7 @@ func (tx *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.
 }
 
 func (tx *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = tx.stmtCtx(ctx)
 	if ps := tx.stmt(ctx, query); ps != nil {
 		return ps.QueryContext(ctx, args...)
 	}
@@ -165,14 +187,19 @@ func (tx *txn) QueryContext(ctx context.Context, query string, args ...any) (*sq
 }
 
 func (tx *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = tx.stmtCtx(ctx)
 	if ps := tx.stmt(ctx, query); ps != nil {
 		return ps.QueryRowContext(ctx, args...)
 	}
 	return tx.Tx.QueryRowContext(ctx, query, args...)
 }
 
-// readRow runs a query of one row on the read pool, prepared where it is.
+// readRow runs a query of one row on the read pool, prepared where it
+// is: a lookup by key, which Dialect.NoInterrupt runs detached.
 func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s.d.NoInterrupt {
+		ctx = noInterrupt(ctx)
+	}
 	if ps := s.rstmts[query]; ps != nil {
 		return ps.QueryRowContext(ctx, args...)
 	}

@@ -87,7 +87,7 @@ func newStore(cfg Config) *Store {
 		s.d.MaxAttempts = 1
 	}
 	s.now, s.log, s.seenTT = Defaults(cfg.Clock, cfg.Logger, cfg.SeenRetention)
-	s.group.db = s.w
+	s.group.db, s.group.detach = s.w, s.d.NoInterrupt
 	s.sql = newStatements(s.d)
 	return s
 }
@@ -144,27 +144,33 @@ func (s *Store) tx(ctx context.Context, op string, fn func(tx *txn) error) error
 // runTx runs fn in one transaction on its own connection.
 func (s *Store) runTx(ctx context.Context, fn func(tx *txn) error) error {
 	if s.d.Pipeline == nil {
-		return runTx(ctx, s.w, nil, s.wstmts, fn)
+		return runTx(ctx, s.w, txn{stmts: s.wstmts, detach: s.d.NoInterrupt}, fn)
 	}
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	return runTx(ctx, conn, conn, s.wstmts, fn)
+	return runTx(ctx, conn, txn{conn: conn, stmts: s.wstmts, detach: s.d.NoInterrupt}, fn)
 }
 
-// runTx runs fn in one transaction of db and commits unless fn fails; conn
-// is db where the transaction runs on a connection of its own, and ps are
-// db's prepared statements.
+// runTx runs fn in one transaction of db, set up as with, and commits
+// unless fn fails.
 func runTx(ctx context.Context, db interface {
 	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
-}, conn *sql.Conn, ps stmts, fn func(tx *txn) error) error {
+}, with txn, fn func(tx *txn) error) error {
+	if with.detach {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ctx = context.WithoutCancel(ctx)
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(&txn{Tx: tx, conn: conn, stmts: ps}); err != nil {
+	with.Tx = tx
+	if err := fn(&with); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
