@@ -91,7 +91,8 @@ func (r *SyncStateRow) SyncState() (*billsync.SyncState, error) {
 		st.SalesforceID = *r.sfID
 	}
 	st.UpdatedAt = TimeFromNanos(r.at)
-	if err := json.Unmarshal(r.agreed, &st.Agreed); err != nil {
+	var err error
+	if st.Agreed, err = decodeAgreed(r.agreed); err != nil {
 		return nil, fmt.Errorf("agreed values of %s %s: %w", r.object, st.BillingID, err)
 	}
 	return &st, nil
