@@ -115,38 +115,53 @@ func BenchmarkEnqueue(b *testing.B) {
 // is one ClaimRuns call (128 changes). The claims are handed back between
 // calls, untimed.
 func BenchmarkClaimRuns(b *testing.B) {
-	const parts, perRun = 16, 8
 	forBenchEngines(b, func(b *testing.B, s billsync.Store, shared *sqlstore.Store) {
-		ctx := b.Context()
-		var changes []*billsync.Change
-		for i := range int64(parts * perRun * 4) {
-			c := benchChange(i)
-			c.Partition = fmt.Sprintf("account:%d", i%(parts*2))
-			changes = append(changes, c)
+		benchClaimRuns(b, s, shared, 32, 16)
+	})
+}
+
+// BenchmarkClaimRunsDeep is BenchmarkClaimRuns with 1,000 changes queued in
+// each partition, as after a resync or a burst on a few accounts: a claim
+// should cost the same whatever waits behind its runs.
+func BenchmarkClaimRunsDeep(b *testing.B) {
+	forBenchEngines(b, func(b *testing.B, s billsync.Store, shared *sqlstore.Store) {
+		benchClaimRuns(b, s, shared, 16, 1000)
+	})
+}
+
+// benchClaimRuns queues depth changes in each of parts partitions and
+// times ClaimRuns(16, 8).
+func benchClaimRuns(b *testing.B, s billsync.Store, shared *sqlstore.Store, parts, depth int) {
+	const heads, perRun = 16, 8
+	ctx := b.Context()
+	var changes []*billsync.Change
+	for i := range int64(parts * depth) {
+		c := benchChange(i)
+		c.Partition = fmt.Sprintf("account:%d", i%int64(parts))
+		changes = append(changes, c)
+	}
+	if _, err := s.Enqueue(ctx, changes...); err != nil {
+		b.Fatal(err)
+	}
+	var m cpuMeter
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		m.start()
+		runs, err := s.ClaimRuns(ctx, heads, perRun, time.Minute)
+		m.stop()
+		if err != nil || len(runs) != heads || len(runs[0]) != perRun {
+			b.Fatalf("ClaimRuns: %d runs, %v", len(runs), err)
 		}
-		if _, err := s.Enqueue(ctx, changes...); err != nil {
+		n++
+		b.StopTimer()
+		if _, err := sqlstore.ReleaseLeases(ctx, shared); err != nil {
 			b.Fatal(err)
 		}
-		var m cpuMeter
-		b.ReportAllocs()
-		n := 0
-		for b.Loop() {
-			m.start()
-			runs, err := s.ClaimRuns(ctx, parts, perRun, time.Minute)
-			m.stop()
-			if err != nil || len(runs) != parts || len(runs[0]) != perRun {
-				b.Fatalf("ClaimRuns: %d runs, %v", len(runs), err)
-			}
-			n++
-			b.StopTimer()
-			if _, err := sqlstore.ReleaseLeases(ctx, shared); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-		}
-		m.report(b, n)
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*parts*perRun), "ns/change")
-	})
+		b.StartTimer()
+	}
+	m.report(b, n)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*heads*perRun), "ns/change")
 }
 
 func benchState(i int) *billsync.SyncState {

@@ -59,12 +59,7 @@ type statements struct {
 
 func newStatements(d Dialect) statements {
 	st := statements{
-		followers: `UPDATE queue SET state = 'running', attempt = attempt + 1, lease_until = $1
-	WHERE id IN (SELECT id FROM (
-		SELECT id, row_number() OVER (PARTITION BY partition_key ORDER BY id) AS n FROM queue
-		WHERE partition_key IN (SELECT partition_key FROM queue WHERE id IN (` + d.IDsInJSON + `))
-	) ranked WHERE n BETWEEN 2 AND $3)
-	RETURNING ` + ChangeColumns,
+		followers: FollowersSQL(d),
 		putSyncState: `INSERT INTO sync_state (` + SyncStateColumns + `) VALUES ($1, $2, $3, $4, $5, $6` + d.JSONCast + `, $7)
 			` + PutSyncStateConflict,
 		addConflict: `INSERT INTO conflicts (` + InsertConflictColumns + `)
@@ -75,6 +70,26 @@ func newStatements(d Dialect) statements {
 		st.lockDeadLetter = `SELECT ` + d.LockPartition("partition_key") + ` FROM dead_letters WHERE id = $1`
 	}
 	return st
+}
+
+// FollowersSQL leases, with lease end $1, the changes that follow the
+// heads named in $2 (the dialect's IDsInJSON) in their partitions, up to
+// $3 per partition counting the head. A head is its partition's lowest id,
+// so its followers are the partition's next ids up to the ($3-1)th, which
+// the subquery finds by stepping that far through queue_partition: both
+// ends of each partition's range are bound, so a claim reads only what it
+// takes, however many changes wait behind the runs. (Ordering by the
+// index's columns keeps PostgreSQL on that index.) Without a ($3-1)th
+// follower every follower is taken.
+func FollowersSQL(d Dialect) string {
+	return `UPDATE queue SET state = 'running', attempt = attempt + 1, lease_until = $1
+	WHERE id IN (
+		SELECT f.id FROM queue h JOIN queue f ON f.partition_key = h.partition_key AND f.id > h.id
+		WHERE h.id IN (` + d.IDsInJSON + `)
+		AND f.id <= coalesce((SELECT x.id FROM queue x WHERE x.partition_key = h.partition_key AND x.id > h.id
+			ORDER BY x.partition_key, x.id LIMIT 1 OFFSET $3 - 2), 9223372036854775807)
+	)
+	RETURNING ` + ChangeColumns
 }
 
 // Savepoints of group commit.
