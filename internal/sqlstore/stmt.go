@@ -9,8 +9,8 @@ import (
 // Prepared statements
 //
 // modernc.org/sqlite parses and compiles a statement's SQL on every call
-// that is not made through a prepared statement, and that parsing was
-// about a third of the store's CPU per change. So where the dialect asks
+// that is not made through a prepared statement, and that parsing was up
+// to a third of a call's CPU (an enqueue's, a sync-state read's). So where the dialect asks
 // for it (Dialect.Prepare), the statements each change runs are prepared
 // once, at Open, on the pool that runs them: database/sql keeps a Stmt
 // prepared per connection, and Tx.StmtContext binds it to a transaction's
