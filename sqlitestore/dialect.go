@@ -22,6 +22,8 @@ var dialect = sqlstore.Dialect{
 	SeenSQL:         `INSERT INTO seen_events (event_id, seen_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING`,
 	InsertChangeSQL: insertChangeSQL,
 	GroupCommit:     true,
+	Prepare:         true,
+	NoInterrupt:     true,
 	Code:            code,
 }
 

@@ -36,6 +36,10 @@ func (b *batch) queryRow(query string, args []any, dest ...any) *Query {
 }
 
 // run runs b in tx, through the dialect's pipeline if it has one.
+// Otherwise each statement runs on its own, through its prepared statement
+// where the store has one, and a statement the store has not prepared but
+// the batch repeats (a resync's thousands of inserts) is prepared for the
+// batch.
 func (s *Store) run(ctx context.Context, tx *txn, b batch) error {
 	if len(b) == 0 {
 		return nil
@@ -43,25 +47,31 @@ func (s *Store) run(ctx context.Context, tx *txn, b batch) error {
 	if s.d.Pipeline != nil && tx.conn != nil {
 		return s.d.Pipeline(ctx, tx.conn, b)
 	}
-	seen := make(map[string]int, 4)
-	for _, q := range b {
-		seen[q.SQL]++
-	}
-	prepared := map[string]*sql.Stmt{}
+	ctx = tx.stmtCtx(ctx)
+	var seen map[string]int
+	var prepared map[string]*sql.Stmt
 	defer func() {
 		for _, ps := range prepared {
 			_ = ps.Close()
 		}
 	}()
 	for _, q := range b {
-		var ps *sql.Stmt
-		if seen[q.SQL] > 1 {
-			if ps = prepared[q.SQL]; ps == nil {
-				var err error
-				if ps, err = tx.PrepareContext(ctx, q.SQL); err != nil {
-					return err
+		ps := tx.stmt(ctx, q.SQL)
+		if ps == nil && len(b) > 1 {
+			if seen == nil {
+				seen, prepared = make(map[string]int, 4), map[string]*sql.Stmt{}
+				for _, q := range b {
+					seen[q.SQL]++
 				}
-				prepared[q.SQL] = ps
+			}
+			if seen[q.SQL] > 1 {
+				if ps = prepared[q.SQL]; ps == nil {
+					var err error
+					if ps, err = tx.PrepareContext(ctx, q.SQL); err != nil {
+						return err
+					}
+					prepared[q.SQL] = ps
+				}
 			}
 		}
 		if err := runOne(ctx, tx, ps, q); err != nil {
@@ -78,7 +88,7 @@ func runOne(ctx context.Context, tx *txn, ps *sql.Stmt, q *Query) error {
 		if ps != nil {
 			row = ps.QueryRowContext(ctx, q.Args...)
 		} else {
-			row = tx.QueryRowContext(ctx, q.SQL, q.Args...)
+			row = tx.Tx.QueryRowContext(ctx, q.SQL, q.Args...)
 		}
 		err := row.Scan(q.Dest...)
 		q.NoRow = errors.Is(err, sql.ErrNoRows)
@@ -92,7 +102,7 @@ func runOne(ctx context.Context, tx *txn, ps *sql.Stmt, q *Query) error {
 	if ps != nil {
 		res, err = ps.ExecContext(ctx, q.Args...)
 	} else {
-		res, err = tx.ExecContext(ctx, q.SQL, q.Args...)
+		res, err = tx.Tx.ExecContext(ctx, q.SQL, q.Args...)
 	}
 	q.Affected, err = rowsAffected(res, err)
 	return err

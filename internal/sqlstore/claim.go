@@ -11,6 +11,16 @@ import (
 	"github.com/billsync/billsync"
 )
 
+// Statements of finishing and releasing a change, which return its
+// partition (and event id).
+const (
+	completeSQL       = `DELETE FROM queue WHERE id = $1 RETURNING partition_key, event_id`
+	retryReturningSQL = RetrySQL + ` RETURNING partition_key, event_id`
+	releaseChangeSQL  = `UPDATE queue SET state = 'pending', lease_until = NULL,
+				attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END
+				WHERE id = $1 AND state = 'running' RETURNING partition_key`
+)
+
 // Claim leases up to max due partition heads, longest due first. A head
 // whose lease ran out is due again, so a crashed worker's change is picked
 // up here like any pending one.
@@ -25,19 +35,6 @@ func (s *Store) Claim(ctx context.Context, max int, lease time.Duration) ([]bill
 	}
 	SortByID(out)
 	return out, nil
-}
-
-// followersSQL leases, with lease end $1, the changes that follow the
-// heads named in $2 (the dialect's IDsInJSON) in their partitions, up to
-// $3 per partition counting the head. A head is its partition's lowest id,
-// so its followers are the partition's rows ranked 2 to $3.
-func (s *Store) followersSQL() string {
-	return `UPDATE queue SET state = 'running', attempt = attempt + 1, lease_until = $1
-	WHERE id IN (SELECT id FROM (
-		SELECT id, row_number() OVER (PARTITION BY partition_key ORDER BY id) AS n FROM queue
-		WHERE partition_key IN (SELECT partition_key FROM queue WHERE id IN (` + s.d.IDsInJSON + `))
-	) ranked WHERE n BETWEEN 2 AND $3)
-	RETURNING ` + ChangeColumns
 }
 
 // ClaimRuns leases up to max due partition heads, as Claim, and with each
@@ -62,7 +59,7 @@ func (s *Store) ClaimRuns(ctx context.Context, max, perRun int, lease time.Durat
 			ids[i] = h.ID
 		}
 		list, _ := json.Marshal(ids)
-		followers, err = queryChanges(ctx, tx, followers[:0], s.followersSQL(), until, string(list), perRun)
+		followers, err = queryChanges(ctx, tx, followers[:0], s.sql.followers, until, string(list), perRun)
 		return err
 	})
 	if err != nil {
@@ -112,16 +109,14 @@ func (s *Store) Release(ctx context.Context, ids ...int64) error {
 	}
 	return s.tx(ctx, "release changes", func(tx *txn) error {
 		for _, id := range ids {
-			if ok, err := s.lockRowPartition(ctx, tx, "queue", id); err != nil || !ok {
+			if ok, err := s.lockRowPartition(ctx, tx, false, id); err != nil || !ok {
 				if err != nil {
 					return err
 				}
 				continue
 			}
 			var partition string
-			err := tx.QueryRowContext(ctx, `UPDATE queue SET state = 'pending', lease_until = NULL,
-				attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END
-				WHERE id = $1 AND state = 'running' RETURNING partition_key`, id).Scan(&partition)
+			err := tx.QueryRowContext(ctx, releaseChangeSQL, id).Scan(&partition)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
@@ -156,7 +151,7 @@ func scanChange(r scanner) (billsync.Change, error) {
 func (s *Store) finish(ctx context.Context, op string, id int64, entries []billsync.LogEntry,
 	move func(tx *txn) (partition, eventID string, err error)) error {
 	return s.tx(ctx, op, func(tx *txn) error {
-		if ok, err := s.lockRowPartition(ctx, tx, "queue", id); err != nil || !ok {
+		if ok, err := s.lockRowPartition(ctx, tx, false, id); err != nil || !ok {
 			return orNotQueued(id, err)
 		}
 		partition, eventID, err := move(tx)
@@ -184,7 +179,7 @@ func orNotQueued(id int64, err error) error {
 // with no ChangeID or EventID get the change's.
 func (s *Store) Complete(ctx context.Context, id int64, entries ...billsync.LogEntry) error {
 	return s.finish(ctx, "complete change", id, entries, func(tx *txn) (partition, eventID string, err error) {
-		err = tx.QueryRowContext(ctx, `DELETE FROM queue WHERE id = $1 RETURNING partition_key, event_id`, id).Scan(&partition, &eventID)
+		err = tx.QueryRowContext(ctx, completeSQL, id).Scan(&partition, &eventID)
 		return partition, eventID, err
 	})
 }
@@ -196,7 +191,7 @@ func (s *Store) Retry(ctx context.Context, id int64, at time.Time, lastError str
 		at = s.now()
 	}
 	return s.finish(ctx, "retry change", id, entries, func(tx *txn) (partition, eventID string, err error) {
-		err = tx.QueryRowContext(ctx, RetrySQL+` RETURNING partition_key, event_id`, id, at.UnixNano(), lastError).Scan(&partition, &eventID)
+		err = tx.QueryRowContext(ctx, retryReturningSQL, id, at.UnixNano(), lastError).Scan(&partition, &eventID)
 		return partition, eventID, err
 	})
 }
@@ -300,7 +295,7 @@ func (s *Store) eachDeadLetter(ctx context.Context, op string, ids []int64, do f
 	return s.tx(ctx, op, func(tx *txn) error {
 		var missing []int64
 		for _, id := range ids {
-			ok, err := s.lockRowPartition(ctx, tx, "dead_letters", id)
+			ok, err := s.lockRowPartition(ctx, tx, true, id)
 			if err == nil && ok {
 				ok, err = do(tx, id)
 			}

@@ -171,8 +171,7 @@ func (s *Store) AddConflict(ctx context.Context, c *billsync.Conflict) error {
 	}
 	var id int64
 	err = s.tx(ctx, "add conflict", func(tx *txn) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO conflicts (`+InsertConflictColumns+`)
-			VALUES ($1, $2, $3, $4, $5`+s.d.JSONCast+`, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`, args...).Scan(&id)
+		return tx.QueryRowContext(ctx, s.sql.addConflict, args...).Scan(&id)
 	})
 	if err != nil {
 		return err
@@ -206,7 +205,7 @@ func (s *Store) Conflicts(ctx context.Context, f billsync.ConflictFilter) ([]bil
 
 // Conflict returns one conflict; ENOTFOUND when there is none.
 func (s *Store) Conflict(ctx context.Context, id int64) (*billsync.Conflict, error) {
-	c, err := scanConflict(s.r.QueryRowContext(ctx, ConflictSQL, id))
+	c, err := scanConflict(s.readRow(ctx, ConflictSQL, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
 	}
@@ -218,7 +217,7 @@ func (s *Store) Conflict(ctx context.Context, id int64) (*billsync.Conflict, err
 
 // HeldConflict returns the held conflict of a record, or ENOTFOUND.
 func (s *Store) HeldConflict(ctx context.Context, t billsync.ObjectType, billingID string) (*billsync.Conflict, error) {
-	c, err := scanConflict(s.r.QueryRowContext(ctx, HeldConflictSQL, string(t), billingID))
+	c, err := scanConflict(s.readRow(ctx, HeldConflictSQL, string(t), billingID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, billsync.Errorf(billsync.ENOTFOUND, "no held conflict for %s %s", t, billingID)
 	}
@@ -269,7 +268,7 @@ func (s *Store) ResolveConflict(ctx context.Context, id int64, winner billsync.S
 // CountHeld is the number of held conflicts.
 func (s *Store) CountHeld(ctx context.Context) (int64, error) {
 	var n int64
-	if err := s.r.QueryRowContext(ctx, CountHeldSQL).Scan(&n); err != nil {
+	if err := s.readRow(ctx, CountHeldSQL).Scan(&n); err != nil {
 		return 0, s.err("count held conflicts", err)
 	}
 	return n, nil

@@ -65,6 +65,19 @@ type Dialect struct {
 	// that repeats prepared once: an embedded engine has no round trips
 	// to save.
 	Pipeline func(ctx context.Context, conn *sql.Conn, batch []*Query) error
+	// Prepare makes the store prepare the statements each change runs
+	// once, at Open, for a driver that otherwise parses a statement's SQL
+	// on every call (see stmt.go).
+	Prepare bool
+	// NoInterrupt runs the statements of write transactions and the
+	// point lookups on the read pool without watching their caller's
+	// context: for a driver that spends a goroutine on every statement
+	// run under a context that can end (modernc.org/sqlite), where a
+	// statement takes microseconds and so is not worth interrupting. A
+	// transaction, and each of its statements, still starts only while
+	// the context is live. An engine whose calls can hang on a network
+	// leaves it off.
+	NoInterrupt bool
 	// MaxAttempts bounds how often a transaction runs when Retry allows it
 	// (1 when zero).
 	MaxAttempts int

@@ -104,15 +104,20 @@ func (s *Store) insertChanges(ctx context.Context, tx *txn, changes []*billsync.
 	return nil
 }
 
-// lockRowPartition takes the partition lock of row id of table (queue or
-// dead_letters) where the dialect has partition locks, and reports whether
-// the row exists; without partition locks it reports true unread. A row's
-// partition never changes, so reading it before the lock is safe.
-func (s *Store) lockRowPartition(ctx context.Context, tx *txn, table string, id int64) (bool, error) {
+// lockRowPartition takes the partition lock of row id of the queue or,
+// with deadLetter, of the dead letters where the dialect has partition
+// locks, and reports whether the row exists; without partition locks it
+// reports true unread. A row's partition never changes, so reading it
+// before the lock is safe.
+func (s *Store) lockRowPartition(ctx context.Context, tx *txn, deadLetter bool, id int64) (bool, error) {
 	if s.d.LockPartition == nil {
 		return true, nil
 	}
-	n, err := rowsAffected(tx.ExecContext(ctx, `SELECT `+s.d.LockPartition("partition_key")+` FROM `+table+` WHERE id = $1`, id))
+	query := s.sql.lockQueueRow
+	if deadLetter {
+		query = s.sql.lockDeadLetter
+	}
+	n, err := rowsAffected(tx.ExecContext(ctx, query, id))
 	return n > 0, err
 }
 
@@ -148,7 +153,7 @@ func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID
 // ReplayID returns the checkpoint of channel.
 func (s *Store) ReplayID(ctx context.Context, channel string) (int64, bool, error) {
 	var id int64
-	err := s.r.QueryRowContext(ctx, ReplayIDSQL, channel).Scan(&id)
+	err := s.readRow(ctx, ReplayIDSQL, channel).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}

@@ -11,7 +11,9 @@ import (
 // arrive while one commit is under way wait and then commit together, each
 // inside its own savepoint, so one failing write rolls back alone.
 type groupCommit struct {
-	db *sql.DB
+	db     *sql.DB
+	stmts  stmts // prepared on db
+	detach bool  // Dialect.NoInterrupt
 
 	mu      sync.Mutex
 	writes  []*writeReq
@@ -56,7 +58,7 @@ func (g *groupCommit) commitLoop() {
 		g.writes = g.writes[n:]
 		g.mu.Unlock()
 		if len(group) == 1 {
-			group[0].done <- runTx(group[0].ctx, g.db, nil, group[0].fn)
+			group[0].done <- runTx(group[0].ctx, g.db, txn{stmts: g.stmts, detach: g.detach}, group[0].fn)
 			continue
 		}
 		g.runGroup(group)
@@ -74,19 +76,22 @@ func (g *groupCommit) runGroup(group []*writeReq) {
 		}
 		return
 	}
+	// One txn for the group, so that a statement is bound to the
+	// transaction once whichever write runs it.
+	t := &txn{Tx: tx, stmts: g.stmts, detach: g.detach}
 	errs := make([]error, len(group))
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		if _, err := tx.ExecContext(r.ctx, "SAVEPOINT w"); err != nil {
+		if _, err := t.ExecContext(r.ctx, savepointSQL); err != nil {
 			errs[i] = err
 			continue
 		}
-		if err := r.fn(&txn{Tx: tx}); err != nil {
+		if err := r.fn(t); err != nil {
 			errs[i] = err
-			if _, rerr := tx.ExecContext(context.Background(), "ROLLBACK TO w"); rerr != nil {
+			if _, rerr := t.ExecContext(context.Background(), rollbackToSQL); rerr != nil {
 				// The transaction is unusable: fail the whole group.
 				_ = tx.Rollback()
 				for j, r := range group {
@@ -98,7 +103,7 @@ func (g *groupCommit) runGroup(group []*writeReq) {
 				return
 			}
 		}
-		if _, err := tx.ExecContext(context.Background(), "RELEASE w"); err != nil && errs[i] == nil {
+		if _, err := t.ExecContext(context.Background(), releaseSQL); err != nil && errs[i] == nil {
 			errs[i] = err
 		}
 	}

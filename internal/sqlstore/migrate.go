@@ -101,7 +101,7 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) error {
 			s.d.Name, s.where, current, len(ms))
 	}
 	for _, m := range ms[current:] {
-		if err := runTx(ctx, conn, conn, func(tx *txn) error { return s.apply(ctx, tx, m) }); err != nil {
+		if err := runTx(ctx, conn, txn{conn: conn}, func(tx *txn) error { return s.apply(ctx, tx, m) }); err != nil {
 			return s.err("migrate "+m.Name, err)
 		}
 		s.log.Info(s.d.Name+": applied migration", "database", s.where, "migration", m.Name)

@@ -17,10 +17,13 @@ const ChangeColumns = `id, partition_key, source, object, op, record_id, event_i
 const (
 	// RefreshHeadSQL marks the lowest-id row of partition $1 as due. Every
 	// other row of it keeps due_at NULL: rows are inserted without it and
-	// only ever lose their head status by being removed.
+	// only ever lose their head status by being removed. A head already
+	// marked (an enqueue behind it) is left unwritten: rewriting it would
+	// cost SQLite a page in the commit and PostgreSQL a dead row version.
 	RefreshHeadSQL = `UPDATE queue
 	SET due_at = CASE state WHEN 'running' THEN lease_until ELSE next_at END
-	WHERE id = (SELECT min(id) FROM queue WHERE partition_key = $1)`
+	WHERE id = (SELECT min(id) FROM queue WHERE partition_key = $1)
+	AND due_at IS DISTINCT FROM (CASE state WHEN 'running' THEN lease_until ELSE next_at END)`
 
 	// PruneSeenSQL forgets event ids older than $1. An id whose change is
 	// still queued or dead is kept: a stuck change must not be duplicated

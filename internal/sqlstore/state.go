@@ -91,7 +91,8 @@ func (r *SyncStateRow) SyncState() (*billsync.SyncState, error) {
 		st.SalesforceID = *r.sfID
 	}
 	st.UpdatedAt = TimeFromNanos(r.at)
-	if err := json.Unmarshal(r.agreed, &st.Agreed); err != nil {
+	var err error
+	if st.Agreed, err = decodeAgreed(r.agreed); err != nil {
 		return nil, fmt.Errorf("agreed values of %s %s: %w", r.object, st.BillingID, err)
 	}
 	return &st, nil
@@ -99,7 +100,7 @@ func (r *SyncStateRow) SyncState() (*billsync.SyncState, error) {
 
 // SyncState returns the state of one record; ENOTFOUND if never synced.
 func (s *Store) SyncState(ctx context.Context, t billsync.ObjectType, billingID string) (*billsync.SyncState, error) {
-	st, err := scanSyncState(s.r.QueryRowContext(ctx, SyncStateSQL, string(t), billingID))
+	st, err := scanSyncState(s.readRow(ctx, SyncStateSQL, string(t), billingID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, billsync.Errorf(billsync.ENOTFOUND, "no sync state for %s %s", t, billingID)
 	}
@@ -114,7 +115,7 @@ func (s *Store) SyncStateBySalesforceID(ctx context.Context, sfID string) (*bill
 	if err := CheckSalesforceID(sfID); err != nil {
 		return nil, err
 	}
-	st, err := scanSyncState(s.r.QueryRowContext(ctx, SyncStateBySalesforceSQL, sfID))
+	st, err := scanSyncState(s.readRow(ctx, SyncStateBySalesforceSQL, sfID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, billsync.Errorf(billsync.ENOTFOUND, "no sync state for Salesforce id %s", sfID)
 	}
@@ -141,8 +142,7 @@ func (s *Store) PutSyncState(ctx context.Context, st *billsync.SyncState) error 
 		return err
 	}
 	return s.tx(ctx, "put sync state", func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO sync_state (`+SyncStateColumns+`) VALUES ($1, $2, $3, $4, $5, $6`+s.d.JSONCast+`, $7)
-			`+PutSyncStateConflict, args...)
+		_, err := tx.ExecContext(ctx, s.sql.putSyncState, args...)
 		return err
 	})
 }
@@ -159,7 +159,7 @@ func (s *Store) DeleteSyncState(ctx context.Context, t billsync.ObjectType, bill
 // Meta returns a named value.
 func (s *Store) Meta(ctx context.Context, key string) (string, bool, error) {
 	var v string
-	err := s.r.QueryRowContext(ctx, MetaSQL, key).Scan(&v)
+	err := s.readRow(ctx, MetaSQL, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}

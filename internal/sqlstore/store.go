@@ -39,6 +39,9 @@ type Store struct {
 	prune Throttle    // of pruning seen event ids
 	group groupCommit // used when d.GroupCommit
 
+	sql            statements
+	wstmts, rstmts stmts // prepared on w and r when d.Prepare
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -68,6 +71,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, s.err("open readers", err)
 		}
 	}
+	if err := s.prepareAll(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -80,14 +87,15 @@ func newStore(cfg Config) *Store {
 		s.d.MaxAttempts = 1
 	}
 	s.now, s.log, s.seenTT = Defaults(cfg.Clock, cfg.Logger, cfg.SeenRetention)
-	s.group.db = s.w
+	s.group.db, s.group.detach = s.w, s.d.NoInterrupt
+	s.sql = newStatements(s.d)
 	return s
 }
 
 // Close closes the pools. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		var errs []error
+		errs := []error{s.wstmts.close(), s.rstmts.close()}
 		if s.r != s.w {
 			errs = append(errs, s.r.Close())
 		}
@@ -115,13 +123,6 @@ func (s *Store) err(op string, err error) error {
 	return fmt.Errorf("%s: %s: %w", s.d.Name, op, err)
 }
 
-// txn is a write transaction: database/sql's, and the connection it runs
-// on where the dialect pipelines.
-type txn struct {
-	*sql.Tx
-	conn *sql.Conn
-}
-
 // tx runs fn in a write transaction and returns once it is committed (or
 // failed). fn may run again after a failure the dialect calls retryable,
 // so it must reset what it collects.
@@ -143,26 +144,33 @@ func (s *Store) tx(ctx context.Context, op string, fn func(tx *txn) error) error
 // runTx runs fn in one transaction on its own connection.
 func (s *Store) runTx(ctx context.Context, fn func(tx *txn) error) error {
 	if s.d.Pipeline == nil {
-		return runTx(ctx, s.w, nil, fn)
+		return runTx(ctx, s.w, txn{stmts: s.wstmts, detach: s.d.NoInterrupt}, fn)
 	}
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	return runTx(ctx, conn, conn, fn)
+	return runTx(ctx, conn, txn{conn: conn, stmts: s.wstmts, detach: s.d.NoInterrupt}, fn)
 }
 
-// runTx runs fn in one transaction of db and commits unless fn fails; conn
-// is db where the transaction runs on a connection of its own.
+// runTx runs fn in one transaction of db, set up as with, and commits
+// unless fn fails.
 func runTx(ctx context.Context, db interface {
 	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
-}, conn *sql.Conn, fn func(tx *txn) error) error {
+}, with txn, fn func(tx *txn) error) error {
+	if with.detach {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ctx = context.WithoutCancel(ctx)
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(&txn{Tx: tx, conn: conn}); err != nil {
+	with.Tx = tx
+	if err := fn(&with); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -180,7 +188,7 @@ func rowsAffected(res sql.Result, err error) (int64, error) {
 // queryAll runs a read query and scans each row with scan, which gets the
 // rows positioned on one row.
 func queryAll(ctx context.Context, s *Store, op, query string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.read(ctx, query, args...)
 	if err != nil {
 		return s.err(op, err)
 	}
