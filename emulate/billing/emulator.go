@@ -205,7 +205,8 @@ func (e *Emulator) Start(ctx context.Context) {
 	})
 }
 
-// Close stops delivery and folds the journal into the snapshot.
+// Close stops delivery and writes the state as the snapshot, which then
+// holds the whole journal.
 // Undelivered webhooks stay in the data directory for the next run.
 func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
@@ -219,8 +220,8 @@ func (e *Emulator) Close() error {
 		}
 		if e.journal != nil {
 			upTo, err := e.journal.close()
-			if _, _, _, ferr := fold(e.dataDir, upTo); err == nil {
-				err = ferr
+			if serr := e.saveSnapshot(upTo); err == nil {
+				err = serr
 			}
 			e.closeErr = err
 		}

@@ -254,6 +254,25 @@ func (s *state) readSnapshot(dir string) (int64, int64, error) {
 	return snap.Journal, int64(len(b)), nil
 }
 
+// saveSnapshot writes the live state as the snapshot holding the journal
+// below upTo, and removes those segments. Close uses it: the state already
+// holds everything the journal does, so nothing needs reading back.
+func (e *Emulator) saveSnapshot(upTo int64) error {
+	e.mu.Lock()
+	b, err := json.Marshal(e.state.snapshot(upTo))
+	e.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("billing emulator: encode snapshot: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(e.dataDir, snapshotFile), b); err != nil {
+		return fmt.Errorf("billing emulator: save snapshot: %w", err)
+	}
+	if err := removeSegments(e.dataDir, upTo); err != nil {
+		return fmt.Errorf("billing emulator: remove folded journal: %w", err)
+	}
+	return nil
+}
+
 // fold reads dir's snapshot and the journal segments below upTo, writes
 // the result as the new snapshot and removes the segments it holds. It
 // returns the state, the first segment the snapshot does not hold, and

@@ -531,17 +531,18 @@ func (e *Emulator) APIUsage() int {
 // Bus is the platform-event bus, for tests that publish or inspect events.
 func (e *Emulator) Bus() *streaming.Bus { return e.bus }
 
-// Close stops journaling and folds the journal into the snapshot. A fold
-// already under way ends before Close returns, so a caller may remove
-// DataDir next. Changes after Close are not kept.
+// Close stops journaling and writes the org as the snapshot, which then
+// holds the whole journal. A fold already under way ends before Close
+// returns, so a caller may remove DataDir next. Changes after Close are
+// not kept.
 func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
 		if e.journal == nil {
 			return
 		}
 		upTo, err := e.journal.close()
-		if _, _, ferr := fold(e.opts.DataDir, upTo, e.newBus()); err == nil {
-			err = ferr
+		if serr := e.saveSnapshot(upTo); err == nil {
+			err = serr
 		}
 		e.closeErr = err
 	})

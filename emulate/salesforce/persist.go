@@ -276,6 +276,33 @@ func fold(dir string, upTo int64, bus *streaming.Bus) (*image, int64, error) {
 	return im, int64(len(b)), nil
 }
 
+// saveSnapshot writes the live org as the snapshot holding the journal
+// below upTo, and removes those segments. Close uses it: the org already
+// holds everything the journal does, so nothing needs reading back.
+func (e *Emulator) saveSnapshot(upTo int64) error {
+	bus, err := e.bus.Snapshot()
+	if err != nil {
+		return fmt.Errorf("salesforce emulator: snapshot event bus: %w", err)
+	}
+	e.mu.Lock()
+	s := snapshot{Version: 1, OrgID: e.orgID, Counters: e.counters, AutoNumbers: e.autoNumbers, Users: e.userListLocked(),
+		Sessions: e.sessions, APIUsage: e.apiUsage, Bus: bus, Journal: upTo}
+	s.Records = slices.Collect(maps.Values(e.records))
+	sort.Slice(s.Records, func(i, j int) bool { return s.Records[i].ID < s.Records[j].ID })
+	b, err := json.Marshal(s)
+	e.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("salesforce emulator: encode state: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(e.opts.DataDir, snapshotFile), b); err != nil {
+		return fmt.Errorf("salesforce emulator: save state: %w", err)
+	}
+	if err := removeSegments(e.opts.DataDir, upTo); err != nil {
+		return fmt.Errorf("salesforce emulator: remove folded journal: %w", err)
+	}
+	return nil
+}
+
 // openDataDir folds what DataDir holds into a snapshot, takes it as the
 // org, and starts a journal segment after it.
 func (e *Emulator) openDataDir() error {

@@ -113,21 +113,27 @@ func orgWorkload(t *testing.T, o *testOrg) {
 }
 
 func TestRestartRestoresExactOrg(t *testing.T) {
-	for _, clean := range []bool{true, false} {
-		name := "crash"
-		if clean {
-			name = "close"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, mode := range []string{"close", "crash", "crash after folds"} {
+		clean := mode == "close"
+		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
 			e1, err := New(Options{DataDir: dir, MultiCurrency: true})
 			if err != nil {
 				t.Fatal(err)
 			}
+			if mode == "crash after folds" {
+				e1.journal.mu.Lock()
+				e1.journal.limit, e1.journal.floor = 4<<10, 4<<10
+				e1.journal.mu.Unlock()
+			}
 			srv := httptest.NewServer(e1.Handler())
 			o1 := &testOrg{t: t, e: e1, srv: srv}
 			orgWorkload(t, o1)
 			srv.Close()
+			e1.journal.folds.Wait()
+			if segs, _ := listSegments(dir); mode == "crash after folds" && segs[0] == 1 {
+				t.Fatalf("the journal never folded: segments %v", segs)
+			}
 			before := orgImage(t, e1)
 			if clean {
 				if err := e1.Close(); err != nil {
