@@ -40,7 +40,8 @@
 // before the request that made it is answered, so a restart, or a crash of
 // the process, comes back with every acknowledged write, undelivered
 // webhooks included. The journal is folded into a snapshot in the
-// background once it outgrows the last one, and on New and Close.
+// background once it outgrows the last one and on New; Close writes the
+// snapshot.
 //
 // It must not import the engine or any billsync package but the root; it
 // is a stand-in for a remote system and knows nothing of Salesforce.

@@ -49,8 +49,8 @@ type User struct {
 type Options struct {
 	// DataDir keeps state across restarts: "" holds everything in memory;
 	// otherwise every change is journaled there before it is answered
-	// (folded into a snapshot in the background, and on New and Close)
-	// and read back by New.
+	// (folded into a snapshot in the background and on New; Close writes
+	// the snapshot) and read back by New.
 	DataDir string
 	// Users of the org; nil means DefaultUsers(). Users found in DataDir
 	// are kept, and those named here are added or updated.
