@@ -18,7 +18,8 @@
 //   - Every create, update and delete emits a signed webhook
 //     ({"type":"<entity>.<op>","timestamp":…,"data":{…}}). Events of one
 //     account (its balances, transactions and quotes included) are delivered
-//     strictly in order; different accounts are delivered in parallel.
+//     strictly in order; different accounts are delivered in parallel
+//     (Options.Workers at once).
 //     Failed deliveries are retried with backoff for up to 24 hours, signed
 //     afresh on every attempt (same webhook-id, new timestamp). While no
 //     webhook URL is set, events are held, not dropped.
@@ -34,9 +35,13 @@
 //   - A client may not choose a record's id; offering and item ids may be
 //     given (kept) or left blank (generated).
 //
-// With Options.DataDir set, the whole state, undelivered webhooks included,
-// is saved as one JSON snapshot (written atomically, debounced) and reloaded
-// by the next New.
+// With Options.DataDir set, every change (a record written, a webhook
+// queued, a delivery's outcome) is appended to a journal as one JSON line
+// before the request that made it is answered, so a restart, or a crash of
+// the process, comes back with every acknowledged write, undelivered
+// webhooks included. The journal is folded into a snapshot in the
+// background once it outgrows the last one and on New; Close writes the
+// snapshot.
 //
 // It must not import the engine or any billsync package but the root; it
 // is a stand-in for a remote system and knows nothing of Salesforce.

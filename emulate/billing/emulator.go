@@ -2,13 +2,16 @@ package billing
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,23 +24,27 @@ import (
 // Options configures an Emulator.
 type Options struct {
 	Token         string // bearer token for the REST API; required
-	TenantID      string // "" = generated (and kept in the snapshot)
+	TenantID      string // "" = generated (and kept in the data directory)
 	WebhookURL    string // "" = hold webhooks until SetWebhookURL
 	WebhookSecret string // "whsec_" + base64; required
-	// DataDir "" keeps everything in memory; otherwise the state is saved
-	// there as a JSON snapshot and reloaded by the next New.
+	// DataDir "" keeps everything in memory; otherwise every change is
+	// journaled there before it is answered, and the next New reloads it.
 	DataDir string
 	// RetryBackoff is the wait after the attempt-th failed delivery
 	// (attempt ≥ 1). Default DefaultRetryBackoff.
 	RetryBackoff func(attempt int) time.Duration
 	Clock        func() time.Time // default time.Now
 	Logger       *slog.Logger     // default discards
-	// Workers is how many accounts' webhooks are delivered in parallel
-	// (default 4).
+	// Workers is how many webhooks are in flight at once, each of a
+	// different account (default 16).
 	Workers int
-	// HTTPClient delivers webhooks (default: a client with a 30 s timeout).
+	// HTTPClient delivers webhooks (default: a client with a 30 s timeout
+	// that keeps a connection per worker).
 	HTTPClient *http.Client
 }
+
+// DefaultWorkers is how many webhooks are in flight at once by default.
+const DefaultWorkers = 16
 
 // Emulator is the billing emulator. Its methods are safe for concurrent use.
 type Emulator struct {
@@ -48,37 +55,33 @@ type Emulator struct {
 	backoff    func(int) time.Duration
 	workers    int
 	httpClient *http.Client
+	ownClient  bool // httpClient is ours: Close drops its idle connections
 	dataDir    string
 
-	mu         sync.Mutex
-	tenant     string
-	seq        int64
-	evSeq      int64
-	tables     map[billsync.ObjectType]*table
-	writes     map[string]int
-	idem       map[string]string // object/Idempotency-Key → record id
-	queues     map[string][]*event
-	busy       map[string]bool
-	inflight   int
-	pending    int
-	delivered  int
+	mu sync.Mutex
+	state
 	webhookURL string
-	dirty      bool
+	// Delivery: a partition with events is in exactly one of ready (its
+	// head is due), busy (a worker holds it) or retryAt (its head failed).
+	ready    readyHeap
+	busy     map[string]bool
+	retryAt  map[string]time.Time
+	work     *sync.Cond // signalled when ready gains a partition, or on stop
+	stopping bool
+	retry    chan struct{}
 
-	kick        chan struct{}
-	persistKick chan struct{}
+	journal *journal       // nil without DataDir
+	unsaved []journalEntry // changes of the current critical section
 
 	startOnce sync.Once
 	closeOnce sync.Once
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
-	persistWG sync.WaitGroup
-	stopSave  chan struct{}
 	closeErr  error
 }
 
-// New builds an emulator, reloading Options.DataDir's snapshot if there is
-// one. Webhooks are delivered only after Start.
+// New builds an emulator, reloading Options.DataDir if it holds state.
+// Webhooks are delivered only after Start.
 func New(opts Options) (*Emulator, error) {
 	if opts.Token == "" {
 		return nil, billsync.Errorf(billsync.EINVALID, "billing emulator: a bearer token is required")
@@ -91,25 +94,21 @@ func New(opts Options) (*Emulator, error) {
 		return nil, billsync.Errorf(billsync.EINVALID, "billing emulator: webhook secret: %v", err)
 	}
 	e := &Emulator{
-		token:       opts.Token,
-		clock:       opts.Clock,
-		log:         opts.Logger,
-		signer:      signer,
-		backoff:     opts.RetryBackoff,
-		workers:     opts.Workers,
-		httpClient:  opts.HTTPClient,
-		dataDir:     opts.DataDir,
-		tenant:      opts.TenantID,
-		tables:      map[billsync.ObjectType]*table{},
-		writes:      map[string]int{},
-		idem:        map[string]string{},
-		queues:      map[string][]*event{},
-		busy:        map[string]bool{},
-		webhookURL:  opts.WebhookURL,
-		kick:        make(chan struct{}, 1),
-		persistKick: make(chan struct{}, 1),
-		stopSave:    make(chan struct{}),
+		token:      opts.Token,
+		clock:      opts.Clock,
+		log:        opts.Logger,
+		signer:     signer,
+		backoff:    opts.RetryBackoff,
+		workers:    opts.Workers,
+		httpClient: opts.HTTPClient,
+		dataDir:    opts.DataDir,
+		state:      newState(),
+		webhookURL: opts.WebhookURL,
+		busy:       map[string]bool{},
+		retryAt:    map[string]time.Time{},
+		retry:      make(chan struct{}, 1),
 	}
+	e.work = sync.NewCond(&e.mu)
 	if e.clock == nil {
 		e.clock = time.Now
 	}
@@ -120,31 +119,61 @@ func New(opts Options) (*Emulator, error) {
 		e.backoff = DefaultRetryBackoff
 	}
 	if e.workers <= 0 {
-		e.workers = 4
+		e.workers = DefaultWorkers
 	}
 	if e.httpClient == nil {
-		e.httpClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	for _, t := range billsync.ObjectTypes {
-		e.tables[t] = newTable()
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = e.workers // a connection per worker, kept between deliveries
+		e.httpClient = &http.Client{Timeout: 30 * time.Second, Transport: tr}
+		e.ownClient = true
 	}
 	if e.dataDir != "" {
-		if err := e.load(); err != nil {
+		if err := e.openDataDir(); err != nil {
 			return nil, err
 		}
 	}
-	if e.tenant == "" {
-		e.tenant = newID("ten_")
-		e.dirty = true
-	}
-	if e.dataDir != "" {
-		e.persistWG.Add(1)
-		go e.persistLoop()
-		if e.dirty {
-			e.persistKick <- struct{}{}
+	if opts.TenantID != "" && opts.TenantID != e.tenant || e.tenant == "" {
+		e.tenant = opts.TenantID
+		if e.tenant == "" {
+			e.tenant = newID("ten_")
 		}
+		e.noteLocked(journalEntry{Tenant: e.tenant})
+		e.saveLocked()
+	}
+	for p, q := range e.queues {
+		heap.Push(&e.ready, readyPartition{p, q[0].Seq})
 	}
 	return e, nil
+}
+
+// openDataDir folds what the data directory holds into a snapshot, takes
+// it as the state, and starts a journal segment after it.
+func (e *Emulator) openDataDir() error {
+	if err := os.MkdirAll(e.dataDir, 0o755); err != nil {
+		return fmt.Errorf("billing emulator: %w", err)
+	}
+	segs, err := listSegments(e.dataDir)
+	if err != nil {
+		return fmt.Errorf("billing emulator: list journal: %w", err)
+	}
+	next := int64(1)
+	if len(segs) > 0 {
+		next = segs[len(segs)-1] + 1
+	}
+	s, held, size, err := fold(e.dataDir, next)
+	if err != nil {
+		return err
+	}
+	e.state = s
+	dir, log := e.dataDir, e.log
+	e.journal, err = openJournal(dir, max(next, held), size, log, func(upTo int64) (int64, error) {
+		_, _, size, err := fold(dir, upTo)
+		return size, err
+	})
+	if err != nil {
+		return fmt.Errorf("billing emulator: open journal: %w", err)
+	}
+	return nil
 }
 
 func (e *Emulator) now() time.Time { return e.clock().UTC().Truncate(time.Millisecond) }
@@ -160,17 +189,25 @@ func (e *Emulator) Tenant() string {
 func (e *Emulator) Start(ctx context.Context) {
 	e.startOnce.Do(func() {
 		ctx, e.cancel = context.WithCancel(ctx)
-		jobs := make(chan string, e.workers)
-		e.wg.Add(1 + e.workers)
-		go func() { defer e.wg.Done(); e.dispatch(ctx, jobs) }()
+		e.wg.Add(2 + e.workers)
+		go func() { defer e.wg.Done(); e.retryLoop(ctx) }()
+		go func() {
+			defer e.wg.Done()
+			<-ctx.Done()
+			e.mu.Lock()
+			e.stopping = true
+			e.work.Broadcast()
+			e.mu.Unlock()
+		}()
 		for range e.workers {
-			go func() { defer e.wg.Done(); e.worker(ctx, jobs) }()
+			go func() { defer e.wg.Done(); e.worker(ctx) }()
 		}
 	})
 }
 
-// Close stops delivery and writes the final snapshot. Undelivered
-// webhooks stay in the snapshot for the next run.
+// Close stops delivery and writes the state as the snapshot, which then
+// holds the whole journal.
+// Undelivered webhooks stay in the data directory for the next run.
 func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
 		e.startOnce.Do(func() {}) // a later Start must not spawn workers
@@ -178,10 +215,15 @@ func (e *Emulator) Close() error {
 			e.cancel()
 		}
 		e.wg.Wait()
-		if e.dataDir != "" {
-			close(e.stopSave)
-			e.persistWG.Wait()
-			e.closeErr = e.save()
+		if e.ownClient {
+			e.httpClient.CloseIdleConnections()
+		}
+		if e.journal != nil {
+			upTo, err := e.journal.close()
+			if serr := e.saveSnapshot(upTo); err == nil {
+				err = serr
+			}
+			e.closeErr = err
 		}
 	})
 	return e.closeErr
@@ -225,6 +267,7 @@ func (e *Emulator) Inject(t billsync.ObjectType, op billsync.Op, data billsync.E
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.emitLocked(t, op, data.Clone(), e.now())
+	e.saveLocked()
 }
 
 // Writes counts the creates, updates and deletes of a record.

@@ -9,16 +9,36 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"time"
 
 	"github.com/billsync/billsync"
 )
 
 const (
-	snapshotFile    = "billing-emulator.json"
-	snapshotFormat  = 1
-	persistDebounce = 100 * time.Millisecond
+	snapshotFile   = "billing-emulator.json"
+	snapshotFormat = 1
 )
+
+// state is everything the data directory keeps. The emulator holds it
+// under its lock; a fold builds one from the files alone.
+type state struct {
+	tenant    string
+	seq       int64 // last record position issued
+	evSeq     int64 // last webhook sequence number issued
+	tables    map[billsync.ObjectType]*table
+	writes    map[string]int
+	idem      map[string]string // object/Idempotency-Key → record id
+	queues    map[string][]*event
+	pending   int
+	delivered int
+}
+
+func newState() state {
+	s := state{tables: map[billsync.ObjectType]*table{}, writes: map[string]int{}, idem: map[string]string{}, queues: map[string][]*event{}}
+	for _, t := range billsync.ObjectTypes {
+		s.tables[t] = newTable()
+	}
+	return s
+}
 
 type snapshot struct {
 	Format    int                                     `json:"format"`
@@ -30,6 +50,8 @@ type snapshot struct {
 	Outbox    []*event                                `json:"outbox"`
 	Delivered int                                     `json:"delivered"`
 	Idem      map[string]string                       `json:"idempotencyKeys,omitempty"`
+	// Journal is the first journal segment the snapshot does not hold.
+	Journal int64 `json:"journal,omitempty"`
 }
 
 type snapshotEntry struct {
@@ -37,165 +59,272 @@ type snapshotEntry struct {
 	Data billsync.Entity `json:"data"`
 }
 
-// markDirtyLocked schedules a snapshot; called with e.mu held.
-func (e *Emulator) markDirtyLocked() {
-	if e.dataDir == "" {
+// journalEntry is one line of the journal: one change.
+type journalEntry struct {
+	Tenant string       `json:"tenant,omitempty"`
+	Put    *putChange   `json:"put,omitempty"`
+	Delete *delChange   `json:"delete,omitempty"`
+	Event  *event       `json:"event,omitempty"`
+	Sent   *sendOutcome `json:"sent,omitempty"`
+	Idem   *idemKey     `json:"idem,omitempty"`
+}
+
+// putChange is a record as a create or update left it.
+type putChange struct {
+	Type   billsync.ObjectType `json:"type"`
+	Seq    int64               `json:"seq"`
+	Data   billsync.Entity     `json:"data"`
+	Writes int                 `json:"writes"`
+}
+
+type delChange struct {
+	Type   billsync.ObjectType `json:"type"`
+	ID     string              `json:"id"`
+	Writes int                 `json:"writes"`
+}
+
+// sendOutcome is how one delivery attempt of a partition's head ended.
+type sendOutcome struct {
+	Partition string `json:"partition"`
+	ID        string `json:"id"`
+	Outcome   string `json:"outcome"` // delivered, failed, dropped
+	Attempts  int    `json:"attempts"`
+	LastError string `json:"lastError,omitempty"`
+}
+
+const (
+	outcomeDelivered = "delivered"
+	outcomeFailed    = "failed"
+	outcomeDropped   = "dropped"
+)
+
+type idemKey struct {
+	Key string `json:"key"`
+	ID  string `json:"id"`
+}
+
+// noteLocked queues a change for the journal; saveLocked writes the
+// queued changes before the lock is released and the request answered.
+func (e *Emulator) noteLocked(en journalEntry) {
+	if e.journal != nil {
+		e.unsaved = append(e.unsaved, en)
+	}
+}
+
+func (e *Emulator) saveLocked() {
+	if len(e.unsaved) == 0 {
 		return
 	}
-	e.dirty = true
-	select {
-	case e.persistKick <- struct{}{}:
-	default:
+	vs := make([]any, len(e.unsaved))
+	for i := range e.unsaved {
+		vs[i] = &e.unsaved[i]
 	}
+	e.journal.write(vs...)
+	clear(e.unsaved)
+	e.unsaved = e.unsaved[:0]
 }
 
-// persistLoop coalesces bursts of writes into one snapshot per debounce
-// interval, so a seed of thousands of records does not write thousands of
-// files.
-func (e *Emulator) persistLoop() {
-	defer e.persistWG.Done()
-	for {
-		select {
-		case <-e.stopSave:
-			return
-		case <-e.persistKick:
+// apply replays one journal line.
+func (s *state) apply(en *journalEntry) error {
+	if en.Tenant != "" {
+		s.tenant = en.Tenant
+	}
+	if p := en.Put; p != nil {
+		tb, ok := s.tables[p.Type]
+		if !ok || p.Data.ID() == "" {
+			return fmt.Errorf("a %q record without an id", p.Type)
 		}
-		select {
-		case <-e.stopSave:
-			return // Close writes the final snapshot
-		case <-time.After(persistDebounce):
+		if r := tb.byID[p.Data.ID()]; r != nil {
+			r.data = p.Data
+		} else {
+			tb.insert(&record{seq: p.Seq, data: p.Data})
 		}
-		if err := e.save(); err != nil {
-			e.log.Error("billing emulator: cannot save snapshot", "dir", e.dataDir, "err", err)
+		s.seq = max(s.seq, p.Seq)
+		s.writes[p.Data.ID()] = p.Writes
+	}
+	if d := en.Delete; d != nil {
+		tb, ok := s.tables[d.Type]
+		if !ok {
+			return fmt.Errorf("unknown type %q", d.Type)
+		}
+		tb.remove(d.ID)
+		s.writes[d.ID] = d.Writes
+	}
+	if ev := en.Event; ev != nil {
+		s.queues[ev.Partition] = append(s.queues[ev.Partition], ev)
+		s.pending++
+		s.evSeq = max(s.evSeq, ev.Seq)
+	}
+	if o := en.Sent; o != nil {
+		q := s.queues[o.Partition]
+		i := 0
+		for i < len(q) && q[i].ID != o.ID {
+			i++
+		}
+		if i == len(q) {
+			return fmt.Errorf("delivery of webhook %s, which is not queued", o.ID)
+		}
+		if o.Outcome == outcomeFailed {
+			q[i].Attempts, q[i].LastError = o.Attempts, o.LastError
+		} else {
+			s.queues[o.Partition] = append(q[:i:i], q[i+1:]...)
+			if len(s.queues[o.Partition]) == 0 {
+				delete(s.queues, o.Partition)
+			}
+			s.pending--
+			if o.Outcome == outcomeDelivered {
+				s.delivered++
+			}
 		}
 	}
+	if k := en.Idem; k != nil {
+		s.idem[k.Key] = k.ID
+	}
+	return nil
 }
 
-func (e *Emulator) snapshotLocked() *snapshot {
-	s := &snapshot{
-		Format: snapshotFormat, Tenant: e.tenant, Seq: e.seq, EventSeq: e.evSeq,
-		Records: map[billsync.ObjectType][]snapshotEntry{}, Writes: e.writes, Delivered: e.delivered, Idem: e.idem,
-		Outbox: []*event{},
+func (s *state) snapshot(journal int64) *snapshot {
+	snap := &snapshot{
+		Format: snapshotFormat, Tenant: s.tenant, Seq: s.seq, EventSeq: s.evSeq,
+		Records: map[billsync.ObjectType][]snapshotEntry{}, Writes: s.writes, Delivered: s.delivered, Idem: s.idem,
+		Outbox: []*event{}, Journal: journal,
 	}
-	for t, tb := range e.tables {
+	for t, tb := range s.tables {
 		entries := make([]snapshotEntry, 0, len(tb.order))
 		for _, r := range tb.order {
 			entries = append(entries, snapshotEntry{Seq: r.seq, Data: r.data})
 		}
-		s.Records[t] = entries
+		snap.Records[t] = entries
 	}
-	for _, q := range e.queues {
-		s.Outbox = append(s.Outbox, q...)
+	for _, q := range s.queues {
+		snap.Outbox = append(snap.Outbox, q...)
 	}
-	return s
+	snap.Outbox = sortEvents(snap.Outbox)
+	return snap
 }
 
-// save writes the snapshot atomically: a temporary file, fsync, rename.
-func (e *Emulator) save() error {
-	e.mu.Lock()
-	if !e.dirty {
-		e.mu.Unlock()
-		return nil
+// readSnapshot loads dir's snapshot into s (an empty state) and returns
+// the first journal segment it does not hold and its size.
+func (s *state) readSnapshot(dir string) (int64, int64, error) {
+	path := filepath.Join(dir, snapshotFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, nil
 	}
-	b, err := json.Marshal(e.snapshotLocked())
-	e.dirty = false
+	if err != nil {
+		return 0, 0, fmt.Errorf("billing emulator: read snapshot: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var snap snapshot
+	if err := dec.Decode(&snap); err != nil {
+		return 0, 0, billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s is corrupt: %v", path, err)
+	}
+	if snap.Format != snapshotFormat {
+		return 0, 0, billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s has format %d, want %d", path, snap.Format, snapshotFormat)
+	}
+	s.tenant = snap.Tenant
+	s.seq, s.evSeq, s.delivered = snap.Seq, snap.EventSeq, snap.Delivered
+	if snap.Idem != nil {
+		s.idem = snap.Idem
+	}
+	if snap.Writes != nil {
+		s.writes = snap.Writes
+	}
+	for t, entries := range snap.Records {
+		tb, ok := s.tables[t]
+		if !ok {
+			return 0, 0, billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s holds unknown type %q", path, t)
+		}
+		sort.Slice(entries, func(i, j int) bool { return entries[i].Seq < entries[j].Seq })
+		for _, en := range entries {
+			if en.Data == nil || en.Data.ID() == "" {
+				return 0, 0, billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s holds a %s without an id", path, t)
+			}
+			tb.insert(&record{seq: en.Seq, data: en.Data})
+		}
+	}
+	for _, ev := range sortEvents(snap.Outbox) {
+		if ev.ID == "" {
+			continue
+		}
+		s.queues[ev.Partition] = append(s.queues[ev.Partition], ev)
+		s.pending++
+	}
+	return snap.Journal, int64(len(b)), nil
+}
+
+// saveSnapshot writes the live state as the snapshot holding the journal
+// below upTo, and removes those segments. Close uses it: the state already
+// holds everything the journal does, so nothing needs reading back.
+func (e *Emulator) saveSnapshot(upTo int64) error {
+	e.mu.Lock()
+	b, err := json.Marshal(e.state.snapshot(upTo))
 	e.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("billing emulator: encode snapshot: %w", err)
 	}
 	if err := writeAtomic(filepath.Join(e.dataDir, snapshotFile), b); err != nil {
-		e.mu.Lock()
-		e.dirty = true
-		e.mu.Unlock()
 		return fmt.Errorf("billing emulator: save snapshot: %w", err)
 	}
-	return nil
-}
-
-func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".snapshot-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable where the filesystem allows
-		d.Close()
+	if err := removeSegments(e.dataDir, upTo); err != nil {
+		return fmt.Errorf("billing emulator: remove folded journal: %w", err)
 	}
 	return nil
 }
 
-func (e *Emulator) load() error {
-	path := filepath.Join(e.dataDir, snapshotFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+// fold reads dir's snapshot and the journal segments below upTo, writes
+// the result as the new snapshot and removes the segments it holds. It
+// returns the state, the first segment the snapshot does not hold, and
+// the snapshot's size. A fold that finds no segments leaves the snapshot
+// as it is.
+func fold(dir string, upTo int64) (s state, journal, size int64, err error) {
+	s = newState()
+	from, size, err := s.readSnapshot(dir)
 	if err != nil {
-		return fmt.Errorf("billing emulator: read snapshot: %w", err)
+		return s, 0, 0, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var s snapshot
-	if err := dec.Decode(&s); err != nil {
-		return billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s is corrupt: %v", path, err)
+	segs, err := listSegments(dir)
+	if err != nil {
+		return s, 0, 0, fmt.Errorf("billing emulator: list journal: %w", err)
 	}
-	if s.Format != snapshotFormat {
-		return billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s has format %d, want %d", path, s.Format, snapshotFormat)
-	}
-	if e.tenant == "" {
-		e.tenant = s.Tenant
-	} else if s.Tenant != e.tenant {
-		e.dirty = true
-	}
-	e.seq, e.evSeq, e.delivered = s.Seq, s.EventSeq, s.Delivered
-	if s.Idem != nil {
-		e.idem = s.Idem
-	}
-	if s.Writes != nil {
-		e.writes = s.Writes
-	}
-	for t, entries := range s.Records {
-		tb, ok := e.tables[t]
-		if !ok {
-			return billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s holds unknown type %q", path, t)
+	folded := false
+	for _, seg := range segs {
+		if seg >= upTo {
+			break
 		}
-		sort.Slice(entries, func(i, j int) bool { return entries[i].Seq < entries[j].Seq })
-		for _, en := range entries {
-			if en.Data == nil || en.Data.ID() == "" {
-				return billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s holds a %s without an id", path, t)
+		folded = true
+		if seg < from {
+			continue // already in the snapshot; a fold died before removing it
+		}
+		err := readSegment(segmentPath(dir, seg), func(line []byte) error {
+			dec := json.NewDecoder(bytes.NewReader(line))
+			dec.UseNumber()
+			var en journalEntry
+			if err := dec.Decode(&en); err != nil {
+				return err
 			}
-			tb.insert(&record{seq: en.Seq, data: en.Data})
+			return s.apply(&en)
+		})
+		if err != nil {
+			return s, 0, 0, billsync.Errorf(billsync.EINVALID, "billing emulator: journal is corrupt: %v", err)
 		}
 	}
-	s.Outbox = sortEvents(s.Outbox)
-	for _, ev := range s.Outbox {
-		if ev.ID == "" {
-			continue
-		}
-		e.queues[ev.Partition] = append(e.queues[ev.Partition], ev)
-		e.pending++
+	if !folded {
+		return s, from, size, nil
 	}
-	return nil
+	journal = max(upTo, from)
+	b, err := json.Marshal(s.snapshot(journal))
+	if err != nil {
+		return s, 0, 0, fmt.Errorf("billing emulator: encode snapshot: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(dir, snapshotFile), b); err != nil {
+		return s, 0, 0, fmt.Errorf("billing emulator: save snapshot: %w", err)
+	}
+	if err := removeSegments(dir, journal); err != nil {
+		return s, 0, 0, fmt.Errorf("billing emulator: remove folded journal: %w", err)
+	}
+	return s, journal, int64(len(b)), nil
 }
 
 func sortEvents(evs []*event) []*event {

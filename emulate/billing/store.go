@@ -243,7 +243,8 @@ func (e *Emulator) createIdempotent(t billsync.ObjectType, raw billsync.Entity, 
 	}
 	e.mu.Lock()
 	e.idem[k] = ent.ID()
-	e.markDirtyLocked()
+	e.noteLocked(journalEntry{Idem: &idemKey{Key: k, ID: ent.ID()}})
+	e.saveLocked()
 	e.mu.Unlock()
 	return ent, false, nil
 }
@@ -270,7 +271,9 @@ func (e *Emulator) create(t billsync.ObjectType, raw billsync.Entity) (billsync.
 	e.seq++
 	e.tables[t].insert(&record{seq: e.seq, data: ent})
 	e.writes[ent.ID()]++
+	e.noteLocked(journalEntry{Put: &putChange{Type: t, Seq: e.seq, Data: ent, Writes: e.writes[ent.ID()]}})
 	e.emitLocked(t, billsync.OpCreated, ent, now)
+	e.saveLocked()
 	return ent.Clone(), nil
 }
 
@@ -321,7 +324,9 @@ func (e *Emulator) update(t billsync.ObjectType, id string, raw billsync.Entity)
 	ent["updatedAt"] = stamp(now)
 	rec.data = ent
 	e.writes[id]++
+	e.noteLocked(journalEntry{Put: &putChange{Type: t, Seq: rec.seq, Data: ent, Writes: e.writes[id]}})
 	e.emitLocked(t, billsync.OpUpdated, ent, now)
+	e.saveLocked()
 	return ent.Clone(), nil
 }
 
@@ -361,6 +366,7 @@ func (e *Emulator) remove(t billsync.ObjectType, id string) *apiError {
 		}
 	}
 	e.deleteLocked(t, rec)
+	e.saveLocked()
 	return nil
 }
 
@@ -374,6 +380,7 @@ func (e *Emulator) deleteLocked(t billsync.ObjectType, rec *record) {
 	gone["updatedAt"] = stamp(now)
 	e.tables[t].remove(rec.data.ID())
 	e.writes[rec.data.ID()]++
+	e.noteLocked(journalEntry{Delete: &delChange{Type: t, ID: rec.data.ID(), Writes: e.writes[rec.data.ID()]}})
 	e.emitLocked(t, billsync.OpDeleted, gone, now)
 }
 

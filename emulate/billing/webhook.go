@@ -2,12 +2,12 @@ package billing
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"time"
 
@@ -54,28 +54,27 @@ func (e *Emulator) emitLocked(t billsync.ObjectType, op billsync.Op, data billsy
 	}
 	e.evSeq++
 	ev := &event{ID: newID("msg_"), Partition: partition(t, data), Seq: e.evSeq, Body: string(body), CreatedAt: now}
-	e.enqueueLocked(ev)
-	e.markDirtyLocked()
+	e.noteLocked(journalEntry{Event: ev})
+	q := e.queues[ev.Partition]
+	e.queues[ev.Partition] = append(q, ev)
+	e.pending++
+	if len(q) == 0 { // a new head: the partition was idle
+		e.readyLocked(ev.Partition)
+	}
 }
 
-func (e *Emulator) enqueueLocked(ev *event) {
-	e.queues[ev.Partition] = append(e.queues[ev.Partition], ev)
-	e.pending++
-	select {
-	case e.kick <- struct{}{}:
-	default:
-	}
+// readyLocked makes an idle partition's head deliverable.
+func (e *Emulator) readyLocked(p string) {
+	heap.Push(&e.ready, readyPartition{p, e.queues[p][0].Seq})
+	e.work.Signal()
 }
 
 // SetWebhookURL changes where webhooks go; held events are sent there.
 func (e *Emulator) SetWebhookURL(u string) {
 	e.mu.Lock()
 	e.webhookURL = u
+	e.work.Broadcast()
 	e.mu.Unlock()
-	select {
-	case e.kick <- struct{}{}:
-	default:
-	}
 }
 
 // Pending is the number of webhooks not yet delivered.
@@ -92,120 +91,96 @@ func (e *Emulator) Delivered() int {
 	return e.delivered
 }
 
-// dispatch hands each partition whose head event is due to a worker, at
-// most one worker per partition, which is what keeps an account's events
-// in order while different accounts proceed in parallel.
-func (e *Emulator) dispatch(ctx context.Context, jobs chan<- string) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+// readyPartition is a partition whose head event is due; head orders the
+// heap, oldest first, so a busy account cannot starve the others.
+type readyPartition struct {
+	p    string
+	head int64
+}
+
+type readyHeap []readyPartition
+
+func (h readyHeap) Len() int           { return len(h) }
+func (h readyHeap) Less(i, j int) bool { return h[i].head < h[j].head }
+func (h readyHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *readyHeap) Push(x any)        { *h = append(*h, x.(readyPartition)) }
+func (h *readyHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// worker delivers the oldest due head of any partition. Holding a
+// partition while its head is in flight keeps one account's events in
+// order; the workers together keep that many accounts in flight. After a
+// delivery the worker goes on with the same account when its next event
+// is the oldest due one, so a busy account costs no hand-over.
+func (e *Emulator) worker(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for {
-		e.mu.Lock()
-		var ready []*event
-		var wake time.Time
-		now := time.Now()
-		if e.webhookURL != "" {
-			for p, q := range e.queues {
-				if len(q) == 0 || e.busy[p] {
-					continue
-				}
-				if head := q[0]; head.notBefore.After(now) {
-					if wake.IsZero() || head.notBefore.Before(wake) {
-						wake = head.notBefore
-					}
-					continue
-				}
-				ready = append(ready, q[0])
-			}
+		for !e.stopping && (e.webhookURL == "" || e.ready.Len() == 0) {
+			e.work.Wait()
 		}
-		// Oldest first, so a busy account cannot starve the others.
-		sort.Slice(ready, func(i, j int) bool { return ready[i].Seq < ready[j].Seq })
-		free := e.workers - e.inflight
-		if len(ready) > free {
-			ready = ready[:free]
-		}
-		for _, ev := range ready {
-			e.busy[ev.Partition] = true
-			e.inflight++
-		}
-		e.mu.Unlock()
-		for _, ev := range ready {
-			jobs <- ev.Partition // buffered to the worker count: never blocks
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		if !wake.IsZero() {
-			timer.Reset(time.Until(wake))
-		} else {
-			timer.Reset(time.Hour)
-		}
-		select {
-		case <-ctx.Done():
+		if e.stopping {
 			return
-		case <-e.kick:
-		case <-timer.C:
+		}
+		p := heap.Pop(&e.ready).(readyPartition).p
+		e.busy[p] = true
+		for more := true; more; {
+			ev, url := e.queues[p][0], e.webhookURL
+			e.mu.Unlock()
+			err := e.post(ctx, url, ev)
+			e.mu.Lock()
+			more = e.settleLocked(p, ev, err)
 		}
 	}
 }
 
-func (e *Emulator) worker(ctx context.Context, jobs <-chan string) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case p := <-jobs:
-			e.deliverHead(ctx, p)
-		}
-	}
-}
-
-func (e *Emulator) deliverHead(ctx context.Context, p string) {
-	e.mu.Lock()
-	q := e.queues[p]
-	if len(q) == 0 {
-		delete(e.busy, p)
-		e.inflight--
-		e.mu.Unlock()
-		return
-	}
-	ev := q[0]
-	url := e.webhookURL
-	e.mu.Unlock()
-
-	err := e.post(ctx, url, ev)
-
-	e.mu.Lock()
-	defer func() {
-		delete(e.busy, p)
-		e.inflight--
-		e.markDirtyLocked()
-		e.mu.Unlock()
-		select {
-		case e.kick <- struct{}{}:
-		default:
-		}
-	}()
+// settleLocked records how a delivery of p's head ended and reports
+// whether the worker should deliver p's next event now; false means it
+// let go of p.
+func (e *Emulator) settleLocked(p string, ev *event, err error) bool {
+	defer e.saveLocked()
 	ev.Attempts++
-	if err == nil {
+	switch {
+	case err == nil:
 		e.popLocked(p)
 		e.delivered++
+		e.noteLocked(journalEntry{Sent: &sendOutcome{Partition: p, ID: ev.ID, Outcome: outcomeDelivered, Attempts: ev.Attempts}})
 		e.log.Debug("billing emulator: webhook delivered", "webhook_id", ev.ID, "attempts", ev.Attempts)
-		return
-	}
-	ev.LastError = err.Error()
-	if age := e.now().Sub(ev.CreatedAt); age >= maxRetryAge {
+	case e.now().Sub(ev.CreatedAt) >= maxRetryAge:
 		e.popLocked(p)
+		e.noteLocked(journalEntry{Sent: &sendOutcome{Partition: p, ID: ev.ID, Outcome: outcomeDropped, Attempts: ev.Attempts, LastError: err.Error()}})
 		e.log.Error("billing emulator: webhook dropped after 24 h of failed deliveries",
 			"webhook_id", ev.ID, "attempts", ev.Attempts, "err", err)
-		return
+	default:
+		ev.LastError = err.Error()
+		e.noteLocked(journalEntry{Sent: &sendOutcome{Partition: p, ID: ev.ID, Outcome: outcomeFailed, Attempts: ev.Attempts, LastError: ev.LastError}})
+		delay := e.backoff(ev.Attempts)
+		ev.notBefore = time.Now().Add(delay)
+		delete(e.busy, p)
+		e.retryAt[p] = ev.notBefore
+		select {
+		case e.retry <- struct{}{}:
+		default:
+		}
+		e.log.Warn("billing emulator: webhook delivery failed; will retry",
+			"webhook_id", ev.ID, "attempt", ev.Attempts, "retry_in", delay, "err", err)
+		return false
 	}
-	delay := e.backoff(ev.Attempts)
-	ev.notBefore = time.Now().Add(delay)
-	e.log.Warn("billing emulator: webhook delivery failed; will retry",
-		"webhook_id", ev.ID, "attempt", ev.Attempts, "retry_in", delay, "err", err)
+	q := e.queues[p]
+	switch {
+	case len(q) == 0:
+		delete(e.busy, p)
+		return false
+	case e.stopping || e.webhookURL == "" || e.ready.Len() > 0 && e.ready[0].head < q[0].Seq:
+		delete(e.busy, p)
+		e.readyLocked(p)
+		return false
+	}
+	return true
 }
 
 func (e *Emulator) popLocked(p string) {
@@ -217,6 +192,38 @@ func (e *Emulator) popLocked(p string) {
 		e.queues[p] = q[1:]
 	}
 	e.pending--
+}
+
+// retryLoop hands a partition whose head failed back to the workers once
+// its backoff has passed.
+func (e *Emulator) retryLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		e.mu.Lock()
+		now := time.Now()
+		var wake time.Time
+		for p, at := range e.retryAt {
+			if !at.After(now) {
+				delete(e.retryAt, p)
+				e.readyLocked(p)
+			} else if wake.IsZero() || at.Before(wake) {
+				wake = at
+			}
+		}
+		e.mu.Unlock()
+		next := time.Hour
+		if !wake.IsZero() {
+			next = time.Until(wake)
+		}
+		timer.Reset(next)
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.retry:
+		case <-timer.C:
+		}
+	}
 }
 
 // post makes one delivery attempt, signed now: same webhook-id on every

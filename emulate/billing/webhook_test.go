@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -345,6 +346,82 @@ func TestDefaultRetryBackoff(t *testing.T) {
 	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 9: 256 * time.Second, 10: 5 * time.Minute, 1000: 5 * time.Minute} {
 		if got := billing.DefaultRetryBackoff(attempt); got != want {
 			t.Errorf("backoff(%d) = %v, want %v", attempt, got, want)
+		}
+	}
+}
+
+// Deliveries of different accounts overlap: the receiver holds each
+// account's first webhook until every account has one in flight, which
+// only a sender with that many deliveries under way gets past. One
+// account's webhooks stay in order, a failed and retried one included.
+func TestDeliveriesOverlapAcrossAccountsInOrderWithin(t *testing.T) {
+	t.Parallel()
+	const accounts, updates = 6, 4
+	allIn := make(chan struct{})
+	var mu sync.Mutex
+	firstSeen := map[string]bool{}
+	failedOnce := map[string]bool{}
+	got := map[string][]int64{} // account → versions of its account events, in arrival order
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		ev, err := billingapi.ParseWebhook(b)
+		if err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		acc, v := ev.Data.ID(), ev.Data.Version()
+		mu.Lock()
+		first := !firstSeen[acc]
+		if first {
+			firstSeen[acc] = true
+			if len(firstSeen) == accounts {
+				close(allIn)
+			}
+		}
+		fail := v == 3 && !failedOnce[acc]
+		if fail {
+			failedOnce[acc] = true
+		} else {
+			got[acc] = append(got[acc], v)
+		}
+		mu.Unlock()
+		if first {
+			select {
+			case <-allIn:
+			case <-time.After(15 * time.Second):
+				t.Errorf("account %s's first webhook waited alone: deliveries do not overlap", acc)
+			}
+		}
+		if fail {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer hook.Close()
+	em, srv := newEmulator(t, func(o *billing.Options) {
+		o.RetryBackoff = func(int) time.Duration { return time.Millisecond }
+	})
+	var ids []string
+	for i := range accounts {
+		acc, err := em.Create(billsync.ObjectAccount, billsync.Entity{"name": "A", "code": string(rune('A' + i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, acc.ID())
+		for v := 1; v <= updates; v++ {
+			mustStatus(t, call(t, srv, "PUT", "/api/v1/accounts/"+acc.ID(), fmt.Sprintf(`{"name":"A","code":"%c","version":%d}`, 'A'+i, v)), 200)
+		}
+	}
+	em.SetWebhookURL(hook.URL)
+	em.Start(t.Context())
+	waitFor(t, "every webhook delivered", func() bool { return em.Delivered() == accounts*(updates+1) })
+	mu.Lock()
+	defer mu.Unlock()
+	want := []int64{1, 2, 3, 4, 5}
+	for _, id := range ids {
+		if fmt.Sprint(got[id]) != fmt.Sprint(want) {
+			t.Errorf("account %s: versions arrived as %v, want %v", id, got[id], want)
 		}
 	}
 }

@@ -74,7 +74,6 @@ func (e *Emulator) SeedDemo() (*Demo, error) {
 		return nil, fmt.Errorf("salesforce emulator: seed demo: %w", err)
 	}
 	t.commit()
-	e.markDirty()
 	return d, nil
 }
 

@@ -2,14 +2,10 @@ package salesforce
 
 import (
 	"crypto/rand"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -52,8 +48,9 @@ type User struct {
 // Options configures an Emulator.
 type Options struct {
 	// DataDir keeps state across restarts: "" holds everything in memory;
-	// otherwise a JSON snapshot is written there atomically (debounced, and
-	// on Close) and read back by New.
+	// otherwise every change is journaled there before it is answered
+	// (folded into a snapshot in the background and on New; Close writes
+	// the snapshot) and read back by New.
 	DataDir string
 	// Users of the org; nil means DefaultUsers(). Users found in DataDir
 	// are kept, and those named here are added or updated.
@@ -116,10 +113,10 @@ type Emulator struct {
 
 	hooks beforeWrite // SetBeforeWrite
 
-	flushMu    sync.Mutex // serialises snapshot writes
-	flushTimer *time.Timer
-	flushes    sync.WaitGroup // timer flushes scheduled or running
-	closed     bool
+	journal   *journal // nil without DataDir
+	unsaved   unsaved  // changes not yet journaled; see journalLocked
+	closeOnce sync.Once
+	closeErr  error
 }
 
 type userRec struct {
@@ -176,7 +173,7 @@ func New(opts Options) (*Emulator, error) {
 	}
 	e := &Emulator{
 		opts: opts, meta: meta, schema: schema, log: opts.Logger, clock: opts.Clock,
-		bus:         streaming.NewBus(streaming.BusOptions{Clock: opts.Clock}),
+
 		counters:    map[string]int64{},
 		autoNumbers: map[string]int64{},
 		records:     map[string]*record{},
@@ -187,35 +184,44 @@ func New(opts Options) (*Emulator, error) {
 		calls:       map[string]int{},
 		cursors:     map[string]*cursor{},
 	}
+	e.bus = e.newBus()
 	if len(opts.JWTPublicKeyPEM) > 0 {
 		if e.jwtKey, err = parseRSAPublicKey(opts.JWTPublicKeyPEM); err != nil {
 			return nil, err
 		}
 	}
-	for _, o := range schema.objects {
-		if o.Event {
-			e.bus.Declare(eventChannel(o.Name))
+	if opts.DataDir != "" {
+		if err := e.openDataDir(); err != nil {
+			return nil, err
 		}
 	}
-	loaded, err := e.load()
-	if err != nil {
-		return nil, err
-	}
-	if !loaded {
-		e.orgID = makeID("00D", randomCounter())
-	}
 	e.mu.Lock()
+	if e.orgID == "" {
+		e.orgID = makeID("00D", randomCounter())
+		e.unsaved.orgID = true
+	}
 	err = e.seedLocked(opts.Users)
+	e.journalLocked()
 	e.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
 	e.handler = e.routes()
-	e.scheduleFlush()
 	return e, nil
 }
 
 func eventChannel(object string) string { return "/event/" + object }
+
+// newBus is an empty event bus with a channel per platform event object.
+func (e *Emulator) newBus() *streaming.Bus {
+	b := streaming.NewBus(streaming.BusOptions{Clock: e.clock})
+	for _, o := range e.schema.objects {
+		if o.Event {
+			b.Declare(eventChannel(o.Name))
+		}
+	}
+	return b
+}
 
 // randomCounter picks where an org's id counter starts, so two emulated
 // orgs do not share an org id.
@@ -273,6 +279,7 @@ func (e *Emulator) seedLocked(users []User) error {
 	for _, u := range e.users {
 		u.integration = e.grantsIntegration(u.PermissionSets)
 	}
+	e.unsaved.users = true
 	if len(e.byObject["pricebook2"]) == 0 {
 		owner := e.anyUserIDLocked()
 		r := &record{Object: "Pricebook2", ID: e.nextIDLocked("01s"), Fields: map[string]any{
@@ -317,7 +324,15 @@ func (e *Emulator) anyUserIDLocked() string {
 
 func (e *Emulator) nextIDLocked(prefix string) string {
 	e.counters[prefix]++
+	e.unsaved.counters = true
 	return makeID(prefix, e.counters[prefix])
+}
+
+// nextAutoNumberLocked issues the next number of an auto-number sequence.
+func (e *Emulator) nextAutoNumberLocked(key string) int64 {
+	e.autoNumbers[key]++
+	e.unsaved.autoNumbers = true
+	return e.autoNumbers[key]
 }
 
 // stampCreateLocked sets the system fields of a new record.
@@ -341,6 +356,7 @@ func (e *Emulator) putLocked(r *record) {
 		e.unindexLocked(old)
 	}
 	e.records[r.ID] = r
+	e.touchedLocked(r.ID)
 	key := strings.ToLower(r.Object)
 	if e.byObject[key] == nil {
 		e.byObject[key] = map[string]*record{}
@@ -356,6 +372,7 @@ func (e *Emulator) removeLocked(id string) {
 	}
 	e.unindexLocked(r)
 	delete(e.records, id)
+	e.touchedLocked(id)
 	delete(e.byObject[strings.ToLower(r.Object)], id)
 }
 
@@ -451,7 +468,7 @@ func (e *Emulator) IssueToken(username string) (string, error) {
 		return "", billsync.Errorf(billsync.ENOTFOUND, "salesforce emulator: no user %q", username)
 	}
 	tok := e.newTokenLocked(u.ID)
-	e.markDirty()
+	e.journalLocked()
 	return tok, nil
 }
 
@@ -514,18 +531,22 @@ func (e *Emulator) APIUsage() int {
 // Bus is the platform-event bus, for tests that publish or inspect events.
 func (e *Emulator) Bus() *streaming.Bus { return e.bus }
 
-// Close writes the state to DataDir and stops background work.
+// Close stops journaling and writes the org as the snapshot, which then
+// holds the whole journal. A fold already under way ends before Close
+// returns, so a caller may remove DataDir next. Changes after Close are
+// not kept.
 func (e *Emulator) Close() error {
-	e.flushMu.Lock()
-	if e.flushTimer != nil && e.flushTimer.Stop() {
-		e.flushes.Done() // it will never run
-	}
-	e.closed = true
-	e.flushMu.Unlock()
-	// A save already under way must end before Close returns: a caller
-	// removing DataDir next would otherwise race it.
-	e.flushes.Wait()
-	return e.flush()
+	e.closeOnce.Do(func() {
+		if e.journal == nil {
+			return
+		}
+		upTo, err := e.journal.close()
+		if serr := e.saveSnapshot(upTo); err == nil {
+			err = serr
+		}
+		e.closeErr = err
+	})
+	return e.closeErr
 }
 
 // sortedLocked lists an object's records in id (creation) order.
@@ -540,149 +561,4 @@ func (e *Emulator) sortedLocked(object string, withDeleted bool) []*record {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
-}
-
-// ---------------------------------------------------------------- persistence
-
-const snapshotFile = "salesforce.json"
-
-type snapshot struct {
-	Version     int               `json:"version"`
-	OrgID       string            `json:"orgId"`
-	Counters    map[string]int64  `json:"counters"`
-	AutoNumbers map[string]int64  `json:"autoNumbers"`
-	Users       []User            `json:"users"`
-	Sessions    map[string]string `json:"sessions"`
-	APIUsage    int               `json:"apiUsage"`
-	Records     []*record         `json:"records"`
-	Bus         []byte            `json:"bus,omitempty"`
-}
-
-func (e *Emulator) load() (bool, error) {
-	if e.opts.DataDir == "" {
-		return false, nil
-	}
-	b, err := os.ReadFile(filepath.Join(e.opts.DataDir, snapshotFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("salesforce emulator: load state: %w", err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.UseNumber()
-	var s snapshot
-	if err := dec.Decode(&s); err != nil {
-		return false, billsync.Errorf(billsync.EINVALID, "salesforce emulator: %s is corrupt: %v", filepath.Join(e.opts.DataDir, snapshotFile), err)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.orgID = s.OrgID
-	maps.Copy(e.counters, s.Counters)
-	maps.Copy(e.autoNumbers, s.AutoNumbers)
-	maps.Copy(e.sessions, s.Sessions)
-	e.apiUsage = s.APIUsage
-	for _, u := range s.Users {
-		e.users[strings.ToLower(u.Username)] = &userRec{User: u}
-	}
-	for _, r := range s.Records {
-		if r.Fields == nil {
-			r.Fields = map[string]any{}
-		}
-		e.putLocked(r)
-	}
-	if len(s.Bus) > 0 {
-		if err := e.bus.Restore(s.Bus); err != nil {
-			return false, fmt.Errorf("salesforce emulator: restore event bus: %w", err)
-		}
-	}
-	return true, nil
-}
-
-// markDirty schedules a snapshot write; callers may hold e.mu.
-func (e *Emulator) markDirty() {
-	if e.opts.DataDir == "" {
-		return
-	}
-	go e.scheduleFlush()
-}
-
-// flushDelay batches the writes of a burst of requests into one snapshot.
-const flushDelay = 200 * time.Millisecond
-
-func (e *Emulator) scheduleFlush() {
-	if e.opts.DataDir == "" {
-		return
-	}
-	e.flushMu.Lock()
-	defer e.flushMu.Unlock()
-	if e.closed || e.flushTimer != nil {
-		return
-	}
-	e.flushes.Add(1)
-	e.flushTimer = time.AfterFunc(flushDelay, func() {
-		defer e.flushes.Done()
-		e.flushMu.Lock()
-		e.flushTimer = nil
-		closed := e.closed
-		e.flushMu.Unlock()
-		if closed {
-			return // Close writes the last snapshot
-		}
-		if err := e.flush(); err != nil {
-			e.log.Error("salesforce emulator: saving state failed", "err", err)
-		}
-	})
-}
-
-// flush writes the snapshot atomically: a temporary file renamed over the
-// old one, so a crash leaves either the old or the new state.
-func (e *Emulator) flush() error {
-	if e.opts.DataDir == "" {
-		return nil
-	}
-	busState, err := e.bus.Snapshot()
-	if err != nil {
-		return fmt.Errorf("salesforce emulator: snapshot event bus: %w", err)
-	}
-	e.mu.Lock()
-	s := snapshot{Version: 1, OrgID: e.orgID, Counters: maps.Clone(e.counters), AutoNumbers: maps.Clone(e.autoNumbers),
-		Sessions: maps.Clone(e.sessions), APIUsage: e.apiUsage, Bus: busState}
-	for _, u := range e.users {
-		s.Users = append(s.Users, u.User)
-	}
-	sort.Slice(s.Users, func(i, j int) bool { return s.Users[i].ID < s.Users[j].ID })
-	for _, r := range e.records {
-		s.Records = append(s.Records, r.clone())
-	}
-	e.mu.Unlock()
-	sort.Slice(s.Records, func(i, j int) bool { return s.Records[i].ID < s.Records[j].ID })
-	b, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("salesforce emulator: encode state: %w", err)
-	}
-	e.flushMu.Lock()
-	defer e.flushMu.Unlock()
-	if err := os.MkdirAll(e.opts.DataDir, 0o755); err != nil {
-		return fmt.Errorf("salesforce emulator: %w", err)
-	}
-	tmp, err := os.CreateTemp(e.opts.DataDir, snapshotFile+".*")
-	if err != nil {
-		return fmt.Errorf("salesforce emulator: %w", err)
-	}
-	_, werr := tmp.Write(b)
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), filepath.Join(e.opts.DataDir, snapshotFile))
-	}
-	if werr != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("salesforce emulator: save state: %w", werr)
-	}
-	return nil
 }

@@ -11,10 +11,11 @@ func (e *Emulator) ExpireSessions() int {
 	e.mu.Lock()
 	n := len(e.sessions)
 	clear(e.sessions)
-	e.mu.Unlock()
 	if n > 0 {
-		e.markDirty()
+		e.unsaved.endSessions, e.unsaved.sessions = true, nil
+		e.journalLocked()
 	}
+	e.mu.Unlock()
 	e.log.Info("salesforce emulator: sessions expired", "sessions", n)
 	return n
 }

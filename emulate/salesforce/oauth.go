@@ -62,8 +62,8 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	e.mu.Lock()
 	tok := e.newTokenLocked(u.ID)
+	e.journalLocked()
 	e.mu.Unlock()
-	e.markDirty()
 	base := e.baseURLFor(r)
 	id := base + "/id/" + e.OrgID() + "/" + u.ID
 	issued := strconv.FormatInt(e.clock().UnixMilli(), 10)
@@ -188,5 +188,11 @@ func (e *Emulator) newTokenLocked(userID string) string {
 	_, _ = rand.Read(b[:])
 	tok := e.orgID[:15] + "!" + base64.RawURLEncoding.EncodeToString(b[:])
 	e.sessions[tok] = userID
+	if e.journal != nil {
+		if e.unsaved.sessions == nil {
+			e.unsaved.sessions = map[string]string{}
+		}
+		e.unsaved.sessions[tok] = userID
+	}
 	return tok
 }

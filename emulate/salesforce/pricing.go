@@ -171,8 +171,7 @@ func (t *tx) quoteLineRules(r, old *record) *apiError {
 		}
 		r.Fields["Product2Id"] = entry.Fields["Product2Id"]
 		r.Fields["ListPrice"] = entry.Fields["UnitPrice"]
-		t.e.autoNumbers["QuoteLineItem"]++
-		r.Fields["LineNumber"] = formatAutoNumber("{00000}", t.e.autoNumbers["QuoteLineItem"])
+		r.Fields["LineNumber"] = formatAutoNumber("{00000}", t.e.nextAutoNumberLocked("QuoteLineItem"))
 	}
 	return lineTotals(r)
 }

@@ -124,9 +124,10 @@ func (e *Emulator) serveData(kind string, w http.ResponseWriter, r *http.Request
 		return
 	}
 	e.apiUsage++
+	e.unsaved.apiUsage = true
+	e.journalLocked()
 	usage, limit := e.apiUsage, e.opts.DailyAPILimit
 	e.mu.Unlock()
-	e.markDirty()
 	w.Header().Set("Sforce-Limit-Info", fmt.Sprintf("api-usage=%d/%d", usage, limit))
 	if usage > limit {
 		writeErrors(w, newErr(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."))

@@ -83,6 +83,7 @@ func (t *tx) rollback() {
 		}
 	}
 	t.undo, t.order, t.events = map[string]*record{}, nil, nil
+	t.e.journalLocked() // ids and numbers the tx took stay taken
 }
 
 // savepoint and rollbackTo give allOrNone=false requests per-record
@@ -104,13 +105,12 @@ func (t *tx) rollbackTo(sp savepoint) {
 	t.events = t.events[:sp.events]
 }
 
+// commit journals the tx's changes, then publishes its events.
 func (t *tx) commit() {
+	t.e.journalLocked()
 	for _, p := range t.events {
 		ch := eventChannel(t.eventObject)
 		t.e.bus.Publish(ch, p)
-	}
-	if len(t.order) > 0 || len(t.events) > 0 {
-		t.e.markDirty()
 	}
 }
 
@@ -270,8 +270,7 @@ func (t *tx) insert(o *objectDef, body map[string]any) (string, *apiError) {
 	if f := o.field("Name"); f != nil {
 		switch {
 		case f.AutoNumber:
-			t.e.autoNumbers[o.Name]++
-			r.Fields["Name"] = formatAutoNumber(f.DisplayFormat, t.e.autoNumbers[o.Name])
+			r.Fields["Name"] = formatAutoNumber(f.DisplayFormat, t.e.nextAutoNumberLocked(o.Name))
 		case o.Custom && r.Fields["Name"] == nil:
 			// A custom record saved without a name is named by its
 			// 15-character id, as a real org does.
@@ -522,7 +521,6 @@ func (t *tx) publishEvent(o *objectDef, body map[string]any) (string, *apiError)
 	// its EventUuid is reported back as OPERATION_ENQUEUED.
 	ev := t.e.bus.Publish(eventChannel(o.Name), p)
 	t.published = append(t.published, ev.UUID)
-	t.e.markDirty()
 	return id, nil
 }
 
@@ -538,8 +536,7 @@ func (t *tx) derive(o *objectDef, r *record) {
 			r.Fields["AccountId"] = opp.Fields["AccountId"]
 		}
 		if r.Fields["QuoteNumber"] == nil {
-			t.e.autoNumbers["Quote"]++
-			r.Fields["QuoteNumber"] = fmt.Sprintf("%08d", t.e.autoNumbers["Quote"])
+			r.Fields["QuoteNumber"] = fmt.Sprintf("%08d", t.e.nextAutoNumberLocked("Quote"))
 		}
 	case "PricebookEntry", "QuoteLineItem", "OpportunityLineItem":
 		if pbe := t.e.records[str(r.Fields["PricebookEntryId"])]; pbe != nil && o.Name != "PricebookEntry" {

@@ -48,6 +48,43 @@ type Bus struct {
 	// changed is closed and replaced on every publish, waking every
 	// long poll at once without the bus knowing who waits.
 	changed chan struct{}
+	journal Journal
+}
+
+// Journal receives every change to a bus, in order, while the bus is
+// locked: an emulator that keeps its state on disk appends them to its
+// log, and Replay and Purge bring a bus back from it.
+type Journal interface {
+	Published(Event)
+	Purged(before time.Time)
+}
+
+// SetJournal makes j see every later change of the bus.
+func (b *Bus) SetJournal(j Journal) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.journal = j
+}
+
+// Replay appends an event exactly as it was once published (read back
+// from a journal): same replay id, uuid and time. Replay ids must come in
+// the order they were issued.
+func (b *Bus) Replay(ev Event) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ev.ReplayID <= b.lastID {
+		return fmt.Errorf("streaming: replay: event %d follows %d", ev.ReplayID, b.lastID)
+	}
+	b.lastID = ev.ReplayID
+	l := b.logLocked(ev.Channel)
+	l.Events = append(l.Events, ev)
+	l.LastID = ev.ReplayID
+	if b.journal != nil {
+		b.journal.Published(ev)
+	}
+	close(b.changed)
+	b.changed = make(chan struct{})
+	return nil
 }
 
 type channelLog struct {
@@ -111,6 +148,9 @@ func (b *Bus) Publish(channel string, payload map[string]any) Event {
 	l := b.logLocked(channel)
 	l.Events = append(l.Events, ev)
 	l.LastID = ev.ReplayID
+	if b.journal != nil {
+		b.journal.Published(ev)
+	}
 	close(b.changed)
 	b.changed = make(chan struct{})
 	return ev
@@ -132,6 +172,9 @@ func (b *Bus) purgeLocked(before time.Time) int {
 			n += i
 			l.Events = append([]Event(nil), l.Events[i:]...)
 		}
+	}
+	if n > 0 && b.journal != nil {
+		b.journal.Purged(before)
 	}
 	return n
 }

@@ -1,0 +1,347 @@
+package salesforce
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/emulate/salesforce/streaming"
+)
+
+// Persistence: with Options.DataDir, every critical section that changes
+// the org appends one journal line naming what changed (the records it
+// wrote, as they now stand; a counter; a session), and the event bus
+// appends one per event. Lines are written before the lock is released,
+// so before the request is answered, and in the order the changes
+// happened. The snapshot is rebuilt from the files alone (see journal).
+
+const snapshotFile = "salesforce.json"
+
+type snapshot struct {
+	Version     int               `json:"version"`
+	OrgID       string            `json:"orgId"`
+	Counters    map[string]int64  `json:"counters"`
+	AutoNumbers map[string]int64  `json:"autoNumbers"`
+	Users       []User            `json:"users"`
+	Sessions    map[string]string `json:"sessions"`
+	APIUsage    int               `json:"apiUsage"`
+	Records     []*record         `json:"records"`
+	Bus         []byte            `json:"bus,omitempty"`
+	// Journal is the first journal segment the snapshot does not hold.
+	Journal int64 `json:"journal,omitempty"`
+}
+
+// journalLine is one line of the journal. Counters, auto numbers and
+// users are written whole (they are a handful); records only as changed.
+type journalLine struct {
+	OrgID        string            `json:"orgId,omitempty"`
+	Counters     map[string]int64  `json:"counters,omitempty"`
+	AutoNumbers  map[string]int64  `json:"autoNumbers,omitempty"`
+	Users        []User            `json:"users,omitempty"`
+	EndSessions  bool              `json:"endSessions,omitempty"` // applied before Sessions
+	Sessions     map[string]string `json:"sessions,omitempty"`
+	APIUsage     *int              `json:"apiUsage,omitempty"`
+	Records      []*record         `json:"records,omitempty"`
+	Removed      []string          `json:"removed,omitempty"`
+	Event        *streaming.Event  `json:"event,omitempty"`
+	PurgedBefore *time.Time        `json:"purgedBefore,omitempty"`
+}
+
+// unsaved is what changed since the last journal line.
+type unsaved struct {
+	orgID, counters, autoNumbers, users, apiUsage, endSessions bool
+	sessions                                                   map[string]string
+	records                                                    map[string]bool
+}
+
+func (u *unsaved) empty() bool {
+	return !u.orgID && !u.counters && !u.autoNumbers && !u.users && !u.apiUsage && !u.endSessions &&
+		len(u.sessions) == 0 && len(u.records) == 0
+}
+
+// touchedLocked notes that a record was stored or removed.
+func (e *Emulator) touchedLocked(id string) {
+	if e.journal == nil {
+		return
+	}
+	if e.unsaved.records == nil {
+		e.unsaved.records = map[string]bool{}
+	}
+	e.unsaved.records[id] = true
+}
+
+// journalLocked writes what changed since the last line, as it stands
+// now. Called with e.mu held, at the end of every critical section that
+// changes the org.
+func (e *Emulator) journalLocked() {
+	u := &e.unsaved
+	if e.journal == nil || u.empty() {
+		*u = unsaved{}
+		return
+	}
+	var l journalLine
+	if u.orgID {
+		l.OrgID = e.orgID
+	}
+	if u.counters {
+		l.Counters = e.counters
+	}
+	if u.autoNumbers {
+		l.AutoNumbers = e.autoNumbers
+	}
+	if u.users {
+		l.Users = e.userListLocked()
+	}
+	l.EndSessions, l.Sessions = u.endSessions, u.sessions
+	if u.apiUsage {
+		n := e.apiUsage
+		l.APIUsage = &n
+	}
+	for id := range u.records {
+		if r := e.records[id]; r != nil {
+			l.Records = append(l.Records, r)
+		} else {
+			l.Removed = append(l.Removed, id)
+		}
+	}
+	e.journal.write(&l) // encoded now, under e.mu: the records as they stand
+	*u = unsaved{records: u.records}
+	clear(u.records)
+}
+
+func (e *Emulator) userListLocked() []User {
+	users := make([]User, 0, len(e.users))
+	for _, u := range e.users {
+		users = append(users, u.User)
+	}
+	sort.Slice(users, func(i, j int) bool { return users[i].ID < users[j].ID })
+	return users
+}
+
+// busJournal appends the event bus's changes to the journal.
+type busJournal struct{ j *journal }
+
+func (b busJournal) Published(ev streaming.Event) { b.j.write(&journalLine{Event: &ev}) }
+func (b busJournal) Purged(before time.Time)      { b.j.write(&journalLine{PurgedBefore: &before}) }
+
+// image is the org as the data directory holds it, read back.
+type image struct {
+	snapshot
+	records map[string]*record
+	bus     *streaming.Bus
+}
+
+func (im *image) apply(l *journalLine) error {
+	if l.OrgID != "" {
+		im.OrgID = l.OrgID
+	}
+	maps.Copy(im.Counters, l.Counters)
+	maps.Copy(im.AutoNumbers, l.AutoNumbers)
+	if l.Users != nil {
+		im.Users = l.Users
+	}
+	if l.EndSessions {
+		clear(im.Sessions)
+	}
+	maps.Copy(im.Sessions, l.Sessions)
+	if l.APIUsage != nil {
+		im.APIUsage = *l.APIUsage
+	}
+	for _, r := range l.Records {
+		if r == nil || r.ID == "" {
+			return errors.New("a record without an id")
+		}
+		if r.Fields == nil {
+			r.Fields = map[string]any{}
+		}
+		im.records[r.ID] = r
+	}
+	for _, id := range l.Removed {
+		delete(im.records, id)
+	}
+	if l.Event != nil {
+		if err := im.bus.Replay(*l.Event); err != nil {
+			return err
+		}
+	}
+	if l.PurgedBefore != nil {
+		im.bus.Purge(*l.PurgedBefore)
+	}
+	return nil
+}
+
+// readSnapshot reads dir's snapshot into an image whose events go to
+// bus; an empty directory is an empty image.
+func readSnapshot(dir string, bus *streaming.Bus) (*image, int64, error) {
+	im := &image{records: map[string]*record{}, bus: bus}
+	im.Counters, im.AutoNumbers, im.Sessions = map[string]int64{}, map[string]int64{}, map[string]string{}
+	path := filepath.Join(dir, snapshotFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return im, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("salesforce emulator: load state: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var s snapshot
+	if err := dec.Decode(&s); err != nil {
+		return nil, 0, billsync.Errorf(billsync.EINVALID, "salesforce emulator: %s is corrupt: %v", path, err)
+	}
+	im.OrgID, im.Users, im.APIUsage, im.Journal = s.OrgID, s.Users, s.APIUsage, s.Journal
+	maps.Copy(im.Counters, s.Counters)
+	maps.Copy(im.AutoNumbers, s.AutoNumbers)
+	maps.Copy(im.Sessions, s.Sessions)
+	for _, r := range s.Records {
+		if r.Fields == nil {
+			r.Fields = map[string]any{}
+		}
+		im.records[r.ID] = r
+	}
+	if len(s.Bus) > 0 {
+		if err := bus.Restore(s.Bus); err != nil {
+			return nil, 0, fmt.Errorf("salesforce emulator: restore event bus: %w", err)
+		}
+	}
+	return im, int64(len(b)), nil
+}
+
+// fold reads dir's snapshot and the journal segments below upTo into an
+// image (its events into bus), writes that as the new snapshot and removes
+// the segments it holds. It returns the image, whose Journal is the first
+// segment it does not hold, and the snapshot's size. A fold that finds no
+// segments leaves the snapshot as it is.
+func fold(dir string, upTo int64, bus *streaming.Bus) (*image, int64, error) {
+	im, size, err := readSnapshot(dir, bus)
+	if err != nil {
+		return nil, 0, err
+	}
+	segs, err := listSegments(dir)
+	if err != nil {
+		return nil, 0, fmt.Errorf("salesforce emulator: list journal: %w", err)
+	}
+	folded := false
+	for _, seg := range segs {
+		if seg >= upTo {
+			break
+		}
+		folded = true
+		if seg < im.Journal {
+			continue // already in the snapshot; a fold died before removing it
+		}
+		err := readSegment(segmentPath(dir, seg), func(line []byte) error {
+			dec := json.NewDecoder(bytes.NewReader(line))
+			dec.UseNumber()
+			var l journalLine
+			if err := dec.Decode(&l); err != nil {
+				return err
+			}
+			return im.apply(&l)
+		})
+		if err != nil {
+			return nil, 0, billsync.Errorf(billsync.EINVALID, "salesforce emulator: journal is corrupt: %v", err)
+		}
+	}
+	if !folded {
+		return im, size, nil
+	}
+	im.Journal = max(upTo, im.Journal)
+	s := im.snapshot
+	s.Version = 1
+	if s.Bus, err = bus.Snapshot(); err != nil {
+		return nil, 0, fmt.Errorf("salesforce emulator: snapshot event bus: %w", err)
+	}
+	s.Records = slices.Collect(maps.Values(im.records))
+	sort.Slice(s.Records, func(i, j int) bool { return s.Records[i].ID < s.Records[j].ID })
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, 0, fmt.Errorf("salesforce emulator: encode state: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(dir, snapshotFile), b); err != nil {
+		return nil, 0, fmt.Errorf("salesforce emulator: save state: %w", err)
+	}
+	if err := removeSegments(dir, im.Journal); err != nil {
+		return nil, 0, fmt.Errorf("salesforce emulator: remove folded journal: %w", err)
+	}
+	return im, int64(len(b)), nil
+}
+
+// saveSnapshot writes the live org as the snapshot holding the journal
+// below upTo, and removes those segments. Close uses it: the org already
+// holds everything the journal does, so nothing needs reading back.
+func (e *Emulator) saveSnapshot(upTo int64) error {
+	bus, err := e.bus.Snapshot()
+	if err != nil {
+		return fmt.Errorf("salesforce emulator: snapshot event bus: %w", err)
+	}
+	e.mu.Lock()
+	s := snapshot{Version: 1, OrgID: e.orgID, Counters: e.counters, AutoNumbers: e.autoNumbers, Users: e.userListLocked(),
+		Sessions: e.sessions, APIUsage: e.apiUsage, Bus: bus, Journal: upTo}
+	s.Records = slices.Collect(maps.Values(e.records))
+	sort.Slice(s.Records, func(i, j int) bool { return s.Records[i].ID < s.Records[j].ID })
+	b, err := json.Marshal(s)
+	e.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("salesforce emulator: encode state: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(e.opts.DataDir, snapshotFile), b); err != nil {
+		return fmt.Errorf("salesforce emulator: save state: %w", err)
+	}
+	if err := removeSegments(e.opts.DataDir, upTo); err != nil {
+		return fmt.Errorf("salesforce emulator: remove folded journal: %w", err)
+	}
+	return nil
+}
+
+// openDataDir folds what DataDir holds into a snapshot, takes it as the
+// org, and starts a journal segment after it.
+func (e *Emulator) openDataDir() error {
+	dir := e.opts.DataDir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("salesforce emulator: %w", err)
+	}
+	segs, err := listSegments(dir)
+	if err != nil {
+		return fmt.Errorf("salesforce emulator: list journal: %w", err)
+	}
+	next := int64(1)
+	if len(segs) > 0 {
+		next = segs[len(segs)-1] + 1
+	}
+	im, size, err := fold(dir, next, e.bus)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.orgID = im.OrgID
+	maps.Copy(e.counters, im.Counters)
+	maps.Copy(e.autoNumbers, im.AutoNumbers)
+	maps.Copy(e.sessions, im.Sessions)
+	e.apiUsage = im.APIUsage
+	for _, u := range im.Users {
+		e.users[strings.ToLower(u.Username)] = &userRec{User: u}
+	}
+	for _, r := range im.records {
+		e.putLocked(r)
+	}
+	e.mu.Unlock()
+	e.journal, err = openJournal(dir, max(next, im.Journal), size, e.log, func(upTo int64) (int64, error) {
+		_, size, err := fold(dir, upTo, e.newBus())
+		return size, err
+	})
+	if err != nil {
+		return fmt.Errorf("salesforce emulator: open journal: %w", err)
+	}
+	e.bus.SetJournal(busJournal{e.journal})
+	return nil
+}
