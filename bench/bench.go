@@ -44,19 +44,22 @@ type Options struct {
 	IngestClients  int
 	IngestDuration time.Duration
 	Workers        int
-	Quick          bool
-	InProcess      bool
-	CPUProfile     string // a file for this process's CPU profile while the workloads run
-	Data           string
-	Keep           bool
-	Skip           []string
+	// Shape is the realistic workload's size; its Salesforce latency is
+	// SFLatency.
+	Shape      Shape
+	Quick      bool
+	InProcess  bool
+	CPUProfile string // a file for this process's CPU profile while the workloads run
+	Data       string
+	Keep       bool
+	Skip       []string
 	// DrainTimeout bounds the wait for a workload to reach Salesforce; 0
 	// picks one from the workload's size.
 	DrainTimeout time.Duration
 }
 
 // Phases are the workloads, in the order they run.
-var Phases = []string{"ingest", "burst", "latency", "backlog"}
+var Phases = []string{"ingest", "burst", "latency", "realistic", "backlog"}
 
 // DefaultOptions are the full-size workloads.
 func DefaultOptions() Options {
@@ -64,6 +67,7 @@ func DefaultOptions() Options {
 		Records: 1000, Rate: 1000, Duration: 10 * time.Second, SFLatency: 50 * time.Millisecond,
 		Backlog: []int{10_000, 100_000, 1_000_000}, BacklogWindow: 5 * time.Second, BacklogOps: 1000,
 		IngestClients: 32, IngestDuration: 10 * time.Second,
+		Shape: Shape{Accounts: 100, Balances: 2, Transactions: 5, Rounds: 2, Clients: 8},
 	}
 }
 
@@ -82,6 +86,7 @@ func (o *Options) ApplyQuick(changed func(string) bool) {
 	set("backlog-window", func() { o.BacklogWindow = 2 * time.Second })
 	set("backlog-ops", func() { o.BacklogOps = 200 })
 	set("ingest-duration", func() { o.IngestDuration = 2 * time.Second })
+	set("real-accounts", func() { o.Shape.Accounts = 20 })
 }
 
 // Validate says what is wrong with the options, naming their flags.
@@ -101,6 +106,9 @@ func (o Options) Validate() error {
 	}
 	if o.IngestClients < 1 || o.BacklogOps < 1 {
 		errs = append(errs, errors.New("--ingest-clients and --backlog-ops must be at least 1"))
+	}
+	if s := o.Shape; s.Accounts < 1 || s.Clients < 1 || s.Balances < 0 || s.Transactions < 0 || s.Rounds < 0 {
+		errs = append(errs, errors.New("--real-accounts and --real-clients must be at least 1, --real-balances, --real-transactions and --real-rounds at least 0"))
 	}
 	if o.Workers < 0 {
 		errs = append(errs, errors.New("--workers must not be negative"))
@@ -179,7 +187,7 @@ func Run(ctx context.Context, opts Options, bs Billsync, log *slog.Logger, comma
 		rep.Ingest = res
 		fail("ingest", err)
 	}
-	if (opts.runs("burst") || opts.runs("latency") || opts.runs("backlog")) && ctx.Err() == nil {
+	if (opts.runs("burst") || opts.runs("latency") || opts.runs("realistic") || opts.runs("backlog")) && ctx.Err() == nil {
 		fail("sync", benchSync(ctx, dir, opts, bs, log, rep))
 	}
 	if err := ctx.Err(); err != nil {
@@ -191,7 +199,7 @@ func Run(ctx context.Context, opts Options, bs Billsync, log *slog.Logger, comma
 }
 
 // benchSync starts the emulators once, then runs the workloads that need
-// them: burst and latency against one billsync, backlog against a fresh
+// them: burst, latency and realistic against one billsync, backlog against a fresh
 // billsync per size.
 func benchSync(ctx context.Context, dir string, opts Options, bs Billsync, log *slog.Logger, rep *Report) error {
 	sbLog := log.With("bench", "sandbox")
@@ -207,7 +215,7 @@ func benchSync(ctx context.Context, dir string, opts Options, bs Billsync, log *
 	env := &benchEnv{sb: sb, opts: opts, bs: bs, log: log, dir: dir}
 
 	var errs []error
-	if opts.runs("burst") || opts.runs("latency") {
+	if opts.runs("burst") || opts.runs("latency") || opts.runs("realistic") {
 		errs = append(errs, env.runSyncWorkloads(ctx, rep))
 	}
 	if opts.runs("backlog") && ctx.Err() == nil {
@@ -223,19 +231,20 @@ func benchSync(ctx context.Context, dir string, opts Options, bs Billsync, log *
 
 // Report is every figure of one run; --json prints it as one line.
 type Report struct {
-	Version   string          `json:"version"`
-	Command   string          `json:"command"`
-	Machine   Machine         `json:"machine"`
-	Quick     bool            `json:"quick"`
-	Mode      string          `json:"mode"`    // "child" or "in-process": whose RSS is measured
-	Workers   int             `json:"workers"` // 0: billsync's default
-	StartedAt time.Time       `json:"startedAt"`
-	Elapsed   float64         `json:"elapsedSeconds"`
-	Ingest    *IngestResult   `json:"ingest,omitempty"`
-	Burst     *BurstResult    `json:"burst,omitempty"`
-	Update    *BurstResult    `json:"update,omitempty"`
-	Latency   *LatencyResult  `json:"latency,omitempty"`
-	Backlog   []BacklogResult `json:"backlog,omitempty"`
+	Version   string           `json:"version"`
+	Command   string           `json:"command"`
+	Machine   Machine          `json:"machine"`
+	Quick     bool             `json:"quick"`
+	Mode      string           `json:"mode"`    // "child" or "in-process": whose RSS is measured
+	Workers   int              `json:"workers"` // 0: billsync's default
+	StartedAt time.Time        `json:"startedAt"`
+	Elapsed   float64          `json:"elapsedSeconds"`
+	Ingest    *IngestResult    `json:"ingest,omitempty"`
+	Burst     *BurstResult     `json:"burst,omitempty"`
+	Update    *BurstResult     `json:"update,omitempty"`
+	Latency   *LatencyResult   `json:"latency,omitempty"`
+	Realistic *RealisticResult `json:"realistic,omitempty"`
+	Backlog   []BacklogResult  `json:"backlog,omitempty"`
 	// PeakRSSBytes is billsync's highest VmHWM over every workload.
 	PeakRSSBytes int64          `json:"peakRssBytes"`
 	Targets      []TargetResult `json:"targets"`

@@ -51,3 +51,31 @@ func TestProcField(t *testing.T) {
 		t.Error("found a field that is not there")
 	}
 }
+
+func TestShapeChanges(t *testing.T) {
+	// The shape: 13 records an account, written 3 times.
+	if got := DefaultOptions().Shape.Changes(); got != 100*13*3 {
+		t.Errorf("default shape writes %d changes, want %d", got, 100*13*3)
+	}
+	if got := (Shape{Accounts: 3, Balances: 1, Transactions: 2, Rounds: 1}).Changes(); got != 24 {
+		t.Errorf("small shape writes %d changes, want 24", got)
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stat")
+	// utime 250 and stime 50 ticks; the command name holds a space and a parenthesis.
+	stat := "4242 (bill sync)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 1000 100"
+	if err := os.WriteFile(path, []byte(stat), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := procCPU(path); !ok || d != 3*time.Second {
+		t.Errorf("procCPU = %v, %v; want 3s", d, ok)
+	}
+	if _, ok := procCPU(filepath.Join(t.TempDir(), "missing")); ok {
+		t.Error("read CPU from a file that is not there")
+	}
+	if d, ok := procCPU("/proc/self/stat"); ok && d < 0 {
+		t.Errorf("own CPU %v", d)
+	}
+}

@@ -24,6 +24,10 @@ type benchApp interface {
 	// Memory is the peak (VmHWM) and current (VmRSS) resident set in
 	// bytes; zeros where /proc is not available.
 	Memory() (peak, current int64)
+	// CPU is the process's CPU time so far (user + system); false when it
+	// cannot be told apart from the bench's own (in-process) or /proc is
+	// not there.
+	CPU() (time.Duration, bool)
 	Stop() error
 }
 
@@ -60,7 +64,8 @@ func (a *inProcessApp) URL() string { return a.url }
 func (a *inProcessApp) Memory() (int64, int64) {
 	return procMemory("/proc/self/status")
 }
-func (a *inProcessApp) Stop() error { return a.app.Close() }
+func (a *inProcessApp) CPU() (time.Duration, bool) { return 0, false }
+func (a *inProcessApp) Stop() error                { return a.app.Close() }
 
 // benchChild is `billsync serve` in its own process, so that its RSS is
 // billsync's alone and not the emulators'.
@@ -131,6 +136,10 @@ func (c *benchChild) URL() string { return c.url }
 
 func (c *benchChild) Memory() (int64, int64) {
 	return procMemory(filepath.Join("/proc", strconv.Itoa(c.cmd.Process.Pid), "status"))
+}
+
+func (c *benchChild) CPU() (time.Duration, bool) {
+	return procCPU(filepath.Join("/proc", strconv.Itoa(c.cmd.Process.Pid), "stat"))
 }
 
 // Stop asks billsync to shut down as an operator would (SIGTERM) and kills
@@ -246,4 +255,32 @@ func procField(path, key string) (int64, bool) {
 		return n, true
 	}
 	return 0, false
+}
+
+// userHZ is the unit of /proc/<pid>/stat's times: USER_HZ, 100 on every
+// Linux architecture Go supports.
+const userHZ = 100
+
+// procCPU reads utime + stime from a /proc/<pid>/stat file.
+func procCPU(path string) (time.Duration, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	// The command name in parentheses may hold spaces: count fields from
+	// after its closing parenthesis, where state is field 3.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * time.Second / userHZ, true
 }

@@ -104,6 +104,14 @@ func (env *benchEnv) runSyncWorkloads(ctx context.Context, rep *Report) error {
 		rep.Latency = res
 		errs = append(errs, err)
 	}
+	if env.opts.runs("realistic") && ctx.Err() == nil {
+		s := env.opts.Shape
+		env.log.Info("bench: realistic", "accounts", s.Accounts, "balances", s.Balances, "transactions", s.Transactions,
+			"rounds", s.Rounds, "clients", s.Clients, "sf_latency", env.opts.SFLatency)
+		res, err := env.realistic(ctx, app, admin)
+		rep.Realistic = res
+		errs = append(errs, err)
+	}
 	rep.PeakRSSBytes = max(rep.PeakRSSBytes, peak())
 	errs = append(errs, app.Stop())
 	return errors.Join(errs...)
@@ -333,13 +341,11 @@ func syncedEntries(ctx context.Context, admin *adminclient.Client, since time.Ti
 // delayed, and measures how long each took to reach Salesforce.
 func (env *benchEnv) latency(ctx context.Context, admin *adminclient.Client) (*LatencyResult, error) {
 	o := env.opts
-	if o.SFLatency > 0 {
-		// Rate 1: a rule strikes with probability Rate, and the zero value never does.
-		if err := env.sb.SFFaults.Apply(faults.Config{Rules: []faults.Rule{{Name: "bench-latency", Path: "/services/data/", Rate: 1, Latency: o.SFLatency}}}); err != nil {
-			return nil, fmt.Errorf("setting the Salesforce latency: %w", err)
-		}
-		defer env.sb.SFFaults.Set(faults.Config{})
+	restore, err := env.sfLatency(o.SFLatency)
+	if err != nil {
+		return nil, err
 	}
+	defer restore()
 	calls := env.countCalls()
 	created := map[string]time.Time{}
 	start := time.Now()
@@ -381,7 +387,7 @@ loop:
 	for id := range created {
 		want[id] = true
 	}
-	_, _, err := env.waitDrained(ctx, admin, env.drainTimeout(len(created)))
+	_, _, err = env.waitDrained(ctx, admin, env.drainTimeout(len(created)))
 	usage, _ := calls.since()
 	res.CallsPer1000 = float64(usage) * 1000 / float64(len(created))
 	// Accepted: when billsync committed the webhook's change (the sync
@@ -410,6 +416,19 @@ loop:
 		err = fmt.Errorf("only %d of %d records reached Salesforce", res.Synced, res.Offered)
 	}
 	return res, errors.Join(err, lerr)
+}
+
+// sfLatency delays every Salesforce data API call by d until the
+// returned func is called.
+func (env *benchEnv) sfLatency(d time.Duration) (restore func(), err error) {
+	if d <= 0 {
+		return func() {}, nil
+	}
+	// Rate 1: a rule strikes with probability Rate, and the zero value never does.
+	if err := env.sb.SFFaults.Apply(faults.Config{Rules: []faults.Rule{{Name: "bench-latency", Path: "/services/data/", Rate: 1, Latency: d}}}); err != nil {
+		return nil, fmt.Errorf("setting the Salesforce latency: %w", err)
+	}
+	return func() { env.sb.SFFaults.Set(faults.Config{}) }, nil
 }
 
 // percentile is the nearest-rank percentile of sorted durations.

@@ -30,7 +30,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure throughput, Salesforce API calls, latency, webhook ingest, memory and backlog growth",
 		Long: `Start the Salesforce and billing emulators in this process and billsync as a
-child process (so its memory is measured alone), drive four workloads and
+child process (so its memory is measured alone), drive five workloads and
 print a table of figures against billsync's targets, then one JSON line
 with every figure (--json prints only that line).
 
@@ -41,6 +41,14 @@ with every figure (--json prints only that line).
   latency  --rate new accounts per second for --duration with every
            Salesforce call delayed by --sf-latency: p50/p95/p99 from webhook
            accepted to Salesforce written
+  realistic
+           --real-accounts accounts, each written through the billing API
+           as a client writes it (the account, --real-balances balances,
+           --real-transactions transactions each, then --real-rounds rounds
+           updating all of them), --real-clients accounts at once, with
+           Salesforce at --sf-latency; then the same through a per-record
+           integration for comparison: API calls per 1,000 changes,
+           records/s, convergence, write→Salesforce p50/p99, billsync's CPU
   backlog  for each --backlog size, a store holding that many queued
            changes: enqueue and claim+complete cost, file size, and
            billsync's start time, drain rate and peak RSS on it
@@ -70,14 +78,19 @@ run billsync inside it, so the profile covers the sync itself.`,
 	f.IntVar(&opts.Records, "records", opts.Records, "accounts in the create burst (and the update burst that follows)")
 	f.IntVar(&opts.Rate, "rate", opts.Rate, "events per second in the latency workload")
 	f.DurationVar(&opts.Duration, "duration", opts.Duration, "length of the latency workload")
-	f.DurationVar(&opts.SFLatency, "sf-latency", opts.SFLatency, "latency the Salesforce emulator adds to every data API call in the latency workload")
+	f.DurationVar(&opts.SFLatency, "sf-latency", opts.SFLatency, "latency the Salesforce emulator adds to every data API call in the latency and realistic workloads")
 	f.IntSliceVar(&opts.Backlog, "backlog", opts.Backlog, "queued-change counts for the backlog growth figures, ascending")
 	f.DurationVar(&opts.BacklogWindow, "backlog-window", opts.BacklogWindow, "how long billsync runs on each backlog")
 	f.IntVar(&opts.BacklogOps, "backlog-ops", opts.BacklogOps, "timed enqueues and claims per backlog size")
 	f.IntVar(&opts.IngestClients, "ingest-clients", opts.IngestClients, "concurrent webhook senders in the ingest workload")
 	f.DurationVar(&opts.IngestDuration, "ingest-duration", opts.IngestDuration, "length of the ingest workload")
+	f.IntVar(&opts.Shape.Accounts, "real-accounts", opts.Shape.Accounts, "accounts in the realistic workload")
+	f.IntVar(&opts.Shape.Balances, "real-balances", opts.Shape.Balances, "balances per account in the realistic workload")
+	f.IntVar(&opts.Shape.Transactions, "real-transactions", opts.Shape.Transactions, "transactions per balance in the realistic workload")
+	f.IntVar(&opts.Shape.Rounds, "real-rounds", opts.Shape.Rounds, "update rounds in the realistic workload (each updates every record of the account)")
+	f.IntVar(&opts.Shape.Clients, "real-clients", opts.Shape.Clients, "accounts written at once in the realistic workload")
 	f.IntVar(&opts.Workers, "workers", opts.Workers, "billsync's workers (partitions synced in parallel); 0 = billsync's default")
-	f.BoolVar(&opts.Quick, "quick", false, "small sizes for CI: 200 records, 3 s at 200 events/s, backlogs of 1k and 10k")
+	f.BoolVar(&opts.Quick, "quick", false, "small sizes for CI: 200 records, 3 s at 200 events/s, 20 realistic accounts, backlogs of 1k and 10k")
 	f.BoolVar(&asJSON, "json", false, "print only one JSON line with every figure")
 	f.BoolVar(&opts.InProcess, "in-process", false, "run billsync in this process instead of a child (RSS is then the whole process's)")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (go tool pprof FILE)")

@@ -37,6 +37,7 @@ func TestBenchCommandTiny(t *testing.T) {
 		"--records", "20", "--rate", "40", "--duration", "1s", "--sf-latency", "5ms",
 		"--backlog", "100,300", "--backlog-window", "300ms", "--backlog-ops", "20",
 		"--ingest-clients", "4", "--ingest-duration", "300ms", "--workers", "4",
+		"--real-accounts", "3", "--real-balances", "1", "--real-transactions", "2", "--real-rounds", "1", "--real-clients", "2",
 		"--drain-timeout", "30s", "--cpuprofile", profile})
 	if err := root.Execute(); err != nil {
 		t.Fatalf("bench: %v\nstderr:\n%s", err, errw.String())
@@ -58,6 +59,7 @@ func TestBenchCommandTiny(t *testing.T) {
 		// Every call waits 5 ms, so no record is written sooner.
 		t.Errorf("latency: %+v", l)
 	}
+	checkRealistic(t, rep.Realistic)
 	if rep.Ingest == nil || rep.Ingest.Accepted == 0 || rep.Ingest.Failed != 0 {
 		t.Errorf("ingest: %+v", rep.Ingest)
 	}
@@ -81,7 +83,10 @@ func TestBenchCommandTiny(t *testing.T) {
 	want := []string{
 		"create burst: API calls per 1,000 records", "create burst: end-to-end records/s",
 		"update burst: API calls per 1,000 records", "update burst: end-to-end records/s",
-		"webhook→Salesforce p99", "durable webhook ingest", "billsync RSS with 1 M queued",
+		"webhook→Salesforce p99",
+		"realistic: API calls per 1,000 changes", "realistic: convergence after the last write",
+		"realistic: records/s over a per-record integration", "realistic: billsync CPU per 1,000 changes",
+		"durable webhook ingest", "billsync RSS with 1 M queued",
 		"enqueue cost flat (100 → 300)", "claim+complete cost flat (100 → 300)",
 	}
 	if diff := cmp.Diff(want, names); diff != "" {
@@ -96,9 +101,39 @@ func TestBenchCommandTiny(t *testing.T) {
 	if err := bench.WriteReport(&table, &rep, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"machine", "create burst", "target", "MISS", "n/a", "backlog"} {
+	for _, s := range []string{"machine", "create burst", "realistic", "per-record", "target", "MISS", "n/a", "backlog"} {
 		if !strings.Contains(table.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, table.String())
 		}
+	}
+}
+
+// checkRealistic checks that the realistic workload's figures agree with
+// what it wrote: 3 accounts × (account + 1 balance + 2 transactions),
+// created and then updated once, is 24 changes. Nothing about speed.
+func checkRealistic(t *testing.T, r *bench.RealisticResult) {
+	t.Helper()
+	if r == nil {
+		t.Fatal("no realistic figures")
+	}
+	const changes = 24
+	if r.Changes != changes || r.Landed != changes {
+		t.Errorf("realistic: %d changes written, %d reached Salesforce; want %d of each", r.Changes, r.Landed, changes)
+	}
+	if r.WriteCalls == 0 || r.APICalls < r.WriteCalls || r.Seconds <= 0 || r.RecordsPerSec <= 0 || r.ConvergenceMs < 0 {
+		t.Errorf("realistic: %+v", r.RunFigures)
+	}
+	// Every Salesforce call waits 5 ms, so no write lands sooner.
+	if r.P50Ms < 5 || r.P99Ms < r.P50Ms || r.MaxMs < r.P99Ms {
+		t.Errorf("realistic: write→Salesforce p50 %v, p99 %v, max %v", r.P50Ms, r.P99Ms, r.MaxMs)
+	}
+	if _, err := os.Stat("/proc/self/stat"); err == nil && (!r.CPUMeasured || r.CPUSeconds < 0) {
+		t.Errorf("realistic: billsync's CPU not measured although /proc is there: %+v", r)
+	}
+	// The per-record integration makes exactly one call per change.
+	if p := r.PerRecord; p == nil || p.Changes != changes || p.Landed != changes || p.WriteCalls != changes || p.RecordsPerSec <= 0 {
+		t.Errorf("realistic, per-record integration: %+v", p)
+	} else if r.Speedup <= 0 {
+		t.Errorf("realistic: speedup %v", r.Speedup)
 	}
 }
