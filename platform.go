@@ -19,7 +19,8 @@ const (
 	PlatformM3ter    = "m3ter"
 )
 
-// BillingPlatformNames are the values billing.platform accepts.
+// BillingPlatformNames are the values billing.platform accepts; an empty
+// one is the contract, as in a config written before the setting.
 var BillingPlatformNames = []string{PlatformContract, PlatformStripe, PlatformM3ter}
 
 // BillingOptions is what a platform's adapter is built from: the config's
@@ -82,6 +83,9 @@ func CheckBillingPlatform(name string) error {
 }
 
 func billingPlatform(name string) (BillingPlatform, error) {
+	if strings.TrimSpace(name) == "" {
+		name = PlatformContract
+	}
 	if !slices.Contains(BillingPlatformNames, name) {
 		return BillingPlatform{}, Errorf(EINVALID, "billing.platform %q: want one of %s", name, strings.Join(BillingPlatformNames, ", "))
 	}
