@@ -53,6 +53,38 @@ func transactionFieldMutable(c billsync.BillingCapabilities, field string) bool 
 	return false
 }
 
+// createRefusal says why the platform cannot take billing path field in
+// a record of type t it creates, "" when it can: a transaction the
+// platform will not change is still created whole.
+func (e *Engine) createRefusal(t billsync.ObjectType, field string) string {
+	if t == billsync.ObjectBalance {
+		return e.refusal(t, field)
+	}
+	return ""
+}
+
+// unsupportedOnCreate settles the fields a create left out because the
+// platform cannot take them (createRefusal), as screen does for an
+// update: under restore the Salesforce record gets billing's values of
+// them (agreed holds them), under flag it keeps its own. It returns what
+// to write to Salesforce with the billing id, the sync status, and the
+// note for the log; nil, "success" and "" when nothing was left out.
+func (e *Engine) unsupportedOnCreate(a *attempt.Attempt, om *mapping.Object, refused map[string]string, agreed mapping.Values) (billsync.SObject, string, string) {
+	if len(refused) == 0 {
+		return nil, "success", ""
+	}
+	p := &plan{refused: refused, flagged: a.Settings.UnsupportedAction() == billsync.UnsupportedFlag}
+	if p.flagged {
+		return nil, billsync.ReasonUnsupported, unsupportedNote(p)
+	}
+	set := billsync.SObject{}
+	for k := range refused {
+		f, _ := om.Field(k)
+		set[f.Salesforce] = f.SalesforceValue(agreed[k])
+	}
+	return set, billsync.ReasonUnsupported, unsupportedNote(p)
+}
+
 // deleteRefusal says why the platform cannot take a delete of a record of
 // type t, "" when it can.
 func (e *Engine) deleteRefusal(t billsync.ObjectType) string {

@@ -343,3 +343,38 @@ func TestQuotesWithoutOfferings(t *testing.T) {
 		}
 	}
 }
+
+// A balance created in Salesforce is created in billing without the
+// amount the platform derives; Salesforce gets billing's amount back, or
+// keeps its own flagged.
+func TestBalanceCreatedWithoutItsAmount(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, action := range []string{billsync.UnsupportedRestore, billsync.UnsupportedFlag} {
+		b := setupCaps(t, func(c *billsync.BillingCapabilities) { c.BalanceAmountWritable = false })
+		b.set(t, billsync.KeyUnsupportedAction, `"`+action+`"`)
+		accSF := b.synced(t)
+		balSF := b.org.Put("BillingBalance__c", billsync.SObject{"Name": "Prepaid", "Currency__c": "USD", "Amount__c": json.Number("50"), "BillingAccount__c": accSF})
+		r := b.engine.Process(ctx, sfChange(billsync.ObjectBalance, balSF))
+		if len(r.Entries) != 2 || r.Entries[0].Reason != billsync.ReasonUnsupported || !strings.Contains(r.Entries[0].Message, "amount (the billing platform derives") ||
+			only(t, r).Outcome != billsync.OutcomeSuccess || only(t, r).Operation != "create" {
+			t.Fatalf("%s: %+v", action, r.Entries)
+		}
+		rec := b.org.Get(balSF)
+		created := b.billing.Entity(billsync.ObjectBalance, rec.Str("BillingId__c"))
+		if created == nil || created["amount"] != nil || created.Str("name") != "Prepaid" {
+			t.Fatalf("%s: billing %v", action, created)
+		}
+		if rec.Str(mapping.FieldSyncStatus) != billsync.ReasonUnsupported || (rec["Amount__c"] == nil) != (action == billsync.UnsupportedRestore) {
+			t.Fatalf("%s: Salesforce %v", action, rec)
+		}
+	}
+	// A platform that takes the amount gets it.
+	w := setup(t)
+	accSF := w.synced(t)
+	balSF := w.org.Put("BillingBalance__c", billsync.SObject{"Name": "Prepaid", "Currency__c": "USD", "Amount__c": json.Number("50"), "BillingAccount__c": accSF})
+	if le := only(t, w.engine.Process(ctx, sfChange(billsync.ObjectBalance, balSF))); le.Outcome != billsync.OutcomeSuccess ||
+		w.billing.Entity(billsync.ObjectBalance, w.org.Get(balSF).Str("BillingId__c")).Str("amount") != "50.00" {
+		t.Fatalf("writable: %+v", le)
+	}
+}
