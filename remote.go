@@ -140,16 +140,42 @@ const (
 )
 
 // BillingCapabilities is what a billing adapter declares; the engine, not
-// the adapter, acts on it (SPEC §5.3).
+// the adapter, acts on it (SPEC §5.3). A change the platform cannot take
+// is never sent: the engine logs it unsupported and flags or restores the
+// Salesforce record (KeyUnsupportedAction).
 type BillingCapabilities struct {
-	Platform              string     `json:"platform"`
-	Versioning            Versioning `json:"versioning"`
-	BalanceAmountWritable bool       `json:"balanceAmountWritable"`
-	TransactionsUpdatable bool       `json:"transactionsUpdatable"`
-	TransactionsDeletable bool       `json:"transactionsDeletable"`
-	QuotesCarryOfferings  bool       `json:"quotesCarryOfferings"`
-	SignedWebhooks        bool       `json:"signedWebhooks"`
+	Platform string `json:"platform"`
+	// Versioning VersionNone: the platform offers no compare-and-set, so
+	// the engine compares a content hash of the record's synced values
+	// just before it writes, and re-reads the record a webhook names
+	// instead of trusting the webhook's (possibly out-of-order) copy.
+	Versioning Versioning `json:"versioning"`
+	// BalanceAmountWritable false: the platform derives a balance's
+	// amount (BalanceAmountField) from its transactions.
+	BalanceAmountWritable bool `json:"balanceAmountWritable"`
+	// TransactionsUpdatable false: a transaction cannot change once
+	// created, except for the billing paths in TransactionMutableFields
+	// (Stripe: description and metadata). An entry ending in "." covers
+	// every path under it ("customFields.").
+	TransactionsUpdatable    bool     `json:"transactionsUpdatable"`
+	TransactionMutableFields []string `json:"transactionMutableFields,omitempty"`
+	TransactionsDeletable    bool     `json:"transactionsDeletable"`
+	// QuotesCarryOfferings false: a quote carries its items at the top
+	// level (QuoteItemsField) and the engine groups them into one
+	// offering, the quote's own, before the quote rules see it.
+	QuotesCarryOfferings bool `json:"quotesCarryOfferings"`
+	// SignedWebhooks false: a webhook is only a hint that a record
+	// changed; the engine reads the record from billing before acting on
+	// it, and acts on a delete only when billing no longer has the record.
+	SignedWebhooks bool `json:"signedWebhooks"`
 }
+
+// Billing paths the capabilities speak of, in the entity shape every
+// adapter produces (the contract's, SPEC §2).
+const (
+	BalanceAmountField = "amount"
+	QuoteItemsField    = "items"
+)
 
 // Billing is the billing platform as the engine needs it (SPEC §5).
 type Billing interface {

@@ -23,6 +23,10 @@ const (
 	KeyQuotesDisableOppProductSync = "quotes.disableOppProductSync" // A3
 	KeyQuotesRenewalPlaceholder    = "quotes.renewalPlaceholderProduct"
 
+	// KeyUnsupportedAction is what becomes of a Salesforce record whose
+	// change the billing platform cannot take (SPEC §5.3).
+	KeyUnsupportedAction = "unsupported.action"
+
 	PrefixConflicts = "conflicts." // D2: conflicts.<object>
 	PrefixDeletes   = "deletes."   // H1: deletes.<object>
 )
@@ -33,6 +37,18 @@ const (
 	PolicyBillingWins    = "billing-wins"
 	PolicySalesforceWins = "salesforce-wins"
 	PolicyManual         = "manual"
+)
+
+// Unsupported actions (KeyUnsupportedAction). Either way the change is
+// never sent to billing, is logged unsupported, and the record's sync
+// status says why.
+const (
+	// UnsupportedRestore writes billing's values back over the edit the
+	// platform cannot take, so both sides hold what billing holds.
+	UnsupportedRestore = "restore"
+	// UnsupportedFlag leaves the edit in Salesforce, marked unsupported,
+	// for a person to undo or carry into billing by other means.
+	UnsupportedFlag = "flag"
 )
 
 // Delete policies (H1).
@@ -71,6 +87,9 @@ var settingDefs = map[string]settingDef{
 	KeyQuotesPricebook:             {kindString, `"Standard Price Book"`, nil, "name of the Pricebook2 quotes use"},
 	KeyQuotesDisableOppProductSync: {kindBool, `false`, nil, "leave Opportunity products alone"},
 	KeyQuotesRenewalPlaceholder:    {kindString, `"RENEWAL-PLACEHOLDER"`, nil, "ProductCode of the renewal placeholder product"},
+
+	KeyUnsupportedAction: {kindEnum, `"` + UnsupportedRestore + `"`, []string{UnsupportedRestore, UnsupportedFlag},
+		"a Salesforce edit the billing platform cannot take: restore billing's values, or flag the record"},
 }
 
 // nonEmpty are the string settings an empty value would break: quotes
@@ -305,6 +324,14 @@ func (s Settings) ConflictPolicy(t ObjectType) string {
 		return p
 	}
 	return PolicyLatestWins
+}
+
+// UnsupportedAction is KeyUnsupportedAction's value.
+func (s Settings) UnsupportedAction() string {
+	if a := s.String(KeyUnsupportedAction); a != "" {
+		return a
+	}
+	return UnsupportedRestore
 }
 
 // DeletePolicy for t (H1).

@@ -38,18 +38,21 @@ func New(baseURL, token string, hc *http.Client) *Client {
 	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: hc}
 }
 
-// Capabilities of the billing contract (SPEC §5.3).
-func (c *Client) Capabilities() billsync.BillingCapabilities {
-	return billsync.BillingCapabilities{
-		Platform:              "billsync-contract",
-		Versioning:            billsync.VersionInteger,
-		BalanceAmountWritable: true,
-		TransactionsUpdatable: true,
-		TransactionsDeletable: true,
-		QuotesCarryOfferings:  true,
-		SignedWebhooks:        true,
-	}
+// Capabilities are the billing contract's (SPEC §5.3): integer versions,
+// every field of every record writable, offerings on quotes, signed
+// webhooks.
+var Capabilities = billsync.BillingCapabilities{
+	Platform:              "billsync-contract",
+	Versioning:            billsync.VersionInteger,
+	BalanceAmountWritable: true,
+	TransactionsUpdatable: true,
+	TransactionsDeletable: true,
+	QuotesCarryOfferings:  true,
+	SignedWebhooks:        true,
 }
+
+// Capabilities of the billing contract.
+func (c *Client) Capabilities() billsync.BillingCapabilities { return Capabilities }
 
 var collection = map[billsync.ObjectType]string{
 	billsync.ObjectAccount:            "accounts",

@@ -144,8 +144,30 @@ func (e *Engine) noteRevision(ctx context.Context, st *billsync.SyncState, rec b
 // againNote prefixes the log message of a plan decided from a second
 // read: of billing (plan.note), or of Salesforce after a refusal.
 func againNote(p *plan) string {
+	if p.moved {
+		return p.note + "the billing record had changed (its content hash differed), so it was read again: "
+	}
 	if p.again {
 		return p.note + "the Salesforce record had changed, so it was read again: "
 	}
 	return p.note
+}
+
+// reconcileMoved answers a billing write withheld because the record's
+// content changed after it was read (an unversioned platform, D4): it
+// decides again from billing as it now stands and the same Salesforce
+// record, so the edit made in billing meanwhile merges or meets the
+// conflict policy instead of being overwritten.
+func (e *Engine) reconcileMoved(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, p *plan, cur billsync.Entity, rec billsync.SObject) {
+	var force billsync.Side
+	if p.resolving != 0 {
+		force = p.winner
+	}
+	np, err := e.decide(a, om, st, cur, rec, force)
+	if err != nil {
+		a.Fail(err, cur.ID(), rec.ID())
+		return
+	}
+	np.resolving, np.actor, np.again, np.moved, np.note, np.relinked, np.assumed = p.resolving, p.actor, true, true, p.note, p.relinked, p.assumed
+	e.settle(ctx, a, om, st, np, cur, rec)
 }

@@ -77,6 +77,9 @@ func (e *Engine) deleteFromBilling(ctx context.Context, a *attempt.Attempt, om *
 	}
 	ent, _ := decodeObject(c.Payload)
 	v := decideBillingDelete(c.Object, policy, st, ent)
+	if v.action != deleteSkip && e.stillInBilling(ctx, a, c.Object, c.RecordID, st.SalesforceID) {
+		return
+	}
 	switch v.action {
 	case deleteSkip:
 		sfID := ""
@@ -125,7 +128,12 @@ func (e *Engine) deleteFromSalesforce(ctx context.Context, a *attempt.Attempt, o
 			return
 		}
 	}
-	switch v := decideSalesforceDelete(c.Object, policy, st != nil); v.action {
+	v := decideSalesforceDelete(c.Object, policy, st != nil)
+	if why := e.salesforceDeleteRefusal(c.Object, v.action); why != "" {
+		e.deleteUnsupported(ctx, a, om, st, why)
+		return
+	}
+	switch v.action {
 	case deleteSkip:
 		a.Finish(billsync.OutcomeSkipped, v.reason, "delete", "", v.msg, "", "")
 	case deleteFlag:
@@ -134,6 +142,52 @@ func (e *Engine) deleteFromSalesforce(ctx context.Context, a *attempt.Attempt, o
 		e.deleteInBilling(ctx, a, om.Type, st)
 	}
 }
+
+// salesforceDeleteRefusal says why the billing platform cannot take what
+// a Salesforce delete calls for, "" when it can.
+func (e *Engine) salesforceDeleteRefusal(t billsync.ObjectType, act deleteAction) string {
+	switch act {
+	case deleteMirror:
+		return e.deleteRefusal(t)
+	case deleteFlag:
+		return e.refusal(t, flagField)
+	}
+	return ""
+}
+
+// deleteUnsupported handles a Salesforce delete the billing platform
+// cannot take: nothing is sent to billing; under unsupported.action
+// restore the record is put back in Salesforce from billing (a new
+// Salesforce record carrying the billing id), under flag it is only
+// logged, as no Salesforce record is left to flag.
+func (e *Engine) deleteUnsupported(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, why string) {
+	msg := "not sent to billing, which cannot take it: " + why
+	if a.Settings.UnsupportedAction() == billsync.UnsupportedFlag {
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "flag", "",
+			msg+"; billing keeps the record ("+billsync.KeyUnsupportedAction+" is flag)", st.BillingID, "")
+		return
+	}
+	ent, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
+	if notFound(err) {
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "restore", "", "the billing record no longer exists", st.BillingID, "")
+		return
+	}
+	if err != nil {
+		a.FailOp(err, "read", st.BillingID, "")
+		return
+	}
+	ns, _, err := e.upsertWhole(ctx, om, ent)
+	if err != nil {
+		a.FailOp(err, "restore", st.BillingID, "")
+		return
+	}
+	a.Finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "restore", "",
+		msg+"; restored in Salesforce from billing as "+ns.SalesforceID+" ("+billsync.KeyUnsupportedAction+" is restore)", st.BillingID, "")
+}
+
+// flagField is the billing path that marks a record deleted in Salesforce
+// (deletes.<object> flag).
+const flagField = "customFields.deletedInSalesforce"
 
 // flagInBilling marks a record deleted in Salesforce in billing
 // (customFields.deletedInSalesforce).
@@ -147,7 +201,7 @@ func (e *Engine) flagInBilling(ctx context.Context, a *attempt.Attempt, t billsy
 		a.FailOp(err, "read", st.BillingID, "")
 		return
 	}
-	cur.SetPath("customFields.deletedInSalesforce", true)
+	cur.SetPath(flagField, true)
 	upd, err := e.cfg.Billing.Update(ctx, t, cur)
 	if err != nil {
 		a.FailOp(err, "flag", st.BillingID, "")

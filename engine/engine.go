@@ -56,6 +56,7 @@ type Engine struct {
 	cfg    Config
 	policy attempt.Policy // how failures retry and give up
 	m      *mapping.Mapping
+	caps   billsync.BillingCapabilities // the billing platform's, read once: they do not change while it runs
 	log    *slog.Logger
 	now    func() time.Time
 
@@ -163,7 +164,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.LimitPause <= 0 {
 		cfg.LimitPause = time.Minute
 	}
-	e := &Engine{cfg: cfg, m: cfg.Mapping, log: cfg.Logger, now: func() time.Time { return cfg.Clock().UTC() }}
+	e := &Engine{cfg: cfg, m: cfg.Mapping, caps: cfg.Billing.Capabilities(), log: cfg.Logger, now: func() time.Time { return cfg.Clock().UTC() }}
 	e.policy = attempt.Policy{MaxAttempts: cfg.MaxAttempts, Backoff: cfg.Backoff, PauseForLimit: e.pauseForLimit, Now: e.now}
 	if cfg.Observer != nil {
 		e.policy.Observer = cfg.Observer

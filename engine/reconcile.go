@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -36,6 +37,15 @@ type plan struct {
 	// external id a resync restored first (relinked).
 	note     string
 	relinked bool
+	// base is the agreed values the plan was decided from, bill billing's
+	// values as read. refused are the billing writes the platform cannot
+	// take, with why (screen); flagged: Salesforce keeps its values of
+	// them instead of getting billing's back. moved: decided from a second
+	// read of billing, after its content changed under a write (D4).
+	base, bill mapping.Values
+	refused    map[string]string
+	flagged    bool
+	moved      bool
 }
 
 func (p *plan) empty() bool { return len(p.toSF) == 0 && len(p.toBill) == 0 }
@@ -58,7 +68,7 @@ func (e *Engine) decide(a *attempt.Attempt, om *mapping.Object, st *billsync.Syn
 	if st != nil {
 		agreed = st.Agreed
 	}
-	p := &plan{toSF: mapping.Values{}, toBill: mapping.Values{}, agreed: mapping.Merge(agreed, nil), lossy: lossy,
+	p := &plan{toSF: mapping.Values{}, toBill: mapping.Values{}, agreed: mapping.Merge(agreed, nil), lossy: lossy, base: agreed, bill: bVals,
 		bTime: timeOf(ent.Str("updatedAt")), sTime: timeOf(rec.Str("LastModifiedDate"))}
 	var both []mapping.Field
 	for _, f := range om.Fields {
@@ -121,14 +131,18 @@ func (e *Engine) decide(a *attempt.Attempt, om *mapping.Object, st *billsync.Syn
 // leaves the agreed values as they were, so a retry decides again from
 // both sides as they then stand.
 func (e *Engine) apply(ctx context.Context, om *mapping.Object, p *plan, ent billsync.Entity, rec billsync.SObject) (_ billsync.Entity, sfWritten bool, _ error) {
-	if len(p.toSF) > 0 {
+	if len(p.toSF) > 0 || len(p.refused) > 0 {
 		up := billsync.SObject{"Id": rec.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling,
 			mapping.FieldRevision: mapping.RevisionValue(mapping.Revision(rec))}
 		for k, v := range p.toSF {
 			f, _ := om.Field(k)
 			up[f.Salesforce] = f.SalesforceValue(v)
 		}
-		mapping.SyncStatusFields(up, "success", "", e.now())
+		if note := unsupportedNote(p); note != "" {
+			mapping.SyncStatusFields(up, billsync.ReasonUnsupported, note, e.now())
+		} else {
+			mapping.SyncStatusFields(up, "success", "", e.now())
+		}
 		if err := e.updateOne(ctx, om, up); err != nil {
 			return nil, false, err
 		}
@@ -139,6 +153,11 @@ func (e *Engine) apply(ctx context.Context, om *mapping.Object, p *plan, ent bil
 		for k, v := range p.toBill {
 			f, _ := om.Field(k)
 			cur.SetPath(k, f.BillingValue(v))
+		}
+		if e.unversioned() {
+			if err := e.unchangedSince(ctx, om, ent); err != nil {
+				return nil, sfWritten, err
+			}
 		}
 		upd, err := e.cfg.Billing.Update(ctx, om.Type, cur)
 		if err != nil {
@@ -166,7 +185,16 @@ func (e *Engine) settle(ctx context.Context, a *attempt.Attempt, om *mapping.Obj
 		e.hold(ctx, a, om, p, billingID, sfID)
 		return
 	}
+	e.screen(a, om, p)
 	written, sfWritten, err := e.apply(ctx, om, p, ent, rec)
+	var moved *billingMoved
+	if errors.As(err, &moved) {
+		if !sfWritten && !p.again {
+			e.reconcileMoved(ctx, a, om, st, p, moved.cur, rec)
+			return
+		}
+		err = moved.transient()
+	}
 	if err != nil {
 		e.applyFailed(ctx, a, om, st, p, ent, sfID, sfWritten, err)
 		return
@@ -177,8 +205,11 @@ func (e *Engine) settle(ctx context.Context, a *attempt.Attempt, om *mapping.Obj
 		}
 	}
 	// Salesforce now holds the agreed values at rec's revision: billsync's
-	// own write does not move it.
+	// own write does not move it. A flagged record holds others.
 	p.agreed[mapping.AgreedRevision] = mapping.Revision(rec)
+	if p.flagged {
+		delete(p.agreed, mapping.AgreedRevision)
+	}
 	// ent is billing's record as read (or written): its version is
 	// billing's answer, recorded even when lower than the version recorded
 	// before, which then was not billing's (D4).
@@ -208,6 +239,9 @@ func (e *Engine) hold(ctx context.Context, a *attempt.Attempt, om *mapping.Objec
 // finishSettled records the outcome of an applied plan: the operator's
 // resolution, the conflict the policy settled, or the writes.
 func (e *Engine) finishSettled(ctx context.Context, a *attempt.Attempt, om *mapping.Object, p *plan, billingID, sfID string) {
+	if finishUnsupported(a, om, p, billingID, sfID) {
+		return
+	}
 	msg := againNote(p) + describeWrites(p)
 	if p.resolving != 0 {
 		if _, err := e.conflicts().ResolveConflict(ctx, p.resolving, p.winner, p.actor, e.now()); err != nil {

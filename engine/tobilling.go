@@ -128,8 +128,13 @@ func (e *Engine) createFromSalesforce(ctx context.Context, a *attempt.Attempt, o
 // writes the new billing id back to it (C3).
 func (e *Engine) createInBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, rec billsync.SObject, sfVals mapping.Values, idemKey string) {
 	ent := billsync.Entity{}
+	refused := map[string]string{}
 	for k, v := range sfVals {
 		if v == "" {
+			continue
+		}
+		if why := e.createRefusal(om.Type, k); why != "" {
+			refused[k] = why
 			continue
 		}
 		f, _ := om.Field(k)
@@ -187,9 +192,13 @@ func (e *Engine) createInBilling(ctx context.Context, a *attempt.Attempt, om *ma
 		a.Fail(err, created.ID(), "")
 		return
 	}
-	if err := e.writeBack(ctx, om, rec.ID(), created.ID()); err != nil {
+	set, status, note := e.unsupportedOnCreate(a, om, refused, agreed)
+	if err := e.writeBackWith(ctx, om, rec.ID(), created.ID(), set, status, note); err != nil {
 		a.FailOp(err, "update", created.ID(), "")
 		return
+	}
+	if note != "" {
+		a.Note(a.Entry(om.Type, created.ID(), rec.ID(), "create", billsync.OutcomeSkipped, billsync.ReasonUnsupported, "", note))
 	}
 	a.Finish(billsync.OutcomeSuccess, "", "create", "", "created in billing; id written back to "+om.ExternalID, created.ID(), "")
 }
@@ -201,8 +210,17 @@ const LinkField = "customFields.salesforceId"
 // writeBack stores the billing id on the Salesforce record, as billsync's
 // own write (no event, no loop).
 func (e *Engine) writeBack(ctx context.Context, om *mapping.Object, sfID, billingID string) error {
+	return e.writeBackWith(ctx, om, sfID, billingID, nil, "success", "")
+}
+
+// writeBackWith is writeBack also setting the fields of set, with the
+// given sync status.
+func (e *Engine) writeBackWith(ctx context.Context, om *mapping.Object, sfID, billingID string, set billsync.SObject, status, msg string) error {
 	rec := billsync.SObject{"Id": sfID, om.ExternalID: billingID, mapping.FieldLastSystem: mapping.LastSystemBilling}
-	mapping.SyncStatusFields(rec, "success", "", e.now())
+	for k, v := range set {
+		rec[k] = v
+	}
+	mapping.SyncStatusFields(rec, status, msg, e.now())
 	res, err := e.cfg.CRM.Update(ctx, om.SObject, []billsync.SObject{rec})
 	if err != nil {
 		return err

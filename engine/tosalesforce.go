@@ -24,6 +24,16 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 			a.Finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "", "", "quote sync is not configured in this process", "", "")
 			return
 		}
+		payload, err := e.quotePayload(ctx, c)
+		if notFound(err) {
+			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "billing no longer has the quote the webhook named", "", "")
+			return
+		}
+		if err != nil {
+			a.FailOp(err, "read", "", "")
+			return
+		}
+		a.Change.Payload = payload
 		e.cfg.Quotes.SyncQuote(ctx, a)
 		return
 	}
@@ -41,6 +51,13 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 		a.Fail(err, "", "")
 		return
 	}
+	var fresh billsync.Entity // billing's own copy, when the webhook's may not be acted on
+	if e.fetchOnNotify() {
+		if fresh, ok = e.readNotified(ctx, a, c.Object, ent.ID()); !ok {
+			return
+		}
+		ent = fresh
+	}
 	st, unlock, err := e.lockedState(ctx, c.Object, ent.ID())
 	defer unlock()
 	if err != nil {
@@ -53,6 +70,9 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 		return
 	}
 	v := classifyBillingChange(c, ent, st, vals)
+	if e.unversioned() {
+		v = classifyUnversioned(ent, st, vals)
+	}
 	switch v.action {
 	case billingSkip:
 		a.Finish(billsync.OutcomeSkipped, v.reason, "", "", v.msg, "", st.SalesforceID)
@@ -64,7 +84,7 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", "", st.SalesforceID)
 		return
 	case billingReconcile, billingReread:
-		cur, done := e.reconcileFromBilling(ctx, a, om, st, v)
+		cur, done := e.reconcileFromBilling(ctx, a, om, st, v, fresh)
 		if done {
 			return
 		}
@@ -148,6 +168,21 @@ func classifyBillingChange(c billsync.Change, ent billsync.Entity, st *billsync.
 	return billingVerdict{action: billingUpsert}
 }
 
+// classifyUnversioned is classifyBillingChange for a platform without
+// versions: no order can be read from its events, so a change is judged
+// by its values alone, and ent is billing's own copy (fetchOnNotify).
+func classifyUnversioned(ent billsync.Entity, st *billsync.SyncState, vals mapping.Values) billingVerdict {
+	switch {
+	case st != nil && st.SalesforceID != "" && len(mapping.Diff(vals, st.Agreed)) == 0:
+		return billingVerdict{action: billingEcho}
+	case st != nil && st.SalesforceID != "":
+		return billingVerdict{action: billingReconcile}
+	case st == nil && ent.PathStr(LinkField) != "":
+		return billingVerdict{action: billingLinkTwin}
+	}
+	return billingVerdict{action: billingUpsert}
+}
+
 // upsertFromBilling writes a billing record to Salesforce in full, its
 // parents first when billsync has not put them there yet (B4).
 func (e *Engine) upsertFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, ent billsync.Entity, lossy []string) {
@@ -192,13 +227,17 @@ func (e *Engine) upsertFromBilling(ctx context.Context, a *attempt.Attempt, om *
 // one and is skipped; otherwise billing's record is reconciled like any
 // change, and the version recorded is the one billing answered.
 //
-// It reports done false, with the billing record as read, when the
-// Salesforce record is gone.
-func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, v billingVerdict) (_ billsync.Entity, done bool) {
+// fresh, when not nil, is billing's record read just now (fetchOnNotify),
+// which it is not read again for. It reports done false, with the billing
+// record as read, when the Salesforce record is gone.
+func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, v billingVerdict, fresh billsync.Entity) (_ billsync.Entity, done bool) {
 	if e.isHeld(ctx, a, om.Type, st.BillingID, "", st.SalesforceID) {
 		return nil, true
 	}
-	ent, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
+	ent, err := fresh, error(nil)
+	if ent == nil {
+		ent, err = e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
+	}
 	if err != nil {
 		if notFound(err) {
 			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", "", st.SalesforceID)

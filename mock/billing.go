@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/billingapi"
 )
 
 var _ billsync.Billing = (*Billing)(nil)
@@ -20,15 +21,21 @@ type BillingCall struct {
 	ID     string // "" for list and create
 }
 
-// Billing is an in-memory billing platform with the contract's integer
-// versions (SPEC §5.1): every write increments "version", and an update
-// sent with a stale version is refused with 409. Records created here get
-// ids of the form acc_N, bal_N, btx_N, q_N.
+// Billing is an in-memory billing platform. With the contract's
+// capabilities (NewBilling) it keeps integer versions (SPEC §5.1): every
+// write increments "version", and an update sent with a stale version is
+// refused with 409. With other capabilities it behaves as such a platform
+// does: without versions (VersionNone) records carry none and an update
+// overwrites whatever is there; it refuses with 400 what the capabilities
+// say it cannot take (a balance amount, a change or delete of a
+// transaction), so a test sees any such call the engine should not have
+// made. Records created here get ids of the form acc_N, bal_N, btx_N, q_N.
 //
 // Set the exported fields before the Billing is used.
 type Billing struct {
-	// Caps is what Capabilities reports; the zero value reports integer
-	// versions.
+	// Caps is what Capabilities reports and what the platform enforces;
+	// NewBilling sets the contract's (billingapi.Capabilities). An empty
+	// Versioning reports integer versions.
 	Caps billsync.BillingCapabilities
 	// Hook, when set, is called at the start of every call, before the
 	// platform is locked: an error fails the call, and a hook that blocks
@@ -45,7 +52,55 @@ type Billing struct {
 }
 
 // NewBilling returns an empty billing platform.
-func NewBilling() *Billing { return &Billing{} }
+func NewBilling() *Billing { return &Billing{Caps: billingapi.Capabilities} }
+
+// NewBillingWith returns an empty billing platform with capabilities caps.
+func NewBillingWith(caps billsync.BillingCapabilities) *Billing { return &Billing{Caps: caps} }
+
+func (b *Billing) versioned() bool { return b.Caps.Versioning != billsync.VersionNone }
+
+// refusedLocked says why the platform refuses to update cur to next, ""
+// when it takes it.
+func (b *Billing) refusedLocked(t billsync.ObjectType, cur, next billsync.Entity) string {
+	changed := func(k string) bool {
+		x, _ := json.Marshal(cur[k])
+		y, _ := json.Marshal(next[k])
+		return string(x) != string(y)
+	}
+	switch {
+	case t == billsync.ObjectBalance && !b.Caps.BalanceAmountWritable && changed(billsync.BalanceAmountField):
+		return "a balance's amount is derived from its transactions"
+	case t == billsync.ObjectBalanceTransaction && !b.Caps.TransactionsUpdatable:
+		for k := range mergedKeys(cur, next) {
+			if k != "version" && k != "updatedAt" && changed(k) && !b.mutableTop(k) {
+				return fmt.Sprintf("a transaction's %s cannot change once created", k)
+			}
+		}
+	}
+	return ""
+}
+
+// mutableTop reports whether top-level key k of a transaction may change:
+// a mutable field is k itself, or a path under k ("customFields.").
+func (b *Billing) mutableTop(k string) bool {
+	for _, f := range b.Caps.TransactionMutableFields {
+		if f == k || f == k+"." {
+			return true
+		}
+	}
+	return false
+}
+
+func mergedKeys(a, b billsync.Entity) map[string]bool {
+	m := map[string]bool{}
+	for k := range a {
+		m[k] = true
+	}
+	for k := range b {
+		m[k] = true
+	}
+	return m
+}
 
 var idPrefixes = map[billsync.ObjectType]string{
 	billsync.ObjectAccount: "acc", billsync.ObjectBalance: "bal", billsync.ObjectBalanceTransaction: "btx", billsync.ObjectQuote: "q",
@@ -201,7 +256,10 @@ func (b *Billing) Create(ctx context.Context, t billsync.ObjectType, e billsync.
 			break
 		}
 	}
-	c["version"] = json.Number("1")
+	delete(c, "version")
+	if b.versioned() {
+		c["version"] = json.Number("1")
+	}
 	if t == billsync.ObjectBalanceTransaction {
 		if bal, ok := b.records[billsync.ObjectBalance][c.Str("balanceId")]; ok {
 			c["accountId"] = bal.Str("accountId")
@@ -225,11 +283,20 @@ func (b *Billing) Update(ctx context.Context, t billsync.ObjectType, e billsync.
 	if !ok {
 		return nil, notFound(t, e.ID())
 	}
+	c := e.Clone()
+	if why := b.refusedLocked(t, cur, c); why != "" {
+		return nil, &billsync.RemoteError{System: billsync.SystemBilling, StatusCode: 400, Code: "immutable", Message: fmt.Sprintf("%s %s: %s", t, e.ID(), why)}
+	}
+	if !b.versioned() {
+		// No compare-and-set: the last writer wins, as on such a platform.
+		delete(c, "version")
+		b.putLocked(t, c)
+		return c.Clone(), nil
+	}
 	if cur.Version() != e.Version() {
 		return nil, &billsync.RemoteError{System: billsync.SystemBilling, StatusCode: 409, Code: "version_conflict",
 			Message: fmt.Sprintf("%s %s is at version %d, not %d", t, e.ID(), cur.Version(), e.Version())}
 	}
-	c := e.Clone()
 	c["version"] = json.Number(strconv.FormatInt(cur.Version()+1, 10))
 	b.putLocked(t, c)
 	return c.Clone(), nil
@@ -244,6 +311,9 @@ func (b *Billing) Delete(ctx context.Context, t billsync.ObjectType, id string) 
 	defer b.mu.Unlock()
 	if _, ok := b.records[t][id]; !ok {
 		return notFound(t, id)
+	}
+	if t == billsync.ObjectBalanceTransaction && !b.Caps.TransactionsDeletable {
+		return &billsync.RemoteError{System: billsync.SystemBilling, StatusCode: 400, Code: "immutable", Message: fmt.Sprintf("%s %s: transactions cannot be deleted", t, id)}
 	}
 	delete(b.records[t], id)
 	b.order[t] = slices.DeleteFunc(b.order[t], func(x string) bool { return x == id })

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
-	"github.com/billsync/billsync/billingapi"
 	"github.com/billsync/billsync/binding"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/httpserver"
@@ -101,11 +100,11 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	if err != nil {
 		return err
 	}
-	bill := billingapi.New(cfg.Billing.URL, cfg.Billing.Token, nil)
-	webhooks, err := billingapi.NewWebhooks(cfg.Billing.WebhookSecret, nil)
+	adapter, err := billsync.OpenBillingPlatform(cfg.Billing.Platform, billsync.BillingOptions{URL: cfg.Billing.URL, Token: cfg.Billing.Token, WebhookSecret: cfg.Billing.WebhookSecret})
 	if err != nil {
-		return fmt.Errorf("billing.webhookSecret: %w", err)
+		return err
 	}
+	bill, webhooks := adapter.Billing, adapter.Webhooks
 	if err := binding.Bind(ctx, a.store, sf, bill, cfg.Rebind, log); err != nil {
 		return err
 	}

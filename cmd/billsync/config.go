@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	_ "github.com/billsync/billsync/billingapi" // billing.platform contract
 	"go.yaml.in/yaml/v4"
 )
 
@@ -87,8 +88,9 @@ type SalesforceConfig struct {
 	APIVersion     string `yaml:"apiVersion"`
 }
 
-// BillingConfig says how to reach the billing platform.
+// BillingConfig says which billing platform to sync with and how to reach it.
 type BillingConfig struct {
+	Platform      string `yaml:"platform"` // contract (the default), stripe or m3ter
 	URL           string `yaml:"url"`
 	Token         string `yaml:"token"`
 	WebhookSecret string `yaml:"webhookSecret"`
@@ -108,6 +110,7 @@ func DefaultConfig() Config {
 		BatchWait:         50 * time.Millisecond,
 		LogRetention:      30 * 24 * time.Hour,
 		Salesforce:        SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0"},
+		Billing:           BillingConfig{Platform: billsync.PlatformContract},
 	}
 }
 
@@ -167,6 +170,7 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Salesforce.Password, "BILLSYNC_SALESFORCE_PASSWORD")
 	str(&cfg.Salesforce.PrivateKeyFile, "BILLSYNC_SALESFORCE_PRIVATE_KEY_FILE")
 	str(&cfg.Salesforce.APIVersion, "BILLSYNC_SALESFORCE_API_VERSION")
+	str(&cfg.Billing.Platform, "BILLSYNC_BILLING_PLATFORM")
 	str(&cfg.Billing.URL, "BILLSYNC_BILLING_URL")
 	str(&cfg.Billing.Token, "BILLSYNC_BILLING_TOKEN")
 	str(&cfg.Billing.WebhookSecret, "BILLSYNC_BILLING_WEBHOOK_SECRET")
@@ -193,6 +197,9 @@ func (c Config) Validate() error {
 		if strings.TrimSpace(v) == "" {
 			missing = append(missing, name)
 		}
+	}
+	if err := billsync.CheckBillingPlatform(c.Billing.Platform); err != nil {
+		return fmt.Errorf("config: %s", billsync.ErrorMessage(err))
 	}
 	need(c.Addr, "addr")
 	need(c.Data, "data")

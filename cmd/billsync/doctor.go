@@ -61,6 +61,6 @@ to fix it. Configuration is read as by serve.`,
 func doctorTarget(cfg Config) doctor.Target {
 	return doctor.Target{
 		ConfigErr: cfg.Validate(), Mapping: cfg.Mapping, APIBudgetShare: cfg.APIBudgetShare,
-		Salesforce: doctor.Salesforce(cfg.Salesforce), Billing: doctor.Billing(cfg.Billing),
+		Salesforce: doctor.Salesforce(cfg.Salesforce), Billing: doctor.Billing{URL: cfg.Billing.URL, Token: cfg.Billing.Token, WebhookSecret: cfg.Billing.WebhookSecret},
 	}
 }
