@@ -81,7 +81,7 @@ func StartApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 
 func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	cfg, log := a.cfg, a.log
-	if err := a.store.SeedSettings(ctx, cfg.seedSettings(), "config"); err != nil {
+	if err := a.store.SeedSettings(ctx, cfg.SeedSettings(), "config"); err != nil {
 		return fmt.Errorf("seeding settings: %w", err)
 	}
 	var key []byte
@@ -227,7 +227,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (billsync.Stor
 	if cfg.Database != "" {
 		return pgstore.Open(ctx, cfg.Database, pgstore.Options{Logger: log})
 	}
-	store, err := sqlitestore.Open(ctx, cfg.storePath(), sqlitestore.Options{Logger: log})
+	store, err := sqlitestore.Open(ctx, cfg.StorePath(), sqlitestore.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}

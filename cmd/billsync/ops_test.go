@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/config"
 )
 
 // Read tokens sit next to admin tokens in the config file and the
@@ -46,7 +47,7 @@ readTokens:
 
 	// A config of before read tokens: its tokens are admin tokens.
 	old := DefaultConfig()
-	applyEnv(&old, func(k string) string {
+	config.ApplyEnv(&old, func(k string) string {
 		if k == "BILLSYNC_ADMIN_TOKENS" {
 			return "ops=admin-secret"
 		}

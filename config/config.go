@@ -1,0 +1,258 @@
+// Package config is billsync's configuration: the YAML file, the
+// BILLSYNC_* environment over it, defaults, and the checks run before
+// anything starts. The commands overlay their flags and wire what it
+// describes.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/billsync/billsync"
+	"go.yaml.in/yaml/v4"
+)
+
+// Config is billsync's configuration. Precedence: flags > environment
+// (BILLSYNC_…) > config file > defaults.
+type Config struct {
+	// Addr is where billsync serves webhooks, the admin API, health and
+	// metrics.
+	Addr string `yaml:"addr"`
+	// Data is the directory of the embedded SQLite store.
+	Data string `yaml:"data"`
+	// Database, when set, is a PostgreSQL URL (postgres://…): the store
+	// for several replicas sharing one database, instead of SQLite.
+	Database string `yaml:"database"`
+	// Mapping is an optional YAML mapping file; empty uses the default
+	// mapping of SPEC §2.
+	Mapping string `yaml:"mapping"`
+	// Workers is how many partitions are synced in parallel; their
+	// Salesforce writes share sObject Collections calls.
+	Workers int `yaml:"workers"`
+	// Profiling serves Go's runtime profiles at /debug/pprof/ to admin
+	// tokens, for `go tool pprof` against a live instance.
+	Profiling bool `yaml:"profiling"`
+	// RunLength is the most changes of one partition claimed and applied
+	// together: a record's states fold into the newest, and the records
+	// are written level by level (accounts, balances, transactions).
+	RunLength int `yaml:"runLength"`
+	// BatchWait is how long nothing new must arrive before Salesforce
+	// writes that every change in flight waits for go without filling
+	// their call (a lone change waits about this long).
+	BatchWait time.Duration `yaml:"batchWait"`
+	// APIBudgetShare is the share of the org's daily API allocation above
+	// which billsync slows down (default 0.9).
+	APIBudgetShare float64 `yaml:"apiBudgetShare"`
+	// ClaimLease is how long a claimed change is held before another
+	// worker or replica may take it over (a crashed one). Changes take
+	// well under a second; a lease far above that keeps a slow change
+	// from running twice.
+	ClaimLease time.Duration `yaml:"claimLease"`
+	// SubscriptionLease is how long the replica holding the Salesforce
+	// event subscription keeps it without renewing (it renews every third
+	// of it); another replica takes over once it lapses.
+	SubscriptionLease time.Duration `yaml:"subscriptionLease"`
+	// Poll is the longest the runner sleeps when nothing wakes it; new
+	// webhooks and events wake it at once.
+	Poll time.Duration `yaml:"poll"`
+	// LogRetention is how long sync-log entries are kept (G3).
+	LogRetention time.Duration `yaml:"logRetention"`
+	// Rebind lets billsync sync with a Salesforce org or billing tenant
+	// other than the one its store is bound to (§4). Flag only in practice.
+	Rebind bool `yaml:"-"`
+
+	Salesforce SalesforceConfig `yaml:"salesforce"`
+	Billing    BillingConfig    `yaml:"billing"`
+	// AdminTokens maps a token's name (recorded in the audit) to the
+	// token; an admin token may change things. ReadTokens likewise, for
+	// tokens that may only read (logs, settings, conflicts, dead letters,
+	// resync reports).
+	AdminTokens map[string]string `yaml:"adminTokens"`
+	ReadTokens  map[string]string `yaml:"readTokens"`
+	// Settings seed the settings store on first start only (A4).
+	Settings map[string]any `yaml:"settings"`
+}
+
+// SalesforceConfig says how to reach the org.
+type SalesforceConfig struct {
+	LoginURL       string `yaml:"loginUrl"`
+	Grant          string `yaml:"grant"` // password | client_credentials | jwt
+	ClientID       string `yaml:"clientId"`
+	ClientSecret   string `yaml:"clientSecret"`
+	Username       string `yaml:"username"`
+	Password       string `yaml:"password"`
+	PrivateKeyFile string `yaml:"privateKeyFile"`
+	APIVersion     string `yaml:"apiVersion"`
+}
+
+// BillingConfig says which billing platform to sync with and how to reach it.
+type BillingConfig struct {
+	Platform      string `yaml:"platform"` // contract (the default), stripe or m3ter
+	URL           string `yaml:"url"`
+	Token         string `yaml:"token"`
+	WebhookSecret string `yaml:"webhookSecret"`
+}
+
+// DefaultConfig is the configuration with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		Addr:              "127.0.0.1:8080",
+		Data:              "./billsync-data",
+		Workers:           1000,
+		RunLength:         100,
+		Poll:              time.Second,
+		ClaimLease:        2 * time.Minute,
+		SubscriptionLease: 15 * time.Second,
+		APIBudgetShare:    0.9,
+		BatchWait:         50 * time.Millisecond,
+		LogRetention:      30 * 24 * time.Hour,
+		Salesforce:        SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0"},
+		Billing:           BillingConfig{Platform: billsync.PlatformContract},
+	}
+}
+
+// LoadConfig reads path (if not empty) strictly, expanding ${VAR}, over
+// the defaults, then applies the environment.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader([]byte(os.ExpandEnv(string(b)))))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	ApplyEnv(&cfg, os.Getenv)
+	return cfg, nil
+}
+
+// ApplyEnv overlays BILLSYNC_* variables.
+func ApplyEnv(cfg *Config, getenv func(string) string) {
+	str := func(dst *string, key string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	str(&cfg.Addr, "BILLSYNC_ADDR")
+	str(&cfg.Data, "BILLSYNC_DATA")
+	str(&cfg.Database, "BILLSYNC_DATABASE")
+	str(&cfg.Mapping, "BILLSYNC_MAPPING")
+	if v, err := strconv.Atoi(getenv("BILLSYNC_WORKERS")); err == nil {
+		cfg.Workers = v
+	}
+	if v, err := strconv.ParseBool(getenv("BILLSYNC_PROFILING")); err == nil {
+		cfg.Profiling = v
+	}
+	if v, err := strconv.Atoi(getenv("BILLSYNC_RUN_LENGTH")); err == nil {
+		cfg.RunLength = v
+	}
+	if v, err := time.ParseDuration(getenv("BILLSYNC_BATCH_WAIT")); err == nil {
+		cfg.BatchWait = v
+	}
+	if v, err := time.ParseDuration(getenv("BILLSYNC_CLAIM_LEASE")); err == nil {
+		cfg.ClaimLease = v
+	}
+	if v, err := time.ParseDuration(getenv("BILLSYNC_SUBSCRIPTION_LEASE")); err == nil {
+		cfg.SubscriptionLease = v
+	}
+	str(&cfg.Salesforce.LoginURL, "BILLSYNC_SALESFORCE_LOGIN_URL")
+	str(&cfg.Salesforce.Grant, "BILLSYNC_SALESFORCE_GRANT")
+	str(&cfg.Salesforce.ClientID, "BILLSYNC_SALESFORCE_CLIENT_ID")
+	str(&cfg.Salesforce.ClientSecret, "BILLSYNC_SALESFORCE_CLIENT_SECRET")
+	str(&cfg.Salesforce.Username, "BILLSYNC_SALESFORCE_USERNAME")
+	str(&cfg.Salesforce.Password, "BILLSYNC_SALESFORCE_PASSWORD")
+	str(&cfg.Salesforce.PrivateKeyFile, "BILLSYNC_SALESFORCE_PRIVATE_KEY_FILE")
+	str(&cfg.Salesforce.APIVersion, "BILLSYNC_SALESFORCE_API_VERSION")
+	str(&cfg.Billing.Platform, "BILLSYNC_BILLING_PLATFORM")
+	str(&cfg.Billing.URL, "BILLSYNC_BILLING_URL")
+	str(&cfg.Billing.Token, "BILLSYNC_BILLING_TOKEN")
+	str(&cfg.Billing.WebhookSecret, "BILLSYNC_BILLING_WEBHOOK_SECRET")
+	tokens(&cfg.AdminTokens, getenv("BILLSYNC_ADMIN_TOKENS"))
+	tokens(&cfg.ReadTokens, getenv("BILLSYNC_READ_TOKENS"))
+}
+
+// tokens adds the name=token,name2=token2 pairs of v to *m.
+func tokens(m *map[string]string, v string) {
+	for _, pair := range strings.Split(v, ",") {
+		if name, tok, ok := strings.Cut(strings.TrimSpace(pair), "="); ok {
+			if *m == nil {
+				*m = map[string]string{}
+			}
+			(*m)[name] = tok
+		}
+	}
+}
+
+// Validate says exactly what is missing.
+func (c Config) Validate() error {
+	var missing []string
+	need := func(v, name string) {
+		if strings.TrimSpace(v) == "" {
+			missing = append(missing, name)
+		}
+	}
+	if err := billsync.CheckBillingPlatform(c.Billing.Platform); err != nil {
+		return fmt.Errorf("config: %s", billsync.ErrorMessage(err))
+	}
+	need(c.Addr, "addr")
+	need(c.Data, "data")
+	need(c.Salesforce.LoginURL, "salesforce.loginUrl")
+	need(c.Salesforce.ClientID, "salesforce.clientId")
+	switch c.Salesforce.Grant {
+	case "password":
+		need(c.Salesforce.Username, "salesforce.username")
+		need(c.Salesforce.Password, "salesforce.password")
+		need(c.Salesforce.ClientSecret, "salesforce.clientSecret")
+	case "client_credentials":
+		need(c.Salesforce.ClientSecret, "salesforce.clientSecret")
+	case "jwt":
+		need(c.Salesforce.Username, "salesforce.username")
+		need(c.Salesforce.PrivateKeyFile, "salesforce.privateKeyFile")
+	default:
+		return fmt.Errorf("config: salesforce.grant %q: want password, client_credentials or jwt", c.Salesforce.Grant)
+	}
+	need(c.Billing.URL, "billing.url")
+	need(c.Billing.Token, "billing.token")
+	need(c.Billing.WebhookSecret, "billing.webhookSecret")
+	if len(c.AdminTokens) == 0 {
+		missing = append(missing, "adminTokens (at least one name: token)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("config: missing %s", strings.Join(missing, ", "))
+	}
+	if c.Workers <= 0 {
+		return fmt.Errorf("config: workers must be at least 1")
+	}
+	if c.RunLength <= 0 {
+		return fmt.Errorf("config: runLength must be at least 1")
+	}
+	for k, v := range c.Settings {
+		b, _ := json.Marshal(v)
+		if _, err := billsync.ValidateSetting(k, b); err != nil {
+			return fmt.Errorf("config: settings: %w", err)
+		}
+	}
+	return nil
+}
+
+// SeedSettings renders the config's settings as JSON values.
+func (c Config) SeedSettings() map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	for k, v := range c.Settings {
+		b, _ := json.Marshal(v)
+		out[k] = b
+	}
+	return out
+}
+
+func (c Config) StorePath() string { return filepath.Join(c.Data, "billsync.db") }
