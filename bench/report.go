@@ -160,8 +160,8 @@ func printRealistic(p func(string, ...any), r *RealisticResult) {
 }
 
 func printRun(p func(string, ...any), name string, f *RunFigures) {
-	p("  %s\t%d changes, %d reached Salesforce, in %.2f s: %.0f records/s; converged %.0f ms after the last write",
-		name, f.Changes, f.Landed, f.Seconds, f.RecordsPerSec, f.ConvergenceMs)
+	p("  %s\t%d changes, %d reached Salesforce, in %.2f s: %.0f records/s; converged %.0f ms after the last write (webhooks all delivered after %.0f ms)",
+		name, f.Changes, f.Landed, f.Seconds, f.RecordsPerSec, f.ConvergenceMs, f.DeliveredMs)
 	p("\t%d API calls (%d writes): %.1f per 1,000 changes (writes %.1f); write→Salesforce p50 %.0f ms, p99 %.0f ms, max %.0f ms",
 		f.APICalls, f.WriteCalls, f.CallsPer1000, f.WriteCallsPer1000, f.P50Ms, f.P99Ms, f.MaxMs)
 }
