@@ -87,3 +87,64 @@ func TestLeavingSendsTheRest(t *testing.T) {
 		t.Fatalf("calls %v, want one of 2", got)
 	}
 }
+
+// A record's next write waits while a call naming it is in flight,
+// however long that call takes: two calls in flight have no order.
+func TestNoSecondCallForARecordInFlight(t *testing.T) {
+	t.Parallel()
+	hold := make(chan struct{})
+	var mu sync.Mutex
+	calls := 0
+	org := &mock.Org{Hook: func(ctx context.Context, c mock.Call) error {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			<-hold // the first call is held until the second request waited through several timers
+		}
+		return nil
+	}}
+	b := New(org, Options{MaxWait: time.Millisecond})
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- upsertOne(context.Background(), b, "acc_1") }()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first call never started")
+		}
+	}
+	secondDone := make(chan error, 1)
+	go func() { secondDone <- upsertOne(context.Background(), b, "acc_1") }()
+	for deadline := time.Now().Add(15 * time.Second); b.Waiting() < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second request never queued")
+		}
+	}
+	// Let its timer fire many times: it must stay queued.
+	for range 20 {
+		time.Sleep(2 * time.Millisecond)
+		mu.Lock()
+		n := calls
+		mu.Unlock()
+		if n != 1 {
+			t.Fatalf("%d calls while the first, naming the same record, was in flight", n)
+		}
+	}
+	close(hold)
+	for _, ch := range []chan error{firstDone, secondDone} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("a write never finished")
+		}
+	}
+}

@@ -50,7 +50,10 @@ type Batcher struct {
 
 	mu     sync.Mutex
 	queues map[batchKey]*pending
-	held   bool // Hold: nothing is sent until release
+	// inFlight counts, per batch key, the calls in flight naming each
+	// record: a later request for the record waits until they answered.
+	inFlight map[batchKey]map[string]int
+	held     bool // Hold: nothing is sent until release
 	// joined callers (Join) in flight, and how many of them wait for a
 	// batch not sent yet: when every one does, nobody else is coming.
 	joined, queued int
@@ -153,7 +156,7 @@ func New(crm billsync.CRM, opts Options) *Batcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Batcher{crm: crm, opts: opts, queues: map[batchKey]*pending{}}
+	return &Batcher{crm: crm, opts: opts, queues: map[batchKey]*pending{}, inFlight: map[batchKey]map[string]int{}}
 }
 
 // Hold stops sending until release is called: requests keep queueing and
@@ -281,7 +284,12 @@ func (b *Batcher) flush(key batchKey, fullOnly bool) {
 		return
 	}
 	var batches [][]*item
+	// Records in calls still in flight count as sent: two calls in
+	// flight together have no order, so a record's next write waits.
 	sent := map[string]bool{}
+	for id := range b.inFlight[key] {
+		sent[id] = true
+	}
 	for len(p.items) >= b.opts.MaxBatch || (!fullOnly && len(p.items) > 0) {
 		batch, rest := take(p.items, b.opts.MaxBatch, key.field, sent)
 		if len(batch) == 0 {
@@ -304,9 +312,34 @@ func (b *Batcher) flush(key batchKey, fullOnly bool) {
 		p.first = time.Time{}
 		b.arm(key, p)
 	}
+	b.markInFlight(key, batches, 1)
 	b.mu.Unlock()
 	for _, batch := range batches {
 		go b.send(key, batch)
+	}
+}
+
+// markInFlight adds delta to the in-flight count of every record the
+// batches name; b.mu is held. A record's request left waiting behind a
+// call goes with a later flush (its timer's, or every joined caller
+// waiting), once the call answered.
+func (b *Batcher) markInFlight(key batchKey, batches [][]*item, delta int) {
+	m := b.inFlight[key]
+	if m == nil {
+		m = map[string]int{}
+		b.inFlight[key] = m
+	}
+	for _, batch := range batches {
+		for _, it := range batch {
+			if id := recordKey(it.rec, key.field); id != "" {
+				if m[id] += delta; m[id] <= 0 {
+					delete(m, id)
+				}
+			}
+		}
+	}
+	if len(m) == 0 {
+		delete(b.inFlight, key)
 	}
 }
 
@@ -343,12 +376,19 @@ func recordKey(r billsync.SObject, extField string) string {
 func (b *Batcher) send(key batchKey, batch []*item) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.CallTimeout)
 	defer cancel()
+	// The call answered before any caller hears of it: a caller's next
+	// request for the record must not find it still in flight.
+	done := func() {
+		b.mu.Lock()
+		b.markInFlight(key, [][]*item{batch}, -1)
+		b.mu.Unlock()
+	}
 	recs := make([]billsync.SObject, len(batch))
 	for i, it := range batch {
 		recs[i] = it.rec
 	}
 	if key.op == opRead {
-		b.sendRead(ctx, key, batch, recs)
+		b.sendRead(ctx, key, batch, recs, done)
 		return
 	}
 	var res []billsync.SaveResult
@@ -370,6 +410,7 @@ func (b *Batcher) send(key batchKey, batch []*item) {
 	if err == nil && len(res) != len(batch) {
 		err = billsync.Errorf(billsync.EINTERNAL, "salesforce answered %d results for %d records", len(res), len(batch))
 	}
+	done()
 	for i, it := range batch {
 		if err != nil {
 			it.done <- result{err: err}
@@ -379,7 +420,7 @@ func (b *Batcher) send(key batchKey, batch []*item) {
 	}
 }
 
-func (b *Batcher) sendRead(ctx context.Context, key batchKey, batch []*item, recs []billsync.SObject) {
+func (b *Batcher) sendRead(ctx context.Context, key batchKey, batch []*item, recs []billsync.SObject, done func()) {
 	ids := make([]string, 0, len(recs))
 	for _, r := range recs {
 		ids = append(ids, r.ID())
@@ -387,6 +428,7 @@ func (b *Batcher) sendRead(ctx context.Context, key batchKey, batch []*item, rec
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	rows, err := b.crm.RetrieveRecords(ctx, key.object, strings.Split(key.field, ","), ids)
+	done()
 	byID := map[string]billsync.SObject{}
 	for _, r := range rows {
 		byID[idKey(r.ID())] = r
