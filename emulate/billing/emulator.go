@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/emulate/journal"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -70,8 +71,8 @@ type Emulator struct {
 	stopping bool
 	retry    chan struct{}
 
-	journal *journal       // nil without DataDir
-	unsaved []journalEntry // changes of the current critical section
+	journal *journal.Journal // nil without DataDir
+	unsaved []journalEntry   // changes of the current critical section
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -152,7 +153,7 @@ func (e *Emulator) openDataDir() error {
 	if err := os.MkdirAll(e.dataDir, 0o755); err != nil {
 		return fmt.Errorf("billing emulator: %w", err)
 	}
-	segs, err := listSegments(e.dataDir)
+	segs, err := journal.ListSegments(e.dataDir)
 	if err != nil {
 		return fmt.Errorf("billing emulator: list journal: %w", err)
 	}
@@ -166,7 +167,7 @@ func (e *Emulator) openDataDir() error {
 	}
 	e.state = s
 	dir, log := e.dataDir, e.log
-	e.journal, err = openJournal(dir, max(next, held), size, log, func(upTo int64) (int64, error) {
+	e.journal, err = journal.Open(dir, "billing emulator", max(next, held), size, log, func(upTo int64) (int64, error) {
 		_, _, size, err := fold(dir, upTo)
 		return size, err
 	})
@@ -219,7 +220,7 @@ func (e *Emulator) Close() error {
 			e.httpClient.CloseIdleConnections()
 		}
 		if e.journal != nil {
-			upTo, err := e.journal.close()
+			upTo, err := e.journal.Close()
 			if serr := e.saveSnapshot(upTo); err == nil {
 				err = serr
 			}

@@ -11,6 +11,7 @@ import (
 	"sort"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/emulate/journal"
 )
 
 const (
@@ -119,7 +120,7 @@ func (e *Emulator) saveLocked() {
 	for i := range e.unsaved {
 		vs[i] = &e.unsaved[i]
 	}
-	e.journal.write(vs...)
+	e.journal.Write(vs...)
 	clear(e.unsaved)
 	e.unsaved = e.unsaved[:0]
 }
@@ -264,10 +265,10 @@ func (e *Emulator) saveSnapshot(upTo int64) error {
 	if err != nil {
 		return fmt.Errorf("billing emulator: encode snapshot: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(e.dataDir, snapshotFile), b); err != nil {
+	if err := journal.WriteAtomic(filepath.Join(e.dataDir, snapshotFile), b); err != nil {
 		return fmt.Errorf("billing emulator: save snapshot: %w", err)
 	}
-	if err := removeSegments(e.dataDir, upTo); err != nil {
+	if err := journal.RemoveSegments(e.dataDir, upTo); err != nil {
 		return fmt.Errorf("billing emulator: remove folded journal: %w", err)
 	}
 	return nil
@@ -278,13 +279,13 @@ func (e *Emulator) saveSnapshot(upTo int64) error {
 // returns the state, the first segment the snapshot does not hold, and
 // the snapshot's size. A fold that finds no segments leaves the snapshot
 // as it is.
-func fold(dir string, upTo int64) (s state, journal, size int64, err error) {
+func fold(dir string, upTo int64) (s state, next, size int64, err error) {
 	s = newState()
 	from, size, err := s.readSnapshot(dir)
 	if err != nil {
 		return s, 0, 0, err
 	}
-	segs, err := listSegments(dir)
+	segs, err := journal.ListSegments(dir)
 	if err != nil {
 		return s, 0, 0, fmt.Errorf("billing emulator: list journal: %w", err)
 	}
@@ -297,7 +298,7 @@ func fold(dir string, upTo int64) (s state, journal, size int64, err error) {
 		if seg < from {
 			continue // already in the snapshot; a fold died before removing it
 		}
-		err := readSegment(segmentPath(dir, seg), func(line []byte) error {
+		err := journal.ReadSegment(journal.SegmentPath(dir, seg), func(line []byte) error {
 			dec := json.NewDecoder(bytes.NewReader(line))
 			dec.UseNumber()
 			var en journalEntry
@@ -313,18 +314,18 @@ func fold(dir string, upTo int64) (s state, journal, size int64, err error) {
 	if !folded {
 		return s, from, size, nil
 	}
-	journal = max(upTo, from)
-	b, err := json.Marshal(s.snapshot(journal))
+	next = max(upTo, from)
+	b, err := json.Marshal(s.snapshot(next))
 	if err != nil {
 		return s, 0, 0, fmt.Errorf("billing emulator: encode snapshot: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, snapshotFile), b); err != nil {
+	if err := journal.WriteAtomic(filepath.Join(dir, snapshotFile), b); err != nil {
 		return s, 0, 0, fmt.Errorf("billing emulator: save snapshot: %w", err)
 	}
-	if err := removeSegments(dir, journal); err != nil {
+	if err := journal.RemoveSegments(dir, next); err != nil {
 		return s, 0, 0, fmt.Errorf("billing emulator: remove folded journal: %w", err)
 	}
-	return s, journal, int64(len(b)), nil
+	return s, next, int64(len(b)), nil
 }
 
 func sortEvents(evs []*event) []*event {

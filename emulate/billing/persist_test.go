@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/emulate/journal"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -157,9 +158,7 @@ func TestTornJournalLineIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := image(t, e1)
-	e1.journal.mu.Lock()
-	path := e1.journal.f.Name()
-	e1.journal.mu.Unlock()
+	path := e1.journal.ActivePath()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -190,22 +189,18 @@ func TestJournalFoldsInBackground(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e1.journal.mu.Lock()
-	e1.journal.limit, e1.journal.floor = 2<<10, 2<<10 // fold every few writes
-	e1.journal.mu.Unlock()
+	e1.journal.SetFoldThreshold(2 << 10) // fold every few writes
 	for i := range 200 {
 		if _, err := e1.Create(billsync.ObjectAccount, billsync.Entity{"name": "A", "code": "A" + string(rune('a'+i%26))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e1.journal.folds.Wait()
-	e1.journal.mu.Lock()
-	seg := e1.journal.seg
-	e1.journal.mu.Unlock()
+	e1.journal.WaitFolds()
+	seg := e1.journal.Segment()
 	if seg < 3 {
 		t.Fatalf("journal at segment %d: it never folded", seg)
 	}
-	segs, err := listSegments(dir)
+	segs, err := journal.ListSegments(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,7 @@ func TestCloseWaitsForARunningFold(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.journal.mu.Lock()
-		e.journal.limit, e.journal.floor = 1<<10, 1<<10
-		e.journal.mu.Unlock()
+		e.journal.SetFoldThreshold(1 << 10)
 		var wg sync.WaitGroup
 		started := make(chan struct{})
 		wg.Go(func() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/emulate/journal"
 	"github.com/billsync/billsync/emulate/salesforce/streaming"
 	"github.com/billsync/billsync/sfdx"
 )
@@ -113,8 +114,8 @@ type Emulator struct {
 
 	hooks beforeWrite // SetBeforeWrite
 
-	journal   *journal // nil without DataDir
-	unsaved   unsaved  // changes not yet journaled; see journalLocked
+	journal   *journal.Journal // nil without DataDir
+	unsaved   unsaved          // changes not yet journaled; see journalLocked
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -540,7 +541,7 @@ func (e *Emulator) Close() error {
 		if e.journal == nil {
 			return
 		}
-		upTo, err := e.journal.close()
+		upTo, err := e.journal.Close()
 		if serr := e.saveSnapshot(upTo); err == nil {
 			err = serr
 		}

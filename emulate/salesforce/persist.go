@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/emulate/journal"
 	"github.com/billsync/billsync/emulate/salesforce/streaming"
 )
 
@@ -113,7 +114,7 @@ func (e *Emulator) journalLocked() {
 			l.Removed = append(l.Removed, id)
 		}
 	}
-	e.journal.write(&l) // encoded now, under e.mu: the records as they stand
+	e.journal.Write(&l) // encoded now, under e.mu: the records as they stand
 	*u = unsaved{records: u.records}
 	clear(u.records)
 }
@@ -128,10 +129,10 @@ func (e *Emulator) userListLocked() []User {
 }
 
 // busJournal appends the event bus's changes to the journal.
-type busJournal struct{ j *journal }
+type busJournal struct{ j *journal.Journal }
 
-func (b busJournal) Published(ev streaming.Event) { b.j.write(&journalLine{Event: &ev}) }
-func (b busJournal) Purged(before time.Time)      { b.j.write(&journalLine{PurgedBefore: &before}) }
+func (b busJournal) Published(ev streaming.Event) { b.j.Write(&journalLine{Event: &ev}) }
+func (b busJournal) Purged(before time.Time)      { b.j.Write(&journalLine{PurgedBefore: &before}) }
 
 // image is the org as the data directory holds it, read back.
 type image struct {
@@ -226,7 +227,7 @@ func fold(dir string, upTo int64, bus *streaming.Bus) (*image, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	segs, err := listSegments(dir)
+	segs, err := journal.ListSegments(dir)
 	if err != nil {
 		return nil, 0, fmt.Errorf("salesforce emulator: list journal: %w", err)
 	}
@@ -239,7 +240,7 @@ func fold(dir string, upTo int64, bus *streaming.Bus) (*image, int64, error) {
 		if seg < im.Journal {
 			continue // already in the snapshot; a fold died before removing it
 		}
-		err := readSegment(segmentPath(dir, seg), func(line []byte) error {
+		err := journal.ReadSegment(journal.SegmentPath(dir, seg), func(line []byte) error {
 			dec := json.NewDecoder(bytes.NewReader(line))
 			dec.UseNumber()
 			var l journalLine
@@ -267,10 +268,10 @@ func fold(dir string, upTo int64, bus *streaming.Bus) (*image, int64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("salesforce emulator: encode state: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, snapshotFile), b); err != nil {
+	if err := journal.WriteAtomic(filepath.Join(dir, snapshotFile), b); err != nil {
 		return nil, 0, fmt.Errorf("salesforce emulator: save state: %w", err)
 	}
-	if err := removeSegments(dir, im.Journal); err != nil {
+	if err := journal.RemoveSegments(dir, im.Journal); err != nil {
 		return nil, 0, fmt.Errorf("salesforce emulator: remove folded journal: %w", err)
 	}
 	return im, int64(len(b)), nil
@@ -294,10 +295,10 @@ func (e *Emulator) saveSnapshot(upTo int64) error {
 	if err != nil {
 		return fmt.Errorf("salesforce emulator: encode state: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(e.opts.DataDir, snapshotFile), b); err != nil {
+	if err := journal.WriteAtomic(filepath.Join(e.opts.DataDir, snapshotFile), b); err != nil {
 		return fmt.Errorf("salesforce emulator: save state: %w", err)
 	}
-	if err := removeSegments(e.opts.DataDir, upTo); err != nil {
+	if err := journal.RemoveSegments(e.opts.DataDir, upTo); err != nil {
 		return fmt.Errorf("salesforce emulator: remove folded journal: %w", err)
 	}
 	return nil
@@ -310,7 +311,7 @@ func (e *Emulator) openDataDir() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("salesforce emulator: %w", err)
 	}
-	segs, err := listSegments(dir)
+	segs, err := journal.ListSegments(dir)
 	if err != nil {
 		return fmt.Errorf("salesforce emulator: list journal: %w", err)
 	}
@@ -335,7 +336,7 @@ func (e *Emulator) openDataDir() error {
 		e.putLocked(r)
 	}
 	e.mu.Unlock()
-	e.journal, err = openJournal(dir, max(next, im.Journal), size, e.log, func(upTo int64) (int64, error) {
+	e.journal, err = journal.Open(dir, "salesforce emulator", max(next, im.Journal), size, e.log, func(upTo int64) (int64, error) {
 		_, size, err := fold(dir, upTo, e.newBus())
 		return size, err
 	})

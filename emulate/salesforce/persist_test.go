@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/billsync/billsync/emulate/journal"
 )
 
 // orgImage is everything the data directory keeps, as JSON, for an exact
@@ -122,16 +124,14 @@ func TestRestartRestoresExactOrg(t *testing.T) {
 				t.Fatal(err)
 			}
 			if mode == "crash after folds" {
-				e1.journal.mu.Lock()
-				e1.journal.limit, e1.journal.floor = 4<<10, 4<<10
-				e1.journal.mu.Unlock()
+				e1.journal.SetFoldThreshold(4 << 10)
 			}
 			srv := httptest.NewServer(e1.Handler())
 			o1 := &testOrg{t: t, e: e1, srv: srv}
 			orgWorkload(t, o1)
 			srv.Close()
-			e1.journal.folds.Wait()
-			if segs, _ := listSegments(dir); mode == "crash after folds" && segs[0] == 1 {
+			e1.journal.WaitFolds()
+			if segs, _ := journal.ListSegments(dir); mode == "crash after folds" && segs[0] == 1 {
 				t.Fatalf("the journal never folded: segments %v", segs)
 			}
 			before := orgImage(t, e1)
@@ -177,9 +177,7 @@ func TestTornJournalLineIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := orgImage(t, e1)
-	e1.journal.mu.Lock()
-	path := e1.journal.f.Name()
-	e1.journal.mu.Unlock()
+	path := e1.journal.ActivePath()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)

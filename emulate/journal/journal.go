@@ -1,4 +1,8 @@
-package billing
+// Package journal is the emulators' durable state: an append-only log of
+// JSON lines in numbered segments, folded into a snapshot in the
+// background. The Salesforce and billing emulators each bring what a line
+// holds and how to fold; this package keeps the files.
+package journal
 
 import (
 	"bytes"
@@ -15,7 +19,7 @@ import (
 	"sync"
 )
 
-// journal is the data directory's append-only log. Every change is one
+// Journal is the data directory's append-only log. Every change is one
 // JSON line, written (not synced: this is an emulator) before the request
 // that made it is answered, so a restart or a crash of the process finds
 // every acknowledged write. Its cost is the size of the change, never the
@@ -26,9 +30,10 @@ import (
 // writes a snapshot holding everything up to the new segment and removes
 // the folded ones; the fold reads files, never the live state, so requests
 // do not wait for it.
-type journal struct {
-	dir string
-	log *slog.Logger
+type Journal struct {
+	dir  string
+	name string // the emulator's name, for log lines
+	log  *slog.Logger
 	// fold writes the snapshot holding every segment below upTo, removes
 	// those segments and returns the snapshot's size.
 	fold func(upTo int64) (int64, error)
@@ -46,17 +51,17 @@ type journal struct {
 	folds   sync.WaitGroup
 }
 
-// minFoldBytes keeps small states from folding on every few writes.
-const minFoldBytes = 4 << 20
+// MinFoldBytes keeps small states from folding on every few writes.
+const MinFoldBytes = 4 << 20
 
 const segmentPrefix, segmentSuffix = "journal-", ".jsonl"
 
-func segmentPath(dir string, seg int64) string {
+func SegmentPath(dir string, seg int64) string {
 	return filepath.Join(dir, fmt.Sprintf("%s%08d%s", segmentPrefix, seg, segmentSuffix))
 }
 
-// listSegments returns the segment numbers in dir, ascending.
-func listSegments(dir string) ([]int64, error) {
+// ListSegments returns the segment numbers in dir, ascending.
+func ListSegments(dir string) ([]int64, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -79,10 +84,10 @@ func listSegments(dir string) ([]int64, error) {
 	return segs, nil
 }
 
-// readSegment hands each complete line of a segment to apply. A last line
+// ReadSegment hands each complete line of a segment to apply. A last line
 // without its newline was being written when the process died: it was
 // never acknowledged, so it is dropped.
-func readSegment(path string, apply func(line []byte) error) error {
+func ReadSegment(path string, apply func(line []byte) error) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -104,16 +109,16 @@ func readSegment(path string, apply func(line []byte) error) error {
 	return nil
 }
 
-// removeSegments deletes the segments below upTo, folded into a snapshot.
-func removeSegments(dir string, upTo int64) error {
-	segs, err := listSegments(dir)
+// RemoveSegments deletes the segments below upTo, folded into a snapshot.
+func RemoveSegments(dir string, upTo int64) error {
+	segs, err := ListSegments(dir)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, s := range segs {
 		if s < upTo {
-			if err := os.Remove(segmentPath(dir, s)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := os.Remove(SegmentPath(dir, s)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
 		}
@@ -121,11 +126,11 @@ func removeSegments(dir string, upTo int64) error {
 	return errors.Join(errs...)
 }
 
-// openJournal starts appending to segment seg; snapshotSize sets when the
-// first fold happens.
-func openJournal(dir string, seg, snapshotSize int64, log *slog.Logger, fold func(int64) (int64, error)) (*journal, error) {
-	j := &journal{dir: dir, log: log, fold: fold, seg: seg, floor: minFoldBytes, limit: max(minFoldBytes, snapshotSize)}
-	f, err := os.OpenFile(segmentPath(dir, seg), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// Open starts appending to segment seg of dir; snapshotSize sets when the
+// first fold happens; name (e.g. "billing emulator") begins its log lines.
+func Open(dir, name string, seg, snapshotSize int64, log *slog.Logger, fold func(int64) (int64, error)) (*Journal, error) {
+	j := &Journal{dir: dir, name: name, log: log, fold: fold, seg: seg, floor: MinFoldBytes, limit: max(MinFoldBytes, snapshotSize)}
+	f, err := os.OpenFile(SegmentPath(dir, seg), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -133,8 +138,8 @@ func openJournal(dir string, seg, snapshotSize int64, log *slog.Logger, fold fun
 	return j, nil
 }
 
-// write appends one line per value, in one write.
-func (j *journal) write(vs ...any) {
+// Write appends one line per value, in one write.
+func (j *Journal) Write(vs ...any) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed || len(vs) == 0 {
@@ -159,8 +164,8 @@ func (j *journal) write(vs ...any) {
 	}
 }
 
-func (j *journal) failLocked(err error) {
-	j.log.Error("billing emulator: cannot journal a change", "dir", j.dir, "err", err)
+func (j *Journal) failLocked(err error) {
+	j.log.Error(j.name+": cannot journal a change", "dir", j.dir, "err", err)
 	if j.err == nil {
 		j.err = err
 	}
@@ -168,8 +173,8 @@ func (j *journal) failLocked(err error) {
 
 // rotateLocked closes the active segment, opens the next and folds the
 // closed ones in the background.
-func (j *journal) rotateLocked() {
-	next, err := os.OpenFile(segmentPath(j.dir, j.seg+1), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+func (j *Journal) rotateLocked() {
+	next, err := os.OpenFile(SegmentPath(j.dir, j.seg+1), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		j.failLocked(fmt.Errorf("open journal segment: %w", err))
 		return
@@ -184,7 +189,7 @@ func (j *journal) rotateLocked() {
 		defer j.folds.Done()
 		size, err := j.fold(upTo)
 		if err != nil {
-			j.log.Error("billing emulator: cannot fold the journal into a snapshot", "dir", j.dir, "err", err)
+			j.log.Error(j.name+": cannot fold the journal into a snapshot", "dir", j.dir, "err", err)
 		}
 		j.mu.Lock()
 		j.folding = false
@@ -195,10 +200,10 @@ func (j *journal) rotateLocked() {
 	}(j.seg)
 }
 
-// close stops appending, waits for a running fold, and returns the
+// Close stops appending, waits for a running fold, and returns the
 // segment after the last one written (what a final fold folds up to) and
 // the first write failure.
-func (j *journal) close() (int64, error) {
+func (j *Journal) Close() (int64, error) {
 	j.mu.Lock()
 	if j.closed {
 		j.mu.Unlock()
@@ -215,10 +220,10 @@ func (j *journal) close() (int64, error) {
 	return j.seg + 1, j.err
 }
 
-// writeAtomic replaces path with b: a temporary file, fsync, rename, so a
+// WriteAtomic replaces path with b: a temporary file, fsync, rename, so a
 // crash leaves the old file or the new one. The snapshot is synced
 // because the segments it replaces are removed next.
-func writeAtomic(path string, b []byte) error {
+func WriteAtomic(path string, b []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -249,3 +254,28 @@ func writeAtomic(path string, b []byte) error {
 	}
 	return nil
 }
+
+// SetFoldThreshold makes the journal fold once its active segment passes
+// n bytes, whatever the snapshot's size: for tests that need folds.
+func (j *Journal) SetFoldThreshold(n int64) {
+	j.mu.Lock()
+	j.limit, j.floor = n, n
+	j.mu.Unlock()
+}
+
+// Segment is the active segment's number.
+func (j *Journal) Segment() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.seg
+}
+
+// ActivePath is the active segment's file.
+func (j *Journal) ActivePath() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.f.Name()
+}
+
+// WaitFolds waits for a running fold to finish.
+func (j *Journal) WaitFolds() { j.folds.Wait() }
