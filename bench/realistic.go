@@ -100,6 +100,9 @@ func (env *benchEnv) realistic(ctx context.Context, app benchApp, admin *admincl
 	prFigs, err := env.syncRun(ctx, "PREC", shape, nil)
 	env.sb.Billing.SetWebhookURL(env.sb.AppURL() + "/webhooks/billing")
 	err = errors.Join(err, stop(), pr.err())
+	if err != nil {
+		err = fmt.Errorf("%w (after %d changes written, %d landed; %d webhooks undelivered)", err, prFigs.Changes, prFigs.Landed, env.sb.Billing.Pending())
+	}
 	res.PerRecord = &prFigs
 	if prFigs.RecordsPerSec > 0 {
 		res.Speedup = res.RecordsPerSec / prFigs.RecordsPerSec
@@ -120,6 +123,9 @@ func (env *benchEnv) syncRun(ctx context.Context, prefix string, shape Shape, se
 	calls := env.countCalls()
 	client := &billingClient{api: billingapi.New(env.sb.BillingURL, sandbox.BillingToken, nil), obs: obs, prefix: prefix}
 	writes, werr := client.run(ctx, shape)
+	if werr != nil {
+		werr = fmt.Errorf("writing the workload to billing: %w", werr)
+	}
 	figs.Changes = writes
 	delivered := make(chan time.Time, 1)
 	go func() { delivered <- env.waitDelivered(ctx) }()

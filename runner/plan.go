@@ -24,7 +24,11 @@ import (
 //   - The records of a round are applied by dependency level: accounts,
 //     then balances, then transactions (parents before children, so a
 //     child's parent reference finds it), then quotes one at a time;
-//     deletes after that, children first.
+//     deletes after that, children first. A billing update of a record
+//     whose creation is not in the run was written to Salesforce by an
+//     earlier run: it needs no parent written first, so it goes with the
+//     first level whatever its object (should the record be missing after
+//     all, its write waits for its parent and is retried, as any).
 //   - Operator resolutions and resync jobs, and changes of objects the
 //     plan does not know, are applied alone, in queue order.
 
@@ -146,6 +150,9 @@ func planSegment(seg []billsync.Change) []round {
 		for _, k := range order {
 			if ss := steps[k]; r < len(ss) {
 				l := levelOf(ss[r].apply)
+				if updateOnly(ss[r]) && l < levelQuote {
+					l = levelAccount
+				}
 				byLevel[l] = append(byLevel[l], ss[r])
 				any = true
 			}
@@ -163,6 +170,20 @@ func planSegment(seg []billsync.Change) []round {
 		}
 		out = append(out, rd)
 	}
+}
+
+// updateOnly reports whether st is a billing update of a record created
+// before its run: no change of the step is a create.
+func updateOnly(st step) bool {
+	if st.apply.Source != billsync.SideBilling || st.apply.Op != billsync.OpUpdated {
+		return false
+	}
+	for _, c := range st.folded {
+		if c.Op == billsync.OpCreated {
+			return false
+		}
+	}
+	return true
 }
 
 // coalescedEntry is the sync-log entry of change c, folded into the later

@@ -75,6 +75,16 @@ func TestPlan(t *testing.T) {
 			"3 / 2 5 / 1 4",
 		},
 		{
+			"billing updates of records created before the run need no order: one level",
+			[]billsync.Change{ch(1, "b", txn, up, "t1"), ch(2, "b", bal, up, "b1"), ch(3, "b", acc, up, "a")},
+			"1 2 3",
+		},
+		{
+			"a create in the run keeps its level; updates beside it go first",
+			[]billsync.Change{ch(1, "b", txn, up, "t1"), ch(2, "b", bal, cr, "b2"), ch(3, "b", txn, cr, "t2"), ch(4, "s", bal, up, "a0B"), ch(5, "s", acc, up, "001")},
+			"1 / 2 / 3 | 5 / 4",
+		},
+		{
 			"a record's states fold into the newest",
 			[]billsync.Change{ch(1, "b", acc, cr, "a"), ch(2, "b", bal, cr, "b1"), ch(3, "b", acc, up, "a"),
 				ch(4, "b", bal, up, "b1"), ch(5, "b", acc, up, "a")},
