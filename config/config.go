@@ -147,24 +147,12 @@ func ApplyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Data, "BILLSYNC_DATA")
 	str(&cfg.Database, "BILLSYNC_DATABASE")
 	str(&cfg.Mapping, "BILLSYNC_MAPPING")
-	if v, err := strconv.Atoi(getenv("BILLSYNC_WORKERS")); err == nil {
-		cfg.Workers = v
-	}
-	if v, err := strconv.ParseBool(getenv("BILLSYNC_PROFILING")); err == nil {
-		cfg.Profiling = v
-	}
-	if v, err := strconv.Atoi(getenv("BILLSYNC_RUN_LENGTH")); err == nil {
-		cfg.RunLength = v
-	}
-	if v, err := time.ParseDuration(getenv("BILLSYNC_BATCH_WAIT")); err == nil {
-		cfg.BatchWait = v
-	}
-	if v, err := time.ParseDuration(getenv("BILLSYNC_CLAIM_LEASE")); err == nil {
-		cfg.ClaimLease = v
-	}
-	if v, err := time.ParseDuration(getenv("BILLSYNC_SUBSCRIPTION_LEASE")); err == nil {
-		cfg.SubscriptionLease = v
-	}
+	parsed(&cfg.Workers, getenv("BILLSYNC_WORKERS"), strconv.Atoi)
+	parsed(&cfg.Profiling, getenv("BILLSYNC_PROFILING"), strconv.ParseBool)
+	parsed(&cfg.RunLength, getenv("BILLSYNC_RUN_LENGTH"), strconv.Atoi)
+	parsed(&cfg.BatchWait, getenv("BILLSYNC_BATCH_WAIT"), time.ParseDuration)
+	parsed(&cfg.ClaimLease, getenv("BILLSYNC_CLAIM_LEASE"), time.ParseDuration)
+	parsed(&cfg.SubscriptionLease, getenv("BILLSYNC_SUBSCRIPTION_LEASE"), time.ParseDuration)
 	str(&cfg.Salesforce.LoginURL, "BILLSYNC_SALESFORCE_LOGIN_URL")
 	str(&cfg.Salesforce.Grant, "BILLSYNC_SALESFORCE_GRANT")
 	str(&cfg.Salesforce.ClientID, "BILLSYNC_SALESFORCE_CLIENT_ID")
@@ -179,6 +167,14 @@ func ApplyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Billing.WebhookSecret, "BILLSYNC_BILLING_WEBHOOK_SECRET")
 	tokens(&cfg.AdminTokens, getenv("BILLSYNC_ADMIN_TOKENS"))
 	tokens(&cfg.ReadTokens, getenv("BILLSYNC_READ_TOKENS"))
+}
+
+// parsed sets *dst to v parsed, when v parses; an unset or malformed
+// variable leaves the value from the file or the default.
+func parsed[T any](dst *T, v string, parse func(string) (T, error)) {
+	if x, err := parse(v); err == nil {
+		*dst = x
+	}
 }
 
 // tokens adds the name=token,name2=token2 pairs of v to *m.

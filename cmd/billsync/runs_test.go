@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/billsync/billsync"
-	"github.com/billsync/billsync/billingapi"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	"github.com/billsync/billsync/sandbox"
 )
@@ -54,26 +51,7 @@ func TestAccountRunCostsThreeCalls(t *testing.T) {
 	// Queued children first, the account last: the level order, not the
 	// queue order, must put parents first.
 	slices.Reverse(records)
-	changes := make([]*billsync.Change, 0, len(records))
-	for i, e := range records {
-		typ := billsync.ObjectAccount
-		switch {
-		case e.Str("balanceId") != "":
-			typ = billsync.ObjectBalanceTransaction
-		case e.Str("accountId") != "":
-			typ = billsync.ObjectBalance
-		}
-		ev := &billingapi.WebhookEvent{Type: string(typ) + ".created", Object: typ, Op: billsync.OpCreated, Data: e}
-		c, err := ev.Change(fmt.Sprintf("run-%d", i), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		changes = append(changes, c)
-	}
-	if _, err := h.app().store.Enqueue(context.Background(), changes...); err != nil {
-		t.Fatal(err)
-	}
-	h.app().runner.Wake()
+	h.enqueueBurst("run", billsync.OpCreated, records)
 	h.eventually("the account's 13 records in Salesforce", func() (bool, string) {
 		n := 0
 		for _, obj := range []string{"BillingAccount__c", "BillingBalance__c", "BillingBalanceTransaction__c"} {

@@ -86,13 +86,21 @@ func TestUpdateBurstWritesWithoutReading(t *testing.T) {
 	h.quiesce()
 }
 
-// enqueueBurst queues one change per entity in one transaction, as a
-// backlog arrives after an outage, and wakes the runner.
+// enqueueBurst queues one change per entity (with op, its object told
+// by its parent field) in one transaction, as a backlog arrives after an
+// outage, and wakes the runner. Event ids start with typ.
 func (h *harness) enqueueBurst(typ string, op billsync.Op, es []billsync.Entity) {
 	h.t.Helper()
 	changes := make([]*billsync.Change, 0, len(es))
 	for i, e := range es {
-		ev := &billingapi.WebhookEvent{Type: typ, Object: billsync.ObjectAccount, Op: op, Data: e}
+		obj := billsync.ObjectAccount
+		switch {
+		case e.Str("balanceId") != "":
+			obj = billsync.ObjectBalanceTransaction
+		case e.Str("accountId") != "":
+			obj = billsync.ObjectBalance
+		}
+		ev := &billingapi.WebhookEvent{Type: string(obj) + "." + string(op), Object: obj, Op: op, Data: e}
 		c, err := ev.Change(fmt.Sprintf("%s-%d", typ, i), time.Now())
 		if err != nil {
 			h.t.Fatal(err)

@@ -76,6 +76,13 @@ func (b *Bus) Replay(ev Event) error {
 		return fmt.Errorf("streaming: replay: event %d follows %d", ev.ReplayID, b.lastID)
 	}
 	b.lastID = ev.ReplayID
+	b.appendLocked(ev)
+	return nil
+}
+
+// appendLocked adds ev to its channel's log, journals it and wakes the
+// subscribers waiting for events.
+func (b *Bus) appendLocked(ev Event) {
 	l := b.logLocked(ev.Channel)
 	l.Events = append(l.Events, ev)
 	l.LastID = ev.ReplayID
@@ -84,7 +91,6 @@ func (b *Bus) Replay(ev Event) error {
 	}
 	close(b.changed)
 	b.changed = make(chan struct{})
-	return nil
 }
 
 type channelLog struct {
@@ -145,14 +151,7 @@ func (b *Bus) Publish(channel string, payload map[string]any) Event {
 	b.purgeLocked(now.Add(-b.retention))
 	b.lastID++
 	ev := Event{Channel: channel, ReplayID: b.lastID, UUID: uuid.NewString(), Schema: SchemaID(channel), Payload: p, Time: now}
-	l := b.logLocked(channel)
-	l.Events = append(l.Events, ev)
-	l.LastID = ev.ReplayID
-	if b.journal != nil {
-		b.journal.Published(ev)
-	}
-	close(b.changed)
-	b.changed = make(chan struct{})
+	b.appendLocked(ev)
 	return ev
 }
 
