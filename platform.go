@@ -1,6 +1,7 @@
 package billsync
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -35,10 +36,35 @@ type BillingOptions struct {
 
 // BillingWebhooks verifies and decodes a platform's webhooks; it is the
 // shape httpserver.WebhookDecoder asks for, declared here so a platform
-// can be opened without the HTTP server.
+// can be opened without the HTTP server. Decode may return several
+// changes (one Stripe event can change a customer and its balance), each
+// with its own EventID derived from webhookID, or none for an event
+// billsync has no use for (answered 200, stored nowhere).
 type BillingWebhooks interface {
 	Verify(h http.Header, body []byte) (webhookID string, err error)
-	Decode(webhookID string, body []byte, now time.Time) (*Change, error)
+	Decode(webhookID string, body []byte, now time.Time) ([]*Change, error)
+}
+
+// TransactionScanner is what a platform offers whose balance transactions
+// raise no events of their own (Stripe, m3ter: a new transaction shows
+// only as a change of its balance). On such a balance change the engine
+// lists the balance's transactions newest first until one it already
+// knows and queues the rest as created.
+type TransactionScanner interface {
+	// RecentTransactions pages through the transactions of a balance,
+	// newest first; next is "" on the last page.
+	RecentTransactions(ctx context.Context, balanceID, cursor string, limit int) (page []Entity, next string, err error)
+}
+
+// BillingPoller is what a platform offers whose webhooks can be missed or
+// do not cover every change (Stripe sends no quote.updated and keeps
+// events 30 days): billsync polls it periodically. Poll returns the
+// changes seen after checkpoint (the value a previous Poll returned, ""
+// on the first) and the checkpoint to store once they are queued. Each
+// change's EventID is stable, so a change seen by both a webhook and a
+// poll is queued once.
+type BillingPoller interface {
+	Poll(ctx context.Context, checkpoint string) (changes []*Change, next string, err error)
 }
 
 // BillingAdapter is one billing platform opened: its client and its

@@ -168,6 +168,11 @@ type BillingCapabilities struct {
 	// changed; the engine reads the record from billing before acting on
 	// it, and acts on a delete only when billing no longer has the record.
 	SignedWebhooks bool `json:"signedWebhooks"`
+	// TransactionEvents false: a new balance transaction raises no event
+	// of its own, only a change of its balance; the Billing then also
+	// implements TransactionScanner and the engine looks for new
+	// transactions on every balance change.
+	TransactionEvents bool `json:"transactionEvents"`
 }
 
 // Billing paths the capabilities speak of, in the entity shape every

@@ -28,7 +28,7 @@ func (refuseAll) Verify(http.Header, []byte) (string, error) {
 	return "", billsync.Errorf(billsync.EUNAUTHORIZED, "no")
 }
 
-func (refuseAll) Decode(string, []byte, time.Time) (*billsync.Change, error) {
+func (refuseAll) Decode(string, []byte, time.Time) ([]*billsync.Change, error) {
 	return nil, billsync.Errorf(billsync.EINVALID, "no")
 }
 

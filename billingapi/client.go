@@ -49,6 +49,7 @@ var Capabilities = billsync.BillingCapabilities{
 	TransactionsDeletable: true,
 	QuotesCarryOfferings:  true,
 	SignedWebhooks:        true,
+	TransactionEvents:     true,
 }
 
 // Capabilities of the billing contract.

@@ -153,12 +153,12 @@ func NewWebhooks(secret string, clock func() time.Time) (*Webhooks, error) {
 // Decode parses a body Verify accepted into the change to enqueue. A
 // body it refuses is a *RejectedWebhook naming what could be read of the
 // event.
-func (*Webhooks) Decode(webhookID string, body []byte, now time.Time) (*billsync.Change, error) {
+func (*Webhooks) Decode(webhookID string, body []byte, now time.Time) ([]*billsync.Change, error) {
 	c, err := DecodeWebhook(webhookID, body, now)
 	if err != nil {
 		return nil, rejected(webhookID, body, err)
 	}
-	return c, nil
+	return []*billsync.Change{c}, nil
 }
 
 // RejectedWebhook is a signed webhook body refused as invalid: the reason

@@ -108,9 +108,12 @@ func TestWebhooks(t *testing.T) {
 	if err != nil || id != "msg_1" {
 		t.Fatalf("Verify = %q, %v", id, err)
 	}
-	c, err := w.Decode(id, body, fixedNow)
-	if err != nil || c.EventID != "webhook:msg_1" || c.Partition != "account:acc_1" || c.Op != billsync.OpCreated {
-		t.Fatalf("Decode = %+v, %v", c, err)
+	cs, err := w.Decode(id, body, fixedNow)
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("Decode = %+v, %v", cs, err)
+	}
+	if c := cs[0]; c.EventID != "webhook:msg_1" || c.Partition != "account:acc_1" || c.Op != billsync.OpCreated {
+		t.Fatalf("Decode = %+v", c)
 	}
 }
 

@@ -20,11 +20,11 @@ type WebhookDecoder interface {
 	// any other answers 401, with the message of an EUNAUTHORIZED or
 	// EINVALID *billsync.Error and a generic one otherwise.
 	Verify(h http.Header, body []byte) (webhookID string, err error)
-	// Decode turns a verified body into the change to enqueue; its EventID
-	// must derive from webhookID, so a redelivery is stored once. A
-	// failure answers 400 with its message, which is written for the
-	// sender.
-	Decode(webhookID string, body []byte, now time.Time) (*billsync.Change, error)
+	// Decode turns a verified body into the changes to enqueue (none: an
+	// event billsync has no use for, answered 200); their EventIDs must
+	// derive from webhookID, so a redelivery is stored once. A failure
+	// answers 400 with its message, which is written for the sender.
+	Decode(webhookID string, body []byte, now time.Time) ([]*billsync.Change, error)
 }
 
 // Enqueuer stores the changes webhooks bring, durably, once per EventID

@@ -24,7 +24,7 @@ type ingester struct {
 }
 
 type ingestReq struct {
-	c    *billsync.Change
+	cs   []*billsync.Change // one webhook's changes, committed together
 	done chan ingestRes
 }
 
@@ -33,9 +33,10 @@ type ingestRes struct {
 	err error
 }
 
-// enqueue stores c durably, sharing a transaction with concurrent calls.
-func (g *ingester) enqueue(ctx context.Context, c *billsync.Change) (bool, error) {
-	r := &ingestReq{c: c, done: make(chan ingestRes, 1)}
+// enqueue stores one webhook's changes durably, sharing a transaction
+// with concurrent calls; dup reports that every one was stored before.
+func (g *ingester) enqueue(ctx context.Context, cs ...*billsync.Change) (dup bool, err error) {
+	r := &ingestReq{cs: cs, done: make(chan ingestRes, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, r)
 	if !g.running {
@@ -58,7 +59,11 @@ func (g *ingester) enqueue(ctx context.Context, c *billsync.Change) (bool, error
 func (g *ingester) commitLoop() {
 	for {
 		g.mu.Lock()
-		n := min(len(g.pending), maxGroup)
+		n, rows := 0, 0
+		for n < len(g.pending) && (n == 0 || rows+len(g.pending[n].cs) <= maxGroup) {
+			rows += len(g.pending[n].cs)
+			n++
+		}
 		if n == 0 {
 			g.running = false
 			g.mu.Unlock()
@@ -68,17 +73,19 @@ func (g *ingester) commitLoop() {
 		g.pending = g.pending[n:]
 		g.mu.Unlock()
 
-		changes := make([]*billsync.Change, n)
-		for i, r := range batch {
-			changes[i] = r.c
+		changes := make([]*billsync.Change, 0, rows)
+		for _, r := range batch {
+			changes = append(changes, r.cs...)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		dups, err := g.q.Enqueue(ctx, changes...)
 		cancel()
-		for i, r := range batch {
-			res := ingestRes{err: err}
-			if err == nil && i < len(dups) {
-				res.dup = dups[i]
+		i := 0
+		for _, r := range batch {
+			res := ingestRes{err: err, dup: err == nil}
+			for range r.cs {
+				res.dup = res.dup && i < len(dups) && dups[i]
+				i++
 			}
 			r.done <- res
 		}

@@ -17,7 +17,7 @@ import (
 // signature check.
 type contractWebhooks struct{ fakeVerifier }
 
-func (contractWebhooks) Decode(webhookID string, body []byte, now time.Time) (*billsync.Change, error) {
+func (contractWebhooks) Decode(webhookID string, body []byte, now time.Time) ([]*billsync.Change, error) {
 	return (*billingapi.Webhooks)(nil).Decode(webhookID, body, now)
 }
 

@@ -35,8 +35,12 @@ var testNow = time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
 // below brings its own signature check.
 type contractBodies struct{}
 
-func (contractBodies) Decode(webhookID string, body []byte, now time.Time) (*billsync.Change, error) {
-	return billingapi.DecodeWebhook(webhookID, body, now)
+func (contractBodies) Decode(webhookID string, body []byte, now time.Time) ([]*billsync.Change, error) {
+	c, err := billingapi.DecodeWebhook(webhookID, body, now)
+	if err != nil {
+		return nil, err
+	}
+	return []*billsync.Change{c}, nil
 }
 
 // fakeVerifier accepts a request whose "X-Test-Signature" is "good" and

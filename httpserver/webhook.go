@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/billsync/billsync"
 )
@@ -21,6 +22,7 @@ const (
 	webhookInvalid      = "invalid"
 	webhookTooLarge     = "too_large"
 	webhookUnavailable  = "unavailable"
+	webhookIgnored      = "ignored"
 )
 
 type webhookAnswer struct {
@@ -63,21 +65,30 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	change, err := s.webhooks.Decode(webhookID, body, s.now())
-	if err == nil && change == nil {
+	changes, err := s.webhooks.Decode(webhookID, body, s.now())
+	if err == nil && slices.Contains(changes, nil) {
 		// The decoder broke its contract; not the sender's fault, so an
 		// answer it will retry rather than a 400 it would give up on.
 		s.metrics.webhook(webhookUnavailable)
-		s.writeError(w, r, billsync.Errorf(billsync.EINTERNAL, "webhook decoder %T returned neither a change nor an error", s.webhooks))
+		s.writeError(w, r, billsync.Errorf(billsync.EINTERNAL, "webhook decoder %T returned a nil change", s.webhooks))
 		return
 	}
 	if err != nil {
 		s.refuseInvalid(w, r, webhookID, err)
 		return
 	}
+	if len(changes) == 0 {
+		// An event of a kind billsync does not sync: acknowledged, so the
+		// sender does not retry it, and kept nowhere.
+		s.metrics.webhook(webhookIgnored)
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "webhook ignored", slog.String("webhook_id", webhookID))
+		writeJSON(w, http.StatusOK, webhookAnswer{Status: webhookIgnored})
+		return
+	}
+	change := changes[0]
 	evType := string(change.Object) + "." + string(change.Op)
 
-	dup, err := s.ingest.enqueue(r.Context(), change)
+	dup, err := s.ingest.enqueue(r.Context(), changes...)
 	if err != nil {
 		s.metrics.webhook(webhookUnavailable)
 		s.log.LogAttrs(r.Context(), slog.LevelError, "webhook not stored",

@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,23 +18,33 @@ import (
 // must answer from the decoder's result alone, knowing no body format.
 type seamDecoder struct {
 	fakeVerifier
-	change *billsync.Change
-	err    error
+	changes []*billsync.Change // nil with err nil: an event of no use
+	err     error
 }
 
-func (d seamDecoder) Decode(webhookID string, body []byte, now time.Time) (*billsync.Change, error) {
-	if d.change == nil {
+func (d seamDecoder) Decode(webhookID string, body []byte, now time.Time) ([]*billsync.Change, error) {
+	if d.err != nil {
 		return nil, d.err
 	}
-	c := *d.change
-	c.EventID = "other:" + webhookID
-	return &c, nil
+	var out []*billsync.Change
+	for i, ch := range d.changes {
+		if ch == nil {
+			out = append(out, nil)
+			continue
+		}
+		c := *ch
+		c.EventID = fmt.Sprintf("other:%s:%d", webhookID, i)
+		out = append(out, &c)
+	}
+	return out, nil
 }
 
 func TestWebhookDecoderSeam(t *testing.T) {
 	change := &billsync.Change{Partition: "account:cus_1", Source: billsync.SideBilling, Object: billsync.ObjectAccount,
 		Op: billsync.OpUpdated, RecordID: "cus_1", Payload: []byte(`{"id":"cus_1"}`)}
-	h := newHarness(t, func(c *Config) { c.Webhooks = seamDecoder{change: change} })
+	balance := &billsync.Change{Partition: "account:cus_1", Source: billsync.SideBilling, Object: billsync.ObjectBalance,
+		Op: billsync.OpUpdated, RecordID: "cus_1.usd", Payload: []byte(`{"id":"cus_1.usd"}`)}
+	h := newHarness(t, func(c *Config) { c.Webhooks = seamDecoder{changes: []*billsync.Change{change, balance}} })
 	body := []byte(`not the contract's format at all`)
 	for i, want := range []string{`"status":"accepted"`, `"status":"duplicate"`} {
 		res := h.do("POST", "/webhooks/billing", "", body, signedHeader("evt_1"))
@@ -41,8 +52,17 @@ func TestWebhookDecoderSeam(t *testing.T) {
 			t.Fatalf("delivery %d: %d %s", i+1, res.status, res.body)
 		}
 	}
-	if q := h.store.Queued(); len(q) != 1 || q[0].EventID != "other:evt_1" || q[0].RecordID != "cus_1" {
+	// One event, two changes: both kept, in the decoder's order, once.
+	if q := h.store.Queued(); len(q) != 2 || q[0].EventID != "other:evt_1:0" || q[0].RecordID != "cus_1" ||
+		q[1].EventID != "other:evt_1:1" || q[1].RecordID != "cus_1.usd" {
 		t.Fatalf("queued %+v", q)
+	}
+
+	// An event of no use is acknowledged and kept nowhere.
+	h = newHarness(t, func(c *Config) { c.Webhooks = seamDecoder{} })
+	res := h.do("POST", "/webhooks/billing", "", body, signedHeader("evt_0"))
+	if res.status != http.StatusOK || !strings.Contains(string(res.body), `"status":"ignored"`) || len(h.store.Queued()) != 0 {
+		t.Fatalf("no changes: %d %s, queued %d", res.status, res.body, len(h.store.Queued()))
 	}
 
 	// A decoder's uncoded failure is still the sender's 400, with its
@@ -50,7 +70,7 @@ func TestWebhookDecoderSeam(t *testing.T) {
 	h = newHarness(t, func(c *Config) {
 		c.Webhooks = seamDecoder{err: errors.New("unknown event type customer.tax_id.created")}
 	})
-	res := h.do("POST", "/webhooks/billing", "", body, signedHeader("evt_2"))
+	res = h.do("POST", "/webhooks/billing", "", body, signedHeader("evt_2"))
 	if e := res.errorOf(t); res.status != http.StatusBadRequest || e.Code != billsync.EINVALID || e.Message != "unknown event type customer.tax_id.created" {
 		t.Errorf("uncoded decode failure: %d %s", res.status, res.body)
 	}
@@ -58,9 +78,9 @@ func TestWebhookDecoderSeam(t *testing.T) {
 		t.Errorf("unsigned: %d %s", res.status, res.body)
 	}
 
-	// Neither a change nor an error is the decoder's bug: a 500 the
-	// sender retries, with no detail.
-	h = newHarness(t, func(c *Config) { c.Webhooks = seamDecoder{} })
+	// A nil change is the decoder's bug: a 500 the sender retries, with
+	// no detail.
+	h = newHarness(t, func(c *Config) { c.Webhooks = seamDecoder{changes: []*billsync.Change{nil}} })
 	res = h.do("POST", "/webhooks/billing", "", body, signedHeader("evt_4"))
 	if e := res.errorOf(t); res.status != http.StatusInternalServerError || e.Message != "internal error" {
 		t.Errorf("no change, no error: %d %s", res.status, res.body)

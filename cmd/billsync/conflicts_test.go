@@ -51,7 +51,7 @@ func (refuseWebhooks) Verify(http.Header, []byte) (string, error) {
 	return "", billsync.Errorf(billsync.EUNAUTHORIZED, "no webhooks in this test")
 }
 
-func (refuseWebhooks) Decode(string, []byte, time.Time) (*billsync.Change, error) {
+func (refuseWebhooks) Decode(string, []byte, time.Time) ([]*billsync.Change, error) {
 	return nil, billsync.Errorf(billsync.EINVALID, "no webhooks in this test")
 }
 
