@@ -32,6 +32,10 @@ type BillingOptions struct {
 	WebhookSecret string
 	HTTPClient    *http.Client     // nil: the adapter's default
 	Clock         func() time.Time // nil: time.Now; webhook timestamps are checked against it
+	// Options are the platform's own settings (the config's
+	// billing.options), by name; an adapter refuses a name it does not
+	// know, so a typo is caught at start.
+	Options map[string]string
 }
 
 // BillingWebhooks verifies and decodes a platform's webhooks; it is the
