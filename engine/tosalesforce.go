@@ -58,6 +58,9 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 		}
 		ent = fresh
 	}
+	if c.Object == billsync.ObjectBalance && !e.scanTransactions(ctx, a, ent.ID()) {
+		return
+	}
 	st, unlock, err := e.lockedState(ctx, c.Object, ent.ID())
 	defer unlock()
 	if err != nil {

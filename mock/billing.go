@@ -319,3 +319,39 @@ func (b *Billing) Delete(ctx context.Context, t billsync.ObjectType, id string) 
 	b.order[t] = slices.DeleteFunc(b.order[t], func(x string) bool { return x == id })
 	return nil
 }
+
+// RecentTransactions pages through the transactions of a balance newest
+// first (billsync.TransactionScanner); the cursor is the offset of the
+// next page. The engine calls it only when Caps.TransactionEvents is
+// false, as for a platform whose transactions raise no events.
+func (b *Billing) RecentTransactions(ctx context.Context, balanceID, cursor string, limit int) ([]billsync.Entity, string, error) {
+	if err := b.call(ctx, BillingCall{Method: "scan", Type: billsync.ObjectBalanceTransaction, ID: balanceID}); err != nil {
+		return nil, "", err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var all []billsync.Entity
+	ids := b.order[billsync.ObjectBalanceTransaction]
+	for i := len(ids) - 1; i >= 0; i-- {
+		if e, ok := b.records[billsync.ObjectBalanceTransaction][ids[i]]; ok && e.Str("balanceId") == balanceID {
+			all = append(all, e.Clone())
+		}
+	}
+	from := 0
+	if cursor != "" {
+		n, err := strconv.Atoi(cursor)
+		if err != nil || n < 0 || n > len(all) {
+			return nil, "", &billsync.RemoteError{System: billsync.SystemBilling, StatusCode: 400, Code: "invalid_cursor", Message: "bad cursor " + cursor}
+		}
+		from = n
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	to := min(from+limit, len(all))
+	next := ""
+	if to < len(all) {
+		next = strconv.Itoa(to)
+	}
+	return all[from:to], next, nil
+}
