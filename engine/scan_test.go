@@ -58,7 +58,10 @@ func TestBalanceChangeQueuesUnseenTransactions(t *testing.T) {
 		t.Fatalf("transaction: %+v", le)
 	}
 	calls := b.billingCalls("scan", billsync.ObjectBalanceTransaction)
-	b.engine.Process(ctx, billingChange(t, billsync.ObjectBalance, billsync.OpUpdated, bal))
+	r = b.engine.Process(ctx, billingChange(t, billsync.ObjectBalance, billsync.OpUpdated, bal))
+	if !hasScanNote(r, "found 2 new transaction(s)") {
+		t.Errorf("second scan did not stop at the synced btx_1: %+v", r.Entries)
+	}
 	if got := b.billingCalls("scan", billsync.ObjectBalanceTransaction); got != calls+1 {
 		t.Errorf("scans %d → %d, want one more", calls, got)
 	}
