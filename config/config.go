@@ -94,9 +94,23 @@ type SalesforceConfig struct {
 // BillingConfig says which billing platform to sync with and how to reach it.
 type BillingConfig struct {
 	Platform      string `yaml:"platform"` // contract (the default), stripe or m3ter
-	URL           string `yaml:"url"`
+	URL           string `yaml:"url"`      // Stripe: "" is https://api.stripe.com
 	Token         string `yaml:"token"`
 	WebhookSecret string `yaml:"webhookSecret"`
+	// Options are the platform's own settings (Stripe: rateLimit, quotes,
+	// apiVersion); the adapter refuses a name it does not know.
+	Options map[string]string `yaml:"options"`
+	// PollInterval is how often billsync asks a platform that needs it
+	// (Stripe) for what its webhooks missed or never send.
+	PollInterval time.Duration `yaml:"pollInterval"`
+}
+
+// WebhookPath is where the platform's webhooks arrive.
+func (b BillingConfig) WebhookPath() string {
+	if b.Platform == billsync.PlatformStripe {
+		return "/webhooks/stripe"
+	}
+	return "/webhooks/billing"
 }
 
 // DefaultConfig is the configuration with every default filled in.
@@ -113,7 +127,7 @@ func DefaultConfig() Config {
 		BatchWait:         50 * time.Millisecond,
 		LogRetention:      30 * 24 * time.Hour,
 		Salesforce:        SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0"},
-		Billing:           BillingConfig{Platform: billsync.PlatformContract},
+		Billing:           BillingConfig{Platform: billsync.PlatformContract, PollInterval: time.Minute},
 	}
 }
 
@@ -165,6 +179,7 @@ func ApplyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Billing.URL, "BILLSYNC_BILLING_URL")
 	str(&cfg.Billing.Token, "BILLSYNC_BILLING_TOKEN")
 	str(&cfg.Billing.WebhookSecret, "BILLSYNC_BILLING_WEBHOOK_SECRET")
+	parsed(&cfg.Billing.PollInterval, getenv("BILLSYNC_BILLING_POLL_INTERVAL"), time.ParseDuration)
 	tokens(&cfg.AdminTokens, getenv("BILLSYNC_ADMIN_TOKENS"))
 	tokens(&cfg.ReadTokens, getenv("BILLSYNC_READ_TOKENS"))
 }
@@ -217,7 +232,9 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("config: salesforce.grant %q: want password, client_credentials or jwt", c.Salesforce.Grant)
 	}
-	need(c.Billing.URL, "billing.url")
+	if c.Billing.Platform != billsync.PlatformStripe {
+		need(c.Billing.URL, "billing.url")
+	}
 	need(c.Billing.Token, "billing.token")
 	need(c.Billing.WebhookSecret, "billing.webhookSecret")
 	if len(c.AdminTokens) == 0 {

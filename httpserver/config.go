@@ -72,6 +72,9 @@ type Config struct {
 	// Webhooks verifies and decodes billing webhooks; Queue stores the
 	// changes they bring.
 	Webhooks WebhookDecoder
+	// WebhookPath is where billing webhooks arrive besides
+	// /webhooks/billing (Stripe's: /webhooks/stripe); "" is that alone.
+	WebhookPath string
 	Queue    Enqueuer
 
 	// The admin API's stores.

@@ -30,6 +30,7 @@ type Server struct {
 	now         func() time.Time
 	handler     http.Handler
 	profiling   bool
+	webhookPath string // besides /webhooks/billing
 }
 
 // Timeouts for calls the server makes on behalf of a probe or scrape,
@@ -46,6 +47,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		webhooks:    cfg.Webhooks,
+		webhookPath: cfg.WebhookPath,
 		ingest:      &ingester{q: cfg.Queue},
 		settings:    cfg.Settings,
 		logs:        cfg.Logs,
@@ -119,6 +121,9 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /webhooks/billing", s.handleWebhook)
+	if p := s.webhookPath; p != "" && p != "/webhooks/billing" {
+		mux.HandleFunc("POST "+p, s.handleWebhook)
+	}
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)

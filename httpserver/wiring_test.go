@@ -144,3 +144,22 @@ func TestServerOwnMetrics(t *testing.T) {
 		t.Error("queue gauges without a store to read them from")
 	}
 }
+
+// A platform with a webhook path of its own (Stripe's /webhooks/stripe)
+// is served there as well as at /webhooks/billing; other paths are not.
+func TestPlatformWebhookPath(t *testing.T) {
+	change := &billsync.Change{Partition: "account:cus_1", Source: billsync.SideBilling, Object: billsync.ObjectAccount,
+		Op: billsync.OpUpdated, RecordID: "cus_1", Payload: []byte(`{"id":"cus_1"}`)}
+	h := newHarness(t, func(c *Config) {
+		c.Webhooks = seamDecoder{changes: []*billsync.Change{change}}
+		c.WebhookPath = "/webhooks/stripe"
+	})
+	for _, p := range []string{"/webhooks/stripe", "/webhooks/billing"} {
+		if res := h.do("POST", p, "", []byte(`{}`), signedHeader("evt_"+p)); res.status != http.StatusOK {
+			t.Errorf("%s: %d %s", p, res.status, res.body)
+		}
+	}
+	if res := h.do("POST", "/webhooks/m3ter", "", []byte(`{}`), signedHeader("evt_x")); res.status != http.StatusNotFound {
+		t.Errorf("/webhooks/m3ter: %d", res.status)
+	}
+}

@@ -100,7 +100,8 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	if err != nil {
 		return err
 	}
-	adapter, err := billsync.OpenBillingPlatform(cfg.Billing.Platform, billsync.BillingOptions{URL: cfg.Billing.URL, Token: cfg.Billing.Token, WebhookSecret: cfg.Billing.WebhookSecret})
+	adapter, err := billsync.OpenBillingPlatform(cfg.Billing.Platform, billsync.BillingOptions{URL: cfg.Billing.URL,
+		Token: cfg.Billing.Token, WebhookSecret: cfg.Billing.WebhookSecret, Options: cfg.Billing.Options})
 	if err != nil {
 		return err
 	}
@@ -158,7 +159,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	})
 	metrics.ReadStreamFrom(a.streamReading)
 	srv, err := httpserver.New(httpserver.Config{
-		Webhooks: webhooks, Queue: a.store,
+		Webhooks: webhooks, WebhookPath: cfg.Billing.WebhookPath(), Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store,
 		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
 		Resolver: eng, Resyncer: eng, Metrics: metrics, Profiling: cfg.Profiling, Logger: log,
@@ -189,6 +190,11 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	a.goRun("sync runner", func() error { return a.runner.Run(runCtx) })
 	a.goRun("event listener", func() error { return a.listener.Run(runCtx) })
 	a.goRun("log pruning", func() error { return retention.Prune(runCtx, a.store, cfg.LogRetention, log) })
+	if src, ok := bill.(billsync.BillingPoller); ok {
+		p := runner.NewPoller(runner.PollerConfig{Source: src, Queue: a.store, Meta: a.store, OnEnqueue: wake.Wake,
+			Interval: cfg.Billing.PollInterval, Leases: a.store, Owner: replicaName(), Logger: log})
+		a.goRun("billing poll", func() error { return p.Run(runCtx) })
+	}
 	return nil
 }
 
