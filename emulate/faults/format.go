@@ -128,6 +128,40 @@ func BillingFormat(status int, code, msg string) (string, []byte) {
 	return "application/json", b
 }
 
+// StripeFormat renders Stripe's error, `{"error":{"type":…,"code":…,
+// "message":…}}`: the type is one of the four Stripe's API description
+// allows (api_error for 5xx, invalid_request_error otherwise, which is
+// also what a 429 carries, with code rate_limit). An empty code is the
+// one Stripe uses for the status, where it has one.
+func StripeFormat(status int, code, msg string) (string, []byte) {
+	typ := "invalid_request_error"
+	if status >= 500 {
+		typ = "api_error"
+	}
+	if code == "" {
+		switch status {
+		case http.StatusNotFound:
+			code = "resource_missing"
+		case http.StatusTooManyRequests:
+			code = "rate_limit"
+		case http.StatusConflict:
+			code = "lock_timeout"
+		}
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+		if msg == "" {
+			msg = "injected fault"
+		}
+	}
+	e := map[string]string{"type": typ, "message": msg}
+	if code != "" {
+		e["code"] = code
+	}
+	b, _ := json.Marshal(map[string]any{"error": e})
+	return "application/json", b
+}
+
 // textFormat is the fallback when New is given no format.
 func textFormat(status int, code, msg string) (string, []byte) {
 	if msg == "" {
