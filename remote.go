@@ -173,6 +173,12 @@ type BillingCapabilities struct {
 	// implements TransactionScanner and the engine looks for new
 	// transactions on every balance change.
 	TransactionEvents bool `json:"transactionEvents"`
+	// ReadOnlyFields are billing paths, per object, the platform sets
+	// itself and takes from no one (Stripe: a customer's currency, a
+	// balance's code and name): a Salesforce edit of one is unsupported,
+	// like any other change the platform cannot take. An entry ending in
+	// "." covers every path under it.
+	ReadOnlyFields map[ObjectType][]string `json:"readOnlyFields,omitempty"`
 }
 
 // Billing paths the capabilities speak of, in the entity shape every

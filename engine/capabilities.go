@@ -33,6 +33,8 @@ func (e *Engine) fetchOnNotify() bool { return !e.caps.SignedWebhooks || e.unver
 // field on a record of type t, "" when it can.
 func (e *Engine) refusal(t billsync.ObjectType, field string) string {
 	switch {
+	case pathListed(e.caps.ReadOnlyFields[t], field):
+		return "the billing platform sets " + field + " itself"
 	case t == billsync.ObjectBalance && field == billsync.BalanceAmountField && !e.caps.BalanceAmountWritable:
 		return "the billing platform derives a balance's amount from its transactions"
 	case t == billsync.ObjectBalanceTransaction && !e.caps.TransactionsUpdatable && !transactionFieldMutable(e.caps, field):
@@ -45,7 +47,13 @@ func (e *Engine) refusal(t billsync.ObjectType, field string) string {
 }
 
 func transactionFieldMutable(c billsync.BillingCapabilities, field string) bool {
-	for _, f := range c.TransactionMutableFields {
+	return pathListed(c.TransactionMutableFields, field)
+}
+
+// pathListed reports whether billing path field is in list, where an
+// entry ending in "." stands for every path under it.
+func pathListed(list []string, field string) bool {
+	for _, f := range list {
 		if f == field || (strings.HasSuffix(f, ".") && strings.HasPrefix(field, f)) {
 			return true
 		}
@@ -57,8 +65,11 @@ func transactionFieldMutable(c billsync.BillingCapabilities, field string) bool 
 // a record of type t it creates, "" when it can: a transaction the
 // platform will not change is still created whole.
 func (e *Engine) createRefusal(t billsync.ObjectType, field string) string {
-	if t == billsync.ObjectBalance {
+	switch {
+	case t == billsync.ObjectBalance:
 		return e.refusal(t, field)
+	case pathListed(e.caps.ReadOnlyFields[t], field):
+		return "the billing platform sets " + field + " itself"
 	}
 	return ""
 }

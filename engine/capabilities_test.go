@@ -378,3 +378,29 @@ func TestBalanceCreatedWithoutItsAmount(t *testing.T) {
 		t.Fatalf("writable: %+v", le)
 	}
 }
+
+// A field the platform sets itself (Stripe: a customer's currency) is
+// never sent: a Salesforce edit of it is restored, and the rest of the
+// edit still goes.
+func TestReadOnlyFieldsAreNotSent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupCaps(t, func(c *billsync.BillingCapabilities) {
+		c.ReadOnlyFields = map[billsync.ObjectType][]string{billsync.ObjectAccount: {"currency"}}
+	})
+	accSF := b.syncedTrio(t)["acc_1"]
+	b.userEdit(accSF, "Currency__c", "EUR")
+	b.userEdit(accSF, "Email__c", "ap@acme.example")
+	r := b.engine.Process(ctx, sfChange(billsync.ObjectAccount, accSF))
+	if len(r.Entries) != 2 || r.Entries[0].Reason != billsync.ReasonUnsupported ||
+		!strings.Contains(r.Entries[0].Message, "currency (the billing platform sets currency itself)") {
+		t.Fatalf("entries %+v", r.Entries)
+	}
+	got := b.billing.Entity(billsync.ObjectAccount, "acc_1")
+	if got.Str("currency") != "USD" || got.Str("emailAddress") != "ap@acme.example" {
+		t.Fatalf("billing %v", got)
+	}
+	if rec := b.org.Get(accSF); rec.Str("Currency__c") != "USD" {
+		t.Fatalf("Salesforce currency %q, want USD restored", rec.Str("Currency__c"))
+	}
+}
