@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -146,6 +147,27 @@ func TestBillingDeletePolicies(t *testing.T) {
 			if le.Outcome != billsync.OutcomeSuccess || b.org.Get(sfID)["IsDeletedInBilling__c"] != true {
 				t.Fatalf("flag: %+v, record %v", le, b.org.Get(sfID))
 			}
+		}
+	}
+}
+
+// latest-wins on a platform that keeps no update time (Stripe): the time
+// of the event that brought the billing change stands for it.
+func TestLatestWinsTakesTheEventTimeWithoutUpdatedAt(t *testing.T) {
+	t.Parallel()
+	early, late := fixedNow.Add(-time.Minute), fixedNow
+	for _, tc := range []struct {
+		eventAt time.Time
+		want    string
+	}{{late, "Name from billing"}, {early.Add(-time.Minute), "Name from Salesforce"}} {
+		b, sfID, fromBilling, _ := conflictSetup(t, billsync.PolicyLatestWins, early, early)
+		ctx := context.Background()
+		v2 := `{"id":"acc_1","code":"ACME","name":"Name from billing","currency":"USD","version":2}`
+		b.putBilling(t, billsync.ObjectAccount, v2)
+		fromBilling.Payload, fromBilling.OccurredAt = json.RawMessage(v2), tc.eventAt
+		b.engine.Process(ctx, fromBilling)
+		if got := b.org.Get(sfID).Str("Name"); got != tc.want {
+			t.Errorf("event at %s: Salesforce %q, want %q", tc.eventAt, got, tc.want)
 		}
 	}
 }

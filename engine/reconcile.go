@@ -70,6 +70,11 @@ func (e *Engine) decide(a *attempt.Attempt, om *mapping.Object, st *billsync.Syn
 	}
 	p := &plan{toSF: mapping.Values{}, toBill: mapping.Values{}, agreed: mapping.Merge(agreed, nil), lossy: lossy, base: agreed, bill: bVals,
 		bTime: timeOf(ent.Str("updatedAt")), sTime: timeOf(rec.Str("LastModifiedDate"))}
+	if p.bTime.IsZero() && a.Change.Source == billsync.SideBilling {
+		// A platform that keeps no update time (Stripe): the event that
+		// brought the change says when billing changed.
+		p.bTime = a.Change.OccurredAt
+	}
 	var both []mapping.Field
 	for _, f := range om.Fields {
 		k := f.Billing
