@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
+	"github.com/billsync/billsync/internal/sqlstore"
 	"github.com/billsync/billsync/sandbox"
 	"github.com/billsync/billsync/sqlitestore"
 )
@@ -166,5 +168,46 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 		if got := h.sb.Billing.Writes(a.ID()); got != writes[a.ID()] {
 			t.Errorf("billing account %s (%s) written %d times after the restore", a.ID(), wantName[a.ID()], got-writes[a.ID()])
 		}
+	}
+}
+
+// TestServeRefusesNewerSchema: billsync does not start on a store a newer
+// build migrated, and says which versions meet.
+func TestServeRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, filepath.Join(data, "billsync.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMeta(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// A newer build's migration, recorded as it records its own.
+	db, err := sql.Open("sqlite", filepath.Join(data, "billsync.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(sqlstore.InsertMigrationSQL, 99, "0099_future", 0); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.Data = "127.0.0.1:0", data
+	cfg.Salesforce.ClientID, cfg.Salesforce.ClientSecret = "id", "secret"
+	cfg.Salesforce.Username, cfg.Salesforce.Password = "user", "password"
+	cfg.Billing.URL, cfg.Billing.Token, cfg.Billing.WebhookSecret = "http://127.0.0.1:1", "token", "whsec_c2VjcmV0"
+	cfg.AdminTokens = map[string]string{"ops": "admin"}
+	app, err := StartApp(ctx, cfg, testLogger(t))
+	if err == nil {
+		app.Close()
+		t.Fatal("billsync started on a newer schema")
+	}
+	want := fmt.Sprintf("schema version 99, newer than this build knows (%d)", sqlitestore.LatestSchemaVersion())
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want it to say %q", err, want)
 	}
 }
