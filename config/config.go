@@ -29,6 +29,9 @@ type Config struct {
 	// Database, when set, is a PostgreSQL URL (postgres://…): the store
 	// for several replicas sharing one database, instead of SQLite.
 	Database string `yaml:"database"`
+	// DatabasePasswordFile names a file holding the database password,
+	// set into Database's URL (see secrets.go for every …File key).
+	DatabasePasswordFile string `yaml:"databasePasswordFile"`
 	// Mapping is an optional YAML mapping file; empty uses the default
 	// mapping of SPEC §2.
 	Mapping string `yaml:"mapping"`
@@ -75,6 +78,11 @@ type Config struct {
 	// resync reports).
 	AdminTokens map[string]string `yaml:"adminTokens"`
 	ReadTokens  map[string]string `yaml:"readTokens"`
+
+	// AdminTokenFiles and ReadTokenFiles map a token's name to a file
+	// holding the token (a mounted secret).
+	AdminTokenFiles map[string]string `yaml:"adminTokenFiles"`
+	ReadTokenFiles  map[string]string `yaml:"readTokenFiles"`
 	// Settings seed the settings store on first start only (A4).
 	Settings map[string]any `yaml:"settings"`
 }
@@ -89,6 +97,10 @@ type SalesforceConfig struct {
 	Password       string `yaml:"password"`
 	PrivateKeyFile string `yaml:"privateKeyFile"`
 	APIVersion     string `yaml:"apiVersion"`
+
+	// ClientSecretFile and PasswordFile name files holding the secrets.
+	ClientSecretFile string `yaml:"clientSecretFile"`
+	PasswordFile     string `yaml:"passwordFile"`
 }
 
 // BillingConfig says which billing platform to sync with and how to reach it.
@@ -97,6 +109,10 @@ type BillingConfig struct {
 	URL           string `yaml:"url"`      // Stripe: "" is https://api.stripe.com
 	Token         string `yaml:"token"`
 	WebhookSecret string `yaml:"webhookSecret"`
+
+	// TokenFile and WebhookSecretFile name files holding the secrets.
+	TokenFile         string `yaml:"tokenFile"`
+	WebhookSecretFile string `yaml:"webhookSecretFile"`
 	// Options are the platform's own settings (Stripe: rateLimit, quotes,
 	// apiVersion); the adapter refuses a name it does not know.
 	Options map[string]string `yaml:"options"`
@@ -147,7 +163,7 @@ func LoadConfig(path string) (Config, error) {
 		}
 	}
 	ApplyEnv(&cfg, os.Getenv)
-	return cfg, nil
+	return cfg, ReadSecrets(&cfg, os.Getenv)
 }
 
 // ApplyEnv overlays BILLSYNC_* variables.

@@ -42,6 +42,7 @@ type Store struct {
 	path string
 	wdb  *sql.DB // the single writer connection
 	rdb  *sql.DB // read-only connections
+	lock *fileLock
 }
 
 var _ billsync.Store = (*Store)(nil)
@@ -53,7 +54,17 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: abs}
+	lock, err := lockStore(abs, false)
+	if err != nil {
+		return nil, err
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			lock.release()
+		}
+	}()
+	s := &Store{path: abs, lock: lock}
 
 	// busy_timeout: another process (a CLI command) may hold the write
 	// lock briefly. _txlock=immediate: a deferred transaction that reads
@@ -96,6 +107,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	opened = true
 	return s, nil
 }
 

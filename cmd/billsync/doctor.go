@@ -61,6 +61,9 @@ to fix it. Configuration is read as by serve.`,
 func doctorTarget(cfg Config) doctor.Target {
 	return doctor.Target{
 		ConfigErr: cfg.Validate(), Mapping: cfg.Mapping, APIBudgetShare: cfg.APIBudgetShare,
-		Salesforce: doctor.Salesforce(cfg.Salesforce), Billing: doctor.Billing{URL: cfg.Billing.URL, Token: cfg.Billing.Token, WebhookSecret: cfg.Billing.WebhookSecret},
+		Salesforce: doctor.Salesforce{LoginURL: cfg.Salesforce.LoginURL, Grant: cfg.Salesforce.Grant, ClientID: cfg.Salesforce.ClientID,
+			ClientSecret: cfg.Salesforce.ClientSecret, Username: cfg.Salesforce.Username, Password: cfg.Salesforce.Password,
+			PrivateKeyFile: cfg.Salesforce.PrivateKeyFile, APIVersion: cfg.Salesforce.APIVersion},
+		Billing: doctor.Billing{URL: cfg.Billing.URL, Token: cfg.Billing.Token, WebhookSecret: cfg.Billing.WebhookSecret},
 	}
 }

@@ -76,6 +76,8 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		newResyncCmd(g),
 		newBenchCmd(g),
 		newDoctorCmd(g),
+		newBackupCmd(g),
+		newRestoreCmd(g),
 	)
 	return root
 }

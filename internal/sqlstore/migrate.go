@@ -59,9 +59,9 @@ const InsertMigrationSQL = `INSERT INTO schema_migrations (version, name, applie
 // SchemaVersionSQL reads the highest applied migration (NULL if none).
 const SchemaVersionSQL = `SELECT max(version) FROM schema_migrations`
 
-// createMigrationsSQL is the record of applied migrations, in types both
+// CreateMigrationsSQL is the record of applied migrations, in types both
 // engines know.
-const createMigrationsSQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
+const CreateMigrationsSQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    integer PRIMARY KEY,
 	name       text NOT NULL,
 	applied_at bigint NOT NULL
@@ -87,7 +87,7 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) error {
 		}
 		defer unlock()
 	}
-	if _, err := conn.ExecContext(ctx, createMigrationsSQL); err != nil {
+	if _, err := conn.ExecContext(ctx, CreateMigrationsSQL); err != nil {
 		return s.err("migrate", err)
 	}
 	current, err := schemaVersion(ctx, conn)
