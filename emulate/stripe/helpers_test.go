@@ -185,3 +185,14 @@ func eventTypes(t *testing.T, bodies [][]byte) map[string]int {
 	}
 	return out
 }
+
+// serveEmulator serves e without starting delivery.
+func serveEmulator(t *testing.T, e *Emulator) (*Emulator, *client) {
+	t.Helper()
+	srv := httptest.NewServer(e.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		_ = e.Close()
+	})
+	return e, &client{t: t, base: srv.URL, key: testKey}
+}
