@@ -148,37 +148,40 @@ func itemOf(li *lineItem, quoteCurrency string) (map[string]any, error) {
 
 // minorDecimal divides a decimal string of minor units (Stripe's
 // unit_amount_decimal, up to 12 decimals) by the currency's minor unit,
-// exactly, by moving the decimal point.
+// exactly, by moving the decimal point in the string: it may hold more
+// digits than billsync.Money keeps, so it is not parsed into one.
 func minorDecimal(s, cur string) (string, error) {
-	m, err := billsync.ParseMoney(s)
-	if err != nil {
-		return "", err
-	}
 	e, err := money.Stripe.Exponent(cur)
 	if err != nil {
 		return "", err
 	}
-	digits := m.Canonical()
-	sign := ""
+	sign, digits := "", strings.TrimSpace(s)
 	if strings.HasPrefix(digits, "-") {
 		sign, digits = "-", digits[1:]
 	}
 	whole, frac, _ := strings.Cut(digits, ".")
+	if whole == "" || strings.Trim(whole+frac, "0123456789") != "" {
+		return "", billsync.Errorf(billsync.EINVALID, "stripe: unit_amount_decimal %q is not a decimal", s)
+	}
 	all := whole + frac
 	point := len(whole) - e
 	if point <= 0 {
 		all = strings.Repeat("0", 1-point) + all
 		point = 1
 	}
-	out := all[:point]
-	if point < len(all) {
-		out += "." + all[point:]
+	intPart := strings.TrimLeft(all[:point], "0")
+	if intPart == "" {
+		intPart = "0"
 	}
-	v, err := billsync.ParseMoney(sign + out)
-	if err != nil {
-		return "", err
+	fracPart := strings.TrimRight(all[point:], "0")
+	out := intPart
+	if fracPart != "" {
+		out += "." + fracPart
 	}
-	return v.Canonical(), nil
+	if out == "0" {
+		sign = ""
+	}
+	return sign + out, nil
 }
 
 func quotePath(id string) string { return "/v1/quotes/" + url.PathEscape(id) }
