@@ -252,7 +252,11 @@ func (c Config) Validate() error {
 		need(c.Billing.URL, "billing.url")
 	}
 	need(c.Billing.Token, "billing.token")
-	need(c.Billing.WebhookSecret, "billing.webhookSecret")
+	if c.Billing.Platform == billsync.PlatformStripe && strings.TrimSpace(c.Billing.WebhookSecret) == "" {
+		missing = append(missing, "billing.webhookSecret (`billsync stripe setup` creates the webhook endpoint and stores it)")
+	} else {
+		need(c.Billing.WebhookSecret, "billing.webhookSecret")
+	}
 	if len(c.AdminTokens) == 0 {
 		missing = append(missing, "adminTokens (at least one name: token)")
 	}

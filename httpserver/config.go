@@ -75,7 +75,7 @@ type Config struct {
 	// WebhookPath is where billing webhooks arrive besides
 	// /webhooks/billing (Stripe's: /webhooks/stripe); "" is that alone.
 	WebhookPath string
-	Queue    Enqueuer
+	Queue       Enqueuer
 
 	// The admin API's stores.
 	Settings    SettingsStore

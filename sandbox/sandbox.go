@@ -19,6 +19,7 @@ import (
 	billingemu "github.com/billsync/billsync/emulate/billing"
 	"github.com/billsync/billsync/emulate/faults"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	stripeemu "github.com/billsync/billsync/emulate/stripe"
 )
 
 // The sandbox's fixed credentials (documented in README; never use them
@@ -64,9 +65,10 @@ type AppConfig struct {
 	Username, Password     string // the integration user
 	APIVersion             string
 
-	BillingURL    string
-	BillingToken  string
-	WebhookSecret string
+	BillingPlatform string // "" is the billing contract
+	BillingURL      string
+	BillingToken    string
+	WebhookSecret   string
 
 	AdminName, AdminToken string // billsync's admin token and the name its audit records
 }
@@ -91,14 +93,18 @@ type Options struct {
 	Workers                         int
 	Poll                            time.Duration // the runner's idle poll (tests set it long to prove wake-ups)
 	BatchWait                       time.Duration // how long a Salesforce write waits for company (default 50 ms)
+	// Billing is the billing platform the sandbox emulates: "contract"
+	// (the default) or "stripe".
+	Billing string
 }
 
 // Sandbox is the emulated Salesforce org, the emulated billing platform
 // and billsync between them, all in one process.
 type Sandbox struct {
 	SF         *sfemu.Emulator
-	Billing    *billingemu.Emulator
-	App        App // nil with NoApp
+	Billing    *billingemu.Emulator // nil when the sandbox emulates Stripe
+	Stripe     *stripeemu.Emulator  // nil unless Options.Billing is stripe
+	App        App                  // nil with NoApp
 	SFURL      string
 	BillingURL string
 	// SFFaults and BillingFaults inject faults in front of the emulators.
@@ -106,10 +112,11 @@ type Sandbox struct {
 	Demo                    *sfemu.Demo
 	AppAddr                 string // where billsync listens (or will, with NoApp)
 
-	opts    Options
-	log     *slog.Logger
-	servers []*http.Server
-	cancel  context.CancelFunc
+	opts          Options
+	log           *slog.Logger
+	webhookSecret string // what billsync verifies billing webhooks with
+	servers       []*http.Server
+	cancel        context.CancelFunc
 }
 
 // Start starts the emulators, then billsync wired to them.
@@ -168,21 +175,18 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error
 		return fail(err)
 	}
 
-	if s.Billing, err = billingemu.New(billingemu.Options{
-		Token: BillingToken, TenantID: Tenant, WebhookSecret: WebhookSecret,
-		WebhookURL: "http://" + appAddr + "/webhooks/billing", DataDir: sub("billing"), RetryBackoff: opts.WebhookRetry,
-		Workers: 32, // deliveries in parallel across accounts, as a real platform's fan-out
-		Logger:  log.With("party", "billing"),
-	}); err != nil {
-		return fail(err)
+	switch opts.Billing {
+	case "", billsync.PlatformContract:
+		err = s.startContract(ctx, billLn, appAddr)
+	case billsync.PlatformStripe:
+		err = s.startStripe(ctx, billLn, appAddr)
+	default:
+		billLn.Close()
+		err = fmt.Errorf("sandbox: billing %q: want contract or stripe", opts.Billing)
 	}
-	billHandler, inj, err := WithFaults(s.Billing.Handler(), opts.BillingFaults, faults.BillingFormat, nil)
 	if err != nil {
 		return fail(err)
 	}
-	s.BillingFaults = inj
-	s.serve(billLn, billHandler)
-	s.Billing.Start(ctx)
 
 	s.AppAddr = appAddr
 	if !opts.NoApp {
@@ -191,24 +195,57 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error
 		}
 	}
 	if opts.Seed {
-		if err := s.seed(ctx); err != nil {
+		seed := s.seed
+		if s.Stripe != nil {
+			seed = s.seedStripe
+		}
+		if err := seed(ctx); err != nil {
 			return fail(fmt.Errorf("seeding: %w", err))
 		}
 	}
 	return s, nil
 }
 
+// startContract runs the billing contract's emulator on ln.
+func (s *Sandbox) startContract(ctx context.Context, ln net.Listener, appAddr string) error {
+	var err error
+	if s.Billing, err = billingemu.New(billingemu.Options{
+		Token: BillingToken, TenantID: Tenant, WebhookSecret: WebhookSecret,
+		WebhookURL: "http://" + appAddr + "/webhooks/billing", DataDir: filepath.Join(s.opts.Data, "billing"),
+		RetryBackoff: s.opts.WebhookRetry,
+		Workers:      32, // deliveries in parallel across accounts, as a real platform's fan-out
+		Logger:       s.log.With("party", "billing"),
+	}); err != nil {
+		ln.Close()
+		return err
+	}
+	h, inj, err := WithFaults(s.Billing.Handler(), s.opts.BillingFaults, faults.BillingFormat, nil)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.BillingFaults = inj
+	s.serve(ln, h)
+	s.Billing.Start(ctx)
+	s.webhookSecret = WebhookSecret
+	return nil
+}
+
 // AppConfig is what billsync needs to listen on addr against the
 // sandbox's emulators, with its state under the sandbox's data directory.
 func (s *Sandbox) AppConfig(addr string) AppConfig {
-	return AppConfig{
+	ac := AppConfig{
 		Addr: addr, Data: filepath.Join(s.opts.Data, "billsync"),
 		Workers: s.opts.Workers, Poll: s.opts.Poll, BatchWait: s.opts.BatchWait,
 		SalesforceURL: s.SFURL, Grant: "password", ClientID: sfemu.DefaultClientID, ClientSecret: sfemu.DefaultClientSecret,
 		Username: sfemu.IntegrationUsername, Password: sfemu.IntegrationPassword, APIVersion: "62.0",
-		BillingURL: s.BillingURL, BillingToken: BillingToken, WebhookSecret: WebhookSecret,
+		BillingURL: s.BillingURL, BillingToken: BillingToken, WebhookSecret: s.webhookSecret,
 		AdminName: AdminName, AdminToken: AdminToken,
 	}
+	if s.Stripe != nil {
+		ac.BillingPlatform, ac.BillingToken = billsync.PlatformStripe, StripeKey
+	}
+	return ac
 }
 
 // AppURL is where billsync listens (or will, with NoApp).
@@ -254,6 +291,9 @@ func (s *Sandbox) Close() error {
 	if s.Billing != nil {
 		errs = append(errs, s.Billing.Close())
 	}
+	if s.Stripe != nil {
+		errs = append(errs, s.Stripe.Close())
+	}
 	if s.SF != nil {
 		errs = append(errs, s.SF.Close())
 	}
@@ -298,31 +338,40 @@ func (s *Sandbox) seed(ctx context.Context) error {
 var banner = template.Must(template.New("banner").Parse(`
 billsync sandbox is running. Press Ctrl-C to stop.
 
-  billsync          {{.App}}   (webhooks: {{.App}}/webhooks/billing, admin API: {{.App}}/api/v1/)
+  billsync          {{.App}}   (webhooks: {{.App}}{{.WebhookPath}}, admin API: {{.App}}/api/v1/)
   Salesforce (emu)  {{.SF}}
-  billing (emu)     {{.Billing}}
+  {{.Platform}} (emu){{.Pad}}{{.Billing}}
   state             {{.Data}}
 
 Credentials (sandbox only):
   billsync admin token         {{.AdminToken}}   (name: {{.AdminName}})
-  billing API token            {{.BillingToken}}
-  billing webhook secret       {{.WebhookSecret}}
+  {{.TokenName}}{{.BillingToken}}
+  {{.SecretName}}{{.WebhookSecret}}
   Salesforce connected app     client_id={{.ClientID}} client_secret={{.ClientSecret}}
   Salesforce integration user  {{.IntUser}} / {{.IntPass}}
   Salesforce sales user        {{.SalesUser}} / {{.SalesPass}}
 
 Try it (see README.md for more):
-  curl -s -H 'Authorization: Bearer {{.BillingToken}}' {{.Billing}}/api/v1/accounts
+  curl -s -H 'Authorization: Bearer {{.BillingToken}}' {{.Billing}}{{.ListPath}}
   curl -s -H 'Authorization: Bearer {{.AdminToken}}' '{{.App}}/api/v1/logs?limit=5'
 `))
 
 // WriteBanner prints where the sandbox's parties listen and their
 // credentials, for a person about to try it.
 func (s *Sandbox) WriteBanner(w io.Writer) error {
+	ac := s.AppConfig(s.AppAddr)
+	v := map[string]string{"Platform": "billing", "Pad": "     ", "WebhookPath": "/webhooks/billing",
+		"TokenName": "billing API token            ", "SecretName": "billing webhook secret       ", "ListPath": "/api/v1/accounts"}
+	if s.Stripe != nil {
+		v = map[string]string{"Platform": "Stripe", "Pad": "      ", "WebhookPath": "/webhooks/stripe",
+			"TokenName": "Stripe secret key            ", "SecretName": "Stripe webhook secret        ", "ListPath": "/v1/customers"}
+	}
 	return banner.Execute(w, map[string]string{
+		"Platform": v["Platform"], "Pad": v["Pad"], "WebhookPath": v["WebhookPath"], "TokenName": v["TokenName"],
+		"SecretName": v["SecretName"], "ListPath": v["ListPath"],
 		"App": s.AppURL(), "SF": s.SFURL, "Billing": s.BillingURL, "Data": s.opts.Data,
-		"AdminToken": AdminToken, "AdminName": AdminName, "BillingToken": BillingToken,
-		"WebhookSecret": WebhookSecret, "ClientID": sfemu.DefaultClientID, "ClientSecret": sfemu.DefaultClientSecret,
+		"AdminToken": AdminToken, "AdminName": AdminName, "BillingToken": ac.BillingToken,
+		"WebhookSecret": ac.WebhookSecret, "ClientID": sfemu.DefaultClientID, "ClientSecret": sfemu.DefaultClientSecret,
 		"IntUser": sfemu.IntegrationUsername, "IntPass": sfemu.IntegrationPassword,
 		"SalesUser": sfemu.SalesUsername, "SalesPass": sfemu.SalesPassword,
 	})

@@ -2,6 +2,7 @@ package stripeapi
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -111,6 +112,15 @@ var Capabilities = billsync.BillingCapabilities{
 	QuotesCarryOfferings:     false,
 	SignedWebhooks:           true,
 	TransactionEvents:        false,
+	// What Stripe keeps for itself: a customer's currency is set by its
+	// first charge; a balance is synthetic (customer and currency), so
+	// its code, name and dates are billsync's own rendering; a balance
+	// transaction's date is its creation.
+	ReadOnlyFields: map[billsync.ObjectType][]string{
+		billsync.ObjectAccount:            {"currency"},
+		billsync.ObjectBalance:            {"code", "name", "description", "startDate", "endDate", "customFields."},
+		billsync.ObjectBalanceTransaction: {"appliedDate"},
+	},
 }
 
 var (
@@ -123,6 +133,7 @@ var (
 func (c *Client) Capabilities() billsync.BillingCapabilities {
 	caps := Capabilities
 	caps.TransactionMutableFields = slices.Clone(Capabilities.TransactionMutableFields)
+	caps.ReadOnlyFields = maps.Clone(Capabilities.ReadOnlyFields)
 	return caps
 }
 

@@ -52,6 +52,7 @@ type App struct {
 // StartApp opens the store, checks the org and tenant binding, and starts
 // every loop. It returns once billsync is listening.
 func StartApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	withStoredStripeSecret(&cfg)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -78,6 +78,7 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		newDoctorCmd(g),
 		newBackupCmd(g),
 		newRestoreCmd(g),
+		newStripeCmd(g),
 	)
 	return root
 }

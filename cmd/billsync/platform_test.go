@@ -28,7 +28,8 @@ func completeConfig(t *testing.T) Config {
 
 // billing.platform defaults to the contract, is read from the file and
 // the environment, and a platform this build cannot open is refused by
-// name, before anything starts.
+// name, before anything starts; Stripe is opened and checks its own
+// settings.
 func TestConfigBillingPlatform(t *testing.T) {
 	if got := DefaultConfig().Billing.Platform; got != billsync.PlatformContract {
 		t.Errorf("default %q", got)
@@ -48,7 +49,6 @@ func TestConfigBillingPlatform(t *testing.T) {
 	}
 
 	for platform, want := range map[string]string{
-		billsync.PlatformStripe: "config: billing.platform stripe is not available in this build yet",
 		billsync.PlatformM3ter:  "config: billing.platform m3ter is not available in this build yet",
 		"Stripe":                `config: billing.platform "Stripe": want one of contract, stripe, m3ter`,
 	} {
@@ -60,6 +60,12 @@ func TestConfigBillingPlatform(t *testing.T) {
 		if _, err := StartApp(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "billing.platform") {
 			t.Errorf("%s: started: %v", platform, err)
 		}
+	}
+	// Stripe is in this build: its own checks speak of its settings.
+	cfg = completeConfig(t)
+	cfg.Billing.Platform = billsync.PlatformStripe
+	if _, err := StartApp(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "billing.token") {
+		t.Errorf("stripe with a contract token started: %v", err)
 	}
 	// Unset is the contract, as in a config written before the setting.
 	cfg = completeConfig(t)

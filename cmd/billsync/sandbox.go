@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/sandbox"
 )
 
@@ -48,6 +50,7 @@ restart continues where it stopped.`,
 	f.StringVar(&opts.Data, "data", "./billsync-sandbox", "directory for the state of all three parties")
 	f.IntVar(&opts.Workers, "workers", 1000, "partitions billsync syncs in parallel")
 	f.BoolVar(&noSeed, "no-seed", false, "do not create the sample accounts and quotes")
+	f.StringVar(&opts.Billing, "billing", "contract", "the billing platform to emulate: contract (billsync's own billing API) or stripe")
 	f.StringVar(&opts.SalesforceFaults, "salesforce-faults", "", "faults for the Salesforce emulator; "+faultsHelp)
 	f.StringVar(&opts.BillingFaults, "billing-faults", "", "faults for the billing emulator; "+faultsHelp)
 	return cmd
@@ -78,7 +81,13 @@ func sandboxConfig(ac sandbox.AppConfig) Config {
 	}
 	cfg.Salesforce = SalesforceConfig{LoginURL: ac.SalesforceURL, Grant: ac.Grant, ClientID: ac.ClientID,
 		ClientSecret: ac.ClientSecret, Username: ac.Username, Password: ac.Password, APIVersion: ac.APIVersion}
-	cfg.Billing = BillingConfig{URL: ac.BillingURL, Token: ac.BillingToken, WebhookSecret: ac.WebhookSecret}
+	cfg.Billing.Platform = billsync.PlatformContract
+	if ac.BillingPlatform != "" {
+		cfg.Billing.Platform = ac.BillingPlatform
+		// The emulator's webhooks and the drafts poll come quickly.
+		cfg.Billing.PollInterval = 5 * time.Second
+	}
+	cfg.Billing.URL, cfg.Billing.Token, cfg.Billing.WebhookSecret = ac.BillingURL, ac.BillingToken, ac.WebhookSecret
 	cfg.AdminTokens = map[string]string{ac.AdminName: ac.AdminToken}
 	return cfg
 }
