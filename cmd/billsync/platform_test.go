@@ -49,8 +49,8 @@ func TestConfigBillingPlatform(t *testing.T) {
 	}
 
 	for platform, want := range map[string]string{
-		billsync.PlatformM3ter:  "config: billing.platform m3ter is not available in this build yet",
-		"Stripe":                `config: billing.platform "Stripe": want one of contract, stripe, m3ter`,
+		billsync.PlatformM3ter: "config: billing.platform m3ter is not available in this build yet",
+		"Stripe":               `config: billing.platform "Stripe": want one of contract, stripe, m3ter`,
 	} {
 		cfg := completeConfig(t)
 		cfg.Billing.Platform = platform
