@@ -395,3 +395,126 @@ func TestStripeEditBetweenReadAndWriteIsAConflict(t *testing.T) {
 		t.Errorf("Salesforce's edit overwritten: %q", got)
 	}
 }
+
+// sfQuote waits for the Salesforce Quote of Stripe quote id.
+func (h *stripeHarness) sfQuote(id string, cond func(q, opp billsync.SObject) bool) (q, opp billsync.SObject) {
+	h.t.Helper()
+	h.eventually("Quote "+id+" in Salesforce", func() (bool, string) {
+		for _, r := range h.sb.SF.Records("Quote") {
+			if r.Str("BillingQuoteId__c") == id {
+				q = r
+				opp = h.sfGet("Opportunity", r.Str("OpportunityId"))
+				return cond(q, opp), fmt.Sprintf("quote %v, opportunity %v", q, opp)
+			}
+		}
+		return false, "not there"
+	})
+	return q, opp
+}
+
+func (h *stripeHarness) quoteLines(quoteID string) map[string]billsync.SObject {
+	out := map[string]billsync.SObject{}
+	for _, r := range h.sb.SF.Records("QuoteLineItem") {
+		if r.Str("QuoteId") == quoteID {
+			out[r.Str("ProductCode")+"/"+r.Str("Product2Id")] = r
+		}
+	}
+	return out
+}
+
+// Stripe quotes reach Salesforce through the same quote rules as the
+// contract's: the sandbox's seeded draft and accepted quotes; a new one
+// through its life (a draft edited, which Stripe announces with no event
+// and billsync's poll finds; finalized; accepted → Closed Won).
+func TestStripeQuotes(t *testing.T) {
+	t.Parallel()
+	h := startStripeHarness(t, sandbox.Options{Seed: true})
+	ctx := context.Background()
+	acme := h.sb.Demo.Accounts["Acme Corporation"]
+	var seeded []string
+	for q, err := range h.sc.V1Quotes.List(ctx, &stripego.QuoteListParams{}).All(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeded = append(seeded, q.ID+":"+string(q.Status))
+	}
+	if len(seeded) != 2 {
+		t.Fatalf("seeded quotes %v", seeded)
+	}
+	for _, s := range seeded {
+		id, status, _ := strings.Cut(s, ":")
+		stage := map[string]string{"draft": "Prospecting", "accepted": "Closed Won"}[status]
+		// The Opportunity is written first, the lines after the Quote.
+		q, _ := h.sfQuote(id, func(q, opp billsync.SObject) bool {
+			return opp.Str("StageName") == stage && len(h.quoteLines(q.ID())) == 2
+		})
+		if q.Str("BillingSyncStatus__c") != "success" || len(h.quoteLines(q.ID())) != 2 {
+			t.Errorf("seeded %s quote: %v, %d lines", status, q, len(h.quoteLines(q.ID())))
+		}
+		if opp := h.sfGet("Opportunity", q.Str("OpportunityId")); opp.Str("AccountId") != acme {
+			t.Errorf("seeded %s quote's Opportunity on account %q, want %q", status, opp.Str("AccountId"), acme)
+		}
+	}
+
+	// A new quote for Acme's customer: one monthly seat line.
+	var cus string
+	for c, err := range h.sc.V1Customers.List(ctx, &stripego.CustomerListParams{}).All(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Metadata["billsync_code"] == "ACME" {
+			cus = c.ID
+		}
+	}
+	var price string
+	for p, err := range h.sc.V1Prices.List(ctx, &stripego.PriceListParams{}).All(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Recurring != nil && p.Recurring.UsageType == stripego.PriceRecurringUsageTypeLicensed {
+			price = p.ID
+		}
+	}
+	if cus == "" || price == "" {
+		t.Fatalf("customer %q, price %q", cus, price)
+	}
+	q, err := h.sc.V1Quotes.Create(ctx, &stripego.QuoteCreateParams{Customer: stripego.String(cus), Description: stripego.String("Acme seats"),
+		LineItems: []*stripego.QuoteCreateLineItemParams{{Price: stripego.String(price), Quantity: stripego.Int64(5)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sfQ, _ := h.sfQuote(q.ID, func(q, opp billsync.SObject) bool { return opp.Str("StageName") == "Prospecting" })
+	// Stripe raises no event for a draft's edit: the poll finds it.
+	if _, err := h.sc.V1Quotes.Update(ctx, q.ID, &stripego.QuoteUpdateParams{
+		LineItems: []*stripego.QuoteUpdateLineItemParams{{Price: stripego.String(price), Quantity: stripego.Int64(12)}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the edited draft's line in Salesforce", func() (bool, string) {
+		lines := h.quoteLines(sfQ.ID())
+		for _, l := range lines {
+			if l.Str("Quantity") == "12" || l.Str("Quantity") == "12.0" {
+				return len(lines) == 1, ""
+			}
+		}
+		return false, fmt.Sprint(lines)
+	})
+	for _, step := range []func() error{
+		func() error { _, err := h.sc.V1Quotes.FinalizeQuote(ctx, q.ID, nil); return err },
+		func() error { _, err := h.sc.V1Quotes.Accept(ctx, q.ID, nil); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, opp := h.sfQuote(q.ID, func(q, opp billsync.SObject) bool { return opp.Str("StageName") == "Closed Won" })
+	h.quiesce()
+	opps := 0
+	for _, r := range h.sb.SF.Records("Opportunity") {
+		if r.Str("BillingQuoteId__c") == q.ID || r.ID() == opp.ID() {
+			opps++
+		}
+	}
+	if opps != 1 {
+		t.Errorf("%d Opportunities for one quote", opps)
+	}
+}
