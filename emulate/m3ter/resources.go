@@ -213,4 +213,3 @@ func accountRoutes() []route { return accounts.routes() }
 // errAmountReadOnly refuses an amount on a balance write (PROVISIONAL: it
 // is derived from the transactions and not in the spec's request schema).
 var errAmountReadOnly = badRequest("amount is read-only: a Balance's amount is the sum of its transactions; add a transaction instead")
-
