@@ -400,3 +400,28 @@ func FaultFormat(status int, code, msg string) (string, []byte) {
 	b, _ := json.Marshal(msgBody(msg))
 	return "application/json", b
 }
+
+// ExpireTokens ends every issued access token now: the next request with
+// one is answered 401, as after m3ter's 5 hours (a fault hook for chaos
+// runs: the client must fetch a new token and retry).
+func (e *Emulator) ExpireTokens() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	for _, t := range e.tokens {
+		if now.Before(t.Expires) {
+			t.Expires = now
+			e.noteLocked(journalEntry{Token: t})
+		}
+	}
+	e.saveLocked()
+}
+
+// The credentials `billsync emulate m3ter` and the sandbox use unless told
+// otherwise: fixed, so a walkthrough can be followed by copy and paste.
+const (
+	DefaultOrgID         = "00000000-0000-4000-8000-00000000e3e7"
+	DefaultAccessKeyID   = "sandbox-access-key"
+	DefaultAPISecret     = "sandbox-api-secret"
+	DefaultServiceUserID = "00000000-0000-4000-8000-0000b1115c00"
+)

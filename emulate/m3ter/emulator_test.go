@@ -189,7 +189,7 @@ func TestPagingWhileCreating(t *testing.T) {
 // works. Everything but oauth/token needs one.
 func TestTokenExpiry(t *testing.T) {
 	clock := newFakeClock()
-	_, c := serve(t, Options{Clock: clock.Now}, nil)
+	e, c := serve(t, Options{Clock: clock.Now}, nil)
 	tok := c.raw("POST", "/oauth/token", `{"grant_type":"client_credentials"}`, "basic")
 	if n := num(t, tok.body["expires_in"]); n != "18000" || tok.body["token_type"] != "Bearer" {
 		t.Fatalf("token answer: %s", tok.raw)
@@ -204,6 +204,12 @@ func TestTokenExpiry(t *testing.T) {
 	clock.Add(time.Second)
 	if r := c.do("GET", "/accounts", nil); r.status != http.StatusUnauthorized || r.body["message"] == nil {
 		t.Fatalf("expired token: %d %s", r.status, r.raw)
+	}
+	c.login()
+	c.ok("GET", "/accounts", nil)
+	e.ExpireTokens() // the fault hook
+	if r := c.do("GET", "/accounts", nil); r.status != http.StatusUnauthorized {
+		t.Fatalf("after ExpireTokens: %d %s", r.status, r.raw)
 	}
 	c.login()
 	c.ok("GET", "/accounts", nil)
@@ -453,5 +459,13 @@ func TestReloadFromDataDir(t *testing.T) {
 	}
 	if e3.Pending() != 0 {
 		t.Errorf("delivered webhooks came back: %d pending", e3.Pending())
+	}
+}
+
+// Injected faults carry m3ter's error body.
+func TestFaultFormat(t *testing.T) {
+	ct, b := FaultFormat(http.StatusTooManyRequests, "", "")
+	if ct != "application/json" || string(b) != `{"message":"Too Many Requests"}` {
+		t.Errorf("FaultFormat = %s %s", ct, b)
 	}
 }
