@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -467,5 +470,65 @@ func TestFaultFormat(t *testing.T) {
 	ct, b := FaultFormat(http.StatusTooManyRequests, "", "")
 	if ct != "application/json" || string(b) != `{"message":"Too Many Requests"}` {
 		t.Errorf("FaultFormat = %s %s", ct, b)
+	}
+}
+
+// A process that dies without Close loses nothing it answered: the journal
+// (folded into snapshots in the background as it grows) holds it all.
+func TestCrashReloadAfterFolds(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions(Options{DataDir: dir})
+	e1, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e1.journal.SetFoldThreshold(2 << 10)
+	srv := httptest.NewServer(e1.Handler())
+	defer srv.Close()
+	c := &client{t: t, base: srv.URL, org: testOrg, key: testKey, secret: testSecret}
+	c.login()
+	a := c.createAccount("acme")
+	bid := c.createBalance(a["id"].(string), "b")["id"].(string)
+	for range 60 {
+		c.ok("POST", "/balances/"+bid+"/transactions", `{"amount":0.01}`)
+	}
+	e1.journal.WaitFolds()
+	if _, err := os.Stat(filepath.Join(dir, snapshotFile)); err != nil {
+		t.Fatalf("no fold happened: %v", err)
+	}
+	// No Close: as if killed.
+	e2, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := startClient(t, e2)
+	got := c2.ok("GET", "/balances/"+bid, nil)
+	if num(t, got["amount"]) != "0.60" || num(t, got["version"]) != "61" {
+		t.Errorf("after the crash: amount %v version %v", got["amount"], got["version"])
+	}
+	if n := len(e2.Events()); n != 62 {
+		t.Errorf("%d events after the crash, want 62", n)
+	}
+}
+
+// Concurrent transactions on one balance all count, exactly once.
+func TestConcurrentTransactions(t *testing.T) {
+	_, c := serve(t, Options{}, nil)
+	a := c.createAccount("acme")
+	bid := c.createBalance(a["id"].(string), "b")["id"].(string)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				c.ok("POST", "/balances/"+bid+"/transactions", fmt.Sprintf(`{"amount":%d.25}`, w+1))
+			}
+		}()
+	}
+	wg.Wait()
+	got := c.ok("GET", "/balances/"+bid, nil)
+	if num(t, got["amount"]) != "110.00" || num(t, got["version"]) != "41" {
+		t.Errorf("amount %v version %v, want 110.00 and 41", got["amount"], got["version"])
 	}
 }
