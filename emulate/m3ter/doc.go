@@ -33,9 +33,12 @@
 //   - Error bodies are {"message": "..."}; an unknown route is 404.
 //   - The webhook body is the event record {id, eventName, eventTime,
 //     dtActioned, m3terEvent:{eventData:{newDto, oldDto}}}: newDto is the
-//     entity after the write (for a delete, as it was), oldDto the entity
-//     before an update or delete. Deliveries are not signed: the
+//     entity after a create or update, oldDto the entity before an update
+//     or delete (a delete carries only oldDto, as the spec says of event
+//     fields; the key names newDto/oldDto follow m3ter's event example,
+//     oldDto is unconfirmed). Deliveries are not signed: the
 //     M3TER_SIGNED_REQUEST scheme is unpublished.
+//   - A transaction bumps its balance's version (its amount changed).
 //   - dtActioned, which the spec requires, is the event time.
 //   - A notification whose alwaysFireEvent is false fires only when its
 //     calculation is empty or "true"; calculations are not evaluated.

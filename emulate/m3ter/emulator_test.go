@@ -133,6 +133,22 @@ func TestProvisionalStaleVersionIs409(t *testing.T) {
 	names := map[string]bool{}
 	for _, ev := range data(t, c.ok("GET", "/events"+q("resourceId", id), nil)) {
 		names[str(ev["eventName"])] = true
+		d := ev["m3terEvent"].(map[string]any)["eventData"].(map[string]any)
+		old, _ := d["oldDto"].(map[string]any)
+		switch ev["eventName"] {
+		case "configuration.account.deleted": // only the old values, as m3ter's event fields
+			if d["newDto"] != nil || old["id"] != id || old["name"] != "Acme 2" {
+				t.Errorf("deleted event data: %v", d)
+			}
+		case "configuration.account.updated":
+			if newDto(ev)["name"] != "Acme 2" || old["name"] != "Acme" {
+				t.Errorf("updated event data: %v", d)
+			}
+		case "configuration.account.created":
+			if newDto(ev)["id"] != id || d["oldDto"] != nil {
+				t.Errorf("created event data: %v", d)
+			}
+		}
 	}
 	for _, n := range []string{"configuration.account.created", "configuration.account.updated", "configuration.account.deleted"} {
 		if !names[n] {

@@ -12,22 +12,28 @@ const retention = 28 * 24 * time.Hour
 func eventRoutes() []route {
 	return []route{
 		{"GET", "/events", 100, (*Emulator).listEvents},
+		{"GET", "/events/types", 0, (*Emulator).eventTypes},
 		{"GET", "/events/{id}", 0, (*Emulator).getEvent},
 	}
 }
 
 // emitLocked records the event of a write and queues its webhook
 // deliveries, in the write's critical section so events are in write
-// order. newDto is the entity after the write (for a delete, as it was),
-// oldDto before an update or delete (nil for a create); rec is the stored
-// record, for the account the event concerns.
+// order. newDto is the entity after a create or update, oldDto before an
+// update or delete: m3ter's event fields are "new" for a created object,
+// "new" and "old" for an updated one and only "old" for a deleted one
+// (the spec, GET events/fields). rec is the stored record, for the
+// account the event concerns.
 func (e *Emulator) emitLocked(c *call, name string, newDto, oldDto obj, rec obj) {
 	ts := timestamp(c.now)
-	data := obj{"newDto": newDto}
+	data := obj{}
+	if newDto != nil {
+		data["newDto"] = newDto
+	}
 	if oldDto != nil {
 		data["oldDto"] = oldDto
 	}
-	id := strOf(newDto["id"])
+	id := strOf(rec["id"])
 	account := strOf(rec["accountId"])
 	if name == "configuration.account.created" || name == "configuration.account.updated" || name == "configuration.account.deleted" {
 		account = id
@@ -68,6 +74,21 @@ func fires(n obj) bool {
 	}
 	calc := strOf(n["calculation"])
 	return calc == "" || calc == "true"
+}
+
+// EventNames are the event types the emulator records, all of which can
+// have notification rules.
+var EventNames = []string{
+	"billing.balance.created", "billing.balance.deleted", "billing.balance.updated",
+	"configuration.account.created", "configuration.account.deleted", "configuration.account.updated",
+}
+
+func (e *Emulator) eventTypes(*call) (any, *apiError) {
+	l := make([]any, len(EventNames))
+	for i, n := range EventNames {
+		l[i] = n
+	}
+	return obj{"events": l}, nil
 }
 
 func (e *Emulator) getEvent(c *call) (any, *apiError) {

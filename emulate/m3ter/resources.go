@@ -161,7 +161,7 @@ func (rs *resource) delete(e *Emulator, c *call) (any, *apiError) {
 	}
 	out := rs.out(e, o)
 	if rs.event != "" {
-		e.emitLocked(c, rs.event+".deleted", out, out, o)
+		e.emitLocked(c, rs.event+".deleted", nil, out, o)
 	}
 	return out, nil
 }

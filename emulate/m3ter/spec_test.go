@@ -250,6 +250,9 @@ func TestSpecScenario(t *testing.T) {
 
 	// Every other route.
 	c.ok("GET", "/users/me", nil)
+	if types := c.ok("GET", "/events/types", nil); len(types["events"].([]any)) != len(EventNames) {
+		t.Errorf("events/types = %v", types)
+	}
 	c.ok("GET", "/notifications/configurations"+q("eventName", "configuration.account.updated"), nil)
 	nn := c.ok("GET", "/notifications/configurations/"+n, nil)
 	nn["description"] = "billsync (renamed)"
