@@ -66,9 +66,6 @@ var balances = &resource{
 		if e.tables[kAccount].byID[acct] == nil {
 			return badRequest("accountId %s is not an Account", acct)
 		}
-		if old != nil && old["accountId"] != acct {
-			return badRequest("accountId cannot be changed")
-		}
 		if !before(strOf(in["startDate"]), strOf(in["endDate"])) {
 			return badRequest("endDate must be after startDate")
 		}

@@ -1,7 +1,6 @@
 package m3ter
 
 import (
-	"encoding/json"
 	"maps"
 	"net/http"
 	"sort"
@@ -159,12 +158,6 @@ func queryList(r *http.Request, name string) []string {
 		}
 	}
 	return out
-}
-
-func jsonEqual(a, b any) bool {
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return string(ja) == string(jb)
 }
 
 func cloneObj(o obj) obj { return maps.Clone(o) }
