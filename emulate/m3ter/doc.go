@@ -44,8 +44,15 @@
 //     calculation is empty or "true"; calculations are not evaluated.
 //   - GET integrationconfigs/{id} answers, as the spec says, an integration
 //     run: the config with the status of its latest delivery.
-//   - A balance's amount in a create or update is refused (400), as it is
-//     derived from the transactions.
+//   - A balance's amount in a create, or changed in an update, is refused
+//     (400), as it is derived from the transactions.
+//   - Notification configurations and webhook destinations are active
+//     unless the request says otherwise; integration configs are enabled.
+//   - A token for another organization is answered 403.
+//   - A failing delivery is retried for a day (m3ter's schedule is
+//     unpublished); deliveries run in parallel and are not ordered.
+//     While a destination is inactive its deliveries are held until
+//     redelivered.
 //
 // With Options.DataDir set, every change is journaled (emulate/journal)
 // before it is answered, pending deliveries and issued tokens included,
