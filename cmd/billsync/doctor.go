@@ -84,7 +84,8 @@ func platformChecks(cfg Config) func(ctx context.Context) []doctor.Check {
 			return []doctor.Check{{Name: "stripe API key", Detail: billsync.ErrorMessage(err)}}
 		}
 		var out []doctor.Check
-		for _, r := range c.Check(ctx, "") {
+		// The endpoint billsync stripe setup registered, if it ran here.
+		for _, r := range c.Check(ctx, readTrimmed(stripeEndpointPath(cfg.Data))) {
 			out = append(out, doctor.Check{Name: "stripe " + r.Name, OK: r.OK, Detail: r.Detail})
 		}
 		secret := doctor.Check{Name: "stripe webhook secret", OK: true}

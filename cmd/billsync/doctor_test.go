@@ -167,13 +167,20 @@ func TestDoctorMissingConfig(t *testing.T) {
 func TestDoctorStripe(t *testing.T) {
 	h := startHarness(t, sandbox.Options{NoApp: true, Billing: billsync.PlatformStripe})
 	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
+	// As billsync stripe setup leaves it: the endpoint the sandbox registered.
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stripeEndpointPath(cfg.Data), []byte("http://"+h.sb.AppAddr+"/webhooks/stripe\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	out, err := runDoctorCmd(t, "--config", writeDoctorConfig(t, cfg))
 	t.Logf("doctor output:\n%s", out)
 	if err != nil || strings.Contains(out, "FAIL") {
 		t.Fatalf("doctor on the Stripe sandbox: %v", err)
 	}
 	for _, want := range []string{"ok   stripe API key: reaches Stripe account acct_", "ok   stripe read customers", "ok   stripe read quotes",
-		"ok   stripe write customers", "ok   stripe webhook secret"} {
+		"ok   stripe write customers", "ok   stripe webhook endpoint", "ok   stripe webhook secret"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
@@ -182,5 +189,37 @@ func TestDoctorStripe(t *testing.T) {
 	out, err = runDoctorCmd(t, "--config", writeDoctorConfig(t, cfg))
 	if err == nil || !strings.Contains(out, "FAIL stripe API key") {
 		t.Errorf("a wrong key passed: %v\n%s", err, out)
+	}
+}
+
+// billsync stripe setup registers the endpoint, stores the signing secret
+// Stripe shows once (and the URL, for doctor); run again, it finds the
+// endpoint in order and keeps the stored secret.
+func TestStripeSetupCommand(t *testing.T) {
+	h := startHarness(t, sandbox.Options{NoApp: true, Billing: billsync.PlatformStripe})
+	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
+	cfg.Billing.WebhookSecret = ""
+	path := writeDoctorConfig(t, cfg)
+	const url = "https://billsync.example.test/webhooks/stripe"
+	out, err := runCmd(t, "stripe", "setup", "--config", path, "--url", url)
+	if err != nil || !strings.Contains(out, "its signing secret is stored in "+stripeSecretPath(cfg.Data)) {
+		t.Fatalf("setup: %v\n%s", err, out)
+	}
+	secret := readTrimmed(stripeSecretPath(cfg.Data))
+	if !strings.HasPrefix(secret, "whsec_") || readTrimmed(stripeEndpointPath(cfg.Data)) != url {
+		t.Fatalf("stored secret %q, url %q", secret, readTrimmed(stripeEndpointPath(cfg.Data)))
+	}
+	out, err = runCmd(t, "stripe", "setup", "--config", path, "--url", url)
+	if err != nil || !strings.Contains(out, "the one already stored") || readTrimmed(stripeSecretPath(cfg.Data)) != secret {
+		t.Fatalf("second setup: %v\n%s", err, out)
+	}
+	// serve reads the stored secret when billing.webhookSecret is empty.
+	loaded := cfg
+	withStoredStripeSecret(&loaded)
+	if loaded.Billing.WebhookSecret != secret {
+		t.Errorf("serve would verify with %q", loaded.Billing.WebhookSecret)
+	}
+	if out, err := runCmd(t, "stripe", "setup", "--config", path, "--url", "not a url"); err == nil {
+		t.Errorf("a bad --url was taken: %s", out)
 	}
 }
