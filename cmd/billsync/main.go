@@ -57,7 +57,7 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		Use:           "billsync",
 		Short:         "Two-way sync between a billing platform and Salesforce",
 		Long:          "billsync keeps a billing platform and a Salesforce org in two-way sync: accounts, balances and balance transactions both ways, quotes into Salesforce.",
-		Version:       version,
+		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -79,6 +79,7 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		newBackupCmd(g),
 		newRestoreCmd(g),
 		newStripeCmd(g),
+		newVersionCmd(g),
 	)
 	return root
 }
