@@ -136,7 +136,7 @@ func (c *Client) updateAccount(ctx context.Context, e billsync.Entity) (billsync
 	for _, k := range []string{"code", "name", "emailAddress", "currency"} {
 		setOrDelete(body, e, k)
 	}
-	body["customFields"] = accountCustom(r.customFields(), e)
+	setCustom(body, r, accountCustom(r.customFields(), e))
 	body["version"] = e.Version()
 	var out record
 	if err := c.put(ctx, c.orgPath("accounts", e.ID()), body, &out); err != nil {

@@ -190,7 +190,7 @@ func (c *Client) updateBalance(ctx context.Context, e billsync.Entity) (billsync
 			body[k] = dateTimeFor(e.Str(k), r.str(k))
 		}
 	}
-	body["customFields"] = mergeCustom(r.customFields(), e)
+	setCustom(body, r, mergeCustom(r.customFields(), e))
 	if changed(r.forPut(), body) {
 		body["version"] = e.Version()
 		var out record

@@ -182,3 +182,12 @@ func setOrDelete(r record, e billsync.Entity, k string) {
 func salesforceID(e billsync.Entity) string {
 	return e.PathStr("customFields." + cfSalesforceID)
 }
+
+// setCustom puts the customFields of a write into its body: an empty map
+// only where m3ter holds the key, so that an unchanged record reads as
+// unchanged.
+func setCustom(body, have record, cf map[string]any) {
+	if _, had := have["customFields"]; had || len(cf) > 0 {
+		body["customFields"] = cf
+	}
+}
