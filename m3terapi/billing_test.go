@@ -16,7 +16,7 @@ func TestAccountShape(t *testing.T) {
 	fk := newFake(t)
 	c, _ := fk.client(t, nil)
 	r := fk.seedAccount(record{"code": "ACME", "name": "Acme", "emailAddress": "ap@acme.test", "currency": "USD",
-		"address": map[string]any{"addressLine1": "1 Main St", "country": "US"},
+		"address":      map[string]any{"addressLine1": "1 Main St", "country": "US"},
 		"customFields": map[string]any{"crmAccountId": sfAccount, "region": "EMEA", "seats": json.Number("12")}})
 	e, err := c.Get(ctx(t), billsync.ObjectAccount, r.str("id"))
 	if err != nil {
