@@ -536,6 +536,7 @@ func (fk *fakeM3ter) handle(w http.ResponseWriter, r *http.Request, raw []byte, 
 			in = clone(in)
 			if cr, ok := in["credentials"].(map[string]any); ok {
 				delete(cr, "secret")
+				cr["id"], cr["destination"] = fk.id("crd"), "WEBHOOK"
 			}
 		}
 		fk.plain(w, r, seg[2:], in, fk.dests, "dst", 200, func(record) bool { return true })
@@ -706,3 +707,7 @@ func ctx(t *testing.T) context.Context {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func fkOptions(fk *fakeM3ter, token string) billsync.BillingOptions {
+	return billsync.BillingOptions{URL: fk.srv.URL, Token: token, Options: map[string]string{"orgId": fakeOrg}}
+}

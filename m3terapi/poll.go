@@ -8,6 +8,12 @@ import (
 	"github.com/billsync/billsync"
 )
 
+// startCheckpoint is the checkpoint of a first poll that found no event
+// at all: every event held from then on is new. ("" would make the next
+// poll a first poll again, which only looks for where the events end and
+// would pass over the events made in between.)
+const startCheckpoint = "<start>"
+
 // Poll returns the changes of the events after checkpoint (an event id),
 // decoded as their deliveries are so each has the same EventID, and the
 // newest event's id as the next checkpoint. m3ter's events API has no
@@ -30,7 +36,7 @@ func (c *Client) Poll(ctx context.Context, checkpoint string) ([]*billsync.Chang
 			return nil, "", err
 		}
 		if len(p.Data) == 0 {
-			return nil, "", nil
+			return nil, startCheckpoint, nil
 		}
 		ev, err := parseEvent(p.Data[0])
 		if err != nil {
