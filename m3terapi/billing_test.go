@@ -507,3 +507,21 @@ func TestTenantLearnsTheServiceUser(t *testing.T) {
 		t.Errorf("service user = %q, want billing.options.serviceUserId to win", c2.ServiceUser())
 	}
 }
+
+func TestTenantWithoutUsersMe(t *testing.T) {
+	fk := newFake(t)
+	c, _ := fk.client(t, nil)
+	fk.addFault(fault{method: http.MethodGet, suffix: "/users/me", status: 404, body: `{"message":"not a user"}`})
+	org, err := c.Tenant(ctx(t))
+	if err != nil || org != fakeOrg {
+		t.Fatalf("Tenant = %q, %v; want the organization, shown by a list", org, err)
+	}
+	if c.ServiceUser() != "" {
+		t.Errorf("service user = %q, want unknown", c.ServiceUser())
+	}
+	fk.addFault(fault{method: http.MethodGet, suffix: "/users/me", status: 404, body: `{"message":"not a user"}`})
+	fk.addFault(fault{method: http.MethodGet, suffix: "/accounts", status: 404, body: `{"message":"no such organization"}`})
+	if _, err := c.Tenant(ctx(t)); billsync.ErrorCode(err) != billsync.ENOTFOUND {
+		t.Errorf("unreachable organization: %v", err)
+	}
+}

@@ -153,7 +153,18 @@ type me struct {
 func (c *Client) Tenant(ctx context.Context) (string, error) {
 	var out me
 	if err := c.get(ctx, c.orgPath("users", "me"), nil, &out); err != nil {
-		return "", err
+		code := billsync.ErrorCode(err)
+		if code != billsync.ENOTFOUND && code != billsync.EFORBIDDEN {
+			return "", err
+		}
+		// users/me may not answer for a service user: a list the key is
+		// allowed shows as well that the credentials reach the
+		// organization; billsync's own writes are then known only through
+		// billing.options.serviceUserId.
+		if _, _, lerr := c.listAccounts(ctx, "", 1); lerr != nil {
+			return "", lerr
+		}
+		return c.org, nil
 	}
 	switch {
 	case out.ServiceUser != nil && out.ServiceUser.ID != "":
