@@ -226,7 +226,6 @@ func TestEngineCreatesASalesforceTransactionOnceAcrossACrash(t *testing.T) {
 	}
 }
 
-
 // PROVISIONAL (409 on a stale version): m3ter refusing billsync's PUT as
 // stale makes the engine read both sides again, not repeat the PUT.
 func TestEngineProvisionalStaleVersionIsReadAgain(t *testing.T) {
