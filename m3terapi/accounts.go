@@ -60,15 +60,12 @@ func validID(kind, id string) error {
 
 // createAccount creates an account, or returns the one an earlier try of
 // the same create made (see findAccount). m3ter requires code, name and
-// emailAddress; an account created in Salesforce without a code takes its
-// Salesforce id as code, so that it can be found again (m3ter codes are
-// unique).
+// emailAddress; they are checked before the call. (A code is not made up
+// for a record that has none: billsync would then hold a value Salesforce
+// does not, and the next Salesforce edit would try to blank it.)
 func (c *Client) createAccount(ctx context.Context, e billsync.Entity) (billsync.Entity, error) {
 	sfID := salesforceID(e)
 	code := e.Str("code")
-	if code == "" {
-		code = sfID
-	}
 	var missing []string
 	for k, v := range map[string]string{"code": code, "name": e.Str("name"), "emailAddress": e.Str("emailAddress")} {
 		if v == "" {

@@ -66,15 +66,12 @@ func targetAmount(e billsync.Entity) (billsync.Money, bool, error) {
 // createBalance creates a balance (or finds the one an earlier try of the
 // same create made, see findBalance) and, when the entity names an
 // amount, brings it there with a transaction: m3ter derives a balance's
-// amount from its transactions. After a crash between the two, the retry
+// amount from its transactions. What m3ter requires of a balance is
+// checked before the call. After a crash between the two, the retry
 // finds the balance and adds only what is still missing.
 func (c *Client) createBalance(ctx context.Context, e billsync.Entity) (billsync.Entity, error) {
 	sfID := salesforceID(e)
-	code := e.Str("code")
-	if code == "" {
-		code = sfID
-	}
-	body := record{"accountId": e.Str("accountId"), "code": code, "name": e.Str("name"), "currency": e.Str("currency"),
+	body := record{"accountId": e.Str("accountId"), "code": e.Str("code"), "name": e.Str("name"), "currency": e.Str("currency"),
 		"startDate": dateTimeFor(e.Str("startDate"), ""), "endDate": dateTimeFor(e.Str("endDate"), ""),
 		"customFields": mergeCustom(nil, e)}
 	var missing []string

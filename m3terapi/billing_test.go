@@ -393,7 +393,7 @@ func TestListTransactionsAcrossBalances(t *testing.T) {
 func TestCreateFromSalesforceHappensOnce(t *testing.T) {
 	fk := newFake(t)
 	c, _ := fk.client(t, nil)
-	acctE := billsync.Entity{"name": "Acme", "emailAddress": "ap@acme.test", "currency": "USD", "crmAccountId": sfAccount,
+	acctE := billsync.Entity{"code": "ACME", "name": "Acme", "emailAddress": "ap@acme.test", "currency": "USD", "crmAccountId": sfAccount,
 		"customFields": map[string]any{"salesforceId": "a01000000000001AAA"}}
 	// The first create is made but its answer is lost.
 	fk.addFault(fault{method: http.MethodPost, suffix: "/accounts", status: 504, body: `{"message":"gateway timeout"}`, apply: true})
@@ -407,8 +407,16 @@ func TestCreateFromSalesforceHappensOnce(t *testing.T) {
 	if n := fk.count(http.MethodPost, "/accounts"); n != 1 {
 		t.Errorf("account POSTs = %d, want 1", n)
 	}
-	if a.Str("code") != "a01000000000001AAA" || a.PathStr("customFields.salesforceId") != "a01000000000001AAA" {
-		t.Errorf("account = %v: without a code it takes the Salesforce id as code", a)
+	if a.Str("crmAccountId") != sfAccount || a.PathStr("customFields.salesforceId") != "a01000000000001AAA" {
+		t.Errorf("account = %v", a)
+	}
+	// Another Salesforce record with the same code is not this create's:
+	// m3ter is asked, and answers that the code is taken.
+	other := acctE.Clone()
+	other.SetPath("customFields.salesforceId", "a01000000000002AAA")
+	if _, err := c.Create(ctx(t), billsync.ObjectAccount, other, "key-9"); billsync.ErrorCode(err) != billsync.EINVALID ||
+		!strings.Contains(err.Error(), "already in use") {
+		t.Errorf("same code, other record: %v", err)
 	}
 
 	balE := billsync.Entity{"accountId": a.ID(), "name": "Prepaid", "code": "P1", "currency": "USD", "startDate": "2026-01-01",
@@ -460,8 +468,8 @@ func TestCreateFromSalesforceHappensOnce(t *testing.T) {
 func TestCreateValidatesWhatM3terRequires(t *testing.T) {
 	fk := newFake(t)
 	c, _ := fk.client(t, nil)
-	_, err := c.Create(ctx(t), billsync.ObjectAccount, billsync.Entity{"name": "No email", "code": "X"}, "")
-	if billsync.ErrorCode(err) != billsync.EINVALID || !strings.Contains(err.Error(), "emailAddress") {
+	_, err := c.Create(ctx(t), billsync.ObjectAccount, billsync.Entity{"name": "No email", "customFields": map[string]any{"salesforceId": "a01000000000001AAA"}}, "")
+	if billsync.ErrorCode(err) != billsync.EINVALID || !strings.Contains(err.Error(), "code, emailAddress") {
 		t.Errorf("account: %v", err)
 	}
 	_, err = c.Create(ctx(t), billsync.ObjectBalance, billsync.Entity{"name": "B", "code": "B", "accountId": "acc-1"}, "")

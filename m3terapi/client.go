@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/billsync/billsync"
@@ -53,6 +54,7 @@ type Client struct {
 	userMu      sync.RWMutex
 	serviceUser string
 	userFixed   bool // set from billing.options.serviceUserId: never replaced
+	userProbed  atomic.Bool
 }
 
 // ServiceUser is the id billsync's own writes carry as lastModifiedBy,

@@ -24,10 +24,10 @@ const startCheckpoint = "<start>"
 // events end.
 func (c *Client) Poll(ctx context.Context, checkpoint string) ([]*billsync.Change, string, error) {
 	now := c.clock()
-	if c.ServiceUser() == "" {
-		// Echo detection needs billsync's own user; a failure here is not
-		// the poll's: without it, billsync's writes are told apart by the
-		// engine instead.
+	if c.ServiceUser() == "" && c.userProbed.CompareAndSwap(false, true) {
+		// Echo detection needs billsync's own user, asked once; a failure
+		// here is not the poll's: without it, billsync's writes are told
+		// apart by the engine instead.
 		_, _ = c.Tenant(ctx)
 	}
 	if checkpoint == "" {
