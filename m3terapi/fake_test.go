@@ -681,6 +681,22 @@ func (fk *fakeM3ter) plain(w http.ResponseWriter, r *http.Request, rest []string
 		x["id"], x["version"] = fk.id(prefix), json.Number("1")
 		s.put(x)
 		reply(w, 200, x)
+	case len(rest) == 2 && rest[1] == "active" && r.Method == http.MethodPut:
+		x, ok := s.m[rest[0]]
+		if !ok {
+			fail(w, 404, "not found")
+			return
+		}
+		x["active"] = r.URL.Query().Get("active") == "true"
+		reply(w, 200, x)
+	case len(rest) == 2 && rest[1] == "enable" && r.Method == http.MethodPost:
+		x, ok := s.m[rest[0]]
+		if !ok {
+			fail(w, 404, "not found")
+			return
+		}
+		x["enabled"] = true
+		reply(w, 200, x)
 	case len(rest) == 1 && r.Method == http.MethodPut:
 		x, ok := s.m[rest[0]]
 		if !ok {

@@ -124,6 +124,13 @@ func (c *Client) EnsureNotifications(ctx context.Context, destinationURL string)
 		res.Changes = append(res.Changes, "created webhook destination "+created.ID+" for "+destinationURL)
 	}
 	res.DestinationID = dest.ID
+	if dest.Active != nil && !*dest.Active {
+		var out destination
+		if err := c.put(ctx, c.orgPath("integrationdestinations", "webhooks", dest.ID, "active")+"?active=true", nil, &out); err != nil {
+			return res, err
+		}
+		res.Changes = append(res.Changes, "switched webhook destination "+dest.ID+" on")
+	}
 	configs, err := listAll[integrationConfig](ctx, c, c.orgPath("integrationconfigs"), url.Values{"destinationId": {dest.ID}}, 200)
 	if err != nil {
 		return res, err
@@ -137,6 +144,16 @@ func (c *Client) EnsureNotifications(ctx context.Context, destinationURL string)
 			res.Changes = append(res.Changes, change)
 		}
 		if linked(configs, n.ID, dest.ID) {
+			continue
+		}
+		if off := disabledLink(configs, n.ID, dest.ID); off != nil {
+			var ic integrationConfig
+			if err := c.post(ctx, c.orgPath("integrationconfigs", off.ID, "enable"), nil, &ic); err != nil {
+				return res, err
+			}
+			on := true
+			off.Enabled = &on
+			res.Changes = append(res.Changes, fmt.Sprintf("enabled the integration config linking notification %s (%s) to the webhook destination", n.Code, name))
 			continue
 		}
 		body := map[string]any{"entityType": integrationEntity, "entityId": n.ID, "destination": integrationDestination,
@@ -159,6 +176,18 @@ func linked(configs []integrationConfig, notificationID, destID string) bool {
 		}
 	}
 	return false
+}
+
+// disabledLink is the switched-off integration config linking a rule to
+// the destination, nil when there is none.
+func disabledLink(configs []integrationConfig, notificationID, destID string) *integrationConfig {
+	for i, ic := range configs {
+		if strings.EqualFold(ic.EntityType, integrationEntity) && ic.EntityID == notificationID && ic.DestinationID == destID &&
+			ic.Enabled != nil && !*ic.Enabled {
+			return &configs[i]
+		}
+	}
+	return nil
 }
 
 func (c *Client) findDestination(ctx context.Context, destinationURL string) (*destination, error) {

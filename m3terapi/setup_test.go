@@ -71,6 +71,30 @@ func TestEnsureNotificationsIsIdempotent(t *testing.T) {
 	if n["active"] != true {
 		t.Error("the rule is still off")
 	}
+
+	// A destination and a link someone switched off are switched on.
+	fk.mu.Lock()
+	fk.dests.all()[0]["active"] = false
+	ic := fk.configs.all()[2]
+	ic["enabled"] = false
+	fk.mu.Unlock()
+	res, err = c.EnsureNotifications(ctx(t), hookURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changes) != 2 {
+		t.Errorf("repair = %v, want the destination and the link switched on", res.Changes)
+	}
+	fk.mu.Lock()
+	on, enabled, total := fk.dests.all()[0]["active"], ic["enabled"], len(fk.configs.all())
+	fk.mu.Unlock()
+	if on != true || enabled != true || total != len(WatchedEvents()) {
+		t.Errorf("destination active %v, link enabled %v, %d links", on, enabled, total)
+	}
+	res, _ = c.EnsureNotifications(ctx(t), hookURL)
+	if len(res.Changes) != 0 {
+		t.Errorf("after the repair: %v", res.Changes)
+	}
 }
 
 func TestEnsureNotificationsWantsAURL(t *testing.T) {
