@@ -83,7 +83,7 @@ var settingDefs = map[string]settingDef{
 
 	KeyQuotesAllowedStatuses:       {kindStringList, `["DRAFT","PENDING_APPROVAL","APPROVED","ACCEPTED"]`, nil, "quote statuses that sync"},
 	KeyQuotesAutoCreateOpportunity: {kindBool, `true`, nil, "create an Opportunity for a quote without one"},
-	KeyQuotesStageMapping:          {kindStringMap, `{"DRAFT":"Prospecting","PENDING_APPROVAL":"Proposal/Price Quote","APPROVED":"Proposal/Price Quote","ACCEPTED":"Closed Won","CANCELED":"Closed Lost"}`, nil, "quote status → Opportunity stage"},
+	KeyQuotesStageMapping:          {kindStringMap, `{"DRAFT":"Prospecting","PENDING_APPROVAL":"Proposal/Price Quote","APPROVED":"Proposal/Price Quote","PRESENTED":"Proposal/Price Quote","ACCEPTED":"Closed Won","CANCELED":"Closed Lost"}`, nil, "quote status → Opportunity stage"},
 	KeyQuotesPricebook:             {kindString, `"Standard Price Book"`, nil, "name of the Pricebook2 quotes use"},
 	KeyQuotesDisableOppProductSync: {kindBool, `false`, nil, "leave Opportunity products alone"},
 	KeyQuotesRenewalPlaceholder:    {kindString, `"RENEWAL-PLACEHOLDER"`, nil, "ProductCode of the renewal placeholder product"},

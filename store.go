@@ -133,6 +133,12 @@ const (
 	MetaSalesforceOrg = "binding.salesforce_org"
 	MetaBillingTenant = "binding.billing_tenant"
 	MetaListenSince   = "stream.listen_since" // RFC 3339; events published before it predate billsync
+	// MetaRestored is set by billsync restore (the time, RFC 3339): the
+	// next start resyncs, as billing webhooks accepted after the backup
+	// are in no store, and clears it. MetaRestoreResync is that
+	// resync's id.
+	MetaRestored      = "restore.resync_pending"
+	MetaRestoreResync = "restore.resync_id"
 )
 
 // LeaseStore grants named, expiring leases, one holder at a time: with

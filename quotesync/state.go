@@ -18,6 +18,7 @@ import (
 const (
 	agreedHash        = "quote.hash"        // content hash of the last quote applied (or written back)
 	agreedOpportunity = "quote.opportunity" // the Opportunity the Salesforce Quote belongs to
+	agreedLinkKept    = "quote.linkKept"    // "1": billing cannot hold the link, billsync keeps it
 	// agreedItems lists the quote's item ids billsync has synced, so the
 	// Opportunity products of a removed item are known as this quote's
 	// even when an earlier attempt already deleted its quote line.
@@ -48,6 +49,9 @@ func contentHash(ent billsync.Entity) string {
 // (partial) is complete: its next change syncs them once they can be.
 func (s *Syncer) saveState(ctx context.Context, snap *snapshot, p *plan, res *applied, hash string, complete bool) error {
 	ns := nextState(snap.ent, snap.st, snap.lines, p.items, res.sfID, res.oppID, hash, complete)
+	if res.linkKept || (snap.st != nil && snap.st.Agreed[agreedLinkKept] != "" && snap.ent.Str("crmOpportunityId") == "") {
+		ns.Agreed[agreedLinkKept] = "1"
+	}
 	ns.UpdatedAt = s.now()
 	err := s.cfg.State.PutSyncState(ctx, ns)
 	if err != nil {

@@ -61,11 +61,14 @@ func (s *Syncer) admit(ctx context.Context, a *attempt.Attempt) (billsync.Entity
 	switch {
 	case st == nil:
 		return ent, nil, true
-	case ent.Version() <= st.BillingVersion:
+	case ent.Version() > 0 && ent.Version() <= st.BillingVersion:
+		// A platform without versions (Stripe) has none to compare: its
+		// quote is billing's current copy, read on notice, and the
+		// content hash below tells a repeat from a change.
 		a.Finish(billsync.OutcomeSkipped, billsync.ReasonStale, "", "",
 			fmt.Sprintf("version %d is not newer than the applied version %d", ent.Version(), st.BillingVersion), "", st.SalesforceID)
 		return nil, nil, false
-	case st.Agreed[agreedHash] == contentHash(ent) && sameSFID(ent.Str("crmOpportunityId"), st.Agreed[agreedOpportunity]):
+	case st.Agreed[agreedHash] == contentHash(ent) && linked(ent, st):
 		// Typically the echo of billsync's own crmOpportunityId write-back.
 		// A quote still lacking the link is not an echo: its write-back
 		// failed and is due again.
@@ -318,4 +321,13 @@ func nonEmpty(in []string) []string {
 		}
 	}
 	return out
+}
+
+// linked reports whether the billing quote carries the Opportunity link
+// billsync applied, or billing cannot hold it and billsync keeps it.
+func linked(ent billsync.Entity, st *billsync.SyncState) bool {
+	if st.Agreed[agreedLinkKept] != "" && ent.Str("crmOpportunityId") == "" {
+		return true
+	}
+	return sameSFID(ent.Str("crmOpportunityId"), st.Agreed[agreedOpportunity])
 }

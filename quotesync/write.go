@@ -19,6 +19,10 @@ type applied struct {
 	op      string   // create or update, of the Quote
 	summary []string // for the change's own log entry
 	partial []string // what did not land, though the quote did
+	// linkKept: billing refused to hold the Opportunity link (a
+	// finalized Stripe quote takes no writes), so billsync's state is
+	// where it lives.
+	linkKept bool
 }
 
 // apply writes the plan in dependency order — Opportunity, Quote, lines,
@@ -306,6 +310,15 @@ func (s *Syncer) writeBack(ctx context.Context, a *attempt.Attempt, snap *snapsh
 	upd := snap.ent.Clone()
 	upd["crmOpportunityId"] = res.oppID
 	got, err := s.cfg.Billing.Update(ctx, billsync.ObjectQuote, upd)
+	if billsync.RemoteCode(err) == billsync.ReasonUnsupported {
+		// Not a failure to retry: the platform will never take it. The
+		// link is kept in the sync state (and the Salesforce Quote holds
+		// it), so the quote's next change finds the same Opportunity.
+		res.linkKept = true
+		a.Note(a.Entry(billsync.ObjectQuote, snap.ent.ID(), res.oppID, "update", billsync.OutcomeSkipped, billsync.ReasonUnsupported, "",
+			fmt.Sprintf("crmOpportunityId %s not written back: %s; billsync keeps the link", res.oppID, billsync.ErrorMessage(err))))
+		return
+	}
 	if err != nil {
 		a.Note(a.Entry(billsync.ObjectQuote, snap.ent.ID(), res.oppID, "update", billsync.OutcomeFailed, billsync.ReasonRemoteError, billsync.RemoteCode(err),
 			fmt.Sprintf("could not write crmOpportunityId %s back to the billing quote (the next change of the quote retries): %s", res.oppID, billsync.ErrorMessage(err))))

@@ -76,7 +76,7 @@ func (c *Client) Update(ctx context.Context, t billsync.ObjectType, e billsync.E
 	case billsync.ObjectBalanceTransaction:
 		return c.updateTransaction(ctx, e)
 	case billsync.ObjectQuote:
-		return nil, quoteReadOnly()
+		return c.linkQuote(ctx, e)
 	}
 	return nil, unknownType(t)
 }

@@ -77,7 +77,7 @@ func quoteOf(q *quote) billsync.Entity {
 		"id":               q.ID,
 		"accountId":        cus,
 		"description":      q.Description,
-		"status":           strings.ToUpper(q.Status),
+		"status":           quoteStatus(q.Status),
 		"type":             billsync.QuoteNew,
 		"number":           q.Number,
 		"currency":         strings.ToUpper(q.Currency),
@@ -248,4 +248,40 @@ func (c *Client) listQuotesWith(ctx context.Context, cursor string, limit int, s
 		out = append(out, e)
 	}
 	return out, nextAfter(page.HasMore, page.Data, func(q quote) string { return q.ID }), nil
+}
+
+// linkQuote writes the one thing billsync writes on a quote: the
+// Salesforce Opportunity it belongs to (crmOpportunityId), in metadata.
+// Stripe lets only a draft change, so the link of a finalized quote is
+// refused as unsupported; billsync keeps it in its sync state and on the
+// Salesforce Quote either way. Any other field is billing's own.
+func (c *Client) linkQuote(ctx context.Context, e billsync.Entity) (billsync.Entity, error) {
+	var q quote
+	if err := c.get(ctx, quotePath(e.ID()), nil, &q); err != nil {
+		return nil, err
+	}
+	opp := e.Str("crmOpportunityId")
+	if q.Metadata[metaOpportunity] == opp {
+		return c.withItems(ctx, &q)
+	}
+	if q.Status != "draft" {
+		return nil, refusal("Stripe lets only a draft quote change; quote %s is %s, so its Opportunity (%s) is kept by billsync and on the Salesforce Quote", q.ID, q.Status, opp)
+	}
+	f := form{}
+	f.Set("metadata["+metaOpportunity+"]", opp)
+	var out quote
+	if err := c.post(ctx, quotePath(q.ID), f, "", &out); err != nil {
+		return nil, err
+	}
+	return c.withItems(ctx, &out)
+}
+
+// quoteStatus is a Stripe quote status in billsync's vocabulary: an open
+// quote is finalized and with the customer, which billsync calls
+// PRESENTED; draft, accepted and canceled keep their names.
+func quoteStatus(s string) string {
+	if s == "open" {
+		return "PRESENTED"
+	}
+	return strings.ToUpper(s)
 }

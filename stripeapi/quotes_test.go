@@ -46,7 +46,7 @@ func TestQuoteGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"id": "qt_1", "accountId": "cus_1", "description": "Deal", "status": "OPEN", "type": "NEW", "number": "QT-1",
+	want := map[string]string{"id": "qt_1", "accountId": "cus_1", "description": "Deal", "status": "PRESENTED", "type": "NEW", "number": "QT-1",
 		"currency": "USD", "crmOpportunityId": "006X", "startDate": "2026-06-01", "expiresAt": "2026-06-01T00:00:00Z", "customFields.owner": "kim"}
 	for k, v := range want {
 		if q.PathStr(k) != v {
@@ -78,8 +78,15 @@ func TestQuoteGet(t *testing.T) {
 	if _, err := c.Get(t.Context(), billsync.ObjectQuote, "qt_x"); billsync.ErrorCode(err) != billsync.ENOTFOUND {
 		t.Errorf("missing quote: %v", err)
 	}
+	// The link already held is no write; another link on an open quote is
+	// refused: Stripe lets only a draft change.
+	if _, err := c.Update(t.Context(), billsync.ObjectQuote, q); err != nil || len(fk.posts()) != 0 {
+		t.Errorf("same link: %v, posts %v", err, fk.posts())
+	}
+	relinked := q.Clone()
+	relinked["crmOpportunityId"] = "006Y"
 	for _, err := range []error{
-		func() error { _, err := c.Update(t.Context(), billsync.ObjectQuote, q); return err }(),
+		func() error { _, err := c.Update(t.Context(), billsync.ObjectQuote, relinked); return err }(),
 		func() error { _, err := c.Create(t.Context(), billsync.ObjectQuote, q, ""); return err }(),
 		c.Delete(t.Context(), billsync.ObjectQuote, "qt_1"),
 	} {
@@ -164,5 +171,39 @@ func TestListTransactionsWalksCustomers(t *testing.T) {
 	}
 	if recent, _, _ := c.RecentTransactions(t.Context(), "cus_3.usd", "", 2); len(recent) != 0 {
 		t.Errorf("another currency's transactions: %v", recent)
+	}
+}
+
+// A draft quote takes billsync's Opportunity link in its metadata, and
+// nothing else of the entity billsync hands it.
+func TestQuoteLinkOnDraft(t *testing.T) {
+	t.Parallel()
+	draft := strings.Replace(strings.Replace(quoteJSON, `"status":"open"`, `"status":"draft"`, 1), `"billsync_crm_opportunity_id":"006X",`, "", 1)
+	fk := newFake(t, func(w http.ResponseWriter, r *http.Request, f url.Values) {
+		switch {
+		case r.URL.Path == "/v1/quotes/qt_1" && r.Method == http.MethodPost:
+			write(w, 200, strings.Replace(draft, `"owner":"kim"`, `"owner":"kim","billsync_crm_opportunity_id":"`+f.Get("metadata[billsync_crm_opportunity_id]")+`"`, 1))
+		case r.URL.Path == "/v1/quotes/qt_1":
+			write(w, 200, draft)
+		case r.URL.Path == "/v1/quotes/qt_1/line_items":
+			write(w, 200, `{"object":"list","has_more":false,"data":[]}`)
+		default:
+			write(w, 404, `{"error":{"code":"resource_missing","message":"No such quote"}}`)
+		}
+	})
+	c := clientFor(t, fk, nil)
+	q, err := c.Get(t.Context(), billsync.ObjectQuote, "qt_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q["crmOpportunityId"] = "006Z"
+	q["description"] = "not billsync's to change"
+	got, err := c.Update(t.Context(), billsync.ObjectQuote, q)
+	if err != nil || got.Str("crmOpportunityId") != "006Z" {
+		t.Fatalf("link: %v %v", got, err)
+	}
+	posts := fk.posts()
+	if len(posts) != 1 || len(posts[0].Form) != 1 || posts[0].Form.Get("metadata[billsync_crm_opportunity_id]") != "006Z" {
+		t.Errorf("posted %+v, want only the link", posts)
 	}
 }

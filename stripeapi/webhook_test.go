@@ -157,7 +157,7 @@ func TestDecodeQuoteEvents(t *testing.T) {
 				t.Errorf("%s: %+v", tc.typ, c)
 			}
 			e, _ := billsync.DecodeEntity(c.Payload)
-			if e.Str("status") != strings.ToUpper(tc.status) || e.Str("crmOpportunityId") != "006X" || e.Str("accountId") != "cus_1" {
+			if e.Str("status") != quoteStatus(tc.status) || e.Str("crmOpportunityId") != "006X" || e.Str("accountId") != "cus_1" {
 				t.Errorf("%s payload %v", tc.typ, e)
 			}
 			got = c.EventID + " account:" + string(c.Op)

@@ -196,7 +196,26 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 			Interval: cfg.Billing.PollInterval, Leases: a.store, Owner: replicaName(), Logger: log})
 		a.goRun("billing poll", func() error { return p.Run(runCtx) })
 	}
-	return nil
+	return a.resyncAfterRestore(ctx)
+}
+
+// resyncAfterRestore starts the resync billsync restore asked for: billing
+// webhooks accepted after the backup are in no store, and only comparing
+// both sides finds what they carried.
+func (a *App) resyncAfterRestore(ctx context.Context) error {
+	since, ok, err := a.store.Meta(ctx, billsync.MetaRestored)
+	if err != nil || !ok || since == "" {
+		return err
+	}
+	rep, err := a.engine.StartResync(ctx, billsync.ResyncRequest{})
+	if err != nil {
+		return fmt.Errorf("starting the resync after the restore of %s: %w", since, err)
+	}
+	if err := a.store.SetMeta(ctx, billsync.MetaRestoreResync, rep.ID); err != nil {
+		return err
+	}
+	a.log.Info("the store was restored from a backup: resyncing to repair what changed after it (billsync resync --follow ID)", "restored", since, "resync", rep.ID)
+	return a.store.SetMeta(ctx, billsync.MetaRestored, "")
 }
 
 // streamReading is the listener's state as the metrics report it.

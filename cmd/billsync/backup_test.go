@@ -130,12 +130,19 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 
 	c = h.startChild(data)
 	admin := adminclient.New(c.url, sandbox.AdminToken, nil)
-	rep, err := admin.StartResync(ctx, billsync.ResyncRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The first start after a restore resyncs by itself.
+	var resyncID string
+	h.eventually("the resync after the restore started", func() (bool, string) {
+		st, err := sqlitestore.Open(ctx, filepath.Join(data, "billsync.db"), sqlitestore.Options{})
+		if err != nil {
+			return false, err.Error()
+		}
+		defer st.Close()
+		resyncID, _, err = st.Meta(ctx, billsync.MetaRestoreResync)
+		return resyncID != "", fmt.Sprint(err)
+	})
 	h.eventually("the resync", func() (bool, string) {
-		r, err := admin.Resync(ctx, rep.ID)
+		r, err := admin.Resync(ctx, resyncID)
 		if err != nil {
 			return false, err.Error()
 		}

@@ -7,7 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/doctor"
+	"github.com/billsync/billsync/stripeapi"
 )
 
 func newDoctorCmd(g *globals) *cobra.Command {
@@ -65,6 +67,32 @@ func doctorTarget(cfg Config) doctor.Target {
 		Salesforce: doctor.Salesforce{LoginURL: cfg.Salesforce.LoginURL, Grant: cfg.Salesforce.Grant, ClientID: cfg.Salesforce.ClientID,
 			ClientSecret: cfg.Salesforce.ClientSecret, Username: cfg.Salesforce.Username, Password: cfg.Salesforce.Password,
 			PrivateKeyFile: cfg.Salesforce.PrivateKeyFile, APIVersion: cfg.Salesforce.APIVersion},
-		Billing: doctor.Billing{URL: cfg.Billing.URL, Token: cfg.Billing.Token, WebhookSecret: cfg.Billing.WebhookSecret},
+		Billing: doctor.Billing{URL: cfg.Billing.URL, Token: cfg.Billing.Token, WebhookSecret: cfg.Billing.WebhookSecret,
+			Checks: platformChecks(cfg)},
+	}
+}
+
+// platformChecks are the doctor's checks of a billing platform other than
+// the contract: the platform's own, named for it; nil for the contract.
+func platformChecks(cfg Config) func(ctx context.Context) []doctor.Check {
+	if cfg.Billing.Platform != billsync.PlatformStripe {
+		return nil
+	}
+	return func(ctx context.Context) []doctor.Check {
+		c, err := stripeapi.NewClient(billsync.BillingOptions{URL: cfg.Billing.URL, Token: cfg.Billing.Token, Options: cfg.Billing.Options})
+		if err != nil {
+			return []doctor.Check{{Name: "stripe API key", Detail: billsync.ErrorMessage(err)}}
+		}
+		var out []doctor.Check
+		// The endpoint billsync stripe setup registered, if it ran here.
+		for _, r := range c.Check(ctx, readTrimmed(stripeEndpointPath(cfg.Data))) {
+			out = append(out, doctor.Check{Name: "stripe " + r.Name, OK: r.OK, Detail: r.Detail})
+		}
+		secret := doctor.Check{Name: "stripe webhook secret", OK: true}
+		if _, err := stripeapi.NewWebhooks(cfg.Billing.WebhookSecret, nil, ""); err != nil {
+			secret = doctor.Check{Name: secret.Name, Detail: billsync.ErrorMessage(err) +
+				"; billsync stripe setup registers the endpoint and stores its signing secret (or set billing.webhookSecret)"}
+		}
+		return append(out, secret)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/doctor"
 	"github.com/billsync/billsync/sandbox"
 )
@@ -28,13 +29,14 @@ salesforce:
   password: %q
   apiVersion: %q
 billing:
+  platform: %q
   url: %q
   token: %q
   webhookSecret: %q
 adminTokens:
   admin: admin-token
 `, cfg.Addr, cfg.Data, cfg.Salesforce.LoginURL, cfg.Salesforce.Grant, cfg.Salesforce.ClientID, cfg.Salesforce.ClientSecret,
-		cfg.Salesforce.Username, cfg.Salesforce.Password, cfg.Salesforce.APIVersion, cfg.Billing.URL, cfg.Billing.Token, cfg.Billing.WebhookSecret)
+		cfg.Salesforce.Username, cfg.Salesforce.Password, cfg.Salesforce.APIVersion, cfg.Billing.Platform, cfg.Billing.URL, cfg.Billing.Token, cfg.Billing.WebhookSecret)
 	path := filepath.Join(t.TempDir(), "billsync.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
@@ -156,5 +158,68 @@ func TestDoctorMissingConfig(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+}
+
+// With billing.platform stripe the doctor checks Stripe: the key, reads
+// of each object, a write permission probe and the signing secret; a
+// wrong key fails naming the setting.
+func TestDoctorStripe(t *testing.T) {
+	h := startHarness(t, sandbox.Options{NoApp: true, Billing: billsync.PlatformStripe})
+	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
+	// As billsync stripe setup leaves it: the endpoint the sandbox registered.
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stripeEndpointPath(cfg.Data), []byte("http://"+h.sb.AppAddr+"/webhooks/stripe\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runDoctorCmd(t, "--config", writeDoctorConfig(t, cfg))
+	t.Logf("doctor output:\n%s", out)
+	if err != nil || strings.Contains(out, "FAIL") {
+		t.Fatalf("doctor on the Stripe sandbox: %v", err)
+	}
+	for _, want := range []string{"ok   stripe API key: reaches Stripe account acct_", "ok   stripe read customers", "ok   stripe read quotes",
+		"ok   stripe write customers", "ok   stripe webhook endpoint", "ok   stripe webhook secret"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	cfg.Billing.Token = "sk_test_wrong"
+	out, err = runDoctorCmd(t, "--config", writeDoctorConfig(t, cfg))
+	if err == nil || !strings.Contains(out, "FAIL stripe API key") {
+		t.Errorf("a wrong key passed: %v\n%s", err, out)
+	}
+}
+
+// billsync stripe setup registers the endpoint, stores the signing secret
+// Stripe shows once (and the URL, for doctor); run again, it finds the
+// endpoint in order and keeps the stored secret.
+func TestStripeSetupCommand(t *testing.T) {
+	h := startHarness(t, sandbox.Options{NoApp: true, Billing: billsync.PlatformStripe})
+	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
+	cfg.Billing.WebhookSecret = ""
+	path := writeDoctorConfig(t, cfg)
+	const url = "https://billsync.example.test/webhooks/stripe"
+	out, err := runCmd(t, "stripe", "setup", "--config", path, "--url", url)
+	if err != nil || !strings.Contains(out, "its signing secret is stored in "+stripeSecretPath(cfg.Data)) {
+		t.Fatalf("setup: %v\n%s", err, out)
+	}
+	secret := readTrimmed(stripeSecretPath(cfg.Data))
+	if !strings.HasPrefix(secret, "whsec_") || readTrimmed(stripeEndpointPath(cfg.Data)) != url {
+		t.Fatalf("stored secret %q, url %q", secret, readTrimmed(stripeEndpointPath(cfg.Data)))
+	}
+	out, err = runCmd(t, "stripe", "setup", "--config", path, "--url", url)
+	if err != nil || !strings.Contains(out, "the one already stored") || readTrimmed(stripeSecretPath(cfg.Data)) != secret {
+		t.Fatalf("second setup: %v\n%s", err, out)
+	}
+	// serve reads the stored secret when billing.webhookSecret is empty.
+	loaded := cfg
+	withStoredStripeSecret(&loaded)
+	if loaded.Billing.WebhookSecret != secret {
+		t.Errorf("serve would verify with %q", loaded.Billing.WebhookSecret)
+	}
+	if out, err := runCmd(t, "stripe", "setup", "--config", path, "--url", "not a url"); err == nil {
+		t.Errorf("a bad --url was taken: %s", out)
 	}
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"time"
+
 	"fmt"
+	"github.com/billsync/billsync"
 
 	"github.com/spf13/cobra"
 
@@ -22,8 +25,9 @@ with a .replaced-<time> suffix, until you delete it.
 After a restore, start serve as usual: Salesforce events since the backup
 are replayed from its stored position, and what was applied already is
 recognised and not applied twice. Billing webhooks accepted after the
-backup and not yet synced are not in it: run 'billsync resync' once serve
-is up to compare both sides and repair the difference.`,
+backup and not yet synced are not in it: the first start after a restore
+runs a resync by itself, comparing both sides and repairing the
+difference.`,
 		Example: `  billsync restore /var/backups/billsync/20260101T020000.db --data /var/lib/billsync`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -40,7 +44,17 @@ is up to compare both sides and repair the difference.`,
 			if c.Replaced != "" {
 				fmt.Fprintf(g.out, "the replaced store is kept at %s\n", c.Replaced)
 			}
-			fmt.Fprintln(g.out, "next: start billsync, then run 'billsync resync' to repair what changed after the backup")
+			// The next start resyncs: what billing sent after the backup is
+			// in no store now.
+			st, err := sqlitestore.Open(cmd.Context(), c.Path, sqlitestore.Options{Logger: g.logger()})
+			if err != nil {
+				return fmt.Errorf("restored, but could not mark the store for a resync (run 'billsync resync' once serve is up): %w", err)
+			}
+			defer st.Close()
+			if err := st.SetMeta(cmd.Context(), billsync.MetaRestored, time.Now().UTC().Format(time.RFC3339)); err != nil {
+				return fmt.Errorf("restored, but could not mark the store for a resync (run 'billsync resync' once serve is up): %w", err)
+			}
+			fmt.Fprintln(g.out, "next: start billsync; its first start resyncs to repair what changed after the backup")
 			return nil
 		},
 	}

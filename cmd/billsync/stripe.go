@@ -72,6 +72,12 @@ configuration, read as by serve.`,
 			if err != nil {
 				return err
 			}
+			if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+				return err
+			}
+			if err := os.WriteFile(stripeEndpointPath(cfg.Data), []byte(endpoint+"\n"), 0o600); err != nil {
+				return fmt.Errorf("storing the endpoint's URL for doctor: %w", err)
+			}
 			if res.Message != "" {
 				fmt.Fprintln(g.out, res.Message)
 			}
@@ -104,6 +110,10 @@ configuration, read as by serve.`,
 // stripeSecretPath is where `stripe setup` stores the webhook signing
 // secret by default, and where serve looks for it.
 func stripeSecretPath(data string) string { return filepath.Join(data, "stripe-webhook-secret") }
+
+// stripeEndpointPath keeps the URL setup registered, so that doctor can
+// check that endpoint without being told it again.
+func stripeEndpointPath(data string) string { return filepath.Join(data, "stripe-webhook-url") }
 
 func readTrimmed(path string) string {
 	b, err := os.ReadFile(path)

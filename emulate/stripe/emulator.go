@@ -49,6 +49,12 @@ type Write struct {
 	IdempotencyKey string
 }
 
+// Read is a GET as SetBeforeRead sees it.
+type Read struct {
+	Path  string
+	Query url.Values
+}
+
 // Emulator is a stateful Stripe stand-in. Its methods are safe for
 // concurrent use.
 type Emulator struct {
@@ -60,6 +66,7 @@ type Emulator struct {
 	ownClient  bool
 	dataDir    string
 	hook       atomic.Pointer[func(Write)]
+	readHook   atomic.Pointer[func(Read)]
 
 	mu sync.Mutex
 	state
@@ -142,6 +149,18 @@ func (e *Emulator) SetBeforeWrite(f func(Write)) {
 		return
 	}
 	e.hook.Store(&f)
+}
+
+// SetBeforeRead installs f, called with every GET after it is parsed and
+// before it is answered, outside the emulator's lock, as SetBeforeWrite
+// is for writes: a test makes a change land between two reads of a
+// client (its decision and its check before writing). nil removes it.
+func (e *Emulator) SetBeforeRead(f func(Read)) {
+	if f == nil {
+		e.readHook.Store(nil)
+		return
+	}
+	e.readHook.Store(&f)
 }
 
 // Start begins webhook delivery; it runs until ctx ends or Close.
@@ -268,6 +287,9 @@ func (e *Emulator) serve(rt route) http.HandlerFunc {
 		}
 		c.expand, _ = c.in["expand"].([]string)
 		if r.Method == http.MethodGet {
+			if f := e.readHook.Load(); f != nil {
+				(*f)(Read{Path: r.URL.Path, Query: c.raw})
+			}
 			e.mu.Lock()
 			c.now = e.now().Unix()
 			out, ae := rt.do(e, c)

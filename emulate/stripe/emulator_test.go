@@ -232,6 +232,22 @@ func TestBeforeWriteHook(t *testing.T) {
 	}
 }
 
+func TestBeforeReadHook(t *testing.T) {
+	e, c := serve(t, Options{}, nil)
+	id := c.ok("POST", "/v1/customers", "name=A")["id"].(string)
+	var once sync.Once
+	e.SetBeforeRead(func(r Read) {
+		if r.Path == "/v1/customers/"+id {
+			once.Do(func() { c.ok("POST", "/v1/customers/"+id, "name=B") }) // lands before the read is answered
+		}
+	})
+	got := c.ok("GET", "/v1/customers/"+id, "")
+	e.SetBeforeRead(nil)
+	if got["name"] != "B" {
+		t.Errorf("customer %v", got)
+	}
+}
+
 func TestQuoteStateMachine(t *testing.T) {
 	_, c := serve(t, Options{}, nil)
 	id := c.ok("POST", "/v1/customers", "name=A")["id"].(string)
