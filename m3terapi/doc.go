@@ -9,6 +9,15 @@
 // money as float64, which billsync never lets money pass through: amounts
 // are decoded as json.Number and carried as decimal strings.
 //
+// Settings: billing.url is the API base (default https://api.m3ter.com);
+// billing.token is "<access key id>:<api secret>" of a service user;
+// billing.options are orgId (required), serviceUserId (the id billsync's
+// writes carry as lastModifiedBy, when users/me does not tell it),
+// rateLimit (requests per second, default 10) and balanceAmount
+// ("transaction", the default: a Salesforce edit of a balance's amount
+// becomes a transaction for the difference; "unsupported": the amount is
+// m3ter's alone). billing.webhookSecret is not used.
+//
 // What no public source confirms is marked PROVISIONAL where it is
 // decided: the status of a stale version (409, or a 400 naming the
 // version, both read as a conflict), the notification body (the event
