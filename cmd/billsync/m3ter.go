@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -77,6 +79,14 @@ billing.options.orgId from the configuration, read as by serve.`,
 			if err != nil {
 				return err
 			}
+			// The URL carries the token deliveries are checked by: kept,
+			// readable by billsync alone, for serve and doctor.
+			if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+				return err
+			}
+			if err := os.WriteFile(m3terEndpointPath(cfg.Data), []byte(endpoint+"\n"), 0o600); err != nil {
+				return fmt.Errorf("storing the delivery URL: %w", err)
+			}
 			for _, line := range res.Changes {
 				fmt.Fprintln(g.out, line)
 			}
@@ -94,6 +104,25 @@ billing.options.orgId from the configuration, read as by serve.`,
 	f.DurationVar(&timeout, "timeout", time.Minute, "give up after this long")
 	_ = cmd.MarkFlagRequired("url")
 	return cmd
+}
+
+// m3terEndpointPath keeps the delivery URL setup registered (with its
+// token), so that serve can check deliveries against its token and doctor
+// can check that destination without being told it again.
+func m3terEndpointPath(data string) string { return filepath.Join(data, "m3ter-webhook-url") }
+
+// m3terHookToken is the token of the delivery URL setup stored in the
+// data directory, "" when setup has not run.
+func m3terHookToken(data string) string {
+	u, err := url.Parse(readTrimmed(m3terEndpointPath(data)))
+	if err != nil {
+		return ""
+	}
+	i := strings.Index(u.Path, m3terHookPrefix)
+	if i < 0 {
+		return ""
+	}
+	return u.Path[i+len(m3terHookPrefix):]
 }
 
 // checkM3terHookURL refuses a --url m3ter could not reach or whose token

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -22,5 +23,18 @@ func TestM3terSetupURL(t *testing.T) {
 		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
 			t.Errorf("%s: %v, want an error saying %q", u, err, want)
 		}
+	}
+}
+
+func TestM3terHookTokenFromTheStoredURL(t *testing.T) {
+	dir := t.TempDir()
+	if got := m3terHookToken(dir); got != "" {
+		t.Errorf("before setup: %q", got)
+	}
+	if err := os.WriteFile(m3terEndpointPath(dir), []byte("https://b.example.com/webhooks/m3ter/3f9c2a7d0b1e4c56a8\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := m3terHookToken(dir); got != "3f9c2a7d0b1e4c56a8" {
+		t.Errorf("token %q", got)
 	}
 }
