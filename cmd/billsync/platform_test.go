@@ -49,8 +49,7 @@ func TestConfigBillingPlatform(t *testing.T) {
 	}
 
 	for platform, want := range map[string]string{
-		billsync.PlatformM3ter: "config: billing.platform m3ter is not available in this build yet",
-		"Stripe":               `config: billing.platform "Stripe": want one of contract, stripe, m3ter`,
+		"Stripe": `config: billing.platform "Stripe": want one of contract, stripe, m3ter`,
 	} {
 		cfg := completeConfig(t)
 		cfg.Billing.Platform = platform
@@ -66,6 +65,12 @@ func TestConfigBillingPlatform(t *testing.T) {
 	cfg.Billing.Platform = billsync.PlatformStripe
 	if _, err := StartApp(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "billing.token") {
 		t.Errorf("stripe with a contract token started: %v", err)
+	}
+	// So is m3ter: a contract token is not an m3ter key pair.
+	cfg = completeConfig(t)
+	cfg.Billing.Platform = billsync.PlatformM3ter
+	if _, err := StartApp(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "billing.token") {
+		t.Errorf("m3ter with a contract token started: %v", err)
 	}
 	// Unset is the contract, as in a config written before the setting.
 	cfg = completeConfig(t)
