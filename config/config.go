@@ -123,10 +123,23 @@ type BillingConfig struct {
 
 // WebhookPath is where the platform's webhooks arrive.
 func (b BillingConfig) WebhookPath() string {
-	if b.Platform == billsync.PlatformStripe {
+	switch b.Platform {
+	case billsync.PlatformStripe:
 		return "/webhooks/stripe"
+	case billsync.PlatformM3ter:
+		return "/webhooks/m3ter" // followed by the token: WebhookToken
 	}
 	return "/webhooks/billing"
+}
+
+// WebhookToken is the secret last segment of the webhook URL of a platform
+// whose webhooks carry no signature billsync can check (m3ter: its
+// billing.webhookSecret); "" for the others, which sign theirs.
+func (b BillingConfig) WebhookToken() string {
+	if b.Platform == billsync.PlatformM3ter {
+		return strings.TrimSpace(b.WebhookSecret)
+	}
+	return ""
 }
 
 // DefaultConfig is the configuration with every default filled in.
@@ -248,13 +261,22 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("config: salesforce.grant %q: want password, client_credentials or jwt", c.Salesforce.Grant)
 	}
-	if c.Billing.Platform != billsync.PlatformStripe {
+	switch c.Billing.Platform {
+	case billsync.PlatformStripe, billsync.PlatformM3ter:
+		// billing.url defaults to the platform's API.
+	default:
 		need(c.Billing.URL, "billing.url")
 	}
 	need(c.Billing.Token, "billing.token")
-	if c.Billing.Platform == billsync.PlatformStripe && strings.TrimSpace(c.Billing.WebhookSecret) == "" {
+	switch tok := strings.TrimSpace(c.Billing.WebhookSecret); {
+	case c.Billing.Platform == billsync.PlatformM3ter && tok != "" && len(tok) < 16:
+		return fmt.Errorf("config: billing.webhookSecret: m3ter's webhook URL token must be at least 16 characters, so nobody can guess it")
+	case tok != "":
+	case c.Billing.Platform == billsync.PlatformStripe:
 		missing = append(missing, "billing.webhookSecret (`billsync stripe setup` creates the webhook endpoint and stores it)")
-	} else {
+	case c.Billing.Platform == billsync.PlatformM3ter:
+		missing = append(missing, "billing.webhookSecret (the token in m3ter's webhook URL; `billsync m3ter setup` sets up delivery and stores it)")
+	default:
 		need(c.Billing.WebhookSecret, "billing.webhookSecret")
 	}
 	if len(c.AdminTokens) == 0 {

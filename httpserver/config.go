@@ -75,7 +75,12 @@ type Config struct {
 	// WebhookPath is where billing webhooks arrive besides
 	// /webhooks/billing (Stripe's: /webhooks/stripe); "" is that alone.
 	WebhookPath string
-	Queue       Enqueuer
+	// WebhookToken, when set, is a secret last segment of WebhookPath's
+	// URL (WebhookPath/<token>), for a platform whose webhooks carry no
+	// signature billsync can check (m3ter): a request without it is not
+	// found, and the token never appears in a log line.
+	WebhookToken string
+	Queue        Enqueuer
 
 	// The admin API's stores.
 	Settings    SettingsStore

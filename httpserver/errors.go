@@ -54,11 +54,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		code, msg = billsync.EINVALID, "request body too large"
 	case code == billsync.EINTERNAL:
 		s.log.LogAttrs(r.Context(), slog.LevelError, "internal error",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+			slog.String("method", r.Method), slog.String("path", s.logPath(r)), slog.Any("err", err))
 		msg = "internal error"
 	case status == http.StatusServiceUnavailable:
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "dependency unavailable",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+			slog.String("method", r.Method), slog.String("path", s.logPath(r)), slog.Any("err", err))
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="billsync"`)

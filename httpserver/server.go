@@ -2,9 +2,11 @@ package httpserver
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/billsync/billsync"
@@ -31,6 +33,7 @@ type Server struct {
 	handler     http.Handler
 	profiling   bool
 	webhookPath string // besides /webhooks/billing
+	hookToken   string // the secret segment after webhookPath, if any
 }
 
 // Timeouts for calls the server makes on behalf of a probe or scrape,
@@ -48,6 +51,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		webhooks:    cfg.Webhooks,
 		webhookPath: cfg.WebhookPath,
+		hookToken:   cfg.WebhookToken,
 		ingest:      &ingester{q: cfg.Queue},
 		settings:    cfg.Settings,
 		logs:        cfg.Logs,
@@ -121,7 +125,10 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /webhooks/billing", s.handleWebhook)
-	if p := s.webhookPath; p != "" && p != "/webhooks/billing" {
+	switch p := s.webhookPath; {
+	case p != "" && s.hookToken != "":
+		mux.HandleFunc("POST "+p+"/{token}", s.withHookToken(s.handleWebhook))
+	case p != "" && p != "/webhooks/billing":
 		mux.HandleFunc("POST "+p, s.handleWebhook)
 	}
 
@@ -246,7 +253,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		}
 		s.log.LogAttrs(r.Context(), level, "http request",
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("path", s.logPath(r)),
 			slog.String("route", route),
 			slog.Int("status", rec.status),
 			slog.Int64("bytes", rec.bytes),
@@ -274,4 +281,26 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// withHookToken answers 404, as for any unknown path, unless the URL's
+// last segment is the webhook token (compared in constant time).
+func (s *Server) withHookToken(next http.HandlerFunc) http.HandlerFunc {
+	want := []byte(s.hookToken)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.PathValue("token")), want) != 1 {
+			s.writeError(w, r, billsync.Errorf(billsync.ENOTFOUND, "no such endpoint: %s %s", r.Method, s.logPath(r)))
+			return
+		}
+		next(w, r)
+	}
+}
+
+// logPath is the request's path as logs show it: the segment after a
+// token-guarded webhook path is replaced, so the token is never logged.
+func (s *Server) logPath(r *http.Request) string {
+	if s.hookToken != "" && strings.HasPrefix(r.URL.Path, s.webhookPath+"/") {
+		return s.webhookPath + "/<token>"
+	}
+	return r.URL.Path
 }

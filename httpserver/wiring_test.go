@@ -163,3 +163,30 @@ func TestPlatformWebhookPath(t *testing.T) {
 		t.Errorf("/webhooks/m3ter: %d", res.status)
 	}
 }
+
+// A platform whose webhooks carry no signature (m3ter) posts to a URL with
+// a secret last segment: the right one is accepted, any other is not found,
+// and no log line carries the token.
+func TestWebhookToken(t *testing.T) {
+	change := &billsync.Change{Partition: "account:acc_1", Source: billsync.SideBilling, Object: billsync.ObjectAccount,
+		Op: billsync.OpUpdated, RecordID: "acc_1", Payload: []byte(`{"id":"acc_1"}`)}
+	const token = "tok-3f9a1c7e5b2d48a6"
+	h := newHarness(t, func(c *Config) {
+		c.Webhooks = seamDecoder{changes: []*billsync.Change{change}}
+		c.WebhookPath, c.WebhookToken = "/webhooks/m3ter", token
+	})
+	if res := h.do("POST", "/webhooks/m3ter/"+token, "", []byte(`{}`), signedHeader("evt_1")); res.status != http.StatusOK {
+		t.Errorf("with the token: %d %s", res.status, res.body)
+	}
+	for _, p := range []string{"/webhooks/m3ter/wrong", "/webhooks/m3ter/" + token + "x", "/webhooks/m3ter"} {
+		if res := h.do("POST", p, "", []byte(`{}`), signedHeader("evt_2")); res.status != http.StatusNotFound {
+			t.Errorf("%s: %d", p, res.status)
+		}
+	}
+	if strings.Contains(h.logs.String(), token) {
+		t.Errorf("the token is in the log:\n%s", h.logs.String())
+	}
+	if !strings.Contains(h.logs.String(), "/webhooks/m3ter/<token>") {
+		t.Errorf("the log does not show the webhook path:\n%s", h.logs.String())
+	}
+}

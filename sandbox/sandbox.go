@@ -18,6 +18,7 @@ import (
 	"github.com/billsync/billsync/billingapi"
 	billingemu "github.com/billsync/billsync/emulate/billing"
 	"github.com/billsync/billsync/emulate/faults"
+	m3teremu "github.com/billsync/billsync/emulate/m3ter"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	stripeemu "github.com/billsync/billsync/emulate/stripe"
 )
@@ -69,6 +70,7 @@ type AppConfig struct {
 	BillingURL      string
 	BillingToken    string
 	WebhookSecret   string
+	BillingOptions  map[string]string // billing.options
 
 	AdminName, AdminToken string // billsync's admin token and the name its audit records
 }
@@ -104,6 +106,7 @@ type Sandbox struct {
 	SF         *sfemu.Emulator
 	Billing    *billingemu.Emulator // nil when the sandbox emulates Stripe
 	Stripe     *stripeemu.Emulator  // nil unless Options.Billing is stripe
+	M3ter      *m3teremu.Emulator   // nil unless Options.Billing is m3ter
 	App        App                  // nil with NoApp
 	SFURL      string
 	BillingURL string
@@ -180,9 +183,11 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error
 		err = s.startContract(ctx, billLn, appAddr)
 	case billsync.PlatformStripe:
 		err = s.startStripe(ctx, billLn, appAddr)
+	case billsync.PlatformM3ter:
+		err = s.startM3ter(ctx, billLn, appAddr)
 	default:
 		billLn.Close()
-		err = fmt.Errorf("sandbox: billing %q: want contract or stripe", opts.Billing)
+		err = fmt.Errorf("sandbox: billing %q: want contract, stripe or m3ter", opts.Billing)
 	}
 	if err != nil {
 		return fail(err)
@@ -196,8 +201,11 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error
 	}
 	if opts.Seed {
 		seed := s.seed
-		if s.Stripe != nil {
+		switch {
+		case s.Stripe != nil:
 			seed = s.seedStripe
+		case s.M3ter != nil:
+			seed = s.seedM3ter
 		}
 		if err := seed(ctx); err != nil {
 			return fail(fmt.Errorf("seeding: %w", err))
@@ -242,8 +250,11 @@ func (s *Sandbox) AppConfig(addr string) AppConfig {
 		BillingURL: s.BillingURL, BillingToken: BillingToken, WebhookSecret: s.webhookSecret,
 		AdminName: AdminName, AdminToken: AdminToken,
 	}
-	if s.Stripe != nil {
+	switch {
+	case s.Stripe != nil:
 		ac.BillingPlatform, ac.BillingToken = billsync.PlatformStripe, StripeKey
+	case s.M3ter != nil:
+		ac.BillingPlatform, ac.BillingToken, ac.BillingOptions = billsync.PlatformM3ter, M3terToken, M3terOptions()
 	}
 	return ac
 }
@@ -290,6 +301,9 @@ func (s *Sandbox) Close() error {
 	}
 	if s.Billing != nil {
 		errs = append(errs, s.Billing.Close())
+	}
+	if s.M3ter != nil {
+		errs = append(errs, s.M3ter.Close())
 	}
 	if s.Stripe != nil {
 		errs = append(errs, s.Stripe.Close())
@@ -352,7 +366,7 @@ Credentials (sandbox only):
   Salesforce sales user        {{.SalesUser}} / {{.SalesPass}}
 
 Try it (see README.md for more):
-  curl -s -H 'Authorization: Bearer {{.BillingToken}}' {{.Billing}}{{.ListPath}}
+  {{.TryBilling}}
   curl -s -H 'Authorization: Bearer {{.AdminToken}}' '{{.App}}/api/v1/logs?limit=5'
 `))
 
@@ -362,12 +376,22 @@ func (s *Sandbox) WriteBanner(w io.Writer) error {
 	ac := s.AppConfig(s.AppAddr)
 	v := map[string]string{"Platform": "billing", "Pad": "     ", "WebhookPath": "/webhooks/billing",
 		"TokenName": "billing API token            ", "SecretName": "billing webhook secret       ", "ListPath": "/api/v1/accounts"}
-	if s.Stripe != nil {
+	switch {
+	case s.Stripe != nil:
 		v = map[string]string{"Platform": "Stripe", "Pad": "      ", "WebhookPath": "/webhooks/stripe",
 			"TokenName": "Stripe secret key            ", "SecretName": "Stripe webhook secret        ", "ListPath": "/v1/customers"}
+	case s.M3ter != nil:
+		v = map[string]string{"Platform": "m3ter", "Pad": "       ", "WebhookPath": "/webhooks/m3ter/<token>",
+			"TokenName": "m3ter access key:secret      ", "SecretName": "m3ter webhook URL token      ", "ListPath": "/organizations/" + m3teremu.DefaultOrgID + "/accounts"}
+	}
+	try := "curl -s -H 'Authorization: Bearer " + ac.BillingToken + "' " + s.BillingURL + v["ListPath"]
+	if s.M3ter != nil {
+		// m3ter wants an OAuth token first; this is the console user's.
+		try = "curl -s -u " + M3terConsoleToken + " -H 'Content-Type: application/json' -d '{\"grant_type\":\"client_credentials\"}' " + s.BillingURL + "/oauth/token"
 	}
 	return banner.Execute(w, map[string]string{
-		"Platform": v["Platform"], "Pad": v["Pad"], "WebhookPath": v["WebhookPath"], "TokenName": v["TokenName"],
+		"TryBilling": try,
+		"Platform":   v["Platform"], "Pad": v["Pad"], "WebhookPath": v["WebhookPath"], "TokenName": v["TokenName"],
 		"SecretName": v["SecretName"], "ListPath": v["ListPath"],
 		"App": s.AppURL(), "SF": s.SFURL, "Billing": s.BillingURL, "Data": s.opts.Data,
 		"AdminToken": AdminToken, "AdminName": AdminName, "BillingToken": ac.BillingToken,

@@ -52,7 +52,7 @@ type App struct {
 // StartApp opens the store, checks the org and tenant binding, and starts
 // every loop. It returns once billsync is listening.
 func StartApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
-	withStoredStripeSecret(&cfg)
+	withStoredWebhookSecret(&cfg)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	})
 	metrics.ReadStreamFrom(a.streamReading)
 	srv, err := httpserver.New(httpserver.Config{
-		Webhooks: webhooks, WebhookPath: cfg.Billing.WebhookPath(), Queue: a.store,
+		Webhooks: webhooks, WebhookPath: cfg.Billing.WebhookPath(), WebhookToken: cfg.Billing.WebhookToken(), Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store,
 		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
 		Resolver: eng, Resyncer: eng, Metrics: metrics, Profiling: cfg.Profiling, Logger: log,

@@ -35,7 +35,7 @@ to fix it. Configuration is read as by serve.`,
 				return err
 			}
 			overlayFlags(cmd, &cfg, flags)
-			withStoredStripeSecret(&cfg)
+			withStoredWebhookSecret(&cfg)
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			checks := doctor.Run(ctx, doctorTarget(cfg), g.logger())

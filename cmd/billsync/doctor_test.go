@@ -215,7 +215,7 @@ func TestStripeSetupCommand(t *testing.T) {
 	}
 	// serve reads the stored secret when billing.webhookSecret is empty.
 	loaded := cfg
-	withStoredStripeSecret(&loaded)
+	withStoredWebhookSecret(&loaded)
 	if loaded.Billing.WebhookSecret != secret {
 		t.Errorf("serve would verify with %q", loaded.Billing.WebhookSecret)
 	}

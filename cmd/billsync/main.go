@@ -79,6 +79,7 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		newBackupCmd(g),
 		newRestoreCmd(g),
 		newStripeCmd(g),
+		newM3terCmd(g),
 		newVersionCmd(g),
 	)
 	return root

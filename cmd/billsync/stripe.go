@@ -123,11 +123,19 @@ func readTrimmed(path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// withStoredStripeSecret fills billing.webhookSecret from the file
-// `stripe setup` wrote, when the configuration leaves it empty.
-func withStoredStripeSecret(cfg *Config) {
-	if cfg.Billing.Platform == billsync.PlatformStripe && cfg.Billing.WebhookSecret == "" {
+// withStoredWebhookSecret fills billing.webhookSecret from what the
+// platform's setup command stored (Stripe: the signing secret; m3ter: the
+// token of the delivery URL) when the configuration leaves it empty.
+func withStoredWebhookSecret(cfg *Config) {
+	if cfg.Billing.WebhookSecret != "" {
+		return
+	}
+	switch cfg.Billing.Platform {
+	case billsync.PlatformStripe:
 		cfg.Billing.WebhookSecret = readTrimmed(stripeSecretPath(cfg.Data))
+	case billsync.PlatformM3ter:
+		// The token in the delivery URL billsync m3ter setup registered.
+		cfg.Billing.WebhookSecret = m3terHookToken(cfg.Data)
 	}
 }
 
