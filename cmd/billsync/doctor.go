@@ -9,6 +9,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/doctor"
+	"github.com/billsync/billsync/m3terapi"
 	"github.com/billsync/billsync/stripeapi"
 )
 
@@ -75,7 +76,11 @@ func doctorTarget(cfg Config) doctor.Target {
 // platformChecks are the doctor's checks of a billing platform other than
 // the contract: the platform's own, named for it; nil for the contract.
 func platformChecks(cfg Config) func(ctx context.Context) []doctor.Check {
-	if cfg.Billing.Platform != billsync.PlatformStripe {
+	switch cfg.Billing.Platform {
+	case billsync.PlatformM3ter:
+		return m3terChecks(cfg)
+	case billsync.PlatformStripe:
+	default:
 		return nil
 	}
 	return func(ctx context.Context) []doctor.Check {
@@ -94,5 +99,26 @@ func platformChecks(cfg Config) func(ctx context.Context) []doctor.Check {
 				"; billsync stripe setup registers the endpoint and stores its signing secret (or set billing.webhookSecret)"}
 		}
 		return append(out, secret)
+	}
+}
+
+// m3terChecks are the doctor's checks of m3ter: credentials, the
+// organization, a list of each object and the notifications in place; and
+// that the webhook URL's token is set.
+func m3terChecks(cfg Config) func(ctx context.Context) []doctor.Check {
+	return func(ctx context.Context) []doctor.Check {
+		c, err := m3terapi.NewClient(billsync.BillingOptions{URL: cfg.Billing.URL, Token: cfg.Billing.Token, Options: cfg.Billing.Options})
+		if err != nil {
+			return []doctor.Check{{Name: "m3ter credentials", Detail: billsync.ErrorMessage(err)}}
+		}
+		var out []doctor.Check
+		for _, r := range c.Check(ctx) {
+			out = append(out, doctor.Check{Name: "m3ter " + r.Name, OK: r.OK, Detail: r.Detail})
+		}
+		tok := doctor.Check{Name: "m3ter webhook URL token", OK: true}
+		if cfg.Billing.WebhookToken() == "" {
+			tok = doctor.Check{Name: tok.Name, Detail: "billing.webhookSecret is empty; billsync m3ter setup --url https://<billsync>/webhooks/m3ter/<token> sets up delivery and stores it"}
+		}
+		return append(out, tok)
 	}
 }

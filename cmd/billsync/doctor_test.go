@@ -223,3 +223,22 @@ func TestStripeSetupCommand(t *testing.T) {
 		t.Errorf("a bad --url was taken: %s", out)
 	}
 }
+
+// With billing.platform m3ter the doctor checks m3ter: credentials, the
+// organization, each object, the notifications setup made, the token.
+func TestDoctorM3ter(t *testing.T) {
+	h := startHarness(t, sandbox.Options{NoApp: true, Billing: billsync.PlatformM3ter})
+	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
+	path := writeDoctorConfig(t, cfg)
+	y, _ := os.ReadFile(path)
+	// billing.options are not in writeDoctorConfig's template.
+	y = []byte(strings.Replace(string(y), "billing:\n", "billing:\n  options:\n    orgId: \""+cfg.Billing.Options["orgId"]+"\"\n    serviceUserId: \""+cfg.Billing.Options["serviceUserId"]+"\"\n", 1))
+	if err := os.WriteFile(path, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runDoctorCmd(t, "--config", path)
+	t.Logf("doctor output:\n%s", out)
+	if err != nil || strings.Contains(out, "FAIL") || !strings.Contains(out, "ok   m3ter webhook URL token") {
+		t.Fatalf("doctor on the m3ter sandbox: %v", err)
+	}
+}
