@@ -16,7 +16,9 @@
 // rateLimit (requests per second, default 10) and balanceAmount
 // ("transaction", the default: a Salesforce edit of a balance's amount
 // becomes a transaction for the difference; "unsupported": the amount is
-// m3ter's alone). billing.webhookSecret is not used.
+// m3ter's alone). billing.webhookSecret is the token that ends the
+// delivery URL (…/webhooks/m3ter/<token>): billsync's HTTP server checks
+// it; this package checks no signature.
 //
 // What no public source confirms is marked PROVISIONAL where it is
 // decided: the status of a stale version (409, or a 400 naming the
