@@ -28,6 +28,10 @@ type Client struct {
 	token string
 	hc    *http.Client
 	err   error // a bad baseURL, reported by every call
+	// TokenHint, when set, replaces the server's explanation of a refused
+	// token (which speaks of HTTP headers) with the caller's: a CLI names
+	// its flag and environment variable.
+	TokenHint string
 }
 
 // New returns a client for the server at baseURL (e.g.
@@ -297,6 +301,12 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponse))
 	if err != nil {
 		return fmt.Errorf("%w: %w", billsync.Errorf(billsync.EUNAVAILABLE, "%s %s: reading the answer failed", method, path), err)
+	}
+	if res.StatusCode == http.StatusUnauthorized && c.TokenHint != "" {
+		if c.token == "" {
+			return billsync.Errorf(billsync.EUNAUTHORIZED, "no admin token given: %s", c.TokenHint)
+		}
+		return billsync.Errorf(billsync.EUNAUTHORIZED, "billsync at %s refused the admin token: %s", c.base.Redacted(), c.TokenHint)
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		return decodeError(res.StatusCode, data)

@@ -23,7 +23,7 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt.Attempt) {
 		if st, err := e.cfg.State.SyncStateBySalesforceID(ctx, c.RecordID); err == nil {
 			billingID = st.BillingID
 		}
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up (A5)", billingID, "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up", billingID, "")
 		return
 	}
 	om, ok := e.m.Object(c.Object)

@@ -16,7 +16,7 @@ import (
 func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 	c := a.Change
 	if ok, key := a.Settings.SyncAllowed(c.Object); !ok {
-		a.Finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up (A5)", "", "")
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonSwitchOff, "", "", key+" is off; a resync catches this change up", "", "")
 		return
 	}
 	if c.Object == billsync.ObjectQuote {
@@ -368,7 +368,7 @@ func (e *Engine) ensureParent(ctx context.Context, a *attempt.Attempt, t billsyn
 	if err != nil {
 		return fmt.Errorf("bringing parent %s %s along: %w", t, id, err)
 	}
-	le := a.Entry(t, id, ns.SalesforceID, "upsert", billsync.OutcomeSuccess, "", "", fmt.Sprintf("brought along as the parent of %s %s (B4)", a.Change.Object, a.Change.RecordID))
+	le := a.Entry(t, id, ns.SalesforceID, "upsert", billsync.OutcomeSuccess, "", "", fmt.Sprintf("brought along as the parent of %s %s", a.Change.Object, a.Change.RecordID))
 	a.Note(le)
 	return nil
 }

@@ -262,7 +262,7 @@ func (l *Listener) gap(ctx context.Context, from int64, cause error) {
 		_ = l.cfg.Log.AppendLog(ctx, billsync.LogEntry{
 			Time: l.cfg.Clock().UTC(), Direction: billsync.ToBilling, Operation: "subscribe",
 			Outcome: billsync.OutcomeFailed, Reason: "replay_gap", ErrorCode: "REPLAY_ID_INVALID",
-			Message: "stored replay id fell out of the retention window; replaying all retained events and starting a resync (C5)",
+			Message: "stored replay id fell out of the retention window; replaying all retained events and starting a resync",
 		})
 	}
 	if err := l.cfg.Queue.SetReplayID(ctx, l.cfg.Channel, billsync.ReplayAll); err != nil {

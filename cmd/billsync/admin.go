@@ -23,5 +23,7 @@ func (a *adminFlags) register(cmd *cobra.Command) {
 }
 
 func (a *adminFlags) client() *adminclient.Client {
-	return adminclient.New(a.server, a.token, nil)
+	c := adminclient.New(a.server, a.token, nil)
+	c.TokenHint = "pass one of the server's adminTokens (or readTokens, to read) with --token or BILLSYNC_ADMIN_TOKEN (the sandbox's is " + sandbox.AdminToken + ")"
+	return c
 }

@@ -14,7 +14,7 @@ func newConflictsCmd(g *globals) *cobra.Command {
 	af := &adminFlags{}
 	cmd := &cobra.Command{
 		Use:   "conflicts",
-		Short: "List conflicts and resolve held ones (D3)",
+		Short: "List conflicts and resolve held ones",
 		Long: `A conflict is a field both sides changed since they last agreed. Every
 conflict is recorded with both values; under the manual policy
 (settings conflicts.<object> = manual) it is held until someone picks the

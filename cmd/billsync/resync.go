@@ -19,7 +19,7 @@ func newResyncCmd(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "resync",
-		Short: "Compare both sides and repair drift, with progress (H2)",
+		Short: "Compare both sides and repair drift, with progress",
 		Long: `Resync lists records on both sides, compares them, and queues the changes
 that repair every difference: the way back after switches were off or
 events were lost. It runs in the billsync server; this command starts it and
