@@ -148,8 +148,9 @@ func Fenced(ctx context.Context, changes ...Change) context.Context {
 	fs := slices.Clone(Fences(ctx))
 	n := len(fs)
 	for _, c := range changes {
-		if c.Fence != 0 {
-			fs = append(fs, Fence{ChangeID: c.ID, Token: c.Fence})
+		f := Fence{ChangeID: c.ID, Token: c.Fence}
+		if c.Fence != 0 && !slices.Contains(fs, f) {
+			fs = append(fs, f)
 		}
 	}
 	if len(fs) == n {
