@@ -165,6 +165,24 @@ func Fences(ctx context.Context) []Fence {
 	return fs
 }
 
+type leaseEndKey struct{}
+
+// WithLeaseEnd returns ctx carrying when the claim it works under ends by
+// this process's clock (the claim's time plus its lease).
+func WithLeaseEnd(ctx context.Context, end time.Time) context.Context {
+	return context.WithValue(ctx, leaseEndKey{}, end)
+}
+
+// LeaseOver reports whether ctx carries a claim's lease end (WithLeaseEnd)
+// that has passed: the claimer stalled or ran long, and another may have
+// taken its changes over. The store fences its own writes; this guards
+// the writes it cannot see, to Salesforce and billing, that are not the
+// change's own (a failure marker written after a failed call).
+func LeaseOver(ctx context.Context) bool {
+	end, ok := ctx.Value(leaseEndKey{}).(time.Time)
+	return ok && !time.Now().Before(end)
+}
+
 // MetaStore keeps small named values, such as the Salesforce org id and
 // billing tenant the store is bound to (§4).
 type MetaStore interface {

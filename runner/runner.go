@@ -397,7 +397,7 @@ func (r *Runner) applyStep(ctx, pctx context.Context, leave func(), cl *claim, s
 		leave()
 		return false
 	}
-	res := r.cfg.Processor.Process(billsync.Fenced(pctx, st.apply), st.apply)
+	res := r.cfg.Processor.Process(billsync.WithLeaseEnd(billsync.Fenced(pctx, st.apply), cl.until), st.apply)
 	leave()
 	r.record(qctx, cl, st.apply, res)
 	return res.Disposition == attempt.Retry

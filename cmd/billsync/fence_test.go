@@ -27,36 +27,35 @@ import (
 // proxy per replica, and can catch a write: armed, the first Salesforce
 // write through any of its proxies is held there, unanswered and not
 // passed on, so the replica that sent it holds its claim for as long as
-// the test likes. Released, the write is passed on, or, if the catch was
-// armed to block, failed (503, a passing outage) with every later write
-// of that replica until the test unblocks it. The emulator never sees a
-// blocked write, so whatever reaches it is counted once.
+// the test likes. Released, the write is passed on or, if the catch was
+// armed to fail it, answered 503 (a passing outage, as a call timing out
+// would end) without reaching the emulator; later writes pass. So the
+// emulator counts exactly the writes that reached it.
 type writeGate struct {
-	armed  atomic.Int32    // 0: off; armPass or armBlock: catch the next write
+	armed  atomic.Int32    // 0: off; armPass or armFail: catch the next write
 	caught chan *gateProxy // the proxy that caught the armed write
 }
 
 const (
-	armPass  = 1
-	armBlock = 2
+	armPass = 1
+	armFail = 2
 )
 
 // gateProxy is one replica's way into Salesforce through the gate.
 type gateProxy struct {
-	name    string
-	url     string
-	held    chan struct{} // closed to answer the held write
-	blocked atomic.Bool   // while set, this replica's writes are failed
+	name string
+	url  string
+	held chan struct{} // closed to answer the held write
 	// forwarded counts the writes passed on to the emulator.
 	forwarded atomic.Int64
 }
 
 func newWriteGate() *writeGate { return &writeGate{caught: make(chan *gateProxy, 2)} }
 
-// arm makes the gate catch the next write; block fails it once released.
-func (g *writeGate) arm(block bool) {
-	if block {
-		g.armed.Store(armBlock)
+// arm makes the gate catch the next write; fail fails it once released.
+func (g *writeGate) arm(fail bool) {
+	if fail {
+		g.armed.Store(armFail)
 	} else {
 		g.armed.Store(armPass)
 	}
@@ -97,19 +96,18 @@ func (g *writeGate) proxy(t *testing.T, name, sfURL string) *gateProxy {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isWrite(r) {
 			if mode := g.armed.Swap(0); mode != 0 {
-				p.blocked.Store(mode == armBlock)
 				g.caught <- p
 				select {
 				case <-p.held:
 				case <-r.Context().Done():
 					return
 				}
-			}
-			if p.blocked.Load() {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = io.WriteString(w, `[{"message":"held by the test: the replica's lease is gone","errorCode":"SERVER_UNAVAILABLE"}]`)
-				return
+				if mode == armFail {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					_, _ = io.WriteString(w, `[{"message":"held by the test past the replica's lease","errorCode":"SERVER_UNAVAILABLE"}]`)
+					return
+				}
 			}
 			p.forwarded.Add(1)
 		}
@@ -126,7 +124,7 @@ func (g *writeGate) proxy(t *testing.T, name, sfURL string) *gateProxy {
 
 var releaseMu sync.Mutex
 
-// release answers the held write (failed while blocked).
+// release answers the held write.
 func (p *gateProxy) release() {
 	releaseMu.Lock()
 	defer releaseMu.Unlock()
@@ -262,9 +260,11 @@ func TestFencedClaims(t *testing.T) {
 	}
 
 	// The victim wakes: its held write fails (a passing outage, as a
-	// timed-out call would), so it wants to retry the change. Without
-	// fences that retry would log a failure and hand the change back
-	// while the other replica applies it; fenced, the store refuses it.
+	// timed-out call would), so it wants to mark the record failed in
+	// Salesforce and retry the change. Its lease is over: it writes no
+	// marker (its later writes would reach the emulator and count), and
+	// the store refuses the retry, which without fences would log a
+	// failure and hand the change back while the other replica applies it.
 	victim.signal(t, syscall.SIGCONT)
 	stopped = false
 	caught.release()
@@ -300,7 +300,7 @@ func TestFencedClaims(t *testing.T) {
 		t.Errorf("Salesforce writes of the account: %d, want 2 (create + the update once)", n)
 	}
 	if n := caught.forwarded.Load(); n != 0 {
-		t.Errorf("%s passed %d writes to Salesforce after its write was caught", victim.name, n)
+		t.Errorf("%s wrote to Salesforce %d times after its lease ran out", victim.name, n)
 	}
 	if n := h.sb.Billing.Writes(acc.ID()); n != 2 {
 		t.Errorf("billing writes of the account: %d, want 2 (the test's create and update)", n)
@@ -330,9 +330,8 @@ func TestFencedClaims(t *testing.T) {
 		t.Errorf("dead letters %+v, %v", dead, err)
 	}
 
-	// Both replicas go on: the victim's writes pass again and a later
-	// update is applied once, by whichever replica claims it.
-	caught.blocked.Store(false)
+	// Both replicas go on: a later update is applied once, by whichever
+	// replica claims it.
 	update("Fenced v2")
 	h.eventually("the next update in Salesforce", sfName("Fenced v2"))
 	quiet("the next update settled")
