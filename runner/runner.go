@@ -336,6 +336,7 @@ func (r *Runner) reportLost(cl *claim) {
 		return
 	}
 	slices.Sort(lost)
+	lost = slices.Compact(lost)
 	stalled := time.Since(cl.until).Round(time.Millisecond)
 	r.cfg.Logger.Warn("lost the claim lease on changes: this replica stalled past claimLease (a long pause, a stopped or frozen process) and another replica took them over; nothing more is applied or recorded for them here",
 		"partition", cl.run[0].Partition, "changes", lost, "claimedAt", cl.claimed.UTC().Format(time.RFC3339Nano),
