@@ -150,7 +150,6 @@ func (s *Store) Release(ctx context.Context, ids ...int64) error {
 
 type scanner interface{ Scan(dest ...any) error }
 
-
 // finish ends queued change id's turn at the head of its partition: it
 // takes the partition's lock, runs move (which returns the change's
 // partition and event id, or sql.ErrNoRows when the change is not queued),
