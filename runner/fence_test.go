@@ -142,55 +142,69 @@ func TestRunnerLostInEngineStopsTheRun(t *testing.T) {
 
 // A run whose lease runs out while the runner is busy with it applies no
 // more of it: the rest goes back to the queue (nobody took it over, so
-// the fenced release passes) and is applied on a later claim.
+// the fenced release passes) and is applied on a later claim. The rest is
+// a later round (a Salesforce change after a billing one), or the next
+// step of a serial level (quotes, one at a time).
 func TestRunnerLeaseRunningOutHandsBack(t *testing.T) {
 	t.Parallel()
-	store := mock.NewStore()
 	part := billsync.AccountPartition("a")
-	c1 := enqueue(t, store, part, "a")
-	c2 := &billsync.Change{Partition: part, Source: billsync.SideSalesforce, Object: billsync.ObjectAccount,
-		Op: billsync.OpUpdated, RecordID: "a01000000000001", EventID: "evt:sf"}
-	if _, err := store.Enqueue(context.Background(), c2); err != nil {
-		t.Fatal(err)
-	}
-	const lease = 200 * time.Millisecond
-	var mu sync.Mutex
-	var seen []billsync.Change
-	p := done()
-	inner := p.ProcessFn
-	p.ProcessFn = func(ctx context.Context, c billsync.Change) attempt.Result {
-		mu.Lock()
-		seen = append(seen, c)
-		mu.Unlock()
-		if c.ID == c1.ID {
-			// Busy past the lease (waiting for the clock, not sleeping a
-			// guess).
-			until := time.Now().Add(lease)
-			for time.Now().Before(until) {
-				time.Sleep(5 * time.Millisecond)
+	for name, pair := range map[string][2]*billsync.Change{
+		"later round": {
+			{Partition: part, Source: billsync.SideBilling, Object: billsync.ObjectAccount, Op: billsync.OpUpdated, RecordID: "a", EventID: "evt:a"},
+			{Partition: part, Source: billsync.SideSalesforce, Object: billsync.ObjectAccount, Op: billsync.OpUpdated, RecordID: "a01000000000001", EventID: "evt:sf"},
+		},
+		"serial level": {
+			{Partition: part, Source: billsync.SideBilling, Object: billsync.ObjectQuote, Op: billsync.OpUpdated, RecordID: "q1", EventID: "evt:q1"},
+			{Partition: part, Source: billsync.SideBilling, Object: billsync.ObjectQuote, Op: billsync.OpUpdated, RecordID: "q2", EventID: "evt:q2"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			store := mock.NewStore()
+			c1, c2 := pair[0], pair[1]
+			if _, err := store.Enqueue(context.Background(), c1, c2); err != nil {
+				t.Fatal(err)
 			}
-		}
-		return inner(ctx, c)
-	}
-	logs := &logRecorder{}
-	r := New(Config{Processor: p, Queue: store, Workers: 1, Lease: lease, Poll: 10 * time.Millisecond, Logger: slog.New(logs)})
-	start(t, r)
-	eventually(t, "both changes applied", func() bool { return len(store.Queued()) == 0 })
-	if !logs.has("the claim lease of a run ran out") {
-		t.Errorf("no warning that the lease ran out:\n%s", strings.Join(logs.messages(), "\n"))
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	var c2s []billsync.Change
-	for _, c := range seen {
-		if c.ID == c2.ID {
-			c2s = append(c2s, c)
-		}
-	}
-	if len(c2s) == 0 || c2s[0].Attempt != 1 {
-		t.Errorf("change %d applied as %+v, want it applied on a later claim, its attempt not spent by the hand-back", c2.ID, c2s)
-	}
-	if lostWarnings(logs) != 0 {
-		t.Errorf("a lease that merely ran out was reported lost")
+			const lease = 200 * time.Millisecond
+			var mu sync.Mutex
+			var seen []billsync.Change
+			p := done()
+			inner := p.ProcessFn
+			p.ProcessFn = func(ctx context.Context, c billsync.Change) attempt.Result {
+				mu.Lock()
+				seen = append(seen, c)
+				mu.Unlock()
+				if c.ID == c1.ID {
+					// Busy past the lease (waiting for the clock, not
+					// sleeping a guess).
+					until := time.Now().Add(lease)
+					for time.Now().Before(until) {
+						time.Sleep(5 * time.Millisecond)
+					}
+				}
+				return inner(ctx, c)
+			}
+			logs := &logRecorder{}
+			r := New(Config{Processor: p, Queue: store, Workers: 1, Lease: lease, Poll: 10 * time.Millisecond, Logger: slog.New(logs)})
+			start(t, r)
+			eventually(t, "both changes applied", func() bool { return len(store.Queued()) == 0 })
+			if !logs.has("the claim lease of a run ran out") {
+				t.Errorf("no warning that the lease ran out:\n%s", strings.Join(logs.messages(), "\n"))
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			var c2s []billsync.Change
+			for _, c := range seen {
+				if c.ID == c2.ID {
+					c2s = append(c2s, c)
+				}
+			}
+			if len(c2s) == 0 || c2s[0].Attempt != 1 {
+				t.Errorf("change %d applied as %+v, want it applied on a later claim, its attempt not spent by the hand-back", c2.ID, c2s)
+			}
+			if lostWarnings(logs) != 0 {
+				t.Errorf("a lease that merely ran out was reported lost")
+			}
+		})
 	}
 }

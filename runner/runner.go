@@ -296,14 +296,22 @@ func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed ti
 				return
 			}
 			if cl.expiring(r.cfg.Lease) {
-				r.cfg.Logger.Warn("the claim lease of a run ran out before all of it was applied: handing the rest back to the queue; raise claimLease if runs legitimately take this long",
-					"partition", run[0].Partition, "changes", len(stepIDs(rest)), "claimedAt", claimed.UTC().Format(time.RFC3339Nano), "claimLease", r.cfg.Lease)
+				r.handBack(ctx, cl, rest)
+				return
+			}
+			again, unstarted := r.applyLevel(ctx, cl, lv)
+			retry = retry || again
+			rest = remaining(rounds, i, j+1)
+			if len(unstarted.steps) > 0 {
+				rest = append([]round{{unstarted}}, rest...)
+			}
+			if cl.isLost() {
 				r.release(ctx, cl, rest)
 				return
 			}
-			retry = r.applyLevel(ctx, cl, lv) || retry
-			if cl.isLost() {
-				r.release(ctx, cl, remaining(rounds, i, j+1))
+			if len(unstarted.steps) > 0 {
+				// A serial level stopped as its lease ran out.
+				r.handBack(ctx, cl, rest)
 				return
 			}
 		}
@@ -312,6 +320,15 @@ func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed ti
 			return
 		}
 	}
+}
+
+// handBack releases the rest of a run whose lease is running out, and
+// says so: a run that outlasts its lease would be claimed again by
+// another replica while this one still applies it.
+func (r *Runner) handBack(ctx context.Context, cl *claim, rest []round) {
+	r.cfg.Logger.Warn("the claim lease of a run ran out before all of it was applied: handing the rest back to the queue; raise claimLease if runs legitimately take this long",
+		"partition", cl.run[0].Partition, "changes", len(stepIDs(rest)), "claimedAt", cl.claimed.UTC().Format(time.RFC3339Nano), "claimLease", r.cfg.Lease)
+	r.release(ctx, cl, rest)
 }
 
 // remaining are the levels of rounds from level j of round i on.
@@ -346,14 +363,19 @@ func (r *Runner) reportLost(cl *claim) {
 // applyLevel applies a level's steps, together unless it is serial, and
 // reports whether any is to be retried. Every step of the level joins
 // before any starts, so that none of its writes goes out while another
-// step of the level could still share its call.
-func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry bool) {
+// step of the level could still share its call. A serial level stops
+// before a step once the run's lease is running out or lost, and returns
+// the steps it did not start.
+func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry bool, unstarted level) {
 	if lv.serial || len(lv.steps) == 1 {
-		for _, st := range lv.steps {
+		for k, st := range lv.steps {
+			if k > 0 && (cl.isLost() || cl.expiring(r.cfg.Lease)) {
+				return retry, level{steps: lv.steps[k:], serial: lv.serial}
+			}
 			pctx, leave := r.cfg.Join(ctx)
 			retry = r.applyStep(ctx, pctx, leave, cl, st) || retry
 		}
-		return retry
+		return retry, level{}
 	}
 	ctxs := make([]context.Context, len(lv.steps))
 	leaves := make([]func(), len(lv.steps))
@@ -372,7 +394,7 @@ func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry boo
 		})
 	}
 	wg.Wait()
-	return retry
+	return retry, level{}
 }
 
 // applyStep settles the changes folded into the step's newest as
