@@ -34,6 +34,12 @@ type Change struct {
 	EnqueuedAt time.Time `json:"enqueuedAt"`
 	Attempt    int       `json:"attempt"` // 1 on the first claim
 	LastError  string    `json:"lastError,omitempty"`
+
+	// Fence is the claim's fencing token, set by Claim and ClaimRuns: a
+	// generation of the change's lease that every later claim bumps. A
+	// write made under Fenced(ctx, c) is refused with ErrLeaseLost once
+	// another claim took the change over.
+	Fence int64 `json:"fence,omitempty"`
 }
 
 // AccountPartition is the partition of records belonging to an account.

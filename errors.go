@@ -16,6 +16,14 @@ const (
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 
+// ErrLeaseLost refuses a write made for a claimed change whose lease this
+// claimer no longer holds: it stalled (a GC pause, a stopped process, a
+// frozen VM) past the lease and another claimer took the change over, so
+// whatever it would record now may undo that claimer's work. Stores wrap
+// it; test with errors.Is. The caller drops the change: it is someone
+// else's now.
+var ErrLeaseLost = &Error{Code: ECONFLICT, Message: "the claim's lease was lost: another claimer took the change over"}
+
 // Error is an application error with a stable code and a message safe to
 // show to an operator.
 type Error struct {

@@ -3,6 +3,7 @@ package billsync
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -96,6 +97,11 @@ type Queue interface {
 	// they were before the claim, their Attempt as it was and their last
 	// error kept. Ids no longer queued are passed over (another claimer
 	// finished them after the lease ran out).
+	//
+	// Release, Complete, Retry and Bury made under Fenced are refused
+	// with ErrLeaseLost, with nothing written, when a fence is no longer
+	// current: the change was claimed again (or finished) by another
+	// claimer after this claimer's lease ran out.
 	Release(ctx context.Context, ids ...int64) error
 	// Complete removes a finished change and appends its log entries, in
 	// one transaction.
@@ -119,6 +125,62 @@ type Queue interface {
 	Discard(ctx context.Context, actor string, ids ...int64) error
 	// Stats summarises the queue.
 	Stats(ctx context.Context) (QueueStats, error)
+}
+
+// Fence is the fencing token of one claimed change: its id and the
+// Change.Fence its claim handed out.
+type Fence struct {
+	ChangeID, Token int64
+}
+
+type fencesKey struct{}
+
+// Fenced returns ctx carrying the fences of the claimed changes given
+// (those with a Fence; others are passed over), added to any ctx carries.
+// Every store write made under it for a claimed change's work (Complete,
+// Retry, Bury, Release, PutSyncState, DeleteSyncState, AppendLog,
+// AddConflict, ResolveConflict) first checks, in its own transaction, that
+// each fence is still current, and is refused with ErrLeaseLost, writing
+// nothing, once another claim took any of those changes over (or finished
+// it). A write without fences is not checked.
+func Fenced(ctx context.Context, changes ...Change) context.Context {
+	// A copy: ctx's own slice may be shared by its other children.
+	fs := slices.Clone(Fences(ctx))
+	n := len(fs)
+	for _, c := range changes {
+		f := Fence{ChangeID: c.ID, Token: c.Fence}
+		if c.Fence != 0 && !slices.Contains(fs, f) {
+			fs = append(fs, f)
+		}
+	}
+	if len(fs) == n {
+		return ctx
+	}
+	return context.WithValue(ctx, fencesKey{}, fs)
+}
+
+// Fences returns the fences ctx carries (Fenced).
+func Fences(ctx context.Context) []Fence {
+	fs, _ := ctx.Value(fencesKey{}).([]Fence)
+	return fs
+}
+
+type leaseEndKey struct{}
+
+// WithLeaseEnd returns ctx carrying when the claim it works under ends by
+// this process's clock (the claim's time plus its lease).
+func WithLeaseEnd(ctx context.Context, end time.Time) context.Context {
+	return context.WithValue(ctx, leaseEndKey{}, end)
+}
+
+// LeaseOver reports whether ctx carries a claim's lease end (WithLeaseEnd)
+// that has passed: the claimer stalled or ran long, and another may have
+// taken its changes over. The store fences its own writes; this guards
+// the writes it cannot see, to Salesforce and billing, that are not the
+// change's own (a failure marker written after a failed call).
+func LeaseOver(ctx context.Context) bool {
+	end, ok := ctx.Value(leaseEndKey{}).(time.Time)
+	return ok && !time.Now().Before(end)
 }
 
 // MetaStore keeps small named values, such as the Salesforce org id and

@@ -180,6 +180,10 @@ func (e *Engine) Mapping() *mapping.Mapping { return e.m }
 // Process makes one attempt at a change and reports what became of it. It
 // never returns without at least one log entry (B5, G1).
 func (e *Engine) Process(ctx context.Context, c billsync.Change) attempt.Result {
+	// Every store write of the attempt (sync state, conflicts, log) is
+	// refused once another claimer took c over: a stalled replica must not
+	// overwrite what that claimer applied.
+	ctx = billsync.Fenced(ctx, c)
 	dir := billsync.ToSalesforce
 	if c.Source == billsync.SideSalesforce {
 		dir = billsync.ToBilling

@@ -446,6 +446,12 @@ func (e *Engine) markFailed(ctx context.Context, om *mapping.Object, sfID string
 	if sfID == "" {
 		return
 	}
+	if billsync.LeaseOver(ctx) {
+		// The failed call outlived the claim (a stalled process wakes up
+		// to its answer): another replica may have synced the record
+		// since, and a failure marker now would overwrite its outcome.
+		return
+	}
 	rec := billsync.SObject{"Id": sfID, mapping.FieldLastSystem: mapping.LastSystemBilling}
 	mapping.SyncStatusFields(rec, "failed", cause.Error(), e.now())
 	if _, err := e.cfg.CRM.Update(ctx, om.SObject, []billsync.SObject{rec}); err != nil {

@@ -163,6 +163,9 @@ func (s *Store) PutSyncState(ctx context.Context, st *billsync.SyncState) error 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkFencesLocked(ctx); err != nil {
+		return err
+	}
 	k := stateKey{st.Object, st.BillingID}
 	if other := s.bySalesforceIDLocked(st.SalesforceID); other != nil && (stateKey{other.Object, other.BillingID}) != k {
 		return billsync.Errorf(billsync.ECONFLICT, "Salesforce record %s is already the twin of %s %s", st.SalesforceID, other.Object, other.BillingID)
@@ -182,6 +185,9 @@ func (s *Store) PutSyncState(ctx context.Context, st *billsync.SyncState) error 
 func (s *Store) DeleteSyncState(ctx context.Context, t billsync.ObjectType, billingID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkFencesLocked(ctx); err != nil {
+		return err
+	}
 	delete(s.states, stateKey{t, billingID})
 	return nil
 }

@@ -39,6 +39,9 @@ func (s *Store) AddConflict(ctx context.Context, c *billsync.Conflict) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkFencesLocked(ctx); err != nil {
+		return err
+	}
 	if c.Status == billsync.ConflictHeld && s.heldLocked(c.Object, c.BillingID) != nil {
 		return billsync.Errorf(billsync.ECONFLICT, "%s %s already has a held conflict", c.Object, c.BillingID)
 	}
@@ -113,6 +116,9 @@ func (s *Store) ResolveConflict(ctx context.Context, id int64, winner billsync.S
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkFencesLocked(ctx); err != nil {
+		return nil, err
+	}
 	if id < 1 || int(id) > len(s.conf) {
 		return nil, billsync.Errorf(billsync.ENOTFOUND, "no conflict %d", id)
 	}

@@ -13,6 +13,9 @@ import (
 func (s *Store) AppendLog(ctx context.Context, entries ...billsync.LogEntry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkFencesLocked(ctx); err != nil {
+		return err
+	}
 	s.appendLogLocked(entries)
 	return nil
 }

@@ -2,6 +2,7 @@ package mock
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -162,16 +163,36 @@ func (s *Store) ClaimRuns(ctx context.Context, max, perRun int, leaseFor time.Du
 			continue
 		}
 		it.c.Attempt++
+		it.c.Fence++
 		it.leased = now.Add(leaseFor)
 		out[i] = append(out[i], cloneChange(it.c))
 	}
 	return out, nil
 }
 
-// Release hands claimed changes back unattempted.
+// checkFencesLocked refuses a write under a fence (billsync.Fenced) whose
+// change was claimed again or is no longer queued.
+func (s *Store) checkFencesLocked(ctx context.Context) error {
+	for _, f := range billsync.Fences(ctx) {
+		_, it, err := s.findLocked(f.ChangeID)
+		if err != nil {
+			return fmt.Errorf("change %d is no longer queued: %w", f.ChangeID, billsync.ErrLeaseLost)
+		}
+		if it.c.Fence != f.Token {
+			return fmt.Errorf("change %d was claimed again: %w", f.ChangeID, billsync.ErrLeaseLost)
+		}
+	}
+	return nil
+}
+
+// Release hands claimed changes back unattempted: under fences, all of
+// them or none.
 func (s *Store) Release(ctx context.Context, ids ...int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkFencesLocked(ctx); err != nil {
+		return err
+	}
 	for _, id := range ids {
 		_, it, err := s.findLocked(id)
 		if err != nil || it.leased.IsZero() {
@@ -196,6 +217,9 @@ func (s *Store) findLocked(id int64) (int, *item, error) {
 func (s *Store) Complete(ctx context.Context, id int64, entries ...billsync.LogEntry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkFencesLocked(ctx); err != nil {
+		return err
+	}
 	i, _, err := s.findLocked(id)
 	if err != nil {
 		return err
@@ -209,6 +233,9 @@ func (s *Store) Complete(ctx context.Context, id int64, entries ...billsync.LogE
 func (s *Store) Retry(ctx context.Context, id int64, at time.Time, lastError string, entries ...billsync.LogEntry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkFencesLocked(ctx); err != nil {
+		return err
+	}
 	_, it, err := s.findLocked(id)
 	if err != nil {
 		return err
@@ -222,12 +249,17 @@ func (s *Store) Retry(ctx context.Context, id int64, at time.Time, lastError str
 func (s *Store) Bury(ctx context.Context, id int64, code, msg string, entries ...billsync.LogEntry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkFencesLocked(ctx); err != nil {
+		return err
+	}
 	i, it, err := s.findLocked(id)
 	if err != nil {
 		return err
 	}
 	s.queue.items = slices.Delete(s.queue.items, i, i+1)
-	s.queue.dead = append(s.queue.dead, billsync.DeadLetter{Change: it.c, DeadAt: s.now(), ErrorCode: code, Error: msg})
+	dead := it.c
+	dead.Fence = 0 // a dead letter is nobody's claim
+	s.queue.dead = append(s.queue.dead, billsync.DeadLetter{Change: dead, DeadAt: s.now(), ErrorCode: code, Error: msg})
 	s.appendLogLocked(entries)
 	return nil
 }

@@ -23,10 +23,13 @@ import (
 // includes the schema: deployments (and parallel tests) in different
 // schemas of one database do not contend.
 var dialect = sqlstore.Dialect{
-	Types:           types,
-	Name:            "postgres store",
-	ClaimSQL:        claimSQL,
-	IDsInJSON:       `SELECT jsonb_array_elements_text($2::text::jsonb)::bigint`,
+	Types:     types,
+	Name:      "postgres store",
+	ClaimSQL:  claimSQL,
+	IDsInJSON: `SELECT jsonb_array_elements_text($2::text::jsonb)::bigint`,
+	// A fenced write holds its change's row until it commits, so a
+	// re-claim (which updates the row) waits for it or passes it over.
+	FenceLock:       " FOR SHARE",
 	InsertChangeSQL: insertChangeSQL,
 	JSONCast:        "::text::jsonb",
 	LockPartition:   lockPartition,
@@ -52,10 +55,10 @@ func lockPartition(p string) string {
 const claimSQL = `WITH due AS (
 		SELECT id FROM queue WHERE due_at <= $2 ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED
 	)
-	UPDATE queue q SET state = 'running', attempt = q.attempt + 1, lease_until = $1, due_at = $1
+	UPDATE queue q SET state = 'running', attempt = q.attempt + 1, fence = q.fence + 1, lease_until = $1, due_at = $1
 	FROM due WHERE q.id = due.id
 	RETURNING q.id, q.partition_key, q.source, q.object, q.op, q.record_id, q.event_id, q.payload,
-		q.occurred_at, q.enqueued_at, q.attempt, q.last_error`
+		q.occurred_at, q.enqueued_at, q.attempt, q.last_error, q.fence`
 
 // insertChangeSQL stores a change unless its event id was seen: $6 is the
 // event id, and an empty one is never deduplicated. No row back means a

@@ -2,7 +2,9 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -213,6 +215,8 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 		}
 		// A wake from now on means new work: the claim below may miss it.
 		woke := r.wake.last.Load()
+		// The lease runs from no later than now, as the store counts it.
+		claimed := time.Now()
 		runs, err := r.cfg.Queue.ClaimRuns(ctx, free, r.cfg.RunLength, r.cfg.Lease)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -230,7 +234,7 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 			go func(run []billsync.Change) {
 				defer wg.Done()
 				defer func() { <-slots; r.wake.poke() }()
-				r.applyRun(ctx, run)
+				r.applyRun(ctx, run, claimed)
 			}(run)
 		}
 		if slow {
@@ -239,40 +243,139 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 	}
 }
 
+// claim is the runner's hold on one claimed run: when its lease ends,
+// and which of its changes the store refused to let it finish because
+// another claimer took them over.
+type claim struct {
+	run     []billsync.Change
+	claimed time.Time // the lease runs from no later than this
+	until   time.Time // … to no later than this
+
+	mu   sync.Mutex
+	lost []int64
+}
+
+// lose notes that the lease on changes ids was lost.
+func (cl *claim) lose(ids ...int64) {
+	cl.mu.Lock()
+	cl.lost = append(cl.lost, ids...)
+	cl.mu.Unlock()
+}
+
+func (cl *claim) isLost() bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return len(cl.lost) > 0
+}
+
+// expiring reports whether the run's lease is (nearly) over: past it,
+// another claimer may hold the changes, so no more of them are applied.
+// The margin leaves a call started now time to end within the lease.
+func (cl *claim) expiring(lease time.Duration) bool {
+	return !time.Now().Before(cl.until.Add(-lease / 10))
+}
+
 // applyRun applies a partition's run as plan shapes it. After a round in
 // which a change is to be retried, the rest of the run goes back to the
 // queue unattempted: a later change may be the same record's (under its
 // other side's id), and must wait behind it. So does the rest when the
-// runner stops or Salesforce calls are paused.
-func (r *Runner) applyRun(ctx context.Context, run []billsync.Change) {
+// runner stops or Salesforce calls are paused, or when the run's lease is
+// running out. Once the store refuses a write because another claimer
+// took a change over (the lease was lost), the runner applies nothing
+// more of the run and logs it once.
+func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed time.Time) {
+	cl := &claim{run: run, claimed: claimed, until: claimed.Add(r.cfg.Lease)}
+	defer r.reportLost(cl)
 	rounds := plan(run)
 	for i, rd := range rounds {
 		retry := false
-		for _, lv := range rd {
+		for j, lv := range rd {
+			rest := remaining(rounds, i, j)
 			if ctx.Err() != nil || !r.cfg.Processor.PausedUntil().IsZero() {
-				r.release(ctx, rounds[i:])
+				r.release(ctx, cl, rest)
 				return
 			}
-			retry = r.applyLevel(ctx, lv) || retry
+			if cl.expiring(r.cfg.Lease) {
+				r.handBack(ctx, cl, rest)
+				return
+			}
+			again, unstarted := r.applyLevel(ctx, cl, lv)
+			retry = retry || again
+			rest = remaining(rounds, i, j+1)
+			if len(unstarted.steps) > 0 {
+				rest = append([]round{{unstarted}}, rest...)
+			}
+			if cl.isLost() {
+				r.release(ctx, cl, rest)
+				return
+			}
+			if len(unstarted.steps) > 0 {
+				// A serial level stopped as its lease ran out.
+				r.handBack(ctx, cl, rest)
+				return
+			}
 		}
 		if retry && i+1 < len(rounds) {
-			r.release(ctx, rounds[i+1:])
+			r.release(ctx, cl, rounds[i+1:])
 			return
 		}
 	}
 }
 
+// handBack releases the rest of a run whose lease is running out, and
+// says so: a run that outlasts its lease would be claimed again by
+// another replica while this one still applies it.
+func (r *Runner) handBack(ctx context.Context, cl *claim, rest []round) {
+	r.cfg.Logger.Warn("the claim lease of a run ran out before all of it was applied: handing the rest back to the queue; raise claimLease if runs legitimately take this long",
+		"partition", cl.run[0].Partition, "changes", len(stepIDs(rest)), "claimedAt", cl.claimed.UTC().Format(time.RFC3339Nano), "claimLease", r.cfg.Lease)
+	r.release(ctx, cl, rest)
+}
+
+// remaining are the levels of rounds from level j of round i on.
+func remaining(rounds []round, i, j int) []round {
+	rest := make([]round, 0, len(rounds)-i)
+	if j < len(rounds[i]) {
+		rest = append(rest, rounds[i][j:])
+	}
+	return append(rest, rounds[i+1:]...)
+}
+
+// reportLost logs, once per run, that the store refused this runner's
+// writes because another claimer took changes of the run over: this
+// process stopped (a long GC pause, a stopped or frozen process or VM, a
+// clock jump) past the claim lease, another replica claimed the changes
+// meanwhile, and what this one did for them was dropped, not recorded.
+func (r *Runner) reportLost(cl *claim) {
+	cl.mu.Lock()
+	lost := slices.Clone(cl.lost)
+	cl.mu.Unlock()
+	if len(lost) == 0 {
+		return
+	}
+	slices.Sort(lost)
+	lost = slices.Compact(lost)
+	stalled := time.Since(cl.until).Round(time.Millisecond)
+	r.cfg.Logger.Warn("lost the claim lease on changes: this replica stalled past claimLease (a long pause, a stopped or frozen process) and another replica took them over; nothing more is applied or recorded for them here",
+		"partition", cl.run[0].Partition, "changes", lost, "claimedAt", cl.claimed.UTC().Format(time.RFC3339Nano),
+		"claimLease", r.cfg.Lease, "pastLease", stalled)
+}
+
 // applyLevel applies a level's steps, together unless it is serial, and
 // reports whether any is to be retried. Every step of the level joins
 // before any starts, so that none of its writes goes out while another
-// step of the level could still share its call.
-func (r *Runner) applyLevel(ctx context.Context, lv level) (retry bool) {
+// step of the level could still share its call. A serial level stops
+// before a step once the run's lease is running out or lost, and returns
+// the steps it did not start.
+func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry bool, unstarted level) {
 	if lv.serial || len(lv.steps) == 1 {
-		for _, st := range lv.steps {
+		for k, st := range lv.steps {
+			if k > 0 && (cl.isLost() || cl.expiring(r.cfg.Lease)) {
+				return retry, level{steps: lv.steps[k:], serial: lv.serial}
+			}
 			pctx, leave := r.cfg.Join(ctx)
-			retry = r.applyStep(ctx, pctx, leave, st) || retry
+			retry = r.applyStep(ctx, pctx, leave, cl, st) || retry
 		}
-		return retry
+		return retry, level{}
 	}
 	ctxs := make([]context.Context, len(lv.steps))
 	leaves := make([]func(), len(lv.steps))
@@ -283,7 +386,7 @@ func (r *Runner) applyLevel(ctx context.Context, lv level) (retry bool) {
 	var mu sync.Mutex
 	for i, st := range lv.steps {
 		wg.Go(func() {
-			if r.applyStep(ctx, ctxs[i], leaves[i], st) {
+			if r.applyStep(ctx, ctxs[i], leaves[i], cl, st) {
 				mu.Lock()
 				retry = true
 				mu.Unlock()
@@ -291,29 +394,40 @@ func (r *Runner) applyLevel(ctx context.Context, lv level) (retry bool) {
 		})
 	}
 	wg.Wait()
-	return retry
+	return retry, level{}
 }
 
 // applyStep settles the changes folded into the step's newest as
 // coalesced, then processes the newest under pctx (joined; leave ends
 // that) and records its outcome; it reports whether that is a retry.
-func (r *Runner) applyStep(ctx, pctx context.Context, leave func(), st step) (retry bool) {
+// Every store write is fenced with the claim's token of the change it is
+// for (billsync.Fenced), so it is refused once another claimer took that
+// change over; the step then stops.
+func (r *Runner) applyStep(ctx, pctx context.Context, leave func(), cl *claim, st step) (retry bool) {
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	now := time.Now().UTC()
 	for _, c := range st.folded {
-		if err := r.cfg.Queue.Complete(qctx, c.ID, coalescedEntry(c, st.apply.ID, now)); err != nil {
+		err := r.cfg.Queue.Complete(billsync.Fenced(qctx, c), c.ID, coalescedEntry(c, st.apply.ID, now))
+		if errors.Is(err, billsync.ErrLeaseLost) {
+			cl.lose(c.ID)
+		} else if err != nil {
 			r.cfg.Logger.Error("recording a change folded into a later one", "change", c.ID, "into", st.apply.ID, "err", err)
 		}
 	}
-	res := r.cfg.Processor.Process(pctx, st.apply)
+	if cl.isLost() {
+		// The run was claimed again: the newest is another claimer's too.
+		leave()
+		return false
+	}
+	res := r.cfg.Processor.Process(billsync.WithLeaseEnd(billsync.Fenced(pctx, st.apply), cl.until), st.apply)
 	leave()
-	r.record(qctx, st.apply, res)
+	r.record(qctx, cl, st.apply, res)
 	return res.Disposition == attempt.Retry
 }
 
-// release hands the changes of rounds back to the queue unattempted.
-func (r *Runner) release(ctx context.Context, rounds []round) {
+// stepIDs are the ids of the changes of rounds.
+func stepIDs(rounds []round) []int64 {
 	var ids []int64
 	for _, rd := range rounds {
 		for _, lv := range rd {
@@ -325,26 +439,56 @@ func (r *Runner) release(ctx context.Context, rounds []round) {
 			}
 		}
 	}
+	return ids
+}
+
+// release hands the changes of rounds back to the queue unattempted,
+// fenced: if another claimer took any of them over, none is handed back,
+// and the run's lease is lost.
+func (r *Runner) release(ctx context.Context, cl *claim, rounds []round) {
+	ids := stepIDs(rounds)
+	if len(ids) == 0 {
+		return
+	}
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := r.cfg.Queue.Release(qctx, ids...); err != nil {
+	fctx := qctx
+	for _, c := range cl.run {
+		if slices.Contains(ids, c.ID) {
+			fctx = billsync.Fenced(fctx, c)
+		}
+	}
+	err := r.cfg.Queue.Release(fctx, ids...)
+	switch {
+	case errors.Is(err, billsync.ErrLeaseLost):
+		cl.lose(ids...)
+	case err != nil:
 		// Their lease runs out and they are claimed again.
 		r.cfg.Logger.Error("handing changes back to the queue", "changes", len(ids), "err", err)
 	}
 }
 
-// record records the outcome of a change's attempt. The queue write uses
-// a context that outlives a shutdown request, so a finished attempt is
-// always recorded.
-func (r *Runner) record(qctx context.Context, c billsync.Change, res attempt.Result) {
+// record records the outcome of a change's attempt, fenced with its
+// claim. The queue write uses a context that outlives a shutdown request,
+// so a finished attempt is always recorded.
+func (r *Runner) record(qctx context.Context, cl *claim, c billsync.Change, res attempt.Result) {
+	qctx = billsync.Fenced(qctx, c)
 	var err error
 	switch res.Disposition {
+	case attempt.Lost:
+		// The engine's own write was refused: another claimer holds c.
+		cl.lose(c.ID)
+		return
 	case attempt.Done:
 		err = r.cfg.Queue.Complete(qctx, c.ID, res.Entries...)
 	case attempt.Retry:
 		err = r.cfg.Queue.Retry(qctx, c.ID, res.RetryAt, billsync.ErrorMessage(res.Err), res.Entries...)
 	case attempt.Dead:
 		err = r.cfg.Queue.Bury(qctx, c.ID, errorCode(res.Err), billsync.ErrorMessage(res.Err), res.Entries...)
+	}
+	if errors.Is(err, billsync.ErrLeaseLost) {
+		cl.lose(c.ID)
+		return
 	}
 	if err != nil {
 		// The change stays claimed until its lease runs out, then is

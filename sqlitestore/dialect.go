@@ -34,9 +34,9 @@ var dialect = sqlstore.Dialect{
 //	  LIST SUBQUERY 1
 //	  SEARCH queue USING COVERING INDEX queue_due (due_at<?)
 const claimSQL = `UPDATE queue
-	SET state = 'running', attempt = attempt + 1, lease_until = $1, due_at = $1
+	SET state = 'running', attempt = attempt + 1, fence = fence + 1, lease_until = $1, due_at = $1
 	WHERE id IN (SELECT id FROM queue WHERE due_at <= $2 ORDER BY due_at, id LIMIT $3)
-	RETURNING ` + sqlstore.ChangeColumns
+	RETURNING ` + sqlstore.ClaimColumns
 
 // insertChangeSQL stores sqlstore.ChangeArgs unless their event id ($6)
 // was seen; SeenSQL then records it. The single writer keeps the check

@@ -131,6 +131,10 @@ func testQueueRoundTrip(t *testing.T, s billsync.Store) {
 	got := claimOne(t, s, time.Hour)
 	want := *in
 	want.Attempt = 1
+	if got.Fence == 0 {
+		t.Error("the claim handed out no fencing token")
+	}
+	want.Fence = got.Fence
 	if d := cmp.Diff(want, got, equateTime); d != "" {
 		t.Errorf("claimed change (-want +got):\n%s", d)
 	}

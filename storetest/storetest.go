@@ -53,6 +53,10 @@ func Run(t *testing.T, newStore func(t *testing.T) billsync.Store) {
 		{"Conflicts/Resolve", testConflictResolve},
 		{"Conflicts/CountHeld", testConflictCountHeld},
 		{"Leases", testLeases},
+		{"Fence/Tokens", testFenceTokens},
+		{"Fence/StaleRefused", testFenceStaleRefused},
+		{"Fence/ReleaseAllOrNone", testFenceReleaseAllOrNone},
+		{"Fence/Unfenced", testFenceUnfenced},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -189,6 +190,41 @@ var fixtures = []fixture{
 		e := es[0]
 		if e.Message != "fixture log" || e.Outcome != billsync.OutcomeSuccess || e.Latency != 1500 || e.EventID != "evt_logged" || e.ChangeID != 3 {
 			t.Fatalf("log entry %+v", e)
+		}
+	}},
+	{since: 4, name: "fences", insert: []string{
+		// A change claimed four times before the upgrade, its lease run
+		// out: its next claim's token is newer than any handed out, and a
+		// write under the last one is refused. Due before the queue
+		// fixture's changes, and listed before it, so this check claims it
+		// first and alone.
+		fmt.Sprintf(`INSERT INTO queue (partition_key, state, source, object, op, record_id, event_id, payload, occurred_at, enqueued_at, attempt, last_error, next_at, lease_until, due_at, fence)
+			VALUES ('account:acc_fenced', 'running', 'billing', 'account', 'updated', 'acc_fenced', 'evt_fenced', NULL, %d, %d, 4, '', %d, %d, %d, 4)`,
+			fixtureTime, fixtureTime, fixtureTime, fixtureTime-1, fixtureTime-1),
+	}, check: func(t *testing.T, s billsync.Store) {
+		ctx := context.Background()
+		runs, err := s.ClaimRuns(ctx, 1, 1, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got *billsync.Change
+		for _, r := range runs {
+			for i := range r {
+				if r[i].EventID == "evt_fenced" {
+					got = &r[i]
+				}
+			}
+		}
+		if got == nil || got.Fence != 5 || got.Attempt != 5 {
+			t.Fatalf("re-claimed %+v, want evt_fenced with fence 5 on attempt 5", got)
+		}
+		stale := *got
+		stale.Fence = 4
+		if err := s.Complete(billsync.Fenced(ctx, stale), got.ID); !errors.Is(err, billsync.ErrLeaseLost) {
+			t.Fatalf("Complete under the pre-upgrade claim's token: %v, want ErrLeaseLost", err)
+		}
+		if err := s.Complete(billsync.Fenced(ctx, *got), got.ID); err != nil {
+			t.Fatal(err)
 		}
 	}},
 	{since: 1, name: "queue", insert: []string{

@@ -21,10 +21,14 @@ const (
 	Done  Disposition = iota // remove it; the log entries say how it ended
 	Retry                    // try again at RetryAt, keeping its place
 	Dead                     // move it to the dead letters
+	// Lost: the store refused a write with billsync.ErrLeaseLost; the
+	// change was claimed again by another claimer after this one's lease
+	// ran out, so nothing more is written for it, not even its outcome.
+	Lost
 )
 
 func (d Disposition) String() string {
-	return [...]string{"done", "retry", "dead"}[d]
+	return [...]string{"done", "retry", "dead", "lost"}[d]
 }
 
 // Result is the outcome of one attempt.
@@ -154,8 +158,17 @@ func (a *Attempt) Fail(err error, billingID, sfID string) {
 	a.FailOp(err, "", billingID, sfID)
 }
 
-// FailOp is Fail naming the operation that failed.
+// FailOp is Fail naming the operation that failed. A lost lease
+// (billsync.ErrLeaseLost) makes the attempt Lost for good, with no entry:
+// the store would refuse to log it.
 func (a *Attempt) FailOp(err error, op, billingID, sfID string) {
+	if a.disp == Lost {
+		return
+	}
+	if errors.Is(err, billsync.ErrLeaseLost) {
+		a.disp, a.err = Lost, err
+		return
+	}
 	a.err = err
 	code := billsync.RemoteCode(err)
 	if code == "" {
@@ -196,6 +209,9 @@ func (a *Attempt) FailOp(err error, op, billingID, sfID string) {
 // while a parent is not in Salesforce yet. It still gives up at the
 // attempt limit, so a partition never blocks forever.
 func (a *Attempt) Wait(reason, msg, billingID, sfID string) {
+	if a.disp == Lost {
+		return
+	}
 	a.FailOp(&billsync.RemoteError{System: billsync.SystemSalesforce, Code: reason, Message: msg, Transient: true}, "wait", billingID, sfID)
 	a.entries[len(a.entries)-1].Reason = reason
 }

@@ -2,6 +2,7 @@ package attempt_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -173,5 +174,28 @@ func TestDispositionString(t *testing.T) {
 	t.Parallel()
 	if got := attempt.Done.String() + attempt.Retry.String() + attempt.Dead.String(); got != "doneretrydead" {
 		t.Fatal(got)
+	}
+}
+
+// A store write refused for a lost lease makes the attempt Lost, with no
+// entry, whatever the engine does with it afterwards: a later failure
+// neither retries nor buries the change another claimer now holds.
+func TestLeaseLost(t *testing.T) {
+	t.Parallel()
+	obs := &observed{}
+	a := attempt.New(policy(obs.observer(), nil), change(billsync.SideBilling, 1), billsync.ToSalesforce, billsync.NewSettings(nil))
+	lost := fmt.Errorf("postgres store: put sync state: change 7 was claimed again: %w", billsync.ErrLeaseLost)
+	a.Fail(lost, "rec_1", "")
+	a.Fail(&billsync.RemoteError{System: billsync.SystemSalesforce, StatusCode: 503, Transient: true}, "rec_1", "")
+	a.Wait("parent_pending", "waiting for the parent", "rec_1", "")
+	r := a.Result()
+	if r.Disposition != attempt.Lost || !errors.Is(r.Err, billsync.ErrLeaseLost) || len(r.Entries) != 0 {
+		t.Fatalf("result %+v, want Lost with the store's error and no entries", r)
+	}
+	if r.Disposition.String() != "lost" {
+		t.Errorf("disposition %q", r.Disposition)
+	}
+	if len(obs.seen) != 0 {
+		t.Errorf("observed %v for a lost attempt", obs.seen)
 	}
 }

@@ -85,6 +85,7 @@ func groupRuns(heads, followers []billsync.Change) [][]billsync.Change {
 	return runs
 }
 
+// queryChanges runs a claim statement, which returns ClaimColumns.
 func queryChanges(ctx context.Context, tx *txn, out []billsync.Change, query string, args ...any) ([]billsync.Change, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -92,29 +93,45 @@ func queryChanges(ctx context.Context, tx *txn, out []billsync.Change, query str
 	}
 	defer rows.Close()
 	for rows.Next() {
-		c, err := scanChange(rows)
-		if err != nil {
+		var row ChangeRow
+		var fence int64
+		if err := rows.Scan(row.Dest(&fence)...); err != nil {
 			return nil, err
 		}
+		c := row.Change()
+		c.Fence = fence
 		out = append(out, c)
 	}
 	return out, rows.Err()
 }
 
 // Release hands claimed changes back unattempted; each partition's head is
-// refreshed so a released head is due as before its claim.
+// refreshed so a released head is due as before its claim. Under fences
+// it releases all of ids or, if any fence is stale, none: the partitions
+// are locked first (in id order, as every writer locks them), then the
+// fences checked, then the changes released.
 func (s *Store) Release(ctx context.Context, ids ...int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	sorted := sortedIDs(ids)
 	return s.tx(ctx, "release changes", func(tx *txn) error {
-		for _, id := range ids {
-			if ok, err := s.lockRowPartition(ctx, tx, false, id); err != nil || !ok {
-				if err != nil {
-					return err
-				}
-				continue
+		queued := make([]int64, 0, len(sorted))
+		for _, id := range sorted {
+			ok, err := s.lockRowPartition(ctx, tx, false, id)
+			if err != nil {
+				return err
 			}
+			if ok {
+				queued = append(queued, id)
+			} else if fenced(ctx, id) {
+				return lostOrNotQueued(ctx, id)
+			}
+		}
+		if err := s.checkFences(ctx, tx); err != nil {
+			return err
+		}
+		for _, id := range queued {
 			var partition string
 			err := tx.QueryRowContext(ctx, releaseChangeSQL, id).Scan(&partition)
 			if errors.Is(err, sql.ErrNoRows) {
@@ -133,30 +150,30 @@ func (s *Store) Release(ctx context.Context, ids ...int64) error {
 
 type scanner interface{ Scan(dest ...any) error }
 
-// scanChange reads ChangeColumns.
-func scanChange(r scanner) (billsync.Change, error) {
-	var row ChangeRow
-	if err := r.Scan(row.Dest()...); err != nil {
-		return billsync.Change{}, err
-	}
-	return row.Change(), nil
-}
-
 // finish ends queued change id's turn at the head of its partition: it
 // takes the partition's lock, runs move (which returns the change's
 // partition and event id, or sql.ErrNoRows when the change is not queued),
 // then refreshes the head and appends the log entries in one batch.
 // ENOTFOUND if the change is not queued (another worker finished it after
-// this one's lease expired).
+// this one's lease expired), or billsync.ErrLeaseLost when ctx fences it
+// or another fence of ctx is stale.
 func (s *Store) finish(ctx context.Context, op string, id int64, entries []billsync.LogEntry,
 	move func(tx *txn) (partition, eventID string, err error)) error {
 	return s.tx(ctx, op, func(tx *txn) error {
 		if ok, err := s.lockRowPartition(ctx, tx, false, id); err != nil || !ok {
-			return orNotQueued(id, err)
+			if err != nil {
+				return err
+			}
+			return lostOrNotQueued(ctx, id)
+		}
+		// After the partition lock, which every writer takes before the
+		// row's, so the fence check's row lock cannot deadlock with them.
+		if err := s.checkFences(ctx, tx); err != nil {
+			return err
 		}
 		partition, eventID, err := move(tx)
 		if errors.Is(err, sql.ErrNoRows) {
-			return NotQueued(id)
+			return lostOrNotQueued(ctx, id)
 		}
 		if err != nil {
 			return err
@@ -166,13 +183,6 @@ func (s *Store) finish(ctx context.Context, op string, id int64, entries []bills
 		s.logEntries(&b, entries, id, eventID)
 		return s.run(ctx, tx, b)
 	})
-}
-
-func orNotQueued(id int64, err error) error {
-	if err != nil {
-		return err
-	}
-	return NotQueued(id)
 }
 
 // Complete removes a finished change and appends its log entries. Entries

@@ -171,6 +171,9 @@ func (s *Store) AddConflict(ctx context.Context, c *billsync.Conflict) error {
 	}
 	var id int64
 	err = s.tx(ctx, "add conflict", func(tx *txn) error {
+		if err := s.checkFences(ctx, tx); err != nil {
+			return err
+		}
 		return tx.QueryRowContext(ctx, s.sql.addConflict, args...).Scan(&id)
 	})
 	if err != nil {
@@ -240,6 +243,9 @@ func (s *Store) ResolveConflict(ctx context.Context, id int64, winner billsync.S
 	}
 	var out *billsync.Conflict
 	err := s.tx(ctx, "resolve conflict", func(tx *txn) error {
+		if err := s.checkFences(ctx, tx); err != nil {
+			return err
+		}
 		var err error
 		out, err = scanConflict(tx.QueryRowContext(ctx, ResolveConflictSQL, ResolveArgs(id, winner, actor, at)...))
 		if !errors.Is(err, sql.ErrNoRows) {

@@ -15,11 +15,16 @@ type Dialect struct {
 	Name string
 
 	// ClaimSQL leases the due partition heads, $1 being the lease end, $2
-	// now and $3 the most to take: it sets state 'running', attempt + 1
-	// and lease_until = due_at = $1, and returns ChangeColumns. It must
+	// now and $3 the most to take: it sets state 'running', attempt + 1,
+	// fence + 1 and lease_until = due_at = $1, and returns ClaimColumns. It must
 	// hand a head to one claimer only (SQLite: the single writer;
 	// PostgreSQL: FOR UPDATE SKIP LOCKED).
 	ClaimSQL string
+	// FenceLock follows the query that reads a change's fence before a
+	// fenced write, and keeps a claim from bumping the fence until the
+	// write commits (PostgreSQL: FOR SHARE). An engine with a single
+	// writer leaves it empty.
+	FenceLock string
 	// IDsInJSON selects, as one integer column, the elements of the JSON
 	// array of ids passed as $2 (ClaimRuns hands its heads over this way,
 	// so that one statement finds every run's followers).

@@ -97,6 +97,9 @@ func (s *Store) AppendLog(ctx context.Context, entries ...billsync.LogEntry) err
 		return nil
 	}
 	return s.tx(ctx, "append log", func(tx *txn) error {
+		if err := s.checkFences(ctx, tx); err != nil {
+			return err
+		}
 		var b batch
 		s.logEntries(&b, entries, 0, "")
 		return s.run(ctx, tx, b)

@@ -13,6 +13,10 @@ import (
 // dead_letters share them.
 const ChangeColumns = `id, partition_key, source, object, op, record_id, event_id, payload, occurred_at, enqueued_at, attempt, last_error`
 
+// ClaimColumns are what a claim returns: ChangeColumns and the claim's
+// fencing token.
+const ClaimColumns = ChangeColumns + `, fence`
+
 // Queue SQL both engines run unchanged.
 const (
 	// RefreshHeadSQL marks the lowest-id row of partition $1 as due. Every

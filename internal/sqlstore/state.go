@@ -142,6 +142,9 @@ func (s *Store) PutSyncState(ctx context.Context, st *billsync.SyncState) error 
 		return err
 	}
 	return s.tx(ctx, "put sync state", func(tx *txn) error {
+		if err := s.checkFences(ctx, tx); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, s.sql.putSyncState, args...)
 		return err
 	})
@@ -151,6 +154,9 @@ func (s *Store) PutSyncState(ctx context.Context, st *billsync.SyncState) error 
 // error, so a repeated delete is harmless.
 func (s *Store) DeleteSyncState(ctx context.Context, t billsync.ObjectType, billingID string) error {
 	return s.tx(ctx, "delete sync state", func(tx *txn) error {
+		if err := s.checkFences(ctx, tx); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, DeleteSyncStateSQL, string(t), billingID)
 		return err
 	})

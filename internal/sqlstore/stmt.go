@@ -55,11 +55,13 @@ func (m stmts) close() error {
 type statements struct {
 	followers, putSyncState, addConflict string
 	lockQueueRow, lockDeadLetter         string
+	fence                                string
 }
 
 func newStatements(d Dialect) statements {
 	st := statements{
 		followers: FollowersSQL(d),
+		fence:     fenceSQL + d.FenceLock,
 		putSyncState: `INSERT INTO sync_state (` + SyncStateColumns + `) VALUES ($1, $2, $3, $4, $5, $6` + d.JSONCast + `, $7)
 			` + PutSyncStateConflict,
 		addConflict: `INSERT INTO conflicts (` + InsertConflictColumns + `)
@@ -82,14 +84,14 @@ func newStatements(d Dialect) statements {
 // index's columns keeps PostgreSQL on that index.) Without a ($3-1)th
 // follower every follower is taken.
 func FollowersSQL(d Dialect) string {
-	return `UPDATE queue SET state = 'running', attempt = attempt + 1, lease_until = $1
+	return `UPDATE queue SET state = 'running', attempt = attempt + 1, fence = fence + 1, lease_until = $1
 	WHERE id IN (
 		SELECT f.id FROM queue h JOIN queue f ON f.partition_key = h.partition_key AND f.id > h.id
 		WHERE h.id IN (` + d.IDsInJSON + `)
 		AND f.id <= coalesce((SELECT x.id FROM queue x WHERE x.partition_key = h.partition_key AND x.id > h.id
 			ORDER BY x.partition_key, x.id LIMIT 1 OFFSET $3 - 2), 9223372036854775807)
 	)
-	RETURNING ` + ChangeColumns
+	RETURNING ` + ClaimColumns
 }
 
 // Savepoints of group commit.
@@ -105,7 +107,7 @@ const (
 func (s *Store) writeSQL() []string {
 	q := []string{s.d.InsertChangeSQL, s.d.SeenSQL, RefreshHeadSQL, s.d.ClaimSQL, s.sql.followers,
 		completeSQL, retryReturningSQL, releaseChangeSQL, InsertLogSQL, s.sql.putSyncState, DeleteSyncStateSQL,
-		SetReplayIDSQL, TryLeaseSQL, s.sql.lockQueueRow}
+		SetReplayIDSQL, TryLeaseSQL, s.sql.lockQueueRow, s.sql.fence}
 	if s.d.GroupCommit {
 		q = append(q, savepointSQL, releaseSQL, rollbackToSQL)
 	}
