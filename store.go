@@ -157,5 +157,6 @@ type Store interface {
 	MetaStore
 	ConflictStore
 	LeaseStore
+	HeldRunStore
 	Close() error
 }

@@ -53,6 +53,10 @@ func Run(t *testing.T, newStore func(t *testing.T) billsync.Store) {
 		{"Conflicts/Resolve", testConflictResolve},
 		{"Conflicts/CountHeld", testConflictCountHeld},
 		{"Leases", testLeases},
+		{"Held/RoundTrip", testHeldRoundTrip},
+		{"Held/List", testHeldList},
+		{"Held/Approve", testHeldApprove},
+		{"Held/Discard", testHeldDiscard},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
