@@ -24,6 +24,9 @@ type Config struct {
 	// resolving a conflict or a resync queues (H2).
 	Conflicts billsync.ConflictStore
 	Queue     billsync.Queue
+	// Held keeps the runs the mass-change guard holds; without it a
+	// resync over a guard limit fails rather than apply.
+	Held billsync.HeldRunStore
 	// OnEnqueue wakes the runner after the engine queued work itself.
 	OnEnqueue func()
 	// LimitPause is how long every Salesforce-bound change waits after
