@@ -2,8 +2,11 @@ package httpserver
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/billsync/billsync"
 )
@@ -119,4 +122,26 @@ func (s *Server) handleDecideHeld(w http.ResponseWriter, r *http.Request, approv
 	s.log.Info("mass-change guard: held run "+verb, "held_run", run.ID, "by", actor, "object", run.Object, "resync", run.Job,
 		"deletes", run.Guard.Deletes, "overwrites", run.Guard.Overwrites, "changes", run.Changes)
 	writeJSON(w, http.StatusOK, run)
+}
+
+// descHeldRunsPending is what to alert on: a resync the mass-change guard
+// held waits for an admin, and nothing of it is applied meanwhile.
+var descHeldRunsPending = prometheus.NewDesc(namespace+"_held_runs_pending",
+	"Runs the mass-change guard held, waiting for an admin to approve or discard them (counted up to 1000); absent when the store could not say.", nil, nil)
+
+// collectHeldRuns reports the pending held runs when the gauges' store
+// keeps held runs (billsync.Store does).
+func (c *storeCollector) collectHeldRuns(ctx context.Context, ch chan<- prometheus.Metric) {
+	hs, ok := c.store.(interface {
+		HeldRuns(ctx context.Context, f billsync.HeldRunFilter) ([]billsync.HeldRun, error)
+	})
+	if !ok {
+		return
+	}
+	runs, err := hs.HeldRuns(ctx, billsync.HeldRunFilter{State: billsync.HeldPending, Limit: 1000})
+	if err != nil {
+		c.log.Warn("metrics: held runs", slog.Any("err", err))
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descHeldRunsPending, prometheus.GaugeValue, float64(len(runs)))
 }

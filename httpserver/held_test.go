@@ -6,8 +6,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/mock"
 )
 
 // hold stores a held run of n resync repairs of balances.
@@ -92,5 +96,39 @@ func TestHeldRunsUnavailable(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Held = nil })
 	if res := h.do("GET", "/api/v1/held", readToken, nil, nil); res.status != http.StatusServiceUnavailable {
 		t.Fatalf("GET: %d %s", res.status, res.body)
+	}
+}
+
+// The pending held runs are a gauge to alert on, read from the store at
+// each scrape.
+func TestHeldRunsGauge(t *testing.T) {
+	st := &mock.Store{Now: func() time.Time { return testNow }}
+	m, err := NewMetrics(MetricsConfig{Registry: prometheus.NewRegistry(), Gauges: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(c *Config) { c.Metrics = m; c.Held = st })
+	h.store = st
+	gauge := func() string {
+		for _, line := range strings.Split(string(h.do("GET", "/metrics", "", nil, nil).body), "\n") {
+			if strings.HasPrefix(line, "billsync_held_runs_pending ") {
+				return line
+			}
+		}
+		return "absent"
+	}
+	if g := gauge(); g != "billsync_held_runs_pending 0" {
+		t.Fatalf("gauge %q", g)
+	}
+	id := h.hold(2)
+	h.hold(1)
+	if g := gauge(); g != "billsync_held_runs_pending 2" {
+		t.Fatalf("gauge %q", g)
+	}
+	if res := h.do("POST", fmt.Sprintf("/api/v1/held/%d/discard", id), opsToken, nil, nil); res.status != http.StatusOK {
+		t.Fatalf("discard: %d %s", res.status, res.body)
+	}
+	if g := gauge(); g != "billsync_held_runs_pending 1" {
+		t.Fatalf("gauge after a discard %q", g)
 	}
 }
