@@ -17,7 +17,20 @@ import (
 const (
 	HeldKindResync  = "resync"
 	HeldKindInitial = "initial" // resync --initial
+	// HeldKindBurst holds the deletes of one object arriving as live
+	// changes (webhooks, Salesforce events) past the guard's limit
+	// within its window; later deletes of the object join it.
+	HeldKindBurst = "burst"
 )
+
+// HeldEventPrefix starts the event id of a change an approved burst run
+// queued again ("held:<run id>:<original event id>"): its original event
+// id was seen already, and the guard lets it through.
+const HeldEventPrefix = "held:"
+
+// HeldSampleMax bounds a held run's sample per operation (its counts stay
+// exact).
+const HeldSampleMax = 20
 
 // Held run states.
 const (
@@ -137,6 +150,17 @@ type HeldRunStore interface {
 	// changes and appends an audit entry, in one transaction; nothing is
 	// queued. Errors as ApproveHeldRun.
 	DiscardHeldRun(ctx context.Context, id int64, actor string) (*HeldRun, error)
+	// HoldBurstChange adds delete c, shown as rec, to the pending burst
+	// run of r.Object, creating it from r when there is none, in one
+	// transaction: the run's delete count goes up by one and rec joins
+	// its sample (up to HeldSampleMax). A change whose event id the run
+	// holds already is not added again. It returns the run as stored and
+	// whether this call created it. Approving a burst run queues its
+	// changes under HeldEventPrefix event ids.
+	HoldBurstChange(ctx context.Context, r *HeldRun, c *Change, rec HeldRecord) (run *HeldRun, created bool, err error)
+	// CountSynced is how many records of t have a sync state: the base
+	// of a burst's share.
+	CountSynced(ctx context.Context, t ObjectType) (int64, error)
 }
 
 // HeldAuditKey is the key of the audit entry a held run's decision

@@ -3,6 +3,7 @@ package mock
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -29,8 +30,8 @@ func (s *Store) HoldRun(ctx context.Context, r *billsync.HeldRun, changes []*bil
 	if r == nil || r.Object == "" {
 		return billsync.Errorf(billsync.EINVALID, "a held run needs an object type")
 	}
-	if r.Kind != billsync.HeldKindResync && r.Kind != billsync.HeldKindInitial {
-		return billsync.Errorf(billsync.EINVALID, "held run kind must be %s or %s, not %q", billsync.HeldKindResync, billsync.HeldKindInitial, r.Kind)
+	if r.Kind != billsync.HeldKindResync && r.Kind != billsync.HeldKindInitial && r.Kind != billsync.HeldKindBurst {
+		return billsync.Errorf(billsync.EINVALID, "held run kind must be resync, initial or burst, not %q", r.Kind)
 	}
 	held := make([]billsync.Change, len(changes))
 	for i, c := range changes {
@@ -117,6 +118,9 @@ func (s *Store) decideHeld(id int64, actor, state string) (*billsync.HeldRun, er
 		for i := range h.changes {
 			c := h.changes[i]
 			c.ID, c.Attempt, c.LastError = 0, 0, ""
+			if h.r.Kind == billsync.HeldKindBurst && c.EventID != "" {
+				c.EventID = fmt.Sprintf("%s%d:%s", billsync.HeldEventPrefix, id, c.EventID)
+			}
 			s.enqueueLocked(&c, now)
 		}
 	}
@@ -128,4 +132,55 @@ func (s *Store) decideHeld(id int64, actor, state string) (*billsync.HeldRun, er
 	s.audit = append(s.audit, billsync.AuditEntry{ID: int64(len(s.audit) + 1), Time: now, Actor: actor, Key: billsync.HeldAuditKey(id), Old: old, New: nv})
 	r := cloneHeld(h.r)
 	return &r, nil
+}
+
+// HoldBurstChange adds c to the pending burst run of r.Object, creating
+// it from r when there is none.
+func (s *Store) HoldBurstChange(ctx context.Context, r *billsync.HeldRun, c *billsync.Change, rec billsync.HeldRecord) (*billsync.HeldRun, bool, error) {
+	if r == nil || r.Object == "" {
+		return nil, false, billsync.Errorf(billsync.EINVALID, "a held run needs an object type")
+	}
+	if err := checkChange(c); err != nil {
+		return nil, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var h *heldRun
+	for _, x := range s.held {
+		if x.r.Kind == billsync.HeldKindBurst && x.r.Object == r.Object && x.r.State == billsync.HeldPending {
+			h = x
+		}
+	}
+	created := h == nil
+	if created {
+		nr := cloneHeld(*r)
+		nr.ID, nr.Kind, nr.State, nr.Changes, nr.Created = int64(len(s.held)+1), billsync.HeldKindBurst, billsync.HeldPending, 0, s.now()
+		nr.Sample = []billsync.HeldRecord{}
+		h = &heldRun{r: nr}
+		s.held = append(s.held, h)
+	}
+	dup := c.EventID != "" && slices.ContainsFunc(h.changes, func(x billsync.Change) bool { return x.EventID == c.EventID })
+	if !dup {
+		h.changes = append(h.changes, cloneChange(*c))
+		h.r.Changes++
+		h.r.Guard.Deletes++
+		if len(h.r.Sample) < billsync.HeldSampleMax {
+			h.r.Sample = append(h.r.Sample, rec)
+		}
+	}
+	out := cloneHeld(h.r)
+	return &out, created, nil
+}
+
+// CountSynced counts the sync states of t.
+func (s *Store) CountSynced(ctx context.Context, t billsync.ObjectType) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for k := range s.states {
+		if k.t == t {
+			n++
+		}
+	}
+	return n, nil
 }

@@ -68,7 +68,7 @@ func testHeldRoundTrip(t *testing.T, s billsync.Store) {
 	}
 	_, err = s.HeldRun(ctx, r.ID+100)
 	wantCode(t, err, billsync.ENOTFOUND)
-	wantCode(t, s.HoldRun(ctx, &billsync.HeldRun{Kind: "burst", Object: billsync.ObjectBalance}, nil), billsync.EINVALID)
+	wantCode(t, s.HoldRun(ctx, &billsync.HeldRun{Kind: "sideways", Object: billsync.ObjectBalance}, nil), billsync.EINVALID)
 }
 
 func testHeldList(t *testing.T, s billsync.Store) {
@@ -167,3 +167,73 @@ func testHeldDiscard(t *testing.T, s billsync.Store) {
 }
 
 func jsonHas(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// Deletes past the guard in a burst join one pending burst run per
+// object; a change held twice is kept once; approving queues them under
+// new event ids (their own were seen); afterwards a new burst starts a
+// new run.
+func testHeldBurst(t *testing.T, s billsync.Store) {
+	ctx := t.Context()
+	base := func(obj billsync.ObjectType) *billsync.HeldRun {
+		return &billsync.HeldRun{Object: obj, Guard: billsync.GuardCheck{Object: obj, Total: 40, DeleteLimit: billsync.GuardLimit{Percent: 10, Count: 2},
+			Held: true, Reasons: []string{"burst"}}}
+	}
+	changes := heldChanges("burst", 3)
+	// Seen and finished before, as a change that came through the
+	// queue was.
+	_, err := s.Enqueue(ctx, changes...)
+	must(t, err)
+	runs, err := s.ClaimRuns(ctx, 100, 100, time.Minute)
+	must(t, err)
+	for _, r := range runs {
+		for _, c := range r {
+			must(t, s.Complete(ctx, c.ID))
+		}
+	}
+	var runID int64
+	for i, c := range append(changes, changes[1]) {
+		rec := billsync.HeldRecord{Op: billsync.GuardDelete, SalesforceID: c.RecordID, Action: "delete in billing"}
+		run, created, err := s.HoldBurstChange(ctx, base(billsync.ObjectBalance), c, rec)
+		must(t, err)
+		if created != (i == 0) || run.Kind != billsync.HeldKindBurst || run.State != billsync.HeldPending {
+			t.Fatalf("hold %d: created %v, %+v", i, created, run)
+		}
+		if i == 0 {
+			runID = run.ID
+		}
+		if want := min(i+1, 3); run.ID != runID || run.Changes != want || run.Guard.Deletes != want || len(run.Sample) != want {
+			t.Fatalf("hold %d: %+v", i, run)
+		}
+	}
+	other, created, err := s.HoldBurstChange(ctx, base(billsync.ObjectAccount), heldChanges("acc", 1)[0], billsync.HeldRecord{Op: billsync.GuardDelete})
+	must(t, err)
+	if !created || other.ID == runID {
+		t.Fatalf("another object's burst joined run %d: %+v", runID, other)
+	}
+	_, err = s.ApproveHeldRun(ctx, runID, "alice")
+	must(t, err)
+	var want []string
+	for _, c := range changes {
+		want = append(want, fmt.Sprintf("%s%d:%s", billsync.HeldEventPrefix, runID, c.EventID))
+	}
+	slices.Sort(want)
+	if got := queuedEventIDs(t, s); !slices.Equal(got, want) {
+		t.Fatalf("approving the burst queued %v, want %v", got, want)
+	}
+	next, created, err := s.HoldBurstChange(ctx, base(billsync.ObjectBalance), heldChanges("later", 1)[0], billsync.HeldRecord{Op: billsync.GuardDelete})
+	must(t, err)
+	if !created || next.ID == runID || next.Changes != 1 {
+		t.Fatalf("a burst after the approval: created %v, %+v", created, next)
+	}
+	n, err := s.CountSynced(ctx, billsync.ObjectBalance)
+	must(t, err)
+	if n != 0 {
+		t.Fatalf("CountSynced of an empty store: %d", n)
+	}
+	must(t, s.PutSyncState(ctx, &billsync.SyncState{Object: billsync.ObjectBalance, BillingID: "bal_1", AccountID: "acc_1"}))
+	must(t, s.PutSyncState(ctx, &billsync.SyncState{Object: billsync.ObjectBalance, BillingID: "bal_2", AccountID: "acc_1"}))
+	must(t, s.PutSyncState(ctx, &billsync.SyncState{Object: billsync.ObjectAccount, BillingID: "acc_1", AccountID: "acc_1"}))
+	if n, err := s.CountSynced(ctx, billsync.ObjectBalance); err != nil || n != 2 {
+		t.Fatalf("CountSynced = %d, %v; want 2", n, err)
+	}
+}

@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) billsync.Store) {
 		{"Held/List", testHeldList},
 		{"Held/Approve", testHeldApprove},
 		{"Held/Discard", testHeldDiscard},
+		{"Held/Burst", testHeldBurst},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,8 +19,14 @@ const (
 	HeldRunSQL = `SELECT ` + HeldRunColumns + ` FROM held_runs WHERE id = $1`
 	// HeldChangesSQL reads the changes of run $1 in their order.
 	HeldChangesSQL = `SELECT change FROM held_changes WHERE run_id = $1 ORDER BY seq`
-	// InsertHeldChangeSQL stores change $3 (JSON) as number $2 of run $1.
-	InsertHeldChangeSQL = `INSERT INTO held_changes (run_id, seq, change) VALUES ($1, $2, $3)`
+	// InsertHeldChangeSQL stores change $3 (JSON) with event id $4 as
+	// number $2 of run $1, unless the run holds that event id already.
+	InsertHeldChangeSQL = `INSERT INTO held_changes (run_id, seq, change, event_id) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (run_id, event_id) WHERE event_id <> '' DO NOTHING`
+	// PendingBurstSQL finds the pending burst run of object $1.
+	PendingBurstSQL = `SELECT ` + HeldRunColumns + ` FROM held_runs WHERE object = $1 AND kind = 'burst' AND state = 'pending'`
+	// CountSyncedSQL counts the sync states of object $1.
+	CountSyncedSQL = `SELECT count(*) FROM sync_state WHERE object = $1`
 	// DropHeldChangesSQL forgets the changes of a decided run.
 	DropHeldChangesSQL = `DELETE FROM held_changes WHERE run_id = $1`
 	// DecideHeldRunSQL marks run $4 $1 by $2 at $3 if it is pending. Under
@@ -42,8 +48,9 @@ func CheckHeldRun(r *billsync.HeldRun, changes []*billsync.Change) error {
 	switch {
 	case r == nil || r.Object == "":
 		return billsync.Errorf(billsync.EINVALID, "a held run needs an object type")
-	case r.Kind != billsync.HeldKindResync && r.Kind != billsync.HeldKindInitial:
-		return billsync.Errorf(billsync.EINVALID, "held run kind must be %s or %s, not %q", billsync.HeldKindResync, billsync.HeldKindInitial, r.Kind)
+	case r.Kind != billsync.HeldKindResync && r.Kind != billsync.HeldKindInitial && r.Kind != billsync.HeldKindBurst:
+		return billsync.Errorf(billsync.EINVALID, "held run kind must be %s, %s or %s, not %q",
+			billsync.HeldKindResync, billsync.HeldKindInitial, billsync.HeldKindBurst, r.Kind)
 	}
 	return CheckChanges(changes)
 }
@@ -126,7 +133,7 @@ func (s *Store) HoldRun(ctx context.Context, r *billsync.HeldRun, changes []*bil
 		}
 		var b batch
 		for i := range enc {
-			b.exec(InsertHeldChangeSQL, id, i, enc[i])
+			b.exec(InsertHeldChangeSQL, id, i, enc[i], changes[i].EventID)
 		}
 		return s.run(ctx, tx, b)
 	})
@@ -204,6 +211,9 @@ func (s *Store) decideHeldRun(ctx context.Context, id int64, actor, state string
 			if queued, err = heldChanges(ctx, tx, id); err != nil {
 				return err
 			}
+			if out.Kind == billsync.HeldKindBurst {
+				ReleaseBurst(id, queued)
+			}
 			if len(queued) > 0 {
 				ids, dup = make([]int64, len(queued)), make([]bool, len(queued))
 				if err := s.insertChanges(ctx, tx, queued, now, ids, dup); err != nil {
@@ -263,4 +273,81 @@ func heldChanges(ctx context.Context, tx *txn, id int64) ([]*billsync.Change, er
 		out = append(out, &c)
 	}
 	return out, rows.Err()
+}
+
+// ReleaseBurst gives the changes of approved burst run id the event ids
+// they are queued under again: their own were seen when they first came.
+func ReleaseBurst(id int64, changes []*billsync.Change) {
+	for _, c := range changes {
+		if c.EventID != "" {
+			c.EventID = fmt.Sprintf("%s%d:%s", billsync.HeldEventPrefix, id, c.EventID)
+		}
+	}
+}
+
+// AddToBurst counts one more held delete in a burst run's summary and
+// adds rec to its sample while there is room.
+func AddToBurst(r *billsync.HeldRun, rec billsync.HeldRecord) {
+	r.Guard.Deletes++
+	if len(r.Sample) < billsync.HeldSampleMax {
+		r.Sample = append(r.Sample, rec)
+	}
+}
+
+// HoldBurstChange adds c to the pending burst run of r.Object.
+func (s *Store) HoldBurstChange(ctx context.Context, r *billsync.HeldRun, c *billsync.Change, rec billsync.HeldRecord) (*billsync.HeldRun, bool, error) {
+	r.Kind = billsync.HeldKindBurst
+	if err := CheckHeldRun(r, []*billsync.Change{c}); err != nil {
+		return nil, false, err
+	}
+	enc, err := json.Marshal(c)
+	if err != nil {
+		return nil, false, billsync.Errorf(billsync.EINVALID, "held change of %s %s: %v", c.Object, c.RecordID, err)
+	}
+	now := s.now().UTC()
+	insert := `INSERT INTO held_runs (created_at, kind, job, object, state, changes, summary)
+		VALUES ($1, 'burst', $2, $3, 'pending', 0, $4` + s.d.JSONCast + `) ON CONFLICT (object) WHERE kind = 'burst' AND state = 'pending' DO NOTHING`
+	update := `UPDATE held_runs SET changes = $2, summary = $3` + s.d.JSONCast + ` WHERE id = $1`
+	var out *billsync.HeldRun
+	var created bool
+	err = s.tx(ctx, "hold burst change", func(tx *txn) error {
+		out, created = nil, false // fn may run again
+		sum, err := json.Marshal(heldSummary{Guard: r.Guard, Sample: []billsync.HeldRecord{}})
+		if err != nil {
+			return err
+		}
+		n, err := rowsAffected(tx.ExecContext(ctx, insert, now.UnixNano(), r.Job, string(r.Object), string(sum)))
+		if err != nil {
+			return err
+		}
+		created = n > 0
+		if out, err = scanHeldRun(tx.QueryRowContext(ctx, PendingBurstSQL, string(r.Object))); err != nil {
+			return err
+		}
+		added, err := rowsAffected(tx.ExecContext(ctx, InsertHeldChangeSQL, out.ID, out.Changes, enc, c.EventID))
+		if err != nil || added == 0 {
+			return err
+		}
+		out.Changes++
+		AddToBurst(out, rec)
+		sum, err = json.Marshal(heldSummary{Guard: out.Guard, Sample: out.Sample})
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, update, out.ID, out.Changes, string(sum))
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, created, nil
+}
+
+// CountSynced counts the sync states of t.
+func (s *Store) CountSynced(ctx context.Context, t billsync.ObjectType) (int64, error) {
+	var n int64
+	if err := s.readRow(ctx, CountSyncedSQL, string(t)).Scan(&n); err != nil {
+		return 0, s.err("count synced", err)
+	}
+	return n, nil
 }
