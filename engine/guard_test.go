@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/billsync/billsync"
 )
@@ -214,5 +215,115 @@ func TestGuardCountLimit(t *testing.T) {
 	rep := b.resync(t, billsync.ResyncRequest{})
 	if g := rep.Guard[0]; !g.Held || g.Deletes != 3 || rep.Repairs != 0 {
 		t.Fatalf("guard %+v, report %+v", g, rep)
+	}
+}
+
+// deleteInBilling deletes account id in billing and queues its webhook.
+func (b *bundle) deleteInBilling(t *testing.T, id string) {
+	t.Helper()
+	if err := b.billing.Delete(context.Background(), billsync.ObjectAccount, id); err != nil {
+		t.Fatal(err)
+	}
+	c := billingChange(t, billsync.ObjectAccount, billsync.OpDeleted, `{"id":"`+id+`","version":9}`)
+	c.ID, c.EventID = 0, "webhook:delete:"+id
+	if _, err := b.store.Enqueue(context.Background(), &c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A burst of deletes arriving as webhooks is mirrored up to the count of
+// guard.deletes.account; the rest join one pending burst run, unapplied
+// but not lost; a later delete joins it too. Approving applies them;
+// the sync log says why each was held.
+func TestGuardHoldsBurstOfDeletes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.set(t, "deletes.account", `"mirror"`)
+	b.set(t, "guard.deletes.account", `{"percent":10,"count":2}`)
+	ids := b.syncedAccounts(t, 10)
+	for _, id := range ids[:4] {
+		b.deleteInBilling(t, id)
+	}
+	entries := b.drain(t)
+	held := 0
+	for _, le := range entries {
+		if le.Reason == billsync.ReasonHeld {
+			held++
+		}
+	}
+	if held != 2 {
+		t.Fatalf("%d deletes held, want 2: %+v", held, entries)
+	}
+	if got := len(b.org.All("BillingAccount__c")); got != 8 {
+		t.Fatalf("%d accounts in Salesforce, want 8 (2 deleted, 2 held)", got)
+	}
+	runs := b.pendingHeld(t)
+	if len(runs) != 1 || runs[0].Kind != billsync.HeldKindBurst || runs[0].Changes != 2 || runs[0].Guard.Deletes != 2 ||
+		runs[0].Guard.Total != 8 || len(runs[0].Sample) != 2 || runs[0].Sample[0].SalesforceID == "" {
+		t.Fatalf("held runs %+v", runs)
+	}
+	// While the run is pending, every delete of accounts joins it.
+	b.deleteInBilling(t, ids[4])
+	b.drain(t)
+	if runs = b.pendingHeld(t); len(runs) != 1 || runs[0].Changes != 3 {
+		t.Fatalf("held runs after one more delete %+v", runs)
+	}
+	if _, err := b.store.ApproveHeldRun(ctx, runs[0].ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, le := range b.drain(t) {
+		if le.Outcome != billsync.OutcomeSuccess || le.Operation != "delete" {
+			t.Errorf("approved delete %+v", le)
+		}
+	}
+	if got := len(b.org.All("BillingAccount__c")); got != 5 {
+		t.Fatalf("%d accounts in Salesforce after the approval, want 5", got)
+	}
+}
+
+// Discarding a burst run deletes nothing of it.
+func TestGuardDiscardBurst(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.set(t, "deletes.account", `"mirror"`)
+	b.set(t, "guard.deletes.account", `{"percent":10,"count":1}`)
+	ids := b.syncedAccounts(t, 4)
+	for _, id := range ids[:3] {
+		b.deleteInBilling(t, id)
+	}
+	b.drain(t)
+	runs := b.pendingHeld(t)
+	if len(runs) != 1 || runs[0].Changes != 2 {
+		t.Fatalf("held runs %+v", runs)
+	}
+	if _, err := b.store.DiscardHeldRun(context.Background(), runs[0].ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	b.drain(t)
+	if got := len(b.org.All("BillingAccount__c")); got != 3 {
+		t.Fatalf("%d accounts in Salesforce, want 3 (1 deleted, 2 discarded)", got)
+	}
+}
+
+func TestBurstCounter(t *testing.T) {
+	var c burstCounter
+	now := fixedNow
+	for id := int64(1); id <= 3; id++ {
+		if !c.admit(billsync.ObjectAccount, id, now, time.Minute, 3) {
+			t.Fatalf("change %d refused", id)
+		}
+	}
+	if c.admit(billsync.ObjectAccount, 4, now, time.Minute, 3) {
+		t.Fatal("a fourth delete within the window admitted")
+	}
+	if !c.admit(billsync.ObjectAccount, 2, now, time.Minute, 3) {
+		t.Fatal("a retried change refused")
+	}
+	if !c.admit(billsync.ObjectBalance, 5, now, time.Minute, 3) {
+		t.Fatal("another object's delete refused")
+	}
+	if !c.admit(billsync.ObjectAccount, 6, now.Add(time.Minute), time.Minute, 3) {
+		t.Fatal("a delete after the window refused")
 	}
 }
