@@ -31,6 +31,9 @@ object's records than its guard.deletes.<object> or guard.overwrites.<object>
 setting allows (default: 10 % or 500 records, whichever is smaller) is not
 applied: its repairs are held until an admin approves them (they are queued
 and applied, each record read afresh) or discards them (nothing is written).
+Deletes arriving as live changes (webhooks, Salesforce events) past the
+guard.deletes.<object> count within 10 minutes are held the same way, in
+one burst run per object.
 
 Without a subcommand, held lists the pending runs with their counts and a
 sample of the records they would delete or overwrite.`,
@@ -149,7 +152,11 @@ func parseHeldID(s string) (int64, error) {
 // to max sample records.
 func printHeldRun(w io.Writer, r *billsync.HeldRun, max int) error {
 	g := r.Guard
-	fmt.Fprintf(w, "held run %d: %s, %s of %s (resync %s), held %s\n", r.ID, r.State, r.Kind, r.Object, r.Job, r.Created.UTC().Format(time.RFC3339))
+	what := fmt.Sprintf("%s of %s (resync %s)", r.Kind, r.Object, r.Job)
+	if r.Kind == billsync.HeldKindBurst {
+		what = fmt.Sprintf("burst of %s deletes from live changes", r.Object)
+	}
+	fmt.Fprintf(w, "held run %d: %s, %s, held %s\n", r.ID, r.State, what, r.Created.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RECORDS\tDELETES\tOVERWRITES\tCHANGES HELD\tDELETE LIMIT\tOVERWRITE LIMIT")
 	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\n", g.Total, g.Deletes, g.Overwrites, r.Changes, g.DeleteLimit, g.OverwriteLimit)
