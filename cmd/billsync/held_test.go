@@ -167,3 +167,53 @@ func TestGuardHoldsMassDeleteOfBalances(t *testing.T) {
 		t.Fatalf("the resync after the approval finds %+v", again)
 	}
 }
+
+// TestGuardHoldsBurstOfBalanceDeletes: balances deleted in billing one by
+// one, with deletes mirrored, are deleted in Salesforce up to the count
+// of guard.deletes.balance; the rest are held in one burst run, listed by
+// the CLI, and deleted once it is approved.
+func TestGuardHoldsBurstOfBalanceDeletes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped in -short mode")
+	}
+	t.Parallel()
+	h := startHarness(t, sandbox.Options{})
+	ctx := context.Background()
+	h.setSetting("deletes.balance", "mirror")
+	h.setSetting("guard.deletes.balance", "10%,2")
+	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "BURST", "name": "Burst", "currency": "USD"})
+	var bals []billsync.Entity
+	for i := range 6 {
+		bals = append(bals, h.create(billsync.ObjectBalance, billsync.Entity{"accountId": acc.ID(), "code": fmt.Sprintf("B%d", i),
+			"name": "Prepaid", "amount": "1.00", "currency": "USD"}))
+	}
+	for _, b := range bals {
+		h.sfRecord("BillingBalance__c", b.ID(), nil)
+	}
+	h.quiesce()
+	for _, b := range bals[:4] {
+		if err := h.billing.Delete(ctx, billsync.ObjectBalance, b.ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.quiesce()
+	if n := len(h.sb.SF.Records("BillingBalance__c")); n != 4 {
+		t.Fatalf("%d balances in Salesforce, want 4 (2 deleted, 2 held)", n)
+	}
+	runs, err := h.admin.HeldRuns(ctx, billsync.HeldRunFilter{State: billsync.HeldPending})
+	if err != nil || len(runs) != 1 || runs[0].Kind != billsync.HeldKindBurst || runs[0].Changes != 2 {
+		t.Fatalf("held runs %+v, %v", runs, err)
+	}
+	out, err := h.runSandboxCLI(newHeldCmd)
+	if err != nil || !strings.Contains(out, fmt.Sprintf("held run %d: pending, burst of balance deletes", runs[0].ID)) ||
+		!strings.Contains(out, "more than 2 deletes of balance records within 10m0s") {
+		t.Fatalf("billsync held: %v\n%s", err, out)
+	}
+	if out, err := h.runSandboxCLI(newHeldCmd, "approve", fmt.Sprint(runs[0].ID)); err != nil {
+		t.Fatalf("billsync held approve: %v\n%s", err, out)
+	}
+	h.eventually("the held balance deletes applied", func() (bool, string) {
+		n := len(h.sb.SF.Records("BillingBalance__c"))
+		return n == 2, fmt.Sprint(n)
+	})
+}
