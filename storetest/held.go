@@ -237,3 +237,30 @@ func testHeldBurst(t *testing.T, s billsync.Store) {
 		t.Fatalf("CountSynced = %d, %v; want 2", n, err)
 	}
 }
+
+// Deletes held at once (replicas, workers) join one burst run, each once.
+func testHeldBurstConcurrent(t *testing.T, s billsync.Store) {
+	ctx := t.Context()
+	changes := heldChanges("concurrent", 8)
+	errs := make(chan error, len(changes))
+	for _, c := range changes {
+		go func() {
+			r := &billsync.HeldRun{Object: billsync.ObjectBalance, Guard: billsync.GuardCheck{Object: billsync.ObjectBalance, Held: true}}
+			_, _, err := s.HoldBurstChange(ctx, r, c, billsync.HeldRecord{Op: billsync.GuardDelete, SalesforceID: c.RecordID})
+			errs <- err
+		}()
+	}
+	for range changes {
+		must(t, <-errs)
+	}
+	runs, err := s.HeldRuns(ctx, billsync.HeldRunFilter{State: billsync.HeldPending})
+	must(t, err)
+	if len(runs) != 1 || runs[0].Changes != 8 || runs[0].Guard.Deletes != 8 {
+		t.Fatalf("held runs %+v", runs)
+	}
+	_, err = s.ApproveHeldRun(ctx, runs[0].ID, "alice")
+	must(t, err)
+	if got := queuedEventIDs(t, s); len(got) != 8 {
+		t.Fatalf("approval queued %v", got)
+	}
+}

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) billsync.Store) {
 		{"Held/Approve", testHeldApprove},
 		{"Held/Discard", testHeldDiscard},
 		{"Held/Burst", testHeldBurst},
+		{"Held/BurstConcurrent", testHeldBurstConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,8 +23,10 @@ const (
 	// number $2 of run $1, unless the run holds that event id already.
 	InsertHeldChangeSQL = `INSERT INTO held_changes (run_id, seq, change, event_id) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (run_id, event_id) WHERE event_id <> '' DO NOTHING`
-	// PendingBurstSQL finds the pending burst run of object $1.
-	PendingBurstSQL = `SELECT ` + HeldRunColumns + ` FROM held_runs WHERE object = $1 AND kind = 'burst' AND state = 'pending'`
+	// LockBurstSQL finds the pending burst run of object $1 and locks its
+	// row (an update that changes nothing), so that concurrent holders on
+	// PostgreSQL take turns and each reads the count the last one left.
+	LockBurstSQL = `UPDATE held_runs SET changes = changes WHERE object = $1 AND kind = 'burst' AND state = 'pending' RETURNING ` + HeldRunColumns
 	// CountSyncedSQL counts the sync states of object $1.
 	CountSyncedSQL = `SELECT count(*) FROM sync_state WHERE object = $1`
 	// DropHeldChangesSQL forgets the changes of a decided run.
@@ -321,7 +323,12 @@ func (s *Store) HoldBurstChange(ctx context.Context, r *billsync.HeldRun, c *bil
 			return err
 		}
 		created = n > 0
-		if out, err = scanHeldRun(tx.QueryRowContext(ctx, PendingBurstSQL, string(r.Object))); err != nil {
+		if out, err = scanHeldRun(tx.QueryRowContext(ctx, LockBurstSQL, string(r.Object))); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				// Decided between the insert and the lock: the
+				// change is tried again and starts a new run.
+				return billsync.Errorf(billsync.EUNAVAILABLE, "the pending burst run of %s was decided meanwhile", r.Object)
+			}
 			return err
 		}
 		added, err := rowsAffected(tx.ExecContext(ctx, InsertHeldChangeSQL, out.ID, out.Changes, enc, c.EventID))
