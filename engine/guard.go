@@ -16,10 +16,6 @@ import (
 // wrong mapping or a wrong org otherwise turns one command into
 // thousands of destroyed records before anyone looks.
 
-// guardSample bounds how many records of each operation a held run shows
-// (its counts stay exact).
-const guardSample = 20
-
 // overwrite marks it as overwriting fields of an existing record, keeping
 // both sides' values of those fields for the guard's sample.
 func overwrite(it resyncItem, fields []string, billing, sf mapping.Values) resyncItem {
@@ -49,13 +45,13 @@ func checkGuard(req billsync.ResyncRequest, s *resyncSnapshot, p *resyncPlan) (b
 		switch it.guardOp {
 		case billsync.GuardDelete:
 			g.Deletes++
-			if nDel < guardSample {
+			if nDel < billsync.HeldSampleMax {
 				nDel++
 				sample = append(sample, heldRecord(it, s))
 			}
 		case billsync.GuardOverwrite:
 			g.Overwrites++
-			if nOver < guardSample {
+			if nOver < billsync.HeldSampleMax {
 				nOver++
 				sample = append(sample, heldRecord(it, s))
 			}
