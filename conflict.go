@@ -123,7 +123,11 @@ type ResyncReport struct {
 	Repairs     int           `json:"repairs"`  // changes queued to repair (0 in a dry run)
 	APICalls    int           `json:"apiCalls"` // Salesforce calls spent reading, and estimated for the repair
 	Diffs       []ResyncDiff  `json:"diffs"`    // at most the first 1000
-	Error       string        `json:"error,omitempty"`
+	// Guard is the mass-change guard's check of each object compared:
+	// an object over a limit is held (not repaired) until an admin
+	// approves it; in a dry run it says a real run would be held.
+	Guard []GuardCheck `json:"guard,omitempty"`
+	Error string       `json:"error,omitempty"`
 }
 
 // Resyncer runs resyncs in the server (the engine implements it).

@@ -47,6 +47,7 @@ const (
 	ReasonRetryLimit       = "retry_limit"        // H3: attempts exhausted
 	ReasonInvalidWebhook   = "invalid_webhook"    // a signed webhook refused as invalid (outcome rejected)
 	ReasonDiscarded        = "discarded"          // an operator discarded the dead letter
+	ReasonHeld             = "held"               // the mass-change guard held it for an admin's approval
 )
 
 // LogEntry is one sync attempt (G1).

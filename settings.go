@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,6 +30,11 @@ const (
 
 	PrefixConflicts = "conflicts." // D2: conflicts.<object>
 	PrefixDeletes   = "deletes."   // H1: deletes.<object>
+
+	// The mass-change guard's limits, per object: guard.deletes.<object>
+	// and guard.overwrites.<object>, each {"percent": P, "count": N}.
+	PrefixGuardDeletes    = "guard.deletes."
+	PrefixGuardOverwrites = "guard.overwrites."
 )
 
 // Conflict policies (D2).
@@ -66,6 +72,7 @@ const (
 	kindStringList
 	kindStringMap
 	kindEnum
+	kindGuard // a GuardLimit
 )
 
 type settingDef struct {
@@ -100,6 +107,11 @@ func init() {
 	for _, t := range []ObjectType{ObjectAccount, ObjectBalance, ObjectBalanceTransaction} {
 		settingDefs[PrefixConflicts+string(t)] = settingDef{kindEnum, `"` + PolicyLatestWins + `"`,
 			[]string{PolicyLatestWins, PolicyBillingWins, PolicySalesforceWins, PolicyManual}, "conflict policy for " + string(t)}
+		def, _ := json.Marshal(DefaultGuardLimit)
+		settingDefs[PrefixGuardDeletes+string(t)] = settingDef{kindGuard, string(def), nil,
+			"a resync deleting more of the " + string(t) + " records than this share or number is held for approval"}
+		settingDefs[PrefixGuardOverwrites+string(t)] = settingDef{kindGuard, string(def), nil,
+			"a resync overwriting more of the " + string(t) + " records than this share or number is held for approval"}
 	}
 	for _, t := range ObjectTypes {
 		settingDefs[PrefixDeletes+string(t)] = settingDef{kindEnum, `"` + DeleteIgnore + `"`,
@@ -158,6 +170,13 @@ func ValidateSetting(key string, value json.RawMessage) (json.RawMessage, error)
 		if err = dec.Decode(&s); err == nil && !slices.Contains(d.enum, s) {
 			return nil, Errorf(EINVALID, "setting %s: %q is not one of %s", key, s, strings.Join(d.enum, ", "))
 		}
+	case kindGuard:
+		var g struct{ Percent, Count *int }
+		if err = dec.Decode(&g); err == nil {
+			if g.Percent == nil || g.Count == nil || *g.Percent < 0 || *g.Percent > 100 || *g.Count < 0 {
+				err = errBadGuard
+			}
+		}
 	}
 	if err != nil {
 		return nil, Errorf(EINVALID, "setting %s: %s", key, kindHint(d))
@@ -169,8 +188,13 @@ func ValidateSetting(key string, value json.RawMessage) (json.RawMessage, error)
 	return buf.Bytes(), nil
 }
 
+// errBadGuard marks a guard value out of range; kindHint says what is wanted.
+var errBadGuard = Errorf(EINVALID, "bad guard limit")
+
 func kindHint(d settingDef) string {
 	switch d.kind {
+	case kindGuard:
+		return `want {"percent": 0 to 100, "count": 0 or more} (on the command line: 10%,500)`
 	case kindBool:
 		return "want true or false"
 	case kindString:
@@ -210,6 +234,12 @@ func ParseSettingText(key, text string) (json.RawMessage, error) {
 		}
 	case kindString, kindEnum:
 		v = text
+	case kindGuard:
+		g, err := parseGuardText(text)
+		if err != nil {
+			return nil, Errorf(EINVALID, "setting %s: %q: %s", key, text, kindHint(d))
+		}
+		v = g
 	case kindStringList:
 		l := []string{}
 		for _, p := range strings.Split(text, ",") {
@@ -340,4 +370,46 @@ func (s Settings) DeletePolicy(t ObjectType) string {
 		return p
 	}
 	return DeleteIgnore
+}
+
+// parseGuardText reads "10%,500" (either order): a share and a count.
+func parseGuardText(text string) (GuardLimit, error) {
+	var g GuardLimit
+	var havePct, haveCount bool
+	for _, p := range strings.Split(text, ",") {
+		p = strings.TrimSpace(p)
+		if pct, ok := strings.CutSuffix(p, "%"); ok && !havePct {
+			n, err := strconv.Atoi(strings.TrimSpace(pct))
+			if err != nil {
+				return g, err
+			}
+			g.Percent, havePct = n, true
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || haveCount {
+			return g, errBadGuard
+		}
+		g.Count, haveCount = n, true
+	}
+	if !havePct || !haveCount {
+		return g, errBadGuard
+	}
+	return g, nil
+}
+
+// GuardLimit reads a guard setting (key guard.deletes.<object> or
+// guard.overwrites.<object>); an unset or malformed value reads as
+// DefaultGuardLimit.
+func (s Settings) GuardLimit(key string) GuardLimit {
+	var g GuardLimit
+	if _, err := ValidateSetting(key, s.raw(key)); err != nil || json.Unmarshal(s.raw(key), &g) != nil {
+		return DefaultGuardLimit
+	}
+	return g
+}
+
+// GuardLimits are t's delete and overwrite limits.
+func (s Settings) GuardLimits(t ObjectType) (deletes, overwrites GuardLimit) {
+	return s.GuardLimit(PrefixGuardDeletes + string(t)), s.GuardLimit(PrefixGuardOverwrites + string(t))
 }

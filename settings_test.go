@@ -39,3 +39,42 @@ func TestRejectedIsAnOutcome(t *testing.T) {
 		t.Errorf("unknown outcome error does not list rejected: %v", err)
 	}
 }
+
+func TestGuardSettings(t *testing.T) {
+	s := billsync.NewSettings(nil)
+	if d, o := s.GuardLimits(billsync.ObjectBalance); d != billsync.DefaultGuardLimit || o != billsync.DefaultGuardLimit {
+		t.Fatalf("defaults %+v %+v", d, o)
+	}
+	for text, want := range map[string]string{
+		"10%,500":                   `{"percent":10,"count":500}`,
+		" 250 , 5% ":                `{"percent":5,"count":250}`,
+		`{"percent":0,"count":0}`:   `{"percent":0,"count":0}`,
+		`{"count":7,"percent":100}`: `{"count":7,"percent":100}`,
+	} {
+		v, err := billsync.ParseSettingText(billsync.PrefixGuardDeletes+"balance", text)
+		if err != nil || string(v) != want {
+			t.Errorf("billsync.ParseSettingText(%q) = %s, %v; want %s", text, v, err, want)
+		}
+	}
+	for _, bad := range []string{"10%", "500", "101%,5", "10%,-1", "ten%,5", `{"percent":10}`, `{"percent":10,"count":5,"x":1}`, "10%,5,6"} {
+		if v, err := billsync.ParseSettingText(billsync.PrefixGuardOverwrites+"account", bad); err == nil {
+			t.Errorf("billsync.ParseSettingText(%q) = %s, want an error", bad, v)
+		}
+	}
+	s = billsync.NewSettings([]billsync.Setting{{Key: billsync.PrefixGuardDeletes + "balance", Value: []byte(`{"percent":50,"count":3}`)}})
+	if d, _ := s.GuardLimits(billsync.ObjectBalance); d != (billsync.GuardLimit{Percent: 50, Count: 3}) {
+		t.Fatalf("stored %+v", d)
+	}
+}
+
+func TestGuardLimitExceeded(t *testing.T) {
+	l := billsync.GuardLimit{Percent: 10, Count: 500}
+	for _, c := range []struct {
+		n, total int
+		want     bool
+	}{{0, 0, false}, {0, 10, false}, {1, 10, false}, {2, 10, true}, {1, 9, true}, {500, 10000, false}, {501, 10000, true}, {8, 10, true}} {
+		if got := l.Exceeded(c.n, c.total); got != c.want {
+			t.Errorf("%d of %d: %v, want %v", c.n, c.total, got, c.want)
+		}
+	}
+}

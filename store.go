@@ -225,5 +225,6 @@ type Store interface {
 	MetaStore
 	ConflictStore
 	LeaseStore
+	HeldRunStore
 	Close() error
 }

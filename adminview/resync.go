@@ -262,7 +262,30 @@ func ResyncSummary(w io.Writer, rep *billsync.ResyncReport) error {
 	case rep.Differences == 0:
 		fmt.Fprintln(w, "\nno differences: both sides agree")
 	}
+	guardSummary(w, rep)
 	return nil
+}
+
+// guardSummary says which objects the mass-change guard held (or, in a
+// dry run, would hold), why, and how to decide.
+func guardSummary(w io.Writer, rep *billsync.ResyncReport) {
+	for _, g := range rep.Guard {
+		if !g.Held {
+			continue
+		}
+		switch {
+		case rep.Request.DryRun:
+			fmt.Fprintf(w, "\nmass-change guard: a real run would hold the %s repairs for approval:\n", g.Object)
+		default:
+			fmt.Fprintf(w, "\nmass-change guard: the %s repairs are held (held run %d); nothing of them was applied:\n", g.Object, g.HeldRun)
+		}
+		for _, why := range g.Reasons {
+			fmt.Fprintf(w, "  %s\n", why)
+		}
+		if !rep.Request.DryRun {
+			fmt.Fprintf(w, "  review: billsync held show %d; then billsync held approve %d or billsync held discard %d\n", g.HeldRun, g.HeldRun, g.HeldRun)
+		}
+	}
 }
 
 // ResyncError is how a failed resync ends the command; nil unless it

@@ -96,6 +96,9 @@ func (e *Engine) deleteFromBilling(ctx context.Context, a *attempt.Attempt, om *
 		}
 		a.Finish(billsync.OutcomeSuccess, "", "flag", "", "deleted in billing: "+mapping.FieldDeleted+" set", "", st.SalesforceID)
 	case deleteMirror:
+		if e.holdBurst(ctx, a, c.Object, c.RecordID, st.SalesforceID, "delete in Salesforce (deleted in billing)") {
+			return
+		}
 		res, err := e.cfg.CRM.Delete(ctx, []string{st.SalesforceID})
 		if err == nil && len(res) == 1 {
 			err = res[0].Err()
@@ -139,6 +142,9 @@ func (e *Engine) deleteFromSalesforce(ctx context.Context, a *attempt.Attempt, o
 	case deleteFlag:
 		e.flagInBilling(ctx, a, om.Type, st)
 	case deleteMirror:
+		if e.holdBurst(ctx, a, om.Type, st.BillingID, c.RecordID, "delete in billing (deleted in Salesforce)") {
+			return
+		}
 		e.deleteInBilling(ctx, a, om.Type, st)
 	}
 }

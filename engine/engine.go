@@ -24,6 +24,13 @@ type Config struct {
 	// resolving a conflict or a resync queues (H2).
 	Conflicts billsync.ConflictStore
 	Queue     billsync.Queue
+	// Held keeps the runs the mass-change guard holds; without it a
+	// resync over a guard limit fails rather than apply, and bursts of
+	// deletes are not guarded.
+	Held billsync.HeldRunStore
+	// BurstWindow is how far back the guard counts the deletes of live
+	// changes; default DefaultBurstWindow.
+	BurstWindow time.Duration
 	// OnEnqueue wakes the runner after the engine queued work itself.
 	OnEnqueue func()
 	// LimitPause is how long every Salesforce-bound change waits after
@@ -76,6 +83,7 @@ type Engine struct {
 
 	jobsOnce sync.Once
 	resyncs  *resyncJobs
+	bursts   burstCounter // the mass-change guard's count of live deletes
 
 	pauseMu     sync.Mutex
 	pausedUntil time.Time

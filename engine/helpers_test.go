@@ -35,7 +35,7 @@ func setup(t *testing.T) *bundle {
 	b := &bundle{store: mock.NewStore(), org: mock.NewOrg(), billing: mock.NewBilling(), wakes: make(chan struct{}, 100), revs: map[string]int64{}}
 	b.store.Now = func() time.Time { return fixedNow }
 	b.org.FailRecord = b.revisionRule
-	e, err := New(Config{Settings: b.store, State: b.store, Conflicts: b.store, Queue: b.store, CRM: b.org, Billing: b.billing,
+	e, err := New(Config{Settings: b.store, State: b.store, Conflicts: b.store, Queue: b.store, Held: b.store, CRM: b.org, Billing: b.billing,
 		OnEnqueue: func() { b.wakes <- struct{}{} }, Logger: slog.New(slog.DiscardHandler),
 		Clock: func() time.Time { return fixedNow }, MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }})
 	if err != nil {

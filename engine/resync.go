@@ -123,14 +123,22 @@ func (e *Engine) resyncObject(ctx context.Context, id string, req billsync.Resyn
 	if err != nil {
 		return err
 	}
-	return e.applyResync(ctx, id, req, p)
+	g, sample := checkGuard(req, snap, p)
+	held := g.Held && !req.DryRun
+	if held {
+		if err := e.holdResync(ctx, id, req, p, &g, sample); err != nil {
+			return err
+		}
+	}
+	e.jobs().update(id, func(r *billsync.ResyncReport) { r.Guard = append(r.Guard, g) })
+	return e.applyResync(ctx, id, req, p, held)
 }
 
 // readResync reads what a resync of one object type compares: every
 // billing record, every Salesforce record, the sync state of the records
 // on both sides, and the delete policy.
 func (e *Engine) readResync(ctx context.Context, req billsync.ResyncRequest, om *mapping.Object) (*resyncSnapshot, error) {
-	s := &resyncSnapshot{om: om, linked: map[string]string{}}
+	s := &resyncSnapshot{om: om, linked: map[string]string{}, agreed: map[string]map[string]string{}}
 	for cursor := ""; ; {
 		page, next, err := e.cfg.Billing.List(ctx, om.Type, cursor, 1000)
 		if err != nil {
@@ -163,15 +171,22 @@ func (e *Engine) readResync(ctx context.Context, req billsync.ResyncRequest, om 
 		if st, _ := e.state(ctx, om.Type, ent.ID()); st != nil && st.SalesforceID != "" &&
 			(scope.has(ent.ID(), twins[ent.ID()]) || scope.has(ent.ID(), st.SalesforceID)) {
 			s.linked[ent.ID()] = st.SalesforceID
+			s.agreed[ent.ID()] = st.Agreed
 		}
 	}
 	s.deletePolicy = e.deletePolicy(ctx, om.Type)
+	// Settings that cannot be read leave the guard at its defaults, the
+	// cautious side.
+	set, _ := e.settings(ctx)
+	s.deleteLimit, s.overwriteLimit = set.GuardLimits(om.Type)
 	return s, nil
 }
 
-// applyResync queues a plan's repairs (none in a dry run) and reports its
-// differences as it goes, so the report shows progress.
-func (e *Engine) applyResync(ctx context.Context, id string, req billsync.ResyncRequest, p *resyncPlan) error {
+// applyResync queues a plan's repairs (none in a dry run, nor when the
+// guard held them) and reports its differences as it goes, so the report
+// shows progress.
+func (e *Engine) applyResync(ctx context.Context, id string, req billsync.ResyncRequest, p *resyncPlan, held bool) error {
+	queue := !req.DryRun && !held
 	j := e.jobs()
 	j.update(id, func(r *billsync.ResyncReport) {
 		r.Total += len(p.items)
@@ -183,7 +198,7 @@ func (e *Engine) applyResync(ctx context.Context, id string, req billsync.Resync
 		chunk := p.items[lo:min(lo+repairChunk, len(p.items))]
 		var repairs []*billsync.Change
 		for _, it := range chunk {
-			if it.repair != nil && !req.DryRun {
+			if it.repair != nil && queue {
 				repairs = append(repairs, it.repair)
 			}
 		}
@@ -194,7 +209,7 @@ func (e *Engine) applyResync(ctx context.Context, id string, req billsync.Resync
 		}
 		j.update(id, func(r *billsync.ResyncReport) {
 			for _, it := range chunk {
-				tally(r, it, req.DryRun)
+				tally(r, it, !queue)
 			}
 		})
 	}
@@ -205,8 +220,9 @@ func (e *Engine) applyResync(ctx context.Context, id string, req billsync.Resync
 // one queue transaction for their repairs.
 const repairChunk = 500
 
-// tally counts one compared record in a report.
-func tally(r *billsync.ResyncReport, it resyncItem, dryRun bool) {
+// tally counts one compared record in a report; notQueued: its repair
+// was not queued (a dry run, or held by the guard).
+func tally(r *billsync.ResyncReport, it resyncItem, notQueued bool) {
 	r.Compared++
 	if it.diff.Kind == "" {
 		return
@@ -214,7 +230,7 @@ func tally(r *billsync.ResyncReport, it resyncItem, dryRun bool) {
 	r.Differences++
 	if it.repair != nil {
 		r.APICalls += 2 // read, then write
-		if !dryRun {
+		if !notQueued {
 			r.Repairs++
 		}
 	}

@@ -24,8 +24,13 @@ type resyncSnapshot struct {
 	rows    []billsync.SObject // every Salesforce record, in query order
 	// linked maps the billing id of a record found on both sides to the
 	// Salesforce id its sync state names (absent: no state).
-	linked       map[string]string
+	linked map[string]string
+	// agreed maps the billing id of a linked record to the values both
+	// sides last agreed on (its sync state's), for the guard's sample.
+	agreed       map[string]map[string]string
 	deletePolicy string // of the object type (H1)
+	// The mass-change guard's limits of the object type.
+	deleteLimit, overwriteLimit billsync.GuardLimit
 }
 
 // resyncPlan is what a resync decided for one object type: one item per
@@ -40,6 +45,12 @@ type resyncPlan struct {
 type resyncItem struct {
 	diff   billsync.ResyncDiff
 	repair *billsync.Change
+	// guardOp is what the guard counts the repair as: GuardDelete,
+	// GuardOverwrite, or "" (a create, a link, a flag, nothing).
+	guardOp string
+	// billing and sf are both sides' values of the differing fields of
+	// an overwrite, for the guard's sample.
+	billing, sf mapping.Values
 }
 
 // resyncScope limits a resync to one record (a billing or Salesforce id);
@@ -189,8 +200,9 @@ func compareBilling(om *mapping.Object, ent billsync.Entity, rec billsync.SObjec
 		Action: "reconcile fields (conflict policy applies)"}
 	if len(fields) == 0 {
 		d.Kind, d.Action = billsync.DiffUnlinked, "record the link"
+		return resyncItem{diff: d, repair: repair}, nil
 	}
-	return resyncItem{diff: d, repair: repair}, nil
+	return overwrite(resyncItem{diff: d, repair: repair}, fields, bv, sv), nil
 }
 
 // relinkByState finds, per billing record that no Salesforce record
@@ -234,7 +246,7 @@ func compareRelinked(om *mapping.Object, ent billsync.Entity, rec billsync.SObje
 	}
 	d := billsync.ResyncDiff{Object: om.Type, BillingID: ent.ID(), SalesforceID: rec.ID(), Kind: billsync.DiffUnlinked, Fields: fields, Action: action}
 	repair := &billsync.Change{Partition: billsync.AccountPartition(accountOf(om.Type, ent)), Source: billsync.SideBilling, RecordID: ent.ID()}
-	return resyncItem{diff: d, repair: repair}, nil
+	return overwrite(resyncItem{diff: d, repair: repair}, fields, bv, sv), nil
 }
 
 // compareOrphan decides for a Salesforce record whose billing record
@@ -246,8 +258,13 @@ func compareOrphan(om *mapping.Object, rec billsync.SObject, ext, policy string)
 	switch policy {
 	case billsync.DeleteMirror:
 		d.Action = "delete in Salesforce (deleted in billing; deletes." + string(om.Type) + " is mirror)"
+		return resyncItem{diff: d, repair: repair, guardOp: billsync.GuardDelete}
 	case billsync.DeleteFlag:
 		d.Action = "flag " + mapping.FieldDeleted + " (deleted in billing)"
+		// A flag overwrites a live record's field: a mapping mistake
+		// flagging most records is what the guard is for.
+		return resyncItem{diff: d, repair: repair, guardOp: billsync.GuardOverwrite,
+			billing: mapping.Values{mapping.FieldDeleted: "true"}, sf: mapping.Values{mapping.FieldDeleted: "false"}}
 	default:
 		d.Action = "none: deleted in billing and deletes." + string(om.Type) + " is ignore"
 		repair = nil

@@ -267,6 +267,10 @@ func TestResyncRepairsDrift(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	b.set(t, "deletes.account", `"mirror"`)
+	// Five records: one delete is past the guard's default 10 %; this
+	// test is about repairs (guard_test.go is about the guard).
+	b.set(t, "guard.deletes.account", `{"percent":100,"count":1000}`)
+	b.set(t, "guard.overwrites.account", `{"percent":100,"count":1000}`)
 	// acc_1 in sync; acc_2 renamed in Salesforce behind billsync's back;
 	// acc_3 never reached Salesforce; Salesforce holds a record whose
 	// billing account was deleted, and one created there.

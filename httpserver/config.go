@@ -105,6 +105,9 @@ type Config struct {
 	// 503 (a server without an engine).
 	Resolver billsync.ConflictResolver
 	Resyncer billsync.Resyncer
+	// Held lists and decides the runs the mass-change guard held; nil
+	// answers its routes 503.
+	Held HeldRuns
 	// OnEnqueue wakes the workers after new work was stored.
 	OnEnqueue func()
 	// OnSettings is called after a setting changed, so that cached

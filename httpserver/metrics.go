@@ -328,6 +328,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descOldestPending
 	ch <- descStoreUp
 	ch <- descConflictsHeld
+	ch <- descHeldRunsPending
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -340,6 +341,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		ch <- prometheus.MustNewConstMetric(descConflictsHeld, prometheus.GaugeValue, float64(held))
 	}
+	c.collectHeldRuns(ctx, ch)
 	c.collectQueue(ctx, ch)
 }
 

@@ -21,6 +21,7 @@ type Server struct {
 	conflicts   ConflictReader
 	resolver    billsync.ConflictResolver
 	resyncer    billsync.Resyncer
+	held        HeldRuns
 	tokens      []adminToken
 	apiRoutes   []apiRoute
 	ready       func(ctx context.Context) error
@@ -59,6 +60,7 @@ func New(cfg Config) (*Server, error) {
 		conflicts:   cfg.Conflicts,
 		resolver:    cfg.Resolver,
 		resyncer:    cfg.Resyncer,
+		held:        cfg.Held,
 		ready:       cfg.Ready,
 		onEnqueue:   cfg.OnEnqueue,
 		onSettings:  cfg.OnSettings,
@@ -152,6 +154,7 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/conflicts/{id}/resolve", s.handleResolveConflict)
 	api("POST /api/v1/resync", s.handleStartResync)
 	api("GET /api/v1/resync/{id}", s.handleResync)
+	s.heldRoutes(api)
 	if s.profiling {
 		s.serveProfiles(mux)
 	}

@@ -117,6 +117,7 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 		Logs:        h.logReader,
 		DeadLetters: h.queue,
 		Conflicts:   h.conflicts,
+		Held:        h.store,
 		Metrics:     metrics,
 		AdminTokens: map[string]string{opsToken: "ops", robotToken: "robot"},
 		ReadTokens:  map[string]string{readToken: "grafana"},

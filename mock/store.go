@@ -32,6 +32,7 @@ type Store struct {
 	leases   map[string]lease
 	queue    queue
 	conf     []*billsync.Conflict
+	held     []*heldRun
 }
 
 type stateKey struct {

@@ -57,6 +57,12 @@ func Run(t *testing.T, newStore func(t *testing.T) billsync.Store) {
 		{"Fence/StaleRefused", testFenceStaleRefused},
 		{"Fence/ReleaseAllOrNone", testFenceReleaseAllOrNone},
 		{"Fence/Unfenced", testFenceUnfenced},
+		{"Held/RoundTrip", testHeldRoundTrip},
+		{"Held/List", testHeldList},
+		{"Held/Approve", testHeldApprove},
+		{"Held/Discard", testHeldDiscard},
+		{"Held/Burst", testHeldBurst},
+		{"Held/BurstConcurrent", testHeldBurstConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -302,4 +302,35 @@ var fixtures = []fixture{
 			t.Fatalf("a lease held before the upgrade was taken over: %v, %v", ok, err)
 		}
 	}},
+	{since: 5, name: "held_runs", insert: []string{
+		fmt.Sprintf(`INSERT INTO held_runs (created_at, kind, job, object, state, changes, summary)
+			VALUES (%d, 'resync', 'rs_fix', 'balance', 'pending', 1, '{"guard":{"object":"balance","total":10,"deletes":8,"held":true},"sample":[{"op":"delete","billingId":"bal_fix","action":"delete in Salesforce"}]}')`, fixtureTime),
+		`INSERT INTO held_changes (run_id, seq, change) SELECT id, 0, '{"partition":"sfrecord:a01000000000000009","source":"salesforce","object":"balance","op":"resync","recordId":"a01000000000000009","eventId":"resync:rs_fix:balance:a01000000000000009","payload":{"job":"rs_fix"}}' FROM held_runs WHERE job = 'rs_fix'`,
+	}, check: func(t *testing.T, s billsync.Store) {
+		ctx := context.Background()
+		runs, err := s.HeldRuns(ctx, billsync.HeldRunFilter{State: billsync.HeldPending})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("held runs %+v, %v", runs, err)
+		}
+		r, err := s.HeldRun(ctx, runs[0].ID)
+		if err != nil || r.State != billsync.HeldPending || r.Guard.Deletes != 8 || len(r.Sample) != 1 || r.Sample[0].BillingID != "bal_fix" ||
+			!r.Created.Equal(time.Unix(0, fixtureTime)) {
+			t.Fatalf("held run %+v, %v", r, err)
+		}
+		if _, err := s.ApproveHeldRun(ctx, r.ID, "upgrade-test"); err != nil {
+			t.Fatalf("approving a run held before the upgrade: %v", err)
+		}
+		claimed, err := s.ClaimRuns(ctx, 100, 100, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, run := range claimed {
+			for _, c := range run {
+				if c.EventID == "resync:rs_fix:balance:a01000000000000009" && string(c.Payload) == `{"job":"rs_fix"}` {
+					return
+				}
+			}
+		}
+		t.Fatalf("the approved run's change was not queued: %+v", claimed)
+	}},
 }

@@ -135,7 +135,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	// enqueues work can wake the runner built after it.
 	wake := runner.NewSignal()
 	eng, err := engine.New(engine.Config{
-		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, CRM: crm, Billing: bill, Mapping: m,
+		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, Held: a.store, CRM: crm, Billing: bill, Mapping: m,
 		Quotes: quotes, Observer: metrics, Logger: log, OnEnqueue: wake.Wake,
 	})
 	if err != nil {
@@ -161,7 +161,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	metrics.ReadStreamFrom(a.streamReading)
 	srv, err := httpserver.New(httpserver.Config{
 		Webhooks: webhooks, WebhookPath: cfg.Billing.WebhookPath(), WebhookToken: cfg.Billing.WebhookToken(), Queue: a.store,
-		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store,
+		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store, Held: a.store,
 		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
 		Resolver: eng, Resyncer: eng, Metrics: metrics, Profiling: cfg.Profiling, Logger: log,
 		// Readiness and the stream metrics read the same state.

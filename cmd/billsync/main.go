@@ -73,6 +73,7 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		newLogsCmd(g),
 		newDeadLettersCmd(g),
 		newConflictsCmd(g),
+		newHeldCmd(g),
 		newResyncCmd(g),
 		newBenchCmd(g),
 		newDoctorCmd(g),

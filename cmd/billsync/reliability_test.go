@@ -207,6 +207,9 @@ func TestResyncRepairsDrift(t *testing.T) {
 	a3 := h.create(billsync.ObjectAccount, billsync.Entity{"code": "R3", "name": "Created while off", "currency": "USD"})
 	h.quiesce()
 	h.setSetting(billsync.KeySyncAccounts, "on")
+	// Two overwrites of three accounts pass the mass-change guard's
+	// default (10 %); this test is about the repairs, not the guard.
+	h.setSetting("guard.overwrites.account", "100%,500")
 
 	run := func(dry bool) *billsync.ResyncReport {
 		rep, err := h.app().engine.StartResync(ctx, billsync.ResyncRequest{Object: billsync.ObjectAccount, DryRun: dry})
@@ -320,6 +323,10 @@ func TestLostAnswerOnSalesforceCreate(t *testing.T) {
 func TestReplayGapStartsResync(t *testing.T) {
 	t.Parallel()
 	h := startHarness(t, sandbox.Options{})
+	// The resync overwrites the one account there is: past the
+	// mass-change guard's default (10 %), so it would be held for
+	// approval; this test is about the gap, not the guard.
+	h.setSetting("guard.overwrites.account", "100%,500")
 	acc, rec := h.syncedAccount("GAP")
 	// One event handled, so a replay id is stored.
 	h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": rec.ID(), "Name": "GAP seen"})
