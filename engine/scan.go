@@ -72,8 +72,9 @@ func (e *Engine) scanTransactions(ctx context.Context, a *attempt.Attempt, balan
 }
 
 // unseenTransactions pages through a balance's transactions newest first
-// and returns those before the first one with sync state; truncated says
-// it stopped at scanLimit instead.
+// and returns those before the first one with sync state that a scan
+// found (billsync's own creations from Salesforce are passed over);
+// truncated says it stopped at scanLimit instead.
 func (e *Engine) unseenTransactions(ctx context.Context, sc billsync.TransactionScanner, balanceID string) (unseen []billsync.Entity, truncated bool, err error) {
 	cursor := ""
 	for {
@@ -84,7 +85,14 @@ func (e *Engine) unseenTransactions(ctx context.Context, sc billsync.Transaction
 		for _, t := range page {
 			_, err := e.cfg.State.SyncState(ctx, billsync.ObjectBalanceTransaction, t.ID())
 			switch {
+			case err == nil && t.PathStr(LinkField) != "":
+				// billsync made this one from a Salesforce record: it was
+				// known the moment it was made, not found by a scan, so
+				// it says nothing of what is older. Look further.
+				continue
 			case err == nil:
+				// Found by an earlier scan, which went past it down to a
+				// known one: everything older has been seen.
 				return unseen, false, nil
 			case !notFound(err):
 				return nil, false, err

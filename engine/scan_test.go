@@ -102,3 +102,27 @@ func hasScanNote(r attempt.Result, text string) bool {
 	}
 	return false
 }
+
+// A transaction billsync created in billing from a Salesforce record is
+// known from the moment it is made, so a scan does not stop at it: a
+// billing user's transaction made just before it, not scanned yet, is
+// still found.
+func TestScanLooksPastTransactionsMadeFromSalesforce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupCaps(t, func(c *billsync.BillingCapabilities) { c.TransactionEvents = false })
+	const bal = `{"id":"bal_1","accountId":"acc_1","code":"C","name":"Credit","amount":"30.00","currency":"USD","version":1}`
+	b.putBilling(t, billsync.ObjectBalance, bal)
+	b.putBilling(t, billsync.ObjectBalanceTransaction, `{"id":"btx_1","balanceId":"bal_1","accountId":"acc_1","amount":"10.00","version":1}`)
+	b.putBilling(t, billsync.ObjectBalanceTransaction, `{"id":"btx_2","balanceId":"bal_1","accountId":"acc_1","amount":"5.00","version":1,
+		"customFields":{"salesforceId":"a015g0000000009AAA"}}`)
+	if err := b.store.PutSyncState(ctx, &billsync.SyncState{Object: billsync.ObjectBalanceTransaction, BillingID: "btx_2",
+		SalesforceID: "a015g0000000009AAA", AccountID: "acc_1", BillingVersion: 1}); err != nil {
+		t.Fatal(err)
+	}
+	r := b.engine.Process(ctx, billingChange(t, billsync.ObjectBalance, billsync.OpUpdated, bal))
+	queued := b.store.Queued()
+	if len(queued) != 1 || queued[0].RecordID != "btx_1" {
+		t.Fatalf("queued %+v, want btx_1 (below billsync's own btx_2); entries %+v", queued, r.Entries)
+	}
+}
