@@ -98,6 +98,7 @@ func startBenchChild(ctx context.Context, command func(args ...string) (*exec.Cm
 		"BILLSYNC_SALESFORCE_USERNAME="+cfg.Username,
 		"BILLSYNC_SALESFORCE_PASSWORD="+cfg.Password,
 		"BILLSYNC_SALESFORCE_API_VERSION="+cfg.APIVersion,
+		"BILLSYNC_BILLING_PLATFORM="+cfg.BillingPlatform,
 		"BILLSYNC_BILLING_URL="+cfg.BillingURL,
 		"BILLSYNC_BILLING_TOKEN="+cfg.BillingToken,
 		"BILLSYNC_BILLING_WEBHOOK_SECRET="+cfg.WebhookSecret,
