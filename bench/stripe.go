@@ -20,11 +20,12 @@ import (
 //
 // Stripe has no balance object to write and keeps a transaction's amount
 // immutable, so the realistic shape maps onto what a Stripe user does:
-// each of an account's balances is a balance transaction that moves the
+// each of an account's balances is an opening-credit transaction on the
 // customer's one (USD) balance, and an update round renames the customer,
-// moves the balance once per balance of the shape with a new transaction,
-// and edits every transaction's description. That is as many writes per
-// account as the contract's shape.
+// moves the balance once per balance of the shape with a new transaction
+// (a top-up), and edits the description of each of the shape's
+// transactions. That is as many writes per account as the contract's
+// shape (Shape.Changes).
 //
 // The observer compares what Salesforce holds with the records billsync
 // shows for Stripe's objects: the customer as an account (id cus_…), its
@@ -129,6 +130,9 @@ func (s *stripeSide) account(ctx context.Context, obs *sfObserver, shape Shape, 
 			}
 		}
 	}
+	// The shape's transactions, which the rounds edit: not the opening
+	// credits and top-ups, which stand for the contract's balances.
+	edited := txs[shape.Balances:]
 	for r := 1; r <= shape.Rounds; r++ {
 		suffix := fmt.Sprintf(" (round %d)", r)
 		s.own.Add(1)
@@ -139,18 +143,17 @@ func (s *stripeSide) account(ctx context.Context, obs *sfObserver, shape Shape, 
 			return n, err
 		}
 		n++
-		existing := len(txs)
 		for j := range shape.Balances {
 			if err := move(-int64(100*r+j), "top-up"+suffix); err != nil {
 				return n, err
 			}
 		}
-		for j := range existing {
+		for j := range edited {
 			s.own.Add(1)
-			tx, err := s.sc.V1CustomerBalanceTransactions.Update(ctx, txs[j].ID, &stripego.CustomerBalanceTransactionUpdateParams{
+			tx, err := s.sc.V1CustomerBalanceTransactions.Update(ctx, edited[j].ID, &stripego.CustomerBalanceTransactionUpdateParams{
 				Customer: stripego.String(cu.ID), Description: stripego.String(fmt.Sprintf("transaction %d%s", j, suffix))})
 			if err != nil {
-				return n, fmt.Errorf("updating balance transaction %s in Stripe: %w", txs[j].ID, err)
+				return n, fmt.Errorf("updating balance transaction %s in Stripe: %w", edited[j].ID, err)
 			}
 			ent, err := stripeTransaction(cu.ID, tx)
 			if err != nil {
@@ -159,7 +162,7 @@ func (s *stripeSide) account(ctx context.Context, obs *sfObserver, shape Shape, 
 			if err := obs.recordAt(billsync.ObjectBalanceTransaction, ent, time.Now(), false); err != nil {
 				return n, err
 			}
-			txs[j] = tx
+			edited[j] = tx
 			n++
 		}
 	}
