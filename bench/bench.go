@@ -59,6 +59,9 @@ type Options struct {
 	// "contract" (the default), or "stripe" (the Stripe emulator, written
 	// through Stripe's API as its users write it).
 	Billing string
+	// StripeRate is billsync's pacing of Stripe requests per second
+	// (billing.options.rateLimit); 0 keeps billsync's default.
+	StripeRate float64
 	// DrainTimeout bounds the wait for a workload to reach Salesforce; 0
 	// picks one from the workload's size.
 	DrainTimeout time.Duration
@@ -131,6 +134,9 @@ func (o Options) Validate() error {
 		if !slices.Contains(Phases, p) {
 			errs = append(errs, fmt.Errorf("--skip %q: want one of %s", p, strings.Join(Phases, ", ")))
 		}
+	}
+	if o.StripeRate < 0 || o.StripeRate > 0 && (!o.stripe() || o.InProcess) {
+		errs = append(errs, errors.New("--stripe-rate needs --billing stripe and billsync as a child (not --in-process), and must not be negative"))
 	}
 	switch o.Billing {
 	case "", billsync.PlatformContract, billsync.PlatformStripe:

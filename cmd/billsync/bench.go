@@ -104,6 +104,7 @@ run billsync inside it, so the profile covers the sync itself.`,
 	f.BoolVar(&opts.Keep, "keep", false, "keep the temporary state directory")
 	f.StringSliceVar(&opts.Skip, "skip", nil, "workloads to skip: "+strings.Join(bench.Phases, ", "))
 	f.StringVar(&opts.Billing, "billing", "contract", "billing platform the workloads write to: contract, or stripe (the Stripe emulator, written through Stripe's API; the ingest and backlog workloads are the contract's and do not run)")
+	f.Float64Var(&opts.StripeRate, "stripe-rate", 0, "with --billing stripe: billsync's pace of Stripe requests per second (billing.options.rateLimit; default billsync's own)")
 	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 0, "longest wait for a workload to reach Salesforce (default: from its size)")
 	return cmd
 }
