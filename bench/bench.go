@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/billingapi"
 	"github.com/billsync/billsync/sandbox"
 )
 
@@ -53,6 +55,13 @@ type Options struct {
 	Data       string
 	Keep       bool
 	Skip       []string
+	// Billing is the billing platform the workloads write to: "" or
+	// "contract" (the default), or "stripe" (the Stripe emulator, written
+	// through Stripe's API as its users write it).
+	Billing string
+	// StripeRate is billsync's pacing of Stripe requests per second
+	// (billing.options.rateLimit); 0 keeps billsync's default.
+	StripeRate float64
 	// DrainTimeout bounds the wait for a workload to reach Salesforce; 0
 	// picks one from the workload's size.
 	DrainTimeout time.Duration
@@ -126,10 +135,27 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--skip %q: want one of %s", p, strings.Join(Phases, ", ")))
 		}
 	}
+	if o.StripeRate < 0 || o.StripeRate > 0 && (!o.stripe() || o.InProcess) {
+		errs = append(errs, errors.New("--stripe-rate needs --billing stripe and billsync as a child (not --in-process), and must not be negative"))
+	}
+	switch o.Billing {
+	case "", billsync.PlatformContract, billsync.PlatformStripe:
+	default:
+		errs = append(errs, fmt.Errorf("--billing %q: want %s or %s", o.Billing, billsync.PlatformContract, billsync.PlatformStripe))
+	}
 	return errors.Join(errs...)
 }
 
-func (o Options) runs(phase string) bool { return !slices.Contains(o.Skip, phase) }
+// contractOnly are the workloads that exercise the billing contract's
+// own parts (its webhook format, queued contract changes) and so run
+// only with it.
+var contractOnly = []string{"ingest", "backlog"}
+
+func (o Options) stripe() bool { return o.Billing == billsync.PlatformStripe }
+
+func (o Options) runs(phase string) bool {
+	return !slices.Contains(o.Skip, phase) && !(o.stripe() && slices.Contains(contractOnly, phase))
+}
 
 // Run runs every workload not skipped. A workload that fails is
 // reported in the result's Errors and the others still run; the returned
@@ -151,7 +177,10 @@ func Run(ctx context.Context, opts Options, bs Billsync, log *slog.Logger, comma
 	}
 	rep := &Report{
 		Version: bs.Version, Command: command, Machine: benchMachine(), Quick: opts.Quick,
-		Mode: "child", Workers: opts.Workers, StartedAt: time.Now().UTC(),
+		Mode: "child", Workers: opts.Workers, StartedAt: time.Now().UTC(), Billing: billsync.PlatformContract,
+	}
+	if opts.stripe() {
+		rep.Billing = billsync.PlatformStripe
 	}
 	if opts.InProcess {
 		rep.Mode = "in-process"
@@ -205,7 +234,7 @@ func benchSync(ctx context.Context, dir string, opts Options, bs Billsync, log *
 	sbLog := log.With("bench", "sandbox")
 	sb, err := sandbox.Start(ctx, sandbox.Options{
 		Addr: "127.0.0.1:0", SalesforceAddr: "127.0.0.1:0", BillingAddr: "127.0.0.1:0",
-		Data: dir + "/sandbox", NoApp: true, Workers: opts.Workers,
+		Data: dir + "/sandbox", NoApp: true, Workers: opts.Workers, Billing: opts.Billing,
 	}, sbLog)
 	if err != nil {
 		return fmt.Errorf("starting the emulators: %w", err)
@@ -213,6 +242,13 @@ func benchSync(ctx context.Context, dir string, opts Options, bs Billsync, log *
 	defer sb.Close()
 	sb.SFFaults.SetLogger(sbLog)
 	env := &benchEnv{sb: sb, opts: opts, bs: bs, log: log, dir: dir}
+	if sb.Stripe != nil {
+		side := newStripeSide(sb.Stripe, sb.BillingURL, sandbox.StripeKey)
+		defer side.install()()
+		env.side, env.stripe = side, side
+	} else {
+		env.side = &contractSide{emu: sb.Billing, api: billingapi.New(sb.BillingURL, sandbox.BillingToken, nil)}
+	}
 
 	var errs []error
 	if opts.runs("burst") || opts.runs("latency") || opts.runs("realistic") {
@@ -236,6 +272,7 @@ type Report struct {
 	Machine   Machine          `json:"machine"`
 	Quick     bool             `json:"quick"`
 	Mode      string           `json:"mode"`    // "child" or "in-process": whose RSS is measured
+	Billing   string           `json:"billing"` // the billing platform: contract or stripe
 	Workers   int              `json:"workers"` // 0: billsync's default
 	StartedAt time.Time        `json:"startedAt"`
 	Elapsed   float64          `json:"elapsedSeconds"`

@@ -21,6 +21,21 @@ func TestBenchOptions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ascend") || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("validate: %v", err)
 	}
+	o = DefaultOptions()
+	o.Billing = "m3ter"
+	o.StripeRate = 100
+	err = o.Validate()
+	if err == nil || !strings.Contains(err.Error(), `--billing "m3ter"`) || !strings.Contains(err.Error(), "--stripe-rate needs --billing stripe") {
+		t.Errorf("validate: %v", err)
+	}
+	o.Billing = "stripe"
+	if err := o.Validate(); err != nil {
+		t.Errorf("--billing stripe --stripe-rate 100: %v", err)
+	}
+	// The contract's own workloads do not run with Stripe.
+	if o.runs("ingest") || o.runs("backlog") || !o.runs("burst") || !o.runs("latency") || !o.runs("realistic") {
+		t.Error("with Stripe, want burst, latency and realistic only")
+	}
 }
 
 func TestPercentile(t *testing.T) {

@@ -50,9 +50,10 @@ type tracked struct {
 
 // clientWrite is one create or update a client made in billing.
 type clientWrite struct {
-	at     time.Time // billing's commit stamp (updatedAt)
-	vals   mapping.Values
-	landed time.Time
+	at      time.Time // billing's commit stamp (updatedAt)
+	vals    mapping.Values
+	landed  time.Time
+	derived bool // see recordAt
 }
 
 func newSFObserver(sf *sfemu.Emulator) *sfObserver {
@@ -66,8 +67,22 @@ func (o *sfObserver) install() func() {
 	return func() { o.sf.SetBeforeWrite(nil) }
 }
 
-// record registers a client's write of ent (as billing answered it).
+// record registers a client's write of ent (as billing answered it),
+// committed at its updatedAt.
 func (o *sfObserver) record(t billsync.ObjectType, ent billsync.Entity) error {
+	at, err := time.Parse(time.RFC3339Nano, ent.Str("updatedAt"))
+	if err != nil {
+		return fmt.Errorf("%s %s: updatedAt %q: %w", t, ent.ID(), ent.Str("updatedAt"), err)
+	}
+	return o.recordAt(t, ent, at, false)
+}
+
+// recordAt registers a write of ent committed at at. A derived write is a
+// record the platform changed as a consequence of the client's write (in
+// Stripe, a balance transaction moves the customer's balance): Salesforce
+// must come to hold it like any other, but it is not a change the client
+// made, so it is left out of the changes landed and their latencies.
+func (o *sfObserver) recordAt(t billsync.ObjectType, ent billsync.Entity, at time.Time, derived bool) error {
 	om, ok := o.m.Object(t)
 	if !ok {
 		return fmt.Errorf("no mapping for %s", t)
@@ -76,10 +91,6 @@ func (o *sfObserver) record(t billsync.ObjectType, ent billsync.Entity) error {
 	if err != nil {
 		return err
 	}
-	at, err := time.Parse(time.RFC3339Nano, ent.Str("updatedAt"))
-	if err != nil {
-		return fmt.Errorf("%s %s: updatedAt %q: %w", t, ent.ID(), ent.Str("updatedAt"), err)
-	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	tr := o.records[ent.ID()]
@@ -87,7 +98,7 @@ func (o *sfObserver) record(t billsync.ObjectType, ent billsync.Entity) error {
 		tr = &tracked{obj: om}
 		o.records[ent.ID()] = tr
 	}
-	tr.writes = append(tr.writes, &clientWrite{at: at, vals: vals})
+	tr.writes = append(tr.writes, &clientWrite{at: at, vals: vals, derived: derived})
 	// The sync may have written these values before the client got
 	// billing's answer back.
 	o.settle(tr, tr.viewAt)
@@ -198,6 +209,9 @@ func (o *sfObserver) span() (first, last time.Time) {
 	defer o.mu.Unlock()
 	for _, tr := range o.records {
 		for _, w := range tr.writes {
+			if w.derived {
+				continue
+			}
 			if first.IsZero() || w.at.Before(first) {
 				first = w.at
 			}
@@ -215,7 +229,9 @@ func (o *sfObserver) latencies() []time.Duration {
 	var out []time.Duration
 	for _, tr := range o.records {
 		for _, w := range tr.writes[:tr.landed] {
-			out = append(out, w.landed.Sub(w.at))
+			if !w.derived {
+				out = append(out, w.landed.Sub(w.at))
+			}
 		}
 	}
 	return out

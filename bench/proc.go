@@ -52,7 +52,17 @@ func (env *benchEnv) startApp(ctx context.Context, data string) (benchApp, error
 		}
 		return a, nil
 	}
-	return startBenchChild(ctx, env.bs.Command, cfg)
+	conf := ""
+	if env.opts.StripeRate > 0 {
+		// Stripe's pacing is a platform option, which only the config
+		// file carries.
+		conf = filepath.Join(env.dir, "billsync-stripe.yaml")
+		y := fmt.Sprintf("billing:\n  options:\n    rateLimit: %q\n", strconv.FormatFloat(env.opts.StripeRate, 'f', -1, 64))
+		if err := os.WriteFile(conf, []byte(y), 0o600); err != nil {
+			return nil, fmt.Errorf("writing billsync's config: %w", err)
+		}
+	}
+	return startBenchChild(ctx, env.bs.Command, cfg, conf)
 }
 
 type inProcessApp struct {
@@ -77,7 +87,9 @@ type benchChild struct {
 	err  error // the process's exit, once done is closed
 }
 
-func startBenchChild(ctx context.Context, command func(args ...string) (*exec.Cmd, error), cfg sandbox.AppConfig) (*benchChild, error) {
+// startBenchChild starts the child with cfg in its environment and, when
+// conf is not "", that config file.
+func startBenchChild(ctx context.Context, command func(args ...string) (*exec.Cmd, error), cfg sandbox.AppConfig, conf string) (*benchChild, error) {
 	cmd, err := command("serve", "--log-level", "warn")
 	if err != nil {
 		return nil, err
@@ -88,7 +100,7 @@ func startBenchChild(ctx context.Context, command func(args ...string) (*exec.Cm
 	cmd.Env = append(cmd.Env,
 		"BILLSYNC_ADDR="+cfg.Addr,
 		"BILLSYNC_DATA="+cfg.Data,
-		"BILLSYNC_CONFIG=",
+		"BILLSYNC_CONFIG="+conf,
 		"BILLSYNC_DATABASE=",
 		"BILLSYNC_MAPPING=",
 		"BILLSYNC_SALESFORCE_LOGIN_URL="+cfg.SalesforceURL,
@@ -98,6 +110,7 @@ func startBenchChild(ctx context.Context, command func(args ...string) (*exec.Cm
 		"BILLSYNC_SALESFORCE_USERNAME="+cfg.Username,
 		"BILLSYNC_SALESFORCE_PASSWORD="+cfg.Password,
 		"BILLSYNC_SALESFORCE_API_VERSION="+cfg.APIVersion,
+		"BILLSYNC_BILLING_PLATFORM="+cfg.BillingPlatform,
 		"BILLSYNC_BILLING_URL="+cfg.BillingURL,
 		"BILLSYNC_BILLING_TOKEN="+cfg.BillingToken,
 		"BILLSYNC_BILLING_WEBHOOK_SECRET="+cfg.WebhookSecret,

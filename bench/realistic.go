@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/billsync/billsync/adminclient"
-	"github.com/billsync/billsync/billingapi"
-	"github.com/billsync/billsync/sandbox"
 )
 
 // RealisticResult is the realistic workload: accounts written as a
@@ -61,6 +59,10 @@ type RunFigures struct {
 	P50Ms float64 `json:"p50Ms"`
 	P99Ms float64 `json:"p99Ms"`
 	MaxMs float64 `json:"maxMs"`
+	// StripeCalls are the requests billsync made to Stripe (with
+	// --billing stripe): the other side of the API budget.
+	StripeCalls        int     `json:"stripeCalls,omitempty"`
+	StripeCallsPer1000 float64 `json:"stripeCallsPer1000,omitempty"`
 }
 
 // realistic runs the workload against billsync, then against the
@@ -89,6 +91,11 @@ func (env *benchEnv) realistic(ctx context.Context, app benchApp, admin *admincl
 	}
 	if err != nil || ctx.Err() != nil {
 		return res, errors.Join(err, ctx.Err())
+	}
+	if env.sb.Billing == nil {
+		// The per-record integration takes the contract's webhooks; with
+		// another platform there is nothing to compare with.
+		return res, nil
 	}
 
 	env.log.Info("bench: realistic, per-record integration", "workers", perRecordWorkers)
@@ -121,8 +128,11 @@ func (env *benchEnv) syncRun(ctx context.Context, prefix string, shape Shape, se
 	obs := newSFObserver(env.sb.SF)
 	defer obs.install()()
 	calls := env.countCalls()
-	client := &billingClient{api: billingapi.New(env.sb.BillingURL, sandbox.BillingToken, nil), obs: obs, prefix: prefix}
-	writes, werr := client.run(ctx, shape)
+	stripe0 := 0
+	if env.stripe != nil {
+		stripe0 = env.stripe.billsyncCalls()
+	}
+	writes, werr := runShape(ctx, env.side, obs, shape, prefix)
 	if werr != nil {
 		werr = fmt.Errorf("writing the workload to billing: %w", werr)
 	}
@@ -141,7 +151,11 @@ func (env *benchEnv) syncRun(ctx context.Context, prefix string, shape Shape, se
 	slices.Sort(lat)
 	figs.Landed = len(lat)
 	figs.P50Ms, figs.P99Ms, figs.MaxMs = ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(percentile(lat, 100))
+	if env.stripe != nil {
+		figs.StripeCalls = env.stripe.billsyncCalls() - stripe0
+	}
 	if writes > 0 {
+		figs.StripeCallsPer1000 = float64(figs.StripeCalls) * 1000 / float64(writes)
 		figs.WriteCallsPer1000 = float64(figs.WriteCalls) * 1000 / float64(writes)
 		figs.CallsPer1000 = float64(figs.APICalls) * 1000 / float64(writes)
 	}
@@ -161,7 +175,7 @@ func (env *benchEnv) syncRun(ctx context.Context, prefix string, shape Shape, se
 // waitDelivered polls until the billing emulator has no webhook left to
 // deliver and returns when it saw that; zero if ctx ended first.
 func (env *benchEnv) waitDelivered(ctx context.Context) time.Time {
-	for env.sb.Billing.Pending() > 0 {
+	for env.side.pending() > 0 {
 		select {
 		case <-ctx.Done():
 			return time.Time{}

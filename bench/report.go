@@ -164,6 +164,9 @@ func printRun(p func(string, ...any), name string, f *RunFigures) {
 		name, f.Changes, f.Landed, f.Seconds, f.RecordsPerSec, f.ConvergenceMs, f.DeliveredMs)
 	p("\t%d API calls (%d writes): %.1f per 1,000 changes (writes %.1f); write→Salesforce p50 %.0f ms, p99 %.0f ms, max %.0f ms",
 		f.APICalls, f.WriteCalls, f.CallsPer1000, f.WriteCallsPer1000, f.P50Ms, f.P99Ms, f.MaxMs)
+	if f.StripeCalls > 0 {
+		p("\tStripe: %d calls by billsync, %.1f per 1,000 changes", f.StripeCalls, f.StripeCallsPer1000)
+	}
 }
 
 func ratio(a, b float64) float64 {
@@ -180,6 +183,9 @@ func printBenchTable(w io.Writer, rep *Report) error {
 	p("billsync bench %s (%s mode%s)", rep.Version, rep.Mode, map[bool]string{true: ", quick", false: ""}[rep.Quick])
 	p("machine\t%s, %d cores, %s RAM, %s %s/%s", m.CPU, m.Cores, mb(m.MemBytes), m.GoVersion, m.GOOS, m.GOARCH)
 	p("command\t%s", rep.Command)
+	if rep.Billing != "" {
+		p("billing\t%s", rep.Billing)
+	}
 	if rep.Workers > 0 {
 		p("workers\t%d", rep.Workers)
 	} else {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
-	"github.com/billsync/billsync/billingapi"
 	"github.com/billsync/billsync/emulate/faults"
 	"github.com/billsync/billsync/sandbox"
 )
@@ -21,10 +20,13 @@ import (
 // benchEnv is the running emulators and what the workloads share.
 type benchEnv struct {
 	sb   *sandbox.Sandbox
-	opts Options
-	bs   Billsync
-	log  *slog.Logger
-	dir  string
+	side billingSide // the billing platform the workloads write to
+	// stripe is side when it is Stripe: its call counter.
+	stripe *stripeSide
+	opts   Options
+	bs     Billsync
+	log    *slog.Logger
+	dir    string
 }
 
 // BurstResult is a burst of N changes made in billing at once.
@@ -147,26 +149,23 @@ func (env *benchEnv) drainTimeout(changes int) time.Duration {
 	return time.Minute + time.Duration(changes)*10*time.Millisecond
 }
 
-func (env *benchEnv) burstCreate(ctx context.Context, admin *adminclient.Client) (*BurstResult, []billsync.Entity, error) {
+func (env *benchEnv) burstCreate(ctx context.Context, admin *adminclient.Client) (*BurstResult, []string, error) {
 	n := env.opts.Records
 	calls := env.countCalls()
 	start := time.Now()
-	accounts := make([]billsync.Entity, 0, n)
+	accounts := make([]string, 0, n)
 	for i := range n {
-		a, err := env.sb.Billing.Create(billsync.ObjectAccount, billsync.Entity{
-			"code": fmt.Sprintf("BURST%07d", i), "name": fmt.Sprintf("Burst account %d", i),
-			"emailAddress": fmt.Sprintf("ap%d@burst.example", i), "currency": "USD"})
+		id, err := env.side.createAccount(ctx, fmt.Sprintf("BURST%07d", i), fmt.Sprintf("Burst account %d", i), fmt.Sprintf("ap%d@burst.example", i))
 		if err != nil {
-			return nil, nil, fmt.Errorf("creating account %d in billing: %w", i, err)
+			return nil, nil, err
 		}
-		accounts = append(accounts, a)
+		accounts = append(accounts, id)
 	}
 	res, err := env.finishBurst(ctx, admin, start, calls, ids(accounts), nil)
 	return res, accounts, err
 }
 
-func (env *benchEnv) burstUpdate(ctx context.Context, admin *adminclient.Client, accounts []billsync.Entity) (*BurstResult, error) {
-	client := billingapi.New(env.sb.BillingURL, sandbox.BillingToken, nil)
+func (env *benchEnv) burstUpdate(ctx context.Context, admin *adminclient.Client, accounts []string) (*BurstResult, error) {
 	calls := env.countCalls()
 	start := time.Now()
 	// Through the billing API, as a user would; a few at a time so the
@@ -175,32 +174,23 @@ func (env *benchEnv) burstUpdate(ctx context.Context, admin *adminclient.Client,
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
-		next = make(chan billsync.Entity)
+		next = make(chan string)
 	)
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for a := range next {
-				cur, ok := env.sb.Billing.Get(billsync.ObjectAccount, a.ID())
-				if !ok {
+			for id := range next {
+				if err := env.side.renameAccount(ctx, id, updatedSuffix); err != nil {
 					mu.Lock()
-					errs = append(errs, fmt.Errorf("account %s vanished from billing", a.ID()))
-					mu.Unlock()
-					continue
-				}
-				upd := cur.Clone()
-				upd["name"] = cur.Str("name") + updatedSuffix
-				if _, err := client.Update(ctx, billsync.ObjectAccount, upd); err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("updating account %s in billing: %w", a.ID(), err))
+					errs = append(errs, err)
 					mu.Unlock()
 				}
 			}
 		}()
 	}
-	for _, a := range accounts {
-		next <- a
+	for _, id := range accounts {
+		next <- id
 	}
 	close(next)
 	wg.Wait()
@@ -263,10 +253,10 @@ func (env *benchEnv) sfWritten(want map[string]bool, done func(billsync.SObject)
 
 const updatedSuffix = " (updated)"
 
-func ids(es []billsync.Entity) map[string]bool {
-	m := make(map[string]bool, len(es))
-	for _, e := range es {
-		m[e.ID()] = true
+func ids(l []string) map[string]bool {
+	m := make(map[string]bool, len(l))
+	for _, id := range l {
+		m[id] = true
 	}
 	return m
 }
@@ -279,7 +269,7 @@ func (env *benchEnv) waitDrained(ctx context.Context, admin *adminclient.Client,
 	last := ""
 	for {
 		now := time.Now()
-		if delivered.IsZero() && env.sb.Billing.Pending() == 0 {
+		if delivered.IsZero() && env.side.pending() == 0 {
 			delivered = now
 		}
 		if !delivered.IsZero() {
@@ -293,7 +283,7 @@ func (env *benchEnv) waitDrained(ctx context.Context, admin *adminclient.Client,
 				last = fmt.Sprintf("queue: %d pending, %d running", st.Pending, st.Running)
 			}
 		} else {
-			last = fmt.Sprintf("%d webhooks not yet delivered", env.sb.Billing.Pending())
+			last = fmt.Sprintf("%d webhooks not yet delivered", env.side.pending())
 		}
 		select {
 		case <-ctx.Done():
@@ -358,13 +348,12 @@ loop:
 		due := min(int(elapsed.Seconds()*float64(o.Rate)), int(o.Duration.Seconds()*float64(o.Rate)))
 		for len(created) < due {
 			i := len(created)
-			a, err := env.sb.Billing.Create(billsync.ObjectAccount, billsync.Entity{
-				"code": fmt.Sprintf("STEADY%07d", i), "name": fmt.Sprintf("Steady account %d", i), "currency": "USD"})
+			id, err := env.side.createAccount(ctx, fmt.Sprintf("STEADY%07d", i), fmt.Sprintf("Steady account %d", i), "")
 			if err != nil {
-				genErr = fmt.Errorf("creating account %d in billing: %w", i, err)
+				genErr = err
 				break loop
 			}
-			created[a.ID()] = time.Now()
+			created[id] = time.Now()
 		}
 		if elapsed >= o.Duration {
 			break

@@ -53,6 +53,12 @@ with every figure (--json prints only that line).
            changes: enqueue and claim+complete cost, file size, and
            billsync's start time, drain rate and peak RSS on it
 
+--billing stripe runs the Stripe emulator instead of the contract's and
+writes burst, latency and realistic through Stripe's API (customers,
+customer balance transactions); the realistic figures add billsync's
+Stripe calls per 1,000 changes. The per-record comparison, ingest and
+backlog are the contract's and do not run then.
+
 Targets are printed, not asserted: a missed one shows MISS. --quick runs
 small sizes (CI). --cpuprofile profiles this process; add --in-process to
 run billsync inside it, so the profile covers the sync itself.`,
@@ -97,6 +103,8 @@ run billsync inside it, so the profile covers the sync itself.`,
 	f.StringVar(&opts.Data, "data", "", "directory for all state (default: a temporary directory, removed afterwards)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the temporary state directory")
 	f.StringSliceVar(&opts.Skip, "skip", nil, "workloads to skip: "+strings.Join(bench.Phases, ", "))
+	f.StringVar(&opts.Billing, "billing", "contract", "billing platform the workloads write to: contract, or stripe (the Stripe emulator, written through Stripe's API; the ingest and backlog workloads are the contract's and do not run)")
+	f.Float64Var(&opts.StripeRate, "stripe-rate", 0, "with --billing stripe: billsync's pace of Stripe requests per second (billing.options.rateLimit; default billsync's own)")
 	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 0, "longest wait for a workload to reach Salesforce (default: from its size)")
 	return cmd
 }

@@ -21,13 +21,7 @@ func TestBenchCommandTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes: skipped in -short mode")
 	}
-	old := benchChildCommand
-	benchChildCommand = func(args ...string) (*exec.Cmd, error) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "BILLSYNC_E2E_CHILD_ARGS="+strings.Join(args, " "))
-		return cmd, nil
-	}
-	t.Cleanup(func() { benchChildCommand = old })
+	benchChildIsTestBinary(t)
 
 	var out, errw bytes.Buffer
 	root := newRootCmd(&out, &errw)
@@ -102,6 +96,76 @@ func TestBenchCommandTiny(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"machine", "create burst", "realistic", "per-record", "target", "MISS", "n/a", "backlog"} {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, table.String())
+		}
+	}
+}
+
+// benchChildIsTestBinary makes the bench run billsync as this test
+// binary, re-executed.
+func benchChildIsTestBinary(t *testing.T) {
+	old := benchChildCommand
+	benchChildCommand = func(args ...string) (*exec.Cmd, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "BILLSYNC_E2E_CHILD_ARGS="+strings.Join(args, " "))
+		return cmd, nil
+	}
+	t.Cleanup(func() { benchChildCommand = old })
+}
+
+// TestBenchCommandTinyStripe runs `billsync bench --billing stripe` end
+// to end with tiny sizes: the workloads written through Stripe's API
+// reach Salesforce, the realistic figures count billsync's Stripe calls,
+// and the contract's own workloads do not run. Nothing about speed.
+func TestBenchCommandTinyStripe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes: skipped in -short mode")
+	}
+	benchChildIsTestBinary(t)
+	var out, errw bytes.Buffer
+	root := newRootCmd(&out, &errw)
+	root.AddCommand(newBenchCmd(&globals{out: &out, err: &errw, logLevel: "warn"}))
+	root.SetArgs([]string{"bench", "--json", "--log-level", "warn", "--data", t.TempDir(), "--billing", "stripe",
+		"--records", "10", "--rate", "10", "--duration", "1s", "--sf-latency", "5ms", "--workers", "4",
+		"--real-accounts", "3", "--real-balances", "1", "--real-transactions", "2", "--real-rounds", "1", "--real-clients", "2",
+		"--drain-timeout", "60s"})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("bench: %v\nstderr:\n%s", err, errw.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &rep); err != nil {
+		t.Fatalf("--json printed %q: %v", out.String(), err)
+	}
+	if rep.Billing != "stripe" || len(rep.Errors) > 0 {
+		t.Errorf("billing %q, errors: %v", rep.Billing, rep.Errors)
+	}
+	if rep.Burst == nil || rep.Burst.Synced != 10 || rep.Burst.APICalls == 0 {
+		t.Errorf("create burst: %+v", rep.Burst)
+	}
+	if rep.Update == nil || rep.Update.Synced != 10 || rep.Update.APICalls == 0 {
+		t.Errorf("update burst: %+v", rep.Update)
+	}
+	if l := rep.Latency; l == nil || l.Offered == 0 || l.Synced != l.Offered {
+		t.Errorf("latency: %+v", l)
+	}
+	r := rep.Realistic
+	if r == nil {
+		t.Fatal("no realistic figures")
+	}
+	// 3 accounts × (customer + 1 opening credit + 2 transactions), then a
+	// round of (rename + 1 top-up + 2 descriptions): the contract shape's 24.
+	if r.Changes != 24 || r.Landed != 24 || r.WriteCalls == 0 || r.StripeCalls == 0 || r.StripeCallsPer1000 <= 0 {
+		t.Errorf("realistic: %+v", r.RunFigures)
+	}
+	if r.PerRecord != nil || rep.Ingest != nil || len(rep.Backlog) > 0 {
+		t.Errorf("the contract's own workloads ran with Stripe: per-record %v, ingest %v, backlog %v", r.PerRecord, rep.Ingest, rep.Backlog)
+	}
+	var table bytes.Buffer
+	if err := bench.WriteReport(&table, &rep, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"billing  stripe", "Stripe: ", "calls by billsync"} {
 		if !strings.Contains(table.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, table.String())
 		}

@@ -13,10 +13,13 @@ package chaos
 // choices, the kill schedule and the fault dice; BILLSYNC_CHAOS_CHANGES
 // (default 2000) and BILLSYNC_CHAOS_TIMEOUT (default 8m) size it;
 // BILLSYNC_CHAOS_STORE=postgres runs billsync on a fresh PostgreSQL schema
-// (BILLSYNC_TEST_POSTGRES_DSN) instead of its embedded SQLite file.
+// (BILLSYNC_TEST_POSTGRES_DSN) instead of its embedded SQLite file;
+// BILLSYNC_CHAOS_BILLING=stripe runs it with the Stripe emulator as the
+// billing platform (stripe_test.go).
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -149,6 +152,8 @@ type chaos struct {
 	sfIDs      map[string]string // billing id → Salesforce id, as far as seen
 	sfScanned  map[string]time.Time
 	driverErrs []string
+
+	stripe *stripeChaos // nil unless BILLSYNC_CHAOS_BILLING=stripe
 }
 
 func TestChaos(t *testing.T) {
@@ -166,11 +171,17 @@ func TestChaos(t *testing.T) {
 		}
 		timeout = d
 	}
-	t.Logf("chaos seed %d (BILLSYNC_CHAOS_SEED=%d reproduces the choices), %d changes, timeout %s", seed, seed, changes, timeout)
+	t.Logf("chaos seed %d (BILLSYNC_CHAOS_SEED=%d reproduces the choices), %d changes, timeout %s, billing %s", seed, seed, changes, timeout, cmp.Or(os.Getenv("BILLSYNC_CHAOS_BILLING"), billsync.PlatformContract))
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
-	h := startHarness(t)
+	billing := os.Getenv("BILLSYNC_CHAOS_BILLING")
+	switch billing {
+	case "", billsync.PlatformContract, billsync.PlatformStripe:
+	default:
+		t.Fatalf("BILLSYNC_CHAOS_BILLING=%q: want contract or stripe", billing)
+	}
+	h := startHarness(t, billing)
 	h.sb.SFFaults.SetLogger(testLogger(t))
 	h.sb.BillingFaults.SetLogger(testLogger(t))
 	c := &chaos{
@@ -196,30 +207,36 @@ func TestChaos(t *testing.T) {
 
 	// The driver writes to billing past the faults: its retries are its
 	// own business, and a fault it met would be counted as billsync's.
-	direct := httptest.NewServer(h.sb.Billing.Handler())
-	t.Cleanup(direct.Close)
-	c.billing = billingapi.New(direct.URL, sandbox.BillingToken, nil)
-
 	// Webhooks pass through a recording proxy: a webhook-id billsync
 	// answered 2xx for is one it accepted and must not lose (B1).
-	proxy := c.webhookProxy()
-	t.Cleanup(proxy.Close)
-	h.sb.Billing.SetWebhookURL(proxy.URL + "/webhooks/billing")
+	if billing == billsync.PlatformStripe {
+		c.setupStripe()
+	} else {
+		direct := httptest.NewServer(h.sb.Billing.Handler())
+		t.Cleanup(direct.Close)
+		c.billing = billingapi.New(direct.URL, sandbox.BillingToken, nil)
+		proxy := c.webhookProxy()
+		t.Cleanup(proxy.Close)
+		h.sb.Billing.SetWebhookURL(proxy.URL + "/webhooks/billing")
+	}
 
 	t.Cleanup(func() { c.kill() })
 	if err := c.startChild(); err != nil {
 		t.Fatal(err)
 	}
 	c.admin = adminclient.New("http://"+h.sb.AppAddr, sandbox.AdminToken, nil)
-	// Transactions mirror deletes (H1), so the check can demand that a
-	// record deleted in billing is gone from Salesforce too.
-	if _, err := c.admin.SetSetting(ctx, "deletes."+string(billsync.ObjectBalanceTransaction), json.RawMessage(`"mirror"`)); err != nil {
-		t.Fatal(err)
-	}
+	if c.stripe == nil {
+		// Transactions mirror deletes (H1), so the check can demand that a
+		// record deleted in billing is gone from Salesforce too. (Stripe
+		// never deletes a balance transaction.)
+		if _, err := c.admin.SetSetting(ctx, "deletes."+string(billsync.ObjectBalanceTransaction), json.RawMessage(`"mirror"`)); err != nil {
+			t.Fatal(err)
+		}
 
-	// Quotes validate only on billing accounts linked to a Salesforce
-	// Account (E5): link a few to the demo Accounts before the faults.
-	c.linkQuoteAccounts()
+		// Quotes validate only on billing accounts linked to a Salesforce
+		// Account (E5): link a few to the demo Accounts before the faults.
+		c.linkQuoteAccounts()
+	}
 
 	c.setFaults(true)
 	driveDone := make(chan struct{})
@@ -299,7 +316,11 @@ func (c *chaos) setFaults(on bool) {
 		if sf, err = faults.Parse(fmt.Sprintf(chaosSF, c.seed)); err != nil {
 			c.t.Fatal(err)
 		}
-		if bill, err = faults.Parse(fmt.Sprintf(chaosBilling, c.seed+1)); err != nil {
+		spec := chaosBilling
+		if c.stripe != nil {
+			spec = chaosStripe
+		}
+		if bill, err = faults.Parse(fmt.Sprintf(spec, c.seed+1)); err != nil {
 			c.t.Fatal(err)
 		}
 	}
@@ -328,10 +349,15 @@ func (c *chaos) startChild() error {
 		"BILLSYNC_SALESFORCE_USERNAME="+sfemu.IntegrationUsername,
 		"BILLSYNC_SALESFORCE_PASSWORD="+sfemu.IntegrationPassword,
 		"BILLSYNC_BILLING_URL="+sb.BillingURL,
-		"BILLSYNC_BILLING_TOKEN="+sandbox.BillingToken,
-		"BILLSYNC_BILLING_WEBHOOK_SECRET="+sandbox.WebhookSecret,
 		"BILLSYNC_ADMIN_TOKENS="+sandbox.AdminName+"="+sandbox.AdminToken,
 	)
+	if c.stripe != nil {
+		cmd.Env = append(cmd.Env, "BILLSYNC_BILLING_PLATFORM="+billsync.PlatformStripe,
+			"BILLSYNC_BILLING_TOKEN="+sandbox.StripeKey, "BILLSYNC_BILLING_WEBHOOK_SECRET="+c.webhookSecret())
+	} else {
+		cmd.Env = append(cmd.Env, "BILLSYNC_BILLING_PLATFORM="+billsync.PlatformContract,
+			"BILLSYNC_BILLING_TOKEN="+sandbox.BillingToken, "BILLSYNC_BILLING_WEBHOOK_SECRET="+sandbox.WebhookSecret)
+	}
 	if c.dsn != "" {
 		cmd.Env = append(cmd.Env, "BILLSYNC_DATABASE="+c.dsn)
 	}
@@ -457,7 +483,7 @@ func (c *chaos) waitQuiet() {
 	for time.Now().Before(end) {
 		st, err := c.admin.Queue(c.ctx)
 		connected := streamConnected("http://" + c.h.sb.AppAddr + "/metrics")
-		pending := c.h.sb.Billing.Pending()
+		pending := c.pending()
 		quiet := err == nil && connected && pending == 0 && st.Pending == 0 && st.Running == 0
 		last = fmt.Sprintf("stream connected %v, webhooks pending %d, queue %+v, err %v", connected, pending, st, err)
 		if !quiet {
@@ -470,6 +496,14 @@ func (c *chaos) waitQuiet() {
 		time.Sleep(100 * time.Millisecond)
 	}
 	c.t.Fatalf("billsync did not settle: %s", last)
+}
+
+// pending is how many webhooks the billing emulator has yet to deliver.
+func (c *chaos) pending() int {
+	if c.stripe != nil {
+		return c.h.sb.Stripe.Pending()
+	}
+	return c.h.sb.Billing.Pending()
 }
 
 func streamConnected(metricsURL string) bool {
@@ -528,8 +562,12 @@ var ops = []struct {
 var errSkip = errors.New("nothing to work on")
 
 func (c *chaos) drive(rng *rand.Rand, budget *atomic.Int64) {
+	moves := ops
+	if c.stripe != nil {
+		moves = stripeOps
+	}
 	total := 0
-	for _, o := range ops {
+	for _, o := range moves {
 		total += o.weight
 	}
 	for c.ctx.Err() == nil {
@@ -541,7 +579,7 @@ func (c *chaos) drive(rng *rand.Rand, budget *atomic.Int64) {
 			pick := rng.IntN(total)
 			var op opFunc
 			var name string
-			for _, o := range ops {
+			for _, o := range moves {
 				if pick < o.weight {
 					op, name = o.f, o.name
 					break
@@ -1113,6 +1151,9 @@ func (c *chaos) readStore() (*chaosStore, func()) {
 }
 
 func (c *chaos) billingAll(t billsync.ObjectType) []billsync.Entity {
+	if c.stripe != nil {
+		return c.stripeAll(t)
+	}
 	var all []billsync.Entity
 	cursor := ""
 	for {
@@ -1211,6 +1252,9 @@ func (c *chaos) check() chaosReport {
 				} else {
 					rep.Mismatches++
 					report("missing: %s %s is not in Salesforce", om.Type, e.ID())
+					if c.stripe != nil && om.Type == billsync.ObjectBalanceTransaction {
+						c.logStripeTransactions(st, e.Str("accountId"))
+					}
 				}
 				continue
 			}
@@ -1246,12 +1290,17 @@ func (c *chaos) check() chaosReport {
 		}
 	}
 
-	c.checkQuotes(st, &rep, report, excused)
-	rep.Mismatches += rep.QuoteMismatches
-	rep.Duplicates += rep.QuoteDupes
+	if c.stripe == nil {
+		c.checkQuotes(st, &rep, report, excused)
+		rep.Mismatches += rep.QuoteMismatches
+		rep.Duplicates += rep.QuoteDupes
+	}
 
 	// Every accepted webhook and every published event was applied (a
 	// finished attempt in the sync log) or is a dead letter.
+	if c.stripe != nil {
+		c.checkStripeWebhooks(st, &rep, report)
+	}
 	c.accepted.Range(func(k, _ any) bool {
 		id := "webhook:" + k.(string)
 		rep.WebhooksChecked++
@@ -1261,7 +1310,9 @@ func (c *chaos) check() chaosReport {
 		}
 		return true
 	})
-	if d := c.h.sb.Billing.Delivered(); d != rep.WebhooksChecked {
+	if c.stripe != nil {
+		// Stripe's webhooks were checked above.
+	} else if d := c.h.sb.Billing.Delivered(); d != rep.WebhooksChecked {
 		t.Logf("note: the billing emulator counts %d deliveries, the proxy saw %d accepted ids (a redelivery of an accepted id counts twice there)", d, rep.WebhooksChecked)
 	}
 	mapped := map[string]bool{}

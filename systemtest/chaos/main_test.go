@@ -62,9 +62,11 @@ type harness struct {
 	sales *rest.Client // an ordinary sales user: their edits publish events
 }
 
-func startHarness(t *testing.T) *harness {
+// startHarness starts the emulators; billing is the billing platform
+// ("" is the contract).
+func startHarness(t *testing.T, billing string) *harness {
 	t.Helper()
-	sb, err := sandbox.Start(context.Background(), sandbox.Options{NoApp: true, Data: t.TempDir(),
+	sb, err := sandbox.Start(context.Background(), sandbox.Options{NoApp: true, Data: t.TempDir(), Billing: billing,
 		Addr: "127.0.0.1:0", SalesforceAddr: "127.0.0.1:0", BillingAddr: "127.0.0.1:0"}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
