@@ -518,3 +518,31 @@ func TestStripeQuotes(t *testing.T) {
 		t.Errorf("%d Opportunities for one quote", opps)
 	}
 }
+
+// A Stripe user's transaction made just before billsync creates one from
+// Salesforce on the same balance, while Stripe's events are held back,
+// still reaches Salesforce: the scan does not stop at billsync's own
+// transaction (found by the Stripe chaos test).
+func TestStripeTransactionBeforeBillsyncsOwnIsFound(t *testing.T) {
+	t.Parallel()
+	h := startStripeHarness(t, sandbox.Options{})
+	ctx := context.Background()
+	cus, _, sfBal, _ := h.syncedCustomer("SCAN")
+	h.sb.Stripe.PauseDelivery(true)
+	a, err := h.sc.V1CustomerBalanceTransactions.Create(ctx, &stripego.CustomerBalanceTransactionCreateParams{
+		Customer: stripego.String(cus.ID), Amount: stripego.Int64(500), Currency: stripego.String("usd"), Description: stripego.String("made in Stripe")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.sales.Create(ctx, "BillingBalanceTransaction__c", []billsync.SObject{{
+		"BillingBalance__c": sfBal.ID(), "Amount__c": json.Number("7.00"), "Description__c": "made in Salesforce"}})
+	if err != nil || !res[0].Success {
+		t.Fatalf("%v %+v", err, res)
+	}
+	h.eventually("the Salesforce transaction created in Stripe", func() (bool, string) {
+		r := h.sfGet("BillingBalanceTransaction__c", res[0].ID)
+		return r.Str("BillingId__c") != "", fmt.Sprint(r)
+	})
+	h.sb.Stripe.PauseDelivery(false)
+	h.sfRecord("BillingBalanceTransaction__c", cus.ID+"."+a.ID, func(r billsync.SObject) bool { return amountIs(r, "-5") })
+}
