@@ -399,7 +399,7 @@ func (s *Sandbox) WriteBanner(w io.Writer) error {
 			"TokenName": "m3ter access key:secret      ", "SecretName": "m3ter webhook URL token      ", "ListPath": "/organizations/" + m3teremu.DefaultOrgID + "/accounts"}
 	case s.MonetizeNow != nil:
 		v = map[string]string{"Platform": "MonetizeNow", "Pad": " ", "WebhookPath": "/webhooks/monetizenow/<token>",
-			"TokenName": "MonetizeNow API key          ", "SecretName": "MonetizeNow webhook URL token", "ListPath": "/api/quotes"}
+			"TokenName": "MonetizeNow API key          ", "SecretName": "MonetizeNow webhook token    ", "ListPath": "/api/quotes"}
 	}
 	try := "curl -s -H 'Authorization: Bearer " + ac.BillingToken + "' " + s.BillingURL + v["ListPath"]
 	if s.MonetizeNow != nil {

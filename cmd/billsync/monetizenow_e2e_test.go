@@ -289,3 +289,25 @@ func quantityIs(r billsync.SObject, want string) bool {
 	got, err := billsync.ParseNumber(fmt.Sprint(r["Quantity"]))
 	return err == nil && got.Equal(billsync.MustMoney(want))
 }
+
+// billing.platform monetizenow: billing.url defaults to MonetizeNow's API,
+// billing.token is the API key, and billing.webhookSecret is the webhook
+// URL's token, long enough not to be guessed.
+func TestMonetizeNowConfig(t *testing.T) {
+	cfg := completeConfig(t)
+	cfg.Billing.Platform, cfg.Billing.URL, cfg.Billing.WebhookSecret = billsync.PlatformMonetizeNow, "", ""
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "billing.webhookSecret") || !strings.Contains(err.Error(), "/webhooks/monetizenow/") {
+		t.Errorf("without a token: %v", err)
+	}
+	cfg.Billing.WebhookSecret = "short"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Errorf("a short token: %v", err)
+	}
+	cfg.Billing.WebhookSecret = "0123456789abcdef0123"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("complete: %v", err)
+	}
+	if cfg.Billing.WebhookPath() != "/webhooks/monetizenow" || cfg.Billing.WebhookToken() != "0123456789abcdef0123" {
+		t.Errorf("webhook path %q token %q", cfg.Billing.WebhookPath(), cfg.Billing.WebhookToken())
+	}
+}
