@@ -12,8 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	mnemu "github.com/billsync/billsync/emulate/monetizenow"
-	// billing.platform monetizenow: the adapter registers itself.
-	_ "github.com/billsync/billsync/monetizenowapi"
 	"github.com/billsync/billsync/sandbox"
 )
 

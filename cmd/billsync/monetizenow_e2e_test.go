@@ -311,3 +311,15 @@ func TestMonetizeNowConfig(t *testing.T) {
 		t.Errorf("webhook path %q token %q", cfg.Billing.WebhookPath(), cfg.Billing.WebhookToken())
 	}
 }
+
+// With billing.platform monetizenow the doctor checks MonetizeNow: the API
+// key reaches its quotes, and the webhook URL has its token.
+func TestDoctorMonetizeNow(t *testing.T) {
+	h := startHarness(t, sandbox.Options{NoApp: true, Billing: billsync.PlatformMonetizeNow})
+	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
+	out, err := runDoctorCmd(t, "--config", writeDoctorConfig(t, cfg))
+	t.Logf("doctor output:\n%s", out)
+	if err != nil || strings.Contains(out, "FAIL") || !strings.Contains(out, "ok   MonetizeNow API key") || !strings.Contains(out, "ok   MonetizeNow webhook URL token") {
+		t.Fatalf("doctor on the MonetizeNow sandbox: %v", err)
+	}
+}
