@@ -231,8 +231,14 @@ func TestWebhookDelivery_PROVISIONAL_Body(t *testing.T) {
 	acc, _ := e.CreateAccount(Account{AccountName: "Acme"})
 	q, _ := e.CreateQuote(sampleQuote(acc.ID))
 	eventually(t, "deliveries after failures", func() bool { return e.Pending() == 0 && len(rcv.types()) == 2 })
+	// Deliveries are not ordered: find the quote's.
+	var b map[string]any
 	rcv.mu.Lock()
-	b := rcv.bodies[1]
+	for _, x := range rcv.bodies {
+		if x["eventType"] == "quote.created" {
+			b = x
+		}
+	}
 	rcv.mu.Unlock()
 	data, _ := b["data"].(map[string]any)
 	if b["eventType"] != "quote.created" || b["eventId"] == "" || b["sentTime"] == "" || data["id"] != q.ID {
