@@ -283,6 +283,49 @@ func TestMonetizeNowSandboxSeed(t *testing.T) {
 	for _, a := range h.sb.SF.Records("BillingAccount__c") {
 		t.Errorf("an account synced with MonetizeNow, which is a source of quotes only: %v", a)
 	}
+	byName := map[string]billsync.SObject{}
+	ids := map[string]string{}
+	for _, r := range h.sb.SF.Records("Quote") {
+		name, _, _ := strings.Cut(r.Str("Name"), " (")
+		byName[name] = r
+		ids[name] = r.Str("BillingQuoteId__c")
+	}
+	sam := h.sb.Demo.SalesReps[1]
+	// The quote linked to Sam's Opportunity (opportunity.customId) is in
+	// it and takes its owner.
+	q1 := byName["Acme platform expansion"]
+	opp, _ := h.sb.SF.Record("Opportunity", q1.Str("OpportunityId"))
+	if opp.Str("Name") != "Acme platform expansion" || q1.Str("OwnerId")[:15] != sam[:15] {
+		t.Errorf("linked quote %v in Opportunity %v", q1, opp)
+	}
+	// In review: the stage of a quote pending approval.
+	if st := h.stage(byName["Globex onboarding"].Str("OpportunityId")); st != "Proposal/Price Quote" {
+		t.Errorf("Globex onboarding's Opportunity at %q", st)
+	}
+	// The manual renewal carries the renewal placeholder product.
+	renewalOpp := byName["Globex renewal 2028"].Str("OpportunityId")
+	h.eventually("the renewal placeholder", func() (bool, string) {
+		ps := keySet(h.children("OpportunityLineItem", "OpportunityId", renewalOpp))
+		return ps == "code:RENEWAL-PLACEHOLDER,seed-q4-plat", ps
+	})
+	// The amendment's NO_CHANGE line stays off its Opportunity until a
+	// sales user sets ALWAYS on it; NEVER keeps an eligible one off.
+	am := byName["Acme: more support seats"]
+	amOpp := am.Str("OpportunityId")
+	h.eventually("amendment products", func() (bool, string) {
+		ps := keySet(h.children("OpportunityLineItem", "OpportunityId", amOpp))
+		return ps == "seed-q3-api,seed-q3-support", ps
+	})
+	lines := h.children("QuoteLineItem", "QuoteId", am.ID())
+	h.salesUpdate("QuoteLineItem", billsync.SObject{"Id": lines["seed-q3-plat"].ID(), "OverrideOpportunitySync__c": "ALWAYS"})
+	h.salesUpdate("QuoteLineItem", billsync.SObject{"Id": lines["seed-q3-api"].ID(), "OverrideOpportunitySync__c": "NEVER"})
+	if _, err := h.mn.UpdateQuote(ids["Acme: more support seats"], func(q *mnemu.Quote) { q.Description = "Acme: more support seats v2" }); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("ALWAYS and NEVER", func() (bool, string) {
+		ps := keySet(h.children("OpportunityLineItem", "OpportunityId", amOpp))
+		return ps == "seed-q3-plat,seed-q3-support", ps
+	})
 }
 
 func quantityIs(r billsync.SObject, want string) bool {
