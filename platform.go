@@ -18,11 +18,13 @@ const (
 	PlatformContract = "contract" // billsync's own billing contract (SPEC §5.1–5.2)
 	PlatformStripe   = "stripe"
 	PlatformM3ter    = "m3ter"
+	// PlatformMonetizeNow is a source of quotes only.
+	PlatformMonetizeNow = "monetizenow"
 )
 
 // BillingPlatformNames are the values billing.platform accepts; an empty
 // one is the contract, as in a config written before the setting.
-var BillingPlatformNames = []string{PlatformContract, PlatformStripe, PlatformM3ter}
+var BillingPlatformNames = []string{PlatformContract, PlatformStripe, PlatformM3ter, PlatformMonetizeNow}
 
 // BillingOptions is what a platform's adapter is built from: the config's
 // billing section.

@@ -24,9 +24,10 @@ func TestBillingPlatforms(t *testing.T) {
 		t.Errorf("bad secret: %v", err)
 	}
 	for name, want := range map[string]string{
-		billsync.PlatformStripe: "billing.platform stripe is not available in this build yet",
-		billsync.PlatformM3ter:  "billing.platform m3ter is not available in this build yet",
-		"paypal":                `billing.platform "paypal": want one of contract, stripe, m3ter`,
+		billsync.PlatformStripe:      "billing.platform stripe is not available in this build yet",
+		billsync.PlatformM3ter:       "billing.platform m3ter is not available in this build yet",
+		billsync.PlatformMonetizeNow: "billing.platform monetizenow is not available in this build yet",
+		"paypal":                     `billing.platform "paypal": want one of contract, stripe, m3ter, monetizenow`,
 	} {
 		err := billsync.CheckBillingPlatform(name)
 		if err == nil || billsync.ErrorMessage(err) != want || billsync.ErrorCode(err) != billsync.EINVALID {

@@ -105,7 +105,7 @@ type SalesforceConfig struct {
 
 // BillingConfig says which billing platform to sync with and how to reach it.
 type BillingConfig struct {
-	Platform      string `yaml:"platform"` // contract (the default), stripe or m3ter
+	Platform      string `yaml:"platform"` // contract (the default), stripe, m3ter or monetizenow
 	URL           string `yaml:"url"`      // Stripe: "" is https://api.stripe.com
 	Token         string `yaml:"token"`
 	WebhookSecret string `yaml:"webhookSecret"`
@@ -128,15 +128,18 @@ func (b BillingConfig) WebhookPath() string {
 		return "/webhooks/stripe"
 	case billsync.PlatformM3ter:
 		return "/webhooks/m3ter" // followed by the token: WebhookToken
+	case billsync.PlatformMonetizeNow:
+		return "/webhooks/monetizenow" // followed by the token: WebhookToken
 	}
 	return "/webhooks/billing"
 }
 
 // WebhookToken is the secret last segment of the webhook URL of a platform
 // whose webhooks carry no signature billsync can check (m3ter: its
-// billing.webhookSecret); "" for the others, which sign theirs.
+// billing.webhookSecret; MonetizeNow likewise); "" for the others, which
+// sign theirs.
 func (b BillingConfig) WebhookToken() string {
-	if b.Platform == billsync.PlatformM3ter {
+	if b.Platform == billsync.PlatformM3ter || b.Platform == billsync.PlatformMonetizeNow {
 		return strings.TrimSpace(b.WebhookSecret)
 	}
 	return ""
@@ -262,7 +265,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: salesforce.grant %q: want password, client_credentials or jwt", c.Salesforce.Grant)
 	}
 	switch c.Billing.Platform {
-	case billsync.PlatformStripe, billsync.PlatformM3ter:
+	case billsync.PlatformStripe, billsync.PlatformM3ter, billsync.PlatformMonetizeNow:
 		// billing.url defaults to the platform's API.
 	default:
 		need(c.Billing.URL, "billing.url")
@@ -271,11 +274,15 @@ func (c Config) Validate() error {
 	switch tok := strings.TrimSpace(c.Billing.WebhookSecret); {
 	case c.Billing.Platform == billsync.PlatformM3ter && tok != "" && len(tok) < 16:
 		return fmt.Errorf("config: billing.webhookSecret: m3ter's webhook URL token must be at least 16 characters, so nobody can guess it")
+	case c.Billing.Platform == billsync.PlatformMonetizeNow && tok != "" && len(tok) < 16:
+		return fmt.Errorf("config: billing.webhookSecret: MonetizeNow's webhook URL token must be at least 16 characters, so nobody can guess it")
 	case tok != "":
 	case c.Billing.Platform == billsync.PlatformStripe:
 		missing = append(missing, "billing.webhookSecret (`billsync stripe setup` creates the webhook endpoint and stores it)")
 	case c.Billing.Platform == billsync.PlatformM3ter:
 		missing = append(missing, "billing.webhookSecret (the token in m3ter's webhook URL; `billsync m3ter setup` sets up delivery and stores it)")
+	case c.Billing.Platform == billsync.PlatformMonetizeNow:
+		missing = append(missing, "billing.webhookSecret (a random token of at least 16 characters, the last segment of the webhook URL you enter in MonetizeNow's Settings → Webhooks: <billsync>/webhooks/monetizenow/<token>)")
 	default:
 		need(c.Billing.WebhookSecret, "billing.webhookSecret")
 	}

@@ -19,6 +19,7 @@ import (
 	billingemu "github.com/billsync/billsync/emulate/billing"
 	"github.com/billsync/billsync/emulate/faults"
 	m3teremu "github.com/billsync/billsync/emulate/m3ter"
+	mnemu "github.com/billsync/billsync/emulate/monetizenow"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	stripeemu "github.com/billsync/billsync/emulate/stripe"
 )
@@ -71,6 +72,8 @@ type AppConfig struct {
 	BillingToken    string
 	WebhookSecret   string
 	BillingOptions  map[string]string // billing.options
+	// Settings seed billsync's settings on its first start (settings:).
+	Settings map[string]any
 
 	AdminName, AdminToken string // billsync's admin token and the name its audit records
 }
@@ -103,13 +106,15 @@ type Options struct {
 // Sandbox is the emulated Salesforce org, the emulated billing platform
 // and billsync between them, all in one process.
 type Sandbox struct {
-	SF         *sfemu.Emulator
-	Billing    *billingemu.Emulator // nil when the sandbox emulates Stripe
-	Stripe     *stripeemu.Emulator  // nil unless Options.Billing is stripe
-	M3ter      *m3teremu.Emulator   // nil unless Options.Billing is m3ter
-	App        App                  // nil with NoApp
-	SFURL      string
-	BillingURL string
+	SF      *sfemu.Emulator
+	Billing *billingemu.Emulator // nil when the sandbox emulates Stripe
+	Stripe  *stripeemu.Emulator  // nil unless Options.Billing is stripe
+	M3ter   *m3teremu.Emulator   // nil unless Options.Billing is m3ter
+	// MonetizeNow is nil unless Options.Billing is monetizenow.
+	MonetizeNow *mnemu.Emulator
+	App         App // nil with NoApp
+	SFURL       string
+	BillingURL  string
 	// SFFaults and BillingFaults inject faults in front of the emulators.
 	SFFaults, BillingFaults *faults.Injector
 	Demo                    *sfemu.Demo
@@ -185,9 +190,11 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error
 		err = s.startStripe(ctx, billLn, appAddr)
 	case billsync.PlatformM3ter:
 		err = s.startM3ter(ctx, billLn, appAddr)
+	case billsync.PlatformMonetizeNow:
+		err = s.startMonetizeNow(ctx, billLn, appAddr)
 	default:
 		billLn.Close()
-		err = fmt.Errorf("sandbox: billing %q: want contract, stripe or m3ter", opts.Billing)
+		err = fmt.Errorf("sandbox: billing %q: want contract, stripe, m3ter or monetizenow", opts.Billing)
 	}
 	if err != nil {
 		return fail(err)
@@ -206,6 +213,8 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error
 			seed = s.seedStripe
 		case s.M3ter != nil:
 			seed = s.seedM3ter
+		case s.MonetizeNow != nil:
+			seed = s.seedMonetizeNow
 		}
 		if err := seed(ctx); err != nil {
 			return fail(fmt.Errorf("seeding: %w", err))
@@ -255,6 +264,8 @@ func (s *Sandbox) AppConfig(addr string) AppConfig {
 		ac.BillingPlatform, ac.BillingToken = billsync.PlatformStripe, StripeKey
 	case s.M3ter != nil:
 		ac.BillingPlatform, ac.BillingToken, ac.BillingOptions = billsync.PlatformM3ter, M3terToken, M3terOptions()
+	case s.MonetizeNow != nil:
+		ac.BillingPlatform, ac.BillingToken, ac.Settings = billsync.PlatformMonetizeNow, MonetizeNowKey, MonetizeNowSettings()
 	}
 	return ac
 }
@@ -301,6 +312,9 @@ func (s *Sandbox) Close() error {
 	}
 	if s.Billing != nil {
 		errs = append(errs, s.Billing.Close())
+	}
+	if s.MonetizeNow != nil {
+		errs = append(errs, s.MonetizeNow.Close())
 	}
 	if s.M3ter != nil {
 		errs = append(errs, s.M3ter.Close())
@@ -383,8 +397,14 @@ func (s *Sandbox) WriteBanner(w io.Writer) error {
 	case s.M3ter != nil:
 		v = map[string]string{"Platform": "m3ter", "Pad": "       ", "WebhookPath": "/webhooks/m3ter/<token>",
 			"TokenName": "m3ter access key:secret      ", "SecretName": "m3ter webhook URL token      ", "ListPath": "/organizations/" + m3teremu.DefaultOrgID + "/accounts"}
+	case s.MonetizeNow != nil:
+		v = map[string]string{"Platform": "MonetizeNow", "Pad": " ", "WebhookPath": "/webhooks/monetizenow/<token>",
+			"TokenName": "MonetizeNow API key          ", "SecretName": "MonetizeNow webhook token    ", "ListPath": "/api/quotes"}
 	}
 	try := "curl -s -H 'Authorization: Bearer " + ac.BillingToken + "' " + s.BillingURL + v["ListPath"]
+	if s.MonetizeNow != nil {
+		try = "curl -s -H 'x-api-key: " + ac.BillingToken + "' " + s.BillingURL + v["ListPath"]
+	}
 	if s.M3ter != nil {
 		// m3ter wants an OAuth token first; this is the console user's.
 		try = "curl -s -u " + M3terConsoleToken + " -H 'Content-Type: application/json' -d '{\"grant_type\":\"client_credentials\"}' " + s.BillingURL + "/oauth/token"

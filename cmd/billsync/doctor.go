@@ -79,6 +79,8 @@ func platformChecks(cfg Config) func(ctx context.Context) []doctor.Check {
 	switch cfg.Billing.Platform {
 	case billsync.PlatformM3ter:
 		return m3terChecks(cfg)
+	case billsync.PlatformMonetizeNow:
+		return monetizeNowChecks(cfg)
 	case billsync.PlatformStripe:
 	default:
 		return nil

@@ -49,7 +49,7 @@ func TestConfigBillingPlatform(t *testing.T) {
 	}
 
 	for platform, want := range map[string]string{
-		"Stripe": `config: billing.platform "Stripe": want one of contract, stripe, m3ter`,
+		"Stripe": `config: billing.platform "Stripe": want one of contract, stripe, m3ter, monetizenow`,
 	} {
 		cfg := completeConfig(t)
 		cfg.Billing.Platform = platform

@@ -50,7 +50,7 @@ restart continues where it stopped.`,
 	f.StringVar(&opts.Data, "data", "./billsync-sandbox", "directory for the state of all three parties")
 	f.IntVar(&opts.Workers, "workers", 1000, "partitions billsync syncs in parallel")
 	f.BoolVar(&noSeed, "no-seed", false, "do not create the sample accounts and quotes")
-	f.StringVar(&opts.Billing, "billing", "contract", "the billing platform to emulate: contract (billsync's own billing API), stripe or m3ter")
+	f.StringVar(&opts.Billing, "billing", "contract", "the billing platform to emulate: contract (billsync's own billing API), stripe, m3ter or monetizenow (quotes only)")
 	f.StringVar(&opts.SalesforceFaults, "salesforce-faults", "", "faults for the Salesforce emulator; "+faultsHelp)
 	f.StringVar(&opts.BillingFaults, "billing-faults", "", "faults for the billing emulator; "+faultsHelp)
 	return cmd
@@ -89,6 +89,9 @@ func sandboxConfig(ac sandbox.AppConfig) Config {
 	}
 	cfg.Billing.URL, cfg.Billing.Token, cfg.Billing.WebhookSecret = ac.BillingURL, ac.BillingToken, ac.WebhookSecret
 	cfg.Billing.Options = ac.BillingOptions
+	if len(ac.Settings) > 0 {
+		cfg.Settings = ac.Settings
+	}
 	cfg.AdminTokens = map[string]string{ac.AdminName: ac.AdminToken}
 	return cfg
 }

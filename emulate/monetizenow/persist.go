@@ -1,0 +1,271 @@
+package monetizenow
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+
+	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/emulate/journal"
+)
+
+const (
+	snapshotFile   = "monetizenow-emulator.json"
+	snapshotFormat = 1
+)
+
+// state is everything the data directory keeps. The emulator holds it
+// under its lock; a fold builds one from the files alone.
+type state struct {
+	accounts     map[string]*Account
+	accountOrder []string
+	quotes       map[string]*Quote
+	quoteOrder   []string
+	events       map[string]*Event
+	pending      map[string]*delivery // event id → delivery owed
+}
+
+func newState() state {
+	return state{accounts: map[string]*Account{}, quotes: map[string]*Quote{}, events: map[string]*Event{}, pending: map[string]*delivery{}}
+}
+
+// journalEntry is one line of the journal: one change.
+type journalEntry struct {
+	Account  *Account  `json:"account,omitempty"`
+	Quote    *Quote    `json:"quote,omitempty"`
+	DelQuote string    `json:"delQuote,omitempty"`
+	Event    *Event    `json:"event,omitempty"`
+	Queue    *delivery `json:"queue,omitempty"`
+	Done     string    `json:"done,omitempty"`
+}
+
+type snapshot struct {
+	Format   int         `json:"format"`
+	Accounts []*Account  `json:"accounts"`
+	Quotes   []*Quote    `json:"quotes"`
+	Events   []*Event    `json:"events"`
+	Pending  []*delivery `json:"pending"`
+	// Journal is the first journal segment the snapshot does not hold.
+	Journal int64 `json:"journal,omitempty"`
+}
+
+func (s *state) apply(en *journalEntry) {
+	if a := en.Account; a != nil {
+		if s.accounts[a.ID] == nil {
+			s.accountOrder = append(s.accountOrder, a.ID)
+		}
+		s.accounts[a.ID] = a
+	}
+	if q := en.Quote; q != nil {
+		if s.quotes[q.ID] == nil {
+			s.quoteOrder = append(s.quoteOrder, q.ID)
+		}
+		s.quotes[q.ID] = q
+	}
+	if id := en.DelQuote; id != "" && s.quotes[id] != nil {
+		delete(s.quotes, id)
+		s.quoteOrder = slices.DeleteFunc(s.quoteOrder, func(x string) bool { return x == id })
+	}
+	if ev := en.Event; ev != nil {
+		s.events[ev.EventID] = ev
+	}
+	if d := en.Queue; d != nil {
+		s.pending[d.Event] = d
+	}
+	if en.Done != "" {
+		delete(s.pending, en.Done)
+	}
+}
+
+func (e *Emulator) putQuoteLocked(q *Quote) {
+	e.apply(&journalEntry{Quote: q})
+	e.noteLocked(journalEntry{Quote: clone(q)})
+}
+
+func (e *Emulator) removeQuoteLocked(id string) {
+	e.apply(&journalEntry{DelQuote: id})
+	e.noteLocked(journalEntry{DelQuote: id})
+}
+
+func (e *Emulator) putAccountLocked(a *Account) {
+	e.apply(&journalEntry{Account: a})
+	e.noteLocked(journalEntry{Account: clone(a)})
+}
+
+func (e *Emulator) noteLocked(en journalEntry) {
+	if e.journal != nil {
+		e.unsaved = append(e.unsaved, en)
+	}
+}
+
+// saveLocked writes the noted changes before the lock is released and
+// the request answered.
+func (e *Emulator) saveLocked() {
+	if len(e.unsaved) == 0 {
+		return
+	}
+	vs := make([]any, len(e.unsaved))
+	for i := range e.unsaved {
+		vs[i] = &e.unsaved[i]
+	}
+	e.journal.Write(vs...)
+	clear(e.unsaved)
+	e.unsaved = e.unsaved[:0]
+}
+
+func (s *state) snapshot(upTo int64) *snapshot {
+	snap := &snapshot{Format: snapshotFormat, Journal: upTo, Accounts: []*Account{}, Quotes: []*Quote{}, Events: []*Event{}, Pending: []*delivery{}}
+	for _, id := range s.accountOrder {
+		snap.Accounts = append(snap.Accounts, s.accounts[id])
+	}
+	for _, id := range s.quoteOrder {
+		snap.Quotes = append(snap.Quotes, s.quotes[id])
+	}
+	for _, ev := range s.events {
+		snap.Events = append(snap.Events, ev)
+	}
+	sort.Slice(snap.Events, func(i, j int) bool { return snap.Events[i].Seq < snap.Events[j].Seq })
+	for _, d := range s.pending {
+		snap.Pending = append(snap.Pending, d)
+	}
+	sort.Slice(snap.Pending, func(i, j int) bool { return snap.Pending[i].Event < snap.Pending[j].Event })
+	return snap
+}
+
+func (s *state) readSnapshot(dir string) (int64, int64, error) {
+	path := filepath.Join(dir, snapshotFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("monetizenow emulator: read snapshot: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // money stays exact
+	var snap snapshot
+	if err := dec.Decode(&snap); err != nil {
+		return 0, 0, billsync.Errorf(billsync.EINVALID, "monetizenow emulator: snapshot %s is corrupt: %v", path, err)
+	}
+	if snap.Format != snapshotFormat {
+		return 0, 0, billsync.Errorf(billsync.EINVALID, "monetizenow emulator: snapshot %s has format %d, want %d", path, snap.Format, snapshotFormat)
+	}
+	for _, a := range snap.Accounts {
+		s.apply(&journalEntry{Account: a})
+	}
+	for _, q := range snap.Quotes {
+		s.apply(&journalEntry{Quote: q})
+	}
+	for _, ev := range snap.Events {
+		s.apply(&journalEntry{Event: ev})
+	}
+	for _, d := range snap.Pending {
+		s.apply(&journalEntry{Queue: d})
+	}
+	return snap.Journal, int64(len(b)), nil
+}
+
+func (e *Emulator) openDataDir() error {
+	if err := os.MkdirAll(e.dataDir, 0o755); err != nil {
+		return fmt.Errorf("monetizenow emulator: %w", err)
+	}
+	segs, err := journal.ListSegments(e.dataDir)
+	if err != nil {
+		return fmt.Errorf("monetizenow emulator: list journal: %w", err)
+	}
+	next := int64(1)
+	if len(segs) > 0 {
+		next = segs[len(segs)-1] + 1
+	}
+	s, held, size, err := fold(e.dataDir, next)
+	if err != nil {
+		return err
+	}
+	e.state = s
+	for _, ev := range s.events {
+		e.eventSeq = max(e.eventSeq, ev.Seq)
+	}
+	dir := e.dataDir
+	e.journal, err = journal.Open(dir, "monetizenow emulator", max(next, held), size, e.log, func(upTo int64) (int64, error) {
+		_, _, size, err := fold(dir, upTo)
+		return size, err
+	})
+	if err != nil {
+		return fmt.Errorf("monetizenow emulator: open journal: %w", err)
+	}
+	return nil
+}
+
+func (e *Emulator) saveSnapshot(upTo int64) error {
+	e.mu.Lock()
+	b, err := json.Marshal(e.state.snapshot(upTo))
+	e.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("monetizenow emulator: encode snapshot: %w", err)
+	}
+	if err := journal.WriteAtomic(filepath.Join(e.dataDir, snapshotFile), b); err != nil {
+		return fmt.Errorf("monetizenow emulator: save snapshot: %w", err)
+	}
+	if err := journal.RemoveSegments(e.dataDir, upTo); err != nil {
+		return fmt.Errorf("monetizenow emulator: remove folded journal: %w", err)
+	}
+	return nil
+}
+
+// fold reads dir's snapshot and the journal segments below upTo, writes
+// the result as the new snapshot and removes the segments it holds.
+func fold(dir string, upTo int64) (s state, next, size int64, err error) {
+	s = newState()
+	from, size, err := s.readSnapshot(dir)
+	if err != nil {
+		return s, 0, 0, err
+	}
+	segs, err := journal.ListSegments(dir)
+	if err != nil {
+		return s, 0, 0, fmt.Errorf("monetizenow emulator: list journal: %w", err)
+	}
+	folded := false
+	for _, seg := range segs {
+		if seg >= upTo {
+			break
+		}
+		folded = true
+		if seg < from {
+			continue
+		}
+		err := journal.ReadSegment(journal.SegmentPath(dir, seg), func(line []byte) error {
+			dec := json.NewDecoder(bytes.NewReader(line))
+			dec.UseNumber()
+			var en journalEntry
+			if err := dec.Decode(&en); err != nil {
+				return err
+			}
+			s.apply(&en)
+			return nil
+		})
+		if err != nil {
+			return s, 0, 0, billsync.Errorf(billsync.EINVALID, "monetizenow emulator: journal is corrupt: %v", err)
+		}
+	}
+	if !folded {
+		return s, from, size, nil
+	}
+	next = max(upTo, from)
+	b, err := json.Marshal(s.snapshot(next))
+	if err != nil {
+		return s, 0, 0, fmt.Errorf("monetizenow emulator: encode snapshot: %w", err)
+	}
+	if err := journal.WriteAtomic(filepath.Join(dir, snapshotFile), b); err != nil {
+		return s, 0, 0, fmt.Errorf("monetizenow emulator: save snapshot: %w", err)
+	}
+	if err := journal.RemoveSegments(dir, next); err != nil {
+		return s, 0, 0, fmt.Errorf("monetizenow emulator: remove folded journal: %w", err)
+	}
+	return s, next, int64(len(b)), nil
+}
