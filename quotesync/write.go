@@ -307,6 +307,12 @@ func (s *Syncer) writeBack(ctx context.Context, a *attempt.Attempt, snap *snapsh
 	if sameSFID(snap.ent.Str("crmOpportunityId"), res.oppID) {
 		return
 	}
+	if st := snap.st; st != nil && st.Agreed[agreedLinkKept] != "" && snap.ent.Str("crmOpportunityId") == "" && sameSFID(st.Agreed[agreedOpportunity], res.oppID) {
+		// Billing refused the link before and billsync keeps it: asking
+		// again on every change would only repeat the refusal.
+		res.linkKept = true
+		return
+	}
 	upd := snap.ent.Clone()
 	upd["crmOpportunityId"] = res.oppID
 	got, err := s.cfg.Billing.Update(ctx, billsync.ObjectQuote, upd)

@@ -12,7 +12,7 @@ func newEmulateCmd(g *globals) *cobra.Command {
 		Use:   "emulate",
 		Short: "Run an emulator of the outside world (Salesforce org or billing platform)",
 	}
-	cmd.AddCommand(newEmulateSalesforceCmd(g), newEmulateBillingCmd(g), newEmulateStripeCmd(g), newEmulateM3terCmd(g))
+	cmd.AddCommand(newEmulateSalesforceCmd(g), newEmulateBillingCmd(g), newEmulateStripeCmd(g), newEmulateM3terCmd(g), newEmulateMonetizeNowCmd(g))
 	return cmd
 }
 
