@@ -69,7 +69,20 @@ func TestUnversionedQuoteWithoutWriteBack(t *testing.T) {
 	// Accepted: applied (no version to call it stale), on the same
 	// Opportunity.
 	q.Status = "ACCEPTED"
+	asked := func() int {
+		n := 0
+		for _, c := range f.billing.Calls() {
+			if c.Method == "update" && c.Type == billsync.ObjectQuote {
+				n++
+			}
+		}
+		return n
+	}
+	before = asked()
 	qMustSucceed(t, f.process(unversioned(q)))
+	if asked() != before {
+		t.Errorf("billing was asked for the link again after refusing it")
+	}
 	if got := f.sfQuote("qt_1"); got.Str("Status") == "Draft" || got.Str("OpportunityId") != oppID {
 		t.Errorf("after accepted: %v (opportunity %s)", got, oppID)
 	}
