@@ -246,7 +246,11 @@ func compareRelinked(om *mapping.Object, ent billsync.Entity, rec billsync.SObje
 	}
 	d := billsync.ResyncDiff{Object: om.Type, BillingID: ent.ID(), SalesforceID: rec.ID(), Kind: billsync.DiffUnlinked, Fields: fields, Action: action}
 	repair := &billsync.Change{Partition: billsync.AccountPartition(accountOf(om.Type, ent)), Source: billsync.SideBilling, RecordID: ent.ID()}
-	return overwrite(resyncItem{diff: d, repair: repair}, fields, bv, sv), nil
+	// Writing the external id back overwrites a Salesforce field too: a
+	// mapping naming the wrong field makes every record look relinked,
+	// which is what the guard is for.
+	bv[om.ExternalID], sv[om.ExternalID] = ent.ID(), rec.Str(om.ExternalID)
+	return overwrite(resyncItem{diff: d, repair: repair}, append(fields, om.ExternalID), bv, sv), nil
 }
 
 // compareOrphan decides for a Salesforce record whose billing record

@@ -598,6 +598,9 @@ func TestResyncRestoresAnEditedExternalID(t *testing.T) {
 	for _, tampered := range []string{"edited-by-hand", ""} {
 		b := setup(t)
 		b.set(t, "deletes.account", `"mirror"`)
+		// One record of one is past any share: writing its id back is an
+		// overwrite the guard would hold (guard_test covers that).
+		b.set(t, "guard.overwrites.account", `{"percent":100,"count":1000}`)
 		b.putBilling(t, billsync.ObjectAccount, acc1)
 		b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1))
 		twin := b.sf("BillingAccount__c", "acc_1").ID()

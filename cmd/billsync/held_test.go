@@ -5,13 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v4"
 
 	"github.com/spf13/cobra"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/sandbox"
 )
 
@@ -216,4 +223,116 @@ func TestGuardHoldsBurstOfBalanceDeletes(t *testing.T) {
 		n := len(h.sb.SF.Records("BillingBalance__c"))
 		return n == 2, fmt.Sprint(n)
 	})
+}
+
+// TestGuardHoldsAMappingMistake: a mapping file that names the wrong
+// external id field for balances (Code__c, which holds the billing id on
+// only 2 of 10 records) makes a resync see 8 of 10 Salesforce balances
+// with a foreign id; it would write the billing ids over their codes (and
+// with no sync state to link them, delete them as gone from billing, with
+// deletes mirrored). The guard holds the run instead: nothing is written,
+// the held run is listed with its counts, and discarding it leaves the
+// data untouched.
+func TestGuardHoldsAMappingMistake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped in -short mode")
+	}
+	t.Parallel()
+	var mappingFile atomic.Value
+	mappingFile.Store("")
+	h := startHarness(t, sandbox.Options{StartApp: func(ctx context.Context, ac sandbox.AppConfig, log *slog.Logger) (sandbox.App, error) {
+		cfg := sandboxConfig(ac)
+		cfg.Mapping = mappingFile.Load().(string)
+		app, err := StartApp(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return app, nil
+	}})
+	ctx := context.Background()
+	h.setSetting("deletes.balance", "mirror")
+	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "MAP", "name": "Mapped", "currency": "USD"})
+	var bals []billsync.Entity
+	for i := range 10 {
+		bals = append(bals, h.create(billsync.ObjectBalance, billsync.Entity{"accountId": acc.ID(), "code": fmt.Sprintf("M%d", i),
+			"name": "Prepaid", "amount": "10.00", "currency": "USD"}))
+	}
+	// Two balances' codes happen to equal their billing ids.
+	for _, b := range bals[:2] {
+		cur, err := h.billing.Get(ctx, billsync.ObjectBalance, b.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur["code"] = b.ID()
+		if _, err := h.billing.Update(ctx, billsync.ObjectBalance, cur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, b := range bals {
+		want := fmt.Sprintf("M%d", i)
+		if i < 2 {
+			want = b.ID()
+		}
+		h.sfRecord("BillingBalance__c", b.ID(), func(r billsync.SObject) bool { return r.Str("Code__c") == want })
+	}
+	h.quiesce()
+
+	// The mistake: balances keyed by Code__c instead of BillingId__c.
+	m := mapping.Default()
+	for i := range m.Objects {
+		if m.Objects[i].Type == billsync.ObjectBalance {
+			m.Objects[i].ExternalID = "Code__c"
+		}
+	}
+	y, err := yaml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mapping.yaml")
+	if err := os.WriteFile(path, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mappingFile.Store(path)
+	h.whileDown(func() {})
+
+	rep := h.resyncBalances(false)
+	var g billsync.GuardCheck
+	for _, c := range rep.Guard {
+		if c.Object == billsync.ObjectBalance {
+			g = c
+		}
+	}
+	if !g.Held || g.HeldRun == 0 || g.Deletes+g.Overwrites != 8 || g.Total != 10 || rep.Repairs != 0 {
+		t.Fatalf("resync guard %+v, report %+v", g, rep)
+	}
+	h.quiesce()
+	codes := func() map[string]string {
+		out := map[string]string{}
+		for _, r := range h.sb.SF.Records("BillingBalance__c") {
+			out[r.Str("BillingId__c")] = r.Str("Code__c")
+		}
+		return out
+	}
+	for i, b := range bals[2:] {
+		if got := codes()[b.ID()]; got != fmt.Sprintf("M%d", i+2) {
+			t.Errorf("balance %s: Code__c %q after the held resync", b.ID(), got)
+		}
+	}
+	runs, err := h.admin.HeldRuns(ctx, billsync.HeldRunFilter{State: billsync.HeldPending})
+	if err != nil || len(runs) != 1 || runs[0].Guard.Deletes+runs[0].Guard.Overwrites != 8 || runs[0].Guard.Total != 10 {
+		t.Fatalf("held runs %+v, %v", runs, err)
+	}
+	if out, err := h.runSandboxCLI(newHeldCmd, "discard", fmt.Sprint(runs[0].ID)); err != nil || !strings.Contains(out, "discarded") {
+		t.Fatalf("billsync held discard: %v\n%s", err, out)
+	}
+	h.quiesce()
+	for i, b := range bals {
+		want := fmt.Sprintf("M%d", i)
+		if i < 2 {
+			want = b.ID()
+		}
+		if got, ok := codes()[b.ID()]; !ok || got != want {
+			t.Errorf("balance %s after the discard: present %v, Code__c %q", b.ID(), ok, got)
+		}
+	}
 }
