@@ -336,3 +336,117 @@ func TestGuardHoldsAMappingMistake(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardHoldsDeletesAfterAMappingChange: billsync starts on a fresh
+// store (a new deployment, say) with a mapping file whose balances are keyed
+// by Code__c instead of BillingId__c. Only 2 of the org's 10 balances have
+// a code that is a billing id, so a resync sees the other 8 as gone from
+// billing and, with deletes mirrored, would delete 80 % of the balances.
+// The guard holds it: nothing is deleted, the run is listed with its
+// counts, and discarding it leaves the data untouched.
+func TestGuardHoldsDeletesAfterAMappingChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped in -short mode")
+	}
+	t.Parallel()
+	var mappingFile, dataDir atomic.Value
+	mappingFile.Store("")
+	dataDir.Store("")
+	h := startHarness(t, sandbox.Options{StartApp: func(ctx context.Context, ac sandbox.AppConfig, log *slog.Logger) (sandbox.App, error) {
+		cfg := sandboxConfig(ac)
+		cfg.Mapping = mappingFile.Load().(string)
+		if d := dataDir.Load().(string); d != "" {
+			cfg.Data = d
+		}
+		app, err := StartApp(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return app, nil
+	}})
+	ctx := context.Background()
+	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "MAPD", "name": "Mapped", "currency": "USD"})
+	var bals []billsync.Entity
+	for i := range 10 {
+		bals = append(bals, h.create(billsync.ObjectBalance, billsync.Entity{"accountId": acc.ID(), "code": fmt.Sprintf("D%d", i),
+			"name": "Prepaid", "amount": "10.00", "currency": "USD"}))
+	}
+	for _, b := range bals[:2] {
+		cur, err := h.billing.Get(ctx, billsync.ObjectBalance, b.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur["code"] = b.ID()
+		if _, err := h.billing.Update(ctx, billsync.ObjectBalance, cur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, b := range bals {
+		want := fmt.Sprintf("D%d", i)
+		if i < 2 {
+			want = b.ID()
+		}
+		h.sfRecord("BillingBalance__c", b.ID(), func(r billsync.SObject) bool { return r.Str("Code__c") == want })
+	}
+	h.quiesce()
+
+	m := mapping.Default()
+	for i := range m.Objects {
+		if m.Objects[i].Type == billsync.ObjectBalance {
+			m.Objects[i].ExternalID = "Code__c"
+		}
+	}
+	y, err := yaml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mapping.yaml")
+	if err := os.WriteFile(path, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mappingFile.Store(path)
+	dataDir.Store(t.TempDir())
+	h.whileDown(func() {})
+	h.setSetting("deletes.balance", "mirror")
+
+	rep := h.resyncBalances(false)
+	var g billsync.GuardCheck
+	for _, c := range rep.Guard {
+		if c.Object == billsync.ObjectBalance {
+			g = c
+		}
+	}
+	if !g.Held || g.HeldRun == 0 || g.Deletes != 8 || g.Total < 10 {
+		t.Fatalf("resync guard %+v, report %+v", g, rep)
+	}
+	h.quiesce()
+	present := func() map[string]bool {
+		out := map[string]bool{}
+		for _, r := range h.sb.SF.Records("BillingBalance__c") {
+			out[r.Str("BillingId__c")] = true
+		}
+		return out
+	}
+	for _, b := range bals {
+		if !present()[b.ID()] {
+			t.Errorf("balance %s deleted by a held resync", b.ID())
+		}
+	}
+	runs, err := h.admin.HeldRuns(ctx, billsync.HeldRunFilter{State: billsync.HeldPending})
+	if err != nil || len(runs) != 1 || runs[0].Guard.Deletes != 8 {
+		t.Fatalf("held runs %+v, %v", runs, err)
+	}
+	out, err := h.runSandboxCLI(newHeldCmd)
+	if err != nil || !strings.Contains(out, "would delete 8 of") {
+		t.Fatalf("billsync held: %v\n%s", err, out)
+	}
+	if out, err := h.runSandboxCLI(newHeldCmd, "discard", fmt.Sprint(runs[0].ID)); err != nil || !strings.Contains(out, "discarded") {
+		t.Fatalf("billsync held discard: %v\n%s", err, out)
+	}
+	h.quiesce()
+	for _, b := range bals {
+		if !present()[b.ID()] {
+			t.Errorf("balance %s gone after the discard", b.ID())
+		}
+	}
+}
