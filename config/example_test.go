@@ -2,7 +2,6 @@ package config
 
 import (
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -29,26 +28,10 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range yamlKeys(reflect.TypeOf(Config{})) {
+	for _, dotted := range Keys() {
+		key := dotted[strings.LastIndex(dotted, ".")+1:]
 		if !strings.Contains(string(text), key+":") {
 			t.Errorf("billsync.example.yaml does not name %q", key)
 		}
 	}
-}
-
-// yamlKeys are the YAML keys of struct type t and of the structs in it.
-func yamlKeys(t reflect.Type) []string {
-	var out []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		out = append(out, name)
-		if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath() {
-			out = append(out, yamlKeys(f.Type)...)
-		}
-	}
-	return out
 }

@@ -14,7 +14,47 @@ func newServeCmd(g *globals) *cobra.Command {
 		Short: "Run billsync against a real (or emulated) Salesforce org and billing platform",
 		Long: `Run billsync: receive billing webhooks, follow the Salesforce event stream,
 and sync both ways. Configuration comes from --config (YAML), then BILLSYNC_*
-environment variables, then these flags (flags win).`,
+environment variables, then these flags (flags win). billsync.example.yaml in
+the source tree annotates every key with its default.
+
+  config key                      environment variable                    flag
+  addr                            BILLSYNC_ADDR                           --addr
+  data                            BILLSYNC_DATA                           --data
+  database                        BILLSYNC_DATABASE
+  databasePasswordFile            BILLSYNC_DATABASE_PASSWORD_FILE (or BILLSYNC_DATABASE_PASSWORD)
+  mapping                         BILLSYNC_MAPPING                        --mapping
+  workers                         BILLSYNC_WORKERS                        --workers
+  profiling                       BILLSYNC_PROFILING                      --profiling
+  runLength                       BILLSYNC_RUN_LENGTH
+  batchWait                       BILLSYNC_BATCH_WAIT
+  apiBudgetShare
+  claimLease                      BILLSYNC_CLAIM_LEASE
+  subscriptionLease               BILLSYNC_SUBSCRIPTION_LEASE
+  poll
+  logRetention
+  salesforce.loginUrl             BILLSYNC_SALESFORCE_LOGIN_URL           --salesforce-login-url
+  salesforce.grant                BILLSYNC_SALESFORCE_GRANT
+  salesforce.clientId             BILLSYNC_SALESFORCE_CLIENT_ID
+  salesforce.clientSecret         BILLSYNC_SALESFORCE_CLIENT_SECRET
+  salesforce.clientSecretFile     BILLSYNC_SALESFORCE_CLIENT_SECRET_FILE
+  salesforce.username             BILLSYNC_SALESFORCE_USERNAME
+  salesforce.password             BILLSYNC_SALESFORCE_PASSWORD
+  salesforce.passwordFile         BILLSYNC_SALESFORCE_PASSWORD_FILE
+  salesforce.privateKeyFile       BILLSYNC_SALESFORCE_PRIVATE_KEY_FILE
+  salesforce.apiVersion           BILLSYNC_SALESFORCE_API_VERSION
+  billing.platform                BILLSYNC_BILLING_PLATFORM
+  billing.url                     BILLSYNC_BILLING_URL                    --billing-url
+  billing.token                   BILLSYNC_BILLING_TOKEN
+  billing.tokenFile               BILLSYNC_BILLING_TOKEN_FILE
+  billing.webhookSecret           BILLSYNC_BILLING_WEBHOOK_SECRET
+  billing.webhookSecretFile       BILLSYNC_BILLING_WEBHOOK_SECRET_FILE
+  billing.pollInterval            BILLSYNC_BILLING_POLL_INTERVAL
+  billing.options
+  adminTokens                     BILLSYNC_ADMIN_TOKENS (name=token,…)
+  readTokens                      BILLSYNC_READ_TOKENS
+  adminTokenFiles                 BILLSYNC_ADMIN_TOKEN_FILES (name=/path,…)
+  readTokenFiles                  BILLSYNC_READ_TOKEN_FILES
+  settings                        (seeds the run-time settings on the first start)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := LoadConfig(configPath)

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/billsync/billsync/config"
 	"github.com/billsync/billsync/sandbox"
 )
 
@@ -27,6 +29,17 @@ func TestAdminTokenHintNamesTheFlag(t *testing.T) {
 		}
 		if strings.Contains(msg, "unauthorized: unauthorized") || strings.Contains(msg, "billsync: billsync:") {
 			t.Errorf("%v: repeated prefix in %q", args, msg)
+		}
+	}
+}
+
+// serve --help names every configuration key, and the environment
+// variables it names are ones billsync reads.
+func TestServeHelpNamesEverySetting(t *testing.T) {
+	long := newServeCmd(&globals{}).Long
+	for _, key := range config.Keys() {
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(key) + `(\s|$)`).MatchString(long) {
+			t.Errorf("serve --help does not name %q", key)
 		}
 	}
 }
