@@ -423,3 +423,65 @@ func TestOverview(t *testing.T) {
 	// The last 20 only.
 	p.mustLack(t, "acc_log04")
 }
+
+func TestSyncLogFiltersAndPages(t *testing.T) {
+	e := newEnv(t)
+	for i := range 30 {
+		out := billsync.OutcomeSuccess
+		if i%3 == 0 {
+			out = billsync.OutcomeFailed
+		}
+		e.logs(billsync.LogEntry{Time: start.Add(time.Duration(i) * time.Second), Direction: billsync.ToSalesforce,
+			Object: billsync.ObjectAccount, BillingID: fmt.Sprintf("acc_%02d", i), Operation: "update", Outcome: out,
+			Message: fmt.Sprintf("entry %02d", i)})
+	}
+	e.logs(billsync.LogEntry{Time: start.Add(time.Minute), Direction: billsync.ToBilling, Object: billsync.ObjectBalance,
+		BillingID: "bal_1", SalesforceID: "a01BAL", Operation: "update", Outcome: billsync.OutcomeConflict, Reason: billsync.ReasonStale})
+	b := e.browser()
+	b.login(adminToken)
+
+	p := b.get("/console/logs?outcome=failed&limit=4")
+	if p.status != 200 {
+		t.Fatalf("filtered log: %d\n%s", p.status, p.body)
+	}
+	p.mustHave(t, "entry 27", "entry 18", `<option value="failed" selected>`, `value="4"`)
+	p.mustLack(t, "entry 28", "entry 15", "First page")
+	next := regexp.MustCompile(`href="(/console/logs\?[^"]*cursor=[^"]*)">Next page`).FindStringSubmatch(p.body)
+	if next == nil {
+		t.Fatalf("no next page link:\n%s", p.body)
+	}
+	p = b.get(strings.ReplaceAll(next[1], "&amp;", "&"))
+	p.mustHave(t, "entry 15", "entry 06", "First page", `<option value="failed" selected>`)
+	p.mustLack(t, "entry 18", "entry 16")
+
+	p = b.get("/console/logs?object=balance")
+	p.mustHave(t, "bal_1", "Salesforce → billing", billsync.ReasonStale)
+	p.mustLack(t, "acc_01")
+
+	p = b.get("/console/logs?record=acc_07")
+	p.mustHave(t, "entry 07")
+	p.mustLack(t, "entry 08")
+
+	if p := b.get("/console/logs?outcome=bogus"); p.status != 400 || !strings.Contains(p.body, "unknown outcome") {
+		t.Errorf("bad outcome: %d\n%s", p.status, p.body)
+	}
+}
+
+func TestRecordHistoryBothDirections(t *testing.T) {
+	e := newEnv(t)
+	e.logs(
+		billsync.LogEntry{Time: start, Direction: billsync.ToSalesforce, Object: billsync.ObjectAccount, BillingID: "acc_1",
+			SalesforceID: "001AAA", Operation: "create", Outcome: billsync.OutcomeSuccess, Message: "created in Salesforce"},
+		billsync.LogEntry{Time: start.Add(time.Minute), Direction: billsync.ToBilling, Object: billsync.ObjectAccount, BillingID: "acc_1",
+			SalesforceID: "001AAA", Operation: "update", Outcome: billsync.OutcomeSuccess, Message: "name from Salesforce"},
+		billsync.LogEntry{Time: start.Add(2 * time.Minute), Direction: billsync.ToSalesforce, Object: billsync.ObjectAccount, BillingID: "acc_2",
+			Operation: "create", Outcome: billsync.OutcomeSuccess, Message: "another record"},
+	)
+	b := e.browser()
+	b.login(adminToken)
+	p := b.get("/console/records/acc_1")
+	p.mustHave(t, "History of <code>acc_1</code>", "created in Salesforce", "name from Salesforce",
+		"billing → Salesforce", "Salesforce → billing", `href="/console/records/001AAA"`)
+	p.mustLack(t, "another record")
+	b.get("/console/records/001AAA").mustHave(t, "created in Salesforce", "name from Salesforce", `href="/console/records/acc_1"`)
+}
