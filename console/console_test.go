@@ -485,3 +485,116 @@ func TestRecordHistoryBothDirections(t *testing.T) {
 	p.mustLack(t, "another record")
 	b.get("/console/records/001AAA").mustHave(t, "created in Salesforce", "name from Salesforce", `href="/console/records/acc_1"`)
 }
+
+func TestConflictResolveThroughTheUI(t *testing.T) {
+	e := newEnv(t)
+	id := e.heldConflict("acc_7")
+	b := e.browser()
+	b.login(adminToken)
+
+	list := b.get("/console/conflicts")
+	list.mustHave(t, fmt.Sprintf(`href="/console/conflicts/%d"`, id), "acc_7", "name, creditLimit", "held")
+
+	p := b.get(fmt.Sprintf("/console/conflicts/%d", id))
+	p.mustHave(t, "Agreed base", "<th scope=\"row\">name</th><td><code>Acme Ltd</code></td><td><code>Acme Billing Ltd</code></td><td><code>Acme Sales Ltd</code></td>",
+		"<code>100.00</code></td><td><code>250.00</code></td><td><code>300.00</code>",
+		`<label for="w-billing">`, `<label for="w-salesforce">`)
+
+	// No winner chosen: the API refuses, the operator reads why.
+	p = b.post(fmt.Sprintf("/console/conflicts/%d/resolve", id), url.Values{"csrf": {p.csrf(t)}})
+	p.mustHave(t, `class="flash error"`, "winner")
+	p = b.post(fmt.Sprintf("/console/conflicts/%d/resolve", id), url.Values{"csrf": {p.csrf(t)}, "winner": {"salesforce"}})
+	p.mustHave(t, "resolved: Salesforce&#39;s values win")
+	p.mustLack(t, `name="winner"`)
+	c, err := e.store.Conflict(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != billsync.ConflictResolved || c.Winner != billsync.SideSalesforce || c.ResolvedBy != "ops" {
+		t.Errorf("after resolving: %+v", c)
+	}
+	b.get("/console/conflicts").mustHave(t, "No conflicts.")
+	b.get("/console/conflicts?status=resolved").mustHave(t, "acc_7", "salesforce won")
+
+	// Resolving again: the API says it is not held any more.
+	p = b.post(fmt.Sprintf("/console/conflicts/%d/resolve", id), url.Values{"csrf": {p.csrf(t)}, "winner": {"billing"}})
+	p.mustHave(t, `class="flash error"`)
+	if p := b.get("/console/conflicts/999"); p.status != 404 {
+		t.Errorf("unknown conflict: %d", p.status)
+	}
+}
+
+func TestDeadLetterRetryAndDiscardThroughTheUI(t *testing.T) {
+	e := newEnv(t)
+	keep := e.bury("acc_1")
+	drop := e.bury("acc_2")
+	b := e.browser()
+	b.login(adminToken)
+
+	p := b.get("/console/deadletters")
+	p.mustHave(t, "REQUIRED_FIELD_MISSING", "Required fields are missing: [Name]", "acc_1", "acc_2",
+		fmt.Sprintf(`action="/console/deadletters/%d/retry"`, keep), fmt.Sprintf(`aria-label="Discard dead letter %d"`, drop))
+	p = b.post(fmt.Sprintf("/console/deadletters/%d/retry", keep), url.Values{"csrf": {p.csrf(t)}})
+	p.mustHave(t, fmt.Sprintf("Dead letter %d is queued again.", keep))
+	if q := e.store.Queued(); len(q) != 1 || q[0].RecordID != "acc_1" || q[0].EventID != "webhook:1" {
+		t.Errorf("queued after retry: %+v", q)
+	}
+	p = b.post(fmt.Sprintf("/console/deadletters/%d/discard", drop), url.Values{"csrf": {p.csrf(t)}})
+	p.mustHave(t, fmt.Sprintf("Dead letter %d discarded", drop), "No dead letters.")
+	if dl, _ := e.store.DeadLetters(context.Background(), 10); len(dl) != 0 {
+		t.Errorf("dead letters left: %+v", dl)
+	}
+	// The discard is in the sync log under the session's token name.
+	b.get("/console/logs").mustHave(t, "discarded by ops")
+	// Retrying what is gone: the API's message.
+	p = b.post(fmt.Sprintf("/console/deadletters/%d/retry", drop), url.Values{"csrf": {p.csrf(t)}})
+	p.mustHave(t, `class="flash error"`, fmt.Sprintf("no dead letter %d", drop))
+}
+
+func TestSettingsAndHeldRunsThroughTheUI(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	run := &billsync.HeldRun{Kind: billsync.HeldKindResync, Job: "rs_1", Object: billsync.ObjectAccount}
+	if err := e.store.HoldRun(ctx, run, []*billsync.Change{{Partition: "account:acc_8", Source: billsync.SideBilling,
+		Object: billsync.ObjectAccount, Op: billsync.OpResync, RecordID: "acc_8", EventID: "resync:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.login(adminToken)
+	p := b.get("/console/settings")
+	p.mustHave(t, "<code>sync.enabled</code>", `<label class="sr-only" for="s-sync.enabled">`, `value="true"`,
+		"master switch for all auto-sync", fmt.Sprintf(`action="/console/held/%d/approve"`, run.ID))
+
+	p = b.post("/console/settings/sync.enabled", url.Values{"csrf": {p.csrf(t)}, "value": {"false"}})
+	p.mustHave(t, "sync.enabled is now false.", "ops, 2026-03-04 12:00:00 UTC")
+	p = b.post("/console/settings/conflicts.account", url.Values{"csrf": {p.csrf(t)}, "value": {"manual"}})
+	p.mustHave(t, `conflicts.account is now &#34;manual&#34;.`)
+	p = b.post("/console/settings/sync.enabled", url.Values{"csrf": {p.csrf(t)}, "value": {"maybe"}})
+	p.mustHave(t, `class="flash error"`)
+	got := billsync.NewSettings(mustSettings(t, e))
+	if got.Bool(billsync.KeySyncEnabled) || got.ConflictPolicy(billsync.ObjectAccount) != billsync.PolicyManual {
+		t.Errorf("settings after the UI changed them: %s", got)
+	}
+	audit, _ := e.store.Audit(ctx, 10)
+	if len(audit) != 2 || audit[0].Actor != "ops" {
+		t.Errorf("audit: %+v", audit)
+	}
+
+	p = b.post(fmt.Sprintf("/console/held/%d/approve", run.ID), url.Values{"csrf": {p.csrf(t)}})
+	p.mustHave(t, fmt.Sprintf("Held run %d approved", run.ID), "No runs waiting.")
+	if r, _ := e.store.HeldRun(ctx, run.ID); r.State != billsync.HeldApproved || r.DecidedBy != "ops" {
+		t.Errorf("held run after approval: %+v", r)
+	}
+	if q := e.store.Queued(); len(q) != 1 || q[0].RecordID != "acc_8" {
+		t.Errorf("queued after approval: %+v", q)
+	}
+}
+
+func mustSettings(t *testing.T, e *env) []billsync.Setting {
+	t.Helper()
+	s, err := e.store.Settings(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
