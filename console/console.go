@@ -17,6 +17,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -48,6 +49,20 @@ type Config struct {
 // address, e.g. "http://127.0.0.1:8080").
 func BaseURL(url string) func(token string) *adminclient.Client {
 	return func(token string) *adminclient.Client { return adminclient.New(url, token, nil) }
+}
+
+// LocalURL is the URL billsync reaches its own admin API at when it
+// listens on addr: the address itself, or loopback when it listens on
+// every interface (0.0.0.0, ::), which is not an address to dial.
+func LocalURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 const (
@@ -326,7 +341,12 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (h *handler) secureRequest(r *http.Request) bool { return h.secure || r.TLS != nil }
+// secureRequest says whether the browser reached billsync over TLS: its
+// own, or a proxy's that says so. A client that claims https falsely only
+// gets a cookie it will not send back over plain HTTP.
+func (h *handler) secureRequest(r *http.Request) bool {
+	return h.secure || r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
 
 func (h *handler) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge,
