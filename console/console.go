@@ -394,7 +394,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	api := h.api(token)
 	if _, err := api.Settings(ctx); err != nil {
 		if billsync.ErrorCode(err) == billsync.EUNAUTHORIZED {
-			h.renderLogin(w, r, http.StatusUnauthorized, "billsync does not accept that token (see admin_tokens and read_tokens in the configuration).")
+			h.renderLogin(w, r, http.StatusUnauthorized, "billsync does not accept that token (see adminTokens and readTokens in the configuration, or BILLSYNC_ADMIN_TOKENS and BILLSYNC_READ_TOKENS).")
 			return
 		}
 		h.log.Warn("console login: the admin API did not answer", "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -597,4 +598,69 @@ func mustSettings(t *testing.T, e *env) []billsync.Setting {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func TestLocalURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080": "http://127.0.0.1:8080",
+		"0.0.0.0:8080":   "http://127.0.0.1:8080",
+		"[::]:8080":      "http://127.0.0.1:8080",
+		"10.1.2.3:9000":  "http://10.1.2.3:9000",
+		"[::1]:8080":     "http://[::1]:8080",
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := console.LocalURL(a); got != want {
+			t.Errorf("LocalURL(%s) = %s, want %s", addr, got, want)
+		}
+	}
+}
+
+// Behind a TLS-terminating proxy that says so, the cookie is Secure.
+func TestSecureCookieBehindAProxy(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	lp := b.get("/console/login")
+	req, _ := http.NewRequest("POST", e.ts.URL+"/console/login",
+		strings.NewReader(url.Values{"csrf": {lp.csrf(t)}, "token": {adminToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	for _, c := range b.hc.Jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	found := false
+	for _, c := range res.Cookies() {
+		if c.Name == "billsync_session" {
+			found = true
+			if !c.Secure {
+				t.Error("session cookie not Secure behind an https proxy")
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no session cookie (status %d)", res.StatusCode)
+	}
+}
+
+// The console takes what no other route takes, and nothing of the API.
+func TestConsoleLeavesTheAPIAlone(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.login(adminToken)
+	p := b.get("/api/v1/nothing-here")
+	if p.status != 401 || strings.Contains(p.body, "<html") {
+		t.Errorf("unknown API path with a console session: %d %s", p.status, p.body)
+	}
+	for _, path := range []string{"/healthz", "/metrics"} {
+		if p := b.get(path); p.status != 200 || strings.Contains(p.body, "<html") {
+			t.Errorf("%s: %d", path, p.status)
+		}
+	}
 }
