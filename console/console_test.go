@@ -195,7 +195,8 @@ func (e *env) bury(record string) int64 {
 	ctx := context.Background()
 	e.seq++
 	c := &billsync.Change{Partition: billsync.AccountPartition(record), Source: billsync.SideBilling, Object: billsync.ObjectAccount,
-		Op: "update", RecordID: record, EventID: fmt.Sprintf("webhook:%d", e.seq)}
+		Op: "update", RecordID: record, EventID: fmt.Sprintf("webhook:%d", e.seq),
+		Payload: []byte(fmt.Sprintf(`{"id":%q,"name":"<b>Acme</b>"}`, record))}
 	if _, err := e.store.Enqueue(ctx, c); err != nil {
 		e.t.Fatal(err)
 	}
@@ -534,7 +535,9 @@ func TestDeadLetterRetryAndDiscardThroughTheUI(t *testing.T) {
 
 	p := b.get("/console/deadletters")
 	p.mustHave(t, "REQUIRED_FIELD_MISSING", "Required fields are missing: [Name]", "acc_1", "acc_2",
+		"<summary>Payload</summary>", `{&#34;id&#34;:&#34;acc_1&#34;,&#34;name&#34;:`,
 		fmt.Sprintf(`action="/console/deadletters/%d/retry"`, keep), fmt.Sprintf(`aria-label="Discard dead letter %d"`, drop))
+	p.mustLack(t, "<b>Acme")
 	p = b.post(fmt.Sprintf("/console/deadletters/%d/retry", keep), url.Values{"csrf": {p.csrf(t)}})
 	p.mustHave(t, fmt.Sprintf("Dead letter %d is queued again.", keep))
 	if q := e.store.Queued(); len(q) != 1 || q[0].RecordID != "acc_1" || q[0].EventID != "webhook:1" {
