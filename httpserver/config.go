@@ -124,8 +124,12 @@ type Config struct {
 	// program's internals and a CPU profile costs CPU while it runs. Off
 	// unless set.
 	Profiling bool
-	Logger    *slog.Logger
-	Clock     func() time.Time
+	// Console, when set, serves "/" and every path no route above takes
+	// (the web console, package console). It is outside the admin API's
+	// token check: it has its own login, and acts through the API.
+	Console http.Handler
+	Logger  *slog.Logger
+	Clock   func() time.Time
 }
 
 // checkRequired refuses a Config missing a part the routes need, rather

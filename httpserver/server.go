@@ -33,6 +33,7 @@ type Server struct {
 	now         func() time.Time
 	handler     http.Handler
 	profiling   bool
+	console     http.Handler
 	webhookPath string // besides /webhooks/billing
 	hookToken   string // the secret segment after webhookPath, if any
 }
@@ -68,6 +69,7 @@ func New(cfg Config) (*Server, error) {
 		log:         cfg.Logger,
 		now:         cfg.Clock,
 		profiling:   cfg.Profiling,
+		console:     cfg.Console,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -163,6 +165,9 @@ func (s *Server) routes() http.Handler {
 	api("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, billsync.Errorf(billsync.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
+	if s.console != nil {
+		mux.Handle("/", s.console)
+	}
 	return s.recoverPanics(s.accessLog(mux))
 }
 

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/adminclient"
 	"github.com/billsync/billsync/binding"
+	"github.com/billsync/billsync/console"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/httpserver"
 	"github.com/billsync/billsync/mapping"
@@ -159,7 +161,15 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		},
 	})
 	metrics.ReadStreamFrom(a.streamReading)
-	srv, err := httpserver.New(httpserver.Config{
+	// The console acts through this server's own admin API, whose address
+	// is known once it listens (set below, before it serves).
+	var selfURL string
+	con, err := console.New(console.Config{Logger: log,
+		API: func(token string) *adminclient.Client { return adminclient.New(selfURL, token, nil) }})
+	if err != nil {
+		return err
+	}
+	srv, err := httpserver.New(httpserver.Config{Console: con,
 		Webhooks: webhooks, WebhookPath: cfg.Billing.WebhookPath(), WebhookToken: cfg.Billing.WebhookToken(), Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store, Held: a.store,
 		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
@@ -178,6 +188,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	a.URL = "http://" + ln.Addr().String()
+	selfURL = console.LocalURL(ln.Addr())
 	a.server = srv.HTTPServer(cfg.Addr)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -1,0 +1,390 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/adminclient"
+)
+
+// pageNames are the templates besides layout.html, one per page.
+var pageNames = []string{"login", "message", "overview", "logs", "record", "conflicts", "conflict", "deadletters", "settings"}
+
+func (h *handler) parseTemplates() error {
+	funcs := template.FuncMap{
+		"when":     func(t time.Time) string { return fmtTime(t) },
+		"ago":      func(t time.Time) string { return ago(h.now(), t) },
+		"latency":  func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+		"rawJSON":  func(b json.RawMessage) string { return string(b) },
+		"record":   func(id string) string { return "/console/records/" + url.PathEscape(id) },
+		"join":     strings.Join,
+		"outcomes": func() []billsync.Outcome { return allOutcomes },
+		"objects":  func() []billsync.ObjectType { return billsync.ObjectTypes },
+		"summary":  billsync.SettingSummary,
+	}
+	h.pages = map[string]*template.Template{}
+	for _, name := range pageNames {
+		t, err := template.New(name).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return fmt.Errorf("console: template %s: %w", name, err)
+		}
+		h.pages[name] = t
+	}
+	return nil
+}
+
+var allOutcomes = []billsync.Outcome{billsync.OutcomeSuccess, billsync.OutcomeFailed, billsync.OutcomeSkipped,
+	billsync.OutcomeConflict, billsync.OutcomeRetrying, billsync.OutcomeDead, billsync.OutcomeRejected}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "under a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%.1f h", d.Hours())
+	}
+	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+}
+
+// countLimit is how many held conflicts or runs the overview counts
+// before it says "more than".
+const countLimit = 1000
+
+type overviewData struct {
+	Queue         billsync.QueueStats
+	HeldConflicts string
+	HeldRuns      string
+	Logs          []billsync.LogEntry
+}
+
+func (h *handler) overview(ctx context.Context, c *adminclient.Client, r *http.Request) (string, string, any, error) {
+	var d overviewData
+	var err error
+	if d.Queue, err = c.Queue(ctx); err != nil {
+		return "", "", nil, err
+	}
+	held, next, err := c.Conflicts(ctx, billsync.ConflictFilter{Status: billsync.ConflictHeld, Limit: countLimit})
+	if err != nil {
+		return "", "", nil, err
+	}
+	d.HeldConflicts = count(len(held), next != "")
+	runs, err := c.HeldRuns(ctx, billsync.HeldRunFilter{State: billsync.HeldPending, Limit: countLimit})
+	if err != nil {
+		return "", "", nil, err
+	}
+	d.HeldRuns = count(len(runs), len(runs) >= countLimit)
+	if d.Logs, _, err = c.Logs(ctx, billsync.LogFilter{Limit: 20}); err != nil {
+		return "", "", nil, err
+	}
+	return "overview", "Overview", d, nil
+}
+
+func count(n int, more bool) string {
+	if more {
+		return "more than " + strconv.Itoa(n)
+	}
+	return strconv.Itoa(n)
+}
+
+type logsData struct {
+	Filter  logForm
+	Entries []billsync.LogEntry
+	Next    string // the next page's URL, "" on the last
+	First   string // the first page's URL, "" on it
+}
+
+// logForm is the sync log's filter form as the operator filled it in.
+type logForm struct {
+	Object  string
+	Record  string
+	Outcome string
+	Since   string
+	Limit   int
+	Cursor  string
+}
+
+func (f logForm) query() url.Values {
+	q := url.Values{}
+	for k, v := range map[string]string{"object": f.Object, "record": f.Record, "outcome": f.Outcome, "since": f.Since} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Limit != defaultLogLimit {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	return q
+}
+
+const defaultLogLimit = 50
+
+func readLogForm(q url.Values, now time.Time) (logForm, billsync.LogFilter, error) {
+	f := logForm{Object: strings.TrimSpace(q.Get("object")), Record: strings.TrimSpace(q.Get("record")),
+		Outcome: strings.TrimSpace(q.Get("outcome")), Since: strings.TrimSpace(q.Get("since")),
+		Limit: defaultLogLimit, Cursor: q.Get("cursor")}
+	lf := billsync.LogFilter{Object: billsync.ObjectType(f.Object), Record: f.Record, Cursor: f.Cursor}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return f, lf, billsync.Errorf(billsync.EINVALID, "entries per page %q: want 1 to 1000", v)
+		}
+		f.Limit = n
+	}
+	lf.Limit = f.Limit
+	if f.Outcome != "" {
+		o, err := billsync.ParseOutcome(f.Outcome)
+		if err != nil {
+			return f, lf, err
+		}
+		lf.Outcome = o
+	}
+	if f.Since != "" {
+		// The API takes the same two forms; reading them here lets the
+		// form keep what the operator typed.
+		if t, err := time.Parse(time.RFC3339Nano, f.Since); err == nil {
+			lf.Since = t
+		} else if d, err := time.ParseDuration(f.Since); err == nil && d > 0 {
+			lf.Since = now.Add(-d)
+		} else {
+			return f, lf, billsync.Errorf(billsync.EINVALID, "since %q: want a time such as 2026-01-02T15:04:05Z or a duration such as 15m or 24h", f.Since)
+		}
+	}
+	return f, lf, nil
+}
+
+func (h *handler) logsPage(ctx context.Context, c *adminclient.Client, r *http.Request) (string, string, any, error) {
+	form, f, err := readLogForm(r.URL.Query(), h.now())
+	if err != nil {
+		return "", "", nil, err
+	}
+	d := logsData{Filter: form}
+	var next string
+	if d.Entries, next, err = c.Logs(ctx, f); err != nil {
+		return "", "", nil, err
+	}
+	q := form.query()
+	if next != "" {
+		nq := form.query()
+		nq.Set("cursor", next)
+		d.Next = "/console/logs?" + nq.Encode()
+	}
+	if form.Cursor != "" {
+		d.First = "/console/logs?" + q.Encode()
+	}
+	return "logs", "Sync log", d, nil
+}
+
+type recordData struct {
+	ID      string
+	Entries []billsync.LogEntry
+	Others  []string // the record's id on the other side, as the entries name it
+	Next    string
+}
+
+// recordLimit is how much of a record's history one page shows.
+const recordLimit = 200
+
+func (h *handler) recordPage(ctx context.Context, c *adminclient.Client, r *http.Request) (string, string, any, error) {
+	id := r.PathValue("id")
+	d := recordData{ID: id}
+	cursor := r.URL.Query().Get("cursor")
+	entries, next, err := c.Logs(ctx, billsync.LogFilter{Record: id, Limit: recordLimit, Cursor: cursor})
+	if err != nil {
+		return "", "", nil, err
+	}
+	d.Entries = entries
+	seen := map[string]bool{id: true}
+	for _, e := range entries {
+		for _, o := range []string{e.BillingID, e.SalesforceID} {
+			if o != "" && !seen[o] {
+				seen[o] = true
+				d.Others = append(d.Others, o)
+			}
+		}
+	}
+	if next != "" {
+		d.Next = "/console/records/" + url.PathEscape(id) + "?" + url.Values{"cursor": {next}}.Encode()
+	}
+	return "record", "History of " + id, d, nil
+}
+
+type conflictsData struct {
+	Conflicts []billsync.Conflict
+	Next      string
+	Status    string
+}
+
+func (h *handler) conflictsPage(ctx context.Context, c *adminclient.Client, r *http.Request) (string, string, any, error) {
+	q := r.URL.Query()
+	status := q.Get("status")
+	switch status {
+	case "":
+		status = billsync.ConflictHeld
+	case "all":
+	case billsync.ConflictHeld, billsync.ConflictResolved:
+	default:
+		return "", "", nil, billsync.Errorf(billsync.EINVALID, "status %q: want held, resolved or all", status)
+	}
+	f := billsync.ConflictFilter{Status: status, Limit: 100, Cursor: q.Get("cursor")}
+	if status == "all" {
+		f.Status = ""
+	}
+	list, next, err := c.Conflicts(ctx, f)
+	if err != nil {
+		return "", "", nil, err
+	}
+	d := conflictsData{Conflicts: list, Status: status}
+	if next != "" {
+		d.Next = "/console/conflicts?" + url.Values{"status": {status}, "cursor": {next}}.Encode()
+	}
+	return "conflicts", "Conflicts", d, nil
+}
+
+func pathID(r *http.Request) (int64, error) {
+	v := r.PathValue("id")
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 1 {
+		return 0, billsync.Errorf(billsync.ENOTFOUND, "%q is not an id", v)
+	}
+	return id, nil
+}
+
+func (h *handler) conflictPage(ctx context.Context, c *adminclient.Client, r *http.Request) (string, string, any, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return "", "", nil, err
+	}
+	cf, err := c.Conflict(ctx, id)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return "conflict", fmt.Sprintf("Conflict %d", id), cf, nil
+}
+
+func (h *handler) resolveConflict(ctx context.Context, c *adminclient.Client, r *http.Request, _ string) (string, string, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return "/console/conflicts", "", err
+	}
+	back := fmt.Sprintf("/console/conflicts/%d", id)
+	winner := billsync.Side(r.PostForm.Get("winner"))
+	if _, err := c.ResolveConflict(ctx, id, winner); err != nil {
+		return back, "", err
+	}
+	return back, fmt.Sprintf("Conflict %d resolved: %s's values win; the change is queued.", id, sideName(winner)), nil
+}
+
+func sideName(s billsync.Side) string {
+	if s == billsync.SideSalesforce {
+		return "Salesforce"
+	}
+	return "billing"
+}
+
+func (h *handler) deadLettersPage(ctx context.Context, c *adminclient.Client, r *http.Request) (string, string, any, error) {
+	list, err := c.DeadLetters(ctx)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return "deadletters", "Dead letters", list, nil
+}
+
+func (h *handler) retryDeadLetter(ctx context.Context, c *adminclient.Client, r *http.Request, _ string) (string, string, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return "/console/deadletters", "", err
+	}
+	if err := c.RetryDeadLetter(ctx, id); err != nil {
+		return "/console/deadletters", "", err
+	}
+	return "/console/deadletters", fmt.Sprintf("Dead letter %d is queued again.", id), nil
+}
+
+func (h *handler) discardDeadLetter(ctx context.Context, c *adminclient.Client, r *http.Request, _ string) (string, string, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return "/console/deadletters", "", err
+	}
+	if _, err := c.DiscardDeadLetters(ctx, adminclient.DeadLetterSelection{IDs: []int64{id}}); err != nil {
+		return "/console/deadletters", "", err
+	}
+	return "/console/deadletters", fmt.Sprintf("Dead letter %d discarded; its change will not be applied.", id), nil
+}
+
+type settingsData struct {
+	Settings []billsync.Setting
+	HeldRuns []billsync.HeldRun
+	Audit    []billsync.AuditEntry
+}
+
+func (h *handler) settingsPage(ctx context.Context, c *adminclient.Client, r *http.Request) (string, string, any, error) {
+	var d settingsData
+	var err error
+	if d.Settings, err = c.Settings(ctx); err != nil {
+		return "", "", nil, err
+	}
+	if d.HeldRuns, err = c.HeldRuns(ctx, billsync.HeldRunFilter{State: billsync.HeldPending, Limit: 100}); err != nil {
+		return "", "", nil, err
+	}
+	if d.Audit, err = c.Audit(ctx, 20); err != nil {
+		return "", "", nil, err
+	}
+	return "settings", "Settings", d, nil
+}
+
+func (h *handler) setSetting(ctx context.Context, c *adminclient.Client, r *http.Request, _ string) (string, string, error) {
+	key := r.PathValue("key")
+	value := strings.TrimSpace(r.PostForm.Get("value"))
+	if !json.Valid([]byte(value)) {
+		// A bare word is what people type for a choice or a name: take
+		// it as a JSON string rather than refuse it.
+		b, _ := json.Marshal(value)
+		value = string(b)
+	}
+	s, err := c.SetSetting(ctx, key, json.RawMessage(value))
+	if err != nil {
+		return "/console/settings", "", err
+	}
+	return "/console/settings", fmt.Sprintf("%s is now %s.", s.Key, s.Value), nil
+}
+
+func (h *handler) decideHeldRun(ctx context.Context, c *adminclient.Client, r *http.Request, _ string) (string, string, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return "/console/settings", "", err
+	}
+	switch r.PathValue("decision") {
+	case "approve":
+		if _, err := c.ApproveHeldRun(ctx, id); err != nil {
+			return "/console/settings", "", err
+		}
+		return "/console/settings", fmt.Sprintf("Held run %d approved; its changes are queued.", id), nil
+	case "discard":
+		if _, err := c.DiscardHeldRun(ctx, id); err != nil {
+			return "/console/settings", "", err
+		}
+		return "/console/settings", fmt.Sprintf("Held run %d discarded; nothing of it is written.", id), nil
+	}
+	return "/console/settings", "", billsync.Errorf(billsync.ENOTFOUND, "no such decision %q (approve or discard)", r.PathValue("decision"))
+}
