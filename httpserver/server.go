@@ -250,14 +250,15 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			route = "unmatched"
 		}
 		s.metrics.observeHTTP(route, rec.status)
-		level := slog.LevelInfo
+		// Access lines are for debugging: what synced is in the sync log
+		// and its own lines. A server error always shows, and a refused
+		// request (a wrong token, a bad signature) is worth a warning.
+		level := slog.LevelDebug
 		switch {
 		case rec.status >= 500:
 			level = slog.LevelError
-		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics":
-			// Probes and scrapes arrive every few seconds; they would
-			// drown everything else.
-			level = slog.LevelDebug
+		case rec.status >= 400 && rec.status != http.StatusNotFound:
+			level = slog.LevelWarn
 		}
 		s.log.LogAttrs(r.Context(), level, "http request",
 			slog.String("method", r.Method),

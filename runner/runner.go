@@ -495,7 +495,47 @@ func (r *Runner) record(qctx context.Context, cl *claim, c billsync.Change, res 
 		// claimed again: at-least-once, and the engine's stale and echo
 		// checks make the repeat harmless.
 		r.cfg.Logger.Error("recording the outcome of a change", "change", c.ID, "disposition", res.Disposition.String(), "err", err)
+		return
 	}
+	for _, e := range res.Entries {
+		logOutcome(qctx, r.cfg.Logger, e)
+	}
+}
+
+// logOutcome is one sync outcome as a person reads it in billsync's log:
+// one line, INFO for what synced or was rightly skipped, WARN for a
+// failure that will be retried or needs a person. The sync log keeps the
+// whole entry; values are cut by the log handler.
+func logOutcome(ctx context.Context, log *slog.Logger, e billsync.LogEntry) {
+	level := slog.LevelInfo
+	switch {
+	case e.Outcome == billsync.OutcomeFailed:
+		level = slog.LevelWarn
+	case e.Reason == billsync.ReasonCoalesced:
+		level = slog.LevelDebug // folded into a later change, which has its own line
+	}
+	attrs := []slog.Attr{slog.String("direction", string(e.Direction)), slog.String("object", string(e.Object))}
+	if e.BillingID != "" {
+		attrs = append(attrs, slog.String("billing_id", e.BillingID))
+	}
+	if e.SalesforceID != "" {
+		attrs = append(attrs, slog.String("salesforce_id", e.SalesforceID))
+	}
+	if e.Operation != "" {
+		attrs = append(attrs, slog.String("op", e.Operation))
+	}
+	attrs = append(attrs, slog.String("outcome", string(e.Outcome)))
+	if e.Reason != "" {
+		attrs = append(attrs, slog.String("reason", e.Reason))
+	}
+	if e.ErrorCode != "" {
+		attrs = append(attrs, slog.String("error", e.ErrorCode))
+	}
+	attrs = append(attrs, slog.Duration("latency", e.Latency))
+	if e.Message != "" {
+		attrs = append(attrs, slog.String("message", e.Message))
+	}
+	log.LogAttrs(ctx, level, "sync", attrs...)
 }
 
 func errorCode(err error) string {

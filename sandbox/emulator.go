@@ -37,7 +37,7 @@ func ServeSalesforce(ctx context.Context, o SalesforceOptions, log *slog.Logger)
 			return err
 		}
 	}
-	h, _, err := WithFaults(emu.Handler(), o.Faults, faults.SalesforceFormat, SalesforceHooks(emu))
+	h, _, err := WithFaults(emu.Handler(), o.Faults, faults.SalesforceFormat, SalesforceHooks(emu), log)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func ServeBilling(ctx context.Context, o BillingOptions, log *slog.Logger) error
 	}
 	defer emu.Close()
 	emu.Start(ctx)
-	h, _, err := WithFaults(emu.Handler(), o.Faults, faults.BillingFormat, nil)
+	h, _, err := WithFaults(emu.Handler(), o.Faults, faults.BillingFormat, nil, log)
 	if err != nil {
 		return err
 	}

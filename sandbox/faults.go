@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/billsync/billsync/emulate/faults"
@@ -23,7 +24,7 @@ func SalesforceHooks(emu *sfemu.Emulator) map[string]func() {
 // faults.BillingFormat); hooks are the emulator's named side effects
 // (faults.HookExpireTokens, faults.HookDropStreams), checked against the
 // spec here so that a typo fails at start rather than silently at run time.
-func WithFaults(h http.Handler, spec string, format func(int, string, string) (string, []byte), hooks map[string]func()) (http.Handler, *faults.Injector, error) {
+func WithFaults(h http.Handler, spec string, format func(int, string, string) (string, []byte), hooks map[string]func(), log *slog.Logger) (http.Handler, *faults.Injector, error) {
 	cfg, err := faults.Parse(spec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--faults: %w", err)
@@ -31,6 +32,6 @@ func WithFaults(h http.Handler, spec string, format func(int, string, string) (s
 	if cfg, err = cfg.Validate(hooks); err != nil {
 		return nil, nil, fmt.Errorf("--faults: %w", err)
 	}
-	inj := faults.New(cfg, format, hooks)
+	inj := faults.New(cfg, format, hooks, log)
 	return inj.Wrap(h), inj, nil
 }

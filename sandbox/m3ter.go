@@ -37,7 +37,7 @@ func (s *Sandbox) startM3ter(ctx context.Context, ln net.Listener, appAddr strin
 		return err
 	}
 	s.M3ter.AddCredentials("sandbox-console-key", "sandbox-console-secret", m3terConsoleUser)
-	h, inj, err := WithFaults(s.M3ter.Handler(), s.opts.BillingFaults, m3teremu.FaultFormat, map[string]func(){"expire_tokens": s.M3ter.ExpireTokens})
+	h, inj, err := WithFaults(s.M3ter.Handler(), s.opts.BillingFaults, m3teremu.FaultFormat, map[string]func(){"expire_tokens": s.M3ter.ExpireTokens}, s.log.With("party", "m3ter"))
 	if err != nil {
 		ln.Close()
 		return err

@@ -56,7 +56,7 @@ func (s *Sandbox) startMonetizeNow(ctx context.Context, ln net.Listener, appAddr
 		ln.Close()
 		return err
 	}
-	h, inj, err := WithFaults(s.MonetizeNow.Handler(), s.opts.BillingFaults, mnemu.FaultFormat, nil)
+	h, inj, err := WithFaults(s.MonetizeNow.Handler(), s.opts.BillingFaults, mnemu.FaultFormat, nil, s.log.With("party", "monetizenow"))
 	if err != nil {
 		ln.Close()
 		return err

@@ -173,7 +173,7 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error
 		return fail(err)
 	}
 	s.SF.SetBaseURL(s.SFURL)
-	sfHandler, inj, err := WithFaults(s.SF.Handler(), opts.SalesforceFaults, faults.SalesforceFormat, SalesforceHooks(s.SF))
+	sfHandler, inj, err := WithFaults(s.SF.Handler(), opts.SalesforceFaults, faults.SalesforceFormat, SalesforceHooks(s.SF), s.log.With("party", "salesforce"))
 	if err != nil {
 		return fail(err)
 	}
@@ -236,7 +236,7 @@ func (s *Sandbox) startContract(ctx context.Context, ln net.Listener, appAddr st
 		ln.Close()
 		return err
 	}
-	h, inj, err := WithFaults(s.Billing.Handler(), s.opts.BillingFaults, faults.BillingFormat, nil)
+	h, inj, err := WithFaults(s.Billing.Handler(), s.opts.BillingFaults, faults.BillingFormat, nil, s.log.With("party", "billing"))
 	if err != nil {
 		ln.Close()
 		return err

@@ -36,7 +36,7 @@ func (s *Sandbox) startStripe(ctx context.Context, ln net.Listener, appAddr stri
 	}); err != nil {
 		return err
 	}
-	h, inj, err := WithFaults(s.Stripe.Handler(), s.opts.BillingFaults, faults.StripeFormat, nil)
+	h, inj, err := WithFaults(s.Stripe.Handler(), s.opts.BillingFaults, faults.StripeFormat, nil, s.log.With("party", "stripe"))
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func ServeStripe(ctx context.Context, o StripeOptions, log *slog.Logger) error {
 	}
 	defer emu.Close()
 	emu.Start(ctx)
-	h, _, err := WithFaults(emu.Handler(), o.Faults, faults.StripeFormat, nil)
+	h, _, err := WithFaults(emu.Handler(), o.Faults, faults.StripeFormat, nil, log)
 	if err != nil {
 		return err
 	}

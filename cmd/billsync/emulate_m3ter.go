@@ -65,7 +65,7 @@ func serveM3ter(ctx context.Context, o m3terEmulateOptions, log *slog.Logger) er
 	defer emu.Close()
 	emu.Start(ctx)
 	h, _, err := sandbox.WithFaults(emu.Handler(), o.faults, m3emu.FaultFormat,
-		map[string]func(){faults.HookExpireTokens: emu.ExpireTokens})
+		map[string]func(){faults.HookExpireTokens: emu.ExpireTokens}, log)
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func serveMonetizeNow(ctx context.Context, o monetizeNowEmulateOptions, log *slo
 	}
 	defer emu.Close()
 	emu.Start(ctx)
-	h, _, err := sandbox.WithFaults(emu.Handler(), o.faults, mnemu.FaultFormat, nil)
+	h, _, err := sandbox.WithFaults(emu.Handler(), o.faults, mnemu.FaultFormat, nil, log)
 	if err != nil {
 		return err
 	}

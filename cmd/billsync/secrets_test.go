@@ -107,7 +107,7 @@ func startSecretWorld(t *testing.T, sfSecret, sfPassword, billToken, whsec strin
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); w.bill.Close() })
-	h, inj, err := sandbox.WithFaults(w.bill.Handler(), "", faults.BillingFormat, nil)
+	h, inj, err := sandbox.WithFaults(w.bill.Handler(), "", faults.BillingFormat, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

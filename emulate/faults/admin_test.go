@@ -40,7 +40,7 @@ func call(t *testing.T, c *http.Client, method, url, ctype, body string) (int, s
 
 func TestAdmin(t *testing.T) {
 	expired := 0
-	inj := New(Config{}, SalesforceFormat, map[string]func(){HookExpireTokens: func() { expired++ }})
+	inj := New(Config{}, SalesforceFormat, map[string]func(){HookExpireTokens: func() { expired++ }}, nil)
 	srv := httptest.NewServer(inj.Wrap(&okHandler{}))
 	defer srv.Close()
 	c := srv.Client()
@@ -127,7 +127,7 @@ func TestAdmin(t *testing.T) {
 }
 
 func TestAdminBehindStripPrefix(t *testing.T) {
-	inj := New(Config{}, nil, nil)
+	inj := New(Config{}, nil, nil, nil)
 	mux := http.NewServeMux()
 	mux.Handle("/ops/faults/", http.StripPrefix("/ops/faults", inj.AdminHandler()))
 	srv := httptest.NewServer(mux)

@@ -16,7 +16,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	inj := faults.New(cfg, faults.SalesforceFormat, nil)
+	inj := faults.New(cfg, faults.SalesforceFormat, nil, nil)
 	srv := httptest.NewServer(inj.Wrap(emulator))
 	defer srv.Close()
 

@@ -48,7 +48,7 @@ type Injector struct {
 // (SalesforceFormat, BillingFormat; nil means plain text); hooks are the
 // named side effects a rule may run. An invalid cfg is logged and replaced
 // by no rules; call Config.Validate first, or use Apply, to see the error.
-func New(cfg Config, format func(status int, code, msg string) (contentType string, body []byte), hooks map[string]func()) *Injector {
+func New(cfg Config, format func(status int, code, msg string) (contentType string, body []byte), hooks map[string]func(), log *slog.Logger) *Injector {
 	if format == nil {
 		format = textFormat
 	}
@@ -59,7 +59,10 @@ func New(cfg Config, format func(status int, code, msg string) (contentType stri
 		}
 	}
 	i := &Injector{format: format, hooks: h, sleep: sleepCtx, counts: map[string]*atomic.Int64{}}
-	i.log.Store(slog.Default())
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	i.log.Store(log)
 	i.Set(cfg)
 	return i
 }
@@ -92,7 +95,7 @@ func (i *Injector) Apply(cfg Config) error {
 	}
 	i.rngMu.Lock()
 	i.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	i.cfg.Store(&v)
+	prev := i.cfg.Swap(&v)
 	i.rngMu.Unlock()
 	i.countMu.Lock()
 	for _, r := range v.Rules {
@@ -101,7 +104,12 @@ func (i *Injector) Apply(cfg Config) error {
 		}
 	}
 	i.countMu.Unlock()
-	i.logger().Info("fault rules set", "rules", len(v.Rules), "spec", v.Spec())
+	// No rules where there were none (every emulator's start) is not news.
+	level := slog.LevelInfo
+	if len(v.Rules) == 0 && (prev == nil || len(prev.Rules) == 0) {
+		level = slog.LevelDebug
+	}
+	i.logger().Log(context.Background(), level, "fault rules set", "rules", len(v.Rules), "spec", v.Spec())
 	return nil
 }
 

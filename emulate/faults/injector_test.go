@@ -43,7 +43,7 @@ func serve(h http.Handler, method, path string) *httptest.ResponseRecorder {
 
 func TestRatesWithSeed(t *testing.T) {
 	run := func() (fired []bool, counts map[string]int64) {
-		inj := New(mustParse(t, "seed=7;e:rate=0.3,status=503"), SalesforceFormat, nil)
+		inj := New(mustParse(t, "seed=7;e:rate=0.3,status=503"), SalesforceFormat, nil, nil)
 		h := inj.Wrap(&okHandler{})
 		for range 2000 {
 			fired = append(fired, serve(h, "GET", "/services/data/v62.0/limits").Code == 503)
@@ -71,7 +71,7 @@ func TestRatesWithSeed(t *testing.T) {
 }
 
 func TestMatchingPathMethodAndOrder(t *testing.T) {
-	inj := New(mustParse(t, "lock:path=/services/data/,method=PATCH,code=UNABLE_TO_LOCK_ROW;all:rate=0,status=500;late:status=502"), SalesforceFormat, nil)
+	inj := New(mustParse(t, "lock:path=/services/data/,method=PATCH,code=UNABLE_TO_LOCK_ROW;all:rate=0,status=500;late:status=502"), SalesforceFormat, nil, nil)
 	next := &okHandler{}
 	h := inj.Wrap(next)
 	if r := serve(h, "PATCH", "/services/data/v62.0/sobjects/Account/001"); r.Code != 400 || r.Header().Get(FaultHeader) != "lock" {
@@ -120,7 +120,7 @@ func TestErrorBodies(t *testing.T) {
 		{"x:code=UNABLE_TO_LOCK_ROW,msg=unable to obtain exclusive access to this record or 1 records: {id}", 400,
 			sfErr{"unable to obtain exclusive access to this record or 1 records: 001000000000001AAA", "UNABLE_TO_LOCK_ROW", &empty}},
 	} {
-		h := New(mustParse(t, c.spec), SalesforceFormat, nil).Wrap(&okHandler{})
+		h := New(mustParse(t, c.spec), SalesforceFormat, nil, nil).Wrap(&okHandler{})
 		r := serve(h, "GET", "/services/data/v62.0/sobjects/Account/001000000000001AAA")
 		if r.Code != c.status || r.Header().Get("Content-Type") != "application/json;charset=UTF-8" {
 			t.Errorf("%s: %d %q", c.spec, r.Code, r.Header().Get("Content-Type"))
@@ -150,7 +150,7 @@ func TestErrorBodies(t *testing.T) {
 		{"x:status=409", 409, "version_conflict", "Conflict"},
 		{"x:status=500,code=boom", 500, "boom", "Internal Server Error"},
 	} {
-		h := New(mustParse(t, c.spec), BillingFormat, nil).Wrap(&okHandler{})
+		h := New(mustParse(t, c.spec), BillingFormat, nil, nil).Wrap(&okHandler{})
 		r := serve(h, "POST", "/api/v1/accounts")
 		var got struct {
 			Error struct{ Code, Message string } `json:"error"`
@@ -165,7 +165,7 @@ func TestErrorBodies(t *testing.T) {
 }
 
 func TestLatency(t *testing.T) {
-	inj := New(mustParse(t, "seed=3;slow:latency=50ms,jitter=20ms;slower:path=/cometd/,latency=1s"), nil, nil)
+	inj := New(mustParse(t, "seed=3;slow:latency=50ms,jitter=20ms;slower:path=/cometd/,latency=1s"), nil, nil, nil)
 	var mu sync.Mutex
 	var slept []time.Duration
 	inj.sleep = func(_ context.Context, d time.Duration) error {
@@ -204,7 +204,7 @@ func TestLatency(t *testing.T) {
 }
 
 func TestLatencyHonoursContext(t *testing.T) {
-	inj := New(mustParse(t, "stall:latency=1h"), nil, nil)
+	inj := New(mustParse(t, "stall:latency=1h"), nil, nil, nil)
 	next := &okHandler{}
 	srv := httptest.NewServer(inj.Wrap(next))
 	defer srv.Close()
@@ -236,7 +236,7 @@ func TestLatencyHonoursContext(t *testing.T) {
 }
 
 func TestDrop(t *testing.T) {
-	inj := New(mustParse(t, "gone:path=/services/data/,drop"), SalesforceFormat, nil)
+	inj := New(mustParse(t, "gone:path=/services/data/,drop"), SalesforceFormat, nil, nil)
 	next := &okHandler{}
 	srv := httptest.NewServer(inj.Wrap(next))
 	defer srv.Close()
@@ -269,7 +269,7 @@ func TestDrop(t *testing.T) {
 }
 
 func TestAfter(t *testing.T) {
-	inj := New(mustParse(t, "ghost:method=POST,status=503,code=SERVER_UNAVAILABLE,after;lost:method=PUT,drop,after"), SalesforceFormat, nil)
+	inj := New(mustParse(t, "ghost:method=POST,status=503,code=SERVER_UNAVAILABLE,after;lost:method=PUT,drop,after"), SalesforceFormat, nil, nil)
 	next := &okHandler{}
 	srv := httptest.NewServer(inj.Wrap(next))
 	defer srv.Close()
@@ -302,7 +302,7 @@ func TestHooks(t *testing.T) {
 		HookExpireTokens: func() { expired.Add(1) },
 		HookDropStreams:  func() { dropped.Add(1); panic("a broken hook must not take the server down") },
 	}
-	inj := New(mustParse(t, "exp:path=/services/data/,hook=expire_tokens;drop:path=/cometd/,hook=drop_streams"), SalesforceFormat, hooks)
+	inj := New(mustParse(t, "exp:path=/services/data/,hook=expire_tokens;drop:path=/cometd/,hook=drop_streams"), SalesforceFormat, hooks, nil)
 	next := &okHandler{}
 	h := inj.Wrap(next)
 	if r := serve(h, "GET", "/services/data/v62.0/limits"); r.Code != 200 {
@@ -321,7 +321,7 @@ func TestHooks(t *testing.T) {
 }
 
 func TestSetKeepsCountsAndRejectsInvalid(t *testing.T) {
-	inj := New(mustParse(t, "a:status=500"), nil, nil)
+	inj := New(mustParse(t, "a:status=500"), nil, nil, nil)
 	h := inj.Wrap(&okHandler{})
 	serve(h, "GET", "/")
 	inj.Set(mustParse(t, "b:status=503"))
@@ -338,7 +338,7 @@ func TestSetKeepsCountsAndRejectsInvalid(t *testing.T) {
 		t.Errorf("after reset: %v %d", inj.Counts(), inj.Total())
 	}
 	// An invalid config at New leaves no rules rather than a broken injector.
-	inj = New(Config{Rules: []Rule{{Name: "bad"}}}, nil, nil)
+	inj = New(Config{Rules: []Rule{{Name: "bad"}}}, nil, nil, nil)
 	if r := serve(inj.Wrap(&okHandler{}), "GET", "/"); r.Code != 200 || len(inj.Config().Rules) != 0 {
 		t.Errorf("New with invalid config: %d %v", r.Code, inj.Config())
 	}
@@ -346,7 +346,7 @@ func TestSetKeepsCountsAndRejectsInvalid(t *testing.T) {
 
 func TestConcurrent(t *testing.T) {
 	inj := New(mustParse(t, "seed=1;e:rate=0.2,status=500;s:rate=0.1,latency=1us;h:rate=0.1,hook=expire_tokens;a:rate=0.1,status=503,after"),
-		BillingFormat, map[string]func(){HookExpireTokens: func() {}})
+		BillingFormat, map[string]func(){HookExpireTokens: func() {}}, nil)
 	next := &okHandler{}
 	h := inj.Wrap(next)
 	var wg sync.WaitGroup
