@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -255,7 +256,17 @@ func (c *Client) Publish(ctx context.Context, topic string, events ...map[string
 		return nil, err
 	}
 	req := &pb.PublishRequest{TopicName: topic}
+	now := time.Now().UnixMilli()
 	for i, ev := range events {
+		// Every platform event schema requires these two; Salesforce
+		// stamps its own values on publish.
+		ev = maps.Clone(ev)
+		if _, ok := ev["CreatedDate"]; !ok {
+			ev["CreatedDate"] = now
+		}
+		if _, ok := ev["CreatedById"]; !ok {
+			ev["CreatedById"] = ""
+		}
 		payload, err := avro.Marshal(schema, ev)
 		if err != nil {
 			return nil, fmt.Errorf("pubsub: event %d: %w", i, err)

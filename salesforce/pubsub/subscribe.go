@@ -40,7 +40,9 @@ var (
 )
 
 // After is the position just after the event with this replay id.
-func After(replayID []byte) Position { return Position{Preset: pb.ReplayPreset_CUSTOM, ReplayID: replayID} }
+func After(replayID []byte) Position {
+	return Position{Preset: pb.ReplayPreset_CUSTOM, ReplayID: replayID}
+}
 
 // handlerError marks the handler's own failure, which ends Stream.
 type handlerError struct{ err error }
@@ -151,6 +153,9 @@ func (c *Client) session(ctx context.Context, topic string, from Position, handl
 		case err := <-recvErr:
 			return handled, err
 		case ce := <-events:
+			if ctx.Err() != nil {
+				return handled, ctx.Err() // a stop wins over buffered events
+			}
 			ev, err := c.decode(ctx, topic, ce)
 			if err != nil {
 				// Skipping would move the stored position past an event

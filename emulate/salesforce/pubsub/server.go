@@ -435,4 +435,3 @@ func avroValue(typ string, v any) (any, error) {
 	}
 	return nil, fmt.Errorf("number for an Avro %s", typ)
 }
-
