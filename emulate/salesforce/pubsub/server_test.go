@@ -190,3 +190,37 @@ func TestTopicAndSchema(t *testing.T) {
 		t.Errorf("wrong token: %v %v", err, tr)
 	}
 }
+
+// TestKeepAlive: an idle subscription with credit left gets empty
+// responses carrying the latest replay id and the credit still owed.
+func TestKeepAlive(t *testing.T) {
+	r := newRig(t)
+	r.srv.opts.KeepAlive = 20 * time.Millisecond
+	ids := r.publish(t, 2)
+	st, err := r.api.Subscribe(r.ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&pb.FetchRequest{TopicName: topic, ReplayPreset: pb.ReplayPreset_LATEST, NumRequested: 3}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetEvents()) != 0 || replayOf(resp.GetLatestReplayId()) != ids[1] || resp.GetPendingNumRequested() != 3 {
+		t.Errorf("keepalive %v, want no events, latest %d, pending 3", resp, ids[1])
+	}
+	// A later request naming another topic is refused.
+	if err := st.Send(&pb.FetchRequest{TopicName: "/event/Other__e", NumRequested: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err = st.Recv(); err != nil {
+			break
+		}
+	}
+	if status.Code(err) != codes.InvalidArgument || len(st.Trailer().Get("error-code")) != 1 {
+		t.Errorf("topic switch: %v, trailer %v", err, st.Trailer())
+	}
+}

@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -85,18 +86,20 @@ func (s *Server) Subscribe(stream pb.PubSub_SubscribeServer) error {
 	go func() {
 		for {
 			req, err := stream.Recv()
+			// A refused request is reported by the sending loop: trailers
+			// must not be set while it may be sending.
 			if err == nil && req.GetTopicName() != "" && req.GetTopicName() != topic {
-				err = fail(ctx, stream.SetTrailer, codes.InvalidArgument, CodeRequestedInvalid,
-					fmt.Sprintf("A FetchRequest named topic %s on a subscription to %s.", req.GetTopicName(), topic))
+				err = &refusal{codes.InvalidArgument, CodeRequestedInvalid,
+					fmt.Sprintf("A FetchRequest named topic %s on a subscription to %s.", req.GetTopicName(), topic)}
 			}
 			if err == nil && req.GetNumRequested() <= 0 {
-				err = fail(ctx, stream.SetTrailer, codes.InvalidArgument, CodeRequestedInvalid, "The number of requested events must be greater than 0.")
+				err = &refusal{codes.InvalidArgument, CodeRequestedInvalid, "The number of requested events must be greater than 0."}
 			}
 			if err != nil {
 				if err == io.EOF {
-					err = nil // the client closed its side: end the stream
+					err = errEOF // the client closed its side: end the stream
 				}
-				cr.update(func() { cr.err = errOr(err) })
+				cr.update(func() { cr.err = err })
 				return
 			}
 			grant(req.GetNumRequested())
@@ -109,8 +112,12 @@ func (s *Server) Subscribe(stream pb.PubSub_SubscribeServer) error {
 	for {
 		n, rerr, creditChanged := cr.get()
 		if rerr != nil {
-			if rerr == errEOF {
+			var r *refusal
+			switch {
+			case rerr == errEOF:
 				return nil
+			case errors.As(rerr, &r):
+				return fail(ctx, stream.SetTrailer, r.code, r.errorCode, r.msg)
 			}
 			return rerr
 		}
@@ -163,9 +170,11 @@ func (s *Server) Subscribe(stream pb.PubSub_SubscribeServer) error {
 // errEOF marks a client that closed its sending side.
 var errEOF = fmt.Errorf("client closed the stream")
 
-func errOr(err error) error {
-	if err == nil {
-		return errEOF
-	}
-	return err
+// refusal is a later FetchRequest the server refuses.
+type refusal struct {
+	code      codes.Code
+	errorCode string
+	msg       string
 }
+
+func (r *refusal) Error() string { return r.msg }
