@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,6 +147,12 @@ func (s *session) Invalidate(tok string) {
 
 func (o *org) client(requested int32, toks ...string) (*pubsub.Client, *session) {
 	o.t.Helper()
+	return o.clientWith(requested, nil, toks...)
+}
+
+// clientWith is client with extra dial options (interceptors).
+func (o *org) clientWith(requested int32, extra []grpc.DialOption, toks ...string) (*pubsub.Client, *session) {
+	o.t.Helper()
 	if len(toks) == 0 {
 		toks = []string{o.token(salesforce.IntegrationUsername)}
 	}
@@ -155,7 +162,7 @@ func (o *org) client(requested int32, toks ...string) (*pubsub.Client, *session)
 	o.mu.Unlock()
 	c, err := pubsub.New(pubsub.Config{
 		Addr: addr, Session: s, TenantID: o.em.OrgID(), Requested: requested,
-		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+		DialOptions: append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, extra...),
 		Backoff:     func(int) time.Duration { return 20 * time.Millisecond },
 	})
 	if err != nil {
@@ -244,7 +251,14 @@ func TestFlowControl(t *testing.T) {
 	for i := range total {
 		o.edit("acct" + string(rune('a'+i)))
 	}
-	c, _ := o.client(window)
+	var schemaFetches atomic.Int32
+	count := grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if strings.HasSuffix(method, "/GetSchema") {
+			schemaFetches.Add(1)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	c, _ := o.clientWith(window, []grpc.DialOption{count})
 	applied := 0
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
@@ -269,6 +283,9 @@ func TestFlowControl(t *testing.T) {
 	})
 	if applied != total {
 		t.Fatalf("applied %d of %d: %v", applied, total, err)
+	}
+	if n := schemaFetches.Load(); n != 1 {
+		t.Errorf("fetched the schema %d times for %d events of one schema id", n, total)
 	}
 	if requested, _ := o.server().Flow(); requested < total {
 		t.Errorf("requested %d in all, fewer than the %d applied", requested, total)
