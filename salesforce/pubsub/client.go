@@ -82,6 +82,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Session == nil {
 		return nil, errors.New("pubsub: a Session is required")
 	}
+	if cfg.TenantID == "" {
+		return nil, errors.New("pubsub: the org id (TenantID) is required: Salesforce refuses calls without the tenantid header")
+	}
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}

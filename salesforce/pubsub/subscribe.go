@@ -217,6 +217,8 @@ func (c *Client) Subscribe(ctx context.Context, channel string, replayFrom int64
 	switch {
 	case replayFrom == billsync.ReplayAll:
 		from = Earliest
+	case replayFrom < 0 && replayFrom != billsync.ReplayNew:
+		return fmt.Errorf("pubsub: replay position %d is neither an event nor new-only (-1) or all retained (-2)", replayFrom)
 	case replayFrom >= 0:
 		b := make([]byte, 8)
 		binary.BigEndian.PutUint64(b, uint64(replayFrom))
