@@ -293,3 +293,29 @@ func (b *Bus) Restore(data []byte) error {
 	b.changed = make(chan struct{})
 	return nil
 }
+
+// Exists reports whether channel can be subscribed to (for the Pub/Sub
+// API server, which shares this bus).
+func (b *Bus) Exists(channel string) bool { return b.exists(channel) }
+
+// Position turns a replay value (-1 new only, -2 all retained, or a replay
+// id) into a cursor for After; an id the channel does not hold is an error.
+func (b *Bus) Position(channel string, replay int64) (int64, error) {
+	return b.position(channel, replay)
+}
+
+// After returns at most limit retained events of channel past cursor, in
+// replay order, and a channel closed on the next publish.
+func (b *Bus) After(channel string, cursor int64, limit int) ([]Event, <-chan struct{}) {
+	return b.after(map[string]int64{channel: cursor}, limit)
+}
+
+// LastID is the last replay id published on channel, retained or not.
+func (b *Bus) LastID(channel string) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l := b.channels[channel]; l != nil {
+		return l.LastID
+	}
+	return 0
+}
