@@ -56,12 +56,16 @@ type Options struct {
 	Keep       bool
 	Skip       []string
 	// Billing is the billing platform the workloads write to: "" or
-	// "contract" (the default), or "stripe" (the Stripe emulator, written
-	// through Stripe's API as its users write it).
+	// "contract" (the default), "stripe" (the Stripe emulator, written
+	// through Stripe's API as its users write it) or "m3ter" (the m3ter
+	// emulator, written as a person in m3ter's console writes it).
 	Billing string
 	// StripeRate is billsync's pacing of Stripe requests per second
 	// (billing.options.rateLimit); 0 keeps billsync's default.
 	StripeRate float64
+	// M3terRate is billsync's pacing of m3ter requests per second
+	// (billing.options.rateLimit); 0 keeps billsync's default.
+	M3terRate float64
 	// DrainTimeout bounds the wait for a workload to reach Salesforce; 0
 	// picks one from the workload's size.
 	DrainTimeout time.Duration
@@ -138,10 +142,13 @@ func (o Options) Validate() error {
 	if o.StripeRate < 0 || o.StripeRate > 0 && (!o.stripe() || o.InProcess) {
 		errs = append(errs, errors.New("--stripe-rate needs --billing stripe and billsync as a child (not --in-process), and must not be negative"))
 	}
+	if o.M3terRate < 0 || o.M3terRate > 10000 || o.M3terRate > 0 && !o.m3ter() {
+		errs = append(errs, errors.New("--m3ter-rate needs --billing m3ter, and must be between 0 and 10000"))
+	}
 	switch o.Billing {
-	case "", billsync.PlatformContract, billsync.PlatformStripe:
+	case "", billsync.PlatformContract, billsync.PlatformStripe, billsync.PlatformM3ter:
 	default:
-		errs = append(errs, fmt.Errorf("--billing %q: want %s or %s", o.Billing, billsync.PlatformContract, billsync.PlatformStripe))
+		errs = append(errs, fmt.Errorf("--billing %q: want %s, %s or %s", o.Billing, billsync.PlatformContract, billsync.PlatformStripe, billsync.PlatformM3ter))
 	}
 	return errors.Join(errs...)
 }
@@ -152,9 +159,10 @@ func (o Options) Validate() error {
 var contractOnly = []string{"ingest", "backlog"}
 
 func (o Options) stripe() bool { return o.Billing == billsync.PlatformStripe }
+func (o Options) m3ter() bool  { return o.Billing == billsync.PlatformM3ter }
 
 func (o Options) runs(phase string) bool {
-	return !slices.Contains(o.Skip, phase) && !(o.stripe() && slices.Contains(contractOnly, phase))
+	return !slices.Contains(o.Skip, phase) && !((o.stripe() || o.m3ter()) && slices.Contains(contractOnly, phase))
 }
 
 // Run runs every workload not skipped. A workload that fails is
@@ -179,8 +187,8 @@ func Run(ctx context.Context, opts Options, bs Billsync, log *slog.Logger, comma
 		Version: bs.Version, Command: command, Machine: benchMachine(), Quick: opts.Quick,
 		Mode: "child", Workers: opts.Workers, StartedAt: time.Now().UTC(), Billing: billsync.PlatformContract,
 	}
-	if opts.stripe() {
-		rep.Billing = billsync.PlatformStripe
+	if opts.stripe() || opts.m3ter() {
+		rep.Billing = opts.Billing
 	}
 	if opts.InProcess {
 		rep.Mode = "in-process"
@@ -246,6 +254,17 @@ func benchSync(ctx context.Context, dir string, opts Options, bs Billsync, log *
 		side := newStripeSide(sb.Stripe, sb.BillingURL, sandbox.StripeKey)
 		defer side.install()()
 		env.side, env.stripe = side, side
+	} else if sb.M3ter != nil {
+		side, err := newM3terSide(sb.M3ter, sb.BillingURL)
+		if err != nil {
+			return err
+		}
+		stop, err := side.install(sb.BillingURL)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		env.side, env.m3ter = side, side
 	} else {
 		env.side = &contractSide{emu: sb.Billing, api: billingapi.New(sb.BillingURL, sandbox.BillingToken, nil)}
 	}
@@ -272,7 +291,7 @@ type Report struct {
 	Machine   Machine          `json:"machine"`
 	Quick     bool             `json:"quick"`
 	Mode      string           `json:"mode"`    // "child" or "in-process": whose RSS is measured
-	Billing   string           `json:"billing"` // the billing platform: contract or stripe
+	Billing   string           `json:"billing"` // the billing platform: contract, stripe or m3ter
 	Workers   int              `json:"workers"` // 0: billsync's default
 	StartedAt time.Time        `json:"startedAt"`
 	Elapsed   float64          `json:"elapsedSeconds"`

@@ -22,10 +22,10 @@ func TestBenchOptions(t *testing.T) {
 		t.Errorf("validate: %v", err)
 	}
 	o = DefaultOptions()
-	o.Billing = "m3ter"
+	o.Billing = "zuora"
 	o.StripeRate = 100
 	err = o.Validate()
-	if err == nil || !strings.Contains(err.Error(), `--billing "m3ter"`) || !strings.Contains(err.Error(), "--stripe-rate needs --billing stripe") {
+	if err == nil || !strings.Contains(err.Error(), `--billing "zuora"`) || !strings.Contains(err.Error(), "--stripe-rate needs --billing stripe") {
 		t.Errorf("validate: %v", err)
 	}
 	o.Billing = "stripe"
@@ -35,6 +35,18 @@ func TestBenchOptions(t *testing.T) {
 	// The contract's own workloads do not run with Stripe.
 	if o.runs("ingest") || o.runs("backlog") || !o.runs("burst") || !o.runs("latency") || !o.runs("realistic") {
 		t.Error("with Stripe, want burst, latency and realistic only")
+	}
+	o = DefaultOptions()
+	o.M3terRate = 50
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--m3ter-rate needs --billing m3ter") {
+		t.Errorf("--m3ter-rate without --billing m3ter: %v", err)
+	}
+	o.Billing = "m3ter"
+	if err := o.Validate(); err != nil {
+		t.Errorf("--billing m3ter --m3ter-rate 50: %v", err)
+	}
+	if o.runs("ingest") || o.runs("backlog") || !o.runs("burst") || !o.runs("latency") || !o.runs("realistic") {
+		t.Error("with m3ter, want burst, latency and realistic only")
 	}
 }
 

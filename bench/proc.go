@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +42,20 @@ func (env *benchEnv) startApp(ctx context.Context, data string) (benchApp, error
 	if env.opts.Workers > 0 {
 		cfg.Workers = env.opts.Workers
 	}
+	cfg.BillingOptions = maps.Clone(cfg.BillingOptions)
+	if env.m3ter != nil {
+		// billsync reaches m3ter through the side's counting proxy.
+		cfg.BillingURL = env.m3ter.proxyURL()
+		if env.opts.M3terRate > 0 {
+			cfg.BillingOptions["rateLimit"] = strconv.FormatFloat(env.opts.M3terRate, 'f', -1, 64)
+		}
+	}
+	if env.opts.StripeRate > 0 {
+		if cfg.BillingOptions == nil {
+			cfg.BillingOptions = map[string]string{}
+		}
+		cfg.BillingOptions["rateLimit"] = strconv.FormatFloat(env.opts.StripeRate, 'f', -1, 64)
+	}
 	if env.opts.InProcess {
 		app, err := env.bs.Start(ctx, cfg, env.log.With("party", "billsync"))
 		if err != nil {
@@ -53,12 +69,16 @@ func (env *benchEnv) startApp(ctx context.Context, data string) (benchApp, error
 		return a, nil
 	}
 	conf := ""
-	if env.opts.StripeRate > 0 {
-		// Stripe's pacing is a platform option, which only the config
-		// file carries.
-		conf = filepath.Join(env.dir, "billsync-stripe.yaml")
-		y := fmt.Sprintf("billing:\n  options:\n    rateLimit: %q\n", strconv.FormatFloat(env.opts.StripeRate, 'f', -1, 64))
-		if err := os.WriteFile(conf, []byte(y), 0o600); err != nil {
+	if len(cfg.BillingOptions) > 0 {
+		// Platform options (m3ter's organization, a pacing) only the
+		// config file carries.
+		conf = filepath.Join(env.dir, "billsync-"+cfg.BillingPlatform+".yaml")
+		var y strings.Builder
+		y.WriteString("billing:\n  options:\n")
+		for _, k := range slices.Sorted(maps.Keys(cfg.BillingOptions)) {
+			fmt.Fprintf(&y, "    %s: %q\n", k, cfg.BillingOptions[k])
+		}
+		if err := os.WriteFile(conf, []byte(y.String()), 0o600); err != nil {
 			return nil, fmt.Errorf("writing billsync's config: %w", err)
 		}
 	}

@@ -63,6 +63,10 @@ type RunFigures struct {
 	// --billing stripe): the other side of the API budget.
 	StripeCalls        int     `json:"stripeCalls,omitempty"`
 	StripeCallsPer1000 float64 `json:"stripeCallsPer1000,omitempty"`
+	// M3terCalls are the requests billsync made to m3ter (with --billing
+	// m3ter), its token requests included.
+	M3terCalls        int     `json:"m3terCalls,omitempty"`
+	M3terCallsPer1000 float64 `json:"m3terCallsPer1000,omitempty"`
 }
 
 // realistic runs the workload against billsync, then against the
@@ -128,9 +132,12 @@ func (env *benchEnv) syncRun(ctx context.Context, prefix string, shape Shape, se
 	obs := newSFObserver(env.sb.SF)
 	defer obs.install()()
 	calls := env.countCalls()
-	stripe0 := 0
+	stripe0, m3ter0 := 0, 0
 	if env.stripe != nil {
 		stripe0 = env.stripe.billsyncCalls()
+	}
+	if env.m3ter != nil {
+		m3ter0 = env.m3ter.billsyncCalls()
 	}
 	writes, werr := runShape(ctx, env.side, obs, shape, prefix)
 	if werr != nil {
@@ -154,8 +161,12 @@ func (env *benchEnv) syncRun(ctx context.Context, prefix string, shape Shape, se
 	if env.stripe != nil {
 		figs.StripeCalls = env.stripe.billsyncCalls() - stripe0
 	}
+	if env.m3ter != nil {
+		figs.M3terCalls = env.m3ter.billsyncCalls() - m3ter0
+	}
 	if writes > 0 {
 		figs.StripeCallsPer1000 = float64(figs.StripeCalls) * 1000 / float64(writes)
+		figs.M3terCallsPer1000 = float64(figs.M3terCalls) * 1000 / float64(writes)
 		figs.WriteCallsPer1000 = float64(figs.WriteCalls) * 1000 / float64(writes)
 		figs.CallsPer1000 = float64(figs.APICalls) * 1000 / float64(writes)
 	}

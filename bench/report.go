@@ -167,6 +167,9 @@ func printRun(p func(string, ...any), name string, f *RunFigures) {
 	if f.StripeCalls > 0 {
 		p("\tStripe: %d calls by billsync, %.1f per 1,000 changes", f.StripeCalls, f.StripeCallsPer1000)
 	}
+	if f.M3terCalls > 0 {
+		p("\tm3ter: %d calls by billsync, %.1f per 1,000 changes", f.M3terCalls, f.M3terCallsPer1000)
+	}
 }
 
 func ratio(a, b float64) float64 {

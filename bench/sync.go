@@ -23,10 +23,13 @@ type benchEnv struct {
 	side billingSide // the billing platform the workloads write to
 	// stripe is side when it is Stripe: its call counter.
 	stripe *stripeSide
-	opts   Options
-	bs     Billsync
-	log    *slog.Logger
-	dir    string
+	// m3ter is side when it is m3ter: its call counter, and the proxy
+	// billsync reaches m3ter through.
+	m3ter *m3terSide
+	opts  Options
+	bs    Billsync
+	log   *slog.Logger
+	dir   string
 }
 
 // BurstResult is a burst of N changes made in billing at once.

@@ -56,8 +56,12 @@ with every figure (--json prints only that line).
 --billing stripe runs the Stripe emulator instead of the contract's and
 writes burst, latency and realistic through Stripe's API (customers,
 customer balance transactions); the realistic figures add billsync's
-Stripe calls per 1,000 changes. The per-record comparison, ingest and
-backlog are the contract's and do not run then.
+Stripe calls per 1,000 changes. --billing m3ter does the same with the
+m3ter emulator, written as a person in m3ter's console (accounts,
+balances, balance transactions; m3ter's transactions cannot be edited,
+so each update round adds new ones), and adds billsync's m3ter calls per
+1,000 changes. The per-record comparison, ingest and backlog are the
+contract's and do not run with either.
 
 Targets are printed, not asserted: a missed one shows MISS. --quick runs
 small sizes (CI). --cpuprofile profiles this process; add --in-process to
@@ -103,8 +107,9 @@ run billsync inside it, so the profile covers the sync itself.`,
 	f.StringVar(&opts.Data, "data", "", "directory for all state (default: a temporary directory, removed afterwards)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the temporary state directory")
 	f.StringSliceVar(&opts.Skip, "skip", nil, "workloads to skip: "+strings.Join(bench.Phases, ", "))
-	f.StringVar(&opts.Billing, "billing", "contract", "billing platform the workloads write to: contract, or stripe (the Stripe emulator, written through Stripe's API; the ingest and backlog workloads are the contract's and do not run)")
+	f.StringVar(&opts.Billing, "billing", "contract", "billing platform the workloads write to: contract, stripe (the Stripe emulator, written through Stripe's API) or m3ter (the m3ter emulator, written as a person in m3ter's console); with stripe or m3ter the ingest and backlog workloads, which are the contract's, do not run")
 	f.Float64Var(&opts.StripeRate, "stripe-rate", 0, "with --billing stripe: billsync's pace of Stripe requests per second (billing.options.rateLimit; default billsync's own)")
+	f.Float64Var(&opts.M3terRate, "m3ter-rate", 0, "with --billing m3ter: billsync's pace of m3ter requests per second (billing.options.rateLimit; default billsync's own)")
 	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 0, "longest wait for a workload to reach Salesforce (default: from its size)")
 	return cmd
 }

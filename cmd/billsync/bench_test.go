@@ -201,3 +201,63 @@ func checkRealistic(t *testing.T, r *bench.RealisticResult) {
 		t.Errorf("realistic: speedup %v", r.Speedup)
 	}
 }
+
+// TestBenchCommandTinyM3ter runs `billsync bench --billing m3ter` end to
+// end with tiny sizes: the workloads written as a person in m3ter's
+// console reach Salesforce, the realistic figures count billsync's m3ter
+// calls, and the contract's own workloads do not run. Nothing about
+// speed; --m3ter-rate only keeps the test short on a busy machine.
+func TestBenchCommandTinyM3ter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes: skipped in -short mode")
+	}
+	benchChildIsTestBinary(t)
+	var out, errw bytes.Buffer
+	root := newRootCmd(&out, &errw)
+	root.AddCommand(newBenchCmd(&globals{out: &out, err: &errw, logLevel: "warn"}))
+	root.SetArgs([]string{"bench", "--json", "--log-level", "warn", "--data", t.TempDir(), "--billing", "m3ter", "--m3ter-rate", "200",
+		"--records", "10", "--rate", "10", "--duration", "1s", "--sf-latency", "5ms", "--workers", "4",
+		"--real-accounts", "3", "--real-balances", "1", "--real-transactions", "2", "--real-rounds", "1", "--real-clients", "2",
+		"--drain-timeout", "60s"})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("bench: %v\nstderr:\n%s", err, errw.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &rep); err != nil {
+		t.Fatalf("--json printed %q: %v", out.String(), err)
+	}
+	if rep.Billing != "m3ter" || len(rep.Errors) > 0 {
+		t.Errorf("billing %q, errors: %v", rep.Billing, rep.Errors)
+	}
+	if rep.Burst == nil || rep.Burst.Synced != 10 || rep.Burst.APICalls == 0 {
+		t.Errorf("create burst: %+v", rep.Burst)
+	}
+	if rep.Update == nil || rep.Update.Synced != 10 || rep.Update.APICalls == 0 {
+		t.Errorf("update burst: %+v", rep.Update)
+	}
+	if l := rep.Latency; l == nil || l.Offered == 0 || l.Synced != l.Offered {
+		t.Errorf("latency: %+v", l)
+	}
+	r := rep.Realistic
+	if r == nil {
+		t.Fatal("no realistic figures")
+	}
+	// 3 accounts × (account + 1 balance + 2 transactions), then a round
+	// of (rename + balance rename + 2 new transactions): the contract
+	// shape's 24.
+	if r.Changes != 24 || r.Landed != 24 || r.WriteCalls == 0 || r.M3terCalls == 0 || r.M3terCallsPer1000 <= 0 || r.StripeCalls != 0 {
+		t.Errorf("realistic: %+v", r.RunFigures)
+	}
+	if r.PerRecord != nil || rep.Ingest != nil || len(rep.Backlog) > 0 {
+		t.Errorf("the contract's own workloads ran with m3ter: per-record %v, ingest %v, backlog %v", r.PerRecord, rep.Ingest, rep.Backlog)
+	}
+	var table bytes.Buffer
+	if err := bench.WriteReport(&table, &rep, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"billing  m3ter", "m3ter: ", "calls by billsync"} {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, table.String())
+		}
+	}
+}

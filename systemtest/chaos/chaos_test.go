@@ -15,7 +15,8 @@ package chaos
 // BILLSYNC_CHAOS_STORE=postgres runs billsync on a fresh PostgreSQL schema
 // (BILLSYNC_TEST_POSTGRES_DSN) instead of its embedded SQLite file;
 // BILLSYNC_CHAOS_BILLING=stripe runs it with the Stripe emulator as the
-// billing platform (stripe_test.go).
+// billing platform (stripe_test.go), BILLSYNC_CHAOS_BILLING=m3ter with the
+// m3ter emulator (m3ter_test.go).
 
 import (
 	"bufio"
@@ -154,7 +155,11 @@ type chaos struct {
 	driverErrs []string
 
 	stripe *stripeChaos // nil unless BILLSYNC_CHAOS_BILLING=stripe
+	m3ter  *m3terChaos  // nil unless BILLSYNC_CHAOS_BILLING=m3ter
 }
+
+// contract is whether the billing platform is the contract's emulator.
+func (c *chaos) contract() bool { return c.stripe == nil && c.m3ter == nil }
 
 func TestChaos(t *testing.T) {
 	began := time.Now()
@@ -177,9 +182,9 @@ func TestChaos(t *testing.T) {
 
 	billing := os.Getenv("BILLSYNC_CHAOS_BILLING")
 	switch billing {
-	case "", billsync.PlatformContract, billsync.PlatformStripe:
+	case "", billsync.PlatformContract, billsync.PlatformStripe, billsync.PlatformM3ter:
 	default:
-		t.Fatalf("BILLSYNC_CHAOS_BILLING=%q: want contract or stripe", billing)
+		t.Fatalf("BILLSYNC_CHAOS_BILLING=%q: want contract, stripe or m3ter", billing)
 	}
 	h := startHarness(t, billing)
 	h.sb.SFFaults.SetLogger(testLogger(t))
@@ -209,9 +214,12 @@ func TestChaos(t *testing.T) {
 	// own business, and a fault it met would be counted as billsync's.
 	// Webhooks pass through a recording proxy: a webhook-id billsync
 	// answered 2xx for is one it accepted and must not lose (B1).
-	if billing == billsync.PlatformStripe {
+	switch billing {
+	case billsync.PlatformStripe:
 		c.setupStripe()
-	} else {
+	case billsync.PlatformM3ter:
+		c.setupM3ter()
+	default:
 		direct := httptest.NewServer(h.sb.Billing.Handler())
 		t.Cleanup(direct.Close)
 		c.billing = billingapi.New(direct.URL, sandbox.BillingToken, nil)
@@ -225,10 +233,10 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.admin = adminclient.New("http://"+h.sb.AppAddr, sandbox.AdminToken, nil)
-	if c.stripe == nil {
+	if c.contract() {
 		// Transactions mirror deletes (H1), so the check can demand that a
 		// record deleted in billing is gone from Salesforce too. (Stripe
-		// never deletes a balance transaction.)
+		// and m3ter never delete a balance transaction.)
 		if _, err := c.admin.SetSetting(ctx, "deletes."+string(billsync.ObjectBalanceTransaction), json.RawMessage(`"mirror"`)); err != nil {
 			t.Fatal(err)
 		}
@@ -320,6 +328,9 @@ func (c *chaos) setFaults(on bool) {
 		if c.stripe != nil {
 			spec = chaosStripe
 		}
+		if c.m3ter != nil {
+			spec = chaosM3ter
+		}
 		if bill, err = faults.Parse(fmt.Sprintf(spec, c.seed+1)); err != nil {
 			c.t.Fatal(err)
 		}
@@ -354,6 +365,8 @@ func (c *chaos) startChild() error {
 	if c.stripe != nil {
 		cmd.Env = append(cmd.Env, "BILLSYNC_BILLING_PLATFORM="+billsync.PlatformStripe,
 			"BILLSYNC_BILLING_TOKEN="+sandbox.StripeKey, "BILLSYNC_BILLING_WEBHOOK_SECRET="+c.webhookSecret())
+	} else if c.m3ter != nil {
+		cmd.Env = append(cmd.Env, c.m3terEnv()...)
 	} else {
 		cmd.Env = append(cmd.Env, "BILLSYNC_BILLING_PLATFORM="+billsync.PlatformContract,
 			"BILLSYNC_BILLING_TOKEN="+sandbox.BillingToken, "BILLSYNC_BILLING_WEBHOOK_SECRET="+sandbox.WebhookSecret)
@@ -503,6 +516,9 @@ func (c *chaos) pending() int {
 	if c.stripe != nil {
 		return c.h.sb.Stripe.Pending()
 	}
+	if c.m3ter != nil {
+		return c.h.sb.M3ter.Pending()
+	}
 	return c.h.sb.Billing.Pending()
 }
 
@@ -565,6 +581,9 @@ func (c *chaos) drive(rng *rand.Rand, budget *atomic.Int64) {
 	moves := ops
 	if c.stripe != nil {
 		moves = stripeOps
+	}
+	if c.m3ter != nil {
+		moves = m3terOps
 	}
 	total := 0
 	for _, o := range moves {
@@ -1154,6 +1173,9 @@ func (c *chaos) billingAll(t billsync.ObjectType) []billsync.Entity {
 	if c.stripe != nil {
 		return c.stripeAll(t)
 	}
+	if c.m3ter != nil {
+		return c.m3terAll(t)
+	}
 	var all []billsync.Entity
 	cursor := ""
 	for {
@@ -1290,7 +1312,7 @@ func (c *chaos) check() chaosReport {
 		}
 	}
 
-	if c.stripe == nil {
+	if c.contract() {
 		c.checkQuotes(st, &rep, report, excused)
 		rep.Mismatches += rep.QuoteMismatches
 		rep.Duplicates += rep.QuoteDupes
@@ -1310,8 +1332,9 @@ func (c *chaos) check() chaosReport {
 		}
 		return true
 	})
-	if c.stripe != nil {
-		// Stripe's webhooks were checked above.
+	if !c.contract() {
+		// Stripe's webhooks were checked above; m3ter's are hints (see
+		// m3ter_test.go).
 	} else if d := c.h.sb.Billing.Delivered(); d != rep.WebhooksChecked {
 		t.Logf("note: the billing emulator counts %d deliveries, the proxy saw %d accepted ids (a redelivery of an accepted id counts twice there)", d, rep.WebhooksChecked)
 	}
