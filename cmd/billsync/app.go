@@ -191,6 +191,15 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	selfURL = console.LocalURL(ln.Addr())
 	a.server = srv.HTTPServer(cfg.Addr)
 
+	a.launch(ctx, ln, bill, wake)
+	return a.resyncAfterRestore(ctx)
+}
+
+// launch starts what runs until Close: the HTTP server on ln, the sync
+// runner, the event listener, log pruning, and the billing poll for a
+// platform that needs one.
+func (a *App) launch(ctx context.Context, ln net.Listener, bill billsync.Billing, wake *runner.Signal) {
+	cfg, log := a.cfg, a.log
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
 	a.goRun("http server", func() error {
@@ -207,7 +216,6 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 			Interval: cfg.Billing.PollInterval, Leases: a.store, Owner: replicaName(), Logger: log})
 		a.goRun("billing poll", func() error { return p.Run(runCtx) })
 	}
-	return a.resyncAfterRestore(ctx)
 }
 
 // resyncAfterRestore starts the resync billsync restore asked for: billing
