@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/engine/attempt"
@@ -18,6 +19,15 @@ import (
 // scanLimit bounds one scan: a balance with more unseen transactions than
 // this (a first sync of a long history) leaves the rest to a resync.
 const scanLimit = 1000
+
+// scanEventPrefix starts the event id of a change a scan queued.
+const scanEventPrefix = "scan:"
+
+// fromScan reports whether c was queued by a scan, its payload billing's
+// own list answer rather than a webhook's copy.
+func fromScan(c billsync.Change) bool {
+	return c.Object == billsync.ObjectBalanceTransaction && c.Source == billsync.SideBilling && strings.HasPrefix(c.EventID, scanEventPrefix)
+}
 
 // scanPage is how many transactions one call asks for.
 const scanPage = 100
@@ -53,7 +63,7 @@ func (e *Engine) scanTransactions(ctx context.Context, a *attempt.Attempt, balan
 			Object: billsync.ObjectBalanceTransaction, Op: billsync.OpCreated, RecordID: t.ID(),
 			// The transaction's own id: found again by a later scan (or
 			// after a crash before its state was saved) it is queued once.
-			EventID: "scan:" + t.ID(), Payload: payload, OccurredAt: now, EnqueuedAt: now,
+			EventID: scanEventPrefix + t.ID(), Payload: payload, OccurredAt: now, EnqueuedAt: now,
 		})
 	}
 	if _, err := e.cfg.Queue.Enqueue(ctx, changes...); err != nil {

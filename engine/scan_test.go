@@ -126,3 +126,34 @@ func TestScanLooksPastTransactionsMadeFromSalesforce(t *testing.T) {
 		t.Fatalf("queued %+v, want btx_1 (below billsync's own btx_2); entries %+v", queued, r.Entries)
 	}
 }
+
+// A transaction a scan queued carries billing's own answer to the list
+// call: on a platform whose webhooks are only hints it is not read again
+// (m3ter spends two calls per transaction read), and it syncs.
+func TestScannedTransactionIsNotReadAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupCaps(t, func(c *billsync.BillingCapabilities) {
+		c.TransactionEvents, c.SignedWebhooks = false, false
+	})
+	const acct = `{"id":"acc_1","code":"ACME","name":"Acme","currency":"USD","version":1}`
+	const bal = `{"id":"bal_1","accountId":"acc_1","code":"C","name":"Credit","amount":"10.00","currency":"USD","version":1}`
+	b.putBilling(t, billsync.ObjectAccount, acct)
+	b.putBilling(t, billsync.ObjectBalance, bal)
+	b.putBilling(t, billsync.ObjectBalanceTransaction, `{"id":"btx_1","balanceId":"bal_1","accountId":"acc_1","amount":"10.00","version":1}`)
+	only(t, b.engine.Process(ctx, billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acct)))
+	only(t, b.engine.Process(ctx, billingChange(t, billsync.ObjectBalance, billsync.OpCreated, bal)))
+	queued := b.store.Queued()
+	if len(queued) != 1 || queued[0].RecordID != "btx_1" {
+		t.Fatalf("queued %+v", queued)
+	}
+	reads := b.billingCalls("get", billsync.ObjectBalanceTransaction)
+	c := queued[0]
+	c.ID = 9
+	if le := only(t, b.engine.Process(ctx, c)); le.Outcome != billsync.OutcomeSuccess {
+		t.Fatalf("scanned transaction: %+v", le)
+	}
+	if got := b.billingCalls("get", billsync.ObjectBalanceTransaction); got != reads {
+		t.Errorf("billing read the scanned transaction again (%d → %d reads)", reads, got)
+	}
+}

@@ -52,7 +52,13 @@ func (e *Engine) toSalesforce(ctx context.Context, a *attempt.Attempt) {
 		return
 	}
 	var fresh billsync.Entity // billing's own copy, when the webhook's may not be acted on
-	if e.fetchOnNotify() {
+	switch {
+	case fromScan(c):
+		// Not a webhook's copy: billing's own answer to the scan's list
+		// call, moments ago. Reading it again would cost calls for
+		// nothing (m3ter needs two per transaction).
+		fresh = ent
+	case e.fetchOnNotify():
 		if fresh, ok = e.readNotified(ctx, a, c.Object, ent.ID()); !ok {
 			return
 		}
