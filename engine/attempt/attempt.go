@@ -7,6 +7,7 @@ package attempt
 
 import (
 	"errors"
+	"strings"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -212,8 +213,14 @@ func (a *Attempt) Wait(reason, msg, billingID, sfID string) {
 	if a.disp == Lost {
 		return
 	}
-	a.FailOp(&billsync.RemoteError{System: billsync.SystemSalesforce, Code: reason, Message: msg, Transient: true}, "wait", billingID, sfID)
-	a.entries[len(a.entries)-1].Reason = reason
+	msg = strings.TrimPrefix(msg, reason+": ")
+	re := &billsync.RemoteError{System: billsync.SystemSalesforce, Code: reason, Message: msg, Transient: true}
+	a.FailOp(re, "wait", billingID, sfID)
+	last := &a.entries[len(a.entries)-1]
+	last.Reason = reason
+	// Waiting is billsync's own decision, not an error Salesforce sent:
+	// the entry says why in plain words, the code is in reason.
+	last.Message = strings.Replace(last.Message, re.Error(), msg, 1)
 }
 
 // Entries are the log entries so far.

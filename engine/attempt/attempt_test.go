@@ -124,6 +124,13 @@ func TestWait(t *testing.T) {
 	if le := r.Entries[0]; r.Disposition != attempt.Retry || le.Reason != billsync.ReasonWaitingParent || le.Operation != "wait" || le.ErrorCode != billsync.ReasonWaitingParent {
 		t.Fatalf("%s %+v", r.Disposition, le)
 	}
+	// Waiting is billsync's decision: said in plain words, not dressed as
+	// an error Salesforce sent, and the code not repeated in the text.
+	a = attempt.New(policy(nil, nil), change(billsync.SideSalesforce, 1), billsync.ToBilling, nil)
+	a.Wait(billsync.ReasonWaitingParent, billsync.ReasonWaitingParent+": parent is not in billing yet", "", "")
+	if msg := a.Result().Entries[0].Message; msg != "parent is not in billing yet" {
+		t.Errorf("message %q", msg)
+	}
 	a = attempt.New(policy(nil, nil), change(billsync.SideSalesforce, 3), billsync.ToBilling, nil)
 	a.Wait(billsync.ReasonWaitingParent, "parent is not in billing yet", "", "")
 	if r := a.Result(); r.Disposition != attempt.Dead || r.Entries[0].Reason != billsync.ReasonWaitingParent {
