@@ -7,9 +7,9 @@ package attempt
 
 import (
 	"errors"
-	"strings"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/billsync/billsync"
