@@ -159,6 +159,13 @@ func TestFencedClaims(t *testing.T) {
 	ctx := context.Background()
 	h.sb.SF.SetBaseURL("") // logins answer with the Host asked: each replica stays behind its proxy
 
+	// The address billing delivers webhooks to is taken at once: the
+	// sandbox only reserved it, and the replicas and proxies started
+	// below take ports of their own.
+	ln, err := net.Listen("tcp", h.sb.AppAddr)
+	if err != nil {
+		t.Fatalf("listen on billsync's webhook address: %v", err)
+	}
 	// Each replica reaches Salesforce through the gate (startReplica puts
 	// its streamWatch in front of the URL it finds in the sandbox).
 	gate := newWriteGate()
@@ -178,10 +185,6 @@ func TestFencedClaims(t *testing.T) {
 		h.sb.SFURL = sfURL
 		replicas = append(replicas, r)
 		proxies[r] = p
-	}
-	ln, err := net.Listen("tcp", h.sb.AppAddr)
-	if err != nil {
-		t.Fatalf("listen on billsync's webhook address: %v", err)
 	}
 	lbSrv := &http.Server{Handler: rr, ReadHeaderTimeout: 10 * time.Second}
 	go lbSrv.Serve(ln)

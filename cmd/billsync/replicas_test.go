@@ -244,6 +244,13 @@ func TestReplicas(t *testing.T) {
 	// sees its own traffic.
 	h.sb.SF.SetBaseURL("")
 
+	// The address billing delivers webhooks to is taken at once: the
+	// sandbox only reserved it, and the replicas and proxies started
+	// below take ports of their own.
+	ln, err := net.Listen("tcp", h.sb.AppAddr)
+	if err != nil {
+		t.Fatalf("listen on billsync's webhook address: %v", err)
+	}
 	// Three replicas behind the address billing delivers webhooks to.
 	var replicas []*replica
 	rr := &roundRobin{}
@@ -254,10 +261,6 @@ func TestReplicas(t *testing.T) {
 		p.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) }
 		rr.backends = append(rr.backends, p)
 		replicas = append(replicas, h.startReplica(fmt.Sprintf("r%d", i), addr, dsn))
-	}
-	ln, err := net.Listen("tcp", h.sb.AppAddr)
-	if err != nil {
-		t.Fatalf("listen on billsync's webhook address: %v", err)
 	}
 	lb := &http.Server{Handler: rr, ReadHeaderTimeout: 10 * time.Second}
 	go lb.Serve(ln)
