@@ -58,8 +58,11 @@ type Config struct {
 	Wake *Signal
 	// Quiet is how long after the latest wake the runner, once it has
 	// claimed everything due, reports itself idle (Idle); default 50 ms.
-	Quiet  time.Duration
-	Logger *slog.Logger
+	Quiet time.Duration
+	// QueueTimeout is how long one queue write (recording an outcome,
+	// handing changes back) may take; default 30 s.
+	QueueTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // Signal wakes a Runner: whatever enqueues work calls Wake. Wakes while
@@ -148,6 +151,9 @@ func New(cfg Config) *Runner {
 	}
 	if cfg.Quiet <= 0 {
 		cfg.Quiet = 50 * time.Millisecond
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = 30 * time.Second
 	}
 	return &Runner{cfg: cfg, wake: cfg.Wake}
 }
@@ -404,7 +410,7 @@ func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry boo
 // for (billsync.Fenced), so it is refused once another claimer took that
 // change over; the step then stops.
 func (r *Runner) applyStep(ctx, pctx context.Context, leave func(), cl *claim, st step) (retry bool) {
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	qctx, cancel := r.queueContext(ctx)
 	defer cancel()
 	now := time.Now().UTC()
 	for _, c := range st.folded {
@@ -422,8 +428,21 @@ func (r *Runner) applyStep(ctx, pctx context.Context, leave func(), cl *claim, s
 	}
 	res := r.cfg.Processor.Process(billsync.WithLeaseEnd(billsync.Fenced(pctx, st.apply), cl.until), st.apply)
 	leave()
-	r.record(qctx, cl, st.apply, res)
+	// The outcome gets a deadline of its own: the attempt may have taken
+	// longer than a queue write's whole allowance (a joined call waiting
+	// for its batch, a slow Salesforce), and an outcome that cannot be
+	// recorded is attempted again after the lease, and again.
+	rctx, rcancel := r.queueContext(ctx)
+	defer rcancel()
+	r.record(rctx, cl, st.apply, res)
 	return res.Disposition == attempt.Retry
+}
+
+// queueContext is the context of one queue write: it outlives a shutdown
+// request, so that a finished attempt is recorded, and has a deadline, so
+// that a store that does not answer does not hold the worker forever.
+func (r *Runner) queueContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), r.cfg.QueueTimeout)
 }
 
 // stepIDs are the ids of the changes of rounds.
@@ -450,7 +469,7 @@ func (r *Runner) release(ctx context.Context, cl *claim, rounds []round) {
 	if len(ids) == 0 {
 		return
 	}
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	qctx, cancel := r.queueContext(ctx)
 	defer cancel()
 	fctx := qctx
 	for _, c := range cl.run {

@@ -423,3 +423,42 @@ func TestSignalBuiltBeforeTheRunner(t *testing.T) {
 		t.Fatalf("runner.Wake did not reach the shared signal (%d pending)", len(s.c))
 	}
 }
+
+// deadlineQueue is a queue that, like a real store, refuses a write whose
+// context has ended.
+type deadlineQueue struct{ *mock.Store }
+
+func (q deadlineQueue) Complete(ctx context.Context, id int64, entries ...billsync.LogEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return q.Store.Complete(ctx, id, entries...)
+}
+
+// An attempt that takes longer than a queue write's allowance (a joined
+// call waiting for its batch, a slow Salesforce) is still recorded: the
+// outcome's write gets its own deadline, counted from the end of the
+// attempt. Before, the deadline ran from the start, the outcome was
+// refused, and the change was attempted again after its lease, and again.
+func TestRunnerRecordsAnOutcomeAfterALongAttempt(t *testing.T) {
+	t.Parallel()
+	store := mock.NewStore()
+	enqueue(t, store, billsync.AccountPartition("slow"), "slow")
+	const allowance = time.Second
+	p := done()
+	inner := p.ProcessFn
+	p.ProcessFn = func(ctx context.Context, c billsync.Change) attempt.Result {
+		time.Sleep(allowance + allowance/2) // longer than the allowance, on any machine
+		return inner(ctx, c)
+	}
+	logs := &logRecorder{}
+	stop := start(t, New(Config{Processor: p, Queue: deadlineQueue{store}, Poll: 10 * time.Millisecond,
+		QueueTimeout: allowance, Logger: slog.New(logs)}))
+	eventually(t, "the outcome recorded", func() bool { return len(store.LogEntries()) == 1 })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+	if logs.has("recording the outcome of a change") {
+		t.Fatalf("the outcome's write failed first: %q", logs.messages())
+	}
+}
