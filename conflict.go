@@ -107,7 +107,18 @@ type ResyncDiff struct {
 	SalesforceID string     `json:"salesforceId,omitempty"`
 	Kind         string     `json:"kind"`
 	Fields       []string   `json:"fields,omitempty"`
-	Action       string     `json:"action"` // what the repair does (or would do, in a dry run)
+	// Values are the differing fields' values on each side, in Fields'
+	// order, so an operator sees what a repair would change.
+	Values []DiffValue `json:"values,omitempty"`
+	Action string      `json:"action"` // what the repair does (or would do, in a dry run)
+}
+
+// DiffValue is one differing field's value on each side, in canonical
+// form ("" when the side has none).
+type DiffValue struct {
+	Field      string `json:"field"`
+	Billing    string `json:"billing"`
+	Salesforce string `json:"salesforce"`
 }
 
 // ResyncReport is a resync's progress and outcome.

@@ -48,7 +48,13 @@ const (
 	ReasonInvalidWebhook   = "invalid_webhook"    // a signed webhook refused as invalid (outcome rejected)
 	ReasonDiscarded        = "discarded"          // an operator discarded the dead letter
 	ReasonHeld             = "held"               // the mass-change guard held it for an admin's approval
+	ReasonReplayGap        = "replay_gap"         // the stored replay id fell out of the event bus's retention
 )
+
+// Reasons are the reason codes above, for a filter's choices.
+var Reasons = []string{ReasonSwitchOff, ReasonEcho, ReasonStale, ReasonCoalesced, ReasonStatusNotAllowed, ReasonUnsupported,
+	ReasonDryRun, ReasonOwnWrite, ReasonNoChange, ReasonDeleteIgnored, ReasonNotFound, ReasonValidation, ReasonRemoteError,
+	ReasonWaitingParent, ReasonRetryLimit, ReasonInvalidWebhook, ReasonDiscarded, ReasonHeld, ReasonReplayGap}
 
 // LogEntry is one sync attempt (G1).
 type LogEntry struct {
@@ -75,6 +81,10 @@ type LogFilter struct {
 	Object  ObjectType
 	Record  string // a billing id or a Salesforce id
 	Outcome Outcome
-	Limit   int    // default 100, at most 1000
-	Cursor  string // from a previous page's NextCursor
+	// Direction and Reason narrow to one direction and one reason
+	// (a Reason… constant, such as "echo" or "remote_error").
+	Direction Direction
+	Reason    string
+	Limit     int    // default 100, at most 1000
+	Cursor    string // from a previous page's NextCursor
 }

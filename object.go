@@ -108,6 +108,18 @@ const (
 	ToBilling    Direction = "salesforce_to_billing"
 )
 
+// ParseDirection reads a sync-log direction: its name, or the short
+// forms "to_salesforce" and "to_billing".
+func ParseDirection(s string) (Direction, error) {
+	switch s {
+	case string(ToSalesforce), "to_salesforce":
+		return ToSalesforce, nil
+	case string(ToBilling), "to_billing":
+		return ToBilling, nil
+	}
+	return "", Errorf(EINVALID, "direction %q: want %s or %s", s, ToSalesforce, ToBilling)
+}
+
 // Entity is a billing record as its JSON object: what a webhook's data and
 // the billing REST API carry. Numbers are json.Number (decoded with
 // UseNumber), money is a decimal string, so nothing passes through float64.

@@ -133,6 +133,12 @@ func (c *Client) Logs(ctx context.Context, f billsync.LogFilter) ([]billsync.Log
 	if f.Outcome != "" {
 		q.Set("outcome", string(f.Outcome))
 	}
+	if f.Direction != "" {
+		q.Set("direction", string(f.Direction))
+	}
+	if f.Reason != "" {
+		q.Set("reason", f.Reason)
+	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
@@ -238,6 +244,13 @@ func (c *Client) selectDeadLetters(ctx context.Context, action string, sel DeadL
 func (c *Client) Queue(ctx context.Context) (billsync.QueueStats, error) {
 	var out billsync.QueueStats
 	err := c.do(ctx, http.MethodGet, "/api/v1/queue", nil, nil, &out)
+	return out, err
+}
+
+// Status returns billsync's health and recent activity.
+func (c *Client) Status(ctx context.Context) (billsync.Status, error) {
+	var out billsync.Status
+	err := c.do(ctx, http.MethodGet, "/api/v1/status", nil, nil, &out)
 	return out, err
 }
 

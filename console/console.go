@@ -160,6 +160,11 @@ func (h *handler) routes() {
 	m.HandleFunc("GET /console/settings", h.page(h.settingsPage))
 	m.HandleFunc("POST /console/settings/{key}", h.action(h.setSetting))
 	m.HandleFunc("POST /console/held/{id}/{decision}", h.action(h.decideHeldRun))
+	m.HandleFunc("GET /console/resync", h.page(h.resyncForm))
+	m.HandleFunc("POST /console/resync", h.action(h.startResync))
+	m.HandleFunc("GET /console/resync/{id}", h.page(h.resyncPage))
+	m.HandleFunc("POST /console/deadletters/retry", h.action(h.retryDeadLetters))
+	m.HandleFunc("POST /console/deadletters/discard", h.action(h.discardDeadLetters))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.renderStatus(w, r, http.StatusNotFound, "Not found", "There is no page at "+r.URL.Path+".")
 	})
@@ -175,6 +180,7 @@ type view struct {
 	LoggedIn bool
 	Flash    *flash
 	Data     any
+	Refresh  int // seconds; see refresher
 }
 
 // pageFunc reads what a page shows through c and returns its title,
@@ -210,9 +216,18 @@ func (h *handler) page(f pageFunc) http.HandlerFunc {
 			h.renderStatus(w, r, status, "Cannot show this page", errorText(err))
 			return
 		}
-		h.render(w, r, http.StatusOK, name, view{Title: title, Nav: name, Data: data}, id)
+		v := view{Title: title, Nav: name, Data: data}
+		if p, ok := data.(refresher); ok {
+			v.Refresh = p.RefreshSeconds()
+		}
+		h.render(w, r, http.StatusOK, name, v, id)
 	}
 }
+
+// refresher is a page's data that asks the browser to reload the page
+// every RefreshSeconds while something runs (0: never), so progress shows
+// without a script.
+type refresher interface{ RefreshSeconds() int }
 
 // actionFunc performs one form's action through c and returns where to
 // go next and what to tell the operator.

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/billsync/billsync/console"
 	"github.com/billsync/billsync/httpserver"
 	"github.com/billsync/billsync/mock"
+	"github.com/billsync/billsync/status"
 )
 
 const (
@@ -54,6 +56,12 @@ type env struct {
 	clock *clock
 	ts    *httptest.Server
 	seq   int
+	// status samples the store like the App's sampler; a test calls
+	// Sample to add a point to the overview's charts.
+	status *status.Sampler
+	synced atomic.Int64
+	// resyncs are the reports the stand-in engine answers, by id.
+	resyncs sync.Map
 }
 
 type noWebhooks struct{}
@@ -69,6 +77,10 @@ func newEnv(t *testing.T, edit ...func(*console.Config)) *env {
 	clk := &clock{now: start}
 	st := &mock.Store{Now: clk.Now}
 	e := &env{t: t, store: st, clock: clk}
+	e.status = status.New(status.Config{Queue: st, Clock: clk.Now, Synced: e.synced.Load,
+		Stream: func() billsync.StreamStatus { return billsync.StreamStatus{Connected: true, LagSeconds: 0.25} },
+		API:    func() (int, int, bool) { return 1200, 15000, true },
+	})
 	// The console calls the server it is mounted in: its address is
 	// known once it listens.
 	e.ts = httptest.NewUnstartedServer(nil)
@@ -88,6 +100,8 @@ func newEnv(t *testing.T, edit ...func(*console.Config)) *env {
 	srv, err := httpserver.New(httpserver.Config{
 		Webhooks: noWebhooks{}, Queue: st, Settings: st, Logs: st, DeadLetters: st, Conflicts: st, Held: st,
 		Resolver:    resolver,
+		Status:      e.status,
+		Resyncer:    e.resyncer(),
 		AdminTokens: map[string]string{adminToken: "ops"},
 		ReadTokens:  map[string]string{readToken: "grafana"},
 		Console:     con,
@@ -416,7 +430,18 @@ func TestOverview(t *testing.T) {
 	}
 	b := e.browser()
 	p := b.login(adminToken)
+	// One sample is not a trend yet.
+	p.mustHave(t, "not enough samples yet")
+	e.status.Sample(ctx)
+	e.synced.Add(4)
+	e.status.Sample(ctx)
+	e.synced.Add(3)
+	p = b.get("/console/")
 	p.mustHave(t,
+		`<span class="figure small">connected</span>`, "lag 0.2 s",
+		`<span class="figure small">8.0 %</span>`, "1200 of 15000 daily requests",
+		`<span class="figure">7</span><span class="sub">changes written</span>`,
+		`<svg viewBox="0 0 240 48"`, `aria-label="Changes pending, last hour: from 1 to 1, now 1"`,
 		`<span class="figure">1</span><span class="label">changes pending</span>`,
 		`href="/console/deadletters"><span class="figure">2</span><span class="label">dead letters</span>`,
 		`href="/console/conflicts"><span class="figure">1</span><span class="label">held conflicts</span>`,
@@ -460,6 +485,11 @@ func TestSyncLogFiltersAndPages(t *testing.T) {
 	p.mustHave(t, "bal_1", "Salesforce → billing", billsync.ReasonStale)
 	p.mustLack(t, "acc_01")
 
+	// Direction and reason narrow it, and the form keeps them.
+	p = b.get("/console/logs?direction=salesforce_to_billing&reason=stale")
+	p.mustHave(t, "bal_1", `<option value="stale" selected>`, `<option value="salesforce_to_billing" selected>`)
+	p.mustLack(t, "acc_01")
+	b.get("/console/logs?direction=sideways").mustHave(t, `direction &#34;sideways&#34;`)
 	p = b.get("/console/logs?record=acc_07")
 	p.mustHave(t, "entry 07")
 	p.mustLack(t, "entry 08")

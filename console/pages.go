@@ -16,7 +16,7 @@ import (
 )
 
 // pageNames are the templates besides layout.html, one per page.
-var pageNames = []string{"login", "message", "overview", "logs", "record", "conflicts", "conflict", "deadletters", "settings"}
+var pageNames = []string{"login", "message", "overview", "logs", "record", "conflicts", "conflict", "deadletters", "settings", "resync"}
 
 func (h *handler) parseTemplates() error {
 	funcs := template.FuncMap{
@@ -27,6 +27,7 @@ func (h *handler) parseTemplates() error {
 		"record":   func(id string) string { return "/console/records/" + url.PathEscape(id) },
 		"join":     strings.Join,
 		"outcomes": func() []billsync.Outcome { return allOutcomes },
+		"reasons":  func() []string { return billsync.Reasons },
 		"objects":  func() []billsync.ObjectType { return billsync.ObjectTypes },
 		"summary":  billsync.SettingSummary,
 	}
@@ -67,39 +68,6 @@ func ago(now, t time.Time) string {
 	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
 }
 
-// countLimit is how many held conflicts or runs the overview counts
-// before it says "more than".
-const countLimit = 1000
-
-type overviewData struct {
-	Queue         billsync.QueueStats
-	HeldConflicts string
-	HeldRuns      string
-	Logs          []billsync.LogEntry
-}
-
-func (h *handler) overview(ctx context.Context, c *adminclient.Client, r *http.Request) (string, string, any, error) {
-	var d overviewData
-	var err error
-	if d.Queue, err = c.Queue(ctx); err != nil {
-		return "", "", nil, err
-	}
-	held, next, err := c.Conflicts(ctx, billsync.ConflictFilter{Status: billsync.ConflictHeld, Limit: countLimit})
-	if err != nil {
-		return "", "", nil, err
-	}
-	d.HeldConflicts = count(len(held), next != "")
-	runs, err := c.HeldRuns(ctx, billsync.HeldRunFilter{State: billsync.HeldPending, Limit: countLimit})
-	if err != nil {
-		return "", "", nil, err
-	}
-	d.HeldRuns = count(len(runs), len(runs) >= countLimit)
-	if d.Logs, _, err = c.Logs(ctx, billsync.LogFilter{Limit: 20}); err != nil {
-		return "", "", nil, err
-	}
-	return "overview", "Overview", d, nil
-}
-
 func count(n int, more bool) string {
 	if more {
 		return "more than " + strconv.Itoa(n)
@@ -116,17 +84,20 @@ type logsData struct {
 
 // logForm is the sync log's filter form as the operator filled it in.
 type logForm struct {
-	Object  string
-	Record  string
-	Outcome string
-	Since   string
-	Limit   int
-	Cursor  string
+	Object    string
+	Record    string
+	Outcome   string
+	Direction string
+	Reason    string
+	Since     string
+	Limit     int
+	Cursor    string
 }
 
 func (f logForm) query() url.Values {
 	q := url.Values{}
-	for k, v := range map[string]string{"object": f.Object, "record": f.Record, "outcome": f.Outcome, "since": f.Since} {
+	for k, v := range map[string]string{"object": f.Object, "record": f.Record, "outcome": f.Outcome, "since": f.Since,
+		"direction": f.Direction, "reason": f.Reason} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -142,8 +113,16 @@ const defaultLogLimit = 50
 func readLogForm(q url.Values, now time.Time) (logForm, billsync.LogFilter, error) {
 	f := logForm{Object: strings.TrimSpace(q.Get("object")), Record: strings.TrimSpace(q.Get("record")),
 		Outcome: strings.TrimSpace(q.Get("outcome")), Since: strings.TrimSpace(q.Get("since")),
+		Direction: strings.TrimSpace(q.Get("direction")), Reason: strings.TrimSpace(q.Get("reason")),
 		Limit: defaultLogLimit, Cursor: q.Get("cursor")}
-	lf := billsync.LogFilter{Object: billsync.ObjectType(f.Object), Record: f.Record, Cursor: f.Cursor}
+	lf := billsync.LogFilter{Object: billsync.ObjectType(f.Object), Record: f.Record, Reason: f.Reason, Cursor: f.Cursor}
+	if f.Direction != "" {
+		d, err := billsync.ParseDirection(f.Direction)
+		if err != nil {
+			return f, lf, err
+		}
+		lf.Direction = d
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
@@ -300,36 +279,6 @@ func sideName(s billsync.Side) string {
 		return "Salesforce"
 	}
 	return "billing"
-}
-
-func (h *handler) deadLettersPage(ctx context.Context, c *adminclient.Client, r *http.Request) (string, string, any, error) {
-	list, err := c.DeadLetters(ctx)
-	if err != nil {
-		return "", "", nil, err
-	}
-	return "deadletters", "Dead letters", list, nil
-}
-
-func (h *handler) retryDeadLetter(ctx context.Context, c *adminclient.Client, r *http.Request, _ string) (string, string, error) {
-	id, err := pathID(r)
-	if err != nil {
-		return "/console/deadletters", "", err
-	}
-	if err := c.RetryDeadLetter(ctx, id); err != nil {
-		return "/console/deadletters", "", err
-	}
-	return "/console/deadletters", fmt.Sprintf("Dead letter %d is queued again.", id), nil
-}
-
-func (h *handler) discardDeadLetter(ctx context.Context, c *adminclient.Client, r *http.Request, _ string) (string, string, error) {
-	id, err := pathID(r)
-	if err != nil {
-		return "/console/deadletters", "", err
-	}
-	if _, err := c.DiscardDeadLetters(ctx, adminclient.DeadLetterSelection{IDs: []int64{id}}); err != nil {
-		return "/console/deadletters", "", err
-	}
-	return "/console/deadletters", fmt.Sprintf("Dead letter %d discarded; its change will not be applied.", id), nil
 }
 
 type settingsData struct {

@@ -24,8 +24,10 @@ func overwrite(it resyncItem, fields []string, billing, sf mapping.Values) resyn
 	}
 	it.guardOp = billsync.GuardOverwrite
 	it.billing, it.sf = mapping.Values{}, mapping.Values{}
+	it.diff.Values = make([]billsync.DiffValue, 0, len(fields))
 	for _, f := range fields {
 		it.billing[f], it.sf[f] = billing[f], sf[f]
+		it.diff.Values = append(it.diff.Values, billsync.DiffValue{Field: f, Billing: billing[f], Salesforce: sf[f]})
 	}
 	return it
 }

@@ -291,6 +291,13 @@ func TestResyncRepairsDrift(t *testing.T) {
 	kinds := map[string]string{}
 	for _, d := range dry.Diffs {
 		kinds[d.BillingID+d.SalesforceID] = d.Kind
+		if d.Kind == billsync.DiffFields {
+			// The report shows what the repair would change, with values.
+			want := []billsync.DiffValue{{Field: "name", Billing: "Beta", Salesforce: "Beta (edited in Salesforce)"}}
+			if diff := cmp.Diff(want, d.Values); diff != "" {
+				t.Errorf("values of the differing fields (-want +got):\n%s", diff)
+			}
+		}
 	}
 	wantKinds := map[string]string{
 		"acc_2" + b.sf("BillingAccount__c", "acc_2").ID(): billsync.DiffFields,

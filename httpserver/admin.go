@@ -211,6 +211,19 @@ func parseLogFilter(q map[string][]string, now time.Time) (billsync.LogFilter, e
 		}
 		f.Outcome = o
 	}
+	if v := get("direction"); v != "" {
+		d, err := billsync.ParseDirection(v)
+		if err != nil {
+			return f, err
+		}
+		f.Direction = d
+	}
+	if v := get("reason"); v != "" {
+		if len(v) > 64 {
+			return f, billsync.Errorf(billsync.EINVALID, "reason: at most 64 characters")
+		}
+		f.Reason = v
+	}
 	if v := get("record"); v != "" {
 		if len(v) > 255 {
 			return f, billsync.Errorf(billsync.EINVALID, "record: at most 255 characters")
@@ -265,4 +278,19 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 		return billsync.Errorf(billsync.EINVALID, "malformed JSON body: trailing data")
 	}
 	return nil
+}
+
+// handleStatus answers health and recent activity (the console's
+// overview).
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	if s.status == nil {
+		s.writeError(w, r, billsync.Errorf(billsync.EUNAVAILABLE, "status is not available on this server"))
+		return
+	}
+	st, err := s.status.Status(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
 }

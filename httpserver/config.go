@@ -108,6 +108,9 @@ type Config struct {
 	// Held lists and decides the runs the mass-change guard held; nil
 	// answers its routes 503.
 	Held HeldRuns
+	// Status reports health and recent activity (GET /api/v1/status, the
+	// console's overview); nil answers its route 503.
+	Status billsync.StatusReader
 	// OnEnqueue wakes the workers after new work was stored.
 	OnEnqueue func()
 	// OnSettings is called after a setting changed, so that cached

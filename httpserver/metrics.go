@@ -38,6 +38,7 @@ type Metrics struct {
 	apiUsed       prometheus.Gauge
 	apiMax        prometheus.Gauge
 	apiShare      prometheus.Gauge
+	synced        atomic.Int64 // successful sync outcomes, for Synced
 }
 
 // QueueGauges is what the metrics read from the store at scrape time: the
@@ -160,9 +161,21 @@ func (m *Metrics) ObserveSync(direction, object, outcome string, latency time.Du
 		return
 	}
 	m.syncAttempts.WithLabelValues(direction, object, outcome).Inc()
+	if outcome == string(billsync.OutcomeSuccess) {
+		m.synced.Add(1)
+	}
 	if latency > 0 {
 		m.syncLatency.WithLabelValues(direction, object).Observe(latency.Seconds())
 	}
+}
+
+// Synced is how many sync attempts succeeded since start (the console's
+// throughput).
+func (m *Metrics) Synced() int64 {
+	if m == nil {
+		return 0
+	}
+	return m.synced.Load()
 }
 
 // ObserveLog counts sync-log entries as attempts.

@@ -22,6 +22,7 @@ type Server struct {
 	resolver    billsync.ConflictResolver
 	resyncer    billsync.Resyncer
 	held        HeldRuns
+	status      billsync.StatusReader
 	tokens      []adminToken
 	apiRoutes   []apiRoute
 	ready       func(ctx context.Context) error
@@ -62,6 +63,7 @@ func New(cfg Config) (*Server, error) {
 		resolver:    cfg.Resolver,
 		resyncer:    cfg.Resyncer,
 		held:        cfg.Held,
+		status:      cfg.Status,
 		ready:       cfg.Ready,
 		onEnqueue:   cfg.OnEnqueue,
 		onSettings:  cfg.OnSettings,
@@ -151,6 +153,7 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/deadletters/discard", s.handleDiscardDeadLetters)
 	api("POST /api/v1/deadletters/{id}/retry", s.handleRetry)
 	api("GET /api/v1/queue", s.handleQueue)
+	api("GET /api/v1/status", s.handleStatus)
 	api("GET /api/v1/conflicts", s.handleConflicts)
 	api("GET /api/v1/conflicts/{id}", s.handleConflict)
 	api("POST /api/v1/conflicts/{id}/resolve", s.handleResolveConflict)

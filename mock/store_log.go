@@ -60,6 +60,8 @@ func logMatches(e billsync.LogEntry, f billsync.LogFilter) bool {
 	return (f.Since.IsZero() || !e.Time.Before(f.Since)) &&
 		(f.Object == "" || e.Object == f.Object) &&
 		(f.Outcome == "" || e.Outcome == f.Outcome) &&
+		(f.Direction == "" || e.Direction == f.Direction) &&
+		(f.Reason == "" || e.Reason == f.Reason) &&
 		(f.Record == "" || e.BillingID == f.Record || e.SalesforceID == f.Record)
 }
 

@@ -212,15 +212,17 @@ func testSyncStateBySalesforceID(t *testing.T, s billsync.Store) {
 func logEntry(i int, at time.Time) billsync.LogEntry {
 	objects := []billsync.ObjectType{billsync.ObjectAccount, billsync.ObjectBalance, billsync.ObjectQuote}
 	outcomes := []billsync.Outcome{billsync.OutcomeSuccess, billsync.OutcomeFailed, billsync.OutcomeSkipped, billsync.OutcomeRetrying}
+	dirs := []billsync.Direction{billsync.ToSalesforce, billsync.ToSalesforce, billsync.ToBilling}
+	reasons := []string{billsync.ReasonEcho, billsync.ReasonStale, ""}
 	return billsync.LogEntry{
 		Time:         at,
-		Direction:    billsync.ToSalesforce,
+		Direction:    dirs[i%5%len(dirs)],
 		Object:       objects[i%len(objects)],
 		BillingID:    fmt.Sprintf("b%d", i%10),
 		SalesforceID: fmt.Sprintf("sf%d", i%7),
 		Operation:    "upsert",
 		Outcome:      outcomes[i%len(outcomes)],
-		Reason:       billsync.ReasonEcho,
+		Reason:       reasons[i%len(reasons)],
 		ErrorCode:    "E",
 		Message:      fmt.Sprintf("entry %d", i),
 		Attempt:      1 + i%3,
@@ -272,6 +274,10 @@ func testLogFilters(t *testing.T, s billsync.Store) {
 	check("all", billsync.LogFilter{}, func(billsync.LogEntry) bool { return true })
 	check("object", billsync.LogFilter{Object: billsync.ObjectQuote}, func(e billsync.LogEntry) bool { return e.Object == billsync.ObjectQuote })
 	check("outcome", billsync.LogFilter{Outcome: billsync.OutcomeFailed}, func(e billsync.LogEntry) bool { return e.Outcome == billsync.OutcomeFailed })
+	check("direction", billsync.LogFilter{Direction: billsync.ToBilling}, func(e billsync.LogEntry) bool { return e.Direction == billsync.ToBilling })
+	check("reason", billsync.LogFilter{Reason: billsync.ReasonStale}, func(e billsync.LogEntry) bool { return e.Reason == billsync.ReasonStale })
+	check("direction and reason", billsync.LogFilter{Direction: billsync.ToSalesforce, Reason: billsync.ReasonEcho},
+		func(e billsync.LogEntry) bool { return e.Direction == billsync.ToSalesforce && e.Reason == billsync.ReasonEcho })
 	check("since", billsync.LogFilter{Since: base.Add(45 * time.Minute)}, func(e billsync.LogEntry) bool { return !e.Time.Before(base.Add(45 * time.Minute)) })
 	check("billing record", billsync.LogFilter{Record: "b3"}, func(e billsync.LogEntry) bool { return e.BillingID == "b3" || e.SalesforceID == "b3" })
 	check("salesforce record", billsync.LogFilter{Record: "sf2"}, func(e billsync.LogEntry) bool { return e.SalesforceID == "sf2" })

@@ -28,6 +28,7 @@ import (
 	"github.com/billsync/billsync/salesforce/cometd"
 	"github.com/billsync/billsync/salesforce/rest"
 	"github.com/billsync/billsync/sqlitestore"
+	"github.com/billsync/billsync/status"
 )
 
 // App is billsync wired together: store, clients, engine, runner, stream
@@ -44,6 +45,7 @@ type App struct {
 	listener *runner.Listener
 	crm      *batch.Batcher
 	sub      *cometd.Subscriber
+	status   *status.Sampler
 	server   *http.Server
 
 	cancel context.CancelFunc
@@ -161,6 +163,8 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		},
 	})
 	metrics.ReadStreamFrom(a.streamReading)
+	a.status = status.New(status.Config{Queue: a.store, Stream: a.streamStatus, API: sf.Limits, Synced: metrics.Synced,
+		Billing: func(ctx context.Context) error { _, err := bill.Tenant(ctx); return err }, Logger: log})
 	// The console acts through this server's own admin API, whose address
 	// is known once it listens (set below, before it serves).
 	var selfURL string
@@ -173,7 +177,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		Webhooks: webhooks, WebhookPath: cfg.Billing.WebhookPath(), WebhookToken: cfg.Billing.WebhookToken(), Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store, Held: a.store,
 		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
-		Resolver: eng, Resyncer: eng, Metrics: metrics, Profiling: cfg.Profiling, Logger: log,
+		Resolver: eng, Resyncer: eng, Status: a.status, Metrics: metrics, Profiling: cfg.Profiling, Logger: log,
 		// Readiness and the stream metrics read the same state.
 		Ready:      func(context.Context) error { return a.listener.Err() },
 		OnEnqueue:  wake.Wake,
@@ -211,6 +215,7 @@ func (a *App) launch(ctx context.Context, ln net.Listener, bill billsync.Billing
 	a.goRun("sync runner", func() error { return a.runner.Run(runCtx) })
 	a.goRun("event listener", func() error { return a.listener.Run(runCtx) })
 	a.goRun("log pruning", func() error { return retention.Prune(runCtx, a.store, cfg.LogRetention, log) })
+	a.goRun("status sampling", func() error { return a.status.Run(runCtx) })
 	if src, ok := bill.(billsync.BillingPoller); ok {
 		p := runner.NewPoller(runner.PollerConfig{Source: src, Queue: a.store, Meta: a.store, OnEnqueue: wake.Wake,
 			Interval: cfg.Billing.PollInterval, Leases: a.store, Owner: replicaName(), Logger: log})
@@ -241,6 +246,16 @@ func (a *App) resyncAfterRestore(ctx context.Context) error {
 func (a *App) streamReading() httpserver.StreamReading {
 	st := a.listener.Status()
 	return httpserver.StreamReading{Connected: st.Connected, Standby: st.Standby, Lag: st.Lag}
+}
+
+// streamStatus is the listener's state as the console's overview shows it.
+func (a *App) streamStatus() billsync.StreamStatus {
+	st := a.listener.Status()
+	out := billsync.StreamStatus{Connected: st.Connected, Standby: st.Standby, LagSeconds: st.Lag.Seconds()}
+	if st.Err != nil {
+		out.Error = st.Err.Error()
+	}
+	return out
 }
 
 // byToken turns the config's name → token map around.

@@ -57,6 +57,12 @@ func LogQuery(f billsync.LogFilter) (query string, args []any, limit int, err er
 	if f.Outcome != "" {
 		w.add("outcome = " + w.arg(string(f.Outcome)))
 	}
+	if f.Direction != "" {
+		w.add("direction = " + w.arg(string(f.Direction)))
+	}
+	if f.Reason != "" {
+		w.add("reason = " + w.arg(f.Reason))
+	}
 	return w.query(LogColumns, "sync_log", limit), w.args, limit, nil
 }
 
