@@ -277,7 +277,9 @@ func testLogFilters(t *testing.T, s billsync.Store) {
 	check("direction", billsync.LogFilter{Direction: billsync.ToBilling}, func(e billsync.LogEntry) bool { return e.Direction == billsync.ToBilling })
 	check("reason", billsync.LogFilter{Reason: billsync.ReasonStale}, func(e billsync.LogEntry) bool { return e.Reason == billsync.ReasonStale })
 	check("direction and reason", billsync.LogFilter{Direction: billsync.ToSalesforce, Reason: billsync.ReasonEcho},
-		func(e billsync.LogEntry) bool { return e.Direction == billsync.ToSalesforce && e.Reason == billsync.ReasonEcho })
+		func(e billsync.LogEntry) bool {
+			return e.Direction == billsync.ToSalesforce && e.Reason == billsync.ReasonEcho
+		})
 	check("since", billsync.LogFilter{Since: base.Add(45 * time.Minute)}, func(e billsync.LogEntry) bool { return !e.Time.Before(base.Add(45 * time.Minute)) })
 	check("billing record", billsync.LogFilter{Record: "b3"}, func(e billsync.LogEntry) bool { return e.BillingID == "b3" || e.SalesforceID == "b3" })
 	check("salesforce record", billsync.LogFilter{Record: "sf2"}, func(e billsync.LogEntry) bool { return e.SalesforceID == "sf2" })
