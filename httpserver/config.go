@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/alert"
 )
 
 // WebhookDecoder verifies and decodes billing webhooks. The server knows
@@ -108,6 +109,10 @@ type Config struct {
 	// Held lists and decides the runs the mass-change guard held; nil
 	// answers its routes 503.
 	Held HeldRuns
+	// Alerts, when set, is every alert rule's standing now
+	// (alert.Evaluator.Statuses), served at /api/v1/alerts; nil answers
+	// that route 503.
+	Alerts func() []alert.Status
 	// OnEnqueue wakes the workers after new work was stored.
 	OnEnqueue func()
 	// OnSettings is called after a setting changed, so that cached

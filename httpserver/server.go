@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/alert"
 )
 
 // Server serves billsync's HTTP endpoints. Create it with New.
@@ -22,6 +23,7 @@ type Server struct {
 	resolver    billsync.ConflictResolver
 	resyncer    billsync.Resyncer
 	held        HeldRuns
+	alerts      func() []alert.Status
 	tokens      []adminToken
 	apiRoutes   []apiRoute
 	ready       func(ctx context.Context) error
@@ -62,6 +64,7 @@ func New(cfg Config) (*Server, error) {
 		resolver:    cfg.Resolver,
 		resyncer:    cfg.Resyncer,
 		held:        cfg.Held,
+		alerts:      cfg.Alerts,
 		ready:       cfg.Ready,
 		onEnqueue:   cfg.OnEnqueue,
 		onSettings:  cfg.OnSettings,
@@ -157,6 +160,7 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/resync", s.handleStartResync)
 	api("GET /api/v1/resync/{id}", s.handleResync)
 	s.heldRoutes(api)
+	api("GET /api/v1/alerts", s.handleAlerts)
 	if s.profiling {
 		s.serveProfiles(mux)
 	}
