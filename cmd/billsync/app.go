@@ -15,6 +15,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
+	"github.com/billsync/billsync/alert"
 	"github.com/billsync/billsync/binding"
 	"github.com/billsync/billsync/console"
 	"github.com/billsync/billsync/engine"
@@ -44,6 +45,7 @@ type App struct {
 	listener *runner.Listener
 	crm      *batch.Batcher
 	sub      *cometd.Subscriber
+	alerts   *alert.Evaluator
 	server   *http.Server
 
 	cancel context.CancelFunc
@@ -161,6 +163,9 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		},
 	})
 	metrics.ReadStreamFrom(a.streamReading)
+	if a.alerts, err = newAlerts(cfg.Alerts, a.store, a.listener.Err, sf.Limits, log); err != nil {
+		return err
+	}
 	// The console acts through this server's own admin API, whose address
 	// is known once it listens (set below, before it serves).
 	var selfURL string
@@ -173,7 +178,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		Webhooks: webhooks, WebhookPath: cfg.Billing.WebhookPath(), WebhookToken: cfg.Billing.WebhookToken(), Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store, Held: a.store,
 		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
-		Resolver: eng, Resyncer: eng, Metrics: metrics, Profiling: cfg.Profiling, Logger: log,
+		Resolver: eng, Resyncer: eng, Metrics: metrics, Alerts: a.alertStatuses, Profiling: cfg.Profiling, Logger: log,
 		// Readiness and the stream metrics read the same state.
 		Ready:      func(context.Context) error { return a.listener.Err() },
 		OnEnqueue:  wake.Wake,
@@ -210,6 +215,7 @@ func (a *App) launch(ctx context.Context, ln net.Listener, bill billsync.Billing
 	})
 	a.goRun("sync runner", func() error { return a.runner.Run(runCtx) })
 	a.goRun("event listener", func() error { return a.listener.Run(runCtx) })
+	a.goRun("alerts", func() error { return a.alerts.Run(runCtx) })
 	a.goRun("log pruning", func() error { return retention.Prune(runCtx, a.store, cfg.LogRetention, log) })
 	if src, ok := bill.(billsync.BillingPoller); ok {
 		p := runner.NewPoller(runner.PollerConfig{Source: src, Queue: a.store, Meta: a.store, OnEnqueue: wake.Wake,
