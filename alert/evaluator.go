@@ -180,6 +180,7 @@ func (e *Evaluator) queue(st *ruleState, state string, now time.Time) {
 			now.Sub(st.since).Round(time.Second), st.detail)
 	}
 	st.last = &m
+	e.cfg.Logger.Info("alert "+state, "alert", st.rule.Name, "detail", st.detail)
 	if e.cfg.Sender == nil {
 		return
 	}
@@ -188,7 +189,6 @@ func (e *Evaluator) queue(st *ruleState, state string, now time.Time) {
 		st.outbox = st.outbox[1:]
 	}
 	st.outbox = append(st.outbox, m)
-	e.cfg.Logger.Info("alert "+state, "alert", st.rule.Name, "detail", st.detail)
 }
 
 // deliver sends the waiting messages in order. The first failure stops

@@ -70,11 +70,12 @@ func TestStreamDownAlertsOnce(t *testing.T) {
 	hook := httptest.NewServer(recv)
 	t.Cleanup(hook.Close)
 	const interval = 200 * time.Millisecond
-	h := startHarness(t, sandbox.Options{StartApp: func(ctx context.Context, ac sandbox.AppConfig, log *slog.Logger) (sandbox.App, error) {
+	logs := &lockedBuffer{}
+	h := startHarness(t, sandbox.Options{StartApp: func(ctx context.Context, ac sandbox.AppConfig, _ *slog.Logger) (sandbox.App, error) {
 		cfg := sandboxConfig(ac)
 		cfg.Alerts.WebhookURL = hook.URL + "/services/T0/B0/secret"
 		cfg.Alerts.Interval, cfg.Alerts.StreamDownFor = interval, 2*time.Second
-		app, err := StartApp(ctx, cfg, log)
+		app, err := StartApp(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)))
 		if err != nil {
 			return nil, err
 		}
@@ -151,5 +152,9 @@ func TestStreamDownAlertsOnce(t *testing.T) {
 	}
 	if s := stream(); s.State != alert.StateOK {
 		t.Errorf("after the stream came back: %+v", s)
+	}
+	// The webhook URL is a secret: the log names its host only.
+	if l := logs.String(); !strings.Contains(l, "alerts are sent to a webhook") || strings.Contains(l, "/services/T0") {
+		t.Error("the log does not name the webhook by its host alone (or shows its path)")
 	}
 }
