@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,6 +73,7 @@ type Config struct {
 
 	Salesforce SalesforceConfig `yaml:"salesforce"`
 	Billing    BillingConfig    `yaml:"billing"`
+	Alerts     AlertsConfig     `yaml:"alerts"`
 	// AdminTokens maps a token's name (recorded in the audit) to the
 	// token; an admin token may change things. ReadTokens likewise, for
 	// tokens that may only read (logs, settings, conflicts, dead letters,
@@ -121,6 +123,33 @@ type BillingConfig struct {
 	PollInterval time.Duration `yaml:"pollInterval"`
 }
 
+// AlertsConfig says when billsync alerts an operator and where it tells
+// them. The rules are evaluated whether or not WebhookURL is set; the
+// admin API shows them either way.
+type AlertsConfig struct {
+	// WebhookURL receives one JSON POST per alert firing or resolved
+	// (Slack-compatible: a "text" field). A secret: it is never logged.
+	WebhookURL string `yaml:"webhookUrl"`
+	// WebhookURLFile names a file holding WebhookURL.
+	WebhookURLFile string `yaml:"webhookUrlFile"`
+	// Interval is the time between evaluations of the rules.
+	Interval time.Duration `yaml:"interval"`
+	// StreamDownFor is how long the Salesforce event stream must be down
+	// before its alert fires (a reconnect shorter than this is no news).
+	StreamDownFor time.Duration `yaml:"streamDownFor"`
+	// PendingAge is the age of the oldest pending change above which its
+	// alert fires.
+	PendingAge time.Duration `yaml:"pendingAge"`
+	// DeadLetterWindow: the dead-letter alert fires while the count grew
+	// within this window, and resolves once a window passes without a new
+	// dead letter.
+	DeadLetterWindow time.Duration `yaml:"deadLetterWindow"`
+	// BudgetShare is the share of the org's daily API requests above
+	// which the budget alert fires; below apiBudgetShare, where billsync
+	// slows down, so the operator hears first.
+	BudgetShare float64 `yaml:"budgetShare"`
+}
+
 // WebhookPath is where the platform's webhooks arrive.
 func (b BillingConfig) WebhookPath() string {
 	switch b.Platform {
@@ -160,6 +189,8 @@ func DefaultConfig() Config {
 		LogRetention:      30 * 24 * time.Hour,
 		Salesforce:        SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0"},
 		Billing:           BillingConfig{Platform: billsync.PlatformContract, PollInterval: time.Minute},
+		Alerts: AlertsConfig{Interval: 15 * time.Second, StreamDownFor: time.Minute, PendingAge: 15 * time.Minute,
+			DeadLetterWindow: 15 * time.Minute, BudgetShare: 0.8},
 	}
 }
 
@@ -212,6 +243,12 @@ func ApplyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Billing.Token, "BILLSYNC_BILLING_TOKEN")
 	str(&cfg.Billing.WebhookSecret, "BILLSYNC_BILLING_WEBHOOK_SECRET")
 	parsed(&cfg.Billing.PollInterval, getenv("BILLSYNC_BILLING_POLL_INTERVAL"), time.ParseDuration)
+	str(&cfg.Alerts.WebhookURL, "BILLSYNC_ALERTS_WEBHOOK_URL")
+	parsed(&cfg.Alerts.Interval, getenv("BILLSYNC_ALERTS_INTERVAL"), time.ParseDuration)
+	parsed(&cfg.Alerts.StreamDownFor, getenv("BILLSYNC_ALERTS_STREAM_DOWN_FOR"), time.ParseDuration)
+	parsed(&cfg.Alerts.PendingAge, getenv("BILLSYNC_ALERTS_PENDING_AGE"), time.ParseDuration)
+	parsed(&cfg.Alerts.DeadLetterWindow, getenv("BILLSYNC_ALERTS_DEAD_LETTER_WINDOW"), time.ParseDuration)
+	parsed(&cfg.Alerts.BudgetShare, getenv("BILLSYNC_ALERTS_BUDGET_SHARE"), func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })
 	tokens(&cfg.AdminTokens, getenv("BILLSYNC_ADMIN_TOKENS"))
 	tokens(&cfg.ReadTokens, getenv("BILLSYNC_READ_TOKENS"))
 }
@@ -298,6 +335,9 @@ func (c Config) Validate() error {
 	if c.RunLength <= 0 {
 		return fmt.Errorf("config: runLength must be at least 1")
 	}
+	if err := c.Alerts.validate(); err != nil {
+		return err
+	}
 	for k, v := range c.Settings {
 		b, _ := json.Marshal(v)
 		if _, err := billsync.ValidateSetting(k, b); err != nil {
@@ -318,3 +358,28 @@ func (c Config) SeedSettings() map[string]json.RawMessage {
 }
 
 func (c Config) StorePath() string { return filepath.Join(c.Data, "billsync.db") }
+
+func (a AlertsConfig) validate() error {
+	if a.WebhookURL != "" {
+		u, err := url.Parse(a.WebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			// The URL is a secret: only say what is wrong with it.
+			return fmt.Errorf("config: alerts.webhookUrl: want an http(s)://host/… URL")
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"alerts.interval", a.Interval}, {"alerts.pendingAge", a.PendingAge}, {"alerts.deadLetterWindow", a.DeadLetterWindow}} {
+		if d.v <= 0 {
+			return fmt.Errorf("config: %s must be above 0", d.key)
+		}
+	}
+	if a.StreamDownFor < 0 {
+		return fmt.Errorf("config: alerts.streamDownFor must not be negative")
+	}
+	if a.BudgetShare <= 0 || a.BudgetShare > 1 {
+		return fmt.Errorf("config: alerts.budgetShare must be above 0 and at most 1")
+	}
+	return nil
+}

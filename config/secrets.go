@@ -27,6 +27,7 @@ func (c *Config) secretFields() []secretField {
 		{"salesforce.password", "salesforce.passwordFile", "BILLSYNC_SALESFORCE_PASSWORD_FILE", &c.Salesforce.Password, &c.Salesforce.PasswordFile},
 		{"billing.token", "billing.tokenFile", "BILLSYNC_BILLING_TOKEN_FILE", &c.Billing.Token, &c.Billing.TokenFile},
 		{"billing.webhookSecret", "billing.webhookSecretFile", "BILLSYNC_BILLING_WEBHOOK_SECRET_FILE", &c.Billing.WebhookSecret, &c.Billing.WebhookSecretFile},
+		{"alerts.webhookUrl", "alerts.webhookUrlFile", "BILLSYNC_ALERTS_WEBHOOK_URL_FILE", &c.Alerts.WebhookURL, &c.Alerts.WebhookURLFile},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/alert"
 )
 
 // WebhookDecoder verifies and decodes billing webhooks. The server knows
@@ -111,6 +112,10 @@ type Config struct {
 	// Status reports health and recent activity (GET /api/v1/status, the
 	// console's overview); nil answers its route 503.
 	Status billsync.StatusReader
+	// Alerts, when set, is every alert rule's standing now
+	// (alert.Evaluator.Statuses), served at /api/v1/alerts; nil answers
+	// that route 503.
+	Alerts func() []alert.Status
 	// OnEnqueue wakes the workers after new work was stored.
 	OnEnqueue func()
 	// OnSettings is called after a setting changed, so that cached

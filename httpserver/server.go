@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/alert"
 )
 
 // Server serves billsync's HTTP endpoints. Create it with New.
@@ -23,6 +24,7 @@ type Server struct {
 	resyncer    billsync.Resyncer
 	held        HeldRuns
 	status      billsync.StatusReader
+	alerts      func() []alert.Status
 	tokens      []adminToken
 	apiRoutes   []apiRoute
 	ready       func(ctx context.Context) error
@@ -64,6 +66,7 @@ func New(cfg Config) (*Server, error) {
 		resyncer:    cfg.Resyncer,
 		held:        cfg.Held,
 		status:      cfg.Status,
+		alerts:      cfg.Alerts,
 		ready:       cfg.Ready,
 		onEnqueue:   cfg.OnEnqueue,
 		onSettings:  cfg.OnSettings,
@@ -160,6 +163,7 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/resync", s.handleStartResync)
 	api("GET /api/v1/resync/{id}", s.handleResync)
 	s.heldRoutes(api)
+	api("GET /api/v1/alerts", s.handleAlerts)
 	if s.profiling {
 		s.serveProfiles(mux)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
+	"github.com/billsync/billsync/alert"
 	"github.com/billsync/billsync/binding"
 	"github.com/billsync/billsync/console"
 	"github.com/billsync/billsync/engine"
@@ -46,6 +47,7 @@ type App struct {
 	crm      *batch.Batcher
 	sub      *cometd.Subscriber
 	status   *status.Sampler
+	alerts   *alert.Evaluator
 	server   *http.Server
 
 	cancel context.CancelFunc
@@ -165,6 +167,9 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	metrics.ReadStreamFrom(a.streamReading)
 	a.status = status.New(status.Config{Queue: a.store, Stream: a.streamStatus, API: sf.Limits, Synced: metrics.Synced,
 		Billing: func(ctx context.Context) error { _, err := bill.Tenant(ctx); return err }, Logger: log})
+	if a.alerts, err = newAlerts(cfg.Alerts, a.store, a.listener.Err, sf.Limits, log); err != nil {
+		return err
+	}
 	// The console acts through this server's own admin API, whose address
 	// is known once it listens (set below, before it serves).
 	var selfURL string
@@ -177,7 +182,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		Webhooks: webhooks, WebhookPath: cfg.Billing.WebhookPath(), WebhookToken: cfg.Billing.WebhookToken(), Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store, Held: a.store,
 		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
-		Resolver: eng, Resyncer: eng, Status: a.status, Metrics: metrics, Profiling: cfg.Profiling, Logger: log,
+		Resolver: eng, Resyncer: eng, Status: a.status, Metrics: metrics, Alerts: a.alertStatuses, Profiling: cfg.Profiling, Logger: log,
 		// Readiness and the stream metrics read the same state.
 		Ready:      func(context.Context) error { return a.listener.Err() },
 		OnEnqueue:  wake.Wake,
@@ -214,6 +219,7 @@ func (a *App) launch(ctx context.Context, ln net.Listener, bill billsync.Billing
 	})
 	a.goRun("sync runner", func() error { return a.runner.Run(runCtx) })
 	a.goRun("event listener", func() error { return a.listener.Run(runCtx) })
+	a.goRun("alerts", func() error { return a.alerts.Run(runCtx) })
 	a.goRun("log pruning", func() error { return retention.Prune(runCtx, a.store, cfg.LogRetention, log) })
 	a.goRun("status sampling", func() error { return a.status.Run(runCtx) })
 	if src, ok := bill.(billsync.BillingPoller); ok {

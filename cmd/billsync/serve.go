@@ -50,6 +50,13 @@ the source tree annotates every key with its default.
   billing.webhookSecretFile       BILLSYNC_BILLING_WEBHOOK_SECRET_FILE
   billing.pollInterval            BILLSYNC_BILLING_POLL_INTERVAL
   billing.options
+  alerts.webhookUrl               BILLSYNC_ALERTS_WEBHOOK_URL
+  alerts.webhookUrlFile           BILLSYNC_ALERTS_WEBHOOK_URL_FILE
+  alerts.interval                 BILLSYNC_ALERTS_INTERVAL
+  alerts.streamDownFor            BILLSYNC_ALERTS_STREAM_DOWN_FOR
+  alerts.pendingAge               BILLSYNC_ALERTS_PENDING_AGE
+  alerts.deadLetterWindow         BILLSYNC_ALERTS_DEAD_LETTER_WINDOW
+  alerts.budgetShare              BILLSYNC_ALERTS_BUDGET_SHARE
   adminTokens                     BILLSYNC_ADMIN_TOKENS (name=token,…)
   readTokens                      BILLSYNC_READ_TOKENS
   adminTokenFiles                 BILLSYNC_ADMIN_TOKEN_FILES (name=/path,…)
