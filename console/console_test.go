@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/alert"
 	"github.com/billsync/billsync/console"
 	"github.com/billsync/billsync/httpserver"
 	"github.com/billsync/billsync/mock"
@@ -62,6 +63,8 @@ type env struct {
 	synced atomic.Int64
 	// resyncs are the reports the stand-in engine answers, by id.
 	resyncs sync.Map
+	// alerts are the alert rules' standings the server reports.
+	alerts atomic.Pointer[[]alert.Status]
 }
 
 type noWebhooks struct{}
@@ -99,9 +102,15 @@ func newEnv(t *testing.T, edit ...func(*console.Config)) *env {
 	}}
 	srv, err := httpserver.New(httpserver.Config{
 		Webhooks: noWebhooks{}, Queue: st, Settings: st, Logs: st, DeadLetters: st, Conflicts: st, Held: st,
-		Resolver:    resolver,
-		Status:      e.status,
-		Resyncer:    e.resyncer(),
+		Resolver: resolver,
+		Status:   e.status,
+		Resyncer: e.resyncer(),
+		Alerts: func() []alert.Status {
+			if p := e.alerts.Load(); p != nil {
+				return *p
+			}
+			return nil
+		},
 		AdminTokens: map[string]string{adminToken: "ops"},
 		ReadTokens:  map[string]string{readToken: "grafana"},
 		Console:     con,
@@ -436,7 +445,14 @@ func TestOverview(t *testing.T) {
 	e.synced.Add(4)
 	e.status.Sample(ctx)
 	e.synced.Add(3)
+	p.mustLack(t, `aria-label="Alerts"`) // every rule ok
+	e.alerts.Store(&[]alert.Status{
+		{Rule: "stream_down", Title: "Salesforce event stream down", State: alert.StateFiring, Since: start, Detail: "handshake refused"},
+		{Rule: "conflicts_held", Title: "Conflicts held", State: alert.StateOK},
+	})
 	p = b.get("/console/")
+	p.mustHave(t, `<span class="badge">firing</span> <strong>Salesforce event stream down</strong>`, "handshake refused")
+	p.mustLack(t, "Conflicts held")
 	p.mustHave(t,
 		`<span class="figure small">connected</span>`, "lag 0.2 s",
 		`<span class="figure small">8.0 %</span>`, "1200 of 15000 daily requests",

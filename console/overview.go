@@ -10,6 +10,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
+	"github.com/billsync/billsync/alert"
 )
 
 // countLimit is how many held conflicts or runs the overview counts
@@ -25,6 +26,9 @@ type overviewData struct {
 	// use, drawn server-side (no script).
 	PendingChart template.HTML
 	APIChart     template.HTML
+	// Alerts are the alert rules not ok now (firing or pending); nil
+	// when the server evaluates none.
+	Alerts []alert.Status
 }
 
 // APIShare is the share of the org's daily API allocation used, as text.
@@ -53,6 +57,15 @@ func (h *handler) overview(ctx context.Context, c *adminclient.Client, r *http.R
 	d.HeldRuns = count(len(runs), len(runs) >= countLimit)
 	if d.Logs, _, err = c.Logs(ctx, billsync.LogFilter{Limit: 20}); err != nil {
 		return "", "", nil, err
+	}
+	alerts, err := c.Alerts(ctx)
+	if err != nil && billsync.ErrorCode(err) != billsync.EUNAVAILABLE {
+		return "", "", nil, err
+	}
+	for _, a := range alerts {
+		if a.State != alert.StateOK {
+			d.Alerts = append(d.Alerts, a)
+		}
 	}
 	pending := make([]int64, len(d.Status.Trend))
 	api := make([]int64, len(d.Status.Trend))
