@@ -18,6 +18,11 @@ type Status struct {
 	APIUsed int        `json:"apiUsed"`
 	APIMax  int        `json:"apiMax"`
 	Queue   QueueStats `json:"queue"`
+	// SalesforceURL is the org's instance URL, for links to records;
+	// BillingRecordURL the configured link to a billing record, with
+	// {object} and {id} to fill in ("" when none is configured).
+	SalesforceURL    string `json:"salesforceUrl,omitempty"`
+	BillingRecordURL string `json:"billingRecordUrl,omitempty"`
 	// SyncedLastHour counts sync outcomes that wrote a change (success)
 	// in the last hour of samples.
 	SyncedLastHour int64 `json:"syncedLastHour"`

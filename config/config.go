@@ -118,6 +118,10 @@ type BillingConfig struct {
 	// Options are the platform's own settings (Stripe: rateLimit, quotes,
 	// apiVersion); the adapter refuses a name it does not know.
 	Options map[string]string `yaml:"options"`
+	// RecordURL links the console to a billing record: {object} and {id}
+	// are filled in (e.g. https://dashboard.stripe.com/customers/{id});
+	// empty shows no link.
+	RecordURL string `yaml:"recordUrl"`
 	// PollInterval is how often billsync asks a platform that needs it
 	// (Stripe) for what its webhooks missed or never send.
 	PollInterval time.Duration `yaml:"pollInterval"`
@@ -240,6 +244,7 @@ func ApplyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Salesforce.APIVersion, "BILLSYNC_SALESFORCE_API_VERSION")
 	str(&cfg.Billing.Platform, "BILLSYNC_BILLING_PLATFORM")
 	str(&cfg.Billing.URL, "BILLSYNC_BILLING_URL")
+	str(&cfg.Billing.RecordURL, "BILLSYNC_BILLING_RECORD_URL")
 	str(&cfg.Billing.Token, "BILLSYNC_BILLING_TOKEN")
 	str(&cfg.Billing.WebhookSecret, "BILLSYNC_BILLING_WEBHOOK_SECRET")
 	parsed(&cfg.Billing.PollInterval, getenv("BILLSYNC_BILLING_POLL_INTERVAL"), time.ParseDuration)

@@ -81,8 +81,10 @@ func newEnv(t *testing.T, edit ...func(*console.Config)) *env {
 	st := &mock.Store{Now: clk.Now}
 	e := &env{t: t, store: st, clock: clk}
 	e.status = status.New(status.Config{Queue: st, Clock: clk.Now, Synced: e.synced.Load,
-		Stream: func() billsync.StreamStatus { return billsync.StreamStatus{Connected: true, LagSeconds: 0.25} },
-		API:    func() (int, int, bool) { return 1200, 15000, true },
+		Stream:           func() billsync.StreamStatus { return billsync.StreamStatus{Connected: true, LagSeconds: 0.25} },
+		API:              func() (int, int, bool) { return 1200, 15000, true },
+		SalesforceURL:    func(context.Context) string { return "https://acme.my.salesforce.com" },
+		BillingRecordURL: "https://billing.example/{object}s/{id}",
 	})
 	// The console calls the server it is mounted in: its address is
 	// known once it listens.
@@ -529,7 +531,9 @@ func TestRecordHistoryBothDirections(t *testing.T) {
 	b.login(adminToken)
 	p := b.get("/console/records/acc_1")
 	p.mustHave(t, "History of <code>acc_1</code>", "created in Salesforce", "name from Salesforce",
-		"billing → Salesforce", "Salesforce → billing", `href="/console/records/001AAA"`)
+		"billing → Salesforce", "Salesforce → billing", `href="/console/records/001AAA"`,
+		`href="https://billing.example/accounts/acc_1"`, "Open acc_1 in billing",
+		`href="https://acme.my.salesforce.com/lightning/r/001AAA/view"`, "Open 001AAA in Salesforce")
 	p.mustLack(t, "another record")
 	b.get("/console/records/001AAA").mustHave(t, "created in Salesforce", "name from Salesforce", `href="/console/records/acc_1"`)
 }

@@ -179,6 +179,32 @@ type recordData struct {
 	Entries []billsync.LogEntry
 	Others  []string // the record's id on the other side, as the entries name it
 	Next    string
+	// Links open the record where it lives: Salesforce (the org's
+	// instance URL) and billing (billing.recordUrl, when configured).
+	Links []recordLink
+}
+
+type recordLink struct{ Label, URL string }
+
+// recordLinks links each id of the record to its side's own page, telling
+// the sides apart by the entries that name it.
+func recordLinks(st billsync.Status, ids []string, entries []billsync.LogEntry) []recordLink {
+	var out []recordLink
+	for _, id := range ids {
+		for _, e := range entries {
+			switch {
+			case id == e.SalesforceID && st.SalesforceURL != "":
+				out = append(out, recordLink{"Open " + id + " in Salesforce", strings.TrimRight(st.SalesforceURL, "/") + "/lightning/r/" + url.PathEscape(id) + "/view"})
+			case id == e.BillingID && st.BillingRecordURL != "":
+				u := strings.NewReplacer("{id}", url.PathEscape(id), "{object}", url.PathEscape(string(e.Object))).Replace(st.BillingRecordURL)
+				out = append(out, recordLink{"Open " + id + " in billing", u})
+			default:
+				continue
+			}
+			break
+		}
+	}
+	return out
 }
 
 // recordLimit is how much of a record's history one page shows.
@@ -204,6 +230,9 @@ func (h *handler) recordPage(ctx context.Context, c *adminclient.Client, r *http
 	}
 	if next != "" {
 		d.Next = "/console/records/" + url.PathEscape(id) + "?" + url.Values{"cursor": {next}}.Encode()
+	}
+	if st, err := c.Status(ctx); err == nil {
+		d.Links = recordLinks(st, append([]string{id}, d.Others...), entries)
 	}
 	return "record", "History of " + id, d, nil
 }

@@ -28,6 +28,10 @@ type Config struct {
 	Synced func() int64
 	// Billing checks the billing connection (a cheap authenticated call).
 	Billing func(ctx context.Context) error
+	// SalesforceURL is the org's instance URL ("" while not logged in);
+	// BillingRecordURL a link template for billing records.
+	SalesforceURL    func(ctx context.Context) string
+	BillingRecordURL string
 	// Every is the sampling interval (default one minute); Keep how many
 	// samples are kept (default 60: an hour).
 	Every  time.Duration
@@ -122,7 +126,10 @@ func (s *Sampler) Sample(ctx context.Context) {
 
 // Status reports the live figures with the kept trend.
 func (s *Sampler) Status(ctx context.Context) (billsync.Status, error) {
-	st := billsync.Status{At: s.cfg.Clock().UTC()}
+	st := billsync.Status{At: s.cfg.Clock().UTC(), BillingRecordURL: s.cfg.BillingRecordURL}
+	if s.cfg.SalesforceURL != nil {
+		st.SalesforceURL = s.cfg.SalesforceURL(ctx)
+	}
 	q, err := s.cfg.Queue.Stats(ctx)
 	if err != nil {
 		return billsync.Status{}, err

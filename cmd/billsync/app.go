@@ -166,7 +166,15 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	})
 	metrics.ReadStreamFrom(a.streamReading)
 	a.status = status.New(status.Config{Queue: a.store, Stream: a.streamStatus, API: sf.Limits, Synced: metrics.Synced,
-		Billing: func(ctx context.Context) error { _, err := bill.Tenant(ctx); return err }, Logger: log})
+		Billing: func(ctx context.Context) error { _, err := bill.Tenant(ctx); return err },
+		SalesforceURL: func(ctx context.Context) string {
+			u, _, err := sf.Session(ctx)
+			if err != nil {
+				return ""
+			}
+			return u
+		},
+		BillingRecordURL: cfg.Billing.RecordURL, Logger: log})
 	if a.alerts, err = newAlerts(cfg.Alerts, a.store, a.listener.Err, sf.Limits, log); err != nil {
 		return err
 	}

@@ -48,6 +48,7 @@ the source tree annotates every key with its default.
   billing.tokenFile               BILLSYNC_BILLING_TOKEN_FILE
   billing.webhookSecret           BILLSYNC_BILLING_WEBHOOK_SECRET
   billing.webhookSecretFile       BILLSYNC_BILLING_WEBHOOK_SECRET_FILE
+  billing.recordUrl               BILLSYNC_BILLING_RECORD_URL
   billing.pollInterval            BILLSYNC_BILLING_POLL_INTERVAL
   billing.options
   alerts.webhookUrl               BILLSYNC_ALERTS_WEBHOOK_URL
