@@ -46,12 +46,12 @@ func TestConsole(t *testing.T) {
 
 	c.run(t, "Login", c.login)
 	c.run(t, "SyncLog", c.syncLog)
+	c.run(t, "Screenshot", c.screenshot)
 	c.run(t, "Conflict", c.conflict)
 	c.run(t, "DeadLetter", c.deadLetter)
 	c.run(t, "ReadOnly", c.readOnly)
 	c.run(t, "Settings", c.settings)
 	c.run(t, "Pages", c.pages)
-	c.run(t, "Screenshot", c.screenshot)
 }
 
 // login checks the login page, then logs in with the keyboard alone:
