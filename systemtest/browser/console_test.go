@@ -24,9 +24,9 @@ type console struct {
 }
 
 // run runs step as a subtest: the shared world and browser report to it.
-func (c *console) run(t *testing.T, name string, step func(t *testing.T)) {
+func (c *console) run(t *testing.T, name string, step func(t *testing.T)) bool {
 	t.Helper()
-	t.Run(name, func(st *testing.T) {
+	return t.Run(name, func(st *testing.T) {
 		c.world.t, c.b.t = st, st
 		defer func() { c.world.t, c.b.t = t, t }()
 		step(st)
@@ -44,7 +44,9 @@ func TestConsole(t *testing.T) {
 	c.b = newBrowser(t, path)
 	c.quiesce()
 
-	c.run(t, "Login", c.login)
+	if !c.run(t, "Login", c.login) {
+		t.FailNow() // every later step needs the session
+	}
 	c.run(t, "SyncLog", c.syncLog)
 	c.run(t, "Screenshot", c.screenshot)
 	c.run(t, "Conflict", c.conflict)
