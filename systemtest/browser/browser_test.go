@@ -101,6 +101,18 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// load runs steps that lead to another page (a click on a link or a
+// submit button, Enter in a form) and waits until that page has loaded:
+// waiting for an element instead could find it on the page being left.
+func (b *browser) load(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.tab, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.RunResponse(ctx, steps...); err != nil {
+		b.fatalf("%s: %v", what, err)
+	}
+}
+
 // eval evaluates a JavaScript expression in the page.
 func eval[T any](b *browser, expr string) T {
 	b.t.Helper()
