@@ -35,10 +35,11 @@ func (c *console) run(t *testing.T, name string, step func(t *testing.T)) bool {
 }
 
 // TestConsole drives the web console in headless Chromium through an
-// operator's day: log in, watch a billing change reach the sync log,
-// resolve a conflict, retry a dead letter, flip a switch, and see that
-// every page fits a desktop and a phone and passes the basic
-// accessibility checks. One browser and one sandbox serve every step.
+// operator's day: log in with the keyboard, watch a billing change reach
+// the sync log, resolve a conflict, retry a dead letter, look as a read
+// token, flip a switch, run a dry-run resync, and see that every page
+// fits a desktop and a phone and passes the basic accessibility checks.
+// One browser and one sandbox serve every step.
 func TestConsole(t *testing.T) {
 	path := requireChromium(t)
 	c := &console{world: startWorld(t)}
