@@ -380,7 +380,7 @@ func checkObject(ctx context.Context, r *doctorRun, sf *rest.Client, o *objectNe
 	sort.Strings(missing)
 	sort.Strings(mappedMissing)
 	for _, f := range mappedMissing {
-		problems = append(problems, f+" missing: the mapping file (mapping) maps it and the org has no such field: create it (Setup → Object Manager, or in your SFDX source and `sf project deploy start`) and give the integration user read and edit access to it, or take it out of the mapping file")
+		problems = append(problems, f+" missing: the mapping file (mapping: or --mapping) maps it and the org has no such field: create it (Setup → Object Manager, or in your SFDX source and `sf project deploy start`) and give the integration user read and edit access to it, or take it out of the mapping file")
 	}
 	for _, f := range missing {
 		problems = append(problems, f+" missing: "+deployHint+"; if it is deployed, the integration user cannot see it: "+permsetHint)

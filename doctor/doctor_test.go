@@ -87,3 +87,25 @@ func TestDoctorMissingMetadata(t *testing.T) {
 		t.Error("a present field reported missing")
 	}
 }
+
+// The built-in mapping names only fields of the SFDX source, so a missing
+// field of it is always fixed by deploying sfdx/; only a mapping file's
+// own fields get the "create it" fix.
+func TestDoctorBuiltInMappingIsInTheSource(t *testing.T) {
+	md, err := sfdx.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := 0
+	for _, o := range doctorNeeds(md, mapping.Default()) {
+		for name, n := range o.fields {
+			fields++
+			if n.mappedOnly {
+				t.Errorf("%s.%s: in the built-in mapping but not in sfdx/", o.name, name)
+			}
+		}
+	}
+	if fields == 0 {
+		t.Fatal("doctorNeeds returned no fields")
+	}
+}

@@ -308,7 +308,7 @@ func TestDoctorMappedFieldMissing(t *testing.T) {
 	}
 	for _, want := range []string{
 		"ok   mapping: " + mappingPath,
-		"FAIL Salesforce object BillingAccount__c: BillingAccount__c.Region__c missing: the mapping file (mapping) maps it and the org has no such field: create it",
+		"FAIL Salesforce object BillingAccount__c: BillingAccount__c.Region__c missing: the mapping file (mapping: or --mapping) maps it and the org has no such field: create it",
 		"give the integration user read and edit access to it, or take it out of the mapping file",
 		"ok   Salesforce object BillingBalance__c",
 	} {
