@@ -116,6 +116,9 @@ func (r *doctorRun) fail(name, detail string) {
 // fieldNeed says what billsync does with a Salesforce field.
 type fieldNeed struct {
 	create, update bool // billsync writes it on create / on update
+	// mappedOnly: the mapping file names it and billsync's SFDX source does
+	// not, so deploying sfdx/ will not bring it.
+	mappedOnly bool
 }
 
 // objectNeed is what billsync needs of one Salesforce object.
@@ -132,8 +135,9 @@ func (o *objectNeed) need(field string, n fieldNeed) {
 	if _, seen := o.fields[key]; !seen {
 		o.order = append(o.order, field)
 	}
-	old := o.fields[key]
-	o.fields[key] = fieldNeed{create: old.create || n.create, update: old.update || n.update}
+	old, seen := o.fields[key]
+	o.fields[key] = fieldNeed{create: old.create || n.create, update: old.update || n.update,
+		mappedOnly: (!seen || old.mappedOnly) && n.mappedOnly}
 }
 
 // readOnlyFields are fields of the source billsync reads but never writes:
@@ -189,6 +193,7 @@ func doctorNeeds(md *sfdx.Metadata, m *mapping.Mapping) []*objectNeed {
 				if f.ToSF() {
 					n = write
 				}
+				n.mappedOnly = md.Object(mo.SObject) == nil || md.Object(mo.SObject).Field(f.Salesforce) == nil
 				o.need(f.Salesforce, n)
 			}
 		}
@@ -271,13 +276,14 @@ func checkSalesforce(ctx context.Context, r *doctorRun, cfg Target, m *mapping.M
 		r.fail(login, loginHint(err, cfg))
 		return
 	}
-	user := userID
+	user, username := userID, ""
 	if rec, err := sf.Retrieve(ctx, "User", userID, []string{"Username"}); err == nil {
-		if u, _ := rec["Username"].(string); u != "" {
-			user = u + " (" + userID + ")"
+		if username, _ = rec["Username"].(string); username != "" {
+			user = username + " (" + userID + ")"
 		}
 	}
 	r.ok(login, fmt.Sprintf("org %s, user %s, %s grant at %s", orgID, user, cfg.Salesforce.Grant, cfg.Salesforce.LoginURL))
+	checkIntegrationPermission(ctx, r, sf, userID, username)
 
 	md, err := sfdx.Schema()
 	if err != nil {
@@ -353,11 +359,13 @@ func checkObject(ctx context.Context, r *doctorRun, sf *rest.Client, o *objectNe
 		return
 	}
 	var problems []string
-	var missing, notCreate, notUpdate []string
+	var missing, mappedMissing, notCreate, notUpdate []string
 	for _, f := range o.order {
 		need := o.fields[strings.ToLower(f)]
 		fd, ok := d.Field(f)
 		switch {
+		case !ok && need.mappedOnly:
+			mappedMissing = append(mappedMissing, o.name+"."+f)
 		case !ok:
 			missing = append(missing, o.name+"."+f)
 		default:
@@ -370,6 +378,10 @@ func checkObject(ctx context.Context, r *doctorRun, sf *rest.Client, o *objectNe
 		}
 	}
 	sort.Strings(missing)
+	sort.Strings(mappedMissing)
+	for _, f := range mappedMissing {
+		problems = append(problems, f+" missing: the mapping file (mapping: or --mapping) maps it and the org has no such field: create it (Setup → Object Manager, or in your SFDX source and `sf project deploy start`) and give the integration user read and edit access to it, or take it out of the mapping file")
+	}
 	for _, f := range missing {
 		problems = append(problems, f+" missing: "+deployHint+"; if it is deployed, the integration user cannot see it: "+permsetHint)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -75,7 +76,7 @@ run billsync inside it, so the profile covers the sync itself.`,
 				return err
 			}
 			bs := bench.Billsync{Version: version, Command: benchChildCommand, Start: startSandboxApp}
-			rep, err := bench.Run(cmd.Context(), opts, bs, g.logger(), "billsync "+strings.Join(os.Args[1:], " "))
+			rep, err := bench.Run(cmd.Context(), opts, bs, benchLogger(cmd, g), "billsync "+strings.Join(os.Args[1:], " "))
 			if rep != nil {
 				if werr := bench.WriteReport(g.out, rep, asJSON); werr != nil {
 					return errors.Join(err, werr)
@@ -112,4 +113,16 @@ run billsync inside it, so the profile covers the sync itself.`,
 	f.Float64Var(&opts.M3terRate, "m3ter-rate", 0, "with --billing m3ter: billsync's pace of m3ter requests per second (billing.options.rateLimit; default billsync's own)")
 	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 0, "longest wait for a workload to reach Salesforce (default: from its size)")
 	return cmd
+}
+
+// benchLogger is the bench's logger: at warn unless --log-level (or
+// BILLSYNC_LOG_LEVEL) asks for another level, so the figures are not lost
+// among billsync's info lines.
+func benchLogger(cmd *cobra.Command, g *globals) *slog.Logger {
+	if !cmd.Flags().Changed("log-level") && os.Getenv("BILLSYNC_LOG_LEVEL") == "" {
+		quiet := *g
+		quiet.logLevel = "warn"
+		return quiet.logger()
+	}
+	return g.logger()
 }

@@ -25,7 +25,9 @@ func newDoctorCmd(g *globals) *cobra.Command {
 		Short: "Check both sides (credentials, objects, fields, event, permissions, API budget) before a first sync",
 		Long: `Check that billsync can run: the configuration, the Salesforce login, every
 object and field billsync reads and writes (as the SFDX source in sfdx/
-defines them), the BillingObjectChange__e platform event, the org's API
+and the mapping file define them), that the integration user is assigned a
+permission set carrying the BillsyncIntegration custom permission, the
+BillingObjectChange__e platform event, the org's API
 budget, the billing tenant and token, and the webhook secret. Prints one line
 per check and exits non-zero when any failed, saying what is missing and how
 to fix it. Configuration is read as by serve.`,

@@ -12,7 +12,10 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/doctor"
+	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/sandbox"
+	"go.yaml.in/yaml/v4"
 )
 
 // writeDoctorConfig writes cfg's connection settings as a YAML config file.
@@ -73,6 +76,7 @@ func TestDoctorSandbox(t *testing.T) {
 	for _, want := range []string{
 		"ok   config",
 		"ok   Salesforce login: org ",
+		"ok   Salesforce integration permission: " + sfemu.IntegrationUsername + " holds the BillsyncIntegration custom permission through the permission set BillsyncIntegration",
 		"ok   Salesforce object BillingAccount__c",
 		"ok   Salesforce object BillingBalance__c",
 		"ok   Salesforce object BillingBalanceTransaction__c",
@@ -240,5 +244,76 @@ func TestDoctorM3ter(t *testing.T) {
 	t.Logf("doctor output:\n%s", out)
 	if err != nil || strings.Contains(out, "FAIL") || !strings.Contains(out, "ok   m3ter webhook URL token") {
 		t.Fatalf("doctor on the m3ter sandbox: %v", err)
+	}
+}
+
+// Logged in as a user without the BillsyncIntegration permission set (a
+// sales user: every object and field is there and writable), doctor fails,
+// naming the user and the command that assigns the set; the trigger would
+// otherwise take billsync's writes for a person's.
+func TestDoctorIntegrationUserWithoutPermissionSet(t *testing.T) {
+	h := startHarness(t, sandbox.Options{NoApp: true})
+	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
+	cfg.Salesforce.Username, cfg.Salesforce.Password = sfemu.SalesUsername, sfemu.SalesPassword
+	out, err := runDoctorCmd(t, "--config", writeDoctorConfig(t, cfg))
+	t.Logf("doctor output:\n%s", out)
+	if err == nil || !strings.Contains(err.Error(), "1 of ") {
+		t.Fatalf("doctor as a user without the permission set: err %v, want exactly one failed check", err)
+	}
+	for _, want := range []string{
+		"ok   Salesforce login: org ",
+		"FAIL Salesforce integration permission: " + sfemu.SalesUsername + " is not assigned a permission set carrying the BillsyncIntegration custom permission",
+		"assign the permission set BillsyncIntegration to " + sfemu.SalesUsername +
+			": `sf org assign permset --name BillsyncIntegration --on-behalf-of " + sfemu.SalesUsername + "`",
+		"ok   Salesforce object BillingAccount__c",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+// A mapping file that maps an account field to a custom field the org
+// does not have: doctor fails naming the field and the fix.
+func TestDoctorMappedFieldMissing(t *testing.T) {
+	h := startHarness(t, sandbox.Options{NoApp: true})
+	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
+	m := mapping.Default()
+	found := false
+	for i := range m.Objects {
+		if m.Objects[i].Type == billsync.ObjectAccount {
+			m.Objects[i].Fields = append(m.Objects[i].Fields, mapping.Field{Billing: "customFields.region",
+				Salesforce: "Region__c", Kind: mapping.KindString, Direction: mapping.TwoWay})
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("the default mapping has no account object")
+	}
+	y, err := yaml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mappingPath := filepath.Join(t.TempDir(), "mapping.yaml")
+	if err := os.WriteFile(mappingPath, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mapping.Load(mappingPath); err != nil {
+		t.Fatalf("the test's mapping does not load: %v", err)
+	}
+	out, err := runDoctorCmd(t, "--config", writeDoctorConfig(t, cfg), "--mapping", mappingPath)
+	t.Logf("doctor output:\n%s", out)
+	if err == nil {
+		t.Fatal("doctor passed with a mapped field the org lacks")
+	}
+	for _, want := range []string{
+		"ok   mapping: " + mappingPath,
+		"FAIL Salesforce object BillingAccount__c: BillingAccount__c.Region__c missing: the mapping file (mapping: or --mapping) maps it and the org has no such field: create it",
+		"give the integration user read and edit access to it, or take it out of the mapping file",
+		"ok   Salesforce object BillingBalance__c",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
 	}
 }

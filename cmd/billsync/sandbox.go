@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -25,10 +27,14 @@ restart continues where it stopped.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Seed = !noSeed
 			log := g.logger()
+			opts.StartApp = sandboxPhases(g.out, opts.Billing, opts.Seed)
+			fmt.Fprintf(g.out, "starting the Salesforce emulator at %s (state in %s)\n", opts.SalesforceAddr, opts.Data)
+			fmt.Fprintf(g.out, "starting the %s billing emulator at %s\n", opts.Billing, opts.BillingAddr)
 			s, err := sandbox.Start(cmd.Context(), opts, log)
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(g.out, "console at %s/console/ — log in with token %s\n", s.AppURL(), sandbox.AdminToken)
 			if err := s.WriteBanner(g.out); err != nil {
 				s.Close()
 				return err
@@ -54,6 +60,26 @@ restart continues where it stopped.`,
 	f.StringVar(&opts.SalesforceFaults, "salesforce-faults", "", "faults for the Salesforce emulator; "+faultsHelp)
 	f.StringVar(&opts.BillingFaults, "billing-faults", "", "faults for the billing emulator; "+faultsHelp)
 	return cmd
+}
+
+// sandboxPhases starts billsync as startSandboxApp does, printing a line
+// before and after each step the sandbox takes from there on: a first
+// start (a fresh store, the demo seeded) takes long enough to look hung
+// without them.
+func sandboxPhases(out io.Writer, billing string, seed bool) sandbox.StartFunc {
+	return func(ctx context.Context, ac sandbox.AppConfig, log *slog.Logger) (sandbox.App, error) {
+		fmt.Fprintf(out, "Salesforce emulator up at %s, %s billing emulator up at %s\n", ac.SalesforceURL, billing, ac.BillingURL)
+		fmt.Fprintf(out, "opening the store in %s and starting billsync\n", ac.Data)
+		app, err := startSandboxApp(ctx, ac, log)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "billsync listening at http://%s\n", ac.Addr)
+		if seed {
+			fmt.Fprintln(out, "seeding the sample accounts and quotes (on a fresh start)")
+		}
+		return app, nil
+	}
 }
 
 // startSandboxApp is the sandbox's (and the in-process bench's) way to

@@ -27,6 +27,10 @@
 // amounts in exact decimals, and cascade deletes from Opportunity to its
 // quotes and line items. SeedDemo loads a small catalogue for the sandbox
 // and tests; ExpireSessions and DropStreams are hooks for fault injection.
+// Who holds the custom permission can be asked as of a real org, over SOQL
+// on PermissionSet, CustomPermission, SetupEntityAccess and
+// PermissionSetAssignment (setup.go, read-only), answered from the source's
+// permission sets and each user's PermissionSets.
 //
 // It must not import the engine or any billsync client: it stands in for
 // the real org and knows nothing of who calls it. It is not a complete

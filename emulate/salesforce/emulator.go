@@ -280,6 +280,7 @@ func (e *Emulator) seedLocked(users []User) error {
 	for _, u := range e.users {
 		u.integration = e.grantsIntegration(u.PermissionSets)
 	}
+	e.seedSetupLocked(now)
 	e.unsaved.users = true
 	if len(e.byObject["pricebook2"]) == 0 {
 		owner := e.anyUserIDLocked()

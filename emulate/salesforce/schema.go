@@ -18,9 +18,12 @@ type objectDef struct {
 	Event       bool // a platform event: publish-only
 	// Triggered objects run BillingSyncTrigger's rule (SPEC C1).
 	Triggered bool
-	Fields    []*fieldDef
-	byName    map[string]*fieldDef // lower-case name
-	byRel     map[string]*fieldDef // lower-case relationship name → reference field
+	// Setup objects (setup.go) mirror the users' permission sets and are
+	// read-only over the API.
+	Setup  bool
+	Fields []*fieldDef
+	byName map[string]*fieldDef // lower-case name
+	byRel  map[string]*fieldDef // lower-case relationship name → reference field
 }
 
 // fieldDef is one field, in describe terms.
@@ -289,7 +292,7 @@ func fieldFromSource(f *sfdx.Field) (*fieldDef, error) {
 // buildSchema merges the standard objects with the SFDX source.
 func buildSchema(md *sfdx.Metadata, multiCurrency bool) (*orgSchema, error) {
 	s := &orgSchema{objects: map[string]*objectDef{}, byPrefix: map[string]*objectDef{}}
-	for _, o := range standardObjects() {
+	for _, o := range append(standardObjects(), setupObjects()...) {
 		s.objects[strings.ToLower(o.Name)] = o
 	}
 	// Custom objects get a0X prefixes in name order, so ids stay stable

@@ -232,6 +232,9 @@ func (t *tx) insert(o *objectDef, body map[string]any) (string, *apiError) {
 	if o.Event {
 		return t.publishEvent(o, body)
 	}
+	if o.Setup {
+		return "", dmlErr("INSUFFICIENT_ACCESS_OR_READONLY", nil, "insufficient access rights on object")
+	}
 	if takeID(body) != "" {
 		return "", dmlErr("INVALID_FIELD", nil, "cannot specify Id in an insert call")
 	}
@@ -392,7 +395,7 @@ func (t *tx) delete(id string) *apiError {
 		return errDeleted()
 	}
 	o := t.e.schema.object(r.Object)
-	if o.Event || o.Name == "User" {
+	if o.Event || o.Name == "User" || o.Setup {
 		return dmlErr("INSUFFICIENT_ACCESS_OR_READONLY", nil, "insufficient access rights on object id")
 	}
 	if o.Name == "Pricebook2" && r.Fields["IsStandard"] == true {
