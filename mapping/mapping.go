@@ -158,6 +158,9 @@ func (m *Mapping) Validate() error {
 		if _, err := billsync.ParseObjectType(string(o.Type)); err != nil {
 			return billsync.Errorf(billsync.EINVALID, "mapping: objects[%d]: %v", i, err)
 		}
+		if o.Type == billsync.ObjectQuote {
+			return billsync.Errorf(billsync.EINVALID, "mapping: objects[%d]: quotes are mapped under quotes:, not objects:", i)
+		}
 		if seen[o.Type] {
 			return billsync.Errorf(billsync.EINVALID, "mapping: %s is mapped twice", o.Type)
 		}
