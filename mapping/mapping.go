@@ -176,6 +176,12 @@ func (m *Mapping) Validate() error {
 			if f.Billing == "" || f.Salesforce == "" {
 				return billsync.Errorf(billsync.EINVALID, "mapping: %s.fields[%d]: billing and salesforce are required", o.Type, j)
 			}
+			if strings.Contains(f.Billing, Wildcard) || strings.Contains(f.Salesforce, Wildcard) {
+				// A two-way field needs a definite partner on each side
+				// for its agreed value and its conflicts.
+				return billsync.Errorf(billsync.EINVALID,
+					"mapping: %s.%s: a wildcard maps quote fields only; list each custom field of a two-way object (customFields.<key>)", o.Type, f.Billing)
+			}
 			if strings.HasPrefix(f.Billing, "@") {
 				return billsync.Errorf(billsync.EINVALID, "mapping: %s.%s: a billing path may not start with @", o.Type, f.Billing)
 			}

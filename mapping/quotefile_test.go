@@ -74,6 +74,8 @@ func TestQuotesSectionRefusesBadEntries(t *testing.T) {
 			`unknown direction "sideways"`},
 		{"unknown key", "quotes:\n  lines: []\n", "lines"},
 		{"wildcard twice", "quotes:\n  line:\n  - {billing: customFields.*, salesforce: \"*_*__c\", kind: string}\n", "wildcard"},
+		{"wildcard on a two-way object", "objects:\n- type: account\n  sobject: A\n  externalId: X\n  fields:\n  - {billing: customFields.*, salesforce: \"*__c\", kind: string, direction: two-way}\n",
+			"account.customFields.*: a wildcard maps quote fields only"},
 		{"quote under objects", "objects:\n- type: quote\n  sobject: Quote\n  externalId: X\n", "quotes:"},
 		{"mapped twice", "quotes:\n  oppProduct:\n  - {billing: quantity, salesforce: Quantity, kind: number}\n  - {billing: unitPrice, salesforce: quantity, kind: money}\n",
 			"oppProduct: Salesforce field quantity is mapped twice"},
