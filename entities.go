@@ -90,11 +90,12 @@ type QuoteOffering struct {
 
 // QuoteItem is one priced line of a quote.
 type QuoteItem struct {
-	ID              string `json:"id"`
-	ProductCode     string `json:"productCode"`
-	ProductName     string `json:"productName,omitempty"`
-	ProductType     string `json:"productType"`
-	Quantity        Money  `json:"quantity"`
-	UnitPrice       Money  `json:"unitPrice"`
-	AmendmentStatus string `json:"amendmentStatus,omitempty"`
+	ID              string         `json:"id"`
+	ProductCode     string         `json:"productCode"`
+	ProductName     string         `json:"productName,omitempty"`
+	ProductType     string         `json:"productType"`
+	Quantity        Money          `json:"quantity"`
+	UnitPrice       Money          `json:"unitPrice"`
+	AmendmentStatus string         `json:"amendmentStatus,omitempty"`
+	CustomFields    map[string]any `json:"customFields,omitempty"`
 }

@@ -65,9 +65,13 @@ type Object struct {
 	Fields     []Field             `yaml:"fields" json:"fields"`
 }
 
-// Mapping is the whole mapping.
+// Mapping is the whole mapping: the two-way record objects, and quote
+// sync's objects.
 type Mapping struct {
 	Objects []Object `yaml:"objects" json:"objects"`
+	// Quotes is quote sync's mapping. A file that leaves it out, or any
+	// part of it, gets the built-in one (DefaultQuote) for what is left out.
+	Quotes *QuoteMapping `yaml:"quotes,omitempty" json:"quotes,omitempty"`
 }
 
 // Fields that every synced Salesforce object carries (SPEC §2).
@@ -82,10 +86,10 @@ const (
 	LastSystemSFDC    = "sfdc"
 )
 
-// Default is the mapping of SPEC §2 for accounts, balances and balance
-// transactions.
+// Default is the mapping of SPEC §2: accounts, balances and balance
+// transactions, and quotes (DefaultQuote).
 func Default() *Mapping {
-	return &Mapping{Objects: []Object{
+	return &Mapping{Quotes: DefaultQuote(), Objects: []Object{
 		{
 			Type: billsync.ObjectAccount, SObject: "BillingAccount__c", ExternalID: "BillingId__c",
 			Fields: []Field{
@@ -140,6 +144,7 @@ func Parse(b []byte) (*Mapping, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, billsync.Errorf(billsync.EINVALID, "mapping: %v", err)
 	}
+	m.Quotes = m.Quotes.WithDefaults()
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
@@ -152,6 +157,9 @@ func (m *Mapping) Validate() error {
 	for i, o := range m.Objects {
 		if _, err := billsync.ParseObjectType(string(o.Type)); err != nil {
 			return billsync.Errorf(billsync.EINVALID, "mapping: objects[%d]: %v", i, err)
+		}
+		if o.Type == billsync.ObjectQuote {
+			return billsync.Errorf(billsync.EINVALID, "mapping: objects[%d]: quotes are mapped under quotes:, not objects:", i)
 		}
 		if seen[o.Type] {
 			return billsync.Errorf(billsync.EINVALID, "mapping: %s is mapped twice", o.Type)
@@ -167,6 +175,12 @@ func (m *Mapping) Validate() error {
 		for j, f := range o.Fields {
 			if f.Billing == "" || f.Salesforce == "" {
 				return billsync.Errorf(billsync.EINVALID, "mapping: %s.fields[%d]: billing and salesforce are required", o.Type, j)
+			}
+			if strings.Contains(f.Billing, Wildcard) || strings.Contains(f.Salesforce, Wildcard) {
+				// A two-way field needs a definite partner on each side
+				// for its agreed value and its conflicts.
+				return billsync.Errorf(billsync.EINVALID,
+					"mapping: %s.%s: a wildcard maps quote fields only; list each custom field of a two-way object (customFields.<key>)", o.Type, f.Billing)
 			}
 			if strings.HasPrefix(f.Billing, "@") {
 				return billsync.Errorf(billsync.EINVALID, "mapping: %s.%s: a billing path may not start with @", o.Type, f.Billing)
@@ -187,6 +201,9 @@ func (m *Mapping) Validate() error {
 			}
 			sf[key] = true
 		}
+	}
+	if m.Quotes != nil {
+		return m.Quotes.Validate()
 	}
 	return nil
 }

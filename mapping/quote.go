@@ -7,9 +7,9 @@ import (
 )
 
 // QuoteField maps one billing quote (or flattened line) field to a field of
-// the standard Quote, QuoteLineItem or OpportunityLineItem (E7, E8). Quote
-// sync is one-way, so every entry flows billing → Salesforce and Direction
-// is ignored.
+// the Quote, QuoteLineItem, Opportunity or OpportunityLineItem (E7, E8).
+// Quote sync is one-way, so the only direction is to-salesforce (the
+// default when a mapping file leaves it out).
 type QuoteField struct {
 	Field `yaml:",inline"`
 	// Values translates a billing code into the Salesforce picklist value
@@ -28,14 +28,18 @@ type QuoteField struct {
 // with the Salesforce suffix, is a field of the org's Quote (E8).
 const Wildcard = "*"
 
-// QuoteMapping is the declarative field list of quote sync. Line paths are
-// those of a flattened line (LineValues): itemId, offeringId,
-// offeringName, productCode, productName, productType, quantity,
-// unitPrice, amendmentStatus.
+// QuoteMapping is the declarative mapping of quote sync: the Salesforce
+// objects it writes and, per object, the fields. Quote and Opportunity
+// paths are those of the billing quote; line and oppProduct paths are
+// those of a flattened line: itemId, offeringId, offeringName,
+// productCode, productName, productType, quantity, unitPrice,
+// amendmentStatus and the item's customFields.
 type QuoteMapping struct {
-	Quote      []QuoteField `yaml:"quote" json:"quote"`
-	Line       []QuoteField `yaml:"line" json:"line"`             // QuoteLineItem
-	OppProduct []QuoteField `yaml:"oppProduct" json:"oppProduct"` // OpportunityLineItem
+	Objects     QuoteObjects `yaml:"objects,omitempty" json:"objects"`
+	Quote       []QuoteField `yaml:"quote" json:"quote"`
+	Line        []QuoteField `yaml:"line" json:"line"`               // QuoteLineItem
+	Opportunity []QuoteField `yaml:"opportunity" json:"opportunity"` // the quote's Opportunity
+	OppProduct  []QuoteField `yaml:"oppProduct" json:"oppProduct"`   // OpportunityLineItem
 }
 
 // QuoteStatusValues is the default billing status → Quote.Status picklist
@@ -52,6 +56,12 @@ var QuoteStatusValues = map[string]string{
 	"CANCELLED":        "Denied",
 }
 
+// customFieldsWildcard is the default catch-all of every quote object but
+// the Opportunity: customFields.<name> → <name>__c where the org has it.
+func customFieldsWildcard() QuoteField {
+	return qf("customFields."+Wildcard, Wildcard+"__c", KindString, 0, true)
+}
+
 func qf(billing, sf string, kind Kind, scale int, optional bool) QuoteField {
 	return QuoteField{Field: Field{Billing: billing, Salesforce: sf, Kind: kind, Direction: ToSalesforce, Scale: scale}, Optional: optional}
 }
@@ -61,6 +71,7 @@ func DefaultQuote() *QuoteMapping {
 	status := qf("status", "Status", KindString, 0, false)
 	status.Values = QuoteStatusValues
 	return &QuoteMapping{
+		Objects: DefaultQuoteObjects(),
 		Quote: []QuoteField{
 			status,
 			qf("description", "Description", KindString, 0, false),
@@ -70,7 +81,7 @@ func DefaultQuote() *QuoteMapping {
 			qf("startDate", "BillingStartDate__c", KindDate, 0, true),
 			qf("endDate", "BillingEndDate__c", KindDate, 0, true),
 			qf("type", "BillingQuoteType__c", KindString, 0, true),
-			qf("customFields."+Wildcard, Wildcard+"__c", KindString, 0, true),
+			customFieldsWildcard(),
 		},
 		Line: []QuoteField{
 			qf("quantity", "Quantity", KindNumber, 2, false),
@@ -78,37 +89,66 @@ func DefaultQuote() *QuoteMapping {
 			qf("offeringId", "BillingOfferingId__c", KindString, 0, false),
 			qf("offeringName", "BillingOfferingName__c", KindString, 0, false),
 			qf("productName", "Description", KindString, 0, false),
+			customFieldsWildcard(),
 		},
+		// The Opportunity is the sales team's: billsync sets only what it
+		// needs to create one (and the stage), unless a mapping adds more.
+		Opportunity: []QuoteField{},
 		OppProduct: []QuoteField{
 			qf("quantity", "Quantity", KindNumber, 2, false),
 			qf("unitPrice", "UnitPrice", KindMoney, 2, false),
 			qf("productName", "Description", KindString, 0, false),
+			customFieldsWildcard(),
 		},
 	}
 }
 
 // Validate checks the quote mapping is usable.
 func (m *QuoteMapping) Validate() error {
-	for name, list := range map[string][]QuoteField{"quote": m.Quote, "line": m.Line, "oppProduct": m.OppProduct} {
+	if err := m.Objects.validate(); err != nil {
+		return err
+	}
+	for _, part := range m.parts() {
 		seen := map[string]bool{}
-		for i, f := range list {
-			if f.Billing == "" || f.Salesforce == "" {
-				return billsync.Errorf(billsync.EINVALID, "quote mapping: %s[%d]: billing and salesforce are required", name, i)
-			}
-			switch f.Kind {
-			case KindString, KindMoney, KindNumber, KindDate, KindBool, KindID:
-			default:
-				return billsync.Errorf(billsync.EINVALID, "quote mapping: %s.%s: unknown kind %q", name, f.Billing, f.Kind)
-			}
-			if f.isWildcard() && !strings.HasSuffix(f.Billing, "."+Wildcard) {
-				return billsync.Errorf(billsync.EINVALID, "quote mapping: %s.%s: a wildcard must be the last path element", name, f.Billing)
+		for i, f := range part.Fields {
+			if err := f.validate(part.Name, i); err != nil {
+				return err
 			}
 			key := strings.ToLower(f.Salesforce)
 			if seen[key] {
-				return billsync.Errorf(billsync.EINVALID, "quote mapping: %s: Salesforce field %s is mapped twice", name, f.Salesforce)
+				return billsync.Errorf(billsync.EINVALID, "quote mapping: %s: Salesforce field %s is mapped twice", part.Name, f.Salesforce)
 			}
 			seen[key] = true
 		}
+	}
+	return nil
+}
+
+func (f QuoteField) validate(part string, i int) error {
+	if f.Billing == "" || f.Salesforce == "" {
+		return billsync.Errorf(billsync.EINVALID, "quote mapping: %s[%d]: billing and salesforce are required", part, i)
+	}
+	switch f.Kind {
+	case KindString, KindMoney, KindNumber, KindDate, KindBool, KindID:
+	default:
+		return billsync.Errorf(billsync.EINVALID, "quote mapping: %s.%s: unknown kind %q", part, f.Billing, f.Kind)
+	}
+	switch f.Direction {
+	case "", ToSalesforce:
+	case TwoWay, ToBilling:
+		return billsync.Errorf(billsync.EINVALID,
+			"quote mapping: %s.%s: direction %s: quote sync is one-way, billing to Salesforce (use %s or leave direction out)",
+			part, f.Billing, f.Direction, ToSalesforce)
+	default:
+		return billsync.Errorf(billsync.EINVALID, "quote mapping: %s.%s: unknown direction %q", part, f.Billing, f.Direction)
+	}
+	if f.isWildcard() && (!strings.HasSuffix(f.Billing, "."+Wildcard) || strings.Count(f.Billing, Wildcard) != 1 ||
+		strings.Count(f.Salesforce, Wildcard) != 1) {
+		return billsync.Errorf(billsync.EINVALID,
+			"quote mapping: %s.%s: a wildcard must be the last element of the billing path and appear once in the Salesforce name", part, f.Billing)
+	}
+	if strings.HasPrefix(f.Billing, "@") {
+		return billsync.Errorf(billsync.EINVALID, "quote mapping: %s.%s: a billing path may not start with @", part, f.Billing)
 	}
 	return nil
 }
@@ -136,6 +176,10 @@ type Assignment struct {
 	Salesforce string
 	Value      any // the JSON value for Salesforce; nil clears the field
 	Lossy      bool
+	// Wildcard marks a field a wildcard entry reached, which the caller
+	// keeps off the fields it sets itself (a customFields key must not
+	// overwrite an external id).
+	Wildcard bool
 }
 
 // Missing is a required mapped field the org lacks.
@@ -149,13 +193,24 @@ type Missing struct {
 // lacks are left out; required ones are reported in missing so the engine
 // can refuse the quote before any write (E5).
 func Apply(fields []QuoteField, src billsync.Entity, has FieldSet) (out []Assignment, missing []Missing, err error) {
+	// A field an entry names is that entry's, wherever the wildcard is.
+	named := map[string]bool{}
+	for _, f := range fields {
+		if !f.isWildcard() {
+			named[strings.ToLower(f.Salesforce)] = true
+		}
+	}
 	for _, f := range fields {
 		if f.isWildcard() {
 			as, err := f.expand(src, has)
 			if err != nil {
 				return nil, nil, err
 			}
-			out = append(out, as...)
+			for _, a := range as {
+				if !named[strings.ToLower(a.Salesforce)] {
+					out = append(out, a)
+				}
+			}
 			continue
 		}
 		info, present := FieldInfo{Scale: f.Scale}, true
@@ -241,6 +296,7 @@ func (f QuoteField) expand(src billsync.Entity, has FieldSet) ([]Assignment, err
 			return nil, err
 		}
 		if ok {
+			as.Wildcard = true
 			out = append(out, as)
 		}
 	}

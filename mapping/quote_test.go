@@ -48,8 +48,8 @@ func TestApplyQuoteFields(t *testing.T) {
 		{Billing: "description", Salesforce: "Description", Value: "Acme expansion"},
 		{Billing: "expiresAt", Salesforce: "ExpirationDate", Value: "2026-12-31"},
 		{Billing: "startDate", Salesforce: "BillingStartDate__c", Value: "2026-01-01"},
-		{Billing: "customFields.region", Salesforce: "region__c", Value: "EMEA"},
-		{Billing: "customFields.seats", Salesforce: "seats__c", Value: json.Number("12")},
+		{Billing: "customFields.region", Salesforce: "region__c", Value: "EMEA", Wildcard: true},
+		{Billing: "customFields.seats", Salesforce: "seats__c", Value: json.Number("12"), Wildcard: true},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("assignments (-want +got):\n%s", d)

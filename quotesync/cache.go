@@ -105,7 +105,7 @@ type orgShape struct {
 func (s *Syncer) orgShape(ctx context.Context) (*orgShape, error) {
 	var ds [4]*billsync.SObjectDescribe
 	var errs []error
-	for i, obj := range []string{sobjQuote, sobjLine, sobjOpportunity, sobjProduct} {
+	for i, obj := range []string{s.obj.Quote.SObject, s.obj.Line.SObject, s.obj.Opportunity.SObject, s.obj.OppProduct.SObject} {
 		d, err := s.describe(ctx, obj)
 		ds[i] = d
 		errs = append(errs, err)

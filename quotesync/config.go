@@ -13,18 +13,11 @@ import (
 	"github.com/billsync/billsync/mapping"
 )
 
-// Salesforce objects and fields of quote sync (SPEC §2).
+// Salesforce fields of quote sync that no mapping renames (SPEC §2); the
+// objects and their external ids are the mapping's (mapping.QuoteObjects).
 const (
-	sobjQuote       = "Quote"
-	sobjLine        = "QuoteLineItem"
-	sobjOpportunity = "Opportunity"
-	sobjProduct     = "OpportunityLineItem"
-
-	fieldQuoteExtID    = "BillingQuoteId__c"
-	fieldOppQuoteExtID = "BillingQuoteId__c" // on the Opportunity billsync created for a quote
-	fieldLineExtID     = "BillingQuoteItemId__c"
-	fieldOverride      = "OverrideOpportunitySync__c"
-	fieldCurrency      = "CurrencyIsoCode"
+	fieldOverride = "OverrideOpportunitySync__c"
+	fieldCurrency = "CurrencyIsoCode"
 )
 
 // Values of BillingSyncStatus__c on a Quote and its lines, and the
@@ -51,7 +44,9 @@ type Config struct {
 	CRM     billsync.CRM
 	State   billsync.StateStore
 	Billing Billing
-	// Mapping is the quote field mapping; nil means mapping.DefaultQuote().
+	// Mapping is the quote mapping (mapping.Mapping.Quote of the mapping
+	// file); nil means mapping.DefaultQuote(), and what it leaves out is
+	// the default's (mapping.QuoteMapping.WithDefaults).
 	Mapping *mapping.QuoteMapping
 	Logger  *slog.Logger
 	Clock   func() time.Time
@@ -63,6 +58,7 @@ type Config struct {
 type Syncer struct {
 	cfg   Config
 	m     *mapping.QuoteMapping
+	obj   mapping.QuoteObjects // m.Objects
 	log   *slog.Logger
 	cache *cache
 }
@@ -72,9 +68,7 @@ func New(cfg Config) (*Syncer, error) {
 	if cfg.CRM == nil || cfg.State == nil || cfg.Billing == nil {
 		return nil, errors.New("quotesync: CRM, State and Billing are required")
 	}
-	if cfg.Mapping == nil {
-		cfg.Mapping = mapping.DefaultQuote()
-	}
+	cfg.Mapping = cfg.Mapping.WithDefaults()
 	if err := cfg.Mapping.Validate(); err != nil {
 		return nil, err
 	}
@@ -84,7 +78,7 @@ func New(cfg Config) (*Syncer, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	return &Syncer{cfg: cfg, m: cfg.Mapping, log: cfg.Logger, cache: newCache()}, nil
+	return &Syncer{cfg: cfg, m: cfg.Mapping, obj: cfg.Mapping.Objects, log: cfg.Logger, cache: newCache()}, nil
 }
 
 func (s *Syncer) now() time.Time { return s.cfg.Clock().UTC() }

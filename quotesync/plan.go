@@ -1,7 +1,6 @@
 package quotesync
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -35,6 +34,7 @@ type plan struct {
 	products        *productPlan
 	productsRefused string
 	stage           rules.StageChange // of an existing Opportunity
+	oppFields       billsync.SObject  // mapped fields of an existing Opportunity that differ
 	unpriced        []unpriced
 	lossy           []string
 	items           []string // the quote's item ids, for the state
@@ -85,6 +85,7 @@ func planQuote(snap *snapshot, c checked, pr pricing, m *mapping.QuoteMapping, n
 	} else {
 		p.oppID = snap.opp.ID()
 		p.stage = rules.OpportunityStage(q.Status, snap.set.stages, snap.opp.Str("StageName"))
+		p.oppFields = changedFields(c.oppFields, snap.opp)
 	}
 	p.quote = buildQuote(snap, c, pr, p.status, now)
 	var err error
@@ -117,7 +118,28 @@ func buildOpportunity(snap *snapshot, c checked, pricebookID string, now time.Ti
 	if snap.org.multiCurrency && creatable(snap.org.opp, fieldCurrency) {
 		rec[fieldCurrency] = q.Currency
 	}
+	// The mapping's entries come last: one that names a field billsync
+	// sets on its own (Name, say) does so on purpose.
+	for _, f := range c.oppFields {
+		rec[f.Salesforce] = f.Value
+	}
 	return rec
+}
+
+// changedFields are the assignments whose value differs from what the
+// record holds; nil when none does.
+func changedFields(as []mapping.Assignment, have billsync.SObject) billsync.SObject {
+	var out billsync.SObject
+	for _, f := range as {
+		if sameValue(f.Value, lookup(have, f.Salesforce)) {
+			continue
+		}
+		if out == nil {
+			out = billsync.SObject{}
+		}
+		out[f.Salesforce] = f.Value
+	}
+	return out
 }
 
 // buildQuote is the Quote upsert: name (E4), mapped fields (E7, E8), and
@@ -125,9 +147,9 @@ func buildOpportunity(snap *snapshot, c checked, pricebookID string, now time.Ti
 func buildQuote(snap *snapshot, c checked, pr pricing, status string, now time.Time) billsync.SObject {
 	q := c.q
 	rec := billsync.SObject{
-		fieldQuoteExtID:         q.ID,
-		"Name":                  rules.QuoteName(q.Description, q.ID, snap.org.nameLen),
-		mapping.FieldLastSystem: mapping.LastSystemBilling,
+		snap.obj.Quote.ExternalID: q.ID,
+		"Name":                    rules.QuoteName(q.Description, q.ID, snap.org.nameLen),
+		mapping.FieldLastSystem:   mapping.LastSystemBilling,
 	}
 	for _, f := range c.fields {
 		rec[f.Salesforce] = f.Value
@@ -181,11 +203,11 @@ func planLines(snap *snapshot, c checked, pr pricing, fields []mapping.QuoteFiel
 		x, exists := have[l.ItemID]
 		if u, bad := pr.isUnpriced(l.ItemID); bad {
 			if exists {
-				lp.add(failedLine(l.ItemID, u.message(), now), x)
+				lp.add(failedLine(snap.obj.Line.ExternalID, l.ItemID, u.message(), now), x)
 			}
 			continue
 		}
-		rec, lost, err := lineRecord(l, fields, snap.org.line)
+		rec, lost, err := lineRecord(l, c.custom[l.ItemID], fields, snap.org.line, snap.obj.Line.ExternalID)
 		if err != nil {
 			return lp, lossy, err
 		}
@@ -215,30 +237,8 @@ func (lp *linePlan) add(rec billsync.SObject, x current) {
 }
 
 // failedLine marks a line's older version as not synced.
-func failedLine(itemID, msg string, now time.Time) billsync.SObject {
-	rec := billsync.SObject{fieldLineExtID: itemID, mapping.FieldLastSystem: mapping.LastSystemBilling}
+func failedLine(extID, itemID, msg string, now time.Time) billsync.SObject {
+	rec := billsync.SObject{extID: itemID, mapping.FieldLastSystem: mapping.LastSystemBilling}
 	mapping.SyncStatusFields(rec, StatusFailed, msg, now)
 	return rec
-}
-
-// lineRecord is a line's mapped fields, keyed by BillingQuoteItemId__c.
-func lineRecord(l rules.Line, fields []mapping.QuoteField, d *billsync.SObjectDescribe) (billsync.SObject, []string, error) {
-	src := billsync.Entity{
-		"itemId": l.ItemID, "offeringId": l.OfferingID, "offeringName": l.OfferingName, "productCode": l.ProductCode,
-		"productName": l.ProductName, "productType": l.ProductType, "quantity": l.Quantity.String(),
-		"unitPrice": l.UnitPrice.String(), "amendmentStatus": l.AmendmentStatus,
-	}
-	as, _, err := mapping.Apply(fields, src, fieldSet(d))
-	if err != nil {
-		return nil, nil, fmt.Errorf("quote line %s: %w", l.ItemID, err)
-	}
-	rec := billsync.SObject{fieldLineExtID: l.ItemID}
-	var lossy []string
-	for _, f := range as {
-		rec[f.Salesforce] = f.Value
-		if f.Lossy {
-			lossy = append(lossy, "line "+l.ItemID+" "+f.Billing)
-		}
-	}
-	return rec, lossy, nil
 }

@@ -16,12 +16,14 @@ import (
 
 // checked is a quote that passed validation.
 type checked struct {
-	q      billsync.Quote
-	lines  []rules.Line
-	paths  []string             // each line's billing JSON path, in Flatten's order
-	owner  rules.OwnerDecision  // of a new Quote
-	fields []mapping.Assignment // mapped Quote fields (E7, E8)
-	lossy  []string
+	q         billsync.Quote
+	lines     []rules.Line
+	paths     []string                  // each line's billing JSON path, in Flatten's order
+	owner     rules.OwnerDecision       // of a new Quote
+	fields    []mapping.Assignment      // mapped Quote fields (E7, E8)
+	oppFields []mapping.Assignment      // mapped fields of the Opportunity
+	custom    map[string]map[string]any // each item's customFields, by item id
+	lossy     []string
 	// deferred are mapping problems, reported together with the
 	// pricebook's so that one attempt names every field at fault.
 	deferred rules.ValidationErrors
@@ -47,7 +49,7 @@ func check(snap *snapshot, m *mapping.QuoteMapping) (checked, verdict) {
 	if e := currencyMismatch(snap, q); e != nil {
 		return checked{}, verdict{errs: rules.ValidationErrors{e}}
 	}
-	c := checked{q: q, lines: rules.Flatten(q), paths: linePaths(q)}
+	c := checked{q: q, lines: rules.Flatten(q), paths: linePaths(q), custom: itemCustomFields(snap.ent)}
 	if snap.quote == nil {
 		d, err := ownerOf(snap, q)
 		switch {
@@ -59,6 +61,9 @@ func check(snap *snapshot, m *mapping.QuoteMapping) (checked, verdict) {
 		c.owner = d
 	}
 	c.fields, c.lossy, c.deferred, err = mapQuote(m, snap.org, snap.ent)
+	if err == nil {
+		c.oppFields, err = mapOpportunity(m, snap.org, snap.ent)
+	}
 	if err != nil {
 		return checked{}, verdict{errs: asValidation(err)}
 	}
@@ -124,22 +129,34 @@ func mapQuote(m *mapping.QuoteMapping, org *orgShape, ent billsync.Entity) ([]ma
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	fields = guarded(fields, m.Objects.Quote.ExternalID)
 	var lossy []string
 	for _, f := range fields {
 		if f.Lossy {
 			lossy = append(lossy, f.Billing)
 		}
 	}
-	errs := missingErrors(sobjQuote, missing)
+	errs := missingErrors(m.Objects.Quote.SObject, missing)
 	for _, x := range []struct {
 		obj    string
 		fields []mapping.QuoteField
 		d      *billsync.SObjectDescribe
-	}{{sobjLine, m.Line, org.line}, {sobjProduct, m.OppProduct, org.product}} {
+	}{{m.Objects.Line.SObject, m.Line, org.line}, {m.Objects.Opportunity.SObject, m.Opportunity, org.opp},
+		{m.Objects.OppProduct.SObject, m.OppProduct, org.product}} {
 		_, missing, _ := mapping.Apply(x.fields, billsync.Entity{}, fieldSet(x.d))
 		errs = append(errs, missingErrors(x.obj, missing)...)
 	}
 	return fields, lossy, errs, nil
+}
+
+// mapOpportunity maps the quote's fields onto its Opportunity (those the
+// org has; a missing required one is among mapQuote's errors).
+func mapOpportunity(m *mapping.QuoteMapping, org *orgShape, ent billsync.Entity) ([]mapping.Assignment, error) {
+	as, _, err := mapping.Apply(m.Opportunity, ent, fieldSet(org.opp))
+	if err != nil {
+		return nil, err
+	}
+	return guarded(as, m.Objects.Opportunity.ExternalID), nil
 }
 
 func missingErrors(object string, missing []mapping.Missing) rules.ValidationErrors {

@@ -35,7 +35,7 @@ func planProducts(snap *snapshot, c checked, pr pricing, fields []mapping.QuoteF
 		if _, bad := pr.isUnpriced(l.ItemID); bad {
 			continue // logged with the line; an older product stays
 		}
-		rec, _, err := lineRecord(l, fields, snap.org.product)
+		rec, _, err := lineRecord(l, c.custom[l.ItemID], fields, snap.org.product, snap.obj.OppProduct.ExternalID)
 		if err != nil {
 			return nil, "", err
 		}

@@ -17,6 +17,7 @@ import (
 // found (a pure function each: linkOpportunity, needAccount,
 // pricesNeeded), and no write happens until all of them are done.
 type snapshot struct {
+	obj mapping.QuoteObjects
 	ent billsync.Entity
 	st  *billsync.SyncState
 	set settings
@@ -76,7 +77,7 @@ func (s *Syncer) read(ctx context.Context, ent billsync.Entity, st *billsync.Syn
 	if err != nil {
 		return nil, err
 	}
-	snap := &snapshot{ent: ent, st: st, set: set, org: org}
+	snap := &snapshot{obj: s.obj, ent: ent, st: st, set: set, org: org}
 	if snap.accountCRMID, snap.billingAccountMissing, err = s.readAccountLink(ctx, ent.Str("accountId")); err != nil {
 		return nil, err
 	}
@@ -85,7 +86,7 @@ func (s *Syncer) read(ctx context.Context, ent billsync.Entity, st *billsync.Syn
 	}
 	snap.link = linkOpportunity(ent.Str("crmOpportunityId"), snap.quote, st)
 	if isSFID(snap.link.id) {
-		if snap.opp, err = s.readOpportunity(ctx, snap.link.id, org); err != nil {
+		if snap.opp, err = s.readOpportunity(ctx, snap.link.id, org, ent); err != nil {
 			return nil, err
 		}
 	}
@@ -96,12 +97,12 @@ func (s *Syncer) read(ctx context.Context, ent billsync.Entity, st *billsync.Syn
 		}
 	}
 	if snap.quote != nil {
-		if snap.lines, err = s.readLines(ctx, snap.quote.ID(), org); err != nil {
+		if snap.lines, err = s.readLines(ctx, snap.quote.ID(), org, ent); err != nil {
 			return nil, err
 		}
 	}
 	if snap.opp != nil && !set.disableOpp {
-		if snap.products, err = s.readProducts(ctx, snap.opp.ID(), org); err != nil {
+		if snap.products, err = s.readProducts(ctx, snap.opp.ID(), org, ent); err != nil {
 			return nil, err
 		}
 	}
@@ -141,13 +142,14 @@ func (s *Syncer) readQuotes(ctx context.Context, id, orig string) (quote, origin
 	if orig != "" {
 		ids = append(ids, orig)
 	}
-	q := soql.Select("Id", "OwnerId", "OpportunityId", "Pricebook2Id", fieldQuoteExtID).From(sobjQuote).Where(soql.In(fieldQuoteExtID, ids))
+	ext := s.obj.Quote.ExternalID
+	q := soql.Select("Id", "OwnerId", "OpportunityId", "Pricebook2Id", ext).From(s.obj.Quote.SObject).Where(soql.In(ext, ids))
 	rows, err := s.cfg.CRM.Query(ctx, q.String())
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading quotes: %w", err)
 	}
 	for _, r := range rows {
-		switch ext := r.Str(fieldQuoteExtID); {
+		switch ext := r.Str(ext); {
 		case ext == id:
 			quote = r
 		case orig != "" && ext == orig:
@@ -179,12 +181,14 @@ func linkOpportunity(billingOpp string, quote billsync.SObject, st *billsync.Syn
 	return l
 }
 
-func (s *Syncer) readOpportunity(ctx context.Context, id string, org *orgShape) (billsync.SObject, error) {
+func (s *Syncer) readOpportunity(ctx context.Context, id string, org *orgShape, ent billsync.Entity) (billsync.SObject, error) {
 	fields := []string{"Id", "OwnerId", "StageName", "Pricebook2Id", "AccountId", "Account.OwnerId"}
 	if org.multiCurrency {
 		fields = append(fields, fieldCurrency)
 	}
-	return s.readOne(ctx, sobjOpportunity, fields, id)
+	fields = append(fields, writtenFields(s.m.Opportunity, org.opp)...)
+	fields = dedupeFold(append(fields, reached(s.m.Opportunity, org.opp, ent)...))
+	return s.readOne(ctx, s.obj.Opportunity.SObject, fields, id)
 }
 
 // accountOf is the Salesforce Account as the Opportunity's read showed
@@ -220,34 +224,35 @@ func (s *Syncer) readOne(ctx context.Context, object string, fields []string, id
 
 // readLines reads the Quote's lines with every field quote sync writes,
 // so that an unchanged line is not written again.
-func (s *Syncer) readLines(ctx context.Context, parentID string, org *orgShape) ([]current, error) {
-	q := soql.Select("Id", fieldLineExtID, fieldOverride, "PricebookEntryId", "PricebookEntry.ProductCode").
-		Fields(writtenFields(s.m.Line, org.line)...).
+func (s *Syncer) readLines(ctx context.Context, parentID string, org *orgShape, ent billsync.Entity) ([]current, error) {
+	q := soql.Select("Id", s.obj.Line.ExternalID, fieldOverride, "PricebookEntryId", "PricebookEntry.ProductCode").
+		Fields(writtenFields(s.m.Line, org.line)...).Fields(reached(s.m.Line, org.line, itemSources(ent)...)...).
 		Fields(mapping.FieldLastSystem, mapping.FieldSyncStatus, mapping.FieldSyncError).
-		From(sobjLine).Where(soql.Eq("QuoteId", parentID))
+		From(s.obj.Line.SObject).Where(soql.Eq("QuoteId", parentID))
 	rows, err := s.cfg.CRM.Query(ctx, q.String())
 	if err != nil {
 		return nil, fmt.Errorf("reading the quote's lines: %w", err)
 	}
-	return currents(rows), nil
+	return currents(rows, s.obj.Line.ExternalID), nil
 }
 
 // readProducts reads the Opportunity's products, likewise.
-func (s *Syncer) readProducts(ctx context.Context, oppID string, org *orgShape) ([]current, error) {
-	q := soql.Select("Id", fieldLineExtID, "PricebookEntryId", "PricebookEntry.ProductCode").
-		Fields(writtenFields(s.m.OppProduct, org.product)...).
-		From(sobjProduct).Where(soql.Eq("OpportunityId", oppID))
+func (s *Syncer) readProducts(ctx context.Context, oppID string, org *orgShape, ent billsync.Entity) ([]current, error) {
+	q := soql.Select("Id", s.obj.OppProduct.ExternalID, "PricebookEntryId", "PricebookEntry.ProductCode").
+		Fields(writtenFields(s.m.OppProduct, org.product)...).Fields(reached(s.m.OppProduct, org.product, itemSources(ent)...)...).
+		From(s.obj.OppProduct.SObject).Where(soql.Eq("OpportunityId", oppID))
 	rows, err := s.cfg.CRM.Query(ctx, q.String())
 	if err != nil {
 		return nil, fmt.Errorf("reading the Opportunity's products: %w", err)
 	}
-	return currents(rows), nil
+	return currents(rows, s.obj.OppProduct.ExternalID), nil
 }
 
-func currents(rows []billsync.SObject) []current {
+// currents are the rows read, each knowing its item by extID.
+func currents(rows []billsync.SObject, extID string) []current {
 	out := make([]current, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, current{ID: r.ID(), ItemID: r.Str(fieldLineExtID), PricebookEntryID: r.Str("PricebookEntryId"),
+		out = append(out, current{ID: r.ID(), ItemID: r.Str(extID), PricebookEntryID: r.Str("PricebookEntryId"),
 			ProductCode: r.Str("PricebookEntry.ProductCode"), Override: r.Str(fieldOverride), rec: r})
 	}
 	return out

@@ -168,7 +168,7 @@ func (s *Syncer) stageOnly(ctx context.Context, oppID, status string, set settin
 	if !isSFID(oppID) || strings.TrimSpace(set.stages[status]) == "" {
 		return "", nil
 	}
-	opp, err := s.readOne(ctx, sobjOpportunity, []string{"Id", "StageName"}, oppID)
+	opp, err := s.readOne(ctx, s.obj.Opportunity.SObject, []string{"Id", "StageName"}, oppID)
 	if err != nil || opp == nil {
 		return "", err
 	}
@@ -176,7 +176,7 @@ func (s *Syncer) stageOnly(ctx context.Context, oppID, status string, set settin
 	if !sc.Change {
 		return "", nil
 	}
-	if err := s.updateOne(ctx, sobjOpportunity, billsync.SObject{"Id": oppID, "StageName": sc.Stage}); err != nil {
+	if err := s.updateOne(ctx, s.obj.Opportunity.SObject, billsync.SObject{"Id": oppID, "StageName": sc.Stage}); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("; Opportunity %s moved to stage %q (%s applies to synced quotes in any status)",
@@ -212,7 +212,7 @@ func (s *Syncer) deleteQuote(ctx context.Context, a *attempt.Attempt) {
 		}
 	case billsync.DeleteFlag:
 		rec := billsync.SObject{"Id": st.SalesforceID, mapping.FieldDeleted: true, mapping.FieldLastSystem: mapping.LastSystemBilling}
-		if err := s.updateOne(ctx, sobjQuote, rec); err != nil {
+		if err := s.updateOne(ctx, s.obj.Quote.SObject, rec); err != nil {
 			a.FailOp(err, "update", "", st.SalesforceID)
 			return
 		}
@@ -262,7 +262,8 @@ func (s *Syncer) deleteAll(ctx context.Context, a *attempt.Attempt, billingID st
 
 // noteRefusals logs each record Salesforce refused, with its own error
 // code and message (F2).
-func noteRefusals(a *attempt.Attempt, billingID, what string, recs []billsync.SObject, res []billsync.SaveResult) []error {
+// extID names the item a record is for ("" for records of no item).
+func noteRefusals(a *attempt.Attempt, billingID, what, extID string, recs []billsync.SObject, res []billsync.SaveResult) []error {
 	var errs []error
 	for i, r := range res {
 		if i >= len(recs) {
@@ -273,7 +274,7 @@ func noteRefusals(a *attempt.Attempt, billingID, what string, recs []billsync.SO
 			continue
 		}
 		label := what
-		if item := recs[i].Str(fieldLineExtID); item != "" {
+		if item := recs[i].Str(extID); extID != "" && item != "" {
 			label += " " + item
 		}
 		a.Note(a.Entry(billsync.ObjectQuote, billingID, r.ID, "upsert", billsync.OutcomeFailed, billsync.ReasonRemoteError,

@@ -97,11 +97,12 @@ func (s *Syncer) createOpportunity(ctx context.Context, a *attempt.Attempt, snap
 	// Upsert by the quote's id where the org has the field (the SFDX
 	// source adds it): a create whose answer was lost is then found again
 	// by the retry instead of made twice.
-	if _, ok := snap.org.opp.Field(fieldOppQuoteExtID); ok {
-		rec[fieldOppQuoteExtID] = p.q.ID
-		out, err = s.cfg.CRM.Upsert(ctx, sobjOpportunity, fieldOppQuoteExtID, []billsync.SObject{rec})
+	opp := s.obj.Opportunity
+	if _, ok := snap.org.opp.Field(opp.ExternalID); ok {
+		rec[opp.ExternalID] = p.q.ID
+		out, err = s.cfg.CRM.Upsert(ctx, opp.SObject, opp.ExternalID, []billsync.SObject{rec})
 	} else {
-		out, err = s.cfg.CRM.Create(ctx, sobjOpportunity, []billsync.SObject{rec})
+		out, err = s.cfg.CRM.Create(ctx, opp.SObject, []billsync.SObject{rec})
 	}
 	if err == nil {
 		err = oneResult(out)
@@ -124,7 +125,7 @@ func (s *Syncer) upsertQuote(ctx context.Context, p *plan, res *applied) error {
 		rec["OpportunityId"] = res.oppID
 		res.summary = append(res.summary, "owner from "+string(p.ownerSource))
 	}
-	out, err := s.cfg.CRM.Upsert(ctx, sobjQuote, fieldQuoteExtID, []billsync.SObject{rec})
+	out, err := s.cfg.CRM.Upsert(ctx, s.obj.Quote.SObject, s.obj.Quote.ExternalID, []billsync.SObject{rec})
 	if err == nil {
 		err = oneResult(out)
 	}
@@ -149,11 +150,11 @@ func (s *Syncer) writeLines(ctx context.Context, a *attempt.Attempt, p *plan, re
 	}
 	recs := records(lp.writes, "QuoteId", res.sfID)
 	if len(recs) > 0 {
-		out, err := s.cfg.CRM.Upsert(ctx, sobjLine, fieldLineExtID, recs)
+		out, err := s.cfg.CRM.Upsert(ctx, s.obj.Line.SObject, s.obj.Line.ExternalID, recs)
 		if err != nil {
 			return fmt.Errorf("upserting quote lines: %w", err)
 		}
-		errs = append(errs, noteRefusals(a, p.q.ID, "quote line", recs, out)...)
+		errs = append(errs, noteRefusals(a, p.q.ID, "quote line", s.obj.Line.ExternalID, recs, out)...)
 	}
 	for _, u := range p.unpriced {
 		a.Note(a.Entry(billsync.ObjectQuote, p.q.ID, "", "create", billsync.OutcomeFailed, billsync.ReasonValidation,
@@ -188,11 +189,11 @@ func (s *Syncer) writeProducts(ctx context.Context, a *attempt.Attempt, p *plan,
 	}
 	recs := records(pp.writes, "OpportunityId", res.oppID)
 	if len(recs) > 0 {
-		out, err := s.cfg.CRM.Upsert(ctx, sobjProduct, fieldLineExtID, recs)
+		out, err := s.cfg.CRM.Upsert(ctx, s.obj.OppProduct.SObject, s.obj.OppProduct.ExternalID, recs)
 		if err != nil {
 			return fmt.Errorf("upserting Opportunity products: %w", err)
 		}
-		errs = append(errs, noteRefusals(a, p.q.ID, "Opportunity product", recs, out)...)
+		errs = append(errs, noteRefusals(a, p.q.ID, "Opportunity product", s.obj.OppProduct.ExternalID, recs, out)...)
 	}
 	phErrs, err := s.writePlaceholder(ctx, a, p, res)
 	if err != nil {
@@ -255,23 +256,39 @@ func (s *Syncer) writePlaceholder(ctx context.Context, a *attempt.Attempt, p *pl
 	}
 	rec := pp.placeholderRec
 	rec["OpportunityId"] = res.oppID
-	out, err := s.cfg.CRM.Create(ctx, sobjProduct, []billsync.SObject{rec})
+	out, err := s.cfg.CRM.Create(ctx, s.obj.OppProduct.SObject, []billsync.SObject{rec})
 	if err != nil {
 		return nil, fmt.Errorf("adding the renewal placeholder: %w", err)
 	}
-	return noteRefusals(a, p.q.ID, "renewal placeholder", []billsync.SObject{rec}, out), nil
+	return noteRefusals(a, p.q.ID, "renewal placeholder", "", []billsync.SObject{rec}, out), nil
 }
 
-// moveStage applies E9's stage change to an existing Opportunity; a new
-// one was created at its stage already.
+// moveStage applies E9's stage change, and the mapped Opportunity fields
+// that differ, to an existing Opportunity in one update; a new one was
+// created with both already.
 func (s *Syncer) moveStage(ctx context.Context, p *plan, res *applied) error {
-	if !p.stage.Change {
+	if !p.stage.Change && len(p.oppFields) == 0 {
 		return nil
 	}
-	if err := s.updateOne(ctx, sobjOpportunity, billsync.SObject{"Id": res.oppID, "StageName": p.stage.Stage}); err != nil {
+	rec := billsync.SObject{"Id": res.oppID}
+	for k, v := range p.oppFields {
+		rec[k] = v
+	}
+	if p.stage.Change {
+		rec["StageName"] = p.stage.Stage
+	}
+	if err := s.updateOne(ctx, s.obj.Opportunity.SObject, rec); err != nil {
+		if !p.stage.Change {
+			return fmt.Errorf("updating Opportunity %s: %w", res.oppID, err)
+		}
 		return fmt.Errorf("moving Opportunity %s to stage %q: %w", res.oppID, p.stage.Stage, err)
 	}
-	res.summary = append(res.summary, "Opportunity stage → "+p.stage.Stage)
+	if p.stage.Change {
+		res.summary = append(res.summary, "Opportunity stage → "+p.stage.Stage)
+	}
+	if len(p.oppFields) > 0 {
+		res.summary = append(res.summary, fmt.Sprintf("%d Opportunity fields updated", len(p.oppFields)))
+	}
 	return nil
 }
 
@@ -293,7 +310,7 @@ func (s *Syncer) markQuote(ctx context.Context, sfID, status, msg string) {
 	}
 	rec := billsync.SObject{"Id": sfID, mapping.FieldLastSystem: mapping.LastSystemBilling}
 	mapping.SyncStatusFields(rec, status, msg, s.now())
-	if err := s.updateOne(ctx, sobjQuote, rec); err != nil {
+	if err := s.updateOne(ctx, s.obj.Quote.SObject, rec); err != nil {
 		s.log.Warn("could not set the Salesforce Quote's sync status", "id", sfID, "status", status, "err", err)
 	}
 }

@@ -130,7 +130,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return r == nil || r.Idle()
 	}})
 	a.crm = crm
-	quotes, err := quotesync.New(quotesync.Config{CRM: crm, State: a.store, Billing: bill, Logger: log})
+	quotes, err := quotesync.New(quotesync.Config{CRM: crm, State: a.store, Billing: bill, Mapping: m.Quote(), Logger: log})
 	if err != nil {
 		return err
 	}

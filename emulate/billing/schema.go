@@ -103,7 +103,7 @@ var offeringSchema = map[string]fieldKind{"id": kString, "name": kString, "items
 
 var itemSchema = map[string]fieldKind{
 	"id": kString, "productCode": kString, "productName": kString, "productType": kString,
-	"quantity": kMoney, "unitPrice": kMoney, "amendmentStatus": kString,
+	"quantity": kMoney, "unitPrice": kMoney, "amendmentStatus": kString, "customFields": kObject,
 }
 
 // checkShape refuses unknown fields and values of the wrong JSON type, so

@@ -101,6 +101,7 @@ var standardPrefixes = map[string]string{
 func fText(name string, length int) *fieldDef {
 	return &fieldDef{Name: name, Type: "string", SoapType: "xsd:string", Length: length, Nillable: true, Createable: true, Updateable: true, Filterable: true}
 }
+func orgCustom(f *fieldDef) *fieldDef { f.Custom = true; return f }
 func fTextArea(name string, length int) *fieldDef {
 	f := fText(name, length)
 	f.Type, f.ExtraTypeInfo, f.Filterable = "textarea", "plaintextarea", length <= 255
@@ -214,7 +215,10 @@ func standardObjects() []*objectDef {
 			createOnly(fRef("Product2Id", "Product2", "Product2")), required(fNum("Quantity", "double", 18, 2)),
 			required(fNum("UnitPrice", "currency", 18, 2)), fNum("Discount", "percent", 5, 2), fTextArea("Description", 255),
 			fDate("ServiceDate"), readOnly(fText("LineNumber", 255)), readOnly(fNum("ListPrice", "currency", 18, 2)),
-			readOnly(fNum("Subtotal", "currency", 18, 2)), readOnly(fNum("TotalPrice", "currency", 18, 2)), fNum("SortOrder", "int", 9, 0)),
+			readOnly(fNum("Subtotal", "currency", 18, 2)), readOnly(fNum("TotalPrice", "currency", 18, 2)), fNum("SortOrder", "int", 9, 0),
+			// An org's own custom field, not billsync's (so not in the SFDX
+			// source): the quote lines' customFields mapping writes to it.
+			orgCustom(fText("Region__c", 80))),
 		mk("OpportunityLineItem", "Opportunity Product", "Opportunity Products",
 			cascade(required(createOnly(fRef("OpportunityId", "Opportunity", "Opportunity")))), createOnly(fRef("PricebookEntryId", "PricebookEntry", "PricebookEntry")),
 			createOnly(fRef("Product2Id", "Product2", "Product2")), readOnly(fText("Name", 376)),
