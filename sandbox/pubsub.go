@@ -45,9 +45,9 @@ func (s *Sandbox) startPubSub(addr string) error {
 
 func (p *pubsubServer) serve(ln net.Listener) {
 	// Plaintext (h2c): billsync reaches it with salesforce.pubsubInsecure.
-	// Replay ids are 8 bytes, as in Salesforce's samples: billsync's
-	// checkpoint holds an 8-byte id exactly.
-	srv := pubsubemu.New(p.s.SF, pubsubemu.Options{Logger: p.s.log.With("party", "salesforce-pubsub")})
+	// Replay ids are 10 bytes, as some real orgs send them, so anything
+	// that treats them as integers fails here and not in production.
+	srv := pubsubemu.New(p.s.SF, pubsubemu.Options{WideReplayIDs: true, Logger: p.s.log.With("party", "salesforce-pubsub")})
 	p.mu.Lock()
 	p.srv = srv
 	p.mu.Unlock()
