@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -114,4 +115,51 @@ func TestPubSubServe(t *testing.T) {
 	h.waitName(accs[0].ID(), "Edited during the outage")
 	h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": sfIDs[1], "Name": "Edited after the outage"})
 	h.waitName(accs[1].ID(), "Edited after the outage")
+}
+
+// TestStreamSwitchIsAGap moves a running billsync from CometD to the
+// Pub/Sub API on the same store. The stored CometD checkpoint is no
+// Pub/Sub position, so the org refuses it: billsync logs a replay gap,
+// starts a resync and follows the stream from every retained event,
+// rather than guessing a position or starting at the newest event.
+func TestStreamSwitchIsAGap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: skipped in -short mode")
+	}
+	t.Parallel()
+	stream := sandbox.StreamCometD
+	h := startHarness(t, sandbox.Options{NoApp: true, Stream: sandbox.StreamPubSub,
+		StartApp: func(ctx context.Context, ac sandbox.AppConfig, log *slog.Logger) (sandbox.App, error) {
+			ac.Stream = stream
+			return startSandboxApp(ctx, ac, log)
+		}})
+	if err := h.sb.StartApp(context.Background(), h.sb.AppAddr); err != nil {
+		t.Fatal(err)
+	}
+	h.waitReady() // on CometD
+	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "SW1", "name": "Switch", "currency": "USD"})
+	sfID := h.sfRecord("BillingAccount__c", acc.ID(), nil).ID()
+	h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": sfID, "Name": "Edited over CometD"})
+	h.waitName(acc.ID(), "Edited over CometD")
+	h.quiesce()
+	if err := h.sb.App.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	stream = sandbox.StreamPubSub
+	h.startPubSubApp()
+	h.eventually("the replay gap logged", func() (bool, string) {
+		for _, e := range h.logs(billsync.LogFilter{Outcome: billsync.OutcomeFailed}) {
+			if e.Reason == "replay_gap" {
+				return true, ""
+			}
+		}
+		return false, "no replay_gap entry"
+	})
+	h.waitStream(http.StatusOK, "1")
+	h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": sfID, "Name": "Edited over Pub/Sub"})
+	h.waitName(acc.ID(), "Edited over Pub/Sub")
+	if id, ok, err := h.app().store.ReplayID(context.Background(), runner.ChannelBillingObjectChange); err != nil || !ok || len(id) != 10 {
+		t.Errorf("checkpoint after the switch %v, %v, %v; want a 10-byte Pub/Sub replay id", id, ok, err)
+	}
 }
