@@ -210,10 +210,10 @@ type Billing interface {
 }
 
 // StreamEvent is one event from the Salesforce event stream, whatever its
-// transport (CometD now; the Pub/Sub API later).
+// transport (CometD or the Pub/Sub API).
 type StreamEvent struct {
 	Channel     string         `json:"channel"`
-	ReplayID    int64          `json:"replayId"`
+	ReplayID    ReplayID       `json:"replayId"`
 	EventUUID   string         `json:"eventUuid"`
 	CreatedDate time.Time      `json:"createdDate"`
 	CreatedByID string         `json:"createdById"`
@@ -222,21 +222,15 @@ type StreamEvent struct {
 
 // ChangeSource is the subscriber's mode seam (C1): platform-event mode
 // now, Change Data Capture later. Subscribe delivers the events of channel
-// after replayFrom (-1: new only, -2: all retained) to handle, one at a
+// after replayFrom (or ReplayNew, ReplayAll) to handle, one at a
 // time, in replay order, until ctx ends or handle fails. It re-handshakes
 // and resubscribes from the last handled event on its own after dropped
 // connections. When the org no longer holds replayFrom it returns an error
 // wrapping ErrReplayGap.
 type ChangeSource interface {
-	Subscribe(ctx context.Context, channel string, replayFrom int64, handle func(context.Context, StreamEvent) error) error
+	Subscribe(ctx context.Context, channel string, replayFrom ReplayID, handle func(context.Context, StreamEvent) error) error
 }
 
 // ErrReplayGap means the stored replay id fell out of the org's retention
 // window: events may have been missed and a resync is due (C5).
 var ErrReplayGap = errors.New("replay id no longer held by the org")
-
-// Replay positions of the streaming API.
-const (
-	ReplayNew int64 = -1 // only events published from now on
-	ReplayAll int64 = -2 // every retained event
-)

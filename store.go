@@ -74,11 +74,12 @@ type Queue interface {
 	// transaction, so a crash between the two loses nothing and applies
 	// nothing twice. c may be nil to advance the checkpoint only (an event
 	// that needs no work).
-	EnqueueStreamEvent(ctx context.Context, channel string, replayID int64, c *Change) (dup bool, err error)
-	// ReplayID returns the stored checkpoint of channel (ok false if none).
-	ReplayID(ctx context.Context, channel string) (replayID int64, ok bool, err error)
-	// SetReplayID moves the checkpoint (used to restart at -1/-2 after a gap).
-	SetReplayID(ctx context.Context, channel string, replayID int64) error
+	EnqueueStreamEvent(ctx context.Context, channel string, replayID ReplayID, c *Change) (dup bool, err error)
+	// ReplayID returns the stored checkpoint of channel (ok false if none),
+	// byte for byte as it was stored.
+	ReplayID(ctx context.Context, channel string) (replayID ReplayID, ok bool, err error)
+	// SetReplayID moves the checkpoint (used to restart at ReplayAll after a gap).
+	SetReplayID(ctx context.Context, channel string, replayID ReplayID) error
 
 	// Claim leases up to max changes, each the head of its partition,
 	// whose retry time has come. Leases of changes claimed earlier and not

@@ -103,7 +103,27 @@ type SalesforceConfig struct {
 	// ClientSecretFile and PasswordFile name files holding the secrets.
 	ClientSecretFile string `yaml:"clientSecretFile"`
 	PasswordFile     string `yaml:"passwordFile"`
+
+	// Stream is how billsync hears Salesforce's change events: "pubsub"
+	// (the gRPC Pub/Sub API, Salesforce's recommendation) or "cometd" (the
+	// Streaming API: Government Cloud, or networks that block PubSubAddr).
+	Stream string `yaml:"stream"`
+	// PubSubAddr is the Pub/Sub API's host:port; Salesforce serves it on
+	// 7443 and 443.
+	PubSubAddr string `yaml:"pubsubAddr"`
+	// PubSubInsecure speaks plaintext gRPC to PubSubAddr: for the local
+	// emulator only, never a real org.
+	PubSubInsecure bool `yaml:"pubsubInsecure"`
 }
+
+// The change-event transports salesforce.stream names.
+const (
+	StreamPubSub = "pubsub"
+	StreamCometD = "cometd"
+)
+
+// DefaultPubSubAddr is Salesforce's global Pub/Sub API endpoint.
+const DefaultPubSubAddr = "api.pubsub.salesforce.com:7443"
 
 // BillingConfig says which billing platform to sync with and how to reach it.
 type BillingConfig struct {
@@ -191,8 +211,9 @@ func DefaultConfig() Config {
 		APIBudgetShare:    0.9,
 		BatchWait:         50 * time.Millisecond,
 		LogRetention:      30 * 24 * time.Hour,
-		Salesforce:        SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0"},
-		Billing:           BillingConfig{Platform: billsync.PlatformContract, PollInterval: time.Minute},
+		Salesforce: SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0",
+			Stream: StreamPubSub, PubSubAddr: DefaultPubSubAddr},
+		Billing: BillingConfig{Platform: billsync.PlatformContract, PollInterval: time.Minute},
 		Alerts: AlertsConfig{Interval: 15 * time.Second, StreamDownFor: time.Minute, PendingAge: 15 * time.Minute,
 			DeadLetterWindow: 15 * time.Minute, BudgetShare: 0.8},
 	}
@@ -242,6 +263,9 @@ func ApplyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Salesforce.Password, "BILLSYNC_SALESFORCE_PASSWORD")
 	str(&cfg.Salesforce.PrivateKeyFile, "BILLSYNC_SALESFORCE_PRIVATE_KEY_FILE")
 	str(&cfg.Salesforce.APIVersion, "BILLSYNC_SALESFORCE_API_VERSION")
+	str(&cfg.Salesforce.Stream, "BILLSYNC_SALESFORCE_STREAM")
+	str(&cfg.Salesforce.PubSubAddr, "BILLSYNC_SALESFORCE_PUBSUB_ADDR")
+	parsed(&cfg.Salesforce.PubSubInsecure, getenv("BILLSYNC_SALESFORCE_PUBSUB_INSECURE"), strconv.ParseBool)
 	str(&cfg.Billing.Platform, "BILLSYNC_BILLING_PLATFORM")
 	str(&cfg.Billing.URL, "BILLSYNC_BILLING_URL")
 	str(&cfg.Billing.RecordURL, "BILLSYNC_BILLING_RECORD_URL")
@@ -305,6 +329,13 @@ func (c Config) Validate() error {
 		need(c.Salesforce.PrivateKeyFile, "salesforce.privateKeyFile")
 	default:
 		return fmt.Errorf("config: salesforce.grant %q: want password, client_credentials or jwt", c.Salesforce.Grant)
+	}
+	switch c.Salesforce.Stream {
+	case StreamPubSub:
+		need(c.Salesforce.PubSubAddr, "salesforce.pubsubAddr")
+	case StreamCometD:
+	default:
+		return fmt.Errorf("config: salesforce.stream %q: want pubsub or cometd", c.Salesforce.Stream)
 	}
 	switch c.Billing.Platform {
 	case billsync.PlatformStripe, billsync.PlatformM3ter, billsync.PlatformMonetizeNow:

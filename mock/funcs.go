@@ -24,19 +24,19 @@ var (
 
 // ChangeSource is a mock of billsync.ChangeSource.
 type ChangeSource struct {
-	SubscribeFn func(ctx context.Context, channel string, replayFrom int64, handle func(context.Context, billsync.StreamEvent) error) error
+	SubscribeFn func(ctx context.Context, channel string, replayFrom billsync.ReplayID, handle func(context.Context, billsync.StreamEvent) error) error
 }
 
-func (s *ChangeSource) Subscribe(ctx context.Context, channel string, replayFrom int64, handle func(context.Context, billsync.StreamEvent) error) error {
+func (s *ChangeSource) Subscribe(ctx context.Context, channel string, replayFrom billsync.ReplayID, handle func(context.Context, billsync.StreamEvent) error) error {
 	return s.SubscribeFn(ctx, channel, replayFrom, handle)
 }
 
 // Queue is a mock of billsync.Queue.
 type Queue struct {
 	EnqueueFn            func(ctx context.Context, changes ...*billsync.Change) ([]bool, error)
-	EnqueueStreamEventFn func(ctx context.Context, channel string, replayID int64, c *billsync.Change) (bool, error)
-	ReplayIDFn           func(ctx context.Context, channel string) (int64, bool, error)
-	SetReplayIDFn        func(ctx context.Context, channel string, replayID int64) error
+	EnqueueStreamEventFn func(ctx context.Context, channel string, replayID billsync.ReplayID, c *billsync.Change) (bool, error)
+	ReplayIDFn           func(ctx context.Context, channel string) (billsync.ReplayID, bool, error)
+	SetReplayIDFn        func(ctx context.Context, channel string, replayID billsync.ReplayID) error
 	ClaimFn              func(ctx context.Context, max int, lease time.Duration) ([]billsync.Change, error)
 	ClaimRunsFn          func(ctx context.Context, max, perRun int, lease time.Duration) ([][]billsync.Change, error)
 	ReleaseFn            func(ctx context.Context, ids ...int64) error
@@ -53,15 +53,15 @@ func (q *Queue) Enqueue(ctx context.Context, changes ...*billsync.Change) ([]boo
 	return q.EnqueueFn(ctx, changes...)
 }
 
-func (q *Queue) EnqueueStreamEvent(ctx context.Context, channel string, replayID int64, c *billsync.Change) (bool, error) {
+func (q *Queue) EnqueueStreamEvent(ctx context.Context, channel string, replayID billsync.ReplayID, c *billsync.Change) (bool, error) {
 	return q.EnqueueStreamEventFn(ctx, channel, replayID, c)
 }
 
-func (q *Queue) ReplayID(ctx context.Context, channel string) (int64, bool, error) {
+func (q *Queue) ReplayID(ctx context.Context, channel string) (billsync.ReplayID, bool, error) {
 	return q.ReplayIDFn(ctx, channel)
 }
 
-func (q *Queue) SetReplayID(ctx context.Context, channel string, replayID int64) error {
+func (q *Queue) SetReplayID(ctx context.Context, channel string, replayID billsync.ReplayID) error {
 	return q.SetReplayIDFn(ctx, channel, replayID)
 }
 

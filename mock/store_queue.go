@@ -17,7 +17,7 @@ type queue struct {
 	items  []*item // queued changes, ascending ids
 	seen   map[string]bool
 	dead   []billsync.DeadLetter
-	replay map[string]int64
+	replay map[string]billsync.ReplayID
 }
 
 type item struct {
@@ -77,9 +77,9 @@ func (s *Store) Enqueue(ctx context.Context, changes ...*billsync.Change) ([]boo
 
 // EnqueueStreamEvent stores c (which may be nil) and moves the channel's
 // checkpoint, both or neither.
-func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID int64, c *billsync.Change) (bool, error) {
-	if channel == "" {
-		return false, billsync.Errorf(billsync.EINVALID, "stream channel is empty")
+func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID billsync.ReplayID, c *billsync.Change) (bool, error) {
+	if err := checkReplay(channel, replayID); err != nil {
+		return false, err
 	}
 	if c != nil {
 		if err := checkChange(c); err != nil {
@@ -96,25 +96,38 @@ func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID
 	return dup, nil
 }
 
-func (s *Store) setReplayLocked(channel string, replayID int64) {
-	if s.queue.replay == nil {
-		s.queue.replay = map[string]int64{}
+// checkReplay refuses what the SQL stores refuse.
+func checkReplay(channel string, replayID billsync.ReplayID) error {
+	if channel == "" {
+		return billsync.Errorf(billsync.EINVALID, "stream channel is empty")
 	}
-	s.queue.replay[channel] = replayID
+	if len(replayID) == 0 {
+		return billsync.Errorf(billsync.EINVALID, "stream replay id is empty")
+	}
+	return nil
 }
 
-// ReplayID returns a channel's checkpoint.
-func (s *Store) ReplayID(ctx context.Context, channel string) (int64, bool, error) {
+// setReplayLocked keeps a copy: the caller's slice is its own, as a
+// database's copy would be.
+func (s *Store) setReplayLocked(channel string, replayID billsync.ReplayID) {
+	if s.queue.replay == nil {
+		s.queue.replay = map[string]billsync.ReplayID{}
+	}
+	s.queue.replay[channel] = slices.Clone(replayID)
+}
+
+// ReplayID returns a copy of a channel's checkpoint.
+func (s *Store) ReplayID(ctx context.Context, channel string) (billsync.ReplayID, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id, ok := s.queue.replay[channel]
-	return id, ok, nil
+	return slices.Clone(id), ok, nil
 }
 
 // SetReplayID moves a channel's checkpoint.
-func (s *Store) SetReplayID(ctx context.Context, channel string, replayID int64) error {
-	if channel == "" {
-		return billsync.Errorf(billsync.EINVALID, "stream channel is empty")
+func (s *Store) SetReplayID(ctx context.Context, channel string, replayID billsync.ReplayID) error {
+	if err := checkReplay(channel, replayID); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

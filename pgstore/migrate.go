@@ -16,12 +16,13 @@ import (
 // Replicas starting together migrate once: the run holds a session
 // advisory lock, so the others wait, then find nothing to do.
 var types = sqlstore.SchemaTypes{
-	Identity: "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
-	Int64:    "bigint",
-	Int32:    "integer",
-	Text:     "text",
-	Bytes:    "bytea",
-	JSON:     "jsonb",
+	Identity:  "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+	Int64:     "bigint",
+	Int32:     "integer",
+	Text:      "text",
+	Bytes:     "bytea",
+	JSON:      "jsonb",
+	BigEndian: "int8send(%s)",
 }
 
 // migrateLockKey names the session advisory lock a migration run holds.

@@ -256,8 +256,8 @@ func (l *Listener) subscribe(ctx context.Context) error {
 // gap handles a replay id the org no longer holds (C5): it is logged, the
 // subscription restarts from every retained event (repeats are dropped by
 // their EventUuid), and a resync is started for what may have been lost.
-func (l *Listener) gap(ctx context.Context, from int64, cause error) {
-	l.cfg.Logger.Error("replay id no longer held by the org; replaying all retained events and starting a resync", "replayId", from, "err", cause)
+func (l *Listener) gap(ctx context.Context, from billsync.ReplayID, cause error) {
+	l.cfg.Logger.Error("replay id no longer held by the org; replaying all retained events and starting a resync", "replayId", from.String(), "err", cause)
 	if l.cfg.Log != nil {
 		_ = l.cfg.Log.AppendLog(ctx, billsync.LogEntry{
 			Time: l.cfg.Clock().UTC(), Direction: billsync.ToBilling, Operation: "subscribe",
@@ -320,7 +320,7 @@ func (l *Listener) changeOf(ctx context.Context, ev billsync.StreamEvent) *bills
 	changeType, _ := ev.Payload["ChangeType__c"].(string)
 	om, ok := l.cfg.Mapping.BySObject(objName)
 	if !ok || recordID == "" {
-		l.cfg.Logger.Warn("ignoring an event for an unmapped object", "object", objName, "record", recordID, "replayId", ev.ReplayID)
+		l.cfg.Logger.Warn("ignoring an event for an unmapped object", "object", objName, "record", recordID, "replayId", ev.ReplayID.String())
 		return nil
 	}
 	op, err := billsync.ParseOp(changeType)
@@ -337,7 +337,9 @@ func (l *Listener) changeOf(ctx context.Context, ev billsync.StreamEvent) *bills
 	payload, _ := json.Marshal(ev.Payload)
 	eventID := ev.EventUUID
 	if eventID == "" {
-		eventID = ev.Channel + ":" + jsonInt(ev.ReplayID)
+		// An 8-byte id reads as the integer it was before replay ids
+		// became bytes, so a replayed CometD event keeps its event id.
+		eventID = ev.Channel + ":" + ev.ReplayID.String()
 	}
 	occurred := ev.CreatedDate
 	if occurred.IsZero() {
@@ -347,9 +349,4 @@ func (l *Listener) changeOf(ctx context.Context, ev billsync.StreamEvent) *bills
 		Partition: part, Source: billsync.SideSalesforce, Object: om.Type, Op: op, RecordID: recordID,
 		EventID: "event:" + eventID, Payload: payload, OccurredAt: occurred.UTC(), EnqueuedAt: l.cfg.Clock().UTC(),
 	}
-}
-
-func jsonInt(n int64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }

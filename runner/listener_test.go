@@ -17,8 +17,21 @@ import (
 var listenNow = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
 func event(replay int64, object, record, changeType string, created time.Time) billsync.StreamEvent {
-	return billsync.StreamEvent{Channel: ChannelBillingObjectChange, ReplayID: replay, EventUUID: fmt.Sprintf("uuid-%d", replay), CreatedDate: created,
+	return billsync.StreamEvent{Channel: ChannelBillingObjectChange, ReplayID: billsync.ReplayInt(replay), EventUUID: fmt.Sprintf("uuid-%d", replay), CreatedDate: created,
 		Payload: map[string]any{"ObjectType__c": object, "RecordId__c": record, "ChangeType__c": changeType}}
+}
+
+// replayAll is billsync.ReplayAll as an integer, as source records it.
+const replayAll = -2
+
+// checkpoint is the stored replay id as an integer (-99 when none).
+func checkpoint(ctx context.Context, q billsync.Queue) int64 {
+	id, ok, err := q.ReplayID(ctx, ChannelBillingObjectChange)
+	if err != nil || !ok {
+		return -99
+	}
+	n, _ := id.Int()
+	return n
 }
 
 // source is a ChangeSource that delivers scripted events on each
@@ -26,15 +39,16 @@ func event(replay int64, object, record, changeType string, created time.Time) b
 // the script says). It records what each subscription asked for.
 type source struct {
 	mu     sync.Mutex
-	from   []int64
+	from   []int64 // each subscription's position as an integer (CometD's)
 	script []func(ctx context.Context, handle func(context.Context, billsync.StreamEvent) error) error
 }
 
 func (s *source) mock() *mock.ChangeSource {
-	return &mock.ChangeSource{SubscribeFn: func(ctx context.Context, channel string, from int64, handle func(context.Context, billsync.StreamEvent) error) error {
+	return &mock.ChangeSource{SubscribeFn: func(ctx context.Context, channel string, from billsync.ReplayID, handle func(context.Context, billsync.StreamEvent) error) error {
 		s.mu.Lock()
 		n := len(s.from)
-		s.from = append(s.from, from)
+		n64, _ := from.Int()
+		s.from = append(s.from, n64)
 		var step func(context.Context, func(context.Context, billsync.StreamEvent) error) error
 		if n < len(s.script) {
 			step = s.script[n]
@@ -101,7 +115,7 @@ func TestListenerQueuesEventsWithCheckpoint(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := mock.NewStore()
-	must(t, store.SetReplayID(ctx, ChannelBillingObjectChange, 41))
+	must(t, store.SetReplayID(ctx, ChannelBillingObjectChange, billsync.ReplayInt(41)))
 	must(t, store.PutSyncState(ctx, &billsync.SyncState{Object: billsync.ObjectBalance, BillingID: "bal_1", SalesforceID: "a02000000000001AAA", AccountID: "acc_1"}))
 	unnamed := event(44, "BillingAccount__c", "a01000000000009AAA", "UPDATE", time.Time{})
 	unnamed.EventUUID = ""
@@ -121,7 +135,7 @@ func TestListenerQueuesEventsWithCheckpoint(t *testing.T) {
 	// The wake-up follows the stored change: the third one means the last
 	// event was handled.
 	eventually(t, "three wake-ups", func() bool { return len(wakes) == 3 })
-	if id, _, _ := store.ReplayID(ctx, ChannelBillingObjectChange); id != 45 {
+	if id := checkpoint(ctx, store); id != 45 {
 		t.Fatalf("checkpoint %d, want 45", id)
 	}
 	if got := src.subscriptions(); len(got) != 1 || got[0] != 41 {
@@ -167,9 +181,9 @@ func TestListenerFirstStartSkipsOlderEvents(t *testing.T) {
 	)}}
 	l := NewListener(ListenerConfig{Source: src.mock(), Queue: store, State: store, Meta: store, Clock: func() time.Time { return listenNow }})
 	stop := runListener(t, l)
-	eventually(t, "checkpoint 2", func() bool { id, _, _ := store.ReplayID(ctx, ChannelBillingObjectChange); return id == 2 })
+	eventually(t, "checkpoint 2", func() bool { id := checkpoint(ctx, store); return id == 2 })
 	stop()
-	if got := src.subscriptions(); len(got) != 1 || got[0] != billsync.ReplayAll {
+	if got := src.subscriptions(); len(got) != 1 || got[0] != replayAll {
 		t.Fatalf("first subscription from %v, want every retained event", got)
 	}
 	if q := store.Queued(); len(q) != 1 || q[0].RecordID != "a01000000000002AAA" {
@@ -186,7 +200,7 @@ func TestListenerFirstStartSkipsOlderEvents(t *testing.T) {
 	src2 := &source{script: src.script}
 	l2 := NewListener(ListenerConfig{Source: src2.mock(), Queue: store2, State: store2, Meta: store2, Clock: func() time.Time { return listenNow.Add(time.Hour) }})
 	runListener(t, l2)
-	eventually(t, "checkpoint 2 again", func() bool { id, _, _ := store2.ReplayID(ctx, ChannelBillingObjectChange); return id == 2 })
+	eventually(t, "checkpoint 2 again", func() bool { id := checkpoint(ctx, store2); return id == 2 })
 	if q := store2.Queued(); len(q) != 1 {
 		t.Fatalf("queued %+v", q)
 	}
@@ -198,7 +212,7 @@ func TestListenerReplayGap(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := mock.NewStore()
-	must(t, store.SetReplayID(ctx, ChannelBillingObjectChange, 500))
+	must(t, store.SetReplayID(ctx, ChannelBillingObjectChange, billsync.ReplayInt(500)))
 	src := &source{script: []func(context.Context, func(context.Context, billsync.StreamEvent) error) error{
 		fail(fmt.Errorf("handshake: %w", billsync.ErrReplayGap)),
 		deliver(event(7, "BillingAccount__c", "a01000000000001AAA", "UPDATE", listenNow)),
@@ -213,12 +227,57 @@ func TestListenerReplayGap(t *testing.T) {
 		t.Fatal("no resync started after the gap")
 	}
 	eventually(t, "the replayed event queued", func() bool { return len(store.Queued()) == 1 })
-	if got := src.subscriptions(); len(got) != 2 || got[0] != 500 || got[1] != billsync.ReplayAll {
+	if got := src.subscriptions(); len(got) != 2 || got[0] != 500 || got[1] != replayAll {
 		t.Fatalf("subscriptions from %v, want 500 then every retained event", got)
 	}
 	logs := store.LogEntries()
 	if len(logs) != 1 || logs[0].Reason != "replay_gap" || logs[0].ErrorCode != "REPLAY_ID_INVALID" || logs[0].Outcome != billsync.OutcomeFailed {
 		t.Fatalf("sync log %+v", logs)
+	}
+}
+
+// C5: a Pub/Sub replay id is opaque bytes of any length; the listener
+// stores it byte for byte with its change and resubscribes from exactly
+// those bytes, never from an integer cut out of them.
+func TestListenerKeepsOpaqueReplayIDs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := mock.NewStore()
+	wide := billsync.ReplayID{0, 0, 0, 0, 0, 16, 219, 77, 0, 0}
+	must(t, store.SetReplayID(ctx, ChannelBillingObjectChange, billsync.ReplayID{0, 0, 0, 0, 0, 16, 219, 76, 0, 0}))
+	ev := event(0, "BillingAccount__c", "a01000000000001AAA", "UPDATE", listenNow)
+	ev.ReplayID, ev.EventUUID = wide, ""
+	var mu sync.Mutex
+	var froms []billsync.ReplayID
+	src := &mock.ChangeSource{SubscribeFn: func(ctx context.Context, _ string, from billsync.ReplayID, handle func(context.Context, billsync.StreamEvent) error) error {
+		mu.Lock()
+		froms = append(froms, from)
+		n := len(froms)
+		mu.Unlock()
+		if n == 1 {
+			if err := handle(ctx, ev); err != nil {
+				return err
+			}
+			return errors.New("stream dropped") // the listener resubscribes
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+	l := NewListener(ListenerConfig{Source: src, Queue: store, State: store, Clock: func() time.Time { return listenNow }, RetryWait: time.Millisecond})
+	runListener(t, l)
+	eventually(t, "the resubscription", func() bool { mu.Lock(); defer mu.Unlock(); return len(froms) == 2 })
+	if got, _, _ := store.ReplayID(ctx, ChannelBillingObjectChange); !got.Equal(wide) {
+		t.Fatalf("checkpoint %x, want %x", []byte(got), []byte(wide))
+	}
+	mu.Lock()
+	again := froms[1]
+	mu.Unlock()
+	if !again.Equal(wide) {
+		t.Fatalf("resubscribed from %x, want %x", []byte(again), []byte(wide))
+	}
+	q := store.Queued()
+	if len(q) != 1 || q[0].EventID != "event:"+ChannelBillingObjectChange+":0x000000000010db4d0000" {
+		t.Fatalf("queued %+v", q)
 	}
 }
 

@@ -66,6 +66,10 @@ type AppConfig struct {
 	ClientID, ClientSecret string // the emulator's connected app
 	Username, Password     string // the integration user
 	APIVersion             string
+	// Stream is salesforce.stream; PubSubAddr the emulator's Pub/Sub API,
+	// which speaks plaintext gRPC (salesforce.pubsubInsecure).
+	Stream     string
+	PubSubAddr string
 
 	BillingPlatform string // "" is the billing contract
 	BillingURL      string
@@ -101,6 +105,11 @@ type Options struct {
 	// Billing is the billing platform the sandbox emulates: "contract"
 	// (the default) or "stripe".
 	Billing string
+	// Stream is how billsync hears Salesforce: "cometd" (the default) or
+	// "pubsub", which serves the emulator's Pub/Sub API on PubSubAddr
+	// ("" picks a free port) beside the REST one.
+	Stream     string
+	PubSubAddr string
 }
 
 // Sandbox is the emulated Salesforce org, the emulated billing platform
@@ -119,11 +128,15 @@ type Sandbox struct {
 	SFFaults, BillingFaults *faults.Injector
 	Demo                    *sfemu.Demo
 	AppAddr                 string // where billsync listens (or will, with NoApp)
+	// PubSubAddr is where the emulator's Pub/Sub API listens; "" unless
+	// Options.Stream is pubsub.
+	PubSubAddr string
 
 	opts          Options
 	log           *slog.Logger
 	webhookSecret string // what billsync verifies billing webhooks with
 	servers       []*http.Server
+	pubsub        *pubsubServer // nil unless Options.Stream is pubsub
 	cancel        context.CancelFunc
 }
 
@@ -181,6 +194,17 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error
 	s.serve(sfLn, sfHandler)
 	if s.Demo, err = s.SF.SeedDemo(); err != nil {
 		return fail(err)
+	}
+	switch opts.Stream {
+	case "", StreamCometD:
+	case StreamPubSub:
+		if err := s.startPubSub(opts.PubSubAddr); err != nil {
+			billLn.Close()
+			return fail(err)
+		}
+	default:
+		billLn.Close()
+		return fail(fmt.Errorf("sandbox: stream %q: want cometd or pubsub", opts.Stream))
 	}
 
 	switch opts.Billing {
@@ -258,6 +282,10 @@ func (s *Sandbox) AppConfig(addr string) AppConfig {
 		Username: sfemu.IntegrationUsername, Password: sfemu.IntegrationPassword, APIVersion: "62.0",
 		BillingURL: s.BillingURL, BillingToken: BillingToken, WebhookSecret: s.webhookSecret,
 		AdminName: AdminName, AdminToken: AdminToken,
+		Stream: StreamCometD,
+	}
+	if s.pubsub != nil {
+		ac.Stream, ac.PubSubAddr = StreamPubSub, s.PubSubAddr
 	}
 	switch {
 	case s.Stripe != nil:
@@ -304,6 +332,9 @@ func (s *Sandbox) Close() error {
 	}
 	if s.cancel != nil {
 		s.cancel()
+	}
+	if s.pubsub != nil {
+		s.pubsub.stop()
 	}
 	for _, srv := range s.servers {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -368,7 +399,8 @@ billsync sandbox is running. Press Ctrl-C to stop.
 
   billsync          {{.App}}   (webhooks: {{.App}}{{.WebhookPath}}, admin API: {{.App}}/api/v1/)
   Salesforce (emu)  {{.SF}}
-  {{.Platform}} (emu){{.Pad}}{{.Billing}}
+{{with .PubSub}}  Pub/Sub API (emu) {{.}}   (gRPC, plaintext)
+{{end}}  {{.Platform}} (emu){{.Pad}}{{.Billing}}
   state             {{.Data}}
 
 Credentials (sandbox only):
@@ -413,7 +445,7 @@ func (s *Sandbox) WriteBanner(w io.Writer) error {
 		"TryBilling": try,
 		"Platform":   v["Platform"], "Pad": v["Pad"], "WebhookPath": v["WebhookPath"], "TokenName": v["TokenName"],
 		"SecretName": v["SecretName"], "ListPath": v["ListPath"],
-		"App": s.AppURL(), "SF": s.SFURL, "Billing": s.BillingURL, "Data": s.opts.Data,
+		"App": s.AppURL(), "SF": s.SFURL, "PubSub": s.PubSubAddr, "Billing": s.BillingURL, "Data": s.opts.Data,
 		"AdminToken": AdminToken, "AdminName": AdminName, "BillingToken": ac.BillingToken,
 		"WebhookSecret": ac.WebhookSecret, "ClientID": sfemu.DefaultClientID, "ClientSecret": sfemu.DefaultClientSecret,
 		"IntUser": sfemu.IntegrationUsername, "IntPass": sfemu.IntegrationPassword,

@@ -14,6 +14,8 @@ var types = sqlstore.SchemaTypes{
 	Text:     "TEXT",
 	Bytes:    "BLOB",
 	JSON:     "TEXT",
+	// printf's %X of a negative integer is its 64-bit two's complement.
+	BigEndian: "unhex(printf('%%016X', %s))",
 }
 
 // migrations lists the schema's migrations in SQLite's types.

@@ -55,7 +55,7 @@ func TestOpenCreatesDirsAndReopens(t *testing.T) {
 	if _, err := s.SetSetting(ctx, billsync.KeySyncEnabled, json.RawMessage(`false`), "cli"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetReplayID(ctx, "/event/X", 42); err != nil {
+	if err := s.SetReplayID(ctx, "/event/X", billsync.ReplayInt(42)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -83,8 +83,8 @@ func TestOpenCreatesDirsAndReopens(t *testing.T) {
 	if err != nil || len(settings) != 1 || string(settings[0].Value) != "false" {
 		t.Errorf("settings after reopen = %+v, %v", settings, err)
 	}
-	if id, ok, err := s.ReplayID(ctx, "/event/X"); err != nil || !ok || id != 42 {
-		t.Errorf("replay id after reopen = %d, %v, %v", id, ok, err)
+	if id, ok, err := s.ReplayID(ctx, "/event/X"); err != nil || !ok || !id.Equal(billsync.ReplayInt(42)) {
+		t.Errorf("replay id after reopen = %x, %v, %v", id, ok, err)
 	}
 }
 

@@ -32,11 +32,17 @@ const fixtureTime = int64(1_700_000_000_000_000_000)
 // fixture is data written by the SQL of the schema version it first
 // appeared in, and what the latest store must read back from it.
 type fixture struct {
-	since  int // the schema version whose tables the rows need
+	since int // the schema version whose tables the rows need
+	// until is the last version whose tables take the rows as written (a
+	// later one changed a column's type); 0 for every version since.
+	until  int
 	name   string
 	insert []string
 	check  func(t *testing.T, s billsync.Store)
 }
+
+// at reports whether the fixture's rows go into a store at version k.
+func (f fixture) at(k int) bool { return f.since <= k && (f.until == 0 || k <= f.until) }
 
 // Upgrades builds a store at every earlier schema version with the
 // older migrations themselves (1..k, recorded as Open records them), fills
@@ -64,7 +70,7 @@ func Upgrades(t *testing.T, e UpgradeEngine) {
 			db, open := e.Fresh(t)
 			applyMigrations(t, db, e.Migrations[:k])
 			for _, f := range fixtures {
-				if f.since > k {
+				if !f.at(k) {
 					continue
 				}
 				for _, q := range f.insert {
@@ -84,7 +90,7 @@ func Upgrades(t *testing.T, e UpgradeEngine) {
 				t.Fatalf("after the upgrade: schema version %d, %v; want %d", v, err, latest)
 			}
 			for _, f := range fixtures {
-				if f.since <= k {
+				if f.at(k) {
 					t.Run(f.name, func(t *testing.T) { f.check(t, s) })
 				}
 			}
@@ -269,14 +275,25 @@ var fixtures = []fixture{
 			t.Fatalf("dead letters %+v, %v", ds, err)
 		}
 	}},
-	{since: 1, name: "checkpoint_and_meta", insert: []string{
+	{since: 1, until: 5, name: "integer_checkpoints", insert: []string{
+		// Replay ids were integers until version 6: a CometD id, a
+		// checkpoint reset to every retained event after a gap, and one
+		// past 2^53. Each reads back as its 8 big-endian bytes.
 		fmt.Sprintf(`INSERT INTO stream_checkpoints (channel, replay_id, updated_at) VALUES ('/event/BillingObjectChange__e', 4242, %d)`, fixtureTime),
+		fmt.Sprintf(`INSERT INTO stream_checkpoints (channel, replay_id, updated_at) VALUES ('/event/Gap__e', -2, %d)`, fixtureTime),
+		fmt.Sprintf(`INSERT INTO stream_checkpoints (channel, replay_id, updated_at) VALUES ('/event/Big__e', 9007199254740993, %d)`, fixtureTime),
+	}, check: func(t *testing.T, s billsync.Store) {
+		for ch, want := range map[string]billsync.ReplayID{"/event/BillingObjectChange__e": billsync.ReplayInt(4242),
+			"/event/Gap__e": billsync.ReplayAll, "/event/Big__e": billsync.ReplayInt(9007199254740993)} {
+			id, ok, err := s.ReplayID(context.Background(), ch)
+			if err != nil || !ok || !id.Equal(want) {
+				t.Fatalf("replay id of %s %v, %v, %v; want %v", ch, id, ok, err, want)
+			}
+		}
+	}},
+	{since: 1, name: "meta", insert: []string{
 		`INSERT INTO meta (key, value) VALUES ('binding.salesforce_org', '00D000000000001AAA')`,
 	}, check: func(t *testing.T, s billsync.Store) {
-		id, ok, err := s.ReplayID(context.Background(), "/event/BillingObjectChange__e")
-		if err != nil || !ok || id != 4242 {
-			t.Fatalf("replay id %d, %v, %v", id, ok, err)
-		}
 		v, ok, err := s.Meta(context.Background(), billsync.MetaSalesforceOrg)
 		if err != nil || !ok || v != "00D000000000001AAA" {
 			t.Fatalf("meta %q, %v, %v", v, ok, err)
@@ -332,5 +349,23 @@ var fixtures = []fixture{
 			}
 		}
 		t.Fatalf("the approved run's change was not queued: %+v", claimed)
+	}},
+	{since: 6, name: "replay_bytes", insert: []string{
+		// An opaque Pub/Sub replay id; printable bytes, so one literal
+		// means the same bytes to both engines.
+		fmt.Sprintf(`INSERT INTO stream_checkpoints (channel, replay_id, updated_at) VALUES ('/event/Opaque__e', 'replay:0001', %d)`, fixtureTime),
+	}, check: func(t *testing.T, s billsync.Store) {
+		ctx := context.Background()
+		id, ok, err := s.ReplayID(ctx, "/event/Opaque__e")
+		if err != nil || !ok || string(id) != "replay:0001" {
+			t.Fatalf("replay id %q, %v, %v", id, ok, err)
+		}
+		next := billsync.ReplayID{0, 0, 0, 0, 0, 43, 167, 43, 0, 0}
+		if _, err := s.EnqueueStreamEvent(ctx, "/event/Opaque__e", next, nil); err != nil {
+			t.Fatal(err)
+		}
+		if id, _, err := s.ReplayID(ctx, "/event/Opaque__e"); err != nil || !id.Equal(next) {
+			t.Fatalf("replay id after the upgrade %v, %v; want %v", id, err, next)
+		}
 	}},
 }

@@ -13,10 +13,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
 	"github.com/billsync/billsync/alert"
 	"github.com/billsync/billsync/binding"
+	"github.com/billsync/billsync/config"
 	"github.com/billsync/billsync/console"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/httpserver"
@@ -27,6 +31,7 @@ import (
 	"github.com/billsync/billsync/runner"
 	"github.com/billsync/billsync/salesforce/batch"
 	"github.com/billsync/billsync/salesforce/cometd"
+	"github.com/billsync/billsync/salesforce/pubsub"
 	"github.com/billsync/billsync/salesforce/rest"
 	"github.com/billsync/billsync/sqlitestore"
 	"github.com/billsync/billsync/status"
@@ -45,7 +50,8 @@ type App struct {
 	runner   *runner.Runner
 	listener *runner.Listener
 	crm      *batch.Batcher
-	sub      *cometd.Subscriber
+	sub      *cometd.Subscriber // with salesforce.stream cometd
+	pubsub   *pubsub.Client     // with salesforce.stream pubsub
 	status   *status.Sampler
 	alerts   *alert.Evaluator
 	server   *http.Server
@@ -80,6 +86,9 @@ func StartApp(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: log, store: store, errc: make(chan error, 4)}
 	if err := a.start(ctx, m); err != nil {
+		if a.pubsub != nil {
+			a.pubsub.Close()
+		}
 		store.Close()
 		return nil, err
 	}
@@ -152,9 +161,12 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		Join: crm.Join, Poll: cfg.Poll, Lease: cfg.ClaimLease, Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Wake: wake,
 		Quiet: cfg.BatchWait, Logger: log})
 	run.Store(a.runner)
-	a.sub = cometd.New(cometd.Config{Session: sf, APIVersion: cfg.Salesforce.APIVersion, Logger: log})
+	source, err := a.eventSource(ctx, sf)
+	if err != nil {
+		return err
+	}
 	a.listener = runner.NewListener(runner.ListenerConfig{
-		Source: a.sub, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
+		Source: source, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
 		OnEnqueue: wake.Wake, Logger: log,
 		Leases: a.store, Owner: replicaName(), LeaseTTL: cfg.SubscriptionLease,
 		OnGap: func(ctx context.Context) {
@@ -210,6 +222,30 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 
 	a.launch(ctx, ln, bill, wake)
 	return a.resyncAfterRestore(ctx)
+}
+
+// eventSource is the transport salesforce.stream names. Either reports
+// its connection's health to the listener (runner.SourceHealth), which
+// readiness and the stream metrics read.
+func (a *App) eventSource(ctx context.Context, sf *rest.Client) (billsync.ChangeSource, error) {
+	cfg := a.cfg.Salesforce
+	if cfg.Stream == config.StreamCometD {
+		a.sub = cometd.New(cometd.Config{Session: sf, APIVersion: cfg.APIVersion, Logger: a.log})
+		return a.sub, nil
+	}
+	// Pub/Sub wants the org id beside the token on every call.
+	_, orgID, err := sf.Identity(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("salesforce: reading the org id for the Pub/Sub API: %w", err)
+	}
+	pc := pubsub.Config{Addr: cfg.PubSubAddr, Session: sf, TenantID: orgID, Logger: a.log}
+	if cfg.PubSubInsecure {
+		pc.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	if a.pubsub, err = pubsub.New(pc); err != nil {
+		return nil, fmt.Errorf("salesforce.pubsubAddr: %w", err)
+	}
+	return a.pubsub, nil
 }
 
 // launch starts what runs until Close: the HTTP server on ln, the sync
@@ -336,5 +372,8 @@ func (a *App) Close() error {
 	err := a.server.Shutdown(sctx)
 	a.cancel()
 	a.wg.Wait()
+	if a.pubsub != nil {
+		err = errors.Join(err, a.pubsub.Close())
+	}
 	return errors.Join(err, a.store.Close())
 }

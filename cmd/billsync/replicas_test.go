@@ -164,6 +164,7 @@ func (h *harness) startReplica(name, addr, dsn string) *replica {
 		"BILLSYNC_CLAIM_LEASE=10s",
 		"BILLSYNC_SUBSCRIPTION_LEASE=3s",
 		"BILLSYNC_SALESFORCE_LOGIN_URL="+r.sf.url,
+		"BILLSYNC_SALESFORCE_STREAM=cometd", // the emulator here serves no Pub/Sub API
 		"BILLSYNC_SALESFORCE_GRANT=password",
 		"BILLSYNC_SALESFORCE_CLIENT_ID="+sfemu.DefaultClientID,
 		"BILLSYNC_SALESFORCE_CLIENT_SECRET="+sfemu.DefaultClientSecret,

@@ -29,6 +29,7 @@ func (h *harness) startChild(dataDir string) *child {
 		"BILLSYNC_ADDR="+h.sb.AppAddr,
 		"BILLSYNC_DATA="+dataDir,
 		"BILLSYNC_SALESFORCE_LOGIN_URL="+h.sb.SFURL,
+		"BILLSYNC_SALESFORCE_STREAM=cometd", // the sandbox's default transport
 		"BILLSYNC_SALESFORCE_GRANT=password",
 		"BILLSYNC_SALESFORCE_CLIENT_ID="+sfemu.DefaultClientID,
 		"BILLSYNC_SALESFORCE_CLIENT_SECRET="+sfemu.DefaultClientSecret,

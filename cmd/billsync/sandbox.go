@@ -59,6 +59,7 @@ restart continues where it stopped.`,
 	f.StringVar(&opts.Billing, "billing", "contract", "the billing platform to emulate: contract (billsync's own billing API), stripe, m3ter or monetizenow (quotes only)")
 	f.StringVar(&opts.SalesforceFaults, "salesforce-faults", "", "faults for the Salesforce emulator; "+faultsHelp)
 	f.StringVar(&opts.BillingFaults, "billing-faults", "", "faults for the billing emulator; "+faultsHelp)
+	f.StringVar(&opts.Stream, "stream", "cometd", "how billsync hears Salesforce: cometd (the Streaming API) or pubsub (the gRPC Pub/Sub API, served by the emulator on a port of its own)")
 	return cmd
 }
 
@@ -106,7 +107,8 @@ func sandboxConfig(ac sandbox.AppConfig) Config {
 		cfg.BatchWait = ac.BatchWait
 	}
 	cfg.Salesforce = SalesforceConfig{LoginURL: ac.SalesforceURL, Grant: ac.Grant, ClientID: ac.ClientID,
-		ClientSecret: ac.ClientSecret, Username: ac.Username, Password: ac.Password, APIVersion: ac.APIVersion}
+		ClientSecret: ac.ClientSecret, Username: ac.Username, Password: ac.Password, APIVersion: ac.APIVersion,
+		Stream: ac.Stream, PubSubAddr: ac.PubSubAddr, PubSubInsecure: ac.PubSubAddr != ""}
 	cfg.Billing.Platform = billsync.PlatformContract
 	if ac.BillingPlatform != "" {
 		cfg.Billing.Platform = ac.BillingPlatform

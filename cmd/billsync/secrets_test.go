@@ -151,6 +151,7 @@ salesforce:
   clientSecretFile: %s
   username: %s
   passwordFile: %s
+  stream: cometd
 billing:
   url: %s
   tokenFile: %s

@@ -42,6 +42,9 @@ the source tree annotates every key with its default.
   salesforce.passwordFile         BILLSYNC_SALESFORCE_PASSWORD_FILE
   salesforce.privateKeyFile       BILLSYNC_SALESFORCE_PRIVATE_KEY_FILE
   salesforce.apiVersion           BILLSYNC_SALESFORCE_API_VERSION
+  salesforce.stream               BILLSYNC_SALESFORCE_STREAM (pubsub | cometd)
+  salesforce.pubsubAddr           BILLSYNC_SALESFORCE_PUBSUB_ADDR
+  salesforce.pubsubInsecure       BILLSYNC_SALESFORCE_PUBSUB_INSECURE (emulator only)
   billing.platform                BILLSYNC_BILLING_PLATFORM
   billing.url                     BILLSYNC_BILLING_URL                    --billing-url
   billing.token                   BILLSYNC_BILLING_TOKEN

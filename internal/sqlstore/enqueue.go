@@ -130,14 +130,14 @@ func refreshHead(ctx context.Context, tx *txn, partition string) error {
 
 // EnqueueStreamEvent stores c (if any) and moves channel's checkpoint in
 // one transaction.
-func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID int64, c *billsync.Change) (bool, error) {
-	if err := CheckStreamEvent(channel, c); err != nil {
+func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID billsync.ReplayID, c *billsync.Change) (bool, error) {
+	if err := CheckStreamEvent(channel, replayID, c); err != nil {
 		return false, err
 	}
 	now := s.now().UTC()
 	ids, dup := make([]int64, 1), make([]bool, 1)
 	err := s.tx(ctx, "enqueue stream event", func(tx *txn) error {
-		checkpoint := &Query{SQL: SetReplayIDSQL, Args: []any{channel, replayID, now.UnixNano()}}
+		checkpoint := &Query{SQL: SetReplayIDSQL, Args: []any{channel, []byte(replayID), now.UnixNano()}}
 		if c == nil {
 			return s.run(ctx, tx, batch{checkpoint})
 		}
@@ -151,25 +151,28 @@ func (s *Store) EnqueueStreamEvent(ctx context.Context, channel string, replayID
 }
 
 // ReplayID returns the checkpoint of channel.
-func (s *Store) ReplayID(ctx context.Context, channel string) (int64, bool, error) {
-	var id int64
+func (s *Store) ReplayID(ctx context.Context, channel string) (billsync.ReplayID, bool, error) {
+	var id []byte // Scan copies into a fresh slice
 	err := s.readRow(ctx, ReplayIDSQL, channel).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return 0, false, s.err("replay id", err)
+		return nil, false, s.err("replay id", err)
 	}
 	return id, true, nil
 }
 
 // SetReplayID moves the checkpoint of channel.
-func (s *Store) SetReplayID(ctx context.Context, channel string, replayID int64) error {
+func (s *Store) SetReplayID(ctx context.Context, channel string, replayID billsync.ReplayID) error {
 	if err := CheckChannel(channel); err != nil {
 		return err
 	}
+	if err := CheckReplayID(replayID); err != nil {
+		return err
+	}
 	return s.tx(ctx, "set replay id", func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, SetReplayIDSQL, channel, replayID, s.now().UnixNano())
+		_, err := tx.ExecContext(ctx, SetReplayIDSQL, channel, []byte(replayID), s.now().UnixNano())
 		return err
 	})
 }

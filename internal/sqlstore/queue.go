@@ -83,8 +83,11 @@ func CheckChanges(changes []*billsync.Change) error {
 
 // CheckStreamEvent checks the arguments of EnqueueStreamEvent; c may be
 // nil.
-func CheckStreamEvent(channel string, c *billsync.Change) error {
+func CheckStreamEvent(channel string, replayID billsync.ReplayID, c *billsync.Change) error {
 	if err := CheckChannel(channel); err != nil {
+		return err
+	}
+	if err := CheckReplayID(replayID); err != nil {
 		return err
 	}
 	if c != nil {
@@ -97,6 +100,15 @@ func CheckStreamEvent(channel string, c *billsync.Change) error {
 func CheckChannel(channel string) error {
 	if channel == "" {
 		return billsync.Errorf(billsync.EINVALID, "stream channel is empty")
+	}
+	return nil
+}
+
+// CheckReplayID is EINVALID for an empty replay id: no transport issues
+// one, and storing it would lose the position.
+func CheckReplayID(replayID billsync.ReplayID) error {
+	if len(replayID) == 0 {
+		return billsync.Errorf(billsync.EINVALID, "stream replay id is empty")
 	}
 	return nil
 }

@@ -23,6 +23,9 @@ type SchemaTypes struct {
 	Text     string
 	Bytes    string // bytes read back exactly (payloads)
 	JSON     string // JSON only billsync reads (agreed values, conflict fields)
+	// BigEndian is an expression of an Int64 column's 8 big-endian bytes
+	// (two's complement), a Bytes value; %s is the column's name.
+	BigEndian string
 }
 
 // Schema renders the schema's migrations with an engine's types, in

@@ -189,7 +189,7 @@ func decodeEvent(channel string, data json.RawMessage) (billsync.StreamEvent, er
 	if err := decodeStrictNumbers(d.Payload, &payload); err != nil || payload == nil {
 		return billsync.StreamEvent{}, errors.New("data.payload is not an object")
 	}
-	ev := billsync.StreamEvent{Channel: channel, ReplayID: id, EventUUID: d.Event.EventUUID, Payload: payload}
+	ev := billsync.StreamEvent{Channel: channel, ReplayID: billsync.ReplayInt(id), EventUUID: d.Event.EventUUID, Payload: payload}
 	if s, ok := payload["CreatedDate"].(string); ok {
 		t, err := parseSalesforceTime(s)
 		if err != nil {

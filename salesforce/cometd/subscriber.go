@@ -148,14 +148,20 @@ const maxAuthFailures = 3
 // billsync.ErrReplayGap. Dropped sessions, expired clients, refused tokens
 // and network failures are recovered from on its own, always resuming
 // after the last handled event.
-func (s *Subscriber) Subscribe(ctx context.Context, channel string, replayFrom int64, handle func(context.Context, billsync.StreamEvent) error) error {
+//
+// CometD replay ids are integers, carried in a billsync.ReplayID as 8
+// big-endian bytes; a position of any other length was stored by another
+// transport (the Pub/Sub API) and means nothing here, so it is reported
+// as a gap: the listener replays what the org retains and resyncs.
+func (s *Subscriber) Subscribe(ctx context.Context, channel string, replayFrom billsync.ReplayID, handle func(context.Context, billsync.StreamEvent) error) error {
 	if channel == "" || !strings.HasPrefix(channel, "/") {
 		return billsync.Errorf(billsync.EINVALID, "streaming channel %q must start with '/'", channel)
 	}
-	if replayFrom < billsync.ReplayAll {
-		return billsync.Errorf(billsync.EINVALID, "replay position %d is neither an id nor -1/-2", replayFrom)
+	from, ok := replayFrom.Int()
+	if !ok || from < -2 {
+		return fmt.Errorf("salesforce/cometd: stored replay position %s is not a CometD replay id (another transport's?): %w", replayFrom, billsync.ErrReplayGap)
 	}
-	cur := &cursor{replay: replayFrom}
+	cur := &cursor{replay: from}
 	failures, authFailures, sessions := 0, 0, 0
 	for {
 		if sessions > 0 {
@@ -313,16 +319,17 @@ func (s *Subscriber) session(ctx context.Context, channel string, cur *cursor, h
 func (s *Subscriber) deliver(ctx context.Context, cur *cursor, ev billsync.StreamEvent, handle func(context.Context, billsync.StreamEvent) error) error {
 	// Replays after a resubscribe may repeat what was handled; ids only
 	// grow within a channel, so anything not past the cursor is old.
-	if cur.replay > 0 && ev.ReplayID <= cur.replay {
+	id, _ := ev.ReplayID.Int() // decodeEvent encodes an integer
+	if cur.replay > 0 && id <= cur.replay {
 		return nil
 	}
-	cur.pending = ev.ReplayID
+	cur.pending = id
 	if err := handle(ctx, ev); err != nil {
 		return &handlerError{err}
 	}
-	cur.replay = ev.ReplayID
+	cur.replay = id
 	now := time.Now()
-	s.update(func(st *State) { st.LastReplayID, st.LastEventAt = ev.ReplayID, now })
+	s.update(func(st *State) { st.LastReplayID, st.LastEventAt = id, now })
 	return nil
 }
 

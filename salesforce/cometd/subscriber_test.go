@@ -99,7 +99,7 @@ type run struct {
 	stop context.CancelFunc
 }
 
-func (h *harness) start(t *testing.T, replayFrom int64, fail func(billsync.StreamEvent) error) *run {
+func (h *harness) start(t *testing.T, replayFrom billsync.ReplayID, fail func(billsync.StreamEvent) error) *run {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &run{done: make(chan error, 1), stop: cancel}
@@ -132,7 +132,8 @@ func (r *run) ids() []int64 {
 	defer r.mu.Unlock()
 	var out []int64
 	for _, ev := range r.got {
-		out = append(out, ev.ReplayID)
+		id, _ := ev.ReplayID.Int()
+		out = append(out, id)
 	}
 	return out
 }
@@ -246,8 +247,20 @@ func TestHealthFollowsTheConnection(t *testing.T) {
 func TestResumesFromReplayID(t *testing.T) {
 	h := newHarness(t)
 	ids := h.publish(4)
-	r := h.start(t, ids[1], nil)
+	r := h.start(t, billsync.ReplayInt(ids[1]), nil)
 	r.waitFor(t, ids[2:])
+}
+
+// A position stored by another transport (a Pub/Sub replay id of 10
+// bytes) is no CometD replay id: a gap, so the listener resyncs, rather
+// than a failure retried forever.
+func TestForeignReplayIDIsAGap(t *testing.T) {
+	h := newHarness(t)
+	foreign := billsync.ReplayID{0, 0, 0, 0, 0, 16, 219, 77, 0, 0}
+	err := h.sub.Subscribe(context.Background(), channel, foreign, func(context.Context, billsync.StreamEvent) error { return nil })
+	if !errors.Is(err, billsync.ErrReplayGap) {
+		t.Fatalf("want ErrReplayGap, got %v", err)
+	}
 }
 
 func TestExpiredReplayIDIsAGap(t *testing.T) {
@@ -255,7 +268,7 @@ func TestExpiredReplayIDIsAGap(t *testing.T) {
 	ids := h.publish(2)
 	h.bus.Purge(time.Now().Add(time.Hour))
 	h.publish(1)
-	err := h.sub.Subscribe(context.Background(), channel, ids[0], func(context.Context, billsync.StreamEvent) error { return nil })
+	err := h.sub.Subscribe(context.Background(), channel, billsync.ReplayInt(ids[0]), func(context.Context, billsync.StreamEvent) error { return nil })
 	if !errors.Is(err, billsync.ErrReplayGap) {
 		t.Fatalf("want ErrReplayGap, got %v", err)
 	}
@@ -295,7 +308,7 @@ func TestHandlerErrorStopsWithoutAdvancing(t *testing.T) {
 	ids := h.publish(3)
 	boom := errors.New("store down")
 	r := h.start(t, billsync.ReplayAll, func(ev billsync.StreamEvent) error {
-		if ev.ReplayID == ids[1] {
+		if ev.ReplayID.Equal(billsync.ReplayInt(ids[1])) {
 			return boom
 		}
 		return nil

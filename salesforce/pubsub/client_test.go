@@ -234,7 +234,7 @@ func TestReceivesTriggeredAndPublishedEvents(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
-	if se.ReplayID != bus[0].ReplayID || se.EventUUID != bus[0].UUID || se.CreatedByID != sales || se.Channel != topic {
+	if !se.ReplayID.Equal(empubsub.ReplayBytes(bus[0].ReplayID, false)) || se.EventUUID != bus[0].UUID || se.CreatedByID != sales || se.Channel != topic {
 		t.Errorf("stream event %+v, bus event %+v", se, bus[0])
 	}
 	created, _ := time.Parse(time.RFC3339, bus[0].Payload["CreatedDate"].(string))
@@ -335,7 +335,7 @@ func TestReplayAfterReconnect(t *testing.T) {
 
 	// A new subscription from a stored replay id.
 	bus := o.em.Bus().Events(topic)
-	stored := binary.BigEndian.AppendUint64(nil, uint64(bus[1].ReplayID))
+	stored := empubsub.ReplayBytes(bus[1].ReplayID, false)
 	evs := collect(t, c, pubsub.After(stored), 2)
 	if evs[0].Payload["RecordId__c"] != c3 || evs[1].Payload["RecordId__c"] != c4 {
 		t.Errorf("replay after the second event got %v, %v", evs[0].Payload, evs[1].Payload)
@@ -354,14 +354,31 @@ func TestOpaqueReplayIDs(t *testing.T) {
 	if ev := collect(t, c, pubsub.After(first.ReplayID), 1)[0]; ev.Payload["RecordId__c"] != second {
 		t.Errorf("replay from a 10-byte id got %v", ev.Payload)
 	}
-	// The listener's integer checkpoint cannot hold it: refuse, never
-	// store a truncated position.
-	err := c.Subscribe(testCtx(t), topic, billsync.ReplayAll, func(context.Context, billsync.StreamEvent) error {
-		t.Error("a 10-byte replay id reached the handler")
+	// The listener gets the bytes as they are, and a subscription from
+	// them resumes after that event.
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	var got []billsync.ReplayID
+	err := c.Subscribe(ctx, topic, billsync.ReplayAll, func(_ context.Context, ev billsync.StreamEvent) error {
+		got = append(got, ev.ReplayID)
+		if len(got) == 2 {
+			cancel()
+		}
 		return nil
 	})
-	if err == nil || !strings.Contains(err.Error(), "10 bytes") {
-		t.Errorf("Subscribe with 10-byte ids: %v", err)
+	if !errors.Is(err, context.Canceled) || len(got) != 2 || !got[0].Equal(first.ReplayID) || len(got[1]) != 10 {
+		t.Fatalf("Subscribe with 10-byte ids: %v, %v", err, got)
+	}
+	ctx, cancel = context.WithCancel(testCtx(t))
+	defer cancel()
+	var next billsync.StreamEvent
+	err = c.Subscribe(ctx, topic, got[0], func(_ context.Context, ev billsync.StreamEvent) error {
+		next = ev
+		cancel()
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || !next.ReplayID.Equal(got[1]) || next.Payload["RecordId__c"] != second {
+		t.Errorf("Subscribe after a 10-byte id: %v, %+v", err, next)
 	}
 }
 
@@ -375,7 +392,9 @@ func TestBadReplayID(t *testing.T) {
 		from pubsub.Position
 		code string
 	}{
-		{"never issued", pubsub.After(binary.BigEndian.AppendUint64(nil, uint64(held+1000))), empubsub.CodeReplayIDCorrupted},
+		{"never issued", pubsub.After(empubsub.ReplayBytes(held+1000, false)), empubsub.CodeReplayIDCorrupted},
+		// A CometD replay id is no Pub/Sub position.
+		{"cometd's", pubsub.After(binary.BigEndian.AppendUint64(nil, uint64(held))), empubsub.CodeReplayIDValidation},
 		{"malformed", pubsub.After([]byte{0, 1, 2}), empubsub.CodeReplayIDValidation},
 	}
 	for _, tc := range cases {
@@ -393,7 +412,7 @@ func TestBadReplayID(t *testing.T) {
 	// Expired: the event fell out of the retention window.
 	o.edit("b")
 	o.em.Bus().Purge(time.Now().Add(time.Hour))
-	err := c.Subscribe(testCtx(t), topic, held, func(context.Context, billsync.StreamEvent) error { return nil })
+	err := c.Subscribe(testCtx(t), topic, empubsub.ReplayBytes(held, false), func(context.Context, billsync.StreamEvent) error { return nil })
 	if !errors.Is(err, billsync.ErrReplayGap) {
 		t.Errorf("purged replay id: %v", err)
 	}

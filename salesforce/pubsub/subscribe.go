@@ -2,11 +2,9 @@ package pubsub
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -205,24 +203,21 @@ var _ billsync.ChangeSource = (*Client)(nil)
 
 // Subscribe implements billsync.ChangeSource for a platform event channel
 // ("/event/BillingObjectChange__e", which is also its Pub/Sub topic).
-//
-// The seam's replay position is an int64, while Pub/Sub replay ids are
-// opaque bytes (8 bytes in Salesforce's samples, 10 seen on real orgs). An
-// 8-byte id maps exactly to an int64 (big-endian); any other length can
-// not be stored as an integer without loss, so Subscribe stops with an
-// error instead of storing a position it could not resume from. Stream
-// takes and hands out the bytes as they are.
-func (c *Client) Subscribe(ctx context.Context, channel string, replayFrom int64, handle func(context.Context, billsync.StreamEvent) error) error {
-	from := Latest
+// Replay ids pass through as the opaque bytes Salesforce issued, whatever
+// their length. A position another transport stored (a CometD integer)
+// is sent as it is: the org refuses it as a corrupted replay id, which is
+// a gap (billsync.ErrReplayGap), never a silent start at the newest event.
+func (c *Client) Subscribe(ctx context.Context, channel string, replayFrom billsync.ReplayID, handle func(context.Context, billsync.StreamEvent) error) error {
+	var from Position
 	switch {
-	case replayFrom == billsync.ReplayAll:
+	case replayFrom.IsAll():
 		from = Earliest
-	case replayFrom < 0 && replayFrom != billsync.ReplayNew:
-		return fmt.Errorf("pubsub: replay position %d is neither an event nor new-only (-1) or all retained (-2)", replayFrom)
-	case replayFrom >= 0:
-		b := make([]byte, 8)
-		binary.BigEndian.PutUint64(b, uint64(replayFrom))
-		from = After(b)
+	case replayFrom.IsNew():
+		from = Latest
+	case len(replayFrom) == 0:
+		return billsync.Errorf(billsync.EINVALID, "pubsub: empty replay position")
+	default:
+		from = After(replayFrom)
 	}
 	return c.Stream(ctx, channel, from, func(ctx context.Context, ev Event) error {
 		se, err := streamEvent(channel, ev)
@@ -237,14 +232,10 @@ func (c *Client) Subscribe(ctx context.Context, channel string, replayFrom int64
 // gives it: numbers as json.Number and CreatedDate as Salesforce's UTC
 // string, so the listener stores the same payload whatever the transport.
 func streamEvent(channel string, ev Event) (billsync.StreamEvent, error) {
-	if len(ev.ReplayID) != 8 {
-		return billsync.StreamEvent{}, fmt.Errorf("pubsub: replay id %x is %d bytes; the listener's integer checkpoint holds only 8", ev.ReplayID, len(ev.ReplayID))
+	if len(ev.ReplayID) == 0 {
+		return billsync.StreamEvent{}, fmt.Errorf("pubsub: event %s has no replay id", ev.ID)
 	}
-	id := binary.BigEndian.Uint64(ev.ReplayID)
-	if id > math.MaxInt64 {
-		return billsync.StreamEvent{}, fmt.Errorf("pubsub: replay id %x does not fit the listener's integer checkpoint", ev.ReplayID)
-	}
-	se := billsync.StreamEvent{Channel: channel, ReplayID: int64(id), EventUUID: ev.ID, Payload: make(map[string]any, len(ev.Payload))}
+	se := billsync.StreamEvent{Channel: channel, ReplayID: billsync.ReplayID(ev.ReplayID), EventUUID: ev.ID, Payload: make(map[string]any, len(ev.Payload))}
 	for k, v := range ev.Payload {
 		se.Payload[k] = jsonValue(v)
 	}

@@ -354,6 +354,7 @@ func (c *chaos) startChild() error {
 		"BILLSYNC_ADDR="+sb.AppAddr,
 		"BILLSYNC_DATA="+c.dataDir,
 		"BILLSYNC_SALESFORCE_LOGIN_URL="+sb.SFURL,
+		"BILLSYNC_SALESFORCE_STREAM=cometd", // the sandbox's default transport
 		"BILLSYNC_SALESFORCE_GRANT=password",
 		"BILLSYNC_SALESFORCE_CLIENT_ID="+sfemu.DefaultClientID,
 		"BILLSYNC_SALESFORCE_CLIENT_SECRET="+sfemu.DefaultClientSecret,

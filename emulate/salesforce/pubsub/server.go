@@ -250,14 +250,25 @@ func avroType(describe string) string {
 	return "string"
 }
 
+// replayBase offsets the bus's replay ids (1, 2, …, shared with CometD)
+// in the bytes Pub/Sub clients see: real ids are large numbers, not small
+// ones, and a CometD replay id sent as a Pub/Sub one is refused, as a real
+// org refuses it (the two transports' positions are not interchangeable).
+const replayBase = 1 << 40
+
 // replayBytes encodes a bus replay id as the opaque bytes clients see.
-func (s *Server) replayBytes(id int64) []byte {
+func (s *Server) replayBytes(id int64) []byte { return ReplayBytes(id, s.opts.WideReplayIDs) }
+
+// ReplayBytes is the Pub/Sub replay id of the emulator's event with bus
+// (CometD) replay id id: 8 bytes, or 10 with Options.WideReplayIDs. Tests
+// use it to name an event's position; clients must treat it as opaque.
+func ReplayBytes(id int64, wide bool) []byte {
 	n := 8
-	if s.opts.WideReplayIDs {
+	if wide {
 		n = 10
 	}
 	b := make([]byte, n)
-	binary.BigEndian.PutUint64(b, uint64(id))
+	binary.BigEndian.PutUint64(b, uint64(id+replayBase))
 	return b
 }
 
@@ -275,7 +286,11 @@ func (s *Server) replayInt(b []byte) (int64, bool) {
 			return 0, false
 		}
 	}
-	return int64(binary.BigEndian.Uint64(b[:8])), true
+	raw := binary.BigEndian.Uint64(b[:8])
+	if raw < replayBase || raw > replayBase+1<<48 {
+		return 0, false
+	}
+	return int64(raw - replayBase), true
 }
 
 func (s *Server) GetTopic(ctx context.Context, r *pb.TopicRequest) (*pb.TopicInfo, error) {

@@ -73,7 +73,7 @@ func (r *rig) publish(t *testing.T, n int) []int64 {
 	return ids
 }
 
-func replayOf(b []byte) int64 { return int64(binary.BigEndian.Uint64(b)) }
+func replayOf(b []byte) int64 { return int64(binary.BigEndian.Uint64(b)) - replayBase }
 
 // TestCreditIsNeverExceeded: the server sends at most the credit granted,
 // reports what it still owes, and resumes exactly where it stopped when
