@@ -111,7 +111,7 @@ func (h *harness) waitReady() {
 	h.t.Helper()
 	h.eventually("billsync ready (event subscription up)", func() (bool, string) {
 		err := h.app().listener.Err()
-		return err == nil && h.app().sub.State().Connected, fmt.Sprint(err)
+		return err == nil && h.app().listener.Status().Connected, fmt.Sprint(err)
 	})
 }
 
