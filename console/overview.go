@@ -26,8 +26,8 @@ type overviewData struct {
 	// use, drawn server-side (no script).
 	PendingChart template.HTML
 	APIChart     template.HTML
-	// Alerts are the alert rules not ok now (firing or pending); nil
-	// when the server evaluates none.
+	// Alerts are the alert rules firing now (a pending one may still
+	// clear at its next check, as the stream does while billsync starts).
 	Alerts []alert.Status
 }
 
@@ -63,7 +63,7 @@ func (h *handler) overview(ctx context.Context, c *adminclient.Client, r *http.R
 		return "", "", nil, err
 	}
 	for _, a := range alerts {
-		if a.State != alert.StateOK {
+		if a.State == alert.StateFiring {
 			d.Alerts = append(d.Alerts, a)
 		}
 	}

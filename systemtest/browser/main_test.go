@@ -2,6 +2,7 @@ package browser
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -80,6 +82,9 @@ func startChild(ctx context.Context, ac sandbox.AppConfig, _ *slog.Logger) (sand
 		"BILLSYNC_DATA="+ac.Data,
 		"BILLSYNC_BATCH_WAIT=50ms",
 		"BILLSYNC_SALESFORCE_LOGIN_URL="+ac.SalesforceURL,
+		"BILLSYNC_SALESFORCE_STREAM="+cmp.Or(ac.Stream, "cometd"),
+		"BILLSYNC_SALESFORCE_PUBSUB_ADDR="+ac.PubSubAddr,
+		"BILLSYNC_SALESFORCE_PUBSUB_INSECURE="+strconv.FormatBool(ac.PubSubAddr != ""),
 		"BILLSYNC_SALESFORCE_GRANT="+ac.Grant,
 		"BILLSYNC_SALESFORCE_CLIENT_ID="+ac.ClientID,
 		"BILLSYNC_SALESFORCE_CLIENT_SECRET="+ac.ClientSecret,
