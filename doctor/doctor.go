@@ -198,17 +198,23 @@ func doctorNeeds(md *sfdx.Metadata, m *mapping.Mapping) []*objectNeed {
 			}
 		}
 	}
-	q := mapping.DefaultQuote()
+	// The quote part as the mapping file says (its objects may be
+	// renamed), else the built-in one.
+	q := m.Quote()
 	for _, part := range []struct {
-		object string
+		object mapping.QuoteObject
 		fields []mapping.QuoteField
-	}{{"Quote", q.Quote}, {"QuoteLineItem", q.Line}, {"OpportunityLineItem", q.OppProduct}} {
-		o := obj(part.object, sfdx.KindStandard)
+	}{{q.Objects.Quote, q.Quote}, {q.Objects.Line, q.Line}, {q.Objects.Opportunity, q.Opportunity}, {q.Objects.OppProduct, q.OppProduct}} {
+		o := obj(part.object.SObject, sfdx.KindStandard)
 		for _, f := range part.fields {
 			if f.Optional || strings.Contains(f.Salesforce, mapping.Wildcard) {
 				continue
 			}
-			o.need(f.Salesforce, write)
+			// A custom field the source does not deploy is the mapping
+			// file's own (standard fields are the org's).
+			so := md.Object(part.object.SObject)
+			custom := strings.HasSuffix(strings.ToLower(f.Salesforce), "__c")
+			o.need(f.Salesforce, fieldNeed{create: true, update: true, mappedOnly: custom && (so == nil || so.Field(f.Salesforce) == nil)})
 		}
 	}
 	return out

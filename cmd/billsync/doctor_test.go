@@ -317,3 +317,34 @@ func TestDoctorMappedFieldMissing(t *testing.T) {
 		}
 	}
 }
+
+// A mapping file's quote part is checked too: a quote-line custom field
+// the org lacks is named, with the mapping file's fix.
+func TestDoctorQuoteLineMappedFieldMissing(t *testing.T) {
+	h := startHarness(t, sandbox.Options{NoApp: true})
+	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
+	m := mapping.Default()
+	q := *m.Quote()
+	q.Line = append(append([]mapping.QuoteField(nil), q.Line...), mapping.QuoteField{Field: mapping.Field{
+		Billing: "customFields.discountCode", Salesforce: "DiscountCode__c", Kind: mapping.KindString, Direction: mapping.ToSalesforce}})
+	m.Quotes = &q
+	y, err := yaml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mappingPath := filepath.Join(t.TempDir(), "mapping.yaml")
+	if err := os.WriteFile(mappingPath, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mapping.Load(mappingPath); err != nil {
+		t.Fatalf("the test's mapping does not load: %v", err)
+	}
+	out, err := runDoctorCmd(t, "--config", writeDoctorConfig(t, cfg), "--mapping", mappingPath)
+	t.Logf("doctor output:\n%s", out)
+	if err == nil {
+		t.Fatal("doctor passed with a mapped quote-line field the org lacks")
+	}
+	if want := "QuoteLineItem.DiscountCode__c missing: the mapping file (mapping: or --mapping) maps it"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q", want)
+	}
+}
