@@ -222,3 +222,36 @@ func TestBulkHoldShowsInProgress(t *testing.T) {
 		t.Errorf("bulk calls %d for %d polls and a create", o.e.Calls()["bulk"], len(states))
 	}
 }
+
+// A Bulk load follows the REST writes' rules: a sales user's rows fire
+// the trigger's change events, billsync's own rows do not, and a field the
+// user may not write fails its row only.
+func TestBulkWritesFollowTheTrigger(t *testing.T) {
+	o := newTestOrg(t, Options{})
+	const v = "/services/data/v62.0"
+	const ch = "/event/BillingObjectChange__e"
+	load := func(user, csv string) map[string]any {
+		t.Helper()
+		tok := o.token(user)
+		id := o.do(tok, "POST", v+"/jobs/ingest", map[string]any{"object": "BillingAccount__c", "operation": "upsert", "externalIdFieldName": "BillingId__c"}).obj(t)["id"].(string)
+		if r := o.rawDo(tok, "PUT", v+"/jobs/ingest/"+id+"/batches", "text/csv", csv); r.Status != 201 {
+			t.Fatalf("upload: %d %s", r.Status, r.Body)
+		}
+		o.do(tok, "PATCH", v+"/jobs/ingest/"+id, map[string]any{"state": "UploadComplete"})
+		return o.waitJob(tok, v+"/jobs/ingest/"+id)
+	}
+	before := len(o.e.Bus().Events(ch))
+	if info := load(IntegrationUsername, "BillingId__c,Name\nx-1,Mine\n"); info["numberRecordsFailed"] != json.Number("0") {
+		t.Fatalf("integration load: %v", info)
+	}
+	if n := len(o.e.Bus().Events(ch)) - before; n != 0 {
+		t.Errorf("billsync's own bulk write published %d change events", n)
+	}
+	info := load(SalesUsername, "BillingId__c,Name,CreatedDate\nx-2,Theirs,\nx-3,Bad,2020-01-01T00:00:00.000Z\n")
+	if info["numberRecordsProcessed"] != json.Number("2") || info["numberRecordsFailed"] != json.Number("1") {
+		t.Errorf("sales load: %v; want the row writing CreatedDate to fail alone", info)
+	}
+	if n := len(o.e.Bus().Events(ch)) - before; n != 1 {
+		t.Errorf("a sales user's bulk insert published %d change events, want 1", n)
+	}
+}

@@ -245,3 +245,22 @@ func TestParseError(t *testing.T) {
 }
 
 func asRemote(err error, re **billsync.RemoteError) bool { return errors.As(err, re) }
+
+// A job that fails as a whole leaves every row unprocessed; each gets a
+// result naming the job's error rather than a success or silence.
+func TestFailedJobLeavesRowsUnprocessed(t *testing.T) {
+	_, rc, _ := startOrg(t)
+	c := New(rc, fastPolls(Options{}))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got, err := c.Insert(ctx, "BillingAccount__c", []billsync.SObject{{"Name": "A", "Nope__c": "x"}, {"Name": "B"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if r.Success || len(r.Errors) != 1 || r.Errors[0].StatusCode != "UNPROCESSED" || r.Errors[0].Transient ||
+			!strings.Contains(r.Errors[0].Message, "Nope__c") {
+			t.Errorf("row %d = %+v", i, r)
+		}
+	}
+}

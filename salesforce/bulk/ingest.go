@@ -176,9 +176,15 @@ func resultOf(set string, j *Job, pos map[string]int, rec []string) billsync.Sav
 		r := billsync.SaveResult{ID: get("sf__Id"), Errors: []billsync.FieldError{parseError(get("sf__Error"))}}
 		return r
 	}
-	// Rows a job never reached (it failed or was aborted) were not applied:
-	// sending them again is safe.
-	return failAll(1, "UNPROCESSED", "not processed: bulk job "+j.ID+" ended "+j.State+" "+j.ErrorMessage, true)[0]
+	// Rows a job never reached were not applied, so sending them again is
+	// safe; after an abort it is worth it, after a failure the job's
+	// error (a bad header, a spent limit) says whether, so the row
+	// carries it and is not retried blindly.
+	msg := "not processed: bulk job " + j.ID + " ended " + j.State
+	if j.ErrorMessage != "" {
+		msg += ": " + j.ErrorMessage
+	}
+	return failAll(1, "UNPROCESSED", msg, j.State == StateAborted)[0]
 }
 
 // parseError reads an sf__Error cell, "CODE:message:Field1,Field2 --".
