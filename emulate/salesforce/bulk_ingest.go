@@ -126,7 +126,9 @@ func (e *Emulator) applyIngest(j *bulkJob) string {
 			return "InvalidBatch : Field name not found : " + h
 		}
 	}
+	e.bulk.mu.Lock()
 	j.results = make([]rowResult, len(j.rows))
+	e.bulk.mu.Unlock()
 	c := &call{user: j.user, version: j.version}
 	var failed int64
 	for lo := 0; lo < len(j.rows); lo += bulkChunk {
@@ -135,7 +137,8 @@ func (e *Emulator) applyIngest(j *bulkJob) string {
 		for i := range bodies {
 			bodies[i] = rowBody(o, j.header, j.rows[lo+i])
 		}
-		e.beforeWrite(c, hookOp(j.info.Operation), o.Name, bodies, nil)
+		e.beforeWrite(c, hookOp(j.info.Operation), o.Name, bodies, hookIDs(j.info, bodies))
+		chunk := make([]rowResult, len(bodies))
 		e.mu.Lock()
 		t := e.beginLocked(j.user)
 		for i, body := range bodies {
@@ -146,11 +149,13 @@ func (e *Emulator) applyIngest(j *bulkJob) string {
 				failed++
 			}
 			res.done = true
-			j.results[lo+i] = res
+			chunk[i] = res
 		}
 		t.commit()
 		e.mu.Unlock()
+		// An abort lets the results be read while the job still runs.
 		e.bulk.mu.Lock()
+		copy(j.results[lo:], chunk)
 		n := int64(hi)
 		f := failed
 		j.info.NumberRecordsProcessed, j.info.NumberRecordsFailed = &n, &f
@@ -170,6 +175,19 @@ func (e *Emulator) applyIngest(j *bulkJob) string {
 	j.info.NumberRecordsProcessed, j.info.NumberRecordsFailed, j.info.Retries = &n, &f, &zero
 	e.bulk.mu.Unlock()
 	return ""
+}
+
+// hookIDs are what SetBeforeWrite's Write.IDs names for a chunk, as for
+// the REST writes: external id values for an upsert, record ids for a
+// delete (an update's ids the hook reads from its records).
+func hookIDs(info jobInfo, bodies []map[string]any) []string {
+	switch info.Operation {
+	case "upsert":
+		return externalValues(bodies, info.ExternalIDFieldName)
+	case "delete", "hardDelete":
+		return externalValues(bodies, "Id")
+	}
+	return nil
 }
 
 func hookOp(op string) string {
