@@ -256,8 +256,10 @@ func (e *Emulator) handleJobDelete(c *call, kind string) {
 		return
 	}
 	e.bulk.mu.Lock()
+	// Salesforce deletes a job only in UploadComplete, JobComplete,
+	// Aborted or Failed.
 	st := j.info.State
-	if st == "UploadComplete" || st == "InProgress" {
+	if st == "Open" || st == "InProgress" {
 		e.bulk.mu.Unlock()
 		writeErrors(c.w, newErr(400, "INVALIDJOBSTATE", "Deleting a job in state %s is not allowed", st))
 		return

@@ -255,3 +255,24 @@ func TestBulkWritesFollowTheTrigger(t *testing.T) {
 		t.Errorf("a sales user's bulk insert published %d change events, want 1", n)
 	}
 }
+
+// Delete is refused while a job is Open and answers 204 once it ended;
+// the job is then gone.
+func TestBulkDeleteJob(t *testing.T) {
+	o := newTestOrg(t, Options{})
+	tok := o.token(IntegrationUsername)
+	const v = "/services/data/v62.0"
+	id := o.do(tok, "POST", v+"/jobs/ingest", map[string]any{"object": "BillingAccount__c", "operation": "insert"}).obj(t)["id"].(string)
+	if r := o.do(tok, "DELETE", v+"/jobs/ingest/"+id, nil); r.Status != 400 {
+		t.Errorf("delete an Open job: %d %s", r.Status, r.Body)
+	}
+	if r := o.do(tok, "PATCH", v+"/jobs/ingest/"+id, map[string]any{"state": "Aborted"}); r.Status != 200 || r.obj(t)["state"] != "Aborted" {
+		t.Fatalf("abort: %d %s", r.Status, r.Body)
+	}
+	if r := o.do(tok, "DELETE", v+"/jobs/ingest/"+id, nil); r.Status != 204 || len(r.Body) != 0 {
+		t.Errorf("delete an aborted job: %d %q", r.Status, r.Body)
+	}
+	if r := o.do(tok, "GET", v+"/jobs/ingest/"+id, nil); r.Status != 404 {
+		t.Errorf("a deleted job answers %d", r.Status)
+	}
+}
