@@ -264,3 +264,42 @@ func TestFailedJobLeavesRowsUnprocessed(t *testing.T) {
 		}
 	}
 }
+
+// Waiting for a job ends with the caller's context, and the job is
+// aborted rather than left running for nobody.
+func TestWaitEndsWithTheContextAndAbortsTheJob(t *testing.T) {
+	e, rc, seen := startOrg(t)
+	e.SetBulkHold(1 << 30)
+	c := New(rc, fastPolls(Options{}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Query(ctx, "SELECT Id FROM BillingAccount__c")
+		done <- err
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for !seen.saw(StateInProgress) {
+		if time.Now().After(deadline) {
+			t.Fatal("the job was never seen InProgress")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v; want context.Canceled", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Query did not return after its context ended")
+	}
+	var list struct {
+		Records []Job `json:"records"`
+	}
+	if err := rc.Do(context.Background(), http.MethodGet, "/jobs/query", nil, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Records) != 1 || list.Records[0].State != StateAborted {
+		t.Errorf("jobs after the cancel: %+v", list.Records)
+	}
+}
