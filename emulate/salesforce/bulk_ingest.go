@@ -322,15 +322,16 @@ func (e *Emulator) handleIngestResults(c *call, set string) {
 		writeErrors(c.w, newErr(400, "INVALIDJOBSTATE", "Job %s is not complete; its state is %s", j.info.ID, st))
 		return
 	}
+	// Results are written in the job's own column delimiter.
 	var b strings.Builder
-	eol := "\n"
+	eol, d := "\n", delimiters[j.info.ColumnDelimiter]
 	switch set {
 	case "successfulResults":
-		csvLine(&b, append([]string{"sf__Id", "sf__Created"}, j.header...), ',', eol)
+		csvLine(&b, append([]string{"sf__Id", "sf__Created"}, j.header...), d, eol)
 	case "failedResults":
-		csvLine(&b, append([]string{"sf__Id", "sf__Error"}, j.header...), ',', eol)
+		csvLine(&b, append([]string{"sf__Id", "sf__Error"}, j.header...), d, eol)
 	default:
-		csvLine(&b, j.header, ',', eol)
+		csvLine(&b, j.header, d, eol)
 	}
 	for i, row := range j.rows {
 		var r rowResult
@@ -339,11 +340,11 @@ func (e *Emulator) handleIngestResults(c *call, set string) {
 		}
 		switch {
 		case set == "successfulResults" && r.done && r.err == "":
-			csvLine(&b, append([]string{r.id, strconv.FormatBool(r.created)}, row...), ',', eol)
+			csvLine(&b, append([]string{r.id, strconv.FormatBool(r.created)}, row...), d, eol)
 		case set == "failedResults" && r.done && r.err != "":
-			csvLine(&b, append([]string{r.id, r.err}, row...), ',', eol)
+			csvLine(&b, append([]string{r.id, r.err}, row...), d, eol)
 		case set == "unprocessedrecords" && !r.done:
-			csvLine(&b, row, ',', eol)
+			csvLine(&b, row, d, eol)
 		}
 	}
 	writeCSV(c.w, 200, b.String())

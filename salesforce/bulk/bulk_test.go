@@ -303,3 +303,20 @@ func TestWaitEndsWithTheContextAndAbortsTheJob(t *testing.T) {
 		t.Errorf("jobs after the cancel: %+v", list.Records)
 	}
 }
+
+// CRLF uploads load the same values as LF ones.
+func TestCRLFUpload(t *testing.T) {
+	e, rc, _ := startOrg(t)
+	c := New(rc, fastPolls(Options{LineEnding: "CRLF"}))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got, err := c.Insert(ctx, "BillingAccount__c", []billsync.SObject{{"Name": "One"}, {"Name": "Two, too"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"One", "Two, too"} {
+		if rec, ok := e.Record("BillingAccount__c", got[i].ID); !got[i].Success || !ok || rec.Str("Name") != want {
+			t.Errorf("row %d: %+v, stored %q", i, got[i], rec.Str("Name"))
+		}
+	}
+}
