@@ -66,13 +66,17 @@ type Options struct {
 	// M3terRate is billsync's pacing of m3ter requests per second
 	// (billing.options.rateLimit); 0 keeps billsync's default.
 	M3terRate float64
+	// InitialAccounts is the initial-load workload's size: this many
+	// accounts and one balance each, loaded into an empty org through
+	// collections and through Bulk API 2.0 at SFLatency.
+	InitialAccounts int
 	// DrainTimeout bounds the wait for a workload to reach Salesforce; 0
 	// picks one from the workload's size.
 	DrainTimeout time.Duration
 }
 
 // Phases are the workloads, in the order they run.
-var Phases = []string{"ingest", "burst", "latency", "realistic", "backlog"}
+var Phases = []string{"ingest", "burst", "latency", "realistic", "backlog", "initial"}
 
 // DefaultOptions are the full-size workloads.
 func DefaultOptions() Options {
@@ -80,7 +84,8 @@ func DefaultOptions() Options {
 		Records: 1000, Rate: 1000, Duration: 10 * time.Second, SFLatency: 50 * time.Millisecond,
 		Backlog: []int{10_000, 100_000, 1_000_000}, BacklogWindow: 5 * time.Second, BacklogOps: 1000,
 		IngestClients: 32, IngestDuration: 10 * time.Second,
-		Shape: Shape{Accounts: 100, Balances: 2, Transactions: 5, Rounds: 2, Clients: 8},
+		Shape:           Shape{Accounts: 100, Balances: 2, Transactions: 5, Rounds: 2, Clients: 8},
+		InitialAccounts: 10_000,
 	}
 }
 
@@ -100,6 +105,7 @@ func (o *Options) ApplyQuick(changed func(string) bool) {
 	set("backlog-ops", func() { o.BacklogOps = 200 })
 	set("ingest-duration", func() { o.IngestDuration = 2 * time.Second })
 	set("real-accounts", func() { o.Shape.Accounts = 20 })
+	set("initial-accounts", func() { o.InitialAccounts = 1_000 })
 }
 
 // Validate says what is wrong with the options, naming their flags.
@@ -122,6 +128,9 @@ func (o Options) Validate() error {
 	}
 	if s := o.Shape; s.Accounts < 1 || s.Clients < 1 || s.Balances < 0 || s.Transactions < 0 || s.Rounds < 0 {
 		errs = append(errs, errors.New("--real-accounts and --real-clients must be at least 1, --real-balances, --real-transactions and --real-rounds at least 0"))
+	}
+	if o.InitialAccounts < 1 {
+		errs = append(errs, errors.New("--initial-accounts must be at least 1"))
 	}
 	if o.Workers < 0 {
 		errs = append(errs, errors.New("--workers must not be negative"))
@@ -227,6 +236,11 @@ func Run(ctx context.Context, opts Options, bs Billsync, log *slog.Logger, comma
 	if (opts.runs("burst") || opts.runs("latency") || opts.runs("realistic") || opts.runs("backlog")) && ctx.Err() == nil {
 		fail("sync", benchSync(ctx, dir, opts, bs, log, rep))
 	}
+	if opts.runs("initial") && ctx.Err() == nil {
+		res, err := benchInitialLoad(ctx, opts.InitialAccounts, opts.SFLatency, log)
+		rep.Initial = res
+		fail("initial", err)
+	}
 	if err := ctx.Err(); err != nil {
 		fail("bench", err)
 	}
@@ -286,21 +300,22 @@ func benchSync(ctx context.Context, dir string, opts Options, bs Billsync, log *
 
 // Report is every figure of one run; --json prints it as one line.
 type Report struct {
-	Version   string           `json:"version"`
-	Command   string           `json:"command"`
-	Machine   Machine          `json:"machine"`
-	Quick     bool             `json:"quick"`
-	Mode      string           `json:"mode"`    // "child" or "in-process": whose RSS is measured
-	Billing   string           `json:"billing"` // the billing platform: contract, stripe or m3ter
-	Workers   int              `json:"workers"` // 0: billsync's default
-	StartedAt time.Time        `json:"startedAt"`
-	Elapsed   float64          `json:"elapsedSeconds"`
-	Ingest    *IngestResult    `json:"ingest,omitempty"`
-	Burst     *BurstResult     `json:"burst,omitempty"`
-	Update    *BurstResult     `json:"update,omitempty"`
-	Latency   *LatencyResult   `json:"latency,omitempty"`
-	Realistic *RealisticResult `json:"realistic,omitempty"`
-	Backlog   []BacklogResult  `json:"backlog,omitempty"`
+	Version   string             `json:"version"`
+	Command   string             `json:"command"`
+	Machine   Machine            `json:"machine"`
+	Quick     bool               `json:"quick"`
+	Mode      string             `json:"mode"`    // "child" or "in-process": whose RSS is measured
+	Billing   string             `json:"billing"` // the billing platform: contract, stripe or m3ter
+	Workers   int                `json:"workers"` // 0: billsync's default
+	StartedAt time.Time          `json:"startedAt"`
+	Elapsed   float64            `json:"elapsedSeconds"`
+	Ingest    *IngestResult      `json:"ingest,omitempty"`
+	Burst     *BurstResult       `json:"burst,omitempty"`
+	Update    *BurstResult       `json:"update,omitempty"`
+	Latency   *LatencyResult     `json:"latency,omitempty"`
+	Realistic *RealisticResult   `json:"realistic,omitempty"`
+	Backlog   []BacklogResult    `json:"backlog,omitempty"`
+	Initial   *InitialLoadResult `json:"initialLoad,omitempty"`
 	// PeakRSSBytes is billsync's highest VmHWM over every workload.
 	PeakRSSBytes int64          `json:"peakRssBytes"`
 	Targets      []TargetResult `json:"targets"`

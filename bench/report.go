@@ -75,6 +75,9 @@ func benchTargets(rep *Report, opts Options) []TargetResult {
 	if r := rep.Realistic; r != nil {
 		realisticTargets(r, add)
 	}
+	if in := rep.Initial; in != nil {
+		initialTargets(in, add)
+	}
 	if in := rep.Ingest; in != nil {
 		add("durable webhook ingest", fmt.Sprintf("≥ %.0f req/s", targetIngestPerSec),
 			fmt.Sprintf("%.0f req/s", in.PerSec), true, in.PerSec >= targetIngestPerSec, "")
@@ -211,6 +214,9 @@ func printBenchTable(w io.Writer, rep *Report) error {
 	}
 	if in := rep.Ingest; in != nil {
 		p("ingest\t%d accepted in %.1f s by %d clients: %.0f req/s (p50 %.1f ms, p99 %.1f ms), %d refused", in.Accepted, in.Seconds, in.Clients, in.PerSec, in.P50Ms, in.P99Ms, in.Failed)
+	}
+	if in := rep.Initial; in != nil {
+		printInitial(p, in)
 	}
 	if len(rep.Backlog) > 0 {
 		p("")

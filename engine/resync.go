@@ -10,7 +10,6 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/mapping"
-	"github.com/billsync/billsync/salesforce/soql"
 )
 
 // maxDiffs bounds the differences a report lists (the counts stay exact).
@@ -150,9 +149,9 @@ func (e *Engine) readResync(ctx context.Context, req billsync.ResyncRequest, om 
 		}
 		cursor = next
 	}
-	rows, err := e.cfg.CRM.Query(ctx, soql.Select(om.SalesforceFields()...).From(om.SObject).String())
+	rows, err := e.readSnapshot(ctx, om)
 	if err != nil {
-		return nil, fmt.Errorf("querying Salesforce %s: %w", om.SObject, err)
+		return nil, err
 	}
 	s.rows = rows
 	twins := map[string]string{} // billing id → Salesforce id

@@ -31,7 +31,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure throughput, Salesforce API calls, latency, webhook ingest, memory and backlog growth",
 		Long: `Start the Salesforce and billing emulators in this process and billsync as a
-child process (so its memory is measured alone), drive five workloads and
+child process (so its memory is measured alone), drive six workloads and
 print a table of figures against billsync's targets, then one JSON line
 with every figure (--json prints only that line).
 
@@ -53,6 +53,10 @@ with every figure (--json prints only that line).
   backlog  for each --backlog size, a store holding that many queued
            changes: enqueue and claim+complete cost, file size, and
            billsync's start time, drain rate and peak RSS on it
+  initial  --initial-accounts accounts and a balance each loaded into an
+           empty Salesforce emulator at --sf-latency, once through sObject
+           Collections and once through Bulk API 2.0 ingest jobs: records/s,
+           API calls (total and per 1,000) and Bulk jobs used
 
 --billing stripe runs the Stripe emulator instead of the contract's and
 writes burst, latency and realistic through Stripe's API (customers,
@@ -87,9 +91,10 @@ run billsync inside it, so the profile covers the sync itself.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&opts.Records, "records", opts.Records, "accounts in the create burst (and the update burst that follows)")
+	f.IntVar(&opts.InitialAccounts, "initial-accounts", opts.InitialAccounts, "accounts (each with a balance) in the initial-load workload")
 	f.IntVar(&opts.Rate, "rate", opts.Rate, "events per second in the latency workload")
 	f.DurationVar(&opts.Duration, "duration", opts.Duration, "length of the latency workload")
-	f.DurationVar(&opts.SFLatency, "sf-latency", opts.SFLatency, "latency the Salesforce emulator adds to every data API call in the latency and realistic workloads")
+	f.DurationVar(&opts.SFLatency, "sf-latency", opts.SFLatency, "latency the Salesforce emulator adds to every data API call in the latency, realistic and initial-load workloads")
 	f.IntSliceVar(&opts.Backlog, "backlog", opts.Backlog, "queued-change counts for the backlog growth figures, ascending")
 	f.DurationVar(&opts.BacklogWindow, "backlog-window", opts.BacklogWindow, "how long billsync runs on each backlog")
 	f.IntVar(&opts.BacklogOps, "backlog-ops", opts.BacklogOps, "timed enqueues and claims per backlog size")

@@ -32,7 +32,7 @@ func TestBenchCommandTiny(t *testing.T) {
 		"--backlog", "100,300", "--backlog-window", "300ms", "--backlog-ops", "20",
 		"--ingest-clients", "4", "--ingest-duration", "300ms", "--workers", "4",
 		"--real-accounts", "3", "--real-balances", "1", "--real-transactions", "2", "--real-rounds", "1", "--real-clients", "2",
-		"--drain-timeout", "30s", "--cpuprofile", profile})
+		"--initial-accounts", "50", "--drain-timeout", "30s", "--cpuprofile", profile})
 	if err := root.Execute(); err != nil {
 		t.Fatalf("bench: %v\nstderr:\n%s", err, errw.String())
 	}
@@ -57,6 +57,9 @@ func TestBenchCommandTiny(t *testing.T) {
 	if rep.Ingest == nil || rep.Ingest.Accepted == 0 || rep.Ingest.Failed != 0 {
 		t.Errorf("ingest: %+v", rep.Ingest)
 	}
+	if in := rep.Initial; in == nil || in.Records != 100 || in.Bulk.BulkJobs != 2 || in.Collections.APICalls == 0 || in.Bulk.RecordsPerSec <= 0 {
+		t.Errorf("initial load: %+v", in)
+	}
 	var queued []int64
 	for _, b := range rep.Backlog {
 		queued = append(queued, b.Queued)
@@ -80,6 +83,7 @@ func TestBenchCommandTiny(t *testing.T) {
 		"webhook→Salesforce p99",
 		"realistic: API calls per 1,000 changes", "realistic: convergence after the last write",
 		"realistic: records/s over a per-record integration", "realistic: billsync CPU per 1,000 changes",
+		"initial load: Bulk records/s over collections", "initial load: Bulk API calls per 1,000 records",
 		"durable webhook ingest", "billsync RSS with 1 M queued",
 		"enqueue cost flat (100 → 300)", "claim+complete cost flat (100 → 300)",
 	}

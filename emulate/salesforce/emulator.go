@@ -113,6 +113,7 @@ type Emulator struct {
 	cursorOrder []string
 
 	hooks beforeWrite // SetBeforeWrite
+	bulk  bulkState   // Bulk API 2.0 jobs (bulk.go)
 
 	journal   *journal.Journal // nil without DataDir
 	unsaved   unsaved          // changes not yet journaled; see journalLocked

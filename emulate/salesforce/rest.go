@@ -100,6 +100,7 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("POST "+v+"/sobjects/{object}/{$}", data("sobjects", e.handleCreate))
 	mux.HandleFunc("GET "+v+"/query/{locator}", data("query", e.handleQueryMore))
 	mux.HandleFunc("GET "+v+"/queryAll/{locator}", data("query", e.handleQueryMore))
+	e.bulkRoutes(mux, v, data)
 	mux.HandleFunc("/services/", func(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, errNotFound())
 	})

@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/billsync/billsync"
+	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/salesforce/bulk"
+	"github.com/billsync/billsync/salesforce/rest"
+)
+
+// An initial-load dry run over an org above the Bulk threshold reads
+// Salesforce through one query job, not query pages, and reports the same
+// differences as the REST read.
+func TestResyncSnapshotReadsThroughBulkAboveThreshold(t *testing.T) {
+	emu, err := sfemu.New(sfemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu.Handler())
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	emu.SetBaseURL(srv.URL)
+	rc, err := rest.New(rest.Config{LoginURL: srv.URL, Grant: rest.GrantPassword,
+		ClientID: sfemu.DefaultClientID, ClientSecret: sfemu.DefaultClientSecret,
+		Username: sfemu.IntegrationUsername, Password: sfemu.IntegrationPassword, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	b := setup(t)
+	b.putBilling(t, billsync.ObjectAccount, acc1)
+	b.putBilling(t, billsync.ObjectAccount, `{"id":"acc_2","code":"BETA","name":"Beta, \"the\" second","currency":"EUR","version":1}`)
+	b.putBilling(t, billsync.ObjectAccount, `{"id":"acc_3","code":"GAMMA","name":"Gamma","currency":"GBP","version":1}`)
+	// Salesforce: one twin that agrees, one whose name differs, one linked
+	// only by code, and one the billing side does not know.
+	res, err := rc.Upsert(ctx, "BillingAccount__c", "BillingId__c", []billsync.SObject{
+		{"BillingId__c": "acc_1", "Name": "Acme", "Code__c": "ACME", "Currency__c": "USD"},
+		{"BillingId__c": "acc_2", "Name": "Beta renamed", "Code__c": "BETA", "Currency__c": "EUR", "Email__c": "beta@example.com"},
+		{"BillingId__c": "sf_only", "Name": "Stray", "Code__c": "STRAY", "Currency__c": "USD"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if !r.Success {
+			t.Fatalf("seeding Salesforce: %+v", r)
+		}
+	}
+	if _, err := rc.Create(ctx, "BillingAccount__c", []billsync.SObject{{"Name": "Gamma", "Code__c": "GAMMA", "Currency__c": "GBP"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	dryRun := func(crm billsync.CRM) *billsync.ResyncReport {
+		t.Helper()
+		e, err := New(Config{Settings: b.store, State: b.store, Conflicts: b.store, Queue: b.store, Held: b.store, CRM: crm,
+			Billing: b.billing, Logger: slog.New(slog.DiscardHandler), Clock: func() time.Time { return fixedNow }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.StartResync(ctx, billsync.ResyncRequest{Object: billsync.ObjectAccount, Initial: true, DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return waitResync(t, e, r.ID)
+	}
+
+	viaREST := dryRun(rc)
+	queries, jobs := emu.Calls()["query"], emu.BulkJobs()["query"]
+	bc := bulk.New(rc, bulk.Options{Threshold: 2, PollMin: 5 * time.Millisecond, PollMax: 50 * time.Millisecond})
+	viaBulk := dryRun(bulk.NewCRM(rc, bc))
+	t.Logf("REST: %d differences %+v", viaREST.Differences, viaREST.Diffs)
+
+	if n := emu.BulkJobs()["query"] - jobs; n != 1 {
+		t.Errorf("the bulk read ran %d query jobs, want 1", n)
+	}
+	if n := emu.Calls()["query"] - queries; n != 1 {
+		t.Errorf("the bulk read made %d REST query calls, want only the count", n)
+	}
+	if viaREST.State != "done" || viaBulk.State != "done" {
+		t.Fatalf("resyncs ended %q (%s) and %q (%s)", viaREST.State, viaREST.Error, viaBulk.State, viaBulk.Error)
+	}
+	if viaREST.Differences == 0 {
+		t.Fatalf("the REST dry run found no differences: %+v", viaREST)
+	}
+	if viaBulk.Error != viaREST.Error || viaBulk.Differences != viaREST.Differences || !reflect.DeepEqual(viaBulk.Diffs, viaREST.Diffs) {
+		t.Errorf("bulk dry run differs from REST:\nREST %+v\nbulk %+v", viaREST, viaBulk)
+	}
+}
