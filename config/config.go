@@ -114,6 +114,10 @@ type SalesforceConfig struct {
 	// PubSubInsecure speaks plaintext gRPC to PubSubAddr: for the local
 	// emulator only, never a real org.
 	PubSubInsecure bool `yaml:"pubsubInsecure"`
+	// BulkThreshold is the record count of an object above which a
+	// resync reads it through a Bulk API 2.0 query job instead of REST
+	// query pages (0: 10,000; negative: never).
+	BulkThreshold int `yaml:"bulkThreshold"`
 }
 
 // The change-event transports salesforce.stream names.
@@ -266,6 +270,7 @@ func ApplyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Salesforce.Stream, "BILLSYNC_SALESFORCE_STREAM")
 	str(&cfg.Salesforce.PubSubAddr, "BILLSYNC_SALESFORCE_PUBSUB_ADDR")
 	parsed(&cfg.Salesforce.PubSubInsecure, getenv("BILLSYNC_SALESFORCE_PUBSUB_INSECURE"), strconv.ParseBool)
+	parsed(&cfg.Salesforce.BulkThreshold, getenv("BILLSYNC_SALESFORCE_BULK_THRESHOLD"), strconv.Atoi)
 	str(&cfg.Billing.Platform, "BILLSYNC_BILLING_PLATFORM")
 	str(&cfg.Billing.URL, "BILLSYNC_BILLING_URL")
 	str(&cfg.Billing.RecordURL, "BILLSYNC_BILLING_RECORD_URL")

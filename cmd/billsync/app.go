@@ -151,7 +151,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	// enqueues work can wake the runner built after it.
 	wake := runner.NewSignal()
 	eng, err := engine.New(engine.Config{
-		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, Held: a.store, CRM: bulk.NewCRM(crm, bulk.New(sf, bulk.Options{})), Billing: bill, Mapping: m,
+		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, Held: a.store, CRM: bulk.NewCRM(crm, bulk.New(sf, bulk.Options{Threshold: cfg.Salesforce.BulkThreshold})), Billing: bill, Mapping: m,
 		Quotes: quotes, Observer: metrics, Logger: log, OnEnqueue: wake.Wake,
 	})
 	if err != nil {

@@ -45,6 +45,7 @@ the source tree annotates every key with its default.
   salesforce.stream               BILLSYNC_SALESFORCE_STREAM (pubsub | cometd)
   salesforce.pubsubAddr           BILLSYNC_SALESFORCE_PUBSUB_ADDR
   salesforce.pubsubInsecure       BILLSYNC_SALESFORCE_PUBSUB_INSECURE (emulator only)
+  salesforce.bulkThreshold        BILLSYNC_SALESFORCE_BULK_THRESHOLD
   billing.platform                BILLSYNC_BILLING_PLATFORM
   billing.url                     BILLSYNC_BILLING_URL                    --billing-url
   billing.token                   BILLSYNC_BILLING_TOKEN
