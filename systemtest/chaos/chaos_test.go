@@ -176,7 +176,8 @@ func TestChaos(t *testing.T) {
 		}
 		timeout = d
 	}
-	t.Logf("chaos seed %d (BILLSYNC_CHAOS_SEED=%d reproduces the choices), %d changes, timeout %s, billing %s", seed, seed, changes, timeout, cmp.Or(os.Getenv("BILLSYNC_CHAOS_BILLING"), billsync.PlatformContract))
+	t.Logf("chaos seed %d (BILLSYNC_CHAOS_SEED=%d reproduces the choices), %d changes, timeout %s, billing %s, stream %s", seed, seed, changes, timeout,
+		cmp.Or(os.Getenv("BILLSYNC_CHAOS_BILLING"), billsync.PlatformContract), cmp.Or(os.Getenv("BILLSYNC_CHAOS_STREAM"), sandbox.StreamCometD))
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
@@ -259,9 +260,18 @@ func TestChaos(t *testing.T) {
 		}()
 	}
 	go func() { wg.Wait(); close(driveDone) }()
+	outagesDone := make(chan int, 1)
+	if c.stream() == sandbox.StreamPubSub {
+		go func() { outagesDone <- c.pubsubOutages(rand.New(rand.NewPCG(uint64(seed), 99)), driveDone) }()
+	} else {
+		outagesDone <- 0
+	}
 
 	c.killLoop(rand.New(rand.NewPCG(uint64(seed), 0)), driveDone)
 	<-driveDone
+	if n := <-outagesDone; n > 0 {
+		t.Logf("the Pub/Sub API was down %d times while the driver ran", n)
+	}
 	if ctx.Err() != nil {
 		t.Fatalf("BILLSYNC_CHAOS_TIMEOUT (%s) ran out while driving: %d changes sent", timeout, c.sent.Load())
 	}
@@ -354,7 +364,9 @@ func (c *chaos) startChild() error {
 		"BILLSYNC_ADDR="+sb.AppAddr,
 		"BILLSYNC_DATA="+c.dataDir,
 		"BILLSYNC_SALESFORCE_LOGIN_URL="+sb.SFURL,
-		"BILLSYNC_SALESFORCE_STREAM=cometd", // the sandbox's default transport
+		"BILLSYNC_SALESFORCE_STREAM="+c.stream(),
+		"BILLSYNC_SALESFORCE_PUBSUB_ADDR="+sb.PubSubAddr,
+		"BILLSYNC_SALESFORCE_PUBSUB_INSECURE="+strconv.FormatBool(sb.PubSubAddr != ""),
 		"BILLSYNC_SALESFORCE_GRANT=password",
 		"BILLSYNC_SALESFORCE_CLIENT_ID="+sfemu.DefaultClientID,
 		"BILLSYNC_SALESFORCE_CLIENT_SECRET="+sfemu.DefaultClientSecret,
@@ -446,6 +458,41 @@ func (c *chaos) stop() {
 		<-c.done
 	}
 	c.proc = nil
+}
+
+// stream is how billsync hears Salesforce in this run.
+func (c *chaos) stream() string {
+	if c.h.sb.PubSubAddr != "" {
+		return sandbox.StreamPubSub
+	}
+	return sandbox.StreamCometD
+}
+
+// pubsubOutages stops the emulator's Pub/Sub API now and then while the
+// driver runs, for a moment each time: every open stream ends, as when
+// Salesforce's endpoint is unreachable (the CometD run drops its clients
+// through the "streams" fault instead). Events published meanwhile are
+// replayed from billsync's stored replay id.
+func (c *chaos) pubsubOutages(rng *rand.Rand, driveDone <-chan struct{}) (outages int) {
+	for {
+		select {
+		case <-driveDone:
+			return outages
+		case <-c.ctx.Done():
+			return outages
+		case <-time.After(time.Duration(1000+rng.IntN(3000)) * time.Millisecond):
+		}
+		if err := c.h.sb.StopPubSub(); err != nil {
+			c.t.Error(err)
+			return outages
+		}
+		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
+		if err := c.h.sb.StartPubSub(); err != nil {
+			c.t.Error(err)
+			return outages
+		}
+		outages++
+	}
 }
 
 // killLoop SIGKILLs billsync at random moments, some right after a start

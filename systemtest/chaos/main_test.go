@@ -66,7 +66,13 @@ type harness struct {
 // ("" is the contract).
 func startHarness(t *testing.T, billing string) *harness {
 	t.Helper()
-	sb, err := sandbox.Start(context.Background(), sandbox.Options{NoApp: true, Data: t.TempDir(), Billing: billing,
+	stream := os.Getenv("BILLSYNC_CHAOS_STREAM")
+	switch stream {
+	case "", sandbox.StreamCometD, sandbox.StreamPubSub:
+	default:
+		t.Fatalf("BILLSYNC_CHAOS_STREAM=%q: want cometd or pubsub", stream)
+	}
+	sb, err := sandbox.Start(context.Background(), sandbox.Options{NoApp: true, Data: t.TempDir(), Billing: billing, Stream: stream,
 		Addr: "127.0.0.1:0", SalesforceAddr: "127.0.0.1:0", BillingAddr: "127.0.0.1:0"}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
