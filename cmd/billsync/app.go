@@ -101,19 +101,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	if err := a.store.SeedSettings(ctx, cfg.SeedSettings(), "config"); err != nil {
 		return fmt.Errorf("seeding settings: %w", err)
 	}
-	var key []byte
-	if cfg.Salesforce.PrivateKeyFile != "" {
-		var err error
-		if key, err = os.ReadFile(cfg.Salesforce.PrivateKeyFile); err != nil {
-			return fmt.Errorf("salesforce.privateKeyFile: %w", err)
-		}
-	}
-	sf, err := rest.New(rest.Config{
-		LoginURL: cfg.Salesforce.LoginURL, Grant: cfg.Salesforce.Grant,
-		ClientID: cfg.Salesforce.ClientID, ClientSecret: cfg.Salesforce.ClientSecret,
-		Username: cfg.Salesforce.Username, Password: cfg.Salesforce.Password,
-		PrivateKeyPEM: key, APIVersion: cfg.Salesforce.APIVersion, Logger: log,
-	})
+	sf, err := salesforceClient(cfg.Salesforce, log)
 	if err != nil {
 		return err
 	}
@@ -178,17 +166,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		},
 	})
 	metrics.ReadStreamFrom(a.streamReading)
-	a.status = status.New(status.Config{Queue: a.store, Stream: a.streamStatus, API: sf.Limits, Synced: metrics.Synced,
-		Billing: func(ctx context.Context) error { _, err := bill.Tenant(ctx); return err },
-		SalesforceURL: func(ctx context.Context) string {
-			u, _, err := sf.Session(ctx)
-			if err != nil {
-				return ""
-			}
-			return u
-		},
-		BillingRecordURL: cfg.Billing.RecordURL, Logger: log})
-	if a.alerts, err = newAlerts(cfg.Alerts, a.store, a.listener.Err, sf.Limits, log); err != nil {
+	if err := a.observe(sf, bill, metrics); err != nil {
 		return err
 	}
 	// The console acts through this server's own admin API, whose address
@@ -223,6 +201,41 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 
 	a.launch(ctx, ln, bill, wake)
 	return a.resyncAfterRestore(ctx)
+}
+
+// salesforceClient is the REST client salesforce.* describes.
+func salesforceClient(cfg config.SalesforceConfig, log *slog.Logger) (*rest.Client, error) {
+	var key []byte
+	if cfg.PrivateKeyFile != "" {
+		var err error
+		if key, err = os.ReadFile(cfg.PrivateKeyFile); err != nil {
+			return nil, fmt.Errorf("salesforce.privateKeyFile: %w", err)
+		}
+	}
+	return rest.New(rest.Config{
+		LoginURL: cfg.LoginURL, Grant: cfg.Grant,
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		Username: cfg.Username, Password: cfg.Password,
+		PrivateKeyPEM: key, APIVersion: cfg.APIVersion, Logger: log,
+	})
+}
+
+// observe builds what watches billsync from outside the sync: the status
+// sampler behind the console's overview and the alert rules.
+func (a *App) observe(sf *rest.Client, bill billsync.Billing, metrics *httpserver.Metrics) error {
+	a.status = status.New(status.Config{Queue: a.store, Stream: a.streamStatus, API: sf.Limits, Synced: metrics.Synced,
+		Billing: func(ctx context.Context) error { _, err := bill.Tenant(ctx); return err },
+		SalesforceURL: func(ctx context.Context) string {
+			u, _, err := sf.Session(ctx)
+			if err != nil {
+				return ""
+			}
+			return u
+		},
+		BillingRecordURL: a.cfg.Billing.RecordURL, Logger: a.log})
+	var err error
+	a.alerts, err = newAlerts(a.cfg.Alerts, a.store, a.listener.Err, sf.Limits, a.log)
+	return err
 }
 
 // eventSource is the transport salesforce.stream names. Either reports
