@@ -113,6 +113,7 @@ type Emulator struct {
 	cursorOrder []string
 
 	hooks beforeWrite // SetBeforeWrite
+	cdc   cdcState    // Change Data Capture selection and test hooks (cdc.go)
 
 	journal   *journal.Journal // nil without DataDir
 	unsaved   unsaved          // changes not yet journaled; see journalLocked
@@ -221,6 +222,7 @@ func (e *Emulator) newBus() *streaming.Bus {
 			b.Declare(eventChannel(o.Name))
 		}
 	}
+	e.declareCDC(b)
 	return b
 }
 
