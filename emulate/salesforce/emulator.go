@@ -196,6 +196,7 @@ func New(opts Options) (*Emulator, error) {
 		if err := e.openDataDir(); err != nil {
 			return nil, err
 		}
+		e.declareCDC(e.bus) // a data dir written before CDC lacks its channels
 	}
 	e.mu.Lock()
 	if e.orgID == "" {
