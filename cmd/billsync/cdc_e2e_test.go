@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/adminclient"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	"github.com/billsync/billsync/runner"
 	"github.com/billsync/billsync/sandbox"
@@ -19,7 +20,7 @@ import (
 // are logged own_write, never synced back; a gap event (no field values)
 // leads to a re-read of the record that syncs it; an overflow event
 // starts a resync of the object, which catches up an edit no event
-// carried.
+// carried. A restart resumes every channel after its checkpoint.
 func TestCDCServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: skipped in -short mode")
@@ -65,6 +66,20 @@ func TestCDCServe(t *testing.T) {
 	// A sales user's edit reaches billing.
 	h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": sfID, "Name": "Edited in Salesforce"})
 	h.waitName(acc.ID(), "Edited in Salesforce")
+
+	// A restart resumes each channel after its stored replay id: an edit
+	// made while billsync was down arrives.
+	h.quiesce()
+	if err := h.sb.App.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": sfID, "Name": "Edited while down"})
+	if err := h.sb.StartApp(ctx, h.sb.AppAddr); err != nil {
+		t.Fatal(err)
+	}
+	h.admin = adminclient.New(h.sb.AppURL(), sandbox.AdminToken, nil)
+	h.waitReady()
+	h.waitName(acc.ID(), "Edited while down")
 
 	// A gap event names the record but carries no values: billsync reads it.
 	h.sb.SF.ForceCDCGap("BillingAccount__c", true)
