@@ -140,6 +140,14 @@ func (l *Listener) cdcChanges(ctx context.Context, ev billsync.StreamEvent) []*b
 		}
 		return nil
 	}
+	if h.ChangeType == "UPDATE" && len(h.ChangedFields) > 0 && !touchesMapping(om, h.ChangedFields) {
+		// The header names what changed: when none of it is synced, the
+		// record need not be read at all.
+		for _, rec := range h.RecordIDs {
+			l.logCDC(ctx, om.Type, rec, billsync.OutcomeSkipped, billsync.ReasonNoChange, "changed fields not synced: "+strings.Join(h.ChangedFields, ", "))
+		}
+		return nil
+	}
 	if strings.HasPrefix(h.ChangeType, cdcGapPrefix) {
 		l.cfg.Logger.Info("gap event; re-reading the records", "object", h.EntityName, "changeType", h.ChangeType, "records", h.RecordIDs)
 	}
@@ -168,6 +176,27 @@ func (l *Listener) cdcChanges(ctx context.Context, ev billsync.StreamEvent) []*b
 		})
 	}
 	return out
+}
+
+// touchesMapping reports whether any of an update's changed fields is one
+// billsync reads: a mapped field, the external id, the parent lookup or
+// one of billsync's own fields. A compound field's part ("BillingAddress.City")
+// counts as touching, since the mapping names its flat fields.
+func touchesMapping(om *mapping.Object, changed []string) bool {
+	read := map[string]bool{strings.ToLower(om.ExternalID): true,
+		strings.ToLower(mapping.FieldLastSystem): true, strings.ToLower(mapping.FieldDeleted): true}
+	if om.Parent != nil {
+		read[strings.ToLower(om.Parent.LookupField)] = true
+	}
+	for _, f := range om.Fields {
+		read[strings.ToLower(f.Salesforce)] = true
+	}
+	for _, f := range changed {
+		if strings.Contains(f, ".") || read[strings.ToLower(f)] {
+			return true
+		}
+	}
+	return false
 }
 
 // cdcEventKey identifies one record's change in one event: a transaction

@@ -30,6 +30,13 @@ func cdcEvent(replay int64, object, changeType, user, txKey string, records ...s
 	}}
 }
 
+// unmappedOnly makes ev an update of fields billsync does not sync.
+func unmappedOnly(ev billsync.StreamEvent) billsync.StreamEvent {
+	ev.Payload["ChangeEventHeader"].(map[string]any)["changedFields"] = []any{"Description", "LastModifiedDate"}
+	delete(ev.Payload, "Name")
+	return ev
+}
+
 func TestCDCChannelNames(t *testing.T) {
 	for in, want := range map[string]string{"BillingAccount__c": "/data/BillingAccount__ChangeEvent", "Account": "/data/AccountChangeEvent"} {
 		if got := CDCChannel(in); got != want {
@@ -68,6 +75,7 @@ func TestListenerCDC(t *testing.T) {
 				cdcEvent(13, "BillingAccount__c", "GAP_UPDATE", "005000000000002AAA", "tx3", "a01000000000004AAA"),
 				cdcEvent(14, "BillingAccount__c", "GAP_OVERFLOW", "005000000000002AAA", "tx4"),
 				cdcEvent(15, "BillingAccount__c", "DELETE", "005000000000002AAA", "tx5", "a01000000000005AAA"),
+				unmappedOnly(cdcEvent(16, "BillingAccount__c", "UPDATE", "005000000000002AAA", "tx6", "a01000000000006AAA")),
 			} {
 				if err := handle(ctx, ev); err != nil {
 					return err
@@ -84,10 +92,10 @@ func TestListenerCDC(t *testing.T) {
 			mu.Unlock()
 		}}})
 	runListener(t, l)
-	eventually(t, "the account channel's checkpoint at 15", func() bool {
+	eventually(t, "the account channel's checkpoint at 16", func() bool {
 		id, ok, _ := store.ReplayID(ctx, acct)
 		n, _ := id.Int()
-		return ok && n == 15
+		return ok && n == 16
 	})
 	mu.Lock()
 	if len(subscribed) != len(mapping.Default().Objects) || subscribed[acct] != 10 {
@@ -117,5 +125,9 @@ func TestListenerCDC(t *testing.T) {
 	logs, _, err := store.Logs(ctx, billsync.LogFilter{Reason: billsync.ReasonOwnWrite})
 	if err != nil || len(logs) != 1 || logs[0].SalesforceID != "a01000000000003AAA" || logs[0].Outcome != billsync.OutcomeSkipped {
 		t.Errorf("own_write log %+v %v, want one skipped entry for a01000000000003AAA", logs, err)
+	}
+	logs, _, err = store.Logs(ctx, billsync.LogFilter{Reason: billsync.ReasonNoChange})
+	if err != nil || len(logs) != 1 || logs[0].SalesforceID != "a01000000000006AAA" {
+		t.Errorf("no_change log %+v %v, want one entry for the update of unsynced fields", logs, err)
 	}
 }
