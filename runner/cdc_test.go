@@ -3,6 +3,8 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,5 +131,30 @@ func TestListenerCDC(t *testing.T) {
 	logs, _, err = store.Logs(ctx, billsync.LogFilter{Reason: billsync.ReasonNoChange})
 	if err != nil || len(logs) != 1 || logs[0].SalesforceID != "a01000000000006AAA" {
 		t.Errorf("no_change log %+v %v, want one entry for the update of unsynced fields", logs, err)
+	}
+}
+
+// One CDC channel down makes the whole subscription down, even while the
+// others are up.
+func TestListenerCDCOneChannelDown(t *testing.T) {
+	t.Parallel()
+	store := mock.NewStore()
+	down := CDCChannel("BillingBalance__c")
+	src := &mock.ChangeSource{SubscribeFn: func(ctx context.Context, channel string, _ billsync.ReplayID, _ func(context.Context, billsync.StreamEvent) error) error {
+		if channel == down {
+			return errors.New("403::Unknown client")
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+	l := NewListener(ListenerConfig{Source: src, Queue: store, State: store, Log: store, RetryWait: time.Minute,
+		Clock: func() time.Time { return listenNow }, CDC: &CDCConfig{IntegrationUserID: integrationUser}})
+	runListener(t, l)
+	eventually(t, "the subscription reported down", func() bool {
+		err := l.Err()
+		return err != nil && strings.Contains(err.Error(), "Unknown client")
+	})
+	if st := l.Status(); st.Connected {
+		t.Errorf("status %+v: connected with a channel down", st)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,9 +56,12 @@ type Listener struct {
 
 	mu      sync.Mutex
 	standby bool // another replica holds the subscription
-	running bool
+	running bool // every channel's subscription is up
 	lastErr error
-	lag     time.Duration // publish-to-stored delay of the last event
+	// channels is each channel's own state, which running and lastErr
+	// sum up: one channel down makes the whole subscription down.
+	channels map[string]channelState
+	lag      time.Duration // publish-to-stored delay of the last event
 }
 
 // Lag is how long the last event took from its publication in Salesforce
@@ -130,10 +135,28 @@ func (l *Listener) Status() StreamState {
 // another replica holds it.
 func (l *Listener) Err() error { return l.Status().Err }
 
-func (l *Listener) setState(running bool, err error) {
+// channelState is one channel's subscription state.
+type channelState struct {
+	running bool
+	err     error
+}
+
+// setState records channel's state and sums up every channel's.
+func (l *Listener) setState(channel string, running bool, err error) {
 	l.mu.Lock()
-	l.running, l.lastErr = running, err
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if l.channels == nil {
+		l.channels = map[string]channelState{}
+	}
+	l.channels[channel] = channelState{running, err}
+	l.running, l.lastErr = true, nil
+	for _, ch := range slices.Sorted(maps.Keys(l.channels)) {
+		st := l.channels[ch]
+		l.running = l.running && st.running
+		if l.lastErr == nil {
+			l.lastErr = st.err
+		}
+	}
 }
 
 // Leader reports whether this replica holds the subscription.
@@ -216,8 +239,8 @@ func (l *Listener) lead(ctx context.Context, name string, ttl time.Duration) err
 	}
 }
 
-// channels are the channels the listener subscribes to.
-func (l *Listener) channels() []string {
+// subscribedChannels are the channels the listener subscribes to.
+func (l *Listener) subscribedChannels() []string {
 	if l.cfg.CDC != nil {
 		return CDCChannels(l.cfg.Mapping)
 	}
@@ -227,7 +250,10 @@ func (l *Listener) channels() []string {
 // subscribe subscribes to every channel until ctx ends; each channel
 // keeps its own replay checkpoint and resubscribes on its own.
 func (l *Listener) subscribe(ctx context.Context) error {
-	chs := l.channels()
+	chs := l.subscribedChannels()
+	for _, ch := range chs {
+		l.setState(ch, false, nil)
+	}
 	if len(chs) == 1 {
 		return l.subscribeChannel(ctx, chs[0])
 	}
@@ -262,16 +288,16 @@ func (l *Listener) subscribeChannel(ctx context.Context, channel string) error {
 			since, err = l.listenSince(ctx)
 		}
 		if err == nil {
-			l.setState(true, nil)
+			l.setState(channel, true, nil)
 			err = l.cfg.Source.Subscribe(ctx, channel, from, func(ctx context.Context, ev billsync.StreamEvent) error {
 				return l.handle(ctx, ev, since)
 			})
 		}
 		if ctx.Err() != nil {
-			l.setState(false, ctx.Err())
+			l.setState(channel, false, ctx.Err())
 			return ctx.Err()
 		}
-		l.setState(false, err)
+		l.setState(channel, false, err)
 		if errors.Is(err, billsync.ErrReplayGap) {
 			l.gap(ctx, channel, from, err)
 			backoff = l.cfg.RetryWait
