@@ -108,6 +108,11 @@ type SalesforceConfig struct {
 	// (the gRPC Pub/Sub API, Salesforce's recommendation) or "cometd" (the
 	// Streaming API: Government Cloud, or networks that block PubSubAddr).
 	Stream string `yaml:"stream"`
+	// ChangeSource is what billsync listens to: "trigger" (the platform
+	// event the BillingSyncTrigger Apex publishes; works in every edition)
+	// or "cdc" (the synced objects' Change Data Capture channels; nothing
+	// to deploy, but needs CDC and the objects selected for it).
+	ChangeSource string `yaml:"changeSource"`
 	// PubSubAddr is the Pub/Sub API's host:port; Salesforce serves it on
 	// 7443 and 443.
 	PubSubAddr string `yaml:"pubsubAddr"`
@@ -124,6 +129,12 @@ type SalesforceConfig struct {
 const (
 	StreamPubSub = "pubsub"
 	StreamCometD = "cometd"
+)
+
+// The change sources salesforce.changeSource names.
+const (
+	ChangeSourceTrigger = "trigger"
+	ChangeSourceCDC     = "cdc"
 )
 
 // DefaultPubSubAddr is Salesforce's global Pub/Sub API endpoint.
@@ -216,7 +227,7 @@ func DefaultConfig() Config {
 		BatchWait:         50 * time.Millisecond,
 		LogRetention:      30 * 24 * time.Hour,
 		Salesforce: SalesforceConfig{LoginURL: "https://login.salesforce.com", Grant: "password", APIVersion: "62.0",
-			Stream: StreamPubSub, PubSubAddr: DefaultPubSubAddr},
+			Stream: StreamPubSub, PubSubAddr: DefaultPubSubAddr, ChangeSource: ChangeSourceTrigger},
 		Billing: BillingConfig{Platform: billsync.PlatformContract, PollInterval: time.Minute},
 		Alerts: AlertsConfig{Interval: 15 * time.Second, StreamDownFor: time.Minute, PendingAge: 15 * time.Minute,
 			DeadLetterWindow: 15 * time.Minute, BudgetShare: 0.8},
@@ -268,6 +279,7 @@ func ApplyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Salesforce.PrivateKeyFile, "BILLSYNC_SALESFORCE_PRIVATE_KEY_FILE")
 	str(&cfg.Salesforce.APIVersion, "BILLSYNC_SALESFORCE_API_VERSION")
 	str(&cfg.Salesforce.Stream, "BILLSYNC_SALESFORCE_STREAM")
+	str(&cfg.Salesforce.ChangeSource, "BILLSYNC_SALESFORCE_CHANGE_SOURCE")
 	str(&cfg.Salesforce.PubSubAddr, "BILLSYNC_SALESFORCE_PUBSUB_ADDR")
 	parsed(&cfg.Salesforce.PubSubInsecure, getenv("BILLSYNC_SALESFORCE_PUBSUB_INSECURE"), strconv.ParseBool)
 	parsed(&cfg.Salesforce.BulkThreshold, getenv("BILLSYNC_SALESFORCE_BULK_THRESHOLD"), strconv.Atoi)
@@ -341,6 +353,17 @@ func (c Config) Validate() error {
 	case StreamCometD:
 	default:
 		return fmt.Errorf("config: salesforce.stream %q: want pubsub or cometd", c.Salesforce.Stream)
+	}
+	switch c.Salesforce.ChangeSource {
+	case "", ChangeSourceTrigger: // "": a configuration built in code
+	case ChangeSourceCDC:
+		// The Pub/Sub subscriber does not decode change events' field
+		// bitmaps yet; over CometD they carry field names.
+		if c.Salesforce.Stream != StreamCometD {
+			return fmt.Errorf("config: salesforce.changeSource cdc needs salesforce.stream cometd for now (salesforce.stream is %q)", c.Salesforce.Stream)
+		}
+	default:
+		return fmt.Errorf("config: salesforce.changeSource %q: want trigger or cdc", c.Salesforce.ChangeSource)
 	}
 	switch c.Billing.Platform {
 	case billsync.PlatformStripe, billsync.PlatformM3ter, billsync.PlatformMonetizeNow:

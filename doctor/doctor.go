@@ -50,6 +50,7 @@ type Salesforce struct {
 	Password       string
 	PrivateKeyFile string
 	APIVersion     string
+	ChangeSource   string // trigger | cdc: cdc checks the objects' CDC selection
 }
 
 // Billing says how billsync reaches the billing platform (config key
@@ -290,6 +291,9 @@ func checkSalesforce(ctx context.Context, r *doctorRun, cfg Target, m *mapping.M
 	}
 	r.ok(login, fmt.Sprintf("org %s, user %s, %s grant at %s", orgID, user, cfg.Salesforce.Grant, cfg.Salesforce.LoginURL))
 	checkIntegrationPermission(ctx, r, sf, userID, username)
+	if cfg.Salesforce.ChangeSource == changeSourceCDC {
+		checkCDCSelection(ctx, r, sf, m)
+	}
 
 	md, err := sfdx.Schema()
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +27,9 @@ type ListenerConfig struct {
 	Meta    billsync.MetaStore
 	Mapping *mapping.Mapping
 	Channel string // default ChannelBillingObjectChange
+	// CDC, when set, subscribes to the Change Data Capture channels of
+	// the mapped objects instead of Channel, one subscription each.
+	CDC *CDCConfig
 	// OnEnqueue is called after each stored change (wake the runner).
 	OnEnqueue func()
 	// OnGap is called when the stored replay id fell out of the org's
@@ -49,15 +54,14 @@ type ListenerConfig struct {
 type Listener struct {
 	cfg ListenerConfig
 
-	// since is set while no replay id is stored: events published before
-	// it predate billsync and only move the checkpoint.
-	since time.Time
-
 	mu      sync.Mutex
 	standby bool // another replica holds the subscription
-	running bool
+	running bool // every channel's subscription is up
 	lastErr error
-	lag     time.Duration // publish-to-stored delay of the last event
+	// channels is each channel's own state, which running and lastErr
+	// sum up: one channel down makes the whole subscription down.
+	channels map[string]channelState
+	lag      time.Duration // publish-to-stored delay of the last event
 }
 
 // Lag is how long the last event took from its publication in Salesforce
@@ -131,10 +135,28 @@ func (l *Listener) Status() StreamState {
 // another replica holds it.
 func (l *Listener) Err() error { return l.Status().Err }
 
-func (l *Listener) setState(running bool, err error) {
+// channelState is one channel's subscription state.
+type channelState struct {
+	running bool
+	err     error
+}
+
+// setState records channel's state and sums up every channel's.
+func (l *Listener) setState(channel string, running bool, err error) {
 	l.mu.Lock()
-	l.running, l.lastErr = running, err
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if l.channels == nil {
+		l.channels = map[string]channelState{}
+	}
+	l.channels[channel] = channelState{running, err}
+	l.running, l.lastErr = true, nil
+	for _, ch := range slices.Sorted(maps.Keys(l.channels)) {
+		st := l.channels[ch]
+		l.running = l.running && st.running
+		if l.lastErr == nil {
+			l.lastErr = st.err
+		}
+	}
 }
 
 // Leader reports whether this replica holds the subscription.
@@ -155,6 +177,9 @@ func (l *Listener) Run(ctx context.Context) error {
 		ttl = 15 * time.Second
 	}
 	name := "subscription:" + l.cfg.Channel
+	if l.cfg.CDC != nil {
+		name = "subscription:cdc"
+	}
 	for {
 		held, err := l.cfg.Leases.TryLease(ctx, name, l.cfg.Owner, ttl)
 		if ctx.Err() != nil {
@@ -214,32 +239,67 @@ func (l *Listener) lead(ctx context.Context, name string, ttl time.Duration) err
 	}
 }
 
-// subscribe subscribes until ctx ends, resubscribing after failures.
+// subscribedChannels are the channels the listener subscribes to.
+func (l *Listener) subscribedChannels() []string {
+	if l.cfg.CDC != nil {
+		return CDCChannels(l.cfg.Mapping)
+	}
+	return []string{l.cfg.Channel}
+}
+
+// subscribe subscribes to every channel until ctx ends; each channel
+// keeps its own replay checkpoint and resubscribes on its own.
 func (l *Listener) subscribe(ctx context.Context) error {
+	chs := l.subscribedChannels()
+	for _, ch := range chs {
+		l.setState(ch, false, nil)
+	}
+	if len(chs) == 1 {
+		return l.subscribeChannel(ctx, chs[0])
+	}
+	errs := make(chan error, len(chs))
+	for _, ch := range chs {
+		go func() { errs <- l.subscribeChannel(ctx, ch) }()
+	}
+	var first error
+	for range chs {
+		if err := <-errs; first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// subscribeChannel subscribes to one channel until ctx ends,
+// resubscribing after failures.
+func (l *Listener) subscribeChannel(ctx context.Context, channel string) error {
 	backoff := l.cfg.RetryWait
 	for {
-		from, ok, err := l.cfg.Queue.ReplayID(ctx, l.cfg.Channel)
+		// since is set while no replay id is stored: events published
+		// before it predate billsync and only move the checkpoint.
+		var since time.Time
+		from, ok, err := l.cfg.Queue.ReplayID(ctx, channel)
 		if err == nil && !ok {
 			// No event stored yet. Subscribing with -1 would lose what is
 			// published while billsync is down before its first event, so
 			// replay everything retained and skip what predates the first
 			// start (`billsync resync --initial` is the first load).
 			from = billsync.ReplayAll
-			l.since, err = l.listenSince(ctx)
-		} else {
-			l.since = time.Time{}
+			since, err = l.listenSince(ctx)
 		}
 		if err == nil {
-			l.setState(true, nil)
-			err = l.cfg.Source.Subscribe(ctx, l.cfg.Channel, from, l.handle)
+			l.setState(channel, true, nil)
+			err = l.cfg.Source.Subscribe(ctx, channel, from, func(ctx context.Context, ev billsync.StreamEvent) error {
+				return l.handle(ctx, ev, since)
+			})
 		}
 		if ctx.Err() != nil {
-			l.setState(false, ctx.Err())
+			l.setState(channel, false, ctx.Err())
 			return ctx.Err()
 		}
-		l.setState(false, err)
+		l.setState(channel, false, err)
 		if errors.Is(err, billsync.ErrReplayGap) {
-			l.gap(ctx, from, err)
+			l.gap(ctx, channel, from, err)
 			backoff = l.cfg.RetryWait
 			continue
 		}
@@ -256,8 +316,8 @@ func (l *Listener) subscribe(ctx context.Context) error {
 // gap handles a replay id the org no longer holds (C5): it is logged, the
 // subscription restarts from every retained event (repeats are dropped by
 // their EventUuid), and a resync is started for what may have been lost.
-func (l *Listener) gap(ctx context.Context, from billsync.ReplayID, cause error) {
-	l.cfg.Logger.Error("replay id no longer held by the org; replaying all retained events and starting a resync", "replayId", from.String(), "err", cause)
+func (l *Listener) gap(ctx context.Context, channel string, from billsync.ReplayID, cause error) {
+	l.cfg.Logger.Error("replay id no longer held by the org; replaying all retained events and starting a resync", "channel", channel, "replayId", from.String(), "err", cause)
 	if l.cfg.Log != nil {
 		_ = l.cfg.Log.AppendLog(ctx, billsync.LogEntry{
 			Time: l.cfg.Clock().UTC(), Direction: billsync.ToBilling, Operation: "subscribe",
@@ -265,7 +325,7 @@ func (l *Listener) gap(ctx context.Context, from billsync.ReplayID, cause error)
 			Message: "stored replay id fell out of the retention window; replaying all retained events and starting a resync",
 		})
 	}
-	if err := l.cfg.Queue.SetReplayID(ctx, l.cfg.Channel, billsync.ReplayAll); err != nil {
+	if err := l.cfg.Queue.SetReplayID(ctx, channel, billsync.ReplayAll); err != nil {
 		l.cfg.Logger.Error("resetting the replay id", "err", err)
 	}
 	if l.cfg.OnGap != nil {
@@ -292,11 +352,24 @@ func (l *Listener) listenSince(ctx context.Context) (time.Time, error) {
 	return t, l.cfg.Meta.SetMeta(ctx, billsync.MetaListenSince, t.Format(time.RFC3339Nano))
 }
 
-// handle stores one event as a change.
-func (l *Listener) handle(ctx context.Context, ev billsync.StreamEvent) error {
+// handle stores one event as changes; events published before since
+// (when set) only move the checkpoint.
+func (l *Listener) handle(ctx context.Context, ev billsync.StreamEvent, since time.Time) error {
+	var cs []*billsync.Change
+	if since.IsZero() || ev.CreatedDate.IsZero() || !ev.CreatedDate.Before(since) {
+		cs = l.changesOf(ctx, ev)
+	}
 	var c *billsync.Change
-	if l.since.IsZero() || ev.CreatedDate.IsZero() || !ev.CreatedDate.Before(l.since) {
-		c = l.changeOf(ctx, ev)
+	if len(cs) > 0 {
+		// A merged change event names several records: all but the last
+		// are stored first, so the checkpoint moves only once every one
+		// is (a repeat is dropped by its event id).
+		if len(cs) > 1 {
+			if _, err := l.cfg.Queue.Enqueue(ctx, cs[:len(cs)-1]...); err != nil {
+				return err
+			}
+		}
+		c = cs[len(cs)-1]
 	}
 	if _, err := l.cfg.Queue.EnqueueStreamEvent(ctx, ev.Channel, ev.ReplayID, c); err != nil {
 		return err
@@ -312,8 +385,19 @@ func (l *Listener) handle(ctx context.Context, ev billsync.StreamEvent) error {
 	return nil
 }
 
-// changeOf turns an event into a change, or nil for an event that needs
-// no work (an object billsync does not map).
+// changesOf turns an event into the changes it asks for.
+func (l *Listener) changesOf(ctx context.Context, ev billsync.StreamEvent) []*billsync.Change {
+	if l.cfg.CDC != nil {
+		return l.cdcChanges(ctx, ev)
+	}
+	if c := l.changeOf(ctx, ev); c != nil {
+		return []*billsync.Change{c}
+	}
+	return nil
+}
+
+// changeOf turns a trigger's event into a change, or nil for an event that
+// needs no work (an object billsync does not map).
 func (l *Listener) changeOf(ctx context.Context, ev billsync.StreamEvent) *billsync.Change {
 	objName, _ := ev.Payload["ObjectType__c"].(string)
 	recordID, _ := ev.Payload["RecordId__c"].(string)

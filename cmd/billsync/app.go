@@ -150,12 +150,12 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		Join: crm.Join, Poll: cfg.Poll, Lease: cfg.ClaimLease, Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Wake: wake,
 		Quiet: cfg.BatchWait, Logger: log})
 	run.Store(a.runner)
-	source, err := a.eventSource(ctx, sf)
+	source, cdc, err := a.listenTo(ctx, sf, eng)
 	if err != nil {
 		return err
 	}
 	a.listener = runner.NewListener(runner.ListenerConfig{
-		Source: source, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m,
+		Source: source, Queue: a.store, State: a.store, Log: a.store, Meta: a.store, Mapping: m, CDC: cdc,
 		OnEnqueue: wake.Wake, Logger: log,
 		Leases: a.store, Owner: replicaName(), LeaseTTL: cfg.SubscriptionLease,
 		OnGap: func(ctx context.Context) {

@@ -69,7 +69,7 @@ func doctorTarget(cfg Config) doctor.Target {
 		ConfigErr: cfg.Validate(), Mapping: cfg.Mapping, APIBudgetShare: cfg.APIBudgetShare,
 		Salesforce: doctor.Salesforce{LoginURL: cfg.Salesforce.LoginURL, Grant: cfg.Salesforce.Grant, ClientID: cfg.Salesforce.ClientID,
 			ClientSecret: cfg.Salesforce.ClientSecret, Username: cfg.Salesforce.Username, Password: cfg.Salesforce.Password,
-			PrivateKeyFile: cfg.Salesforce.PrivateKeyFile, APIVersion: cfg.Salesforce.APIVersion},
+			PrivateKeyFile: cfg.Salesforce.PrivateKeyFile, APIVersion: cfg.Salesforce.APIVersion, ChangeSource: cfg.Salesforce.ChangeSource},
 		Billing: doctor.Billing{URL: cfg.Billing.URL, Token: cfg.Billing.Token, WebhookSecret: cfg.Billing.WebhookSecret,
 			Checks: platformChecks(cfg)},
 	}

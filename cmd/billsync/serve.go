@@ -43,6 +43,7 @@ the source tree annotates every key with its default.
   salesforce.privateKeyFile       BILLSYNC_SALESFORCE_PRIVATE_KEY_FILE
   salesforce.apiVersion           BILLSYNC_SALESFORCE_API_VERSION
   salesforce.stream               BILLSYNC_SALESFORCE_STREAM (pubsub | cometd)
+  salesforce.changeSource         BILLSYNC_SALESFORCE_CHANGE_SOURCE (trigger | cdc)
   salesforce.pubsubAddr           BILLSYNC_SALESFORCE_PUBSUB_ADDR
   salesforce.pubsubInsecure       BILLSYNC_SALESFORCE_PUBSUB_INSECURE (emulator only)
   salesforce.bulkThreshold        BILLSYNC_SALESFORCE_BULK_THRESHOLD

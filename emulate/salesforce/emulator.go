@@ -114,6 +114,7 @@ type Emulator struct {
 
 	hooks beforeWrite // SetBeforeWrite
 	bulk  bulkState   // Bulk API 2.0 jobs (bulk.go)
+	cdc   cdcState    // Change Data Capture selection and test hooks (cdc.go)
 
 	journal   *journal.Journal // nil without DataDir
 	unsaved   unsaved          // changes not yet journaled; see journalLocked
@@ -196,6 +197,7 @@ func New(opts Options) (*Emulator, error) {
 		if err := e.openDataDir(); err != nil {
 			return nil, err
 		}
+		e.declareCDC(e.bus) // a data dir written before CDC lacks its channels
 	}
 	e.mu.Lock()
 	if e.orgID == "" {
@@ -222,6 +224,7 @@ func (e *Emulator) newBus() *streaming.Bus {
 			b.Declare(eventChannel(o.Name))
 		}
 	}
+	e.declareCDC(b)
 	return b
 }
 

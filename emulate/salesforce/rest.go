@@ -93,6 +93,7 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("PATCH "+v+"/composite/sobjects/{object}/{field}", data("composite", e.handleCollectionUpsert))
 	mux.HandleFunc("GET "+v+"/query", data("query", func(c *call) { e.handleQuery(c, false) }))
 	mux.HandleFunc("GET "+v+"/queryAll", data("query", func(c *call) { e.handleQuery(c, true) }))
+	mux.HandleFunc("GET "+v+"/tooling/query", data("query", e.handleToolingQuery)) // cdc_tooling.go
 	// Clients such as CumulusCI and django-salesforce send a trailing slash
 	// ("/query/?q=", "/sobjects/Account/"); a real org accepts it.
 	mux.HandleFunc("GET "+v+"/query/{$}", data("query", func(c *call) { e.handleQuery(c, false) }))

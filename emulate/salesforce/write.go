@@ -55,6 +55,10 @@ type tx struct {
 	eventObject string
 	// published holds the EventUuid of each event published over REST.
 	published []string
+	// cdc holds the change events to publish at commit (cdc.go), under
+	// one transactionKey.
+	cdc   []cdcPending
+	txKey string
 }
 
 // begin starts a transaction; the caller holds e.mu.
@@ -82,15 +86,15 @@ func (t *tx) rollback() {
 			t.e.putLocked(old)
 		}
 	}
-	t.undo, t.order, t.events = map[string]*record{}, nil, nil
+	t.undo, t.order, t.events, t.cdc = map[string]*record{}, nil, nil, nil
 	t.e.journalLocked() // ids and numbers the tx took stay taken
 }
 
 // savepoint and rollbackTo give allOrNone=false requests per-record
 // atomicity inside one tx.
-type savepoint struct{ n, events int }
+type savepoint struct{ n, events, cdc int }
 
-func (t *tx) savepoint() savepoint { return savepoint{len(t.order), len(t.events)} }
+func (t *tx) savepoint() savepoint { return savepoint{len(t.order), len(t.events), len(t.cdc)} }
 
 func (t *tx) rollbackTo(sp savepoint) {
 	for i := len(t.order) - 1; i >= sp.n; i-- {
@@ -103,6 +107,7 @@ func (t *tx) rollbackTo(sp savepoint) {
 	}
 	t.order = t.order[:sp.n]
 	t.events = t.events[:sp.events]
+	t.cdc = t.cdc[:sp.cdc]
 }
 
 // commit journals the tx's changes, then publishes its events.
@@ -112,6 +117,7 @@ func (t *tx) commit() {
 		ch := eventChannel(t.eventObject)
 		t.e.bus.Publish(ch, p)
 	}
+	t.publishCDC()
 }
 
 // ---------------------------------------------------------------- trigger
@@ -120,6 +126,7 @@ func (t *tx) commit() {
 // user without the BillsyncIntegration permission publishes
 // BillingObjectChange__e; billsync's own writes publish nothing.
 func (t *tx) changeEvent(o *objectDef, id, changeType string) {
+	t.cdcEvent(o, id, changeType)
 	if !o.Triggered || t.user.integration {
 		return
 	}

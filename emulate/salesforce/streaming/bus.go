@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"sort"
+	"strings"
 
 	"sync"
 	"time"
@@ -143,7 +144,9 @@ func (b *Bus) Publish(channel string, payload map[string]any) Event {
 	now := b.clock().UTC()
 	p := make(map[string]any, len(payload)+1)
 	maps.Copy(p, payload)
-	if _, ok := p["CreatedDate"]; !ok {
+	// Change events (/data/ channels) carry their time in the header's
+	// commitTimestamp; CreatedDate in their body is the record's field.
+	if _, ok := p["CreatedDate"]; !ok && !strings.HasPrefix(channel, "/data/") {
 		p["CreatedDate"] = now.Format("2006-01-02T15:04:05.000Z")
 	}
 	b.mu.Lock()

@@ -146,7 +146,7 @@ type deliveryData struct {
 }
 
 type deliveryEvent struct {
-	EventUUID string `json:"EventUuid"`
+	EventUUID string `json:"EventUuid,omitempty"`
 	ReplayID  int64  `json:"replayId"`
 }
 
@@ -432,8 +432,13 @@ func (s *Server) connect(req *request, m message) ([]delivery, reply) {
 	rep.Successful = true
 	out := make([]delivery, 0, len(evs))
 	for _, ev := range evs {
+		uuid := ev.UUID
+		if strings.HasPrefix(ev.Channel, "/data/") {
+			// A change event's data.event holds its replayId only.
+			uuid = ""
+		}
 		out = append(out, delivery{Channel: ev.Channel, Data: deliveryData{Schema: ev.Schema, Payload: ev.Payload,
-			Event: deliveryEvent{EventUUID: ev.UUID, ReplayID: ev.ReplayID}}})
+			Event: deliveryEvent{EventUUID: uuid, ReplayID: ev.ReplayID}}})
 	}
 	return out, rep
 }

@@ -1,0 +1,50 @@
+package doctor
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/mapping"
+	"github.com/billsync/billsync/salesforce/rest"
+)
+
+// With salesforce.changeSource cdc the doctor reads the objects selected
+// for Change Data Capture through the Tooling API: all synced objects
+// selected passes; one deselected fails, naming it and how to select it.
+func TestDoctorCDCSelection(t *testing.T) {
+	e, err := sfemu.New(sfemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e.Handler())
+	e.SetBaseURL(srv.URL)
+	t.Cleanup(func() {
+		srv.Close()
+		_ = e.Close()
+	})
+	sf, err := rest.New(rest.Config{LoginURL: srv.URL, Grant: "password", ClientID: sfemu.DefaultClientID,
+		ClientSecret: sfemu.DefaultClientSecret, Username: sfemu.IntegrationUsername, Password: sfemu.IntegrationPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	check := func() Check {
+		r := &doctorRun{}
+		checkCDCSelection(ctx, r, sf, mapping.Default())
+		if len(r.checks) != 1 {
+			t.Fatalf("checks %+v, want one", r.checks)
+		}
+		return r.checks[0]
+	}
+	if c := check(); !c.OK || !strings.Contains(c.Detail, "BillingAccount__c") {
+		t.Errorf("every synced object selected: %+v", c)
+	}
+	e.SelectCDC("BillingAccount__c", false)
+	c := check()
+	if c.OK || !strings.Contains(c.Detail, "BillingAccount__c is not selected") || !strings.Contains(c.Detail, "Setup → Change Data Capture") {
+		t.Errorf("BillingAccount__c deselected: %+v", c)
+	}
+}
