@@ -19,11 +19,17 @@ const (
 // its own, beside the REST one, as a real org serves it on another host.
 // It can be stopped and started again on the same address, so tests can
 // take the stream away under a running billsync.
+//
+// The same server also listens with TLS on tlsAddr, with a certificate
+// generated at start, for real clients (which always speak TLS): billsync
+// keeps the plaintext listener, which salesforce.pubsubInsecure reaches.
 type pubsubServer struct {
-	mu   sync.Mutex
-	s    *Sandbox
-	addr string
-	srv  *pubsubemu.Server // nil while stopped
+	mu      sync.Mutex
+	s       *Sandbox
+	addr    string
+	tlsAddr string
+	cert    *pubsubemu.Cert
+	srv     *pubsubemu.Server // nil while stopped
 }
 
 // startPubSub serves the Pub/Sub API on addr ("" picks a free port).
@@ -31,19 +37,40 @@ func (s *Sandbox) startPubSub(addr string) error {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	ps := &pubsubServer{s: s}
+	cert, err := pubsubemu.NewCert(s.opts.Data)
+	if err != nil {
+		return fmt.Errorf("salesforce Pub/Sub emulator: %w", err)
+	}
+	ps := &pubsubServer{s: s, cert: cert}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("salesforce Pub/Sub emulator: %w", err)
 	}
-	ps.addr = ln.Addr().String()
+	// TLS on the plaintext listener's host, so both are reachable alike.
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	tlsLn, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("salesforce Pub/Sub emulator (TLS): %w", err)
+	}
+	ps.addr, ps.tlsAddr = ln.Addr().String(), tlsLn.Addr().String()
 	s.pubsub = ps
 	s.PubSubAddr = ps.addr
-	ps.serve(ln)
+	ps.serve(ln, tlsLn)
 	return nil
 }
 
-func (p *pubsubServer) serve(ln net.Listener) {
+// PubSubTLS is where the emulator's Pub/Sub API listens with TLS and the
+// PEM file of its certificate, for clients to trust (NODE_EXTRA_CA_CERTS
+// for node); "" unless Options.Stream is pubsub.
+func (s *Sandbox) PubSubTLS() (addr, caFile string) {
+	if s.pubsub == nil {
+		return "", ""
+	}
+	return s.pubsub.tlsAddr, s.pubsub.cert.CAFile
+}
+
+func (p *pubsubServer) serve(ln, tlsLn net.Listener) {
 	// Plaintext (h2c): billsync reaches it with salesforce.pubsubInsecure.
 	// Replay ids are 10 bytes, as some real orgs send them, so anything
 	// that treats them as integers fails here and not in production.
@@ -54,6 +81,11 @@ func (p *pubsubServer) serve(ln net.Listener) {
 	go func() {
 		if err := srv.Serve(ln); err != nil {
 			p.s.log.Error("salesforce Pub/Sub emulator stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	go func() {
+		if err := srv.ServeTLS(tlsLn, p.cert); err != nil {
+			p.s.log.Error("salesforce Pub/Sub emulator (TLS) stopped", "addr", tlsLn.Addr().String(), "err", err)
 		}
 	}()
 }
@@ -89,7 +121,12 @@ func (s *Sandbox) StartPubSub() error {
 	if err != nil {
 		return fmt.Errorf("salesforce Pub/Sub emulator: %w", err)
 	}
-	s.pubsub.serve(ln)
+	tlsLn, err := net.Listen("tcp", s.pubsub.tlsAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("salesforce Pub/Sub emulator (TLS): %w", err)
+	}
+	s.pubsub.serve(ln, tlsLn)
 	return nil
 }
 
