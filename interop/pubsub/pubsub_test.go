@@ -160,8 +160,9 @@ func replayNumber(b []byte) string { return fmt.Sprint(binary.BigEndian.Uint64(b
 
 // TestNodePubSubClient: the npm client, with user-supplied auth and TLS,
 // publishes an event (reading the topic and its schema first), receives a
-// sales user's edit live with its Avro payload decoded, and a new client
-// resumes from the stored replay id of the published event.
+// sales user's edit live with its Avro payload decoded, a new client
+// resumes from the stored replay id of the published event, and
+// publishes a batch over PublishStream.
 func TestNodePubSubClient(t *testing.T) {
 	node := requireTool(t, "node")
 	npm := requireTool(t, "npm")
@@ -197,6 +198,7 @@ func TestNodePubSubClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	var published, created string
+	var batch []string
 	steps := map[string]jsEvent{}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -205,6 +207,9 @@ func TestNodePubSubClient(t *testing.T) {
 			Step     string      `json:"step"`
 			ReplayID json.Number `json:"replayId"`
 			Event    jsEvent     `json:"event"`
+			Results  []struct {
+				ReplayID json.Number `json:"replayId"`
+			} `json:"results"`
 		}
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.UseNumber() // payload numbers stay exact
@@ -221,20 +226,40 @@ func TestNodePubSubClient(t *testing.T) {
 			created = o.createAccount(t, "acme")
 		case "event", "replayed":
 			steps[line.Step] = line.Event
+		case "batch":
+			for _, r := range line.Results {
+				batch = append(batch, r.ReplayID.String())
+			}
 		}
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("script: %v\nstderr:\n%s", err, stderr.String())
 	}
 	checkEvents(t, o, published, created, sales, steps)
+	checkBatch(t, o, batch)
+}
+
+// checkBatch: the two events publishBatch sent are on the bus, after the
+// others, under the replay ids its response gave.
+func checkBatch(t *testing.T, o *org, batch []string) {
+	t.Helper()
+	bus := o.em.Bus().Events(topic)
+	if len(bus) != 4 || len(batch) != 2 {
+		t.Fatalf("after publishBatch the bus holds %d events and the response named %v; want 4 and 2", len(bus), batch)
+	}
+	for i, ev := range bus[2:] {
+		if want := replayNumber(empubsub.ReplayBytes(ev.ReplayID, false)); batch[i] != want || ev.Payload["ChangeType__c"] != "UPDATE" {
+			t.Errorf("batch event %d: replay id %s (want %s), payload %v", i, batch[i], want, ev.Payload)
+		}
+	}
 }
 
 // checkEvents compares what the npm client received with the org's bus.
 func checkEvents(t *testing.T, o *org, published, created, sales string, steps map[string]jsEvent) {
 	t.Helper()
 	bus := o.em.Bus().Events(topic)
-	if len(bus) != 2 {
-		t.Fatalf("the bus holds %d events, want the published one and the triggered one", len(bus))
+	if len(bus) < 2 {
+		t.Fatalf("the bus holds %d events, want the published one and the triggered one first", len(bus))
 	}
 	if want := replayNumber(empubsub.ReplayBytes(bus[0].ReplayID, false)); published != want {
 		t.Errorf("published replay id %s, want %s", published, want)

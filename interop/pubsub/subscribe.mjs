@@ -8,6 +8,7 @@
 //   subscribed a subscription from LATEST is asked for; the test then edits a record
 //   event      the live event, decoded with the schema fetched by its id
 //   replayed   a new client subscribed after the published event's replay id
+//   batch      publishBatch's response (PublishStream) for two events
 //
 // Env: ENDPOINT (host:port), INSTANCE_URL, TOKEN, ORG_ID, TOPIC,
 // REJECT_UNAUTHORIZED ("false" to skip certificate checks), TIMEOUT_MS.
@@ -104,6 +105,32 @@ const { event: replayed } = await nextEvent(
     'replay subscription'
 );
 print({ step: 'replayed', event: replayed });
+
+// publishBatch publishes over the PublishStream RPC.
+const batch = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`publishBatch: no response within ${timeout} ms`)), timeout);
+    const event = (record) => ({
+        payload: {
+            CreatedDate: Date.now(),
+            CreatedById: '005000000000000AAA',
+            ObjectType__c: { string: 'BillingAccount__c' },
+            RecordId__c: { string: record },
+            ChangeType__c: { string: 'UPDATE' }
+        }
+    });
+    second
+        .publishBatch(topic, [event('a00000000000001AAA'), event('a00000000000002AAA')], (_info, type, data) => {
+            if (type === 'publishResponse') {
+                clearTimeout(timer);
+                resolve(data);
+            } else if (type === 'error') {
+                clearTimeout(timer);
+                reject(new Error(`publishBatch: ${data?.message ?? JSON.stringify(data)}`, { cause: data }));
+            }
+        })
+        .catch(reject);
+});
+print({ step: 'batch', results: batch.results });
 
 client.close();
 second.close();
