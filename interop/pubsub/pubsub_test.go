@@ -158,7 +158,8 @@ type jsEvent struct {
 // replayNumber is the number the npm client shows for replay id bytes.
 func replayNumber(b []byte) string { return fmt.Sprint(binary.BigEndian.Uint64(b)) }
 
-// TestNodePubSubClient: the npm client, with user-supplied auth and TLS,
+// TestNodePubSubClient: the npm client, with user-supplied auth (with and
+// without an org id, which it then takes from the token) and TLS,
 // publishes an event (reading the topic and its schema first), receives a
 // sales user's edit live with its Avro payload decoded, a new client
 // resumes from the stored replay id of the published event, and

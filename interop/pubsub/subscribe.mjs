@@ -33,13 +33,15 @@ const logger = {
     error: (...a) => console.error('error', ...a)
 };
 
-function newClient() {
+// newClient configures user-supplied auth; without orgId the client
+// takes the org id from the access token's prefix (15 characters).
+function newClient(orgId) {
     return new PubSubApiClient(
         {
             authType: 'user-supplied',
             accessToken: env('TOKEN'),
             instanceUrl: env('INSTANCE_URL'),
-            organizationId: env('ORG_ID'),
+            organizationId: orgId,
             pubSubEndpoint: env('ENDPOINT'),
             rejectUnauthorizedSsl: process.env.REJECT_UNAUTHORIZED !== 'false'
         },
@@ -77,7 +79,7 @@ setTimeout(() => {
     process.exit(2);
 }, 3 * timeout).unref();
 
-const client = newClient();
+const client = newClient(env('ORG_ID'));
 await client.connect();
 
 // publish() reads the topic (GetTopic), its schema (GetSchema), encodes
@@ -97,8 +99,8 @@ const { event } = await live;
 print({ step: 'event', event });
 
 // A stored replay id: a fresh client resumes just after the published
-// event, so the live one comes first.
-const second = newClient();
+// event, so the live one comes first. It names no org id.
+const second = newClient(undefined);
 await second.connect();
 const { event: replayed } = await nextEvent(
     (cb) => second.subscribeFromReplayId(topic, cb, 1, published.replayId),

@@ -141,10 +141,18 @@ func (s *Server) authenticate(ctx context.Context) (string, bool) {
 		return ""
 	}
 	tok, inst, tenant := first("accesstoken"), first("instanceurl"), first("tenantid")
-	if tok == "" || inst == "" || tenant != s.em.OrgID() {
+	if tok == "" || inst == "" || !sameOrg(tenant, s.em.OrgID()) {
 		return "", false
 	}
 	return s.em.SessionUser(tok)
+}
+
+// sameOrg reports whether tenant names the org: its 18-character id, or
+// the 15-character form that starts every access token, which clients
+// such as the salesforce-pubsub-api-client npm package send when they
+// take the org id from the token.
+func sameOrg(tenant, orgID string) bool {
+	return tenant == orgID || (len(tenant) == 15 && len(orgID) == 18 && tenant == orgID[:15])
 }
 
 const authMsg = "An error occurred while authenticating: the access token, instance URL or tenant id was not accepted."
