@@ -162,8 +162,9 @@ func replayNumber(b []byte) string { return fmt.Sprint(binary.BigEndian.Uint64(b
 // without an org id, which it then takes from the token) and TLS,
 // publishes an event (reading the topic and its schema first), receives a
 // sales user's edit live with its Avro payload decoded, a new client
-// resumes from the stored replay id of the published event, and
-// publishes a batch over PublishStream.
+// resumes from the stored replay id of the published event and
+// publishes a batch over PublishStream, and a client authenticated by
+// OAuth client credentials subscribes from the earliest event.
 func TestNodePubSubClient(t *testing.T) {
 	node := requireTool(t, "node")
 	npm := requireTool(t, "npm")
@@ -188,7 +189,7 @@ func TestNodePubSubClient(t *testing.T) {
 	// option; TLS is still spoken.
 	cmd.Env = append(os.Environ(), "ENDPOINT="+o.pubsub, "INSTANCE_URL=https://emulated.my.salesforce.com",
 		"TOKEN="+tok, "ORG_ID="+o.em.OrgID(), "TOPIC="+topic, "REJECT_UNAUTHORIZED=false",
-		"TIMEOUT_MS=20000")
+		"TIMEOUT_MS=20000", "LOGIN_URL="+o.rest.URL, "CLIENT_ID="+salesforce.DefaultClientID, "CLIENT_SECRET="+salesforce.DefaultClientSecret)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +226,7 @@ func TestNodePubSubClient(t *testing.T) {
 			// an edit before that would precede LATEST.
 			waitFor(t, "the npm client's FetchRequest", func() bool { req, _ := o.srv.Flow(); return req >= 1 })
 			created = o.createAccount(t, "acme")
-		case "event", "replayed":
+		case "event", "replayed", "earliest":
 			steps[line.Step] = line.Event
 		case "batch":
 			for _, r := range line.Results {
@@ -238,6 +239,10 @@ func TestNodePubSubClient(t *testing.T) {
 	}
 	checkEvents(t, o, published, created, sales, steps)
 	checkBatch(t, o, batch)
+	first := o.em.Bus().Events(topic)[0]
+	if ev := steps["earliest"]; ev.ID != first.UUID || ev.Payload["ChangeType__c"] != "DELETE" {
+		t.Errorf("the client-credentials client's earliest event %+v, want the published one %s", ev, first.UUID)
+	}
 }
 
 // checkBatch: the two events publishBatch sent are on the bus, after the

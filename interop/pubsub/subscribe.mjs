@@ -9,8 +9,11 @@
 //   event      the live event, decoded with the schema fetched by its id
 //   replayed   a new client subscribed after the published event's replay id
 //   batch      publishBatch's response (PublishStream) for two events
+//   earliest   a client authenticated by OAuth client credentials (against
+//              LOGIN_URL, the REST emulator) subscribed from EARLIEST
 //
-// Env: ENDPOINT (host:port), INSTANCE_URL, TOKEN, ORG_ID, TOPIC,
+// Env: ENDPOINT (host:port), INSTANCE_URL, TOKEN, ORG_ID, TOPIC, LOGIN_URL,
+// CLIENT_ID, CLIENT_SECRET,
 // REJECT_UNAUTHORIZED ("false" to skip certificate checks), TIMEOUT_MS.
 import PubSubApiClient from 'salesforce-pubsub-api-client';
 
@@ -134,8 +137,29 @@ const batch = await new Promise((resolve, reject) => {
 });
 print({ step: 'batch', results: batch.results });
 
+// OAuth client credentials: the client logs in, reads userinfo for the
+// org id, then subscribes from the earliest retained event.
+const third = new PubSubApiClient(
+    {
+        authType: 'oauth-client-credentials',
+        loginUrl: env('LOGIN_URL'),
+        clientId: env('CLIENT_ID'),
+        clientSecret: env('CLIENT_SECRET'),
+        pubSubEndpoint: env('ENDPOINT'),
+        rejectUnauthorizedSsl: process.env.REJECT_UNAUTHORIZED !== 'false'
+    },
+    logger
+);
+await third.connect();
+const { event: earliest } = await nextEvent(
+    (cb) => third.subscribeFromEarliestEvent(topic, cb, 1),
+    'earliest subscription'
+);
+print({ step: 'earliest', event: earliest });
+
 client.close();
 second.close();
+third.close();
 // close() leaves the open Subscribe calls running, and they hold the
 // process: the run is over.
 process.exit(0);
