@@ -95,8 +95,9 @@ func newOrg(t *testing.T) *org {
 		t.Fatal(err)
 	}
 	// 8-byte replay ids, as Salesforce sends them today: the npm client
-	// reads a replay id as one 64-bit number and writes it back so.
-	srv := empubsub.New(em, empubsub.Options{})
+	// reads a replay id as one 64-bit number and writes it back so. Short
+	// keepalives, so the script sees one without waiting 270 s.
+	srv := empubsub.New(em, empubsub.Options{KeepAlive: 300 * time.Millisecond})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +165,8 @@ func replayNumber(b []byte) string { return fmt.Sprint(binary.BigEndian.Uint64(b
 // sales user's edit live with its Avro payload decoded, a new client
 // resumes from the stored replay id of the published event and
 // publishes a batch over PublishStream, and a client authenticated by
-// OAuth client credentials subscribes from the earliest event.
+// OAuth client credentials subscribes from the earliest event and, given
+// more credit than there are events, gets a keepalive.
 func TestNodePubSubClient(t *testing.T) {
 	node := requireTool(t, "node")
 	npm := requireTool(t, "npm")
@@ -199,7 +201,7 @@ func TestNodePubSubClient(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var published, created string
+	var published, created, keepalive string
 	var batch []string
 	steps := map[string]jsEvent{}
 	sc := bufio.NewScanner(stdout)
@@ -228,6 +230,8 @@ func TestNodePubSubClient(t *testing.T) {
 			created = o.createAccount(t, "acme")
 		case "event", "replayed", "earliest":
 			steps[line.Step] = line.Event
+		case "keepalive":
+			keepalive = line.ReplayID.String()
 		case "batch":
 			for _, r := range line.Results {
 				batch = append(batch, r.ReplayID.String())
@@ -242,6 +246,10 @@ func TestNodePubSubClient(t *testing.T) {
 	first := o.em.Bus().Events(topic)[0]
 	if ev := steps["earliest"]; ev.ID != first.UUID || ev.Payload["ChangeType__c"] != "DELETE" {
 		t.Errorf("the client-credentials client's earliest event %+v, want the published one %s", ev, first.UUID)
+	}
+	last := o.em.Bus().Events(topic)[3]
+	if want := replayNumber(empubsub.ReplayBytes(last.ReplayID, false)); keepalive != want {
+		t.Errorf("keepalive replay id %q, want the latest event's %s", keepalive, want)
 	}
 }
 

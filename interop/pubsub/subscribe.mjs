@@ -11,6 +11,8 @@
 //   batch      publishBatch's response (PublishStream) for two events
 //   earliest   a client authenticated by OAuth client credentials (against
 //              LOGIN_URL, the REST emulator) subscribed from EARLIEST
+//   keepalive  with credit left and nothing to deliver, the empty response
+//              carrying the latest replay id
 //
 // Env: ENDPOINT (host:port), INSTANCE_URL, TOKEN, ORG_ID, TOPIC, LOGIN_URL,
 // CLIENT_ID, CLIENT_SECRET,
@@ -151,11 +153,31 @@ const third = new PubSubApiClient(
     logger
 );
 await third.connect();
-const { event: earliest } = await nextEvent(
-    (cb) => third.subscribeFromEarliestEvent(topic, cb, 1),
-    'earliest subscription'
-);
+// The client keeps the first callback of a topic's subscription for good,
+// so it forwards to whichever step is running.
+let thirdCallback;
+const { event: earliest } = await nextEvent((cb) => {
+    thirdCallback = cb;
+    third.subscribeFromEarliestEvent(topic, (...args) => thirdCallback(...args), 1);
+}, 'earliest subscription');
 print({ step: 'earliest', event: earliest });
+
+// More credit on the same stream, and nothing left to deliver: the server
+// answers with a keepalive naming where the stream stands.
+const keepalive = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no keepalive within ${timeout} ms`)), timeout);
+    thirdCallback = (info, type, data) => {
+        if (type === 'grpcKeepAlive') {
+            clearTimeout(timer);
+            resolve(info);
+        } else if (type === 'error' || type === 'end') {
+            clearTimeout(timer);
+            reject(new Error(`keepalive: ${type} ${data?.message ?? ''}`));
+        }
+    };
+    third.requestAdditionalEvents(topic, 5);
+});
+print({ step: 'keepalive', replayId: keepalive.lastReplayId });
 
 client.close();
 second.close();
