@@ -20,9 +20,10 @@ const (
 // It can be stopped and started again on the same address, so tests can
 // take the stream away under a running billsync.
 //
-// The same server also listens with TLS on tlsAddr, with a certificate
-// generated at start, for real clients (which always speak TLS): billsync
-// keeps the plaintext listener, which salesforce.pubsubInsecure reaches.
+// A second server over the same org listens with TLS on tlsAddr, with a
+// certificate generated at start, for real clients (which always speak
+// TLS); billsync keeps the plaintext one, which salesforce.pubsubInsecure
+// reaches, and PubSubFlow counts its streams only.
 type pubsubServer struct {
 	mu      sync.Mutex
 	s       *Sandbox
@@ -30,6 +31,7 @@ type pubsubServer struct {
 	tlsAddr string
 	cert    *pubsubemu.Cert
 	srv     *pubsubemu.Server // nil while stopped
+	tlsSrv  *pubsubemu.Server // serves tlsAddr; nil while stopped
 }
 
 // startPubSub serves the Pub/Sub API on addr ("" picks a free port).
@@ -71,12 +73,17 @@ func (s *Sandbox) PubSubTLS() (addr, caFile string) {
 }
 
 func (p *pubsubServer) serve(ln, tlsLn net.Listener) {
+	log := p.s.log.With("party", "salesforce-pubsub")
 	// Plaintext (h2c): billsync reaches it with salesforce.pubsubInsecure.
 	// Replay ids are 10 bytes, as some real orgs send them, so anything
 	// that treats them as integers fails here and not in production.
-	srv := pubsubemu.New(p.s.SF, pubsubemu.Options{WideReplayIDs: true, Logger: p.s.log.With("party", "salesforce-pubsub")})
+	srv := pubsubemu.New(p.s.SF, pubsubemu.Options{WideReplayIDs: true, Logger: log})
+	// TLS, for other clients: 8-byte replay ids, as Salesforce sends them
+	// today, which clients such as the salesforce-pubsub-api-client npm
+	// package read as one 64-bit number and write back so.
+	tlsSrv := pubsubemu.New(p.s.SF, pubsubemu.Options{Logger: log.With("tls", true)})
 	p.mu.Lock()
-	p.srv = srv
+	p.srv, p.tlsSrv = srv, tlsSrv
 	p.mu.Unlock()
 	go func() {
 		if err := srv.Serve(ln); err != nil {
@@ -84,7 +91,7 @@ func (p *pubsubServer) serve(ln, tlsLn net.Listener) {
 		}
 	}()
 	go func() {
-		if err := srv.ServeTLS(tlsLn, p.cert); err != nil {
+		if err := tlsSrv.ServeTLS(tlsLn, p.cert); err != nil {
 			p.s.log.Error("salesforce Pub/Sub emulator (TLS) stopped", "addr", tlsLn.Addr().String(), "err", err)
 		}
 	}()
@@ -92,11 +99,12 @@ func (p *pubsubServer) serve(ln, tlsLn net.Listener) {
 
 func (p *pubsubServer) stop() {
 	p.mu.Lock()
-	srv := p.srv
-	p.srv = nil
+	srv, tlsSrv := p.srv, p.tlsSrv
+	p.srv, p.tlsSrv = nil, nil
 	p.mu.Unlock()
 	if srv != nil {
 		srv.Stop()
+		tlsSrv.Stop()
 	}
 }
 

@@ -26,9 +26,9 @@ func (s tokenSession) Session(context.Context) (string, string, error) {
 func (tokenSession) Invalidate(string) {}
 
 // TestPubSubTLS: with the pubsub stream the sandbox also serves the
-// Pub/Sub API over TLS, names its address and certificate file in the
-// banner, and a client trusting that file reaches it, also after the API
-// was stopped and started again.
+// Pub/Sub API over TLS, with 8-byte replay ids, names its address and
+// certificate file in the banner, and a client trusting that file reaches
+// it, also after the API was stopped and started again.
 func TestPubSubTLS(t *testing.T) {
 	sb, err := Start(context.Background(), Options{NoApp: true, Stream: StreamPubSub}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -72,6 +72,25 @@ func TestPubSubTLS(t *testing.T) {
 	}
 	if err := getTopic(); err != nil {
 		t.Fatalf("GetTopic over TLS: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	replays, err := c.Publish(ctx, "/event/BillingObjectChange__e", map[string]any{"ObjectType__c": "BillingAccount__c", "RecordId__c": "a00000000000001AAA", "ChangeType__c": "UPDATE"})
+	if err != nil || len(replays) != 1 || len(replays[0]) != 8 {
+		t.Errorf("publish over TLS: %x, %v; want one 8-byte replay id", replays, err)
+	}
+	// A stream on the TLS listener is not billsync's: PubSubFlow, which
+	// tests of billsync's flow control read, does not count it.
+	sctx, stop := context.WithCancel(ctx)
+	var got int
+	_ = c.Stream(sctx, "/event/BillingObjectChange__e", pubsub.Earliest, func(context.Context, pubsub.Event) error {
+		got++
+		stop()
+		return nil
+	})
+	stop()
+	if req, _ := sb.PubSubFlow(); got != 1 || req != 0 {
+		t.Errorf("streamed %d events over TLS; PubSubFlow counts %d requested, want 0", got, req)
 	}
 	if err := sb.StopPubSub(); err != nil {
 		t.Fatal(err)
