@@ -63,8 +63,9 @@ func (s *Sandbox) startPubSub(addr string) error {
 }
 
 // PubSubTLS is where the emulator's Pub/Sub API listens with TLS and the
-// PEM file of its certificate, for clients to trust (NODE_EXTRA_CA_CERTS
-// for node); "" unless Options.Stream is pubsub.
+// PEM file of its certificate, for clients to trust; "" unless
+// Options.Stream is pubsub. (The salesforce-pubsub-api-client npm package
+// trusts only the roots it ships, so it needs rejectUnauthorizedSsl: false.)
 func (s *Sandbox) PubSubTLS() (addr, caFile string) {
 	if s.pubsub == nil {
 		return "", ""

@@ -18,8 +18,10 @@ import (
 
 // Cert is a self-signed certificate the emulator generates at start, so
 // real Pub/Sub clients, which always speak TLS, can reach it. It is its
-// own CA: a client trusts it by loading CAFile (NODE_EXTRA_CA_CERTS for
-// node, ClientConfig for Go).
+// own CA: a client trusts it by loading CAFile (ClientConfig for Go,
+// NODE_EXTRA_CA_CERTS for node clients on the default roots; the
+// salesforce-pubsub-api-client package pins Salesforce's roots and is run
+// with its rejectUnauthorizedSsl: false instead).
 type Cert struct {
 	// CAFile is the PEM of the certificate, for clients to trust.
 	CAFile string
