@@ -19,11 +19,19 @@ const (
 // its own, beside the REST one, as a real org serves it on another host.
 // It can be stopped and started again on the same address, so tests can
 // take the stream away under a running billsync.
+//
+// A second server over the same org listens with TLS on tlsAddr, with a
+// certificate generated at start, for real clients (which always speak
+// TLS); billsync keeps the plaintext one, which salesforce.pubsubInsecure
+// reaches, and PubSubFlow counts its streams only.
 type pubsubServer struct {
-	mu   sync.Mutex
-	s    *Sandbox
-	addr string
-	srv  *pubsubemu.Server // nil while stopped
+	mu      sync.Mutex
+	s       *Sandbox
+	addr    string
+	tlsAddr string
+	cert    *pubsubemu.Cert
+	srv     *pubsubemu.Server // nil while stopped
+	tlsSrv  *pubsubemu.Server // serves tlsAddr; nil while stopped
 }
 
 // startPubSub serves the Pub/Sub API on addr ("" picks a free port).
@@ -31,40 +39,73 @@ func (s *Sandbox) startPubSub(addr string) error {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	ps := &pubsubServer{s: s}
+	cert, err := pubsubemu.NewCert(s.opts.Data)
+	if err != nil {
+		return fmt.Errorf("salesforce Pub/Sub emulator: %w", err)
+	}
+	ps := &pubsubServer{s: s, cert: cert}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("salesforce Pub/Sub emulator: %w", err)
 	}
-	ps.addr = ln.Addr().String()
+	// TLS on the plaintext listener's host, so both are reachable alike.
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	tlsLn, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("salesforce Pub/Sub emulator (TLS): %w", err)
+	}
+	ps.addr, ps.tlsAddr = ln.Addr().String(), tlsLn.Addr().String()
 	s.pubsub = ps
 	s.PubSubAddr = ps.addr
-	ps.serve(ln)
+	ps.serve(ln, tlsLn)
 	return nil
 }
 
-func (p *pubsubServer) serve(ln net.Listener) {
+// PubSubTLS is where the emulator's Pub/Sub API listens with TLS and the
+// PEM file of its certificate, for clients to trust; "" unless
+// Options.Stream is pubsub. (The salesforce-pubsub-api-client npm package
+// trusts only the roots it ships, so it needs rejectUnauthorizedSsl: false.)
+func (s *Sandbox) PubSubTLS() (addr, caFile string) {
+	if s.pubsub == nil {
+		return "", ""
+	}
+	return s.pubsub.tlsAddr, s.pubsub.cert.CAFile
+}
+
+func (p *pubsubServer) serve(ln, tlsLn net.Listener) {
+	log := p.s.log.With("party", "salesforce-pubsub")
 	// Plaintext (h2c): billsync reaches it with salesforce.pubsubInsecure.
 	// Replay ids are 10 bytes, as some real orgs send them, so anything
 	// that treats them as integers fails here and not in production.
-	srv := pubsubemu.New(p.s.SF, pubsubemu.Options{WideReplayIDs: true, Logger: p.s.log.With("party", "salesforce-pubsub")})
+	srv := pubsubemu.New(p.s.SF, pubsubemu.Options{WideReplayIDs: true, Logger: log})
+	// TLS, for other clients: 8-byte replay ids, as Salesforce sends them
+	// today, which clients such as the salesforce-pubsub-api-client npm
+	// package read as one 64-bit number and write back so.
+	tlsSrv := pubsubemu.New(p.s.SF, pubsubemu.Options{Logger: log.With("tls", true)})
 	p.mu.Lock()
-	p.srv = srv
+	p.srv, p.tlsSrv = srv, tlsSrv
 	p.mu.Unlock()
 	go func() {
 		if err := srv.Serve(ln); err != nil {
 			p.s.log.Error("salesforce Pub/Sub emulator stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
+	go func() {
+		if err := tlsSrv.ServeTLS(tlsLn, p.cert); err != nil {
+			p.s.log.Error("salesforce Pub/Sub emulator (TLS) stopped", "addr", tlsLn.Addr().String(), "err", err)
+		}
+	}()
 }
 
 func (p *pubsubServer) stop() {
 	p.mu.Lock()
-	srv := p.srv
-	p.srv = nil
+	srv, tlsSrv := p.srv, p.tlsSrv
+	p.srv, p.tlsSrv = nil, nil
 	p.mu.Unlock()
 	if srv != nil {
 		srv.Stop()
+		tlsSrv.Stop()
 	}
 }
 
@@ -89,7 +130,12 @@ func (s *Sandbox) StartPubSub() error {
 	if err != nil {
 		return fmt.Errorf("salesforce Pub/Sub emulator: %w", err)
 	}
-	s.pubsub.serve(ln)
+	tlsLn, err := net.Listen("tcp", s.pubsub.tlsAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("salesforce Pub/Sub emulator (TLS): %w", err)
+	}
+	s.pubsub.serve(ln, tlsLn)
 	return nil
 }
 

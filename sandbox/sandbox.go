@@ -400,6 +400,7 @@ billsync sandbox is running. Press Ctrl-C to stop.
   billsync          {{.App}}   (webhooks: {{.App}}{{.WebhookPath}}, admin API: {{.App}}/api/v1/)
   Salesforce (emu)  {{.SF}}
 {{with .PubSub}}  Pub/Sub API (emu) {{.}}   (gRPC, plaintext)
+{{end}}{{with .PubSubTLS}}  Pub/Sub API (emu) {{.}}
 {{end}}  {{.Platform}} (emu){{.Pad}}{{.Billing}}
   state             {{.Data}}
 
@@ -441,9 +442,12 @@ func (s *Sandbox) WriteBanner(w io.Writer) error {
 		// m3ter wants an OAuth token first; this is the console user's.
 		try = "curl -s -u " + M3terConsoleToken + " -H 'Content-Type: application/json' -d '{\"grant_type\":\"client_credentials\"}' " + s.BillingURL + "/oauth/token"
 	}
+	if addr, ca := s.PubSubTLS(); addr != "" {
+		v["PubSubTLS"] = addr + "   (gRPC over TLS; its certificate, for clients to trust: " + ca + ")"
+	}
 	return banner.Execute(w, map[string]string{
-		"TryBilling": try,
-		"Platform":   v["Platform"], "Pad": v["Pad"], "WebhookPath": v["WebhookPath"], "TokenName": v["TokenName"],
+		"TryBilling": try, "PubSubTLS": v["PubSubTLS"],
+		"Platform": v["Platform"], "Pad": v["Pad"], "WebhookPath": v["WebhookPath"], "TokenName": v["TokenName"],
 		"SecretName": v["SecretName"], "ListPath": v["ListPath"],
 		"App": s.AppURL(), "SF": s.SFURL, "PubSub": s.PubSubAddr, "Billing": s.BillingURL, "Data": s.opts.Data,
 		"AdminToken": AdminToken, "AdminName": AdminName, "BillingToken": ac.BillingToken,

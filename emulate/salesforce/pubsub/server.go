@@ -1,13 +1,14 @@
 // Package pubsub serves the Salesforce Pub/Sub API (gRPC service
 // eventbus.v1.PubSub, from the official pubsub_api.proto) for the
 // Salesforce emulator: GetTopic, GetSchema, Subscribe with credit-based
-// flow control and replay, and Publish, over the emulator's own event bus
-// and sessions, so an event a trigger or a REST publish put on the bus is
-// delivered here too, with Avro-encoded payloads (hamba/avro).
+// flow control and replay, Publish and PublishStream, over the emulator's
+// own event bus and sessions, so an event a trigger or a REST publish put
+// on the bus is delivered here too, with Avro-encoded payloads
+// (hamba/avro).
 //
 // Real Salesforce serves it over TLS on api.pubsub.salesforce.com:7443;
-// the emulator serves it on a listener of its own, plaintext HTTP/2 (h2c)
-// unless the caller passes TLS credentials as a grpc.ServerOption.
+// the emulator serves it on listeners of its own: plaintext HTTP/2 (h2c)
+// with Serve, TLS with a certificate it generates (NewCert) with ServeTLS.
 package pubsub
 
 import (
@@ -17,6 +18,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -139,10 +141,18 @@ func (s *Server) authenticate(ctx context.Context) (string, bool) {
 		return ""
 	}
 	tok, inst, tenant := first("accesstoken"), first("instanceurl"), first("tenantid")
-	if tok == "" || inst == "" || tenant != s.em.OrgID() {
+	if tok == "" || inst == "" || !sameOrg(tenant, s.em.OrgID()) {
 		return "", false
 	}
 	return s.em.SessionUser(tok)
+}
+
+// sameOrg reports whether tenant names the org: its 18-character id, or
+// the 15-character form that starts every access token, which clients
+// such as the salesforce-pubsub-api-client npm package send when they
+// take the org id from the token.
+func sameOrg(tenant, orgID string) bool {
+	return tenant == orgID || (len(tenant) == 15 && len(orgID) == 18 && tenant == orgID[:15])
 }
 
 const authMsg = "An error occurred while authenticating: the access token, instance URL or tenant id was not accepted."
@@ -314,10 +324,42 @@ func (s *Server) GetSchema(ctx context.Context, r *pb.SchemaRequest) (*pb.Schema
 // Publish decodes each event with the schema it names and publishes it as
 // the authenticated user, the way a REST insert of the event would.
 func (s *Server) Publish(ctx context.Context, r *pb.PublishRequest) (*pb.PublishResponse, error) {
+	resp, ok := s.publish(ctx, r)
+	if !ok {
+		return nil, fail(ctx, unaryTrailer(ctx), codes.NotFound, CodeTopicNotFound, fmt.Sprintf("Topic %s not found.", r.GetTopicName()))
+	}
+	return resp, nil
+}
+
+// PublishStream answers each PublishRequest with one PublishResponse, in
+// order, as Publish would; an unknown topic ends the stream. Clients such
+// as the salesforce-pubsub-api-client npm package publish batches this way.
+func (s *Server) PublishStream(stream pb.PubSub_PublishStreamServer) error {
+	ctx := stream.Context()
+	for {
+		r, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		resp, ok := s.publish(ctx, r)
+		if !ok {
+			return fail(ctx, stream.SetTrailer, codes.NotFound, CodeTopicNotFound, fmt.Sprintf("Topic %s not found.", r.GetTopicName()))
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// publish publishes a request's events; ok is false for an unknown topic.
+func (s *Server) publish(ctx context.Context, r *pb.PublishRequest) (*pb.PublishResponse, bool) {
 	topic := r.GetTopicName()
 	cur, ok := s.schemaFor(topic)
 	if !ok {
-		return nil, fail(ctx, unaryTrailer(ctx), codes.NotFound, CodeTopicNotFound, fmt.Sprintf("Topic %s not found.", topic))
+		return nil, false
 	}
 	user, _ := ctx.Value(ctxUser{}).(string)
 	resp := &pb.PublishResponse{SchemaId: cur.id, RpcId: uuid.NewString()}
@@ -331,7 +373,7 @@ func (s *Server) Publish(ctx context.Context, r *pb.PublishRequest) (*pb.Publish
 		}
 		resp.Results = append(resp.Results, res)
 	}
-	return resp, nil
+	return resp, true
 }
 
 func (s *Server) publishOne(user, topic string, pe *pb.ProducerEvent) (streaming.Event, error) {
