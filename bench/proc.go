@@ -117,28 +117,9 @@ func startBenchChild(ctx context.Context, command func(args ...string) (*exec.Cm
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
-	cmd.Env = append(cmd.Env,
-		"BILLSYNC_ADDR="+cfg.Addr,
-		"BILLSYNC_DATA="+cfg.Data,
-		"BILLSYNC_CONFIG="+conf,
-		"BILLSYNC_DATABASE=",
-		"BILLSYNC_MAPPING=",
-		"BILLSYNC_SALESFORCE_LOGIN_URL="+cfg.SalesforceURL,
-		"BILLSYNC_SALESFORCE_GRANT="+cfg.Grant,
-		"BILLSYNC_SALESFORCE_CLIENT_ID="+cfg.ClientID,
-		"BILLSYNC_SALESFORCE_CLIENT_SECRET="+cfg.ClientSecret,
-		"BILLSYNC_SALESFORCE_USERNAME="+cfg.Username,
-		"BILLSYNC_SALESFORCE_PASSWORD="+cfg.Password,
-		"BILLSYNC_SALESFORCE_API_VERSION="+cfg.APIVersion,
-		"BILLSYNC_SALESFORCE_STREAM="+cfg.Stream,
-		"BILLSYNC_SALESFORCE_PUBSUB_ADDR="+cfg.PubSubAddr,
-		"BILLSYNC_SALESFORCE_PUBSUB_INSECURE="+strconv.FormatBool(cfg.PubSubAddr != ""),
-		"BILLSYNC_BILLING_PLATFORM="+cfg.BillingPlatform,
-		"BILLSYNC_BILLING_URL="+cfg.BillingURL,
-		"BILLSYNC_BILLING_TOKEN="+cfg.BillingToken,
-		"BILLSYNC_BILLING_WEBHOOK_SECRET="+cfg.WebhookSecret,
-		"BILLSYNC_ADMIN_TOKENS="+cfg.AdminName+"="+cfg.AdminToken,
-	)
+	// The config file, when given, is read under the environment's
+	// settings (which win).
+	cmd.Env = append(append(cmd.Env, cfg.Env()...), "BILLSYNC_CONFIG="+conf)
 	if cfg.Workers > 0 {
 		cmd.Env = append(cmd.Env, "BILLSYNC_WORKERS="+strconv.Itoa(cfg.Workers))
 	}

@@ -290,17 +290,7 @@ func TestDoctorMappedFieldMissing(t *testing.T) {
 	if !found {
 		t.Fatal("the default mapping has no account object")
 	}
-	y, err := yaml.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mappingPath := filepath.Join(t.TempDir(), "mapping.yaml")
-	if err := os.WriteFile(mappingPath, y, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mapping.Load(mappingPath); err != nil {
-		t.Fatalf("the test's mapping does not load: %v", err)
-	}
+	mappingPath := writeMapping(t, m)
 	out, err := runDoctorCmd(t, "--config", writeDoctorConfig(t, cfg), "--mapping", mappingPath)
 	t.Logf("doctor output:\n%s", out)
 	if err == nil {
@@ -328,17 +318,7 @@ func TestDoctorQuoteLineMappedFieldMissing(t *testing.T) {
 	q.Line = append(append([]mapping.QuoteField(nil), q.Line...), mapping.QuoteField{Field: mapping.Field{
 		Billing: "customFields.discountCode", Salesforce: "DiscountCode__c", Kind: mapping.KindString, Direction: mapping.ToSalesforce}})
 	m.Quotes = &q
-	y, err := yaml.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mappingPath := filepath.Join(t.TempDir(), "mapping.yaml")
-	if err := os.WriteFile(mappingPath, y, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mapping.Load(mappingPath); err != nil {
-		t.Fatalf("the test's mapping does not load: %v", err)
-	}
+	mappingPath := writeMapping(t, m)
 	out, err := runDoctorCmd(t, "--config", writeDoctorConfig(t, cfg), "--mapping", mappingPath)
 	t.Logf("doctor output:\n%s", out)
 	if err == nil {
@@ -347,4 +327,21 @@ func TestDoctorQuoteLineMappedFieldMissing(t *testing.T) {
 	if want := "QuoteLineItem.DiscountCode__c missing: the mapping file (mapping: or --mapping) maps it"; !strings.Contains(out, want) {
 		t.Errorf("output lacks %q", want)
 	}
+}
+
+// writeMapping writes m as a mapping file and checks that it loads.
+func writeMapping(t *testing.T, m *mapping.Mapping) string {
+	t.Helper()
+	y, err := yaml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mapping.yaml")
+	if err := os.WriteFile(path, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mapping.Load(path); err != nil {
+		t.Fatalf("the test's mapping does not load: %v", err)
+	}
+	return path
 }

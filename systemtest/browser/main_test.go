@@ -2,7 +2,6 @@ package browser
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -74,28 +72,8 @@ type child struct {
 // answers /readyz (its event subscription is up).
 func startChild(ctx context.Context, ac sandbox.AppConfig, _ *slog.Logger) (sandbox.App, error) {
 	cmd := exec.Command(billsyncBinary, "serve", "--log-level", "warn")
-	cmd.Env = append(os.Environ(),
-		"BILLSYNC_CONFIG=",
-		"BILLSYNC_DATABASE=",
-		"BILLSYNC_MAPPING=",
-		"BILLSYNC_ADDR="+ac.Addr,
-		"BILLSYNC_DATA="+ac.Data,
+	cmd.Env = append(append(os.Environ(), ac.Env()...),
 		"BILLSYNC_BATCH_WAIT=50ms",
-		"BILLSYNC_SALESFORCE_LOGIN_URL="+ac.SalesforceURL,
-		"BILLSYNC_SALESFORCE_STREAM="+cmp.Or(ac.Stream, "cometd"),
-		"BILLSYNC_SALESFORCE_PUBSUB_ADDR="+ac.PubSubAddr,
-		"BILLSYNC_SALESFORCE_PUBSUB_INSECURE="+strconv.FormatBool(ac.PubSubAddr != ""),
-		"BILLSYNC_SALESFORCE_GRANT="+ac.Grant,
-		"BILLSYNC_SALESFORCE_CLIENT_ID="+ac.ClientID,
-		"BILLSYNC_SALESFORCE_CLIENT_SECRET="+ac.ClientSecret,
-		"BILLSYNC_SALESFORCE_USERNAME="+ac.Username,
-		"BILLSYNC_SALESFORCE_PASSWORD="+ac.Password,
-		"BILLSYNC_SALESFORCE_API_VERSION="+ac.APIVersion,
-		"BILLSYNC_BILLING_PLATFORM="+ac.BillingPlatform,
-		"BILLSYNC_BILLING_URL="+ac.BillingURL,
-		"BILLSYNC_BILLING_TOKEN="+ac.BillingToken,
-		"BILLSYNC_BILLING_WEBHOOK_SECRET="+ac.WebhookSecret,
-		"BILLSYNC_ADMIN_TOKENS="+ac.AdminName+"="+ac.AdminToken,
 		"BILLSYNC_READ_TOKENS="+readName+"="+readToken,
 	)
 	c := &child{cmd: cmd, errs: make(chan error, 1), done: make(chan struct{}), tail: &tailBuffer{max: 16 << 10}}
