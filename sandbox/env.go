@@ -28,6 +28,7 @@ func (c AppConfig) Env() []string {
 		"BILLSYNC_SALESFORCE_STREAM=" + cmp.Or(c.Stream, StreamCometD),
 		"BILLSYNC_SALESFORCE_PUBSUB_ADDR=" + c.PubSubAddr,
 		"BILLSYNC_SALESFORCE_PUBSUB_INSECURE=" + strconv.FormatBool(c.PubSubAddr != ""),
+		"BILLSYNC_SALESFORCE_CHANGE_SOURCE=" + cmp.Or(c.ChangeSource, "trigger"),
 		"BILLSYNC_BILLING_PLATFORM=" + c.BillingPlatform,
 		"BILLSYNC_BILLING_URL=" + c.BillingURL,
 		"BILLSYNC_BILLING_TOKEN=" + c.BillingToken,

@@ -68,8 +68,9 @@ type AppConfig struct {
 	APIVersion             string
 	// Stream is salesforce.stream; PubSubAddr the emulator's Pub/Sub API,
 	// which speaks plaintext gRPC (salesforce.pubsubInsecure).
-	Stream     string
-	PubSubAddr string
+	Stream       string
+	PubSubAddr   string
+	ChangeSource string // salesforce.changeSource; "" is the trigger
 
 	BillingPlatform string // "" is the billing contract
 	BillingURL      string
@@ -110,6 +111,10 @@ type Options struct {
 	// ("" picks a free port) beside the REST one.
 	Stream     string
 	PubSubAddr string
+	// ChangeSource is salesforce.changeSource: "trigger" (the default,
+	// the Apex trigger's platform event) or "cdc" (Change Data Capture,
+	// which the emulator publishes for the synced objects; CometD only).
+	ChangeSource string
 }
 
 // Sandbox is the emulated Salesforce org, the emulated billing platform
@@ -282,7 +287,7 @@ func (s *Sandbox) AppConfig(addr string) AppConfig {
 		Username: sfemu.IntegrationUsername, Password: sfemu.IntegrationPassword, APIVersion: "62.0",
 		BillingURL: s.BillingURL, BillingToken: BillingToken, WebhookSecret: s.webhookSecret,
 		AdminName: AdminName, AdminToken: AdminToken,
-		Stream: StreamCometD,
+		Stream: StreamCometD, ChangeSource: s.opts.ChangeSource,
 	}
 	if s.pubsub != nil {
 		ac.Stream, ac.PubSubAddr = StreamPubSub, s.PubSubAddr

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/config"
 	"github.com/billsync/billsync/sandbox"
 )
 
@@ -60,6 +62,7 @@ restart continues where it stopped.`,
 	f.StringVar(&opts.SalesforceFaults, "salesforce-faults", "", "faults for the Salesforce emulator; "+faultsHelp)
 	f.StringVar(&opts.BillingFaults, "billing-faults", "", "faults for the billing emulator; "+faultsHelp)
 	f.StringVar(&opts.Stream, "stream", "cometd", "how billsync hears Salesforce: cometd (the Streaming API) or pubsub (the gRPC Pub/Sub API, served by the emulator on a port of its own)")
+	f.StringVar(&opts.ChangeSource, "change-source", "trigger", "what billsync listens to: trigger (the Apex trigger's platform event) or cdc (Change Data Capture, no Apex; with --stream cometd)")
 	return cmd
 }
 
@@ -108,7 +111,8 @@ func sandboxConfig(ac sandbox.AppConfig) Config {
 	}
 	cfg.Salesforce = SalesforceConfig{LoginURL: ac.SalesforceURL, Grant: ac.Grant, ClientID: ac.ClientID,
 		ClientSecret: ac.ClientSecret, Username: ac.Username, Password: ac.Password, APIVersion: ac.APIVersion,
-		Stream: ac.Stream, PubSubAddr: ac.PubSubAddr, PubSubInsecure: ac.PubSubAddr != ""}
+		Stream: ac.Stream, PubSubAddr: ac.PubSubAddr, PubSubInsecure: ac.PubSubAddr != "",
+		ChangeSource: cmp.Or(ac.ChangeSource, config.ChangeSourceTrigger)}
 	cfg.Billing.Platform = billsync.PlatformContract
 	if ac.BillingPlatform != "" {
 		cfg.Billing.Platform = ac.BillingPlatform
