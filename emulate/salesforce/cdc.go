@@ -177,6 +177,13 @@ func (t *tx) cdcEvent(o *objectDef, id, changeType string) {
 			payload[k] = v
 			changed = append(changed, k)
 		}
+		if v, ok := cur.Fields["LastModifiedDate"]; ok && payload["LastModifiedDate"] == nil {
+			// Every update stamps LastModifiedDate, so Salesforce names it
+			// among the changed fields even when the stamp reads the same
+			// (two writes within one clock tick).
+			payload["LastModifiedDate"] = v
+			changed = append(changed, "LastModifiedDate")
+		}
 		sort.Slice(changed, func(i, j int) bool { return changed[i].(string) < changed[j].(string) })
 		if changed != nil {
 			h["changedFields"] = changed
