@@ -57,3 +57,11 @@ type StatusSample struct {
 type StatusReader interface {
 	Status(ctx context.Context) (Status, error)
 }
+
+// MappingView is the mapping in force, as GET /api/v1/mapping shows it:
+// where it came from (the mapping file's path, or "built-in") and the
+// whole mapping in the mapping file's format.
+type MappingView struct {
+	Source string `json:"source"`
+	YAML   string `json:"yaml"`
+}

@@ -254,6 +254,13 @@ func (c *Client) Status(ctx context.Context) (billsync.Status, error) {
 	return out, err
 }
 
+// Mapping returns the mapping in force.
+func (c *Client) Mapping(ctx context.Context) (billsync.MappingView, error) {
+	var out billsync.MappingView
+	err := c.do(ctx, http.MethodGet, "/api/v1/mapping", nil, nil, &out)
+	return out, err
+}
+
 // checkKey refuses what cannot be one path segment. Whether the key
 // exists is the server's call: it may know keys this build does not.
 func checkKey(key string) error {

@@ -95,3 +95,12 @@ func TestDeadLetterBulkActions(t *testing.T) {
 		t.Fatalf("the retried ones are still queued: %+v", q)
 	}
 }
+
+// The mapping in force is shown in the mapping file's format.
+func TestMappingPage(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.login(readToken)
+	p := b.get("/console/mapping")
+	p.mustHave(t, "the built-in mapping", "sobject: BillingAccount__c", `aria-current="page">Mapping</a>`)
+}

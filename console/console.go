@@ -160,6 +160,7 @@ func (h *handler) routes() {
 	m.HandleFunc("GET /console/settings", h.page(h.settingsPage))
 	m.HandleFunc("POST /console/settings/{key}", h.action(h.setSetting))
 	m.HandleFunc("POST /console/held/{id}/{decision}", h.action(h.decideHeldRun))
+	m.HandleFunc("GET /console/mapping", h.page(h.mappingPage))
 	m.HandleFunc("GET /console/resync", h.page(h.resyncForm))
 	m.HandleFunc("POST /console/resync", h.action(h.startResync))
 	m.HandleFunc("GET /console/resync/{id}", h.page(h.resyncPage))

@@ -106,6 +106,7 @@ func newEnv(t *testing.T, edit ...func(*console.Config)) *env {
 		Webhooks: noWebhooks{}, Queue: st, Settings: st, Logs: st, DeadLetters: st, Conflicts: st, Held: st,
 		Resolver: resolver,
 		Status:   e.status,
+		Mapping:  &billsync.MappingView{Source: "built-in", YAML: "objects:\n  - type: account\n    sobject: BillingAccount__c\n"},
 		Resyncer: e.resyncer(),
 		Alerts: func() []alert.Status {
 			if p := e.alerts.Load(); p != nil {

@@ -16,7 +16,7 @@ import (
 )
 
 // pageNames are the templates besides layout.html, one per page.
-var pageNames = []string{"login", "message", "overview", "logs", "record", "conflicts", "conflict", "deadletters", "settings", "resync"}
+var pageNames = []string{"login", "message", "overview", "logs", "record", "conflicts", "conflict", "deadletters", "settings", "resync", "mapping"}
 
 func (h *handler) parseTemplates() error {
 	funcs := template.FuncMap{

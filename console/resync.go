@@ -34,6 +34,15 @@ func (d resyncData) Progress() string {
 	return fmt.Sprintf("%d of %d records compared (%d %%)", r.Compared, r.Total, 100*r.Compared/r.Total)
 }
 
+// mappingPage shows the mapping in force, in the mapping file's format.
+func (h *handler) mappingPage(ctx context.Context, c *adminclient.Client, r *http.Request) (string, string, any, error) {
+	m, err := c.Mapping(ctx)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return "mapping", "Mapping", m, nil
+}
+
 func (h *handler) resyncForm(ctx context.Context, c *adminclient.Client, r *http.Request) (string, string, any, error) {
 	return "resync", "Resync", resyncData{}, nil
 }

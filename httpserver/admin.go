@@ -294,3 +294,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, st)
 }
+
+// handleMapping answers the mapping in force.
+func (s *Server) handleMapping(w http.ResponseWriter, r *http.Request) {
+	if s.mapping == nil {
+		s.writeError(w, r, billsync.Errorf(billsync.EUNAVAILABLE, "the mapping is not available on this server"))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.mapping)
+}

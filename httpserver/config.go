@@ -112,6 +112,9 @@ type Config struct {
 	// Status reports health and recent activity (GET /api/v1/status, the
 	// console's overview); nil answers its route 503.
 	Status billsync.StatusReader
+	// Mapping is the mapping in force (GET /api/v1/mapping); nil answers
+	// that route 503.
+	Mapping *billsync.MappingView
 	// Alerts, when set, is every alert rule's standing now
 	// (alert.Evaluator.Statuses), served at /api/v1/alerts; nil answers
 	// that route 503.

@@ -24,6 +24,7 @@ type Server struct {
 	resyncer    billsync.Resyncer
 	held        HeldRuns
 	status      billsync.StatusReader
+	mapping     *billsync.MappingView
 	alerts      func() []alert.Status
 	tokens      []adminToken
 	apiRoutes   []apiRoute
@@ -66,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 		resyncer:    cfg.Resyncer,
 		held:        cfg.Held,
 		status:      cfg.Status,
+		mapping:     cfg.Mapping,
 		alerts:      cfg.Alerts,
 		ready:       cfg.Ready,
 		onEnqueue:   cfg.OnEnqueue,
@@ -157,6 +159,7 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/deadletters/{id}/retry", s.handleRetry)
 	api("GET /api/v1/queue", s.handleQueue)
 	api("GET /api/v1/status", s.handleStatus)
+	api("GET /api/v1/mapping", s.handleMapping)
 	api("GET /api/v1/conflicts", s.handleConflicts)
 	api("GET /api/v1/conflicts/{id}", s.handleConflict)
 	api("POST /api/v1/conflicts/{id}/resolve", s.handleResolveConflict)

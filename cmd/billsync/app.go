@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -36,6 +37,7 @@ import (
 	"github.com/billsync/billsync/salesforce/rest"
 	"github.com/billsync/billsync/sqlitestore"
 	"github.com/billsync/billsync/status"
+	"go.yaml.in/yaml/v4"
 )
 
 // App is billsync wired together: store, clients, engine, runner, stream
@@ -181,7 +183,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		Webhooks: webhooks, WebhookPath: cfg.Billing.WebhookPath(), WebhookToken: cfg.Billing.WebhookToken(), Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store, Held: a.store,
 		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
-		Resolver: eng, Resyncer: eng, Status: a.status, Metrics: metrics, Alerts: a.alertStatuses, Profiling: cfg.Profiling, Logger: log,
+		Resolver: eng, Resyncer: eng, Status: a.status, Mapping: mappingView(m, cfg.Mapping), Metrics: metrics, Alerts: a.alertStatuses, Profiling: cfg.Profiling, Logger: log,
 		// Readiness and the stream metrics read the same state.
 		Ready:      func(context.Context) error { return a.listener.Err() },
 		OnEnqueue:  wake.Wake,
@@ -201,6 +203,19 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 
 	a.launch(ctx, ln, bill, wake)
 	return a.resyncAfterRestore(ctx)
+}
+
+// mappingView is the mapping in force as the admin API shows it: in the
+// mapping file's format, so what the console shows can be copied into a
+// mapping file and edited.
+func mappingView(m *mapping.Mapping, file string) *billsync.MappingView {
+	v := &billsync.MappingView{Source: cmp.Or(file, "built-in")}
+	if y, err := yaml.Marshal(m); err == nil {
+		v.YAML = string(y)
+	} else {
+		v.YAML = "# the mapping could not be shown: " + err.Error()
+	}
+	return v
 }
 
 // salesforceClient is the REST client salesforce.* describes.
