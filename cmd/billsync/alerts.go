@@ -19,15 +19,18 @@ type alertStore interface {
 // standing by), the queue rules the store, the budget rule the REST
 // client's figures. Without alerts.webhookUrl the rules are still
 // evaluated and shown at /api/v1/alerts.
+//
+// With several replicas sharing a store, leader picks the one that sends
+// the alerts they all read alike from it; each sends its own stream alert.
 func newAlerts(cfg config.AlertsConfig, store alertStore, streamErr func() error,
-	budget func() (used, max int, ok bool), log *slog.Logger) (*alert.Evaluator, error) {
+	budget func() (used, max int, ok bool), leader *alert.Leader, log *slog.Logger) (*alert.Evaluator, error) {
 	var sender alert.Sender
 	if cfg.WebhookURL != "" {
 		w, err := alert.NewWebhook(cfg.WebhookURL, alert.WebhookOptions{})
 		if err != nil {
 			return nil, billsync.Errorf(billsync.EINVALID, "config: %v", err)
 		}
-		sender = w
+		sender = leader.Sender(w, alert.StreamDown)
 		log.Info("alerts are sent to a webhook", "webhook", alert.Redacted(cfg.WebhookURL), "interval", cfg.Interval)
 	} else {
 		log.Info("alerts.webhookUrl is not set: alerts are shown at /api/v1/alerts only")

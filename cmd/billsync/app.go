@@ -57,7 +57,9 @@ type App struct {
 	pubsub   *pubsub.Client     // with salesforce.stream pubsub
 	status   *status.Sampler
 	alerts   *alert.Evaluator
-	server   *http.Server
+	// alertLeader picks the replica that sends the shared alerts.
+	alertLeader *alert.Leader
+	server      *http.Server
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -248,8 +250,11 @@ func (a *App) observe(sf *rest.Client, bill billsync.Billing, metrics *httpserve
 			return u
 		},
 		BillingRecordURL: a.cfg.Billing.RecordURL, Logger: a.log})
+	// The lease outlives a few evaluations, so a replica that stopped is
+	// replaced within about three of them.
+	a.alertLeader = alert.NewLeader(a.store, "alerts", replicaName(), max(3*a.cfg.Alerts.Interval, 15*time.Second), a.log)
 	var err error
-	a.alerts, err = newAlerts(a.cfg.Alerts, a.store, a.listener.Err, sf.Limits, a.log)
+	a.alerts, err = newAlerts(a.cfg.Alerts, a.store, a.listener.Err, sf.Limits, a.alertLeader, a.log)
 	return err
 }
 
@@ -292,6 +297,8 @@ func (a *App) launch(ctx context.Context, ln net.Listener, bill billsync.Billing
 	})
 	a.goRun("sync runner", func() error { return a.runner.Run(runCtx) })
 	a.goRun("event listener", func() error { return a.listener.Run(runCtx) })
+	a.alertLeader.Renew(runCtx)
+	a.goRun("alerts sender lease", func() error { return a.alertLeader.Run(runCtx) })
 	a.goRun("alerts", func() error { return a.alerts.Run(runCtx) })
 	a.goRun("log pruning", func() error { return retention.Prune(runCtx, a.store, cfg.LogRetention, log) })
 	a.goRun("status sampling", func() error { return a.status.Run(runCtx) })
