@@ -3,6 +3,7 @@ package stripe
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,12 +37,20 @@ var spec struct {
 func loadSpec(t *testing.T) (*openapi3.T, routers.Router) {
 	t.Helper()
 	spec.once.Do(func() {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/stripe/stripe-mock").Output()
+		// go mod download, not go list -m: on a fresh machine the module
+		// (a tool dependency, not built by this package) is not in the
+		// module cache yet, and go list then names no directory.
+		out, err := exec.Command("go", "mod", "download", "-json", "github.com/stripe/stripe-mock").Output()
 		if err != nil {
-			spec.err = fmt.Errorf("go list stripe-mock: %w", err)
+			spec.err = fmt.Errorf("go mod download stripe-mock: %w", err)
 			return
 		}
-		path := filepath.Join(strings.TrimSpace(string(out)), "embedded", "openapi", "spec3.json")
+		var mod struct{ Dir, Error string }
+		if err := json.Unmarshal(out, &mod); err != nil || mod.Error != "" || mod.Dir == "" {
+			spec.err = fmt.Errorf("go mod download stripe-mock: %v %s", err, mod.Error)
+			return
+		}
+		path := filepath.Join(mod.Dir, "embedded", "openapi", "spec3.json")
 		if _, err := os.Stat(path); err != nil {
 			spec.err = err
 			return
