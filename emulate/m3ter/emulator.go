@@ -18,6 +18,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/emulate/journal"
+	"github.com/billsync/billsync/emulate/outbound"
 )
 
 // TokenLifetime is how long an access token lasts (m3ter's OpenAPI text:
@@ -59,7 +60,6 @@ type Emulator struct {
 	org        string
 	clock      func() time.Time
 	log        *slog.Logger
-	backoff    func(int) time.Duration
 	httpClient *http.Client
 	ownClient  bool
 	dataDir    string
@@ -68,7 +68,7 @@ type Emulator struct {
 	mu    sync.Mutex
 	creds map[string]credential // access key id → secret and user
 	state
-	deliv deliveryQueue
+	deliv *outbound.Queue[*delivery]
 
 	journal *journal.Journal
 	unsaved []journalEntry
@@ -87,25 +87,20 @@ func New(opts Options) (*Emulator, error) {
 		return nil, billsync.Errorf(billsync.EINVALID, "m3ter emulator: the organization id, access key id and API secret are required")
 	}
 	e := &Emulator{
-		org: opts.OrgID, clock: opts.Clock, log: opts.Logger, backoff: opts.RetryBackoff,
+		org: opts.OrgID, clock: opts.Clock, log: opts.Logger,
 		httpClient: opts.HTTPClient, dataDir: opts.DataDir, state: newState(), creds: map[string]credential{},
 	}
-	e.deliv.init(&e.mu)
 	if e.clock == nil {
 		e.clock = time.Now
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	if e.backoff == nil {
-		e.backoff = DefaultRetryBackoff
-	}
 	if e.httpClient == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = deliveryWorkers
-		e.httpClient = &http.Client{Timeout: 30 * time.Second, Transport: tr}
-		e.ownClient = true
+		e.httpClient, e.ownClient = outbound.NewClient(deliveryWorkers), true
 	}
+	e.deliv = outbound.New(&e.mu, (*outbox)(e), outbound.Config{Workers: deliveryWorkers, Backoff: opts.RetryBackoff,
+		Client: e.httpClient, UserAgent: "m3ter-emulator (billsync)"})
 	if e.dataDir != "" {
 		if err := e.openDataDir(); err != nil {
 			return nil, err
@@ -126,7 +121,7 @@ func New(opts Options) (*Emulator, error) {
 	e.saveLocked()
 	e.creds[opts.AccessKeyID] = credential{secret: opts.APISecret, userID: e.serviceUser}
 	for _, d := range e.pending {
-		e.deliv.ready = append(e.deliv.ready, d)
+		e.deliv.AddLocked(d)
 	}
 	return e, nil
 }
@@ -168,7 +163,7 @@ func (e *Emulator) SetBeforeWrite(f func(Write)) {
 func (e *Emulator) Start(ctx context.Context) {
 	e.startOnce.Do(func() {
 		ctx, e.cancel = context.WithCancel(ctx)
-		e.startDelivery(ctx)
+		e.deliv.Start(ctx, &e.wg)
 	})
 }
 

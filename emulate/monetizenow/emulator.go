@@ -17,6 +17,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/emulate/journal"
+	"github.com/billsync/billsync/emulate/outbound"
 )
 
 // Options configures an Emulator.
@@ -51,7 +52,6 @@ type Emulator struct {
 	key        string
 	clock      func() time.Time
 	log        *slog.Logger
-	backoff    func(int) time.Duration
 	httpClient *http.Client
 	ownClient  bool
 	dataDir    string
@@ -60,7 +60,7 @@ type Emulator struct {
 	webhookURL string
 	eventSeq   int64
 	state
-	deliv deliveryQueue
+	deliv *outbound.Queue[*delivery]
 
 	journal *journal.Journal
 	unsaved []journalEntry
@@ -78,24 +78,19 @@ func New(opts Options) (*Emulator, error) {
 	if strings.TrimSpace(opts.APIKey) == "" {
 		return nil, billsync.Errorf(billsync.EINVALID, "monetizenow emulator: the API key is required")
 	}
-	e := &Emulator{key: opts.APIKey, clock: opts.Clock, log: opts.Logger, backoff: opts.RetryBackoff,
+	e := &Emulator{key: opts.APIKey, clock: opts.Clock, log: opts.Logger,
 		httpClient: opts.HTTPClient, dataDir: opts.DataDir, webhookURL: opts.WebhookURL, state: newState()}
-	e.deliv.init(&e.mu)
 	if e.clock == nil {
 		e.clock = time.Now
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	if e.backoff == nil {
-		e.backoff = DefaultRetryBackoff
-	}
 	if e.httpClient == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = deliveryWorkers
-		e.httpClient = &http.Client{Timeout: 30 * time.Second, Transport: tr}
-		e.ownClient = true
+		e.httpClient, e.ownClient = outbound.NewClient(deliveryWorkers), true
 	}
+	e.deliv = outbound.New(&e.mu, (*outbox)(e), outbound.Config{Workers: deliveryWorkers, Backoff: opts.RetryBackoff,
+		Client: e.httpClient, UserAgent: "monetizenow-emulator (billsync)", Wait: func() bool { return e.webhookURL == "" }})
 	if e.dataDir != "" {
 		if err := e.openDataDir(); err != nil {
 			return nil, err
@@ -103,7 +98,7 @@ func New(opts Options) (*Emulator, error) {
 	}
 	e.mu.Lock()
 	for _, d := range e.pending {
-		e.deliv.ready = append(e.deliv.ready, d)
+		e.deliv.AddLocked(d)
 	}
 	e.mu.Unlock()
 	return e, nil
@@ -114,7 +109,7 @@ func New(opts Options) (*Emulator, error) {
 func (e *Emulator) SetWebhookURL(url string) {
 	e.mu.Lock()
 	e.webhookURL = url
-	e.deliv.cond.Broadcast()
+	e.deliv.WakeLocked()
 	e.mu.Unlock()
 }
 
@@ -122,7 +117,7 @@ func (e *Emulator) SetWebhookURL(url string) {
 func (e *Emulator) Start(ctx context.Context) {
 	e.startOnce.Do(func() {
 		ctx, e.cancel = context.WithCancel(ctx)
-		e.startDelivery(ctx)
+		e.deliv.Start(ctx, &e.wg)
 	})
 }
 
@@ -134,10 +129,7 @@ func (e *Emulator) Close() error {
 		if e.cancel != nil {
 			e.cancel()
 		}
-		e.mu.Lock()
-		e.deliv.stopping = true
-		e.deliv.cond.Broadcast()
-		e.mu.Unlock()
+		e.deliv.Stop()
 		e.wg.Wait()
 		if e.ownClient {
 			e.httpClient.CloseIdleConnections()

@@ -1,13 +1,10 @@
 package monetizenow
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"sync"
+	"github.com/billsync/billsync/emulate/outbound"
 	"time"
 )
 
@@ -86,8 +83,7 @@ func (e *Emulator) eventLocked(eventType string, data any) {
 	d := &delivery{Event: ev.EventID, Created: time.Now().UTC()}
 	e.pending[d.Event] = d
 	e.noteLocked(journalEntry{Queue: d})
-	e.deliv.ready = append(e.deliv.ready, d)
-	e.deliv.cond.Signal()
+	e.deliv.AddLocked(d)
 }
 
 // deliveryWorkers is how many webhook deliveries are in flight at once:
@@ -100,49 +96,18 @@ const deliveryWorkers = 4
 const maxRetryAge = 24 * time.Hour
 
 // DefaultRetryBackoff doubles from one second up to five minutes.
-func DefaultRetryBackoff(attempt int) time.Duration {
-	d := time.Second
-	for i := 1; i < attempt && d < 5*time.Minute; i++ {
-		d *= 2
-	}
-	return min(d, 5*time.Minute)
-}
+func DefaultRetryBackoff(attempt int) time.Duration { return outbound.DefaultBackoff(attempt) }
 
 // delivery is one event owed to the webhook URL.
 type delivery struct {
-	Event     string    `json:"event"`
-	Created   time.Time `json:"created"`
-	Attempts  int       `json:"attempts"`
-	LastError string    `json:"lastError,omitempty"`
-
-	notBefore time.Time // monotonic; a reload retries at once
-	inflight  bool
-}
-
-// deliveryQueue is the workers' view of the pending deliveries (which
-// live in state.pending): due ones in ready, failed ones waiting in retry.
-type deliveryQueue struct {
-	cond     *sync.Cond
-	ready    []*delivery
-	retry    []*delivery
-	paused   bool
-	stopping bool
-	wake     chan struct{}
-}
-
-func (q *deliveryQueue) init(mu *sync.Mutex) {
-	q.cond = sync.NewCond(mu)
-	q.wake = make(chan struct{}, 1)
+	Event   string    `json:"event"`
+	Created time.Time `json:"created"`
+	outbound.State
 }
 
 // PauseDelivery holds every delivery (true) until called with false.
 // Redeliver still sends while paused.
-func (e *Emulator) PauseDelivery(paused bool) {
-	e.mu.Lock()
-	e.deliv.paused = paused
-	e.deliv.cond.Broadcast()
-	e.mu.Unlock()
-}
+func (e *Emulator) PauseDelivery(paused bool) { e.deliv.Pause(paused) }
 
 // Pending is the number of deliveries not yet accepted.
 func (e *Emulator) Pending() int {
@@ -164,12 +129,12 @@ func (e *Emulator) Redeliver(eventID string) error {
 	if url == "" {
 		return fmt.Errorf("monetizenow emulator: no webhook URL is set")
 	}
-	if err := e.post(context.Background(), url, ev.body()); err != nil {
+	if err := e.deliv.Post(context.Background(), outbound.Target{URL: url, Body: ev.body()}); err != nil {
 		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if d := e.pending[eventID]; d != nil && !d.inflight {
+	if d := e.pending[eventID]; d != nil && !d.InFlight() {
 		delete(e.pending, eventID)
 		e.noteLocked(journalEntry{Done: eventID})
 		e.saveLocked()
@@ -177,142 +142,37 @@ func (e *Emulator) Redeliver(eventID string) error {
 	return nil
 }
 
-func (e *Emulator) startDelivery(ctx context.Context) {
-	e.wg.Add(2 + deliveryWorkers)
-	go func() { defer e.wg.Done(); e.retryLoop(ctx) }()
-	go func() {
-		defer e.wg.Done()
-		<-ctx.Done()
-		e.mu.Lock()
-		e.deliv.stopping = true
-		e.deliv.cond.Broadcast()
-		e.mu.Unlock()
-	}()
-	for range deliveryWorkers {
-		go func() { defer e.wg.Done(); e.worker(ctx) }()
+// outbox is the Emulator as the delivery queue's host; its methods run
+// under e.mu.
+type outbox Emulator
+
+func (o *outbox) Current(d *delivery) bool { return o.pending[d.Event] == d }
+func (o *outbox) Expired(d *delivery) bool { return time.Since(d.Created) >= maxRetryAge }
+func (o *outbox) Save()                    { (*Emulator)(o).saveLocked() }
+
+// Target is Gone when the event is; the workers wait while no webhook
+// URL is set (Config.Wait), so one is set here.
+func (o *outbox) Target(d *delivery) outbound.Target {
+	ev := o.events[d.Event]
+	if ev == nil {
+		return outbound.Target{Gone: true}
 	}
+	return outbound.Target{URL: o.webhookURL, Body: ev.body()}
 }
 
-func (e *Emulator) worker(ctx context.Context) {
-	q := &e.deliv
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for {
-		for !q.stopping && (q.paused || len(q.ready) == 0 || e.webhookURL == "") {
-			q.cond.Wait()
-		}
-		if q.stopping {
-			return
-		}
-		d := q.ready[0]
-		q.ready[0] = nil
-		q.ready = q.ready[1:]
-		if e.pending[d.Event] != d || d.inflight {
-			continue // done meanwhile (Redeliver)
-		}
-		ev := e.events[d.Event]
-		if ev == nil {
-			delete(e.pending, d.Event)
-			e.noteLocked(journalEntry{Done: d.Event})
-			e.saveLocked()
-			continue
-		}
-		url, body := e.webhookURL, ev.body()
-		d.inflight = true
-		e.mu.Unlock()
-		err := e.post(ctx, url, body)
-		e.mu.Lock()
-		d.inflight = false
-		e.settleLocked(d, err)
-	}
+func (o *outbox) Delivered(d *delivery) {
+	delete(o.pending, d.Event)
+	(*Emulator)(o).noteLocked(journalEntry{Done: d.Event})
 }
 
-func (e *Emulator) settleLocked(d *delivery, err error) {
-	defer e.saveLocked()
-	if e.pending[d.Event] != d {
-		return
-	}
-	d.Attempts++
-	switch {
-	case err == nil:
-		delete(e.pending, d.Event)
-		e.noteLocked(journalEntry{Done: d.Event})
-	case time.Since(d.Created) >= maxRetryAge:
-		delete(e.pending, d.Event)
-		e.noteLocked(journalEntry{Done: d.Event})
-		e.log.Error("monetizenow emulator: webhook dropped after a day of failed deliveries", "event", d.Event, "err", err)
-	default:
-		d.LastError = err.Error()
-		e.noteLocked(journalEntry{Queue: d})
-		delay := e.backoff(d.Attempts)
-		d.notBefore = time.Now().Add(delay)
-		e.deliv.retry = append(e.deliv.retry, d)
-		select {
-		case e.deliv.wake <- struct{}{}:
-		default:
-		}
-		e.log.Warn("monetizenow emulator: webhook delivery failed; will retry", "event", d.Event, "attempt", d.Attempts, "retry_in", delay, "err", err)
-	}
-}
-
-// retryLoop hands failed deliveries back to the workers once their
-// backoff has passed.
-func (e *Emulator) retryLoop(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		e.mu.Lock()
-		now := time.Now()
-		var wake time.Time
-		keep := e.deliv.retry[:0]
-		for _, d := range e.deliv.retry {
-			if !d.notBefore.After(now) {
-				e.deliv.ready = append(e.deliv.ready, d)
-				e.deliv.cond.Signal()
-				continue
-			}
-			keep = append(keep, d)
-			if wake.IsZero() || d.notBefore.Before(wake) {
-				wake = d.notBefore
-			}
-		}
-		clear(e.deliv.retry[len(keep):])
-		e.deliv.retry = keep
-		e.mu.Unlock()
-		next := time.Hour
-		if !wake.IsZero() {
-			next = time.Until(wake)
-		}
-		timer.Reset(next)
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.deliv.wake:
-		case <-timer.C:
-		}
-	}
-}
-
-// post makes one delivery attempt, unsigned (MonetizeNow documents no
-// signature); the receiver must answer 2xx.
-func (e *Emulator) post(ctx context.Context, url string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+func (o *outbox) Dropped(d *delivery, err error) {
+	o.Delivered(d)
 	if err != nil {
-		return fmt.Errorf("webhook URL %q: %w", url, err)
+		o.log.Error("monetizenow emulator: webhook dropped after a day of failed deliveries", "event", d.Event, "err", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "monetizenow-emulator (billsync)")
-	resp, err := e.httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("receiver answered %d: %s", resp.StatusCode, bytes.TrimSpace(snippet))
-	}
-	return nil
+}
+
+func (o *outbox) Retrying(d *delivery, delay time.Duration, err error) {
+	(*Emulator)(o).noteLocked(journalEntry{Queue: d})
+	o.log.Warn("monetizenow emulator: webhook delivery failed; will retry", "event", d.Event, "attempt", d.Attempts, "retry_in", delay, "err", err)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/emulate/journal"
+	"github.com/billsync/billsync/emulate/outbound"
 )
 
 // APIVersion is the Stripe API version the emulator speaks: that of the
@@ -61,7 +62,6 @@ type Emulator struct {
 	key        string
 	clock      func() time.Time
 	log        *slog.Logger
-	backoff    func(int) time.Duration
 	httpClient *http.Client
 	ownClient  bool
 	dataDir    string
@@ -71,7 +71,7 @@ type Emulator struct {
 	mu sync.Mutex
 	state
 	inflight map[string]bool // idempotency keys whose request is running
-	deliv    deliveryQueue
+	deliv    *outbound.Queue[*delivery]
 
 	journal *journal.Journal
 	unsaved []journalEntry
@@ -90,25 +90,20 @@ func New(opts Options) (*Emulator, error) {
 		return nil, billsync.Errorf(billsync.EINVALID, `stripe emulator: the secret key must start with "sk_" (e.g. sk_test_...)`)
 	}
 	e := &Emulator{
-		key: opts.SecretKey, clock: opts.Clock, log: opts.Logger, backoff: opts.RetryBackoff,
+		key: opts.SecretKey, clock: opts.Clock, log: opts.Logger,
 		httpClient: opts.HTTPClient, dataDir: opts.DataDir, state: newState(), inflight: map[string]bool{},
 	}
-	e.deliv.init(&e.mu)
 	if e.clock == nil {
 		e.clock = time.Now
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	if e.backoff == nil {
-		e.backoff = DefaultRetryBackoff
-	}
 	if e.httpClient == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = deliveryWorkers
-		e.httpClient = &http.Client{Timeout: 30 * time.Second, Transport: tr}
-		e.ownClient = true
+		e.httpClient, e.ownClient = outbound.NewClient(deliveryWorkers), true
 	}
+	e.deliv = outbound.New(&e.mu, (*outbox)(e), outbound.Config{Workers: deliveryWorkers, Backoff: opts.RetryBackoff,
+		Client: e.httpClient, UserAgent: "Stripe/1.0 (+https://stripe.com/docs/webhooks)"})
 	if e.dataDir != "" {
 		if err := e.openDataDir(); err != nil {
 			return nil, err
@@ -126,7 +121,7 @@ func New(opts Options) (*Emulator, error) {
 		e.saveLocked()
 	}
 	for _, d := range e.pending {
-		e.deliv.ready = append(e.deliv.ready, d)
+		e.deliv.AddLocked(d)
 	}
 	return e, nil
 }
@@ -167,7 +162,7 @@ func (e *Emulator) SetBeforeRead(f func(Read)) {
 func (e *Emulator) Start(ctx context.Context) {
 	e.startOnce.Do(func() {
 		ctx, e.cancel = context.WithCancel(ctx)
-		e.startDelivery(ctx)
+		e.deliv.Start(ctx, &e.wg)
 	})
 }
 

@@ -1,7 +1,6 @@
 package stripe
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,10 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/billsync/billsync/emulate/outbound"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -25,49 +23,22 @@ const deliveryWorkers = 8
 const maxRetryAge = 3 * 24 * time.Hour
 
 // DefaultRetryBackoff doubles from one second up to five minutes.
-func DefaultRetryBackoff(attempt int) time.Duration {
-	d := time.Second
-	for i := 1; i < attempt && d < 5*time.Minute; i++ {
-		d *= 2
-	}
-	return min(d, 5*time.Minute)
-}
+func DefaultRetryBackoff(attempt int) time.Duration { return outbound.DefaultBackoff(attempt) }
 
 // delivery is one event owed to one endpoint.
 type delivery struct {
-	Event     string `json:"event"`
-	Endpoint  string `json:"endpoint"`
-	Created   int64  `json:"created"`
-	Attempts  int    `json:"attempts"`
-	LastError string `json:"lastError,omitempty"`
-
-	notBefore time.Time // monotonic; a reload retries at once
-	inflight  bool
+	Event    string `json:"event"`
+	Endpoint string `json:"endpoint"`
+	Created  int64  `json:"created"`
+	outbound.State
 }
 
 func (d *delivery) key() string { return d.Event + "/" + d.Endpoint }
 
-// deliveryQueue is the workers' view of the pending deliveries (which
-// live in state.pending): due ones in ready, failed ones waiting in retry.
-type deliveryQueue struct {
-	cond     *sync.Cond
-	ready    []*delivery
-	retry    []*delivery
-	paused   bool
-	stopping bool
-	wake     chan struct{}
-}
-
-func (q *deliveryQueue) init(mu *sync.Mutex) {
-	q.cond = sync.NewCond(mu)
-	q.wake = make(chan struct{}, 1)
-}
-
 func (e *Emulator) queueLocked(d *delivery) {
 	e.pending[d.key()] = d
 	e.noteLocked(journalEntry{Queue: d})
-	e.deliv.ready = append(e.deliv.ready, d)
-	e.deliv.cond.Signal()
+	e.deliv.AddLocked(d)
 }
 
 // pendingFor counts the endpoints an event is still owed to.
@@ -92,12 +63,7 @@ func (e *Emulator) dropDeliveriesLocked(endpoint string) {
 
 // PauseDelivery holds every delivery (true) until called with false.
 // Redeliver still sends while paused.
-func (e *Emulator) PauseDelivery(paused bool) {
-	e.mu.Lock()
-	e.deliv.paused = paused
-	e.deliv.cond.Broadcast()
-	e.mu.Unlock()
-}
+func (e *Emulator) PauseDelivery(paused bool) { e.deliv.Pause(paused) }
 
 // Pending is the number of deliveries not yet accepted.
 func (e *Emulator) Pending() int {
@@ -118,13 +84,11 @@ func (e *Emulator) Redeliver(eventID string) error {
 		return fmt.Errorf("stripe emulator: no event %s", eventID)
 	}
 	ev := e.events[i]
-	type target struct{ id, url, secret string }
-	var ts []target
-	var bodies [][]byte
+	var ts []outbound.Target
+	var ids []string
 	for _, we := range e.tables[kEndpoint].order {
 		if we["deleted"] != true && we["status"] == "enabled" && wants(we, ev["type"].(string)) {
-			ts = append(ts, target{we["id"].(string), we["url"].(string), we["_secret"].(string)})
-			bodies = append(bodies, payload(ev, we))
+			ts, ids = append(ts, e.targetLocked(ev, we)), append(ids, we["id"].(string))
 		}
 	}
 	e.mu.Unlock()
@@ -133,13 +97,13 @@ func (e *Emulator) Redeliver(eventID string) error {
 	}
 	var errs []error
 	for i, t := range ts {
-		if err := e.post(context.Background(), t.url, t.secret, bodies[i]); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", t.id, err))
+		if err := e.deliv.Post(context.Background(), t); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ids[i], err))
 			continue
 		}
 		e.mu.Lock()
-		k := eventID + "/" + t.id
-		if d := e.pending[k]; d != nil && !d.inflight {
+		k := eventID + "/" + ids[i]
+		if d := e.pending[k]; d != nil && !d.InFlight() {
 			delete(e.pending, k)
 			e.noteLocked(journalEntry{Done: k})
 			e.saveLocked()
@@ -160,126 +124,56 @@ func payload(ev, we obj) []byte {
 	return b
 }
 
-func (e *Emulator) startDelivery(ctx context.Context) {
-	e.wg.Add(2 + deliveryWorkers)
-	go func() { defer e.wg.Done(); e.retryLoop(ctx) }()
-	go func() {
-		defer e.wg.Done()
-		<-ctx.Done()
-		e.mu.Lock()
-		e.deliv.stopping = true
-		e.deliv.cond.Broadcast()
-		e.mu.Unlock()
-	}()
-	for range deliveryWorkers {
-		go func() { defer e.wg.Done(); e.worker(ctx) }()
+// targetLocked is an event as endpoint we receives it, signed now.
+func (e *Emulator) targetLocked(ev, we obj) outbound.Target {
+	body := payload(ev, we)
+	return outbound.Target{URL: we["url"].(string), Body: body, Header: http.Header{
+		"Content-Type":     {"application/json; charset=utf-8"},
+		"Stripe-Signature": {Sign(we["_secret"].(string), e.now(), body)},
+	}}
+}
+
+// outbox is the Emulator as the delivery queue's host; its methods run
+// under e.mu.
+type outbox Emulator
+
+func (o *outbox) Current(d *delivery) bool { return o.pending[d.key()] == d }
+func (o *outbox) Save()                    { (*Emulator)(o).saveLocked() }
+
+func (o *outbox) Expired(d *delivery) bool {
+	return (*Emulator)(o).now().Sub(time.Unix(d.Created, 0)) >= maxRetryAge
+}
+
+// Target is Gone when the endpoint or the event is, and held (no URL)
+// while the endpoint is disabled.
+func (o *outbox) Target(d *delivery) outbound.Target {
+	we := o.tables[kEndpoint].byID[d.Endpoint]
+	i, ok := o.eventIdx[d.Event]
+	if we == nil || we["deleted"] == true || !ok {
+		return outbound.Target{Gone: true}
+	}
+	if we["status"] != "enabled" {
+		return outbound.Target{}
+	}
+	return (*Emulator)(o).targetLocked(o.events[i], we)
+}
+
+func (o *outbox) Delivered(d *delivery) {
+	delete(o.pending, d.key())
+	(*Emulator)(o).noteLocked(journalEntry{Done: d.key()})
+}
+
+func (o *outbox) Dropped(d *delivery, err error) {
+	o.Delivered(d)
+	if err != nil {
+		o.log.Error("stripe emulator: webhook dropped after three days of failed deliveries", "event", d.Event, "endpoint", d.Endpoint, "err", err)
 	}
 }
 
-func (e *Emulator) worker(ctx context.Context) {
-	q := &e.deliv
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for {
-		for !q.stopping && (q.paused || len(q.ready) == 0) {
-			q.cond.Wait()
-		}
-		if q.stopping {
-			return
-		}
-		d := q.ready[0]
-		q.ready[0] = nil
-		q.ready = q.ready[1:]
-		if e.pending[d.key()] != d || d.inflight {
-			continue // done meanwhile (Redeliver, endpoint deleted)
-		}
-		we := e.tables[kEndpoint].byID[d.Endpoint]
-		i, ok := e.eventIdx[d.Event]
-		if we == nil || we["deleted"] == true || !ok {
-			delete(e.pending, d.key())
-			e.noteLocked(journalEntry{Done: d.key()})
-			e.saveLocked()
-			continue
-		}
-		if we["status"] != "enabled" {
-			continue // held until the endpoint is enabled again and the event redelivered
-		}
-		body, url, secret := payload(e.events[i], we), we["url"].(string), we["_secret"].(string)
-		d.inflight = true
-		e.mu.Unlock()
-		err := e.post(ctx, url, secret, body)
-		e.mu.Lock()
-		d.inflight = false
-		e.settleLocked(d, err)
-	}
-}
-
-func (e *Emulator) settleLocked(d *delivery, err error) {
-	defer e.saveLocked()
-	if e.pending[d.key()] != d {
-		return
-	}
-	d.Attempts++
-	switch {
-	case err == nil:
-		delete(e.pending, d.key())
-		e.noteLocked(journalEntry{Done: d.key()})
-	case e.now().Sub(time.Unix(d.Created, 0)) >= maxRetryAge:
-		delete(e.pending, d.key())
-		e.noteLocked(journalEntry{Done: d.key()})
-		e.log.Error("stripe emulator: webhook dropped after three days of failed deliveries", "event", d.Event, "endpoint", d.Endpoint, "err", err)
-	default:
-		d.LastError = err.Error()
-		e.noteLocked(journalEntry{Queue: d})
-		delay := e.backoff(d.Attempts)
-		d.notBefore = time.Now().Add(delay)
-		e.deliv.retry = append(e.deliv.retry, d)
-		select {
-		case e.deliv.wake <- struct{}{}:
-		default:
-		}
-		e.log.Warn("stripe emulator: webhook delivery failed; will retry", "event", d.Event, "endpoint", d.Endpoint,
-			"attempt", d.Attempts, "retry_in", delay, "err", err)
-	}
-}
-
-// retryLoop hands failed deliveries back to the workers once their
-// backoff has passed.
-func (e *Emulator) retryLoop(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		e.mu.Lock()
-		now := time.Now()
-		var wake time.Time
-		keep := e.deliv.retry[:0]
-		for _, d := range e.deliv.retry {
-			switch {
-			case !d.notBefore.After(now):
-				e.deliv.ready = append(e.deliv.ready, d)
-				e.deliv.cond.Signal()
-			default:
-				keep = append(keep, d)
-				if wake.IsZero() || d.notBefore.Before(wake) {
-					wake = d.notBefore
-				}
-			}
-		}
-		clear(e.deliv.retry[len(keep):])
-		e.deliv.retry = keep
-		e.mu.Unlock()
-		next := time.Hour
-		if !wake.IsZero() {
-			next = time.Until(wake)
-		}
-		timer.Reset(next)
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.deliv.wake:
-		case <-timer.C:
-		}
-	}
+func (o *outbox) Retrying(d *delivery, delay time.Duration, err error) {
+	(*Emulator)(o).noteLocked(journalEntry{Queue: d})
+	o.log.Warn("stripe emulator: webhook delivery failed; will retry", "event", d.Event, "endpoint", d.Endpoint,
+		"attempt", d.Attempts, "retry_in", delay, "err", err)
 }
 
 // Sign computes a Stripe-Signature header value for body at time t:
@@ -292,30 +186,6 @@ func Sign(secret string, t time.Time, body []byte) string {
 	mac.Write([]byte("."))
 	mac.Write(body)
 	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// post makes one delivery attempt, signed now.
-func (e *Emulator) post(ctx context.Context, url, secret string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("webhook URL %q: %w", url, err)
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
-	req.Header.Set("Stripe-Signature", Sign(secret, e.now(), body))
-	resp, err := e.httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("receiver answered %d: %s", resp.StatusCode, bytes.TrimSpace(snippet))
-	}
-	return nil
 }
 
 // WebhookSecret returns an endpoint's signing secret (which the API shows
