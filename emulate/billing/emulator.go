@@ -7,11 +7,9 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,36 +143,6 @@ func New(opts Options) (*Emulator, error) {
 		heap.Push(&e.ready, readyPartition{p, q[0].Seq})
 	}
 	return e, nil
-}
-
-// openDataDir folds what the data directory holds into a snapshot, takes
-// it as the state, and starts a journal segment after it.
-func (e *Emulator) openDataDir() error {
-	if err := os.MkdirAll(e.dataDir, 0o755); err != nil {
-		return fmt.Errorf("billing emulator: %w", err)
-	}
-	segs, err := journal.ListSegments(e.dataDir)
-	if err != nil {
-		return fmt.Errorf("billing emulator: list journal: %w", err)
-	}
-	next := int64(1)
-	if len(segs) > 0 {
-		next = segs[len(segs)-1] + 1
-	}
-	s, held, size, err := fold(e.dataDir, next)
-	if err != nil {
-		return err
-	}
-	e.state = s
-	dir, log := e.dataDir, e.log
-	e.journal, err = journal.Open(dir, "billing emulator", max(next, held), size, log, func(upTo int64) (int64, error) {
-		_, _, size, err := fold(dir, upTo)
-		return size, err
-	})
-	if err != nil {
-		return fmt.Errorf("billing emulator: open journal: %w", err)
-	}
-	return nil
 }
 
 func (e *Emulator) now() time.Time { return e.clock().UTC().Truncate(time.Millisecond) }

@@ -3,11 +3,7 @@ package billing
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/billsync/billsync"
@@ -206,23 +202,16 @@ func (s *state) snapshot(journal int64) *snapshot {
 
 // readSnapshot loads dir's snapshot into s (an empty state) and returns
 // the first journal segment it does not hold and its size.
-func (s *state) readSnapshot(dir string) (int64, int64, error) {
-	path := filepath.Join(dir, snapshotFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, 0, nil
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("billing emulator: read snapshot: %w", err)
-	}
+// Load reads a snapshot into s, an empty state (journal.Image).
+func (s *state) Load(b []byte) (int64, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var snap snapshot
 	if err := dec.Decode(&snap); err != nil {
-		return 0, 0, billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s is corrupt: %v", path, err)
+		return 0, fmt.Errorf("corrupt: %v", err)
 	}
 	if snap.Format != snapshotFormat {
-		return 0, 0, billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s has format %d, want %d", path, snap.Format, snapshotFormat)
+		return 0, fmt.Errorf("format %d, want %d", snap.Format, snapshotFormat)
 	}
 	s.tenant = snap.Tenant
 	s.seq, s.evSeq, s.delivered = snap.Seq, snap.EventSeq, snap.Delivered
@@ -235,12 +224,12 @@ func (s *state) readSnapshot(dir string) (int64, int64, error) {
 	for t, entries := range snap.Records {
 		tb, ok := s.tables[t]
 		if !ok {
-			return 0, 0, billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s holds unknown type %q", path, t)
+			return 0, fmt.Errorf("holds unknown type %q", t)
 		}
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Seq < entries[j].Seq })
 		for _, en := range entries {
 			if en.Data == nil || en.Data.ID() == "" {
-				return 0, 0, billsync.Errorf(billsync.EINVALID, "billing emulator: snapshot %s holds a %s without an id", path, t)
+				return 0, fmt.Errorf("holds a %s without an id", t)
 			}
 			tb.insert(&record{seq: en.Seq, data: en.Data})
 		}
@@ -252,80 +241,7 @@ func (s *state) readSnapshot(dir string) (int64, int64, error) {
 		s.queues[ev.Partition] = append(s.queues[ev.Partition], ev)
 		s.pending++
 	}
-	return snap.Journal, int64(len(b)), nil
-}
-
-// saveSnapshot writes the live state as the snapshot holding the journal
-// below upTo, and removes those segments. Close uses it: the state already
-// holds everything the journal does, so nothing needs reading back.
-func (e *Emulator) saveSnapshot(upTo int64) error {
-	e.mu.Lock()
-	b, err := json.Marshal(e.state.snapshot(upTo))
-	e.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("billing emulator: encode snapshot: %w", err)
-	}
-	if err := journal.WriteAtomic(filepath.Join(e.dataDir, snapshotFile), b); err != nil {
-		return fmt.Errorf("billing emulator: save snapshot: %w", err)
-	}
-	if err := journal.RemoveSegments(e.dataDir, upTo); err != nil {
-		return fmt.Errorf("billing emulator: remove folded journal: %w", err)
-	}
-	return nil
-}
-
-// fold reads dir's snapshot and the journal segments below upTo, writes
-// the result as the new snapshot and removes the segments it holds. It
-// returns the state, the first segment the snapshot does not hold, and
-// the snapshot's size. A fold that finds no segments leaves the snapshot
-// as it is.
-func fold(dir string, upTo int64) (s state, next, size int64, err error) {
-	s = newState()
-	from, size, err := s.readSnapshot(dir)
-	if err != nil {
-		return s, 0, 0, err
-	}
-	segs, err := journal.ListSegments(dir)
-	if err != nil {
-		return s, 0, 0, fmt.Errorf("billing emulator: list journal: %w", err)
-	}
-	folded := false
-	for _, seg := range segs {
-		if seg >= upTo {
-			break
-		}
-		folded = true
-		if seg < from {
-			continue // already in the snapshot; a fold died before removing it
-		}
-		err := journal.ReadSegment(journal.SegmentPath(dir, seg), func(line []byte) error {
-			dec := json.NewDecoder(bytes.NewReader(line))
-			dec.UseNumber()
-			var en journalEntry
-			if err := dec.Decode(&en); err != nil {
-				return err
-			}
-			return s.apply(&en)
-		})
-		if err != nil {
-			return s, 0, 0, billsync.Errorf(billsync.EINVALID, "billing emulator: journal is corrupt: %v", err)
-		}
-	}
-	if !folded {
-		return s, from, size, nil
-	}
-	next = max(upTo, from)
-	b, err := json.Marshal(s.snapshot(next))
-	if err != nil {
-		return s, 0, 0, fmt.Errorf("billing emulator: encode snapshot: %w", err)
-	}
-	if err := journal.WriteAtomic(filepath.Join(dir, snapshotFile), b); err != nil {
-		return s, 0, 0, fmt.Errorf("billing emulator: save snapshot: %w", err)
-	}
-	if err := journal.RemoveSegments(dir, next); err != nil {
-		return s, 0, 0, fmt.Errorf("billing emulator: remove folded journal: %w", err)
-	}
-	return s, next, int64(len(b)), nil
+	return snap.Journal, nil
 }
 
 func sortEvents(evs []*event) []*event {
@@ -337,4 +253,44 @@ func sortEvents(evs []*event) []*event {
 	}
 	sort.SliceStable(evs2, func(i, j int) bool { return evs2[i].Seq < evs2[j].Seq })
 	return evs2
+}
+
+// ApplyLine applies one journal line (journal.Image).
+func (s *state) ApplyLine(line []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var en journalEntry
+	if err := dec.Decode(&en); err != nil {
+		return err
+	}
+	return s.apply(&en)
+}
+
+// Encode is s as a snapshot holding the journal below upTo (journal.Image).
+func (s *state) Encode(upTo int64) ([]byte, error) { return json.Marshal(s.snapshot(upTo)) }
+
+func (e *Emulator) dir() journal.Dir[*state] {
+	return journal.Dir[*state]{Path: e.dataDir, Name: "billing emulator", Snapshot: snapshotFile,
+		Empty: func() *state { s := newState(); return &s }}
+}
+
+func (e *Emulator) openDataDir() error {
+	img, j, err := e.dir().Open(e.log)
+	if err != nil {
+		return err
+	}
+	e.state, e.journal = *img, j
+	return nil
+}
+
+// saveSnapshot writes the live state as the snapshot holding the journal
+// below upTo, and removes those segments.
+func (e *Emulator) saveSnapshot(upTo int64) error {
+	e.mu.Lock()
+	b, err := e.state.Encode(upTo)
+	e.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("billing emulator: encode snapshot: %w", err)
+	}
+	return e.dir().Save(b, upTo)
 }

@@ -3,14 +3,9 @@ package stripe
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 
-	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/emulate/journal"
 )
 
@@ -181,29 +176,22 @@ func (s *state) snapshot(upTo int64) *snapshot {
 	return snap
 }
 
-func (s *state) readSnapshot(dir string) (int64, int64, error) {
-	path := filepath.Join(dir, snapshotFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, 0, nil
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("stripe emulator: read snapshot: %w", err)
-	}
+// Load reads a snapshot into s, an empty state (journal.Image).
+func (s *state) Load(b []byte) (int64, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var snap snapshot
 	if err := dec.Decode(&snap); err != nil {
-		return 0, 0, billsync.Errorf(billsync.EINVALID, "stripe emulator: snapshot %s is corrupt: %v", path, err)
+		return 0, fmt.Errorf("corrupt: %v", err)
 	}
 	if snap.Format != snapshotFormat {
-		return 0, 0, billsync.Errorf(billsync.EINVALID, "stripe emulator: snapshot %s has format %d, want %d", path, snap.Format, snapshotFormat)
+		return 0, fmt.Errorf("format %d, want %d", snap.Format, snapshotFormat)
 	}
 	s.account, s.created, s.seq, s.evSeq, s.quoteNumber = snap.Account, snap.Created, snap.Seq, snap.EventSeq, snap.QuoteNumber
 	for k, objs := range snap.Records {
 		for _, o := range objs {
 			if err := s.apply(&journalEntry{Put: &putChange{Kind: k, Obj: o}}); err != nil {
-				return 0, 0, billsync.Errorf(billsync.EINVALID, "stripe emulator: snapshot %s: %v", path, err)
+				return 0, err
 			}
 		}
 	}
@@ -216,102 +204,7 @@ func (s *state) readSnapshot(dir string) (int64, int64, error) {
 	for _, d := range snap.Pending {
 		s.pending[d.key()] = d
 	}
-	return snap.Journal, int64(len(b)), nil
-}
-
-func (e *Emulator) openDataDir() error {
-	if err := os.MkdirAll(e.dataDir, 0o755); err != nil {
-		return fmt.Errorf("stripe emulator: %w", err)
-	}
-	segs, err := journal.ListSegments(e.dataDir)
-	if err != nil {
-		return fmt.Errorf("stripe emulator: list journal: %w", err)
-	}
-	next := int64(1)
-	if len(segs) > 0 {
-		next = segs[len(segs)-1] + 1
-	}
-	s, held, size, err := fold(e.dataDir, next)
-	if err != nil {
-		return err
-	}
-	e.state = s
-	dir := e.dataDir
-	e.journal, err = journal.Open(dir, "stripe emulator", max(next, held), size, e.log, func(upTo int64) (int64, error) {
-		_, _, size, err := fold(dir, upTo)
-		return size, err
-	})
-	if err != nil {
-		return fmt.Errorf("stripe emulator: open journal: %w", err)
-	}
-	return nil
-}
-
-func (e *Emulator) saveSnapshot(upTo int64) error {
-	e.mu.Lock()
-	b, err := json.Marshal(e.state.snapshot(upTo))
-	e.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("stripe emulator: encode snapshot: %w", err)
-	}
-	if err := journal.WriteAtomic(filepath.Join(e.dataDir, snapshotFile), b); err != nil {
-		return fmt.Errorf("stripe emulator: save snapshot: %w", err)
-	}
-	if err := journal.RemoveSegments(e.dataDir, upTo); err != nil {
-		return fmt.Errorf("stripe emulator: remove folded journal: %w", err)
-	}
-	return nil
-}
-
-// fold reads dir's snapshot and the journal segments below upTo, writes
-// the result as the new snapshot and removes the segments it holds.
-func fold(dir string, upTo int64) (s state, next, size int64, err error) {
-	s = newState()
-	from, size, err := s.readSnapshot(dir)
-	if err != nil {
-		return s, 0, 0, err
-	}
-	segs, err := journal.ListSegments(dir)
-	if err != nil {
-		return s, 0, 0, fmt.Errorf("stripe emulator: list journal: %w", err)
-	}
-	folded := false
-	for _, seg := range segs {
-		if seg >= upTo {
-			break
-		}
-		folded = true
-		if seg < from {
-			continue
-		}
-		err := journal.ReadSegment(journal.SegmentPath(dir, seg), func(line []byte) error {
-			dec := json.NewDecoder(bytes.NewReader(line))
-			dec.UseNumber()
-			var en journalEntry
-			if err := dec.Decode(&en); err != nil {
-				return err
-			}
-			return s.apply(&en)
-		})
-		if err != nil {
-			return s, 0, 0, billsync.Errorf(billsync.EINVALID, "stripe emulator: journal is corrupt: %v", err)
-		}
-	}
-	if !folded {
-		return s, from, size, nil
-	}
-	next = max(upTo, from)
-	b, err := json.Marshal(s.snapshot(next))
-	if err != nil {
-		return s, 0, 0, fmt.Errorf("stripe emulator: encode snapshot: %w", err)
-	}
-	if err := journal.WriteAtomic(filepath.Join(dir, snapshotFile), b); err != nil {
-		return s, 0, 0, fmt.Errorf("stripe emulator: save snapshot: %w", err)
-	}
-	if err := journal.RemoveSegments(dir, next); err != nil {
-		return s, 0, 0, fmt.Errorf("stripe emulator: remove folded journal: %w", err)
-	}
-	return s, next, int64(len(b)), nil
+	return snap.Journal, nil
 }
 
 // jsonBytes encodes a response body.
@@ -321,4 +214,44 @@ func jsonBytes(v any) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// ApplyLine applies one journal line (journal.Image).
+func (s *state) ApplyLine(line []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var en journalEntry
+	if err := dec.Decode(&en); err != nil {
+		return err
+	}
+	return s.apply(&en)
+}
+
+// Encode is s as a snapshot holding the journal below upTo (journal.Image).
+func (s *state) Encode(upTo int64) ([]byte, error) { return json.Marshal(s.snapshot(upTo)) }
+
+func (e *Emulator) dir() journal.Dir[*state] {
+	return journal.Dir[*state]{Path: e.dataDir, Name: "stripe emulator", Snapshot: snapshotFile,
+		Empty: func() *state { s := newState(); return &s }}
+}
+
+func (e *Emulator) openDataDir() error {
+	img, j, err := e.dir().Open(e.log)
+	if err != nil {
+		return err
+	}
+	e.state, e.journal = *img, j
+	return nil
+}
+
+// saveSnapshot writes the live state as the snapshot holding the journal
+// below upTo, and removes those segments.
+func (e *Emulator) saveSnapshot(upTo int64) error {
+	e.mu.Lock()
+	b, err := e.state.Encode(upTo)
+	e.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("stripe emulator: encode snapshot: %w", err)
+	}
+	return e.dir().Save(b, upTo)
 }
