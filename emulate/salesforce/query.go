@@ -86,6 +86,25 @@ func typedValue(f *fieldDef, raw any) any {
 	return raw
 }
 
+// pathProblem is Salesforce's INVALID_FIELD text for a path that names no
+// field reachable from o, or "" when it does: an unknown relationship on
+// the way is not understood, an unknown last step is no column of the
+// object the path has reached.
+func (e *Emulator) pathProblem(o *objectDef, path []string) string {
+	for len(path) > 1 {
+		rf := o.byRel[strings.ToLower(path[0])]
+		if rf == nil {
+			return "Didn't understand relationship '" + path[0] + "' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names."
+		}
+		o = e.schema.object(rf.ReferenceTo[0])
+		path = path[1:]
+	}
+	if o.field(path[0]) != nil {
+		return ""
+	}
+	return "No such column '" + path[0] + "' on entity '" + o.Name + "'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."
+}
+
 // pathExists reports whether path names a field reachable from o.
 func (e *Emulator) pathExists(o *objectDef, path []string) bool {
 	for len(path) > 1 {
@@ -125,15 +144,14 @@ func (e *Emulator) handleQuery(c *call, all bool) {
 		return
 	}
 	for _, p := range q.Paths() {
-		if !e.pathExists(o, p) {
-			name := strings.Join(p, ".")
-			entity := o.Name
-			if len(p) > 1 {
-				name = p[0]
-			}
-			writeErrors(c.w, queryError(q.ErrorAtPath(p, "INVALID_FIELD", "No such column '"+name+"' on entity '"+entity+"'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.")))
+		if msg := e.pathProblem(o, p); msg != "" {
+			writeErrors(c.w, queryError(q.ErrorAtPath(p, "INVALID_FIELD", msg)))
 			return
 		}
+	}
+	if aerr := e.checkAggregates(q, o); aerr != nil {
+		writeErrors(c.w, aerr)
+		return
 	}
 	e.mu.Lock()
 	var rows []*record
@@ -147,6 +165,12 @@ func (e *Emulator) handleQuery(c *call, all bool) {
 		if ok {
 			rows = append(rows, r)
 		}
+	}
+	if q.Aggregate() {
+		page := e.aggregatePageLocked(q, rows)
+		e.mu.Unlock()
+		writeJSON(c.w, 200, page)
+		return
 	}
 	if len(q.OrderBy) > 0 {
 		sort.SliceStable(rows, func(i, j int) bool { return q.Less(recView{e, rows[i]}, recView{e, rows[j]}) })

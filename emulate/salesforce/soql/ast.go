@@ -15,6 +15,8 @@ type Query struct {
 	Count  bool // SELECT COUNT(): Fields is empty
 	Object string
 	Where  Expr // nil when there is no WHERE clause
+	// GroupBy holds the GROUP BY keys (Path only); empty without GROUP BY.
+	GroupBy []Field
 	// OrderBy is empty when there is no ORDER BY clause.
 	OrderBy []Order
 	Limit   int // -1 when absent
@@ -33,16 +35,27 @@ type Query struct {
 // Field is one selected field: ["Name"] or ["BillingAccount__r",
 // "BillingId__c"]. Names keep the spelling of the query; compare them with
 // strings.EqualFold.
+//
+// In an aggregate query Func names the aggregate function applied to Path
+// (COUNT, COUNT_DISTINCT, MIN, MAX, SUM, AVG, upper case) and Alias the
+// name the row's value is answered under ("" when none was written).
 type Field struct {
-	Path []string
+	Path  []string
+	Func  string
+	Alias string
+
+	pos int
 }
 
 // Order is one ORDER BY key. The defaults are Salesforce's: ASC sorts nulls
 // first, DESC sorts nulls last, unless NULLS FIRST / NULLS LAST says so.
 type Order struct {
 	Path      []string
+	Func      string // an aggregate function, in aggregate queries only
 	Desc      bool
 	NullsLast bool
+
+	pos int
 }
 
 type posPath struct {
@@ -175,7 +188,10 @@ func (q *Query) String() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(strings.Join(f.Path, "."))
+		b.WriteString(fieldText(f.Func, f.Path))
+		if f.Alias != "" {
+			b.WriteString(" " + f.Alias)
+		}
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(q.Object)
@@ -183,13 +199,21 @@ func (q *Query) String() string {
 		b.WriteString(" WHERE ")
 		writeExpr(&b, q.Where, false)
 	}
+	for i, g := range q.GroupBy {
+		if i == 0 {
+			b.WriteString(" GROUP BY ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(strings.Join(g.Path, "."))
+	}
 	for i, o := range q.OrderBy {
 		if i == 0 {
 			b.WriteString(" ORDER BY ")
 		} else {
 			b.WriteString(", ")
 		}
-		b.WriteString(strings.Join(o.Path, "."))
+		b.WriteString(fieldText(o.Func, o.Path))
 		if o.Desc {
 			b.WriteString(" DESC")
 		} else {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // TestParseCanonical parses valid queries and checks the canonical
@@ -99,14 +100,14 @@ func TestParseStructure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]Field{{Path: []string{"Id"}}, {Path: []string{"BillingAccount__r", "BillingId__c"}}}, q.Fields); diff != "" {
+	if diff := cmp.Diff([]Field{{Path: []string{"Id"}}, {Path: []string{"BillingAccount__r", "BillingId__c"}}}, q.Fields, cmpopts.IgnoreUnexported(Field{})); diff != "" {
 		t.Errorf("Fields (-want +got):\n%s", diff)
 	}
 	if q.Object != "Invoice__c" || q.Count || q.Limit != 5 || q.Offset != 10 {
 		t.Errorf("Object=%q Count=%v Limit=%d Offset=%d", q.Object, q.Count, q.Limit, q.Offset)
 	}
 	wantOrder := []Order{{Path: []string{"Name"}, Desc: true, NullsLast: true}, {Path: []string{"Id"}}}
-	if diff := cmp.Diff(wantOrder, q.OrderBy); diff != "" {
+	if diff := cmp.Diff(wantOrder, q.OrderBy, cmpopts.IgnoreUnexported(Order{})); diff != "" {
 		t.Errorf("OrderBy (-want +got):\n%s", diff)
 	}
 	wantPaths := [][]string{{"Id"}, {"BillingAccount__r", "BillingId__c"}, {"Status__c"}, {"Amount__c"}, {"Name"}, {"Id"}}
@@ -217,10 +218,11 @@ func TestParseErrors(t *testing.T) {
 		{"reserved word as field", "SELECT Id, Limit FROM Account", CodeMalformedQuery, "unexpected token: 'Limit'", "ERROR at Row:1:Column:12"},
 		{"COUNT with other fields", "SELECT Id, COUNT() FROM Account", CodeMalformedQuery, "unexpected token: 'COUNT'", "ERROR at Row:1:Column:12"},
 		{"COUNT then field", "SELECT COUNT(), Id FROM Account", CodeMalformedQuery, "unexpected token: ','", "ERROR at Row:1:Column:15"},
-		{"COUNT(field) aggregate", "SELECT COUNT(Id) FROM Account", CodeMalformedQuery, "unexpected token: 'Id'", "ERROR at Row:1:Column:14"},
+		{"field neither grouped nor aggregated", "SELECT Name, COUNT(Id) FROM Account", CodeMalformedQuery, "Field must be grouped or aggregated: Name", "ERROR at Row:1:Column:8"},
+		{"ungrouped ORDER BY in an aggregate query", "SELECT Industry, COUNT(Id) FROM Account GROUP BY Industry ORDER BY Name", CodeMalformedQuery, "Ordered field must be grouped or aggregated: Name", "ERROR at Row:1:Column:68"},
+		{"alias outside an aggregate query", "SELECT Name n FROM Account", CodeMalformedQuery, "Only aggregate expressions use field aliasing", "ERROR at Row:1:Column:8"},
 		{"subquery", "SELECT Id, (SELECT Id FROM Contacts) FROM Account", CodeMalformedQuery, "unexpected token: '('", "ERROR at Row:1:Column:12"},
 		{"FIELDS()", "SELECT FIELDS(ALL) FROM Account LIMIT 200", CodeMalformedQuery, "unexpected token: 'FIELDS'", "ERROR at Row:1:Column:8"},
-		{"GROUP BY", "SELECT Industry FROM Account GROUP BY Industry", CodeMalformedQuery, "unexpected token: 'GROUP'", "ERROR at Row:1:Column:30"},
 		{"alias", "SELECT a.Name FROM Account a", CodeMalformedQuery, "unexpected token: 'a'", "ERROR at Row:1:Column:28"},
 		{"dotted object", "SELECT Id FROM Account.Name", CodeMalformedQuery, "unexpected token: 'Account.Name'", "ERROR at Row:1:Column:16"},
 		{"empty path segment", "SELECT Parent__r..Name FROM Account", CodeMalformedQuery, "unexpected token: 'Parent__r..Name'", "ERROR at Row:1:Column:8"},

@@ -97,6 +97,15 @@ func (p *parser) query() (*Query, *Error) {
 		}
 		p.q.Where = x
 	}
+	if isKeyword(p.peek(), "GROUP") {
+		p.next()
+		if err := p.expectKeyword("BY"); err != nil {
+			return nil, err
+		}
+		if err := p.groupBy(); err != nil {
+			return nil, err
+		}
+	}
 	if isKeyword(p.peek(), "ORDER") {
 		p.next()
 		if err := p.expectKeyword("BY"); err != nil {
@@ -130,6 +139,9 @@ func (p *parser) query() (*Query, *Error) {
 	if t := p.peek(); t.kind != tEOF {
 		return nil, p.fail(t)
 	}
+	if err := p.checkGrouping(); err != nil {
+		return nil, err
+	}
 	return p.q, nil
 }
 
@@ -146,27 +158,19 @@ func count(t token) (int, bool) {
 }
 
 func (p *parser) selectList() *Error {
-	if t := p.peek(); isKeyword(t, "COUNT") && p.toks[p.i+1].kind == tLParen {
+	if t := p.peek(); isKeyword(t, "COUNT") && p.toks[p.i+1].kind == tLParen && p.toks[p.i+2].kind == tRParen {
 		p.next()
 		p.next()
-		if r := p.next(); r.kind != tRParen {
-			// COUNT(field) is an aggregate this emulator does not serve.
-			return p.fail(r)
-		}
+		p.next()
 		p.q.Count = true
 		return nil
 	}
 	for {
-		path, t, err := p.path()
+		f, err := p.selectItem()
 		if err != nil {
 			return err
 		}
-		if p.peek().kind == tLParen {
-			// A function (COUNT(Id), FIELDS(ALL), toLabel(…)) or a
-			// subquery; none is supported.
-			return p.fail(t)
-		}
-		p.q.Fields = append(p.q.Fields, Field{Path: path})
+		p.q.Fields = append(p.q.Fields, f)
 		if p.peek().kind != tComma {
 			return nil
 		}
@@ -192,11 +196,11 @@ func (p *parser) path() ([]string, token, *Error) {
 
 func (p *parser) orderBy() *Error {
 	for {
-		path, _, err := p.path()
+		fn, path, pos, err := p.orderKey()
 		if err != nil {
 			return err
 		}
-		o := Order{Path: path}
+		o := Order{Path: path, Func: fn, pos: pos}
 		switch t := p.peek(); {
 		case isKeyword(t, "ASC"):
 			p.next()
