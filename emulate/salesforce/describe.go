@@ -137,3 +137,44 @@ func describeField(f *fieldDef) map[string]any {
 		"type": f.Type, "unique": f.Unique, "updateable": f.Updateable, "writeRequiresMasterRead": false,
 	}
 }
+
+// recordedLabels are standard field labels whose wording is not the rule
+// of standardLabel, as describe answers them in a real org (SFDO-Tooling/
+// CumulusCI cumulusci/tests/shared_cassettes GET_sobjects_Account_describe
+// and GET_sobjects_Opportunity_describe).
+var recordedLabels = map[string]map[string]string{
+	"Account": {"Name": "Account Name", "Type": "Account Type", "Phone": "Account Phone",
+		"Description": "Account Description"},
+	"Opportunity": {"StageName": "Stage", "Probability": "Probability (%)", "Type": "Opportunity Type",
+		"IsClosed": "Closed", "IsWon": "Won", "Pricebook2Id": "Price Book ID"},
+}
+
+// standardLabel is the label of a standard field. Save and lookup errors
+// are built from it ("Account ID: id value of incorrect type: …"), so it
+// follows the recordings: Id is "<Object> ID" ("Record ID" on custom
+// objects), IsDeleted "Deleted", and an id-valued field ends in " ID"
+// ("Owner ID", "Created By ID", "Account ID").
+func standardLabel(o *objectDef, f *fieldDef) string {
+	if l := recordedLabels[o.Name][f.Name]; l != "" {
+		return l
+	}
+	switch f.Name {
+	case "Id":
+		if o.Custom {
+			return "Record ID"
+		}
+		return o.Label + " ID"
+	case "IsDeleted":
+		return "Deleted"
+	case "Product2Id":
+		return "Product ID"
+	case "Pricebook2Id":
+		return "Price Book ID"
+	case "PricebookEntryId":
+		return "Price Book Entry ID"
+	}
+	if strings.HasSuffix(f.Name, "Id") && !strings.HasSuffix(f.Name, "__c") && len(f.Name) > 2 {
+		return labelFor(f.Name) + " ID"
+	}
+	return labelFor(f.Name)
+}

@@ -106,7 +106,24 @@ func (e *Emulator) routes() http.Handler {
 		writeErrors(w, errNotFound())
 	})
 	mux.Handle("/cometd/", e.streamingHandler())
-	return mux
+	return methodOverride(mux)
+}
+
+// methodOverride serves "POST …?_HttpMethod=PATCH" (or DELETE) as that
+// method: the REST API offers the parameter to HTTP libraries that cannot
+// send PATCH, and answers exactly as to the real method (204 for an
+// update).
+func methodOverride(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/services/data/") {
+			switch m := strings.ToUpper(r.URL.Query().Get("_HttpMethod")); m {
+			case http.MethodPatch, http.MethodDelete:
+				r = r.Clone(r.Context())
+				r.Method = m
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // serveData authenticates a data API request, counts it, and sets
@@ -158,12 +175,23 @@ func (e *Emulator) authenticate(r *http.Request) *userRec {
 	return nil
 }
 
+// sessionToken reads the access token of "Authorization: Bearer <token>"
+// or "OAuth <token>", the scheme in any case. The Streaming API also takes
+// the bare session id, which is what Salesforce's own Java client
+// (forcedotcom/EMP-Connector) sends: its LongPollingTransport sets the
+// header to bearerToken(), the SOAP login's sessionId or the access token
+// as given, with no scheme.
 func sessionToken(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	for _, p := range []string{"Bearer ", "OAuth ", "bearer ", "oauth "} {
-		if t, ok := strings.CutPrefix(h, p); ok {
-			return strings.TrimSpace(t)
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	scheme, tok, found := strings.Cut(h, " ")
+	if !found {
+		if strings.HasPrefix(r.URL.Path, "/cometd/") {
+			return h
 		}
+		return ""
+	}
+	if strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "OAuth") {
+		return strings.TrimSpace(tok)
 	}
 	return ""
 }

@@ -356,7 +356,7 @@ func buildSchema(md *sfdx.Metadata, multiCurrency bool) (*orgSchema, error) {
 		}
 		for _, f := range o.Fields {
 			if f.Label == "" {
-				f.Label = labelFor(f.Name)
+				f.Label = standardLabel(o, f)
 			}
 			if f.Type == "currency" || f.Type == "double" || f.Type == "percent" {
 				f.Digits = 0
