@@ -28,6 +28,10 @@ var fuzzSeeds = []string{
 	"select id from account where x = .5 and y = +7. and z = 2020-02-30",
 	"SELECT Id\nFROM Account\nWHERE Name = 'a\\",
 	"",
+	"SELECT Industry i, COUNT(Id), MAX(Amount) m FROM Account WHERE Name != null GROUP BY Industry ORDER BY COUNT(Id) DESC LIMIT 3",
+	"SELECT COUNT_DISTINCT(Name), SUM(Amount), AVG(Amount), MIN(CloseDate) FROM Opportunity",
+	"SELECT Name, COUNT(Id) FROM Account",
+	"SELECT COUNT(",
 }
 
 func FuzzParse(f *testing.F) {
@@ -66,6 +70,12 @@ func FuzzParse(f *testing.F) {
 			q.Less(records[0], r)
 		}
 		_ = q.Paths()
+		if q.Aggregate() {
+			// Every query gets one row without GROUP BY, one per group with.
+			if rows := q.AggregateRows(records); len(q.GroupBy) == 0 && len(rows) != 1 || len(rows) > len(records) && len(q.GroupBy) > 0 {
+				t.Fatalf("%d aggregate rows over %d records for %q", len(rows), len(records), s)
+			}
+		}
 		c := q.String()
 		q2, err := Parse(c)
 		if err != nil {
