@@ -124,7 +124,7 @@ func (p *parser) checkGrouping() *Error {
 	if !q.Aggregate() {
 		for _, f := range q.Fields {
 			if f.Alias != "" {
-				return p.errAt(f.pos, "Only aggregate expressions use field aliasing")
+				return p.errAt(f.pos, "only aggregate expressions use field aliasing")
 			}
 		}
 		return nil
