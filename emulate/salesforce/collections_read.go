@@ -6,6 +6,11 @@ import (
 	"strings"
 )
 
+// maxCollectionRead is how many records one collections read returns
+// (REST API Developer Guide, "Get Records With a Request Body Using sObject
+// Collections": up to 2,000; the GET form is bounded by the URL length).
+const maxCollectionRead = 2000
+
 // handleCollectionRetrieve serves sObject Collections reads:
 // GET /composite/sobjects/{object}?ids=…&fields=… and the POST form with
 // {"ids": […], "fields": […]} for long id lists. The answer holds one entry
@@ -23,8 +28,8 @@ func (e *Emulator) handleCollectionRetrieve(c *call) {
 		writeErrors(c.w, aerr)
 		return
 	}
-	if len(ids) > maxCollection {
-		writeErrors(c.w, newErr(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than %d records into this call", maxCollection))
+	if len(ids) > maxCollectionRead {
+		writeErrors(c.w, newErr(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than %d records into this call", maxCollectionRead))
 		return
 	}
 	fields, aerr := e.fieldList(o, strings.Join(names, ","))
