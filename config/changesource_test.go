@@ -6,7 +6,7 @@ import (
 )
 
 // salesforce.changeSource: the trigger's platform event by default, CDC on
-// request (over CometD), and anything else named in the error.
+// request (over either stream), and anything else named in the error.
 func TestSalesforceChangeSource(t *testing.T) {
 	valid := func() Config {
 		cfg := DefaultConfig()
@@ -28,17 +28,18 @@ func TestSalesforceChangeSource(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		edit func(*Config)
-		want string
-	}{
-		{func(c *Config) { c.Salesforce.ChangeSource = "apex" }, "salesforce.changeSource"},
-		{func(c *Config) { c.Salesforce.ChangeSource = ChangeSourceCDC }, "salesforce.stream cometd"},
-	} {
-		c := valid()
-		tc.edit(&c)
-		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%+v: %v, want an error naming %s", c.Salesforce, err, tc.want)
-		}
+	// CDC over the Pub/Sub API (the default stream) as well as CometD.
+	c := valid()
+	c.Salesforce.ChangeSource = ChangeSourceCDC
+	if c.Salesforce.Stream != StreamPubSub {
+		t.Fatalf("default stream %q", c.Salesforce.Stream)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("cdc over pubsub: %v", err)
+	}
+	c = valid()
+	c.Salesforce.ChangeSource = "apex"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "salesforce.changeSource") {
+		t.Errorf("%+v: %v, want an error naming salesforce.changeSource", c.Salesforce, err)
 	}
 }

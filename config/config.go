@@ -356,12 +356,7 @@ func (c Config) Validate() error {
 	}
 	switch c.Salesforce.ChangeSource {
 	case "", ChangeSourceTrigger: // "": a configuration built in code
-	case ChangeSourceCDC:
-		// The Pub/Sub subscriber does not decode change events' field
-		// bitmaps yet; over CometD they carry field names.
-		if c.Salesforce.Stream != StreamCometD {
-			return fmt.Errorf("config: salesforce.changeSource cdc needs salesforce.stream cometd for now (salesforce.stream is %q)", c.Salesforce.Stream)
-		}
+	case ChangeSourceCDC: // over either stream: Pub/Sub's field bitmaps are decoded into names
 	default:
 		return fmt.Errorf("config: salesforce.changeSource %q: want trigger or cdc", c.Salesforce.ChangeSource)
 	}

@@ -116,33 +116,28 @@ func cdcOp(changeType string) billsync.Op {
 // for an event that needs no work: billsync's own write, an unmapped
 // object, or an overflow (handled by resyncing the object).
 func (l *Listener) cdcChanges(ctx context.Context, ev billsync.StreamEvent) []*billsync.Change {
-	h, ok := decodeCDCHeader(ev.Payload)
-	if !ok {
+	h, headerOK := decodeCDCHeader(ev.Payload)
+	om, verdict := cdcClassify(l.cfg.Mapping, l.cfg.CDC.IntegrationUserID, h, headerOK)
+	switch verdict {
+	case cdcNoHeader:
 		l.cfg.Logger.Warn("ignoring a change event without a ChangeEventHeader", "channel", ev.Channel, "replayId", ev.ReplayID.String())
 		return nil
-	}
-	om, ok := l.cfg.Mapping.BySObject(h.EntityName)
-	if !ok {
+	case cdcUnmapped:
 		l.cfg.Logger.Warn("ignoring a change event for an unmapped object", "object", h.EntityName, "replayId", ev.ReplayID.String())
 		return nil
-	}
-	if h.ChangeType == cdcGapOverflow {
+	case cdcOverflow:
 		l.cfg.Logger.Warn("change events overflowed; resyncing the object", "object", h.EntityName, "replayId", ev.ReplayID.String())
 		l.logCDC(ctx, om.Type, "", billsync.OutcomeFailed, billsync.ReasonReplayGap, "changes beyond the change event threshold were not sent; resyncing "+string(om.Type))
 		if l.cfg.CDC.OnOverflow != nil {
 			l.cfg.CDC.OnOverflow(ctx, om.Type)
 		}
 		return nil
-	}
-	if id := l.cfg.CDC.IntegrationUserID; id != "" && sameUserID(h.CommitUser, id) {
+	case cdcOwnWrite:
 		for _, rec := range h.RecordIDs {
 			l.logCDC(ctx, om.Type, rec, billsync.OutcomeSkipped, billsync.ReasonOwnWrite, "change committed by billsync's integration user")
 		}
 		return nil
-	}
-	if h.ChangeType == "UPDATE" && len(h.ChangedFields) > 0 && !touchesMapping(om, h.ChangedFields) {
-		// The header names what changed: when none of it is synced, the
-		// record need not be read at all.
+	case cdcUnsynced:
 		for _, rec := range h.RecordIDs {
 			l.logCDC(ctx, om.Type, rec, billsync.OutcomeSkipped, billsync.ReasonNoChange, "changed fields not synced: "+strings.Join(h.ChangedFields, ", "))
 		}
@@ -174,6 +169,58 @@ func (l *Listener) cdcChanges(ctx context.Context, ev billsync.StreamEvent) []*b
 			Partition: part, Source: billsync.SideSalesforce, Object: om.Type, Op: cdcOp(h.ChangeType), RecordID: rec,
 			EventID: "event:" + cdcEventKey(ev, h, rec), Payload: payload, OccurredAt: occurred.UTC(), EnqueuedAt: l.cfg.Clock().UTC(),
 		})
+	}
+	return out
+}
+
+// cdcVerdict is what a change event asks of the listener.
+type cdcVerdict int
+
+const (
+	cdcQueue    cdcVerdict = iota // a change per record id, each read by the engine
+	cdcNoHeader                   // not a change event: ignored
+	cdcUnmapped                   // an object billsync does not sync: ignored
+	cdcOverflow                   // changes were lost: resync the object
+	cdcOwnWrite                   // committed by billsync's integration user
+	cdcUnsynced                   // an update of fields billsync does not sync
+)
+
+// cdcClassify decides what a change event asks for. An update whose
+// header names what changed, none of it synced, needs no read at all.
+func cdcClassify(m *mapping.Mapping, integrationUserID string, h cdcHeader, headerOK bool) (*mapping.Object, cdcVerdict) {
+	if !headerOK {
+		return nil, cdcNoHeader
+	}
+	om, ok := m.BySObject(h.EntityName)
+	switch {
+	case !ok:
+		return nil, cdcUnmapped
+	case h.ChangeType == cdcGapOverflow:
+		return om, cdcOverflow
+	case integrationUserID != "" && sameUserID(h.CommitUser, integrationUserID):
+		return om, cdcOwnWrite
+	case h.ChangeType == "UPDATE" && len(h.ChangedFields) > 0 && !touchesMapping(om, h.ChangedFields):
+		return om, cdcUnsynced
+	}
+	return om, cdcQueue
+}
+
+// CDCEventIDs are the event ids of the changes the listener queues for a
+// change event under mapping m, one per record id (the sync log names
+// each change's outcome by it), and none for an event that needs no
+// change: billsync's own write, an unmapped object, an update of unsynced
+// fields only, an overflow (a resync instead) or a wildcard record id.
+// The chaos test checks every change event against the log with it.
+func CDCEventIDs(m *mapping.Mapping, integrationUserID string, ev billsync.StreamEvent) []string {
+	h, ok := decodeCDCHeader(ev.Payload)
+	if _, v := cdcClassify(m, integrationUserID, h, ok); v != cdcQueue {
+		return nil
+	}
+	var out []string
+	for _, rec := range h.RecordIDs {
+		if !strings.HasSuffix(rec, "*") {
+			out = append(out, "event:"+cdcEventKey(ev, h, rec))
+		}
 	}
 	return out
 }

@@ -158,3 +158,28 @@ func TestListenerCDCOneChannelDown(t *testing.T) {
 		t.Errorf("status %+v: connected with a channel down", st)
 	}
 }
+
+// CDCEventIDs names the changes the listener queues for an event: one per
+// record for another user's edit of a synced field, none for billsync's
+// own write, an update of unsynced fields, an unmapped object or an
+// overflow.
+func TestCDCEventIDs(t *testing.T) {
+	m := mapping.Default()
+	sales := "005000000000002AAA"
+	got := CDCEventIDs(m, integrationUser, cdcEvent(7, "BillingAccount__c", "UPDATE", sales, "tx9", "a00000000000001AAA", "a00000000000002AAA"))
+	want := []string{"event:cdc:tx9:1:BillingAccount__c:a00000000000001AAA", "event:cdc:tx9:1:BillingAccount__c:a00000000000002AAA"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("ids %v, want %v", got, want)
+	}
+	for name, ev := range map[string]billsync.StreamEvent{
+		"own write":       cdcEvent(8, "BillingAccount__c", "UPDATE", integrationUser, "tx1", "a00000000000001AAA"),
+		"unsynced fields": unmappedOnly(cdcEvent(9, "BillingAccount__c", "UPDATE", sales, "tx2", "a00000000000001AAA")),
+		"unmapped object": cdcEvent(10, "Contact", "UPDATE", sales, "tx3", "003000000000001AAA"),
+		"overflow":        cdcEvent(11, "BillingAccount__c", "GAP_OVERFLOW", sales, "tx4"),
+		"wildcard":        cdcEvent(12, "BillingAccount__c", "GAP_UPDATE", sales, "tx5", "a00*"),
+	} {
+		if got := CDCEventIDs(m, integrationUser, ev); len(got) != 0 {
+			t.Errorf("%s: ids %v, want none", name, got)
+		}
+	}
+}

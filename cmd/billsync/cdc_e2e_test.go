@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/adminclient"
@@ -20,13 +21,29 @@ import (
 // are logged own_write, never synced back; a gap event (no field values)
 // leads to a re-read of the record that syncs it; an overflow event
 // starts a resync of the object, which catches up an edit no event
-// carried. A restart resumes every channel after its checkpoint.
+// carried. A restart resumes every channel after its checkpoint; a
+// checkpoint the org no longer retains is a logged gap and a resync.
 func TestCDCServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: skipped in -short mode")
 	}
 	t.Parallel()
-	h := startHarness(t, sandbox.Options{Stream: sandbox.StreamCometD,
+	testCDCServe(t, sandbox.StreamCometD)
+}
+
+// TestCDCServePubSub is TestCDCServe with salesforce.stream pubsub: the
+// change events arrive Avro-encoded, their changed fields as bitmaps
+// over the event's schema, and the checkpoints are Pub/Sub replay ids.
+func TestCDCServePubSub(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: skipped in -short mode")
+	}
+	t.Parallel()
+	testCDCServe(t, sandbox.StreamPubSub)
+}
+
+func testCDCServe(t *testing.T, stream string) {
+	h := startHarness(t, sandbox.Options{Stream: stream,
 		StartApp: func(ctx context.Context, ac sandbox.AppConfig, log *slog.Logger) (sandbox.App, error) {
 			cfg := sandboxConfig(ac)
 			cfg.Salesforce.ChangeSource = "cdc"
@@ -36,8 +53,8 @@ func TestCDCServe(t *testing.T) {
 			}
 			return app, nil
 		}})
-	if h.app().listener == nil || h.app().cfg.Salesforce.ChangeSource != "cdc" {
-		t.Fatalf("billsync is not on CDC (salesforce.changeSource %q)", h.app().cfg.Salesforce.ChangeSource)
+	if h.app().listener == nil || h.app().cfg.Salesforce.ChangeSource != "cdc" || h.app().cfg.Salesforce.Stream != stream {
+		t.Fatalf("billsync is not on CDC over %s (salesforce.changeSource %q, salesforce.stream %q)", stream, h.app().cfg.Salesforce.ChangeSource, h.app().cfg.Salesforce.Stream)
 	}
 	ctx := context.Background()
 
@@ -61,6 +78,9 @@ func TestCDCServe(t *testing.T) {
 	}
 	if id, ok, err := h.app().store.ReplayID(ctx, runner.CDCChannel("BillingAccount__c")); err != nil || !ok || id.String() == "" {
 		t.Errorf("replay id of %s not stored: %v %v %v", runner.CDCChannel("BillingAccount__c"), id, ok, err)
+	} else if stream == sandbox.StreamPubSub && len(id) != 10 {
+		// The emulator's Pub/Sub replay ids are 10 bytes: kept whole.
+		t.Errorf("replay id of %s is %d bytes, want the event's 10", runner.CDCChannel("BillingAccount__c"), len(id))
 	}
 
 	// A sales user's edit reaches billing.
@@ -98,8 +118,25 @@ func TestCDCServe(t *testing.T) {
 	h.sb.SF.SelectCDC("BillingAccount__c", true)
 	h.sb.SF.PublishCDCOverflow("BillingAccount__c", h.sb.SF.UserID(sfemu.SalesUsername))
 	h.waitName(acc.ID(), "Edited unheard")
+	gaps := 0
 	h.eventually("the overflow logged", func() (bool, string) {
-		es := h.logs(billsync.LogFilter{Reason: billsync.ReasonReplayGap})
-		return len(es) > 0, fmt.Sprintf("%d replay_gap entries", len(es))
+		gaps = len(h.logs(billsync.LogFilter{Reason: billsync.ReasonReplayGap}))
+		return gaps > 0, fmt.Sprintf("%d replay_gap entries", gaps)
+	})
+	h.quiesce()
+
+	// The org's retention runs out while billsync is down: the stored
+	// replay id is refused, the gap is logged, and the resync it starts
+	// brings the edit whose event was purged.
+	h.whileDown(func() {
+		h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": sfID, "Name": "Edited before the purge"})
+		if n := h.sb.SF.Bus().Purge(time.Now().Add(time.Hour)); n == 0 {
+			t.Fatal("nothing purged")
+		}
+	})
+	h.waitName(acc.ID(), "Edited before the purge")
+	h.eventually("the expired replay id logged as a gap", func() (bool, string) {
+		n := len(h.logs(billsync.LogFilter{Reason: billsync.ReasonReplayGap}))
+		return n > gaps, fmt.Sprintf("%d replay_gap entries, %d before the purge", n, gaps)
 	})
 }

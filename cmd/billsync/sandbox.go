@@ -62,7 +62,7 @@ restart continues where it stopped.`,
 	f.StringVar(&opts.SalesforceFaults, "salesforce-faults", "", "faults for the Salesforce emulator; "+faultsHelp)
 	f.StringVar(&opts.BillingFaults, "billing-faults", "", "faults for the billing emulator; "+faultsHelp)
 	f.StringVar(&opts.Stream, "stream", "cometd", "how billsync hears Salesforce: cometd (the Streaming API) or pubsub (the gRPC Pub/Sub API, served by the emulator on a port of its own)")
-	f.StringVar(&opts.ChangeSource, "change-source", "trigger", "what billsync listens to: trigger (the Apex trigger's platform event) or cdc (Change Data Capture, no Apex; with --stream cometd)")
+	f.StringVar(&opts.ChangeSource, "change-source", "trigger", "what billsync listens to: trigger (the Apex trigger's platform event) or cdc (Change Data Capture, no Apex; over either --stream)")
 	return cmd
 }
 

@@ -3,7 +3,9 @@
 // explicit flow control and replay from opaque replay ids, Avro decoding
 // with schemas fetched by id and cached, reconnects with backoff, and a
 // publisher. Client implements billsync.ChangeSource, the seam the CometD
-// subscriber implements, for the platform event the trigger publishes.
+// subscriber implements, for the platform event the trigger publishes and
+// for Change Data Capture channels, whose field bitmaps it decodes into
+// names (cdc.go).
 package pubsub
 
 import (

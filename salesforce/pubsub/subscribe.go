@@ -196,13 +196,20 @@ func (c *Client) decode(ctx context.Context, topic string, ce *pb.ConsumerEvent)
 	if err := avro.Unmarshal(schema, pe.GetPayload(), &payload); err != nil {
 		return Event{}, fmt.Errorf("pubsub: decoding event %s with schema %s: %w", pe.GetId(), pe.GetSchemaId(), err)
 	}
+	if err := changeEvent(schema, payload); err != nil && !errors.Is(err, errNotChangeEvent) {
+		// The event still names its records: with no field names the
+		// listener reads them whole, which loses nothing.
+		c.log.Warn("a change event's field bitmaps do not fit its schema; its records are read whole", "topic", topic, "schemaId", pe.GetSchemaId(), "err", err)
+	}
 	return Event{Topic: topic, ReplayID: ce.GetReplayId(), ID: pe.GetId(), SchemaID: pe.GetSchemaId(), Payload: payload}, nil
 }
 
 var _ billsync.ChangeSource = (*Client)(nil)
 
 // Subscribe implements billsync.ChangeSource for a platform event channel
-// ("/event/BillingObjectChange__e", which is also its Pub/Sub topic).
+// ("/event/BillingObjectChange__e", which is also its Pub/Sub topic) or a
+// Change Data Capture channel ("/data/BillingAccount__ChangeEvent"), whose
+// events arrive with their field bitmaps expanded into names.
 // Replay ids pass through as the opaque bytes Salesforce issued, whatever
 // their length. A position another transport stored (a CometD integer)
 // is sent as it is: the org refuses it as a corrupted replay id, which is
@@ -228,9 +235,11 @@ func (c *Client) Subscribe(ctx context.Context, channel string, replayFrom bills
 	})
 }
 
-// streamEvent gives a platform event the shape the CometD subscriber
-// gives it: numbers as json.Number and CreatedDate as Salesforce's UTC
-// string, so the listener stores the same payload whatever the transport.
+// streamEvent gives an event the shape the CometD subscriber gives it:
+// numbers as json.Number and a platform event's CreatedDate as
+// Salesforce's UTC string, so the listener stores the same payload
+// whatever the transport. (A change event's own dates stay epoch
+// milliseconds, as Pub/Sub sends them; billsync reads the record.)
 func streamEvent(channel string, ev Event) (billsync.StreamEvent, error) {
 	if len(ev.ReplayID) == 0 {
 		return billsync.StreamEvent{}, fmt.Errorf("pubsub: event %s has no replay id", ev.ID)
@@ -245,6 +254,15 @@ func streamEvent(channel string, ev Event) (billsync.StreamEvent, error) {
 	}
 	if s, ok := ev.Payload["CreatedById"].(string); ok {
 		se.CreatedByID = s
+	}
+	// A change event carries who and when in its header instead.
+	if h, ok := ev.Payload[changeEventHeader].(map[string]any); ok {
+		if ms, ok := h["commitTimestamp"].(int64); ok && se.CreatedDate.IsZero() {
+			se.CreatedDate = time.UnixMilli(ms).UTC()
+		}
+		if s, ok := h["commitUser"].(string); ok && se.CreatedByID == "" {
+			se.CreatedByID = s
+		}
 	}
 	return se, nil
 }

@@ -16,7 +16,9 @@ package chaos
 // (BILLSYNC_TEST_POSTGRES_DSN) instead of its embedded SQLite file;
 // BILLSYNC_CHAOS_BILLING=stripe runs it with the Stripe emulator as the
 // billing platform (stripe_test.go), BILLSYNC_CHAOS_BILLING=m3ter with the
-// m3ter emulator (m3ter_test.go).
+// m3ter emulator (m3ter_test.go); BILLSYNC_CHAOS_STREAM=pubsub has billsync
+// hear Salesforce through the Pub/Sub API, and
+// BILLSYNC_CHAOS_CHANGE_SOURCE=cdc through Change Data Capture (cdc_test.go).
 
 import (
 	"bufio"
@@ -176,8 +178,8 @@ func TestChaos(t *testing.T) {
 		}
 		timeout = d
 	}
-	t.Logf("chaos seed %d (BILLSYNC_CHAOS_SEED=%d reproduces the choices), %d changes, timeout %s, billing %s, stream %s", seed, seed, changes, timeout,
-		cmp.Or(os.Getenv("BILLSYNC_CHAOS_BILLING"), billsync.PlatformContract), cmp.Or(os.Getenv("BILLSYNC_CHAOS_STREAM"), sandbox.StreamCometD))
+	t.Logf("chaos seed %d (BILLSYNC_CHAOS_SEED=%d reproduces the choices), %d changes, timeout %s, billing %s, stream %s, change source %s", seed, seed, changes, timeout,
+		cmp.Or(os.Getenv("BILLSYNC_CHAOS_BILLING"), billsync.PlatformContract), cmp.Or(os.Getenv("BILLSYNC_CHAOS_STREAM"), sandbox.StreamCometD), changeSource())
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
@@ -365,6 +367,7 @@ func (c *chaos) startChild() error {
 		"BILLSYNC_DATA="+c.dataDir,
 		"BILLSYNC_SALESFORCE_LOGIN_URL="+sb.SFURL,
 		"BILLSYNC_SALESFORCE_STREAM="+c.stream(),
+		"BILLSYNC_SALESFORCE_CHANGE_SOURCE="+changeSource(),
 		"BILLSYNC_SALESFORCE_PUBSUB_ADDR="+sb.PubSubAddr,
 		"BILLSYNC_SALESFORCE_PUBSUB_INSECURE="+strconv.FormatBool(sb.PubSubAddr != ""),
 		"BILLSYNC_SALESFORCE_GRANT=password",
@@ -1390,7 +1393,13 @@ func (c *chaos) check() chaosReport {
 	for _, om := range m.Objects {
 		mapped[strings.ToLower(om.SObject)] = true
 	}
+	if changeSource() == "cdc" {
+		c.checkCDCEvents(m, st, &rep, report)
+	}
 	for _, ev := range c.h.sb.SF.Bus().Events(eventChannel) {
+		if changeSource() == "cdc" {
+			break // billsync does not listen to the trigger's event
+		}
 		obj, _ := ev.Payload["ObjectType__c"].(string)
 		if !mapped[strings.ToLower(obj)] {
 			continue

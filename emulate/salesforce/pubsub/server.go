@@ -83,6 +83,7 @@ type topicSchema struct {
 	id, json string
 	schema   avro.Schema
 	fields   []salesforce.EventField
+	cdc      bool // a change event: ChangeEventHeader, then the object's fields
 }
 
 // New returns a Server for em; extra grpc options (TLS credentials,
@@ -189,8 +190,16 @@ func eventObject(topic string) string {
 	return name
 }
 
-// schemaFor is the topic's current schema, registered under its id.
+// schemaFor is the topic's current schema, registered under its id: a
+// platform event's (/event/…) or an object's change event (/data/…).
 func (s *Server) schemaFor(topic string) (*topicSchema, bool) {
+	if entity := changeEventEntity(topic); entity != "" {
+		_, fields, ok := s.em.ChangeEventFields(entity)
+		if !ok {
+			return nil, false
+		}
+		return s.register(topic, cdcSchemaJSON(entity, fields), fields, true), true
+	}
 	obj := eventObject(topic)
 	if obj == "" {
 		return nil, false
@@ -199,13 +208,18 @@ func (s *Server) schemaFor(topic string) (*topicSchema, bool) {
 	if !ok {
 		return nil, false
 	}
-	js := schemaJSON(obj, fields)
+	return s.register(topic, schemaJSON(obj, fields), fields, false), true
+}
+
+// register keeps a schema under its id, a fingerprint of its JSON: the id
+// changes when the object's fields do, and an id names one schema forever.
+func (s *Server) register(topic, js string, fields []salesforce.EventField, cdc bool) *topicSchema {
 	sum := sha256.Sum256([]byte(js))
 	id := base64.RawURLEncoding.EncodeToString(sum[:16])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ts := s.schemas[id]; ts != nil {
-		return ts, true
+		return ts
 	}
 	sch, err := avro.Parse(js)
 	if err != nil {
@@ -213,9 +227,9 @@ func (s *Server) schemaFor(topic string) (*topicSchema, bool) {
 		// failure is an emulator bug, not a client error.
 		panic(fmt.Sprintf("pubsub emulator: schema of %s: %v", topic, err))
 	}
-	ts := &topicSchema{id: id, json: js, schema: sch, fields: fields}
+	ts := &topicSchema{id: id, json: js, schema: sch, fields: fields, cdc: cdc}
 	s.schemas[id] = ts
-	return ts, true
+	return ts
 }
 
 // schemaJSON is a platform event's Avro schema in the shape a real org
@@ -308,7 +322,8 @@ func (s *Server) GetTopic(ctx context.Context, r *pb.TopicRequest) (*pb.TopicInf
 	if !ok {
 		return nil, fail(ctx, unaryTrailer(ctx), codes.NotFound, CodeTopicNotFound, fmt.Sprintf("Topic %s not found.", r.GetTopicName()))
 	}
-	return &pb.TopicInfo{TopicName: r.GetTopicName(), TenantGuid: s.em.OrgID(), CanPublish: true, CanSubscribe: true, SchemaId: ts.id, RpcId: uuid.NewString()}, nil
+	// Only Salesforce publishes change events.
+	return &pb.TopicInfo{TopicName: r.GetTopicName(), TenantGuid: s.em.OrgID(), CanPublish: !ts.cdc, CanSubscribe: true, SchemaId: ts.id, RpcId: uuid.NewString()}, nil
 }
 
 func (s *Server) GetSchema(ctx context.Context, r *pb.SchemaRequest) (*pb.SchemaInfo, error) {
@@ -365,6 +380,11 @@ func (s *Server) publish(ctx context.Context, r *pb.PublishRequest) (*pb.Publish
 	resp := &pb.PublishResponse{SchemaId: cur.id, RpcId: uuid.NewString()}
 	for _, pe := range r.GetEvents() {
 		res := &pb.PublishResult{CorrelationKey: pe.GetId()}
+		if cur.cdc {
+			res.Error = &pb.Error{Code: pb.ErrorCode_PUBLISH, Msg: "Change events are published by Salesforce only; " + topic + " accepts no publish."}
+			resp.Results = append(resp.Results, res)
+			continue
+		}
 		ev, err := s.publishOne(user, topic, pe)
 		if err != nil {
 			res.Error = &pb.Error{Code: pb.ErrorCode_PUBLISH, Msg: err.Error()}
@@ -417,6 +437,9 @@ func restValue(v any) any {
 
 // encode writes a bus event in the topic's current schema.
 func (s *Server) encode(ts *topicSchema, ev streaming.Event) (*pb.ConsumerEvent, error) {
+	if ts.cdc {
+		return s.encodeCDC(ts, ev)
+	}
 	m := map[string]any{}
 	created := ev.Time
 	if cd, ok := ev.Payload["CreatedDate"].(string); ok {
