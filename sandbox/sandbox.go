@@ -113,7 +113,7 @@ type Options struct {
 	PubSubAddr string
 	// ChangeSource is salesforce.changeSource: "trigger" (the default,
 	// the Apex trigger's platform event) or "cdc" (Change Data Capture,
-	// which the emulator publishes for the synced objects; CometD only).
+	// which the emulator publishes for the synced objects).
 	ChangeSource string
 }
 

@@ -42,15 +42,18 @@ func (e *Emulator) handleQueryJobCreate(c *call) {
 		writeErrors(c.w, aerr)
 		return
 	}
-	if q.Count {
+	if q.Count || q.Aggregate() {
 		writeErrors(c.w, newErr(400, "API_ERROR", "Aggregate queries are not supported by Bulk API 2.0"))
 		return
 	}
 	info.Object = o.Name
 	j := e.newJob(c, "query", info)
 	j.rows = [][]string{{src}}
+	// The answer shows the job as created: taken before the job starts,
+	// which may otherwise finish first and answer JobComplete.
+	created := e.snapshot(j)
 	go e.runJob(j)
-	writeJSON(c.w, 200, e.snapshot(j))
+	writeJSON(c.w, 200, created)
 }
 
 // checkQuery parses SOQL and checks its object and fields as the REST

@@ -594,6 +594,13 @@ func (c *chaos) dumpChildLog(lines int) {
 	if err != nil {
 		return
 	}
+	if dir := os.Getenv("BILLSYNC_CHAOS_LOG_DIR"); dir != "" {
+		// The whole log, for a failure the last lines do not explain.
+		keep := filepath.Join(dir, "billsync-"+time.Now().UTC().Format("20060102T150405")+".log")
+		if err := os.WriteFile(keep, b, 0o644); err == nil {
+			c.t.Logf("billsync's whole log: %s", keep)
+		}
+	}
 	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	c.t.Logf("last %d lines of billsync's log (%s):\n%s", min(lines, len(all)), c.logPath, strings.Join(all[max(0, len(all)-lines):], "\n"))
 }
