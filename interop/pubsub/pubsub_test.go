@@ -190,7 +190,7 @@ func TestNodePubSubClient(t *testing.T) {
 	// checks are turned off by its documented rejectUnauthorizedSsl
 	// option; TLS is still spoken.
 	cmd.Env = append(os.Environ(), "ENDPOINT="+o.pubsub, "INSTANCE_URL=https://emulated.my.salesforce.com",
-		"TOKEN="+tok, "ORG_ID="+o.em.OrgID(), "TOPIC="+topic, "REJECT_UNAUTHORIZED=false",
+		"TOKEN="+tok, "ORG_ID="+o.em.OrgID(), "TOPIC="+topic, "CDC_TOPIC="+cdcTopic, "REJECT_UNAUTHORIZED=false",
 		"TIMEOUT_MS=20000", "LOGIN_URL="+o.rest.URL, "CLIENT_ID="+salesforce.DefaultClientID, "CLIENT_SECRET="+salesforce.DefaultClientSecret)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -228,7 +228,7 @@ func TestNodePubSubClient(t *testing.T) {
 			// an edit before that would precede LATEST.
 			waitFor(t, "the npm client's FetchRequest", func() bool { req, _ := o.srv.Flow(); return req >= 1 })
 			created = o.createAccount(t, "acme")
-		case "event", "replayed", "earliest":
+		case "event", "replayed", "earliest", "cdc":
 			steps[line.Step] = line.Event
 		case "keepalive":
 			keepalive = line.ReplayID.String()
@@ -247,6 +247,7 @@ func TestNodePubSubClient(t *testing.T) {
 	if ev := steps["earliest"]; ev.ID != first.UUID || ev.Payload["ChangeType__c"] != "DELETE" {
 		t.Errorf("the client-credentials client's earliest event %+v, want the published one %s", ev, first.UUID)
 	}
+	checkCDC(t, steps["cdc"], created, sales)
 	last := o.em.Bus().Events(topic)[3]
 	if want := replayNumber(empubsub.ReplayBytes(last.ReplayID, false)); keepalive != want {
 		t.Errorf("keepalive replay id %q, want the latest event's %s", keepalive, want)
@@ -304,5 +305,26 @@ func checkEvents(t *testing.T, o *org, published, created, sales string, steps m
 		if created := time.UnixMilli(ms); err != nil || created.Before(want.Time.Add(-time.Second)) || created.After(want.Time.Add(time.Second)) {
 			t.Errorf("%s: CreatedDate %v, want the event's time %v in epoch milliseconds", step, p["CreatedDate"], want.Time)
 		}
+	}
+}
+
+// cdcTopic is the Change Data Capture channel of the object createAccount
+// writes.
+const cdcTopic = "/data/BillingAccount__ChangeEvent"
+
+// checkCDC: the npm client decoded the insert's change event, header
+// included, with the schema the emulator serves for the CDC topic.
+func checkCDC(t *testing.T, ev jsEvent, created, sales string) {
+	t.Helper()
+	h, _ := ev.Payload["ChangeEventHeader"].(map[string]any)
+	if h == nil {
+		t.Fatalf("cdc step: no ChangeEventHeader in %v", ev.Payload)
+	}
+	ids, _ := h["recordIds"].([]any)
+	if h["entityName"] != "BillingAccount__c" || h["changeType"] != "CREATE" || len(ids) != 1 || ids[0] != created || h["commitUser"] != sales {
+		t.Errorf("cdc step: header %v, want the sales user's CREATE of BillingAccount__c %s", h, created)
+	}
+	if name, _ := ev.Payload["Name"].(string); name != "acme" {
+		t.Errorf("cdc step: Name %v, want acme", ev.Payload["Name"])
 	}
 }

@@ -13,8 +13,11 @@
 //              LOGIN_URL, the REST emulator) subscribed from EARLIEST
 //   keepalive  with credit left and nothing to deliver, the empty response
 //              carrying the latest replay id
+//   cdc        the Change Data Capture event of the sales user's insert, read
+//              from EARLIEST on CDC_TOPIC, its header and field bitmaps decoded
+//              by the client
 //
-// Env: ENDPOINT (host:port), INSTANCE_URL, TOKEN, ORG_ID, TOPIC, LOGIN_URL,
+// Env: ENDPOINT (host:port), INSTANCE_URL, TOKEN, ORG_ID, TOPIC, CDC_TOPIC, LOGIN_URL,
 // CLIENT_ID, CLIENT_SECRET,
 // REJECT_UNAUTHORIZED ("false" to skip certificate checks), TIMEOUT_MS.
 import PubSubApiClient from 'salesforce-pubsub-api-client';
@@ -178,6 +181,14 @@ const keepalive = await new Promise((resolve, reject) => {
     third.requestAdditionalEvents(topic, 5);
 });
 print({ step: 'keepalive', replayId: keepalive.lastReplayId });
+
+// A change event: the client reads the CDC topic's schema and turns the
+// header's bitmaps into field names itself.
+const { event: cdc } = await nextEvent(
+    (cb) => second.subscribeFromEarliestEvent(env('CDC_TOPIC'), cb, 1),
+    'CDC subscription'
+);
+print({ step: 'cdc', event: cdc });
 
 client.close();
 second.close();
