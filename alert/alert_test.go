@@ -26,6 +26,13 @@ type fakeQueue struct {
 func (q *fakeQueue) Stats(context.Context) (billsync.QueueStats, error) { return q.st, q.err }
 func (q *fakeQueue) CountHeld(context.Context) (int64, error)           { return q.held, q.err }
 
+func (q *fakeQueue) HeldRuns(_ context.Context, f billsync.HeldRunFilter) ([]billsync.HeldRun, error) {
+	if f.State != billsync.HeldPending {
+		return nil, errors.New("asked for held runs other than pending ones")
+	}
+	return make([]billsync.HeldRun, q.held), q.err
+}
+
 // recorder is a Sender that keeps what it was given, or fails.
 type recorder struct {
 	mu   sync.Mutex
@@ -289,4 +296,25 @@ func TestWebhookDeliversAndKeepsTheURLSecret(t *testing.T) {
 	if _, err := NewWebhook("ftp://x/s3cr3t", WebhookOptions{}); err == nil || strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("bad URL: %v", err)
 	}
+}
+
+// A run the mass-change guard held fires until it is approved or
+// discarded; a store that cannot say changes nothing.
+func TestHeldRunsRule(t *testing.T) {
+	c, r := newClock(), &recorder{}
+	q := &fakeQueue{}
+	e := newEval(t, c, r, HeldRunsRule(q))
+	ctx := context.Background()
+	e.Evaluate(ctx)
+	q.held = 1
+	e.Evaluate(ctx)
+	if st := e.Statuses()[0]; st.State != Firing || !strings.Contains(st.Detail, "1 runs held") {
+		t.Errorf("with a held run: %+v", st)
+	}
+	q.err = errors.New("store down")
+	q.held = 0
+	e.Evaluate(ctx)
+	q.err = nil
+	e.Evaluate(ctx)
+	wantSent(t, r, "runs_held firing", "runs_held resolved")
 }

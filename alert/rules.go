@@ -35,6 +35,7 @@ const (
 	DeadLettersRising = "dead_letters_rising"
 	APIBudgetHigh     = "api_budget_high"
 	ConflictsHeld     = "conflicts_held"
+	RunsHeld          = "runs_held"
 )
 
 // QueueStats reads the queue's figures (billsync.Queue has it).
@@ -135,5 +136,24 @@ func HeldRule(c HeldCounter) Rule {
 				return Reading{}, err
 			}
 			return Reading{Bad: n > 0, Detail: fmt.Sprintf("%d conflicts wait for a decision (billsync conflicts list)", n)}, nil
+		}}
+}
+
+// HeldRunLister lists the runs the mass-change guard held (billsync.Store
+// has it).
+type HeldRunLister interface {
+	HeldRuns(ctx context.Context, f billsync.HeldRunFilter) ([]billsync.HeldRun, error)
+}
+
+// HeldRunsRule fires while a run the mass-change guard held waits for an
+// admin: nothing of it is applied until someone approves or discards it.
+func HeldRunsRule(l HeldRunLister) Rule {
+	return Rule{Name: RunsHeld, Title: "Mass change held for approval",
+		Check: func(ctx context.Context, _ time.Time) (Reading, error) {
+			runs, err := l.HeldRuns(ctx, billsync.HeldRunFilter{State: billsync.HeldPending, Limit: 100})
+			if err != nil {
+				return Reading{}, err
+			}
+			return Reading{Bad: len(runs) > 0, Detail: fmt.Sprintf("%d runs held by the mass-change guard wait for approval (billsync held)", len(runs))}, nil
 		}}
 }

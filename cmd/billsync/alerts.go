@@ -12,6 +12,7 @@ import (
 type alertStore interface {
 	alert.QueueStats
 	alert.HeldCounter
+	alert.HeldRunLister
 }
 
 // newAlerts builds the alert evaluator from the alerts.* settings: the
@@ -42,6 +43,7 @@ func newAlerts(cfg config.AlertsConfig, store alertStore, streamErr func() error
 			alert.DeadLetterRule(store, cfg.DeadLetterWindow),
 			alert.BudgetRule(budget, cfg.BudgetShare),
 			alert.HeldRule(store),
+			alert.HeldRunsRule(store),
 		},
 		Interval: cfg.Interval, Sender: sender, Logger: log,
 	})
