@@ -1,12 +1,15 @@
 package journal
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/billsync/billsync"
 )
@@ -132,4 +135,28 @@ func (d Dir[I]) Save(b []byte, upTo int64) error {
 		return fmt.Errorf("%s: remove folded journal: %w", d.Name, err)
 	}
 	return nil
+}
+
+// DecodeLine decodes one journal line as an E, numbers kept exact, and
+// hands it to apply: an Image's ApplyLine.
+func DecodeLine[E any](line []byte, apply func(*E) error) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var en E
+	if err := dec.Decode(&en); err != nil {
+		return err
+	}
+	return apply(&en)
+}
+
+// SaveLive encodes the live image under mu, which guards it, and saves it
+// as the snapshot holding the journal below upTo (an emulator's Close).
+func (d Dir[I]) SaveLive(mu sync.Locker, img I, upTo int64) error {
+	mu.Lock()
+	b, err := img.Encode(upTo)
+	mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%s: encode snapshot: %w", d.Name, err)
+	}
+	return d.Save(b, upTo)
 }

@@ -25,13 +25,12 @@ func (s *sum) Load(b []byte) (int64, error) {
 }
 
 func (s *sum) ApplyLine(line []byte) error {
-	var n int
-	if err := json.Unmarshal(line, &n); err != nil {
+	return DecodeLine(line, func(n *json.Number) error {
+		v, err := n.Int64()
+		s.total += int(v)
+		s.lines++
 		return err
-	}
-	s.total += n
-	s.lines++
-	return nil
+	})
 }
 
 func (s *sum) Encode(upTo int64) ([]byte, error) {

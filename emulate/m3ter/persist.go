@@ -195,15 +195,7 @@ func (s *state) Load(b []byte) (int64, error) {
 }
 
 // ApplyLine applies one journal line (journal.Image).
-func (s *state) ApplyLine(line []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	var en journalEntry
-	if err := dec.Decode(&en); err != nil {
-		return err
-	}
-	return s.apply(&en)
-}
+func (s *state) ApplyLine(line []byte) error { return journal.DecodeLine(line, s.apply) }
 
 // Encode is s as a snapshot holding the journal below upTo (journal.Image).
 func (s *state) Encode(upTo int64) ([]byte, error) { return json.Marshal(s.snapshot(upTo)) }
@@ -224,12 +216,4 @@ func (e *Emulator) openDataDir() error {
 
 // saveSnapshot writes the live state as the snapshot holding the journal
 // below upTo, and removes those segments.
-func (e *Emulator) saveSnapshot(upTo int64) error {
-	e.mu.Lock()
-	b, err := e.state.Encode(upTo)
-	e.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("m3ter emulator: encode snapshot: %w", err)
-	}
-	return e.dir().Save(b, upTo)
-}
+func (e *Emulator) saveSnapshot(upTo int64) error { return e.dir().SaveLive(&e.mu, &e.state, upTo) }
