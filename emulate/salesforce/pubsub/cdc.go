@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hamba/avro/v2"
-
 	"github.com/billsync/billsync/emulate/salesforce"
 	"github.com/billsync/billsync/emulate/salesforce/streaming"
 	"github.com/billsync/billsync/salesforce/pubsub/pb"
@@ -120,14 +118,7 @@ func (s *Server) encodeCDC(ts *topicSchema, ev streaming.Event) (*pb.ConsumerEve
 		}
 		m[f.Name] = v
 	}
-	payload, err := avro.Marshal(ts.schema, m)
-	if err != nil {
-		return nil, err
-	}
-	return &pb.ConsumerEvent{
-		Event:    &pb.ProducerEvent{Id: ev.UUID, SchemaId: ts.id, Payload: payload},
-		ReplayId: s.replayBytes(ev.ReplayID),
-	}, nil
+	return s.consumerEvent(ts, ev, m)
 }
 
 // FieldBitmap is the Pub/Sub form of a list of top-level field names: one

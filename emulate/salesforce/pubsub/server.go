@@ -460,6 +460,11 @@ func (s *Server) encode(ts *topicSchema, ev streaming.Event) (*pb.ConsumerEvent,
 		}
 		m[f.Name] = v
 	}
+	return s.consumerEvent(ts, ev, m)
+}
+
+// consumerEvent encodes m, an event's record, with its topic's schema.
+func (s *Server) consumerEvent(ts *topicSchema, ev streaming.Event, m map[string]any) (*pb.ConsumerEvent, error) {
 	payload, err := avro.Marshal(ts.schema, m)
 	if err != nil {
 		return nil, err
