@@ -289,9 +289,10 @@ func (cl *claim) expiring(lease time.Duration) bool {
 // queue unattempted: a later change may be the same record's (under its
 // other side's id), and must wait behind it. So does the rest when the
 // runner stops or Salesforce calls are paused, or when the run's lease is
-// running out. Once the store refuses a write because another claimer
-// took a change over (the lease was lost), the runner applies nothing
-// more of the run and logs it once.
+// running out. The retries themselves are recorded as the run ends, with
+// that hand-back (release). Once the store refuses a write because
+// another claimer took a change over (the lease was lost), the runner
+// applies nothing more of the run and logs it once.
 func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed time.Time) {
 	cl := &claim{run: run, claimed: claimed, until: claimed.Add(r.cfg.Lease)}
 	defer r.reportLost(cl)
