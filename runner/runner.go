@@ -357,9 +357,10 @@ func remaining(rounds []round, i, j int) []round {
 // pause, a stopped or frozen process or VM, a clock jump) past the claim
 // lease, another replica claimed the changes meanwhile, and what this one
 // did for them was dropped, not recorded. Within the lease, by this
-// process's clock (which times its claims): no stall explains it; another
-// replica's clock is ahead of this one's, or the changes were claimed
-// again although their lease held (a bug), so the log says that instead.
+// process's monotonic clock: no stall explains it; the wall clock that
+// times claims jumped, or another replica's is ahead of this one's, or
+// the changes were claimed again although their lease held (a bug), so
+// the log says that instead.
 func (r *Runner) reportLost(cl *claim) {
 	cl.mu.Lock()
 	lost := slices.Clone(cl.lost)
@@ -371,7 +372,7 @@ func (r *Runner) reportLost(cl *claim) {
 	lost = slices.Compact(lost)
 	attrs := []any{"partition", cl.run[0].Partition, "changes", lost, "claimedAt", cl.claimed.UTC().Format(time.RFC3339Nano), "claimLease", r.cfg.Lease}
 	if left := time.Until(cl.until); left > 0 {
-		r.cfg.Logger.Warn("lost the claim lease on changes before it ran out: another claimer took them over while this replica's lease still held, so this is no stall; check that the replicas' clocks agree (each times its claims by its own), else report it as a bug; nothing more is applied or recorded for them here",
+		r.cfg.Logger.Warn("lost the claim lease on changes before it ran out: another claimer took them over while this replica's lease still held by its own clock, so this is no stall; check the system clocks (a clock that jumped, or replicas whose clocks disagree: each times its claims by its own), else report it as a bug; nothing more is applied or recorded for them here",
 			append(attrs, "leaseLeft", left.Round(time.Millisecond))...)
 		return
 	}
