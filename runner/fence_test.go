@@ -138,6 +138,11 @@ func TestRunnerLostInEngineStopsTheRun(t *testing.T) {
 	if n := lostWarnings(logs); n != 1 {
 		t.Errorf("lost lease logged %d times, want once", n)
 	}
+	// Lost within the lease, by this process's clock: no stall, and the
+	// warning must not blame one.
+	if !logs.has("lost the claim lease on changes before it ran out") || logs.has("stalled") {
+		t.Errorf("the warning of a lease lost before it ran out blames a stall or does not say so:\n%s", strings.Join(logs.messages(), "\n"))
+	}
 }
 
 // A run whose lease runs out while the runner is busy with it applies no

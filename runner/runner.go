@@ -259,6 +259,9 @@ type claim struct {
 
 	mu   sync.Mutex
 	lost []int64
+	// retries are the run's attempts to be retried, recorded only when
+	// the run ends (release).
+	retries []outcome
 }
 
 // lose notes that the lease on changes ids was lost.
@@ -286,9 +289,10 @@ func (cl *claim) expiring(lease time.Duration) bool {
 // queue unattempted: a later change may be the same record's (under its
 // other side's id), and must wait behind it. So does the rest when the
 // runner stops or Salesforce calls are paused, or when the run's lease is
-// running out. Once the store refuses a write because another claimer
-// took a change over (the lease was lost), the runner applies nothing
-// more of the run and logs it once.
+// running out. The retries themselves are recorded as the run ends, with
+// that hand-back (release). Once the store refuses a write because
+// another claimer took a change over (the lease was lost), the runner
+// applies nothing more of the run and logs it once.
 func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed time.Time) {
 	cl := &claim{run: run, claimed: claimed, until: claimed.Add(r.cfg.Lease)}
 	defer r.reportLost(cl)
@@ -326,6 +330,7 @@ func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed ti
 			return
 		}
 	}
+	r.release(ctx, cl, nil)
 }
 
 // handBack releases the rest of a run whose lease is running out, and
@@ -347,10 +352,15 @@ func remaining(rounds []round, i, j int) []round {
 }
 
 // reportLost logs, once per run, that the store refused this runner's
-// writes because another claimer took changes of the run over: this
-// process stopped (a long GC pause, a stopped or frozen process or VM, a
-// clock jump) past the claim lease, another replica claimed the changes
-// meanwhile, and what this one did for them was dropped, not recorded.
+// writes because another claimer took changes of the run over, and what
+// that says. Past the run's lease: this process stopped (a long GC
+// pause, a stopped or frozen process or VM, a clock jump) past the claim
+// lease, another replica claimed the changes meanwhile, and what this one
+// did for them was dropped, not recorded. Within the lease, by this
+// process's monotonic clock: no stall explains it; the wall clock that
+// times claims jumped, or another replica's is ahead of this one's, or
+// the changes were claimed again although their lease held (a bug), so
+// the log says that instead.
 func (r *Runner) reportLost(cl *claim) {
 	cl.mu.Lock()
 	lost := slices.Clone(cl.lost)
@@ -360,10 +370,14 @@ func (r *Runner) reportLost(cl *claim) {
 	}
 	slices.Sort(lost)
 	lost = slices.Compact(lost)
-	stalled := time.Since(cl.until).Round(time.Millisecond)
+	attrs := []any{"partition", cl.run[0].Partition, "changes", lost, "claimedAt", cl.claimed.UTC().Format(time.RFC3339Nano), "claimLease", r.cfg.Lease}
+	if left := time.Until(cl.until); left > 0 {
+		r.cfg.Logger.Warn("lost the claim lease on changes before it ran out: another claimer took them over while this replica's lease still held by its own clock, so this is no stall; check the system clocks (a clock that jumped, or replicas whose clocks disagree: each times its claims by its own), else report it as a bug; nothing more is applied or recorded for them here",
+			append(attrs, "leaseLeft", left.Round(time.Millisecond))...)
+		return
+	}
 	r.cfg.Logger.Warn("lost the claim lease on changes: this replica stalled past claimLease (a long pause, a stopped or frozen process) and another replica took them over; nothing more is applied or recorded for them here",
-		"partition", cl.run[0].Partition, "changes", lost, "claimedAt", cl.claimed.UTC().Format(time.RFC3339Nano),
-		"claimLease", r.cfg.Lease, "pastLease", stalled)
+		append(attrs, "pastLease", time.Since(cl.until).Round(time.Millisecond))...)
 }
 
 // applyLevel applies a level's steps, together unless it is serial, and
@@ -405,7 +419,8 @@ func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry boo
 
 // applyStep settles the changes folded into the step's newest as
 // coalesced, then processes the newest under pctx (joined; leave ends
-// that) and records its outcome; it reports whether that is a retry.
+// that) and records its outcome, a retry only when the run ends
+// (claim.retryLater); it reports whether that is a retry.
 // Every store write is fenced with the claim's token of the change it is
 // for (billsync.Fenced), so it is refused once another claimer took that
 // change over; the step then stops.
@@ -428,6 +443,10 @@ func (r *Runner) applyStep(ctx, pctx context.Context, leave func(), cl *claim, s
 	}
 	res := r.cfg.Processor.Process(billsync.WithLeaseEnd(billsync.Fenced(pctx, st.apply), cl.until), st.apply)
 	leave()
+	if res.Disposition == attempt.Retry {
+		cl.retryLater(st.apply, res)
+		return true
+	}
 	// The outcome gets a deadline of its own: the attempt may have taken
 	// longer than a queue write's whole allowance (a joined call waiting
 	// for its batch, a slow Salesforce), and an outcome that cannot be
@@ -435,7 +454,7 @@ func (r *Runner) applyStep(ctx, pctx context.Context, leave func(), cl *claim, s
 	rctx, rcancel := r.queueContext(ctx)
 	defer rcancel()
 	r.record(rctx, cl, st.apply, res)
-	return res.Disposition == attempt.Retry
+	return false
 }
 
 // queueContext is the context of one queue write: it outlives a shutdown
@@ -459,32 +478,6 @@ func stepIDs(rounds []round) []int64 {
 		}
 	}
 	return ids
-}
-
-// release hands the changes of rounds back to the queue unattempted,
-// fenced: if another claimer took any of them over, none is handed back,
-// and the run's lease is lost.
-func (r *Runner) release(ctx context.Context, cl *claim, rounds []round) {
-	ids := stepIDs(rounds)
-	if len(ids) == 0 {
-		return
-	}
-	qctx, cancel := r.queueContext(ctx)
-	defer cancel()
-	fctx := qctx
-	for _, c := range cl.run {
-		if slices.Contains(ids, c.ID) {
-			fctx = billsync.Fenced(fctx, c)
-		}
-	}
-	err := r.cfg.Queue.Release(fctx, ids...)
-	switch {
-	case errors.Is(err, billsync.ErrLeaseLost):
-		cl.lose(ids...)
-	case err != nil:
-		// Their lease runs out and they are claimed again.
-		r.cfg.Logger.Error("handing changes back to the queue", "changes", len(ids), "err", err)
-	}
 }
 
 // record records the outcome of a change's attempt, fenced with its

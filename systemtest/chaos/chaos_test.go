@@ -1161,6 +1161,7 @@ type chaosStore struct {
 	deadLetters []billsync.DeadLetter
 	state       billsync.StateStore            // billsync's id map, for records Salesforce has no BillingId__c on
 	quoteLog    map[string][]billsync.LogEntry // sync-log entries of quotes by billing id, oldest first, for diagnosis
+	recordLog   map[string][]billsync.LogEntry // … and of other records by billing and by Salesforce id
 }
 
 // readStore opens the stopped billsync's store; the caller closes it.
@@ -1177,7 +1178,8 @@ func (c *chaos) readStore() (*chaosStore, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &chaosStore{state: st, logged: map[string]bool{}, deadEvents: map[string]bool{}, deadRecords: map[string]bool{}, held: map[string]bool{}, quoteLog: map[string][]billsync.LogEntry{}}
+	out := &chaosStore{state: st, logged: map[string]bool{}, deadEvents: map[string]bool{}, deadRecords: map[string]bool{}, held: map[string]bool{},
+		quoteLog: map[string][]billsync.LogEntry{}, recordLog: map[string][]billsync.LogEntry{}}
 	cursor := ""
 	for {
 		entries, next, err := st.Logs(ctx, billsync.LogFilter{Limit: 1000, Cursor: cursor})
@@ -1187,6 +1189,12 @@ func (c *chaos) readStore() (*chaosStore, func()) {
 		for _, e := range entries {
 			if e.Object == billsync.ObjectQuote && e.BillingID != "" {
 				out.quoteLog[e.BillingID] = append(out.quoteLog[e.BillingID], e)
+			} else if e.Object != billsync.ObjectQuote {
+				for _, id := range []string{e.BillingID, e.SalesforceID} {
+					if id != "" {
+						out.recordLog[id] = append(out.recordLog[id], e)
+					}
+				}
 			}
 			// A retrying entry alone is not an outcome: the change must
 			// have finished (applied, skipped, conflict or dead).
@@ -1367,6 +1375,7 @@ func (c *chaos) check() chaosReport {
 				parts = append(parts, fmt.Sprintf("%s billing=%q salesforce=%q", f, bv[f], sv[f]))
 			}
 			report("mismatch: %s %s / %s: %s", om.Type, e.ID(), r.ID(), strings.Join(parts, "; "))
+			c.logRecordHistory(st, e.ID(), r.ID())
 		}
 	}
 
@@ -1445,6 +1454,24 @@ func (c *chaos) logQuoteHistory(st *chaosStore, quoteID string) {
 		fmt.Fprintf(&b, "\n  %s #%d %s %s %s %s %s %s: %s", e.Time.Format("15:04:05.000"), e.Attempt, e.EventID, e.SalesforceID, e.Operation, e.Outcome, e.Reason, e.ErrorCode, e.Message)
 	}
 	c.t.Logf("sync log of quote %s (%d entries):%s", quoteID, len(es), b.String())
+}
+
+// logRecordHistory logs the sync-log entries (the last 30) of a record
+// known by billing id and Salesforce id, to see which attempts a
+// mismatch came from.
+func (c *chaos) logRecordHistory(st *chaosStore, billingID, sfID string) {
+	es := slices.Clone(st.recordLog[billingID])
+	for _, e := range st.recordLog[sfID] {
+		if e.BillingID != billingID {
+			es = append(es, e)
+		}
+	}
+	slices.SortStableFunc(es, func(a, b billsync.LogEntry) int { return a.Time.Compare(b.Time) })
+	var b strings.Builder
+	for _, e := range es[max(0, len(es)-30):] {
+		fmt.Fprintf(&b, "\n  %s #%d change %d %s %s %s %s %s %s: %s", e.Time.Format("15:04:05.000"), e.Attempt, e.ChangeID, e.EventID, e.Direction, e.Operation, e.Outcome, e.Reason, e.ErrorCode, e.Message)
+	}
+	c.t.Logf("sync log of %s / %s (%d entries):%s", billingID, sfID, len(es), b.String())
 }
 
 // id15 is the case-sensitive 15-character form of a Salesforce id.
