@@ -309,21 +309,26 @@ func TestGuardDiscardBurst(t *testing.T) {
 func TestBurstCounter(t *testing.T) {
 	var c burstCounter
 	now := fixedNow
-	for id := int64(1); id <= 3; id++ {
-		if !c.admit(billsync.ObjectAccount, id, now, time.Minute, 3) {
-			t.Fatalf("change %d refused", id)
+	acc := burstKey{billsync.ObjectAccount, billsync.GuardDelete}
+	upTo3 := func(n int) bool { return n <= 3 }
+	for _, id := range []string{"1", "2", "3"} {
+		if !c.admit(acc, id, now, time.Minute, upTo3) {
+			t.Fatalf("change %s refused", id)
 		}
 	}
-	if c.admit(billsync.ObjectAccount, 4, now, time.Minute, 3) {
+	if c.admit(acc, "4", now, time.Minute, upTo3) {
 		t.Fatal("a fourth delete within the window admitted")
 	}
-	if !c.admit(billsync.ObjectAccount, 2, now, time.Minute, 3) {
+	if !c.admit(acc, "2", now, time.Minute, upTo3) {
 		t.Fatal("a retried change refused")
 	}
-	if !c.admit(billsync.ObjectBalance, 5, now, time.Minute, 3) {
+	if !c.admit(burstKey{billsync.ObjectBalance, billsync.GuardDelete}, "5", now, time.Minute, upTo3) {
 		t.Fatal("another object's delete refused")
 	}
-	if !c.admit(billsync.ObjectAccount, 6, now.Add(time.Minute), time.Minute, 3) {
+	if !c.admit(burstKey{billsync.ObjectAccount, billsync.GuardOverwrite}, "6", now, time.Minute, upTo3) {
+		t.Fatal("an overwrite counted among the deletes")
+	}
+	if !c.admit(acc, "7", now.Add(time.Minute), time.Minute, upTo3) {
 		t.Fatal("a delete after the window refused")
 	}
 }
