@@ -332,3 +332,34 @@ func TestBurstCounter(t *testing.T) {
 		t.Fatal("a delete after the window refused")
 	}
 }
+
+// Filling empty fields overwrites nothing: a resync writing the e-mail
+// address billing has for every account to Salesforce, where it is
+// empty, is not held; a resync clearing them in Salesforce is.
+func TestGuardFillIsNoOverwrite(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ids := b.syncedAccounts(t, 10)
+	fill := func(email string) {
+		for i, id := range ids {
+			b.putBilling(t, billsync.ObjectAccount, fmt.Sprintf(
+				`{"id":%q,"code":"C%02d","name":"Account %02d","emailAddress":%q,"currency":"USD","version":2}`, id, i, i, email))
+		}
+	}
+	fill("ops@example.com")
+	rep := b.resync(t, billsync.ResyncRequest{})
+	if g := rep.Guard[0]; g.Held || g.Overwrites != 0 || rep.Repairs != 10 {
+		t.Fatalf("filling: guard %+v, report %+v", g, rep)
+	}
+	b.drain(t)
+	for _, id := range ids {
+		if got := b.sf("BillingAccount__c", id).Str("Email__c"); got != "ops@example.com" {
+			t.Fatalf("%s: Email__c %q after the resync", id, got)
+		}
+	}
+	fill("")
+	rep = b.resync(t, billsync.ResyncRequest{})
+	if g := rep.Guard[0]; !g.Held || g.Overwrites != 10 || rep.Repairs != 0 {
+		t.Fatalf("clearing: guard %+v, report %+v", g, rep)
+	}
+}
