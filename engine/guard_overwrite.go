@@ -15,8 +15,11 @@ import (
 // changes a field already holding a different non-empty value on the
 // side written: filling an empty field is not one, clearing a field is.
 // A live change (a webhook, a Salesforce event) whose plan overwrites at
-// least one field of a record counts that record among its object's
-// overwrites within the burst window. The change is held, unapplied,
+// least one field of a record at rest — one billsync had not synced
+// within the burst window — counts that record among its object's
+// overwrites within the window. Records created or synced moments ago,
+// which a busy day's traffic keeps editing, do not count: the guard is
+// for a job rewriting established records. The change is held, unapplied,
 // when the records so counted pass both the count and the share of the
 // object's guard.overwrites setting (of the records it has synced):
 // 10 % and 500 by default, so a busy org of 20,000 balances is held only
@@ -58,12 +61,15 @@ func overwrites(p *plan, sf mapping.Values) []billsync.HeldField {
 }
 
 // holdOverwrite decides whether plan p of live change a (the record as
-// ent in billing and rec in Salesforce) is held by the guard on
-// overwrites, and if so holds the change and finishes a.
-func (e *Engine) holdOverwrite(ctx context.Context, a *attempt.Attempt, om *mapping.Object, p *plan, ent billsync.Entity, rec billsync.SObject) bool {
+// ent in billing and rec in Salesforce, st its sync state) is held by the
+// guard on overwrites, and if so holds the change and finishes a.
+func (e *Engine) holdOverwrite(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, p *plan, ent billsync.Entity, rec billsync.SObject) bool {
 	c := a.Change
 	if !e.guarded(c) || c.Op == billsync.OpResync || p.resolving != 0 {
 		return false
+	}
+	if st != nil && e.now().Sub(st.UpdatedAt) < e.burstWindow() {
+		return false // not at rest: synced within the window
 	}
 	billingID, sfID := ent.ID(), rec.ID()
 	sf, err := om.AllSalesforceValues(rec)

@@ -23,6 +23,13 @@ func (b *bundle) renameInBilling(t *testing.T, id, name string, v int) {
 	}
 }
 
+// restAll moves the engine's clock on by the burst window: every record
+// synced so far is at rest, and the window starts anew.
+func (b *bundle) restAll() {
+	now := b.engine.now()
+	b.engine.now = func() time.Time { return now.Add(DefaultBurstWindow) }
+}
+
 // names are the Salesforce names of accounts ids.
 func (b *bundle) names(ids []string) map[string]string {
 	out := map[string]string{}
@@ -53,6 +60,7 @@ func TestGuardHoldsBurstOfOverwrites(t *testing.T) {
 	ctx := context.Background()
 	b.set(t, "guard.overwrites.account", `{"percent":10,"count":2}`)
 	ids := b.syncedAccounts(t, 10)
+	b.restAll()
 	for _, id := range ids[:5] {
 		b.renameInBilling(t, id, "Renamed "+id, 2)
 	}
@@ -111,6 +119,7 @@ func TestGuardDiscardOverwriteBurst(t *testing.T) {
 	b := setup(t)
 	b.set(t, "guard.overwrites.account", `{"percent":10,"count":1}`)
 	ids := b.syncedAccounts(t, 4)
+	b.restAll()
 	for _, id := range ids[:3] {
 		b.renameInBilling(t, id, "Renamed "+id, 2)
 	}
@@ -143,19 +152,28 @@ func (b *bundle) discardPending(t *testing.T) {
 	}
 }
 
-// A busy day is not a mass overwrite: every account renamed once, and
-// again, within the window stays within the default limit. A burst is
-// held only past both the count and the share of guard.overwrites: 6 of
-// 10 renames pass a count of 2 but only the sixth passes 50 %; they pass
-// 10 % but only the sixth passes a count of 5. Filling an empty field
-// overwrites nothing, however many records it touches.
+// A busy day is not a mass overwrite. Records synced within the window
+// (created or edited moments ago) do not count, even under a limit of 0.
+// Every established account renamed once, and again, within the window
+// stays within the default limit. A burst is held only past both the
+// count and the share of guard.overwrites: 6 of 10 renames pass a count
+// of 2 but only the sixth passes 50 %; they pass 10 % but only the sixth
+// passes a count of 5. Filling an empty field overwrites nothing, however
+// many records it touches.
 func TestGuardLetsEverydayEditsThrough(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	now := fixedNow
-	b.engine.now = func() time.Time { return now }
 	ids := b.syncedAccounts(t, 10)
-	for v := 2; v <= 3; v++ {
+	b.set(t, "guard.overwrites.account", `{"percent":0,"count":0}`)
+	for _, id := range ids {
+		b.renameInBilling(t, id, "Fresh "+id, 2)
+	}
+	if held := heldCount(b.drain(t)); held != 0 {
+		t.Fatalf("%d renames of records synced within the window held", held)
+	}
+	b.restAll()
+	b.set(t, "guard.overwrites.account", fmt.Sprintf(`{"percent":%d,"count":%d}`, billsync.DefaultGuardLimit.Percent, billsync.DefaultGuardLimit.Count))
+	for v := 3; v <= 4; v++ {
 		for _, id := range ids {
 			b.renameInBilling(t, id, fmt.Sprintf("Renamed %s %d", id, v), v)
 		}
@@ -164,17 +182,17 @@ func TestGuardLetsEverydayEditsThrough(t *testing.T) {
 		}
 	}
 	for i, limit := range []string{`{"percent":50,"count":2}`, `{"percent":10,"count":5}`} {
-		now = now.Add(DefaultBurstWindow) // a new window
+		b.restAll()
 		b.set(t, "guard.overwrites.account", limit)
 		for _, id := range ids[:6] {
-			b.renameInBilling(t, id, fmt.Sprintf("Again %s %d", id, i), 4+i)
+			b.renameInBilling(t, id, fmt.Sprintf("Again %s %d", id, i), 5+i)
 		}
 		if held := heldCount(b.drain(t)); held != 1 {
 			t.Fatalf("under %s: %d of 6 renames held, want 1", limit, held)
 		}
 		b.discardPending(t)
 	}
-	now = now.Add(DefaultBurstWindow)
+	b.restAll()
 	b.set(t, "guard.overwrites.account", `{"percent":0,"count":0}`)
 	for _, id := range ids {
 		st := b.state(t, billsync.ObjectAccount, id)

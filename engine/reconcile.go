@@ -191,7 +191,7 @@ func (e *Engine) settle(ctx context.Context, a *attempt.Attempt, om *mapping.Obj
 		return
 	}
 	e.screen(a, om, p)
-	if e.holdOverwrite(ctx, a, om, p, ent, rec) {
+	if e.holdOverwrite(ctx, a, om, st, p, ent, rec) {
 		return
 	}
 	written, sfWritten, err := e.apply(ctx, om, p, ent, rec)
