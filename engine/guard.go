@@ -114,13 +114,16 @@ func heldRecord(it resyncItem, s *resyncSnapshot) billsync.HeldRecord {
 	if a, ok := s.agreed[d.BillingID]; ok && s.linked[d.BillingID] == d.SalesforceID {
 		base = a
 	}
-	for _, f := range d.Fields {
+	for _, v := range d.Values {
+		f := v.Field
 		b, sf := it.billing[f], it.sf[f]
 		hf := billsync.HeldField{Field: f, Old: sf, New: b}
-		switch base[f] {
-		case b: // Salesforce changed: billing takes its value
+		switch {
+		case f == s.om.ExternalID: // a relink writes the billing id back
+			hf.Side = billsync.SideSalesforce
+		case base[f] == b: // Salesforce changed: billing takes its value
 			hf.Side, hf.Old, hf.New = billsync.SideBilling, b, sf
-		case sf: // billing changed: Salesforce takes its value
+		case base[f] == sf: // billing changed: Salesforce takes its value
 			hf.Side = billsync.SideSalesforce
 		}
 		r.Fields = append(r.Fields, hf)
