@@ -17,7 +17,8 @@ import (
 // A live change (a webhook, a Salesforce event) whose plan overwrites at
 // least one field of a record at rest — one billsync had not synced
 // within the burst window — counts that record among its object's
-// overwrites within the window. Records created or synced moments ago,
+// overwrites within the window (by the time the source says each change
+// happened). Records created or synced moments ago,
 // which a busy day's traffic keeps editing, do not count: the guard is
 // for a job rewriting established records. The change is held, unapplied,
 // when the records so counted pass both the count and the share of the
@@ -90,7 +91,13 @@ func (e *Engine) holdOverwrite(ctx context.Context, a *attempt.Attempt, om *mapp
 	}
 	total := int64(-1)
 	if pending == nil || pending.Guard.Overwrites == 0 {
-		k, now, window := burstKey{t, billsync.GuardOverwrite}, e.now(), e.burstWindow()
+		// Counted by when the source says the change happened: a backlog
+		// of a day's edits, drained after an outage, is no burst.
+		now := c.OccurredAt
+		if now.IsZero() {
+			now = e.now()
+		}
+		k, window := burstKey{t, billsync.GuardOverwrite}, e.burstWindow()
 		if e.bursts.admit(k, billingID, now, window, func(n int) bool { return n <= ol.Count }) {
 			return false
 		}

@@ -214,3 +214,32 @@ func TestGuardLetsEverydayEditsThrough(t *testing.T) {
 		}
 	}
 }
+
+// A backlog is no burst: renames that happened an hour apart each, queued
+// while billsync was away and applied together, are counted by when they
+// happened, and none is held under a count of 2.
+func TestGuardBacklogOfOverwritesIsNoBurst(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.set(t, "guard.overwrites.account", `{"percent":10,"count":2}`)
+	ids := b.syncedAccounts(t, 10)
+	b.restAll()
+	for i, id := range ids[:6] {
+		n := id[len("acc_"):]
+		js := fmt.Sprintf(`{"id":%q,"code":"C%s","name":"Later %s","currency":"USD","version":2}`, id, n, id)
+		b.putBilling(t, billsync.ObjectAccount, js)
+		c := billingChange(t, billsync.ObjectAccount, billsync.OpUpdated, js)
+		c.ID, c.EventID, c.OccurredAt = 0, "webhook:backlog:"+id, fixedNow.Add(time.Duration(i)*time.Hour)
+		if _, err := b.store.Enqueue(context.Background(), &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if held := heldCount(b.drain(t)); held != 0 {
+		t.Fatalf("%d renames of a backlog held", held)
+	}
+	for _, id := range ids[:6] {
+		if got := b.names(ids)[id]; got != "Later "+id {
+			t.Errorf("%s is named %q in Salesforce", id, got)
+		}
+	}
+}
