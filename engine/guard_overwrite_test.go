@@ -243,3 +243,54 @@ func TestGuardBacklogOfOverwritesIsNoBurst(t *testing.T) {
 		}
 	}
 }
+
+// The other way: a mass edit in Salesforce (a data load into the wrong
+// org, say) flowing to billing, the system of record for money, is held
+// the same way; the sample says billing is the side written.
+func TestGuardHoldsBurstOfSalesforceOverwrites(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.set(t, "guard.overwrites.account", `{"percent":10,"count":2}`)
+	ids := b.syncedAccounts(t, 10)
+	b.restAll()
+	for _, id := range ids[:5] {
+		sfID := b.sf("BillingAccount__c", id).ID()
+		b.userEdit(sfID, "Name", "Loaded "+id)
+		c := sfChange(billsync.ObjectAccount, sfID)
+		c.ID, c.EventID = 0, "event:load:"+id
+		if _, err := b.store.Enqueue(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if held := heldCount(b.drain(t)); held != 3 {
+		t.Fatalf("%d Salesforce edits held, want 3", held)
+	}
+	loaded := func() int {
+		n := 0
+		for _, id := range ids {
+			if e, err := b.billing.Get(ctx, billsync.ObjectAccount, id); err == nil && e.Str("name") == "Loaded "+id {
+				n++
+			}
+		}
+		return n
+	}
+	if n := loaded(); n != 2 {
+		t.Fatalf("%d names written to billing, want 2", n)
+	}
+	runs := b.pendingHeld(t)
+	if len(runs) != 1 || runs[0].Guard.Overwrites != 3 || len(runs[0].Sample) != 3 {
+		t.Fatalf("held runs %+v", runs)
+	}
+	s := runs[0].Sample[0]
+	if len(s.Fields) != 1 || s.Fields[0].Side != billsync.SideBilling || s.Fields[0].New != "Loaded "+s.BillingID {
+		t.Fatalf("sample %+v", s)
+	}
+	if _, err := b.store.ApproveHeldRun(ctx, runs[0].ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	b.drain(t)
+	if n := loaded(); n != 5 {
+		t.Fatalf("%d names written to billing after the approval, want 5", n)
+	}
+}
