@@ -97,16 +97,26 @@ func TestGuardHoldsBurstOfOverwrites(t *testing.T) {
 	if runs = b.pendingHeld(t); len(runs) != 1 || runs[0].Changes != 4 || runs[0].Guard.Overwrites != 4 {
 		t.Fatalf("held runs after one more rename %+v", runs)
 	}
+	// A sales user renames a held account in Salesforce before the
+	// approval: the approved change reads it afresh, and the edit is a
+	// conflict recorded with both values, not silently overwritten.
+	edited := runs[0].Sample[0]
+	b.userEdit(edited.SalesforceID, "Name", "Sales edit")
 	if _, err := b.store.ApproveHeldRun(ctx, runs[0].ID, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	for _, le := range b.drain(t) {
-		if le.Outcome != billsync.OutcomeSuccess {
+		if le.Outcome != billsync.OutcomeSuccess && (le.BillingID != edited.BillingID || le.Outcome != billsync.OutcomeConflict) {
 			t.Errorf("approved rename %+v", le)
 		}
 	}
+	cs, _, err := b.store.Conflicts(ctx, billsync.ConflictFilter{Record: edited.BillingID})
+	if err != nil || len(cs) != 1 || len(cs[0].Fields) != 1 || cs[0].Fields[0].Salesforce != "Sales edit" ||
+		cs[0].Fields[0].Billing != "Renamed "+edited.BillingID {
+		t.Fatalf("conflicts of %s: %+v, %v", edited.BillingID, cs, err)
+	}
 	for _, id := range append(ids[:5:5], ids[9]) {
-		if got := b.names(ids)[id]; got != "Renamed "+id {
+		if got := b.names(ids)[id]; id != edited.BillingID && got != "Renamed "+id {
 			t.Errorf("%s is named %q in Salesforce after the approval", id, got)
 		}
 	}
