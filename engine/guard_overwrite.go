@@ -18,21 +18,22 @@ import (
 // least one field of a record at rest — one billsync had not synced
 // within the burst window — counts that record among its object's
 // overwrites within the window (by the time the source says each change
-// happened). Records created or synced moments ago,
-// which a busy day's traffic keeps editing, do not count: the guard is
-// for a job rewriting established records. The change is held, unapplied,
-// when the records so counted pass both the count and the share of the
-// object's guard.overwrites setting (of the records it has synced):
-// 10 % and 500 by default, so a busy org of 20,000 balances is held only
-// past 2,000 records overwritten within the window, and a small one past
-// 500. Edits are everyday traffic; a script rewriting a whole object, or
-// a mapping change read on every event, is not. While the object's
-// pending burst run holds overwrites, every further overwrite of the
-// object joins it. Approving it queues the changes again (each record is
-// read afresh and reconciled as it then stands); discarding drops them,
-// and nothing of them is written — a later change of the same record
-// reconciles the record as it then stands, the held values included
-// when the source still has them.
+// happened). Records created or synced moments ago, which a busy day's
+// traffic keeps editing, do not count: the guard is for a job rewriting
+// established records. The change is held, unapplied, when the records
+// so counted pass both the count and the share of the object's
+// guard.overwrites setting (of the records it has synced): 10 % and 500
+// by default, so a busy org of 20,000 balances is held only past 2,000
+// records overwritten within the window, and a small one past 500. Edits
+// are everyday traffic; a script rewriting a whole object, or a mapping
+// change read on every event, is not. While the object's pending burst
+// run holds overwrites, every further overwrite of a record of the
+// object at rest joins it (a held record stays at rest: its sync state
+// does not move). Approving the run queues the changes again (each
+// record is read afresh and reconciled as it then stands); discarding
+// drops them, and nothing of them is written — a later change of the
+// same record reconciles the record as it then stands, the held values
+// included when the source still has them.
 //
 // Not guarded here: the changes of a resync (its whole plan was counted
 // by the resync's guard), an admin's resolution of a held conflict, and
@@ -111,7 +112,7 @@ func (e *Engine) holdOverwrite(ctx context.Context, a *attempt.Attempt, om *mapp
 			return false
 		}
 	}
-	why := fmt.Sprintf("more than %d overwrites of %s records within %s, and more than %d%% of them (%s%s)",
+	why := fmt.Sprintf("more than %d overwrites of %s records within %s, and more than %d%% of those synced (%s%s)",
 		ol.Count, t, e.burstWindow(), ol.Percent, billsync.PrefixGuardOverwrites, t)
 	hr := billsync.HeldRecord{Op: billsync.GuardOverwrite, BillingID: billingID, SalesforceID: sfID,
 		Action: "overwrite " + describeHeld(fields) + " (live change)", Fields: fields}

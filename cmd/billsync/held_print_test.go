@@ -19,7 +19,7 @@ func TestPrintHeldBurstOfOverwrites(t *testing.T) {
 		Created: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC), Changes: 3,
 		Guard: billsync.GuardCheck{Object: billsync.ObjectBalance, Total: 40, Overwrites: 3, Held: true,
 			DeleteLimit: billsync.DefaultGuardLimit, OverwriteLimit: billsync.GuardLimit{Percent: 5, Count: 2},
-			Reasons: []string{"more than 2 overwrites of balance records within 10m0s, and more than 5% of them (guard.overwrites.balance)"}},
+			Reasons: []string{"more than 2 overwrites of balance records within 10m0s, and more than 5% of those synced (guard.overwrites.balance)"}},
 		Sample: []billsync.HeldRecord{{Op: billsync.GuardOverwrite, BillingID: "bal_1", SalesforceID: "a02",
 			Action: "overwrite amount in salesforce (live change)",
 			Fields: []billsync.HeldField{{Field: "amount", Side: billsync.SideSalesforce, Old: "10.00", New: "0.00"}}}}}
