@@ -12,7 +12,9 @@ import (
 // guard.deletes.<object> or guard.overwrites.<object> setting allows is
 // not applied: its repairs are held as a pending run until an admin
 // approves or discards it. A mapping mistake or the wrong org otherwise
-// turns one command into thousands of destroyed records.
+// turns one command into thousands of destroyed records. Live changes are
+// guarded too: a burst of deletes, or of overwrites, of one object joins
+// the object's pending burst run (HeldKindBurst).
 
 // Held run kinds: what produced the run.
 const (
@@ -113,8 +115,8 @@ type HeldRecord struct {
 // would delete or overwrite, and what became of it.
 type HeldRun struct {
 	ID      int64      `json:"id"`
-	Kind    string     `json:"kind"` // resync | initial
-	Job     string     `json:"job"`  // the resync's id
+	Kind    string     `json:"kind"` // resync | initial | burst
+	Job     string     `json:"job"`  // the resync's id ("" for a burst)
 	Object  ObjectType `json:"object"`
 	State   string     `json:"state"` // pending | approved | discarded
 	Created time.Time  `json:"created"`
