@@ -3,6 +3,7 @@ package billsync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -11,15 +12,18 @@ import (
 // guard.deletes.<object> or guard.overwrites.<object> setting allows is
 // not applied: its repairs are held as a pending run until an admin
 // approves or discards it. A mapping mistake or the wrong org otherwise
-// turns one command into thousands of destroyed records.
+// turns one command into thousands of destroyed records. Live changes are
+// guarded too: a burst of deletes, or of overwrites, of one object joins
+// the object's pending burst run (HeldKindBurst).
 
 // Held run kinds: what produced the run.
 const (
 	HeldKindResync  = "resync"
 	HeldKindInitial = "initial" // resync --initial
-	// HeldKindBurst holds the deletes of one object arriving as live
-	// changes (webhooks, Salesforce events) past the guard's limit
-	// within its window; later deletes of the object join it.
+	// HeldKindBurst holds the deletes, and the overwrites, of one
+	// object arriving as live changes (webhooks, Salesforce events) past
+	// the guard's limits within its window; later deletes (overwrites) of
+	// the object join it.
 	HeldKindBurst = "burst"
 )
 
@@ -111,8 +115,8 @@ type HeldRecord struct {
 // would delete or overwrite, and what became of it.
 type HeldRun struct {
 	ID      int64      `json:"id"`
-	Kind    string     `json:"kind"` // resync | initial
-	Job     string     `json:"job"`  // the resync's id
+	Kind    string     `json:"kind"` // resync | initial | burst
+	Job     string     `json:"job"`  // the resync's id ("" for a burst)
 	Object  ObjectType `json:"object"`
 	State   string     `json:"state"` // pending | approved | discarded
 	Created time.Time  `json:"created"`
@@ -123,6 +127,35 @@ type HeldRun struct {
 	Sample    []HeldRecord `json:"sample"`
 	DecidedAt time.Time    `json:"decidedAt"`
 	DecidedBy string       `json:"decidedBy,omitempty"`
+}
+
+// AddBurstRecord counts one more held change of a burst run, shown as
+// rec: a delete or an overwrite by rec.Op. rec joins the run's sample
+// while the sample holds fewer than HeldSampleMax records of its
+// operation. why, the guard's reasons for holding it, join the run's
+// reasons unless it has them: a run a burst of deletes started also
+// holds the overwrites of its object once they pass their limit.
+func (r *HeldRun) AddBurstRecord(rec HeldRecord, why []string) {
+	n := 0
+	for _, x := range r.Sample {
+		if x.Op == rec.Op {
+			n++
+		}
+	}
+	if rec.Op == GuardOverwrite {
+		r.Guard.Overwrites++
+	} else {
+		r.Guard.Deletes++
+	}
+	if n < HeldSampleMax {
+		r.Sample = append(r.Sample, rec)
+	}
+	for _, w := range why {
+		if !slices.Contains(r.Guard.Reasons, w) {
+			r.Guard.Reasons = append(r.Guard.Reasons, w)
+		}
+	}
+	r.Guard.Held = true
 }
 
 // HeldRunFilter selects held runs; zero fields match everything.
@@ -150,10 +183,10 @@ type HeldRunStore interface {
 	// changes and appends an audit entry, in one transaction; nothing is
 	// queued. Errors as ApproveHeldRun.
 	DiscardHeldRun(ctx context.Context, id int64, actor string) (*HeldRun, error)
-	// HoldBurstChange adds delete c, shown as rec, to the pending burst
-	// run of r.Object, creating it from r when there is none, in one
-	// transaction: the run's delete count goes up by one and rec joins
-	// its sample (up to HeldSampleMax). A change whose event id the run
+	// HoldBurstChange adds change c, a delete or an overwrite shown as
+	// rec, to the pending burst run of r.Object, creating it from r when
+	// there is none, in one transaction: the run counts it
+	// (AddBurstRecord, with r's reasons). A change whose event id the run
 	// holds already is not added again. It returns the run as stored and
 	// whether this call created it. Approving a burst run queues its
 	// changes under HeldEventPrefix event ids.

@@ -109,9 +109,11 @@ func init() {
 			[]string{PolicyLatestWins, PolicyBillingWins, PolicySalesforceWins, PolicyManual}, "conflict policy for " + string(t)}
 		def, _ := json.Marshal(DefaultGuardLimit)
 		settingDefs[PrefixGuardDeletes+string(t)] = settingDef{kindGuard, string(def), nil,
-			"a resync deleting more of the " + string(t) + " records than this share or number is held for approval"}
+			"a resync deleting more of the " + string(t) + " records than this share or number is held for approval; " +
+				"so are live deletes past the number within 10 minutes"}
 		settingDefs[PrefixGuardOverwrites+string(t)] = settingDef{kindGuard, string(def), nil,
-			"a resync overwriting more of the " + string(t) + " records than this share or number is held for approval"}
+			"a resync overwriting more of the " + string(t) + " records than this share or number is held for approval; " +
+				"so are live overwrites of records at rest past both within 10 minutes"}
 	}
 	for _, t := range ObjectTypes {
 		settingDefs[PrefixDeletes+string(t)] = settingDef{kindEnum, `"` + DeleteIgnore + `"`,

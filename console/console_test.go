@@ -609,7 +609,12 @@ func TestDeadLetterRetryAndDiscardThroughTheUI(t *testing.T) {
 func TestSettingsAndHeldRunsThroughTheUI(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	run := &billsync.HeldRun{Kind: billsync.HeldKindResync, Job: "rs_1", Object: billsync.ObjectAccount}
+	run := &billsync.HeldRun{Kind: billsync.HeldKindResync, Job: "rs_1", Object: billsync.ObjectAccount,
+		Guard: billsync.GuardCheck{Object: billsync.ObjectAccount, Total: 10, Overwrites: 8, Held: true,
+			DeleteLimit: billsync.DefaultGuardLimit, OverwriteLimit: billsync.DefaultGuardLimit,
+			Reasons: []string{"would overwrite 8 of 10 account records; guard.overwrites.account allows 1 (10%, at most 500)"}},
+		Sample: []billsync.HeldRecord{{Op: billsync.GuardOverwrite, BillingID: "acc_8", SalesforceID: "a01", Action: "reconcile fields",
+			Fields: []billsync.HeldField{{Field: "name", Side: billsync.SideSalesforce, Old: "Acme", New: "Wrong"}}}}}
 	if err := e.store.HoldRun(ctx, run, []*billsync.Change{{Partition: "account:acc_8", Source: billsync.SideBilling,
 		Object: billsync.ObjectAccount, Op: billsync.OpResync, RecordID: "acc_8", EventID: "resync:1"}}); err != nil {
 		t.Fatal(err)
@@ -618,7 +623,9 @@ func TestSettingsAndHeldRunsThroughTheUI(t *testing.T) {
 	b.login(adminToken)
 	p := b.get("/console/settings")
 	p.mustHave(t, "<code>sync.enabled</code>", `<label class="sr-only" for="s-sync.enabled">`, `value="true"`,
-		"master switch for all auto-sync", fmt.Sprintf(`action="/console/held/%d/approve"`, run.ID))
+		"master switch for all auto-sync", fmt.Sprintf(`action="/console/held/%d/approve"`, run.ID),
+		`<td data-label="Overwrites">8 (limit 10%, at most 500)</td>`, "would overwrite 8 of 10 account records",
+		"Sample of 1", `overwrite acc_8 / a01: name &#34;Acme&#34; → &#34;Wrong&#34; (in salesforce)`)
 
 	p = b.post("/console/settings/sync.enabled", url.Values{"csrf": {p.csrf(t)}, "value": {"false"}})
 	p.mustHave(t, "sync.enabled is now false.", "ops, 2026-03-04 12:00:00 UTC")

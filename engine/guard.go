@@ -9,7 +9,8 @@ import (
 )
 
 // The mass-change guard: a resync (or initial load) that would delete, or
-// separately overwrite, more of one object's records than the object's
+// separately overwrite (change a field holding a different non-empty
+// value on the side written), more of one object's records than the object's
 // guard.deletes / guard.overwrites setting allows is not applied. Its
 // repairs are stored as a held run (billsync.HeldRunStore) until an admin
 // approves it, which queues exactly those repairs, or discards it. A
@@ -52,10 +53,14 @@ func checkGuard(req billsync.ResyncRequest, s *resyncSnapshot, p *resyncPlan) (b
 				sample = append(sample, heldRecord(it, s))
 			}
 		case billsync.GuardOverwrite:
+			r := heldRecord(it, s)
+			if !overwritesAny(r) {
+				continue // it fills empty fields only
+			}
 			g.Overwrites++
 			if nOver < billsync.HeldSampleMax {
 				nOver++
-				sample = append(sample, heldRecord(it, s))
+				sample = append(sample, r)
 			}
 		}
 	}
@@ -72,6 +77,19 @@ func checkGuard(req billsync.ResyncRequest, s *resyncSnapshot, p *resyncPlan) (b
 	}
 	g.Held = len(g.Reasons) > 0
 	return g, sample
+}
+
+// overwritesAny reports whether repair r changes a field holding a
+// different non-empty value on the side it writes: filling an empty field
+// is not an overwrite. A field both sides changed (no side yet: the
+// conflict policy decides) overwrites one of them.
+func overwritesAny(r billsync.HeldRecord) bool {
+	for _, f := range r.Fields {
+		if f.Side == "" || f.Old != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // heldRecord is one guarded repair as a held run's sample shows it: for an
@@ -96,13 +114,16 @@ func heldRecord(it resyncItem, s *resyncSnapshot) billsync.HeldRecord {
 	if a, ok := s.agreed[d.BillingID]; ok && s.linked[d.BillingID] == d.SalesforceID {
 		base = a
 	}
-	for _, f := range d.Fields {
+	for _, v := range d.Values {
+		f := v.Field
 		b, sf := it.billing[f], it.sf[f]
 		hf := billsync.HeldField{Field: f, Old: sf, New: b}
-		switch base[f] {
-		case b: // Salesforce changed: billing takes its value
+		switch {
+		case f == s.om.ExternalID: // a relink writes the billing id back
+			hf.Side = billsync.SideSalesforce
+		case base[f] == b: // Salesforce changed: billing takes its value
 			hf.Side, hf.Old, hf.New = billsync.SideBilling, b, sf
-		case sf: // billing changed: Salesforce takes its value
+		case base[f] == sf: // billing changed: Salesforce takes its value
 			hf.Side = billsync.SideSalesforce
 		}
 		r.Fields = append(r.Fields, hf)

@@ -309,21 +309,57 @@ func TestGuardDiscardBurst(t *testing.T) {
 func TestBurstCounter(t *testing.T) {
 	var c burstCounter
 	now := fixedNow
-	for id := int64(1); id <= 3; id++ {
-		if !c.admit(billsync.ObjectAccount, id, now, time.Minute, 3) {
-			t.Fatalf("change %d refused", id)
+	acc := burstKey{billsync.ObjectAccount, billsync.GuardDelete}
+	upTo3 := func(n int) bool { return n <= 3 }
+	for _, id := range []string{"1", "2", "3"} {
+		if !c.admit(acc, id, now, time.Minute, upTo3) {
+			t.Fatalf("change %s refused", id)
 		}
 	}
-	if c.admit(billsync.ObjectAccount, 4, now, time.Minute, 3) {
+	if c.admit(acc, "4", now, time.Minute, upTo3) {
 		t.Fatal("a fourth delete within the window admitted")
 	}
-	if !c.admit(billsync.ObjectAccount, 2, now, time.Minute, 3) {
+	if !c.admit(acc, "2", now, time.Minute, upTo3) {
 		t.Fatal("a retried change refused")
 	}
-	if !c.admit(billsync.ObjectBalance, 5, now, time.Minute, 3) {
+	if !c.admit(burstKey{billsync.ObjectBalance, billsync.GuardDelete}, "5", now, time.Minute, upTo3) {
 		t.Fatal("another object's delete refused")
 	}
-	if !c.admit(billsync.ObjectAccount, 6, now.Add(time.Minute), time.Minute, 3) {
+	if !c.admit(burstKey{billsync.ObjectAccount, billsync.GuardOverwrite}, "6", now, time.Minute, upTo3) {
+		t.Fatal("an overwrite counted among the deletes")
+	}
+	if !c.admit(acc, "7", now.Add(time.Minute), time.Minute, upTo3) {
 		t.Fatal("a delete after the window refused")
+	}
+}
+
+// Filling empty fields overwrites nothing: a resync writing the e-mail
+// address billing has for every account to Salesforce, where it is
+// empty, is not held; a resync clearing them in Salesforce is.
+func TestGuardFillIsNoOverwrite(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ids := b.syncedAccounts(t, 10)
+	fill := func(email string) {
+		for i, id := range ids {
+			b.putBilling(t, billsync.ObjectAccount, fmt.Sprintf(
+				`{"id":%q,"code":"C%02d","name":"Account %02d","emailAddress":%q,"currency":"USD","version":2}`, id, i, i, email))
+		}
+	}
+	fill("ops@example.com")
+	rep := b.resync(t, billsync.ResyncRequest{})
+	if g := rep.Guard[0]; g.Held || g.Overwrites != 0 || rep.Repairs != 10 {
+		t.Fatalf("filling: guard %+v, report %+v", g, rep)
+	}
+	b.drain(t)
+	for _, id := range ids {
+		if got := b.sf("BillingAccount__c", id).Str("Email__c"); got != "ops@example.com" {
+			t.Fatalf("%s: Email__c %q after the resync", id, got)
+		}
+	}
+	fill("")
+	rep = b.resync(t, billsync.ResyncRequest{})
+	if g := rep.Guard[0]; !g.Held || g.Overwrites != 10 || rep.Repairs != 0 {
+		t.Fatalf("clearing: guard %+v, report %+v", g, rep)
 	}
 }

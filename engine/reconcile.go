@@ -191,6 +191,9 @@ func (e *Engine) settle(ctx context.Context, a *attempt.Attempt, om *mapping.Obj
 		return
 	}
 	e.screen(a, om, p)
+	if e.holdOverwrite(ctx, a, om, st, p, ent, rec) {
+		return
+	}
 	written, sfWritten, err := e.apply(ctx, om, p, ent, rec)
 	var moved *billingMoved
 	if errors.As(err, &moved) {

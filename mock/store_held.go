@@ -163,10 +163,7 @@ func (s *Store) HoldBurstChange(ctx context.Context, r *billsync.HeldRun, c *bil
 	if !dup {
 		h.changes = append(h.changes, cloneChange(*c))
 		h.r.Changes++
-		h.r.Guard.Deletes++
-		if len(h.r.Sample) < billsync.HeldSampleMax {
-			h.r.Sample = append(h.r.Sample, rec)
-		}
+		h.r.AddBurstRecord(rec, r.Guard.Reasons)
 	}
 	out := cloneHeld(h.r)
 	return &out, created, nil

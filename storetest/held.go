@@ -264,3 +264,35 @@ func testHeldBurstConcurrent(t *testing.T, s billsync.Store) {
 		t.Fatalf("approval queued %v", got)
 	}
 }
+
+// Overwrites held in a burst join the object's one pending burst run as
+// deletes do, counted apart; the reasons of both limits are kept once
+// each, and the stored run reads back the same.
+func testHeldBurstOverwrites(t *testing.T, s billsync.Store) {
+	ctx := t.Context()
+	run := func(why string) *billsync.HeldRun {
+		return &billsync.HeldRun{Object: billsync.ObjectBalance, Guard: billsync.GuardCheck{Object: billsync.ObjectBalance, Total: 40,
+			Held: true, Reasons: []string{why}}}
+	}
+	over := billsync.HeldRecord{Op: billsync.GuardOverwrite, BillingID: "bal_1", Action: "overwrite name in salesforce (live change)",
+		Fields: []billsync.HeldField{{Field: "name", Side: billsync.SideSalesforce, Old: "Prepaid", New: "Wrong"}}}
+	cs := heldChanges("mixed", 3)
+	first, created, err := s.HoldBurstChange(ctx, run("overwrites"), cs[0], over)
+	must(t, err)
+	if !created || first.Guard.Overwrites != 1 || first.Guard.Deletes != 0 {
+		t.Fatalf("first overwrite: created %v, %+v", created, first)
+	}
+	_, _, err = s.HoldBurstChange(ctx, run("overwrites"), cs[1], over)
+	must(t, err)
+	got, created, err := s.HoldBurstChange(ctx, run("deletes"), cs[2], billsync.HeldRecord{Op: billsync.GuardDelete, SalesforceID: "a01"})
+	must(t, err)
+	if created || got.ID != first.ID || got.Changes != 3 || got.Guard.Overwrites != 2 || got.Guard.Deletes != 1 {
+		t.Fatalf("a delete after two overwrites: created %v, %+v", created, got)
+	}
+	stored, err := s.HeldRun(ctx, first.ID)
+	must(t, err)
+	if !slices.Equal(stored.Guard.Reasons, []string{"overwrites", "deletes"}) || stored.Guard.Overwrites != 2 || stored.Guard.Deletes != 1 ||
+		len(stored.Sample) != 3 || len(stored.Sample[0].Fields) != 1 || stored.Sample[0].Fields[0] != over.Fields[0] {
+		t.Fatalf("stored run %+v", stored)
+	}
+}

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) billsync.Store) {
 		{"Held/Approve", testHeldApprove},
 		{"Held/Discard", testHeldDiscard},
 		{"Held/Burst", testHeldBurst},
+		{"Held/BurstOverwrites", testHeldBurstOverwrites},
 		{"Held/BurstConcurrent", testHeldBurstConcurrent},
 	}
 	for _, tc := range tests {

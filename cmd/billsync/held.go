@@ -25,7 +25,7 @@ func newHeldCmd(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "held",
-		Short: "List resyncs the mass-change guard held, and approve or discard them",
+		Short: "List the runs the mass-change guard held, and approve or discard them",
 		Long: `A resync or initial load that would delete, or overwrite, more of one
 object's records than its guard.deletes.<object> or guard.overwrites.<object>
 setting allows (default: 10 % or 500 records, whichever is smaller) is not
@@ -33,7 +33,12 @@ applied: its repairs are held until an admin approves them (they are queued
 and applied, each record read afresh) or discards them (nothing is written).
 Deletes arriving as live changes (webhooks, Salesforce events) past the
 guard.deletes.<object> count within 10 minutes are held the same way, in
-one burst run per object.
+one burst run per object. So are live overwrites past both the count and the
+share of guard.overwrites.<object> within 10 minutes: an overwrite changes a
+field already holding a different non-empty value on the side written
+(filling an empty field is not one), of a record billsync had not synced
+within those 10 minutes (records being created and edited right now do not
+count), and a record counts once however often it changes.
 
 Without a subcommand, held lists the pending runs with their counts and a
 sample of the records they would delete or overwrite.`,
@@ -62,7 +67,11 @@ sample of the records they would delete or overwrite.`,
 				return adminview.JSON(g.out, runs)
 			}
 			if len(runs) == 0 {
-				fmt.Fprintf(g.out, "no %s held runs\n", strings.TrimSpace(state))
+				if f.State == "" {
+					fmt.Fprintln(g.out, "no held runs")
+				} else {
+					fmt.Fprintf(g.out, "no %s held runs\n", f.State)
+				}
 				return nil
 			}
 			for i, r := range runs {
@@ -131,13 +140,21 @@ func newHeldDecideCmd(g *globals, af *adminFlags, verb, short string,
 			}
 			switch r.State {
 			case billsync.HeldApproved:
-				fmt.Fprintf(g.out, "held run %d approved: %d repairs of %s queued; follow them with billsync logs\n", r.ID, r.Changes, r.Object)
+				fmt.Fprintf(g.out, "held run %d approved: %d %s of %s queued; follow them with billsync logs\n", r.ID, r.Changes, heldNoun(r), r.Object)
 			default:
-				fmt.Fprintf(g.out, "held run %d discarded: none of its %d repairs of %s was applied\n", r.ID, r.Changes, r.Object)
+				fmt.Fprintf(g.out, "held run %d discarded: none of its %d %s of %s was applied\n", r.ID, r.Changes, heldNoun(r), r.Object)
 			}
 			return nil
 		},
 	}
+}
+
+// heldNoun is what a run holds: a resync's repairs, or live changes.
+func heldNoun(r *billsync.HeldRun) string {
+	if r.Kind == billsync.HeldKindBurst {
+		return "changes"
+	}
+	return "repairs"
 }
 
 func parseHeldID(s string) (int64, error) {
@@ -154,7 +171,7 @@ func printHeldRun(w io.Writer, r *billsync.HeldRun, max int) error {
 	g := r.Guard
 	what := fmt.Sprintf("%s of %s (resync %s)", r.Kind, r.Object, r.Job)
 	if r.Kind == billsync.HeldKindBurst {
-		what = fmt.Sprintf("burst of %s deletes from live changes", r.Object)
+		what = fmt.Sprintf("burst of %s %s from live changes", r.Object, burstOps(g))
 	}
 	fmt.Fprintf(w, "held run %d: %s, %s, held %s\n", r.ID, r.State, what, r.Created.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -198,6 +215,17 @@ func printHeldRun(w io.Writer, r *billsync.HeldRun, max int) error {
 		fmt.Fprintf(w, "approve: billsync held approve %d    discard: billsync held discard %d\n", r.ID, r.ID)
 	}
 	return nil
+}
+
+// burstOps names what a burst run holds: deletes, overwrites or both.
+func burstOps(g billsync.GuardCheck) string {
+	switch {
+	case g.Overwrites > 0 && g.Deletes > 0:
+		return "deletes and overwrites"
+	case g.Overwrites > 0:
+		return "overwrites"
+	}
+	return "deletes"
 }
 
 func dashIfEmpty(s string) string {

@@ -343,7 +343,8 @@ func TestGuardHoldsAMappingMistake(t *testing.T) {
 // a code that is a billing id, so a resync sees the other 8 as gone from
 // billing and, with deletes mirrored, would delete 80 % of the balances.
 // The guard holds it: nothing is deleted, the run is listed with its
-// counts, and discarding it leaves the data untouched.
+// counts, and discarding it leaves the data untouched; the same resync,
+// held again and approved, deletes the 8.
 func TestGuardHoldsDeletesAfterAMappingChange(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped in -short mode")
@@ -448,5 +449,28 @@ func TestGuardHoldsDeletesAfterAMappingChange(t *testing.T) {
 		if !present()[b.ID()] {
 			t.Errorf("balance %s gone after the discard", b.ID())
 		}
+	}
+
+	// The same resync again is held again; approving it applies it: the
+	// 8 balances are deleted, the 2 the mapping still finds are kept.
+	rep = h.resyncBalances(false)
+	g = rep.Guard[0]
+	if !g.Held || g.HeldRun == 0 || g.HeldRun == runs[0].ID || g.Deletes != 8 {
+		t.Fatalf("the second resync: guard %+v, report %+v", g, rep)
+	}
+	h.quiesce()
+	if n := len(present()); n != 10 {
+		t.Fatalf("%d balances in Salesforce after the second held resync, want 10", n)
+	}
+	if out, err := h.runSandboxCLI(newHeldCmd, "approve", fmt.Sprint(g.HeldRun)); err != nil || !strings.Contains(out, "approved") {
+		t.Fatalf("billsync held approve: %v\n%s", err, out)
+	}
+	h.eventually("the 8 balances deleted in Salesforce", func() (bool, string) {
+		p := present()
+		return len(p) == 2 && p[bals[0].ID()] && p[bals[1].ID()], fmt.Sprint(p)
+	})
+	h.quiesce()
+	if n := len(present()); n != 2 {
+		t.Fatalf("%d balances in Salesforce after the approval, want 2", n)
 	}
 }

@@ -7,21 +7,29 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/billingapi"
 	billingemu "github.com/billsync/billsync/emulate/billing"
 	"github.com/billsync/billsync/emulate/faults"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/pgstore/pgtest"
 	"github.com/billsync/billsync/salesforce/rest"
 	"github.com/billsync/billsync/sandbox"
 )
@@ -123,12 +131,105 @@ func startSecretWorld(t *testing.T, sfSecret, sfPassword, billToken, whsec strin
 	return w
 }
 
-// TestSecretsNeverLogged starts billsync against the emulators with
-// every secret read from a …File key, logging at debug level, syncs both
-// ways, meets a billing error and refused admin calls, and then finds
-// none of the configured secrets anywhere in its log output.
+// alertHook is an alert webhook whose URL holds secrets in its path and
+// query, as Slack's and others' do. Its first answer is a dropped
+// connection (an error Go's HTTP client reports with the whole URL), its
+// second a 500, and then it takes what it is sent.
+type alertHook struct {
+	url  string
+	hits atomic.Int32
+}
+
+func startAlertHook(t *testing.T) *alertHook {
+	t.Helper()
+	a := &alertHook{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		switch a.hits.Add(1) {
+		case 1, 3:
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			w.WriteHeader(http.StatusBadGateway)
+		case 2:
+			w.WriteHeader(http.StatusInternalServerError)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	a.url = srv.URL + "/services/" + strong("hookpath-") + "?key=" + strong("hookkey-")
+	return a
+}
+
+// postgresWithPassword gives the test a PostgreSQL role of its own with a
+// password, and a schema it may use; it returns the database URL without
+// the password, and the password. The role is dropped when t ends.
+func postgresWithPassword(t *testing.T) (dsn, password string) {
+	t.Helper()
+	u, err := url.Parse(pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	role, password := "r_"+hex.EncodeToString(b[:]), strong("pgpw-")
+	admin := func(stmts ...string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, pgtest.BaseDSN(t))
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		for _, s := range stmts {
+			if _, err := conn.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := admin("CREATE ROLE "+role+" LOGIN PASSWORD '"+password+"'", "GRANT ALL ON SCHEMA "+schema+" TO "+role); err != nil {
+		t.Fatal(err)
+	}
+	// Before the schema is dropped (cleanups run last first).
+	t.Cleanup(func() {
+		if err := admin("DROP OWNED BY "+role, "DROP ROLE "+role); err != nil {
+			t.Errorf("dropping role %s: %v", role, err)
+		}
+	})
+	u.User = url.User(role)
+	return u.String(), password
+}
+
+// TestSecretsNeverLogged starts billsync on SQLite against the emulators
+// with every secret read from a …File key (the alert webhook URL among
+// them), and finds none of them in its log (secretsScenario).
 func TestSecretsNeverLogged(t *testing.T) {
 	t.Parallel()
+	secretsScenario(t, "", "")
+}
+
+// TestSecretsNeverLoggedOnPostgres is TestSecretsNeverLogged on
+// PostgreSQL, with the database password read from
+// databasePasswordFile: the password is a configured secret too.
+func TestSecretsNeverLoggedOnPostgres(t *testing.T) {
+	t.Parallel()
+	dsn, pw := postgresWithPassword(t) // skips without BILLSYNC_TEST_POSTGRES_DSN
+	secretsScenario(t, dsn, pw)
+}
+
+// secretsScenario starts billsync against the emulators with every secret
+// read from a …File key, logging at debug level; it syncs both ways, meets
+// a billing error, refused admin calls and an alert webhook that fails
+// before it takes the alert, and then finds none of the configured secrets
+// anywhere in its log output. With dsn, the store is that PostgreSQL
+// database, its password pgPassword read from databasePasswordFile.
+func secretsScenario(t *testing.T, dsn, pgPassword string) {
 	dir := t.TempDir()
 	file := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -141,10 +242,15 @@ func TestSecretsNeverLogged(t *testing.T) {
 	whsec := "whsec_" + base64.StdEncoding.EncodeToString([]byte(strong("key-")))
 	adminToken, readToken := strong("admin-"), strong("read-")
 	w := startSecretWorld(t, sfSecret, sfPassword, billToken, whsec)
+	hook := startAlertHook(t)
 
+	store, want := "", 7
+	if dsn != "" {
+		store, want = fmt.Sprintf("database: %s\ndatabasePasswordFile: %s\n", dsn, file("db-password", pgPassword)), 8
+	}
 	path := file("billsync.yaml", fmt.Sprintf(`addr: %s
 data: %s
-salesforce:
+%ssalesforce:
   loginUrl: %s
   grant: password
   clientId: %s
@@ -160,16 +266,25 @@ adminTokenFiles:
   ops: %s
 readTokenFiles:
   dashboard: %s
-`, w.appAddr, filepath.Join(dir, "data"), w.sfURL, sfemu.DefaultClientID, file("sf-secret", sfSecret), sfemu.IntegrationUsername,
+alerts:
+  webhookUrlFile: %s
+  interval: 100ms
+  budgetShare: 0.000001
+`, w.appAddr, filepath.Join(dir, "data"), store, w.sfURL, sfemu.DefaultClientID, file("sf-secret", sfSecret), sfemu.IntegrationUsername,
 		file("sf-password", sfPassword), w.billURL, file("billing-token", billToken),
-		file("webhook-secret", whsec), file("admin-token", adminToken), file("read-token", readToken)))
+		file("webhook-secret", whsec), file("admin-token", adminToken), file("read-token", readToken), file("alert-hook", hook.url)))
 	cfg, err := LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	secrets := cfg.Secrets()
-	if len(secrets) != 6 {
-		t.Fatalf("%d secrets configured, want 6", len(secrets))
+	if len(secrets) != want {
+		t.Fatalf("%d secrets configured, want %d", len(secrets), want)
+	}
+	for _, s := range []string{hook.url, pgPassword} {
+		if s != "" && !slices.Contains(secrets, s) {
+			t.Fatalf("a secret (starting %q) is not among the configured secrets", s[:6])
+		}
 	}
 	logs := &lockedBuffer{}
 	g := &globals{logLevel: "debug", logFormat: "text", err: logs}
@@ -182,10 +297,48 @@ readTokenFiles:
 			app.Close()
 		}
 	}()
+	exerciseSecrets(t, w, app, adminToken, readToken)
+	h := &harness{t: t}
+	// The budget alert fires (any use passes a share of 0.000001); its
+	// first delivery fails (three tries), the next takes it.
+	h.eventually("the alert delivered", func() (bool, string) {
+		n := hook.hits.Load()
+		return n >= 4, fmt.Sprintf("%d posts", n)
+	})
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	app = nil
+
+	out := logs.String()
+	if strings.Count(out, "\n") < 5 || !strings.Contains(out, "alerts: delivery failed") {
+		t.Fatalf("too little log output to judge (no failed alert webhook among it):\n%s", out)
+	}
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("a configured secret (%d bytes, starting %q) appears in the log", len(s), s[:min(6, len(s))])
+		}
+		// The webhook key without its prefix, as it is used.
+		if k, ok := strings.CutPrefix(s, "whsec_"); ok && strings.Contains(out, k) {
+			t.Errorf("the webhook key appears in the log")
+		}
+	}
+	// The alert webhook's secret parts, each on its own.
+	u, _ := url.Parse(hook.url)
+	for _, part := range []string{u.Path, u.Query().Get("key")} {
+		if strings.Contains(out, part) {
+			t.Errorf("a part of the alert webhook URL (%q…) appears in the log", part[:min(12, len(part))])
+		}
+	}
+}
+
+// exerciseSecrets syncs both ways through app, meets a billing error
+// answered with its body, and makes admin calls with a wrong token, a
+// read token where an admin one is needed, and a good one.
+func exerciseSecrets(t *testing.T, w *secretWorld, app *App, adminToken, readToken string) {
+	t.Helper()
 	h := &harness{t: t}
 	h.eventually("subscribed", func() (bool, string) { return app.sub.State().Connected, "not yet" })
-
-	// Both directions, and a billing error answered with its body.
 	ctx := context.Background()
 	acc, err := w.billing.Create(ctx, billsync.ObjectAccount, billsync.Entity{"code": "SECRET", "name": "Secret Inc", "currency": "USD"}, "")
 	if err != nil {
@@ -220,8 +373,6 @@ readTokenFiles:
 			return e.Str("name") == name, e.Str("name")
 		})
 	}
-	// Admin calls: a wrong token, a read token where an admin one is
-	// needed, and a good one.
 	for _, tok := range []string{"wrong-" + readToken, readToken, adminToken} {
 		for _, method := range []string{http.MethodGet, http.MethodPut} {
 			req, _ := http.NewRequest(method, app.URL+"/api/v1/settings/conflicts.account", strings.NewReader(`"latest-wins"`))
@@ -229,24 +380,6 @@ readTokenFiles:
 			if resp, err := http.DefaultClient.Do(req); err == nil {
 				resp.Body.Close()
 			}
-		}
-	}
-	if err := app.Close(); err != nil {
-		t.Fatal(err)
-	}
-	app = nil
-
-	out := logs.String()
-	if strings.Count(out, "\n") < 5 {
-		t.Fatalf("too little log output to judge:\n%s", out)
-	}
-	for _, s := range secrets {
-		if strings.Contains(out, s) {
-			t.Errorf("a configured secret (%d bytes, starting %q) appears in the log", len(s), s[:min(6, len(s))])
-		}
-		// The webhook key without its prefix, as it is used.
-		if k, ok := strings.CutPrefix(s, "whsec_"); ok && strings.Contains(out, k) {
-			t.Errorf("the webhook key appears in the log")
 		}
 	}
 }

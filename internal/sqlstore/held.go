@@ -287,15 +287,6 @@ func ReleaseBurst(id int64, changes []*billsync.Change) {
 	}
 }
 
-// AddToBurst counts one more held delete in a burst run's summary and
-// adds rec to its sample while there is room.
-func AddToBurst(r *billsync.HeldRun, rec billsync.HeldRecord) {
-	r.Guard.Deletes++
-	if len(r.Sample) < billsync.HeldSampleMax {
-		r.Sample = append(r.Sample, rec)
-	}
-}
-
 // HoldBurstChange adds c to the pending burst run of r.Object.
 func (s *Store) HoldBurstChange(ctx context.Context, r *billsync.HeldRun, c *billsync.Change, rec billsync.HeldRecord) (*billsync.HeldRun, bool, error) {
 	r.Kind = billsync.HeldKindBurst
@@ -336,7 +327,7 @@ func (s *Store) HoldBurstChange(ctx context.Context, r *billsync.HeldRun, c *bil
 			return err
 		}
 		out.Changes++
-		AddToBurst(out, rec)
+		out.AddBurstRecord(rec, r.Guard.Reasons)
 		sum, err = json.Marshal(heldSummary{Guard: out.Guard, Sample: out.Sample})
 		if err != nil {
 			return err
