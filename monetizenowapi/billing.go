@@ -46,7 +46,7 @@ func (c *Client) getAccount(ctx context.Context, id string) (billsync.Entity, er
 	if err := c.get(ctx, "/api/accounts/"+url.PathEscape(id), nil, &a); err != nil {
 		return nil, err
 	}
-	e := billsync.Entity{"id": a.ID, "name": a.AccountName, "currency": a.DefaultCurrency}
+	e := billsync.Entity{"id": a.ID, "name": a.AccountName, "currency": a.DefaultCurrency, "customId": a.CustomID}
 	if sfID.MatchString(a.CustomID) {
 		e["crmAccountId"] = a.CustomID
 	}

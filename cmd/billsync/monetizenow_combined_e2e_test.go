@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/billsync/billsync"
+	mnemu "github.com/billsync/billsync/emulate/monetizenow"
+	"github.com/billsync/billsync/sandbox"
+)
+
+// combinedHarness is the sandbox with m3ter for accounts and balances and
+// MonetizeNow beside it for quotes (billing.quotes), in one billsync.
+type combinedHarness struct {
+	*m3terHarness
+	mn *mnemu.Emulator
+}
+
+func startCombinedHarness(t *testing.T) *combinedHarness {
+	t.Helper()
+	h := startHarness(t, sandbox.Options{Billing: billsync.PlatformM3ter, Quotes: billsync.PlatformMonetizeNow})
+	c, err := h.sb.M3terConsole()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := h.app().cfg.Billing.Quotes; q.Platform != billsync.PlatformMonetizeNow || q.Link() != "code" {
+		t.Fatalf("billing.quotes in the sandbox: %+v", q)
+	}
+	return &combinedHarness{m3terHarness: &m3terHarness{harness: h, console: c}, mn: h.sb.MonetizeNow}
+}
+
+func (h *combinedHarness) quiesce() {
+	h.t.Helper()
+	quiet := func() (bool, string) {
+		st, err := h.app().store.Stats(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		return h.sb.M3ter.Pending() == 0 && h.mn.Pending() == 0 && st.Pending == 0 && st.Running == 0,
+			fmt.Sprintf("webhooks pending m3ter %d, MonetizeNow %d, queue %+v", h.sb.M3ter.Pending(), h.mn.Pending(), st)
+	}
+	h.eventually("quiet", quiet)
+	h.eventually("quiet again", quiet)
+}
+
+// m3ter keeps the account and its balance, both ways; MonetizeNow is the
+// quote source beside it. A MonetizeNow account names its m3ter account
+// by code (billing.quotes.accountLink code), so its quote reaches
+// Salesforce on the Salesforce Account the m3ter account is linked to.
+// A quote whose account names no m3ter account fails with a message
+// naming the setting, and MonetizeNow's webhook route has a token of its
+// own.
+func TestMonetizeNowQuotesBesideM3ter(t *testing.T) {
+	t.Parallel()
+	h := startCombinedHarness(t)
+	ctx := context.Background()
+	acme := h.sb.Demo.Accounts["Acme Corporation"]
+
+	// The m3ter account, linked to Salesforce's Acme, both ways.
+	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "ACME-Q", "name": "Acme Quotes Ltd",
+		"emailAddress": "quotes@acme.example", "crmAccountId": acme})
+	sfAcc := h.sfRecord("BillingAccount__c", acc.ID(), nil)
+	h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": sfAcc.ID(), "Name": "Acme Quotes Worldwide"})
+	got := h.m3ter(billsync.ObjectAccount, acc.ID(), func(e billsync.Entity) bool { return e.Str("name") == "Acme Quotes Worldwide" })
+	got["name"] = "Acme Quotes International"
+	if _, err := h.console.Update(ctx, billsync.ObjectAccount, got); err != nil {
+		t.Fatal(err)
+	}
+	h.sfRecord("BillingAccount__c", acc.ID(), func(r billsync.SObject) bool { return r.Str("Name") == "Acme Quotes International" })
+
+	// The MonetizeNow quote, two offerings, on the account whose customId
+	// is the m3ter account's code.
+	mnAcc, err := h.mn.CreateAccount(mnemu.Account{AccountName: "Acme (MonetizeNow)", CustomID: "ACME-Q", DefaultCurrency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := h.mn.CreateQuote(mnemu.Quote{AccountID: mnAcc.ID, Description: "Acme beside m3ter", Currency: "EUR",
+		ContractStartDate: "2027-01-01", ContractEndDate: "2027-12-31",
+		QuoteOfferings: []mnemu.QuoteOffering{
+			mnOffering("Platform", "", mnLine{"cb-1", "PLAT-SUB", "ADVANCE", "10", "920.00", ""}, mnLine{"cb-2", "SUPPORT", "ARREARS", "1", "230.00", ""}),
+			mnOffering("Usage", "", mnLine{"cb-3", "API-USAGE", "USAGE", "0", "0.03", ""}),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := h.sfQuote(q.ID, func(r billsync.SObject) (bool, string) {
+		n := len(h.children("QuoteLineItem", "QuoteId", r.ID()))
+		return n == 3, fmt.Sprintf("%d lines", n)
+	})
+	opp, _ := h.sb.SF.Record("Opportunity", rec.Str("OpportunityId"))
+	if a := opp.Str("AccountId"); len(a) < 15 || a[:15] != acme[:15] {
+		t.Errorf("the quote's Opportunity is on Account %q, want Acme %s (through m3ter account ACME-Q)", a, acme)
+	}
+	if l := h.children("QuoteLineItem", "QuoteId", rec.ID())["cb-3"]; l.Str("BillingOfferingName__c") != "Usage" {
+		t.Errorf("line cb-3 %v", l)
+	}
+
+	// A quote whose account names no m3ter account is not synced, and
+	// says which setting links it.
+	lost, err := h.mn.CreateAccount(mnemu.Account{AccountName: "Nobody", CustomID: "NO-SUCH-CODE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := h.mn.CreateQuote(mnemu.Quote{AccountID: lost.ID, Description: "Orphan", Currency: "EUR",
+		ContractStartDate: "2027-01-01", ContractEndDate: "2027-12-31",
+		QuoteOfferings: []mnemu.QuoteOffering{mnOffering("Platform", "", mnLine{"cb-9", "PLAT-SUB", "ADVANCE", "1", "920.00", ""})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.quoteLog(orphan.ID, func(e billsync.LogEntry) bool {
+		return e.Outcome != billsync.OutcomeSuccess && strings.Contains(e.Message, "billing.quotes.accountLink") && strings.Contains(e.Message, "NO-SUCH-CODE")
+	})
+
+	// Each platform's webhook URL has its own token: m3ter's does not
+	// open MonetizeNow's route.
+	data := filepath.Join(h.sb.AppConfig("").Data, "..")
+	m3terToken, mnToken := readTrimmed(filepath.Join(data, "m3ter-webhook-token")), readTrimmed(filepath.Join(data, "monetizenow-webhook-token"))
+	if m3terToken == "" || mnToken == "" || m3terToken == mnToken {
+		t.Fatalf("webhook tokens: m3ter %q, MonetizeNow %q", m3terToken, mnToken)
+	}
+	post := func(path string) int {
+		body := fmt.Sprintf(`{"eventId":"forged-1","eventType":"quote.updated","sentTime":"2026-12-01T00:00:00Z","data":{"id":%q,"description":"Forged"}}`, q.ID)
+		res, err := http.Post(h.sb.AppURL()+path, "application/json", bytes.NewBufferString(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if st := post("/webhooks/monetizenow/" + m3terToken); st != http.StatusNotFound {
+		t.Errorf("MonetizeNow's route with m3ter's token: %d", st)
+	}
+	if st := post("/webhooks/monetizenow/" + mnToken); st/100 != 2 {
+		t.Errorf("MonetizeNow's route with its token: %d", st)
+	}
+	h.quiesce()
+	if r := h.sfQuote(q.ID, nil); !strings.HasPrefix(r.Str("Name"), "Acme beside m3ter") {
+		t.Errorf("Salesforce took the forged body: %q", r.Str("Name"))
+	}
+	n := 0
+	for _, r := range h.sb.SF.Records("Quote") {
+		if r.Str("BillingQuoteId__c") == q.ID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d Salesforce Quotes for %s (webhook, poll and forged re-read), want 1", n, q.ID)
+	}
+}
