@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,5 +151,35 @@ func TestMonetizeNowQuotesBesideM3ter(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d Salesforce Quotes for %s (webhook, poll and forged re-read), want 1", n, q.ID)
+	}
+}
+
+// The doctor checks the quote source beside the billing platform, naming
+// billing.quotes in what it finds wrong.
+func TestDoctorQuoteSource(t *testing.T) {
+	h := startHarness(t, sandbox.Options{NoApp: true, Quotes: billsync.PlatformMonetizeNow})
+	cfg := sandboxConfig(h.sb.AppConfig("127.0.0.1:0"))
+	write := func(key string) string {
+		path := writeDoctorConfig(t, cfg)
+		y, _ := os.ReadFile(path)
+		q := cfg.Billing.Quotes
+		y = []byte(strings.Replace(string(y), "billing:\n", fmt.Sprintf("billing:\n  quotes:\n    platform: monetizenow\n    url: %q\n    token: %q\n    webhookSecret: %q\n    accountLink: code\n",
+			q.URL, key, q.WebhookSecret), 1))
+		if err := os.WriteFile(path, y, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	out, err := runDoctorCmd(t, "--config", write(cfg.Billing.Quotes.Token))
+	t.Logf("doctor output:\n%s", out)
+	for _, want := range []string{"ok   billing webhook secret", "ok   MonetizeNow (quote source) API key", "ok   MonetizeNow (quote source) webhook URL token"} {
+		if err != nil || strings.Contains(out, "FAIL") || !strings.Contains(out, want) {
+			t.Fatalf("doctor on the contract with MonetizeNow quotes: %v, want %q", err, want)
+		}
+	}
+	out, err = runDoctorCmd(t, "--config", write("not-the-key"))
+	t.Logf("doctor output:\n%s", out)
+	if err == nil || !strings.Contains(out, "FAIL MonetizeNow (quote source) API key") {
+		t.Fatalf("doctor with a wrong MonetizeNow key: %v", err)
 	}
 }

@@ -47,7 +47,7 @@ func openQuoteSource(cfg config.BillingConfig, billing *billsync.BillingAdapter)
 	a, err := billsync.OpenBillingPlatform(q.Platform, billsync.BillingOptions{URL: q.URL, Token: q.Token,
 		WebhookSecret: q.WebhookSecret, Options: q.Options})
 	if err != nil {
-		return nil, fmt.Errorf("billing.quotes: %s", billsync.ErrorMessage(err))
+		return nil, fmt.Errorf("quote source: %s", inSection("billing.quotes", billsync.ErrorMessage(err)))
 	}
 	qs.quotes = a
 	return qs, nil
