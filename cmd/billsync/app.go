@@ -122,7 +122,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 	a.quoteSource = qs
-	bill, webhooks := adapter.Billing, qs.webhooks()
+	bill, webhooks := adapter.Billing, qs.webhooks(log)
 	if err := binding.Bind(ctx, a.store, sf, bill, cfg.Rebind, log); err != nil {
 		return err
 	}

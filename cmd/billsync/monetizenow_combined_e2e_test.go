@@ -183,3 +183,52 @@ func TestDoctorQuoteSource(t *testing.T) {
 		t.Fatalf("doctor with a wrong MonetizeNow key: %v", err)
 	}
 }
+
+// Beside billsync's billing contract too: the contract keeps accounts
+// (both ways), MonetizeNow's quote reaches Salesforce on the Account the
+// contract account of its code links, and a quote the contract itself
+// sends is not synced (MonetizeNow is the one quote source).
+func TestMonetizeNowQuotesBesideTheContract(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t, sandbox.Options{Quotes: billsync.PlatformMonetizeNow})
+	mn := h.sb.MonetizeNow
+	globex := h.sb.Demo.Accounts["Globex"]
+
+	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "GLX-Q", "name": "Globex Quotes", "currency": "USD", "crmAccountId": globex})
+	sfAcc := h.sfRecord("BillingAccount__c", acc.ID(), nil)
+	h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": sfAcc.ID(), "Name": "Globex Quotes GmbH"})
+	h.billingRecord(billsync.ObjectAccount, acc.ID(), func(e billsync.Entity) bool { return e.Str("name") == "Globex Quotes GmbH" })
+
+	mnAcc, err := mn.CreateAccount(mnemu.Account{AccountName: "Globex (MonetizeNow)", CustomID: "GLX-Q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := mn.CreateQuote(mnemu.Quote{AccountID: mnAcc.ID, Description: "Globex beside the contract", Currency: "USD",
+		ContractStartDate: "2027-01-01", ContractEndDate: "2027-12-31",
+		QuoteOfferings: []mnemu.QuoteOffering{
+			mnOffering("Platform", "", mnLine{"gc-1", "PLAT-SUB", "ADVANCE", "5", "1000.00", ""}),
+			mnOffering("Services", "", mnLine{"gc-2", "ONBOARD", "ONETIME", "1", "1850.00", ""}),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := h.sfQuote(q.ID, func(r billsync.SObject) (bool, string) {
+		n := len(h.children("QuoteLineItem", "QuoteId", r.ID()))
+		return n == 2, fmt.Sprintf("%d lines", n)
+	})
+	if opp, _ := h.sb.SF.Record("Opportunity", rec.Str("OpportunityId")); opp.Str("AccountId")[:15] != globex[:15] {
+		t.Errorf("the quote's Opportunity is on Account %q, want Globex %s", opp.Str("AccountId"), globex)
+	}
+
+	cq := h.create(billsync.ObjectQuote, billsync.Entity{"accountId": acc.ID(), "description": "From the contract", "status": "DRAFT", "type": "NEW",
+		"currency": "USD", "offerings": qOfferings(qline{"gc-x1", "PLAT-SUB", "SUBSCRIPTION", "1", "1000", ""})})
+	h.quiesce()
+	for _, r := range h.sb.SF.Records("Quote") {
+		if r.Str("BillingQuoteId__c") == cq.ID() {
+			t.Errorf("the contract's quote reached Salesforce beside MonetizeNow: %v", r)
+		}
+	}
+	if n := len(h.logs(billsync.LogFilter{Object: billsync.ObjectQuote, Record: cq.ID()})); n != 0 {
+		t.Errorf("the contract's quote was synced: %d sync-log entries", n)
+	}
+}

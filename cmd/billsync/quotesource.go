@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/billsync/billsync"
-	"github.com/billsync/billsync/billingapi"
 	"github.com/billsync/billsync/config"
 	"github.com/billsync/billsync/httpserver"
 	"github.com/billsync/billsync/runner"
@@ -77,12 +77,12 @@ func (qs *quoteSource) forQuotes() billsync.Billing {
 
 // webhooks decodes the billing platform's webhooks; beside a quote
 // source, a quote event of the billing platform (the contract's) is
-// refused, so that quotes have one source.
-func (qs *quoteSource) webhooks() billsync.BillingWebhooks {
+// acknowledged and dropped with a warning, so that quotes have one source.
+func (qs *quoteSource) webhooks(log *slog.Logger) billsync.BillingWebhooks {
 	if qs.quotes == nil {
 		return qs.billing.Webhooks
 	}
-	return noQuoteWebhooks{BillingWebhooks: qs.billing.Webhooks, platform: qs.cfg.Platform}
+	return noQuoteWebhooks{BillingWebhooks: qs.billing.Webhooks, platform: qs.cfg.Platform, log: log}
 }
 
 // route is the quote source's webhook route; nil without one.
@@ -234,11 +234,14 @@ func (q *quoteAccounts) byCode(ctx context.Context, code string) (billsync.Entit
 	}
 }
 
-// noQuoteWebhooks refuses the billing platform's quote events when
-// billing.quotes names the quote source: quotes have one source.
+// noQuoteWebhooks drops the billing platform's quote events when
+// billing.quotes names the quote source: quotes have one source. They are
+// answered 200 (the platform is not asked to send them again) and each
+// is logged as a warning naming the setting.
 type noQuoteWebhooks struct {
 	billsync.BillingWebhooks
 	platform string
+	log      *slog.Logger
 }
 
 func (w noQuoteWebhooks) Decode(webhookID string, body []byte, now time.Time) ([]*billsync.Change, error) {
@@ -246,13 +249,16 @@ func (w noQuoteWebhooks) Decode(webhookID string, body []byte, now time.Time) ([
 	if err != nil {
 		return nil, err
 	}
+	kept := changes[:0:0]
 	for _, c := range changes {
-		if c.Object == billsync.ObjectQuote {
-			return nil, &billingapi.RejectedWebhook{EventID: c.EventID, Object: c.Object, RecordID: c.RecordID,
-				Err: billsync.Errorf(billsync.EINVALID, "a quote from billing.platform %s is not synced: billing.quotes.platform names the quote source", w.platform)}
+		if c.Object != billsync.ObjectQuote {
+			kept = append(kept, c)
+			continue
 		}
+		w.log.Warn("a quote from billing.platform is not synced: billing.quotes.platform is the quote source",
+			"platform", w.platform, "quote", c.RecordID, "event", c.EventID)
 	}
-	return changes, nil
+	return kept, nil
 }
 
 // renamedMeta and renamedLease give the quote source's poll a checkpoint
