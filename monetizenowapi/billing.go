@@ -86,11 +86,11 @@ func readOnly(t billsync.ObjectType) error {
 	if !known(t) {
 		return unknownType(t)
 	}
-	return refusal("billsync reads MonetizeNow (billing.platform monetizenow) and writes nothing to it; a %s is not changed there", t)
+	return refusal("billsync reads MonetizeNow and writes nothing to it; a %s is not changed there", t)
 }
 
 func notSynced(t billsync.ObjectType) error {
-	return refusal("billsync syncs only quotes from MonetizeNow (billing.platform monetizenow); it does not read its %ss", t)
+	return refusal("billsync syncs only quotes from MonetizeNow; it does not read its %ss", t)
 }
 
 func known(t billsync.ObjectType) bool {

@@ -113,9 +113,12 @@ func TestMonetizeNowQuotesBesideM3ter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.quoteLog(orphan.ID, func(e billsync.LogEntry) bool {
+	orphanLog := h.quoteLog(orphan.ID, func(e billsync.LogEntry) bool {
 		return e.Outcome != billsync.OutcomeSuccess && strings.Contains(e.Message, "billing.quotes.accountLink") && strings.Contains(e.Message, "NO-SUCH-CODE")
 	})
+	if orphanLog.Outcome != billsync.OutcomeDead || orphanLog.Reason != billsync.ReasonValidation {
+		t.Errorf("the orphan quote: %+v, want a dead letter (validation)", orphanLog)
+	}
 
 	// Each platform's webhook URL has its own token: m3ter's does not
 	// open MonetizeNow's route.

@@ -32,6 +32,9 @@ restart continues where it stopped.`,
 			opts.StartApp = sandboxPhases(g.out, opts.Billing, opts.Seed)
 			fmt.Fprintf(g.out, "starting the Salesforce emulator at %s (state in %s)\n", opts.SalesforceAddr, opts.Data)
 			fmt.Fprintf(g.out, "starting the %s billing emulator at %s\n", opts.Billing, opts.BillingAddr)
+			if opts.Quotes != "" {
+				fmt.Fprintf(g.out, "starting the %s quote source emulator at %s\n", opts.Quotes, opts.QuotesAddr)
+			}
 			s, err := sandbox.Start(cmd.Context(), opts, log)
 			if err != nil {
 				return err
