@@ -126,6 +126,9 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	if err := binding.Bind(ctx, a.store, sf, bill, cfg.Rebind, log); err != nil {
 		return err
 	}
+	if err := qs.bind(ctx, a.store, sf, cfg.Rebind, log); err != nil {
+		return err
+	}
 
 	// Metrics first: the engine reports to them, the server serves them.
 	metrics, err := httpserver.NewMetrics(httpserver.MetricsConfig{Gauges: a.store, APIUsage: sf.Limits, Logger: log})

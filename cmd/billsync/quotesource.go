@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/binding"
 	"github.com/billsync/billsync/config"
 	"github.com/billsync/billsync/httpserver"
 	"github.com/billsync/billsync/runner"
@@ -26,6 +27,9 @@ import (
 const (
 	metaQuotesPollCheckpoint = "billing.quotes.poll_checkpoint"
 	quotesPollLease          = "quotes-poll"
+	// metaQuotesTenant binds the store to the quote source's tenant as
+	// billsync.MetaBillingTenant binds it to the billing platform's.
+	metaQuotesTenant = "binding.quotes_tenant"
 )
 
 // quoteSource is billing.quotes opened; with no quote source configured,
@@ -51,6 +55,20 @@ func openQuoteSource(cfg config.BillingConfig, billing *billsync.BillingAdapter)
 	}
 	qs.quotes = a
 	return qs, nil
+}
+
+// bind ties the store to the quote source's tenant, as binding.Bind does
+// to the billing platform's: a store that synced a test MonetizeNow's
+// quotes refuses production's (and the other way round) without rebind.
+func (qs *quoteSource) bind(ctx context.Context, store billsync.MetaStore, sf binding.CRM, rebind bool, log *slog.Logger) error {
+	if qs.quotes == nil {
+		return nil
+	}
+	meta := renamedMeta{MetaStore: store, from: billsync.MetaBillingTenant, to: metaQuotesTenant}
+	if err := binding.Bind(ctx, meta, sf, qs.quotes.Billing, rebind, log); err != nil {
+		return fmt.Errorf("quote source (billing.quotes): %w", err)
+	}
+	return nil
 }
 
 // forEngine is the Billing the engine syncs with.
