@@ -12,6 +12,7 @@ import (
 
 	"github.com/billsync/billsync"
 	mnemu "github.com/billsync/billsync/emulate/monetizenow"
+	"github.com/billsync/billsync/runner"
 	"github.com/billsync/billsync/sandbox"
 )
 
@@ -233,5 +234,43 @@ func TestMonetizeNowQuotesBesideTheContract(t *testing.T) {
 	}
 	if n := len(h.logs(billsync.LogFilter{Object: billsync.ObjectQuote, Record: cq.ID()})); n != 0 {
 		t.Errorf("the contract's quote was synced: %d sync-log entries", n)
+	}
+}
+
+// Beside m3ter, MonetizeNow's quotes missed by its webhooks are found by
+// the quote source's own poll, which keeps a checkpoint apart from m3ter's
+// events poll.
+func TestMonetizeNowPollBesideM3ter(t *testing.T) {
+	t.Parallel()
+	h := startCombinedHarness(t)
+	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "POLL-Q", "name": "Poll Quotes", "emailAddress": "poll@example.test",
+		"crmAccountId": h.sb.Demo.Accounts["Initech"]})
+	h.sfRecord("BillingAccount__c", acc.ID(), nil)
+	mnAcc, err := h.mn.CreateAccount(mnemu.Account{AccountName: "Initech (MonetizeNow)", CustomID: "POLL-Q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mn.PauseDelivery(true)
+	t.Cleanup(func() { h.mn.PauseDelivery(false) })
+	q, err := h.mn.CreateQuote(mnemu.Quote{AccountID: mnAcc.ID, Description: "Missed beside m3ter", Currency: "USD",
+		QuoteOfferings: []mnemu.QuoteOffering{mnOffering("Platform", "", mnLine{"pb-1", "PLAT-SUB", "ADVANCE", "2", "1000", ""}),
+			mnOffering("Support", "", mnLine{"pb-2", "SUPPORT", "ADVANCE", "1", "250", ""})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sfQuote(q.ID, func(r billsync.SObject) (bool, string) {
+		n := len(h.children("QuoteLineItem", "QuoteId", r.ID()))
+		return n == 2, fmt.Sprintf("%d lines", n)
+	})
+	if h.mn.Pending() == 0 {
+		t.Error("the webhooks were delivered after all: the poll was not what found the quote")
+	}
+	ctx := context.Background()
+	mine, ok, err := h.app().store.Meta(ctx, metaQuotesPollCheckpoint)
+	if err != nil || !ok || mine == "" {
+		t.Fatalf("the quote source's poll checkpoint: %q %v %v", mine, ok, err)
+	}
+	if theirs, _, _ := h.app().store.Meta(ctx, runner.MetaPollCheckpoint); theirs == mine {
+		t.Errorf("the quote source's poll shares m3ter's checkpoint %q", theirs)
 	}
 }
