@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/billsync/billsync"
@@ -272,5 +274,67 @@ func TestMonetizeNowPollBesideM3ter(t *testing.T) {
 	}
 	if theirs, _, _ := h.app().store.Meta(ctx, runner.MetaPollCheckpoint); theirs == mine {
 		t.Errorf("the quote source's poll shares m3ter's checkpoint %q", theirs)
+	}
+}
+
+// syncBuffer is a log sink tests read while billsync writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The quote source's API key and webhook URL token appear nowhere in
+// billsync's debug log: not in its calls to MonetizeNow, its webhook
+// lines, a refused URL, or a quote that fails.
+func TestQuoteSourceSecretsNeverLogged(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	h := startHarness(t, sandbox.Options{Billing: billsync.PlatformM3ter, Quotes: billsync.PlatformMonetizeNow,
+		StartApp: func(ctx context.Context, ac sandbox.AppConfig, _ *slog.Logger) (sandbox.App, error) {
+			return startSandboxApp(ctx, ac, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		}})
+	q := h.app().cfg.Billing.Quotes
+	if q.Token == "" || len(q.WebhookSecret) < 16 {
+		t.Fatalf("billing.quotes in the sandbox: %+v", q)
+	}
+	mn := h.sb.MonetizeNow
+	lost, err := mn.CreateAccount(mnemu.Account{AccountName: "Nobody", CustomID: "NO-CODE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := mn.CreateQuote(mnemu.Quote{AccountID: lost.ID, Description: "Orphan", Currency: "USD",
+		QuoteOfferings: []mnemu.QuoteOffering{mnOffering("Platform", "", mnLine{"sl-1", "PLAT-SUB", "ADVANCE", "1", "1", ""})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.quoteLog(orphan.ID, func(e billsync.LogEntry) bool { return e.Outcome == billsync.OutcomeDead })
+	for _, path := range []string{"/webhooks/monetizenow/" + q.WebhookSecret + "x", "/webhooks/monetizenow/" + q.WebhookSecret} {
+		res, err := http.Post(h.sb.AppURL()+path, "application/json", bytes.NewBufferString(`{"eventId":"e1","eventType":"quote.updated","data":{"id":"`+orphan.ID+`"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	h.eventually("the webhooks logged", func() (bool, string) {
+		out := logs.String()
+		return strings.Contains(out, "webhook accepted") && strings.Contains(out, "/webhooks/monetizenow/"), "not yet"
+	})
+	out := logs.String()
+	for name, secret := range map[string]string{"billing.quotes.token": q.Token, "billing.quotes.webhookSecret": q.WebhookSecret} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s appears in billsync's log", name)
+		}
 	}
 }
