@@ -160,6 +160,8 @@ type BillingConfig struct {
 	// PollInterval is how often billsync asks a platform that needs it
 	// (Stripe) for what its webhooks missed or never send.
 	PollInterval time.Duration `yaml:"pollInterval"`
+	// Quotes is a second platform as the source of quotes (quotes.go).
+	Quotes QuotesConfig `yaml:"quotes"`
 }
 
 // AlertsConfig says when billsync alerts an operator and where it tells
@@ -289,6 +291,7 @@ func ApplyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Billing.Token, "BILLSYNC_BILLING_TOKEN")
 	str(&cfg.Billing.WebhookSecret, "BILLSYNC_BILLING_WEBHOOK_SECRET")
 	parsed(&cfg.Billing.PollInterval, getenv("BILLSYNC_BILLING_POLL_INTERVAL"), time.ParseDuration)
+	applyQuotesEnv(&cfg.Billing.Quotes, getenv)
 	str(&cfg.Alerts.WebhookURL, "BILLSYNC_ALERTS_WEBHOOK_URL")
 	parsed(&cfg.Alerts.Interval, getenv("BILLSYNC_ALERTS_INTERVAL"), time.ParseDuration)
 	parsed(&cfg.Alerts.StreamDownFor, getenv("BILLSYNC_ALERTS_STREAM_DOWN_FOR"), time.ParseDuration)
@@ -381,6 +384,9 @@ func (c Config) Validate() error {
 		missing = append(missing, "billing.webhookSecret (a random token of at least 16 characters, the last segment of the webhook URL you enter in MonetizeNow's Settings → Webhooks: <billsync>/webhooks/monetizenow/<token>)")
 	default:
 		need(c.Billing.WebhookSecret, "billing.webhookSecret")
+	}
+	if err := c.validateQuotes(); err != nil {
+		return err
 	}
 	if len(c.AdminTokens) == 0 {
 		missing = append(missing, "adminTokens (at least one name: token)")

@@ -27,6 +27,8 @@ func (c *Config) secretFields() []secretField {
 		{"salesforce.password", "salesforce.passwordFile", "BILLSYNC_SALESFORCE_PASSWORD_FILE", &c.Salesforce.Password, &c.Salesforce.PasswordFile},
 		{"billing.token", "billing.tokenFile", "BILLSYNC_BILLING_TOKEN_FILE", &c.Billing.Token, &c.Billing.TokenFile},
 		{"billing.webhookSecret", "billing.webhookSecretFile", "BILLSYNC_BILLING_WEBHOOK_SECRET_FILE", &c.Billing.WebhookSecret, &c.Billing.WebhookSecretFile},
+		{"billing.quotes.token", "billing.quotes.tokenFile", "BILLSYNC_BILLING_QUOTES_TOKEN_FILE", &c.Billing.Quotes.Token, &c.Billing.Quotes.TokenFile},
+		{"billing.quotes.webhookSecret", "billing.quotes.webhookSecretFile", "BILLSYNC_BILLING_QUOTES_WEBHOOK_SECRET_FILE", &c.Billing.Quotes.WebhookSecret, &c.Billing.Quotes.WebhookSecretFile},
 		{"alerts.webhookUrl", "alerts.webhookUrlFile", "BILLSYNC_ALERTS_WEBHOOK_URL_FILE", &c.Alerts.WebhookURL, &c.Alerts.WebhookURLFile},
 	}
 }

@@ -62,6 +62,9 @@ type Billing struct {
 	// Checks, when set, are a billing platform's own checks (billing.platform
 	// other than the contract), run in place of the contract's.
 	Checks func(ctx context.Context) []Check
+	// QuoteChecks, when set, are the checks of the quote source beside
+	// the billing platform (billing.quotes), run after its checks.
+	QuoteChecks func(ctx context.Context) []Check
 }
 
 // Check is one check's outcome.
@@ -246,14 +249,16 @@ func Run(ctx context.Context, cfg Target, log *slog.Logger) []Check {
 	checkSalesforce(ctx, r, cfg, m, log)
 	if cfg.Billing.Checks != nil {
 		r.checks = append(r.checks, cfg.Billing.Checks(ctx)...)
-		return r.checks
-	}
-	checkBilling(ctx, r, cfg)
-
-	if _, err := billingapi.NewVerifier(cfg.Billing.WebhookSecret, nil); err != nil {
-		r.fail("billing webhook secret", err.Error()+`: set billing.webhookSecret (BILLSYNC_BILLING_WEBHOOK_SECRET) to the endpoint's signing secret, "whsec_" + base64`)
 	} else {
-		r.ok("billing webhook secret", "")
+		checkBilling(ctx, r, cfg)
+		if _, err := billingapi.NewVerifier(cfg.Billing.WebhookSecret, nil); err != nil {
+			r.fail("billing webhook secret", err.Error()+`: set billing.webhookSecret (BILLSYNC_BILLING_WEBHOOK_SECRET) to the endpoint's signing secret, "whsec_" + base64`)
+		} else {
+			r.ok("billing webhook secret", "")
+		}
+	}
+	if cfg.Billing.QuoteChecks != nil {
+		r.checks = append(r.checks, cfg.Billing.QuoteChecks(ctx)...)
 	}
 	return r.checks
 }

@@ -28,6 +28,13 @@ type WebhookDecoder interface {
 	Decode(webhookID string, body []byte, now time.Time) ([]*billsync.Change, error)
 }
 
+// WebhookRoute is a token-guarded webhook path and the decoder of what
+// arrives there.
+type WebhookRoute struct {
+	Path, Token string
+	Webhooks    WebhookDecoder
+}
+
 // Enqueuer stores the changes webhooks bring, durably, once per EventID
 // (billsync.Queue.Enqueue).
 type Enqueuer interface {
@@ -81,7 +88,11 @@ type Config struct {
 	// signature billsync can check (m3ter): a request without it is not
 	// found, and the token never appears in a log line.
 	WebhookToken string
-	Queue        Enqueuer
+	// QuoteWebhooks, when set, is a second platform's webhook route: the
+	// quote source beside the billing platform (billing.quotes), whose
+	// unsigned deliveries arrive at Path/<Token>.
+	QuoteWebhooks *WebhookRoute
+	Queue         Enqueuer
 
 	// The admin API's stores.
 	Settings    SettingsStore

@@ -40,6 +40,7 @@ type Server struct {
 	console     http.Handler
 	webhookPath string // besides /webhooks/billing
 	hookToken   string // the secret segment after webhookPath, if any
+	quoteHooks  *WebhookRoute
 }
 
 // Timeouts for calls the server makes on behalf of a probe or scrape,
@@ -58,6 +59,7 @@ func New(cfg Config) (*Server, error) {
 		webhooks:    cfg.Webhooks,
 		webhookPath: cfg.WebhookPath,
 		hookToken:   cfg.WebhookToken,
+		quoteHooks:  cfg.QuoteWebhooks,
 		ingest:      &ingester{q: cfg.Queue},
 		settings:    cfg.Settings,
 		logs:        cfg.Logs,
@@ -141,6 +143,9 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("POST "+p+"/{token}", s.withHookToken(s.handleWebhook))
 	case p != "" && p != "/webhooks/billing":
 		mux.HandleFunc("POST "+p, s.handleWebhook)
+	}
+	if q := s.quoteHooks; q != nil {
+		mux.HandleFunc("POST "+q.Path+"/{token}", guardToken(q.Token, s, s.webhookHandler(q.Webhooks)))
 	}
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
@@ -305,7 +310,11 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 // withHookToken answers 404, as for any unknown path, unless the URL's
 // last segment is the webhook token (compared in constant time).
 func (s *Server) withHookToken(next http.HandlerFunc) http.HandlerFunc {
-	want := []byte(s.hookToken)
+	return guardToken(s.hookToken, s, next)
+}
+
+func guardToken(token string, s *Server, next http.HandlerFunc) http.HandlerFunc {
+	want := []byte(token)
 	return func(w http.ResponseWriter, r *http.Request) {
 		if subtle.ConstantTimeCompare([]byte(r.PathValue("token")), want) != 1 {
 			s.writeError(w, r, billsync.Errorf(billsync.ENOTFOUND, "no such endpoint: %s %s", r.Method, s.logPath(r)))
@@ -320,6 +329,9 @@ func (s *Server) withHookToken(next http.HandlerFunc) http.HandlerFunc {
 func (s *Server) logPath(r *http.Request) string {
 	if s.hookToken != "" && strings.HasPrefix(r.URL.Path, s.webhookPath+"/") {
 		return s.webhookPath + "/<token>"
+	}
+	if q := s.quoteHooks; q != nil && strings.HasPrefix(r.URL.Path, q.Path+"/") {
+		return q.Path + "/<token>"
 	}
 	return r.URL.Path
 }

@@ -34,6 +34,15 @@ type webhookAnswer struct {
 // is answered 2xx before the change is committed, so a sender's retry is
 // the only recovery a failure needs.
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
+	s.webhookHandler(s.webhooks)(w, r)
+}
+
+// webhookHandler receives the webhooks dec verifies and decodes.
+func (s *Server) webhookHandler(dec WebhookDecoder) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.receiveWebhook(dec, w, r) }
+}
+
+func (s *Server) receiveWebhook(dec WebhookDecoder, w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -48,7 +57,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	webhookID, err := s.webhooks.Verify(r.Header, body)
+	webhookID, err := dec.Verify(r.Header, body)
 	if err == nil && webhookID == "" {
 		err = billsync.Errorf(billsync.EUNAUTHORIZED, "missing webhook-id")
 	}
@@ -65,12 +74,12 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	changes, err := s.webhooks.Decode(webhookID, body, s.now())
+	changes, err := dec.Decode(webhookID, body, s.now())
 	if err == nil && slices.Contains(changes, nil) {
 		// The decoder broke its contract; not the sender's fault, so an
 		// answer it will retry rather than a 400 it would give up on.
 		s.metrics.webhook(webhookUnavailable)
-		s.writeError(w, r, billsync.Errorf(billsync.EINTERNAL, "webhook decoder %T returned a nil change", s.webhooks))
+		s.writeError(w, r, billsync.Errorf(billsync.EINTERNAL, "webhook decoder %T returned a nil change", dec))
 		return
 	}
 	if err != nil {

@@ -46,7 +46,7 @@ func (c *Client) getAccount(ctx context.Context, id string) (billsync.Entity, er
 	if err := c.get(ctx, "/api/accounts/"+url.PathEscape(id), nil, &a); err != nil {
 		return nil, err
 	}
-	e := billsync.Entity{"id": a.ID, "name": a.AccountName, "currency": a.DefaultCurrency}
+	e := billsync.Entity{"id": a.ID, "name": a.AccountName, "currency": a.DefaultCurrency, "customId": a.CustomID}
 	if sfID.MatchString(a.CustomID) {
 		e["crmAccountId"] = a.CustomID
 	}
@@ -86,11 +86,11 @@ func readOnly(t billsync.ObjectType) error {
 	if !known(t) {
 		return unknownType(t)
 	}
-	return refusal("billsync reads MonetizeNow (billing.platform monetizenow) and writes nothing to it; a %s is not changed there", t)
+	return refusal("billsync reads MonetizeNow and writes nothing to it; a %s is not changed there", t)
 }
 
 func notSynced(t billsync.ObjectType) error {
-	return refusal("billsync syncs only quotes from MonetizeNow (billing.platform monetizenow); it does not read its %ss", t)
+	return refusal("billsync syncs only quotes from MonetizeNow; it does not read its %ss", t)
 }
 
 func known(t billsync.ObjectType) bool {

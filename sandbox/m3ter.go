@@ -106,7 +106,11 @@ func (s *Sandbox) seedM3ter(ctx context.Context) error {
 		{"INITECH", "Initech", "finance@initech.example"},
 	}
 	for i, a := range accounts {
-		acc, err := c.Create(ctx, billsync.ObjectAccount, billsync.Entity{"code": a.code, "name": a.name, "emailAddress": a.email, "currency": "USD"}, "")
+		e := billsync.Entity{"code": a.code, "name": a.name, "emailAddress": a.email, "currency": "USD"}
+		if crm := s.crmAccountFor(a.code); crm != "" {
+			e["crmAccountId"] = crm
+		}
+		acc, err := c.Create(ctx, billsync.ObjectAccount, e, "")
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/emulate/faults"
 	mnemu "github.com/billsync/billsync/emulate/monetizenow"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
 	"github.com/billsync/billsync/salesforce/rest"
@@ -31,22 +32,33 @@ func MonetizeNowSettings() map[string]any {
 // in the data directory (what a user enters in MonetizeNow's Settings →
 // Webhooks).
 func (s *Sandbox) startMonetizeNow(ctx context.Context, ln net.Listener, appAddr string) error {
+	token, inj, err := s.runMonetizeNow(ctx, ln, appAddr, s.opts.BillingFaults)
+	if err != nil {
+		return err
+	}
+	s.BillingFaults, s.webhookSecret = inj, token
+	return nil
+}
+
+// runMonetizeNow starts the MonetizeNow emulator on ln behind faults and
+// returns its webhook URL token.
+func (s *Sandbox) runMonetizeNow(ctx context.Context, ln net.Listener, appAddr, faultSpec string) (string, *faults.Injector, error) {
 	tokenFile := filepath.Join(s.opts.Data, "monetizenow-webhook-token")
 	token := readSecret(tokenFile)
 	if token == "" {
 		var b [16]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			ln.Close()
-			return err
+			return "", nil, err
 		}
 		token = hex.EncodeToString(b[:])
 		if err := os.MkdirAll(s.opts.Data, 0o700); err != nil {
 			ln.Close()
-			return err
+			return "", nil, err
 		}
 		if err := writeSecret(tokenFile, token); err != nil {
 			ln.Close()
-			return err
+			return "", nil, err
 		}
 	}
 	var err error
@@ -54,18 +66,16 @@ func (s *Sandbox) startMonetizeNow(ctx context.Context, ln net.Listener, appAddr
 		WebhookURL: "http://" + appAddr + "/webhooks/monetizenow/" + token, RetryBackoff: s.opts.WebhookRetry,
 		Logger: s.log.With("party", "monetizenow")}); err != nil {
 		ln.Close()
-		return err
+		return "", nil, err
 	}
-	h, inj, err := WithFaults(s.MonetizeNow.Handler(), s.opts.BillingFaults, mnemu.FaultFormat, nil, s.log.With("party", "monetizenow"))
+	h, inj, err := WithFaults(s.MonetizeNow.Handler(), faultSpec, mnemu.FaultFormat, nil, s.log.With("party", "monetizenow"))
 	if err != nil {
 		ln.Close()
-		return err
+		return "", nil, err
 	}
-	s.BillingFaults = inj
 	s.serve(ln, h)
 	s.MonetizeNow.Start(ctx)
-	s.webhookSecret = token
-	return nil
+	return token, inj, nil
 }
 
 // seedMonetizeNow creates, once, a MonetizeNow account for each demo
@@ -82,7 +92,7 @@ func (s *Sandbox) seedMonetizeNow(ctx context.Context) error {
 	}
 	accounts := map[string]string{}
 	for _, name := range []string{"Acme Corporation", "Globex", "Initech"} {
-		a, err := m.CreateAccount(mnemu.Account{AccountName: name, CustomID: demo.Accounts[name], DefaultCurrency: "USD"})
+		a, err := m.CreateAccount(mnemu.Account{AccountName: name, CustomID: s.monetizeNowCustomID(name), DefaultCurrency: "USD"})
 		if err != nil {
 			return fmt.Errorf("seeding MonetizeNow account %s: %w", name, err)
 		}

@@ -77,6 +77,8 @@ type AppConfig struct {
 	BillingToken    string
 	WebhookSecret   string
 	BillingOptions  map[string]string // billing.options
+	// Quotes is billing.quotes: the quote source beside BillingPlatform.
+	Quotes QuotesAppConfig
 	// Settings seed billsync's settings on its first start (settings:).
 	Settings map[string]any
 
@@ -106,6 +108,11 @@ type Options struct {
 	// Billing is the billing platform the sandbox emulates: "contract"
 	// (the default) or "stripe".
 	Billing string
+	// Quotes is a second platform emulated as the quote source beside
+	// Billing (billing.quotes.platform): "" or "monetizenow", on QuotesAddr
+	// ("" picks a free port).
+	Quotes     string
+	QuotesAddr string
 	// Stream is how billsync hears Salesforce: "cometd" (the default) or
 	// "pubsub", which serves the emulator's Pub/Sub API on PubSubAddr
 	// ("" picks a free port) beside the REST one.
@@ -124,11 +131,15 @@ type Sandbox struct {
 	Billing *billingemu.Emulator // nil when the sandbox emulates Stripe
 	Stripe  *stripeemu.Emulator  // nil unless Options.Billing is stripe
 	M3ter   *m3teremu.Emulator   // nil unless Options.Billing is m3ter
-	// MonetizeNow is nil unless Options.Billing is monetizenow.
+	// MonetizeNow is nil unless Options.Billing or Options.Quotes is
+	// monetizenow; QuotesURL is where it listens beside another platform.
 	MonetizeNow *mnemu.Emulator
-	App         App // nil with NoApp
-	SFURL       string
-	BillingURL  string
+	QuotesURL   string
+	// QuotesFaults injects faults in front of the quote source's emulator.
+	QuotesFaults *faults.Injector
+	App          App // nil with NoApp
+	SFURL        string
+	BillingURL   string
 	// SFFaults and BillingFaults inject faults in front of the emulators.
 	SFFaults, BillingFaults *faults.Injector
 	Demo                    *sfemu.Demo
@@ -140,6 +151,7 @@ type Sandbox struct {
 	opts          Options
 	log           *slog.Logger
 	webhookSecret string // what billsync verifies billing webhooks with
+	quotesSecret  string // the quote source's webhook URL token
 	servers       []*http.Server
 	pubsub        *pubsubServer // nil unless Options.Stream is pubsub
 	cancel        context.CancelFunc
@@ -228,6 +240,9 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error
 	if err != nil {
 		return fail(err)
 	}
+	if err := s.startQuotes(ctx, appAddr); err != nil {
+		return fail(err)
+	}
 
 	s.AppAddr = appAddr
 	if !opts.NoApp {
@@ -238,11 +253,13 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error
 	if opts.Seed {
 		seed := s.seed
 		switch {
+		case s.quotesBeside():
+			seed = s.seedCombined
 		case s.Stripe != nil:
 			seed = s.seedStripe
 		case s.M3ter != nil:
 			seed = s.seedM3ter
-		case s.MonetizeNow != nil:
+		case s.MonetizeNow != nil && !s.quotesBeside():
 			seed = s.seedMonetizeNow
 		}
 		if err := seed(ctx); err != nil {
@@ -297,9 +314,10 @@ func (s *Sandbox) AppConfig(addr string) AppConfig {
 		ac.BillingPlatform, ac.BillingToken = billsync.PlatformStripe, StripeKey
 	case s.M3ter != nil:
 		ac.BillingPlatform, ac.BillingToken, ac.BillingOptions = billsync.PlatformM3ter, M3terToken, M3terOptions()
-	case s.MonetizeNow != nil:
+	case s.MonetizeNow != nil && !s.quotesBeside():
 		ac.BillingPlatform, ac.BillingToken, ac.Settings = billsync.PlatformMonetizeNow, MonetizeNowKey, MonetizeNowSettings()
 	}
+	s.quotesAppConfig(&ac)
 	return ac
 }
 
@@ -384,8 +402,11 @@ func (s *Sandbox) seed(ctx context.Context) error {
 		{"INITECH", "Initech", "finance@initech.example"},
 	}
 	for i, a := range accounts {
-		acc, err := s.Billing.Create(billsync.ObjectAccount, billsync.Entity{
-			"code": a.code, "name": a.name, "emailAddress": a.email, "currency": "USD"})
+		acct := billsync.Entity{"code": a.code, "name": a.name, "emailAddress": a.email, "currency": "USD"}
+		if crm := s.crmAccountFor(a.code); crm != "" {
+			acct["crmAccountId"] = crm
+		}
+		acc, err := s.Billing.Create(billsync.ObjectAccount, acct)
 		if err != nil {
 			return err
 		}
@@ -442,12 +463,12 @@ func (s *Sandbox) WriteBanner(w io.Writer) error {
 	case s.M3ter != nil:
 		v = map[string]string{"Platform": "m3ter", "Pad": "       ", "WebhookPath": "/webhooks/m3ter/<token>",
 			"TokenName": "m3ter access key:secret      ", "SecretName": "m3ter webhook URL token      ", "ListPath": "/organizations/" + m3teremu.DefaultOrgID + "/accounts"}
-	case s.MonetizeNow != nil:
+	case s.MonetizeNow != nil && !s.quotesBeside():
 		v = map[string]string{"Platform": "MonetizeNow", "Pad": " ", "WebhookPath": "/webhooks/monetizenow/<token>",
 			"TokenName": "MonetizeNow API key          ", "SecretName": "MonetizeNow webhook token    ", "ListPath": "/api/quotes"}
 	}
 	try := "curl -s -H 'Authorization: Bearer " + ac.BillingToken + "' " + s.BillingURL + v["ListPath"]
-	if s.MonetizeNow != nil {
+	if s.MonetizeNow != nil && !s.quotesBeside() {
 		try = "curl -s -H 'x-api-key: " + ac.BillingToken + "' " + s.BillingURL + v["ListPath"]
 	}
 	if s.M3ter != nil {
@@ -457,7 +478,7 @@ func (s *Sandbox) WriteBanner(w io.Writer) error {
 	if addr, ca := s.PubSubTLS(); addr != "" {
 		v["PubSubTLS"] = addr + "   (gRPC over TLS; its certificate, for clients to trust: " + ca + ")"
 	}
-	return banner.Execute(w, map[string]string{
+	if err := banner.Execute(w, map[string]string{
 		"TryBilling": try, "PubSubTLS": v["PubSubTLS"],
 		"Platform": v["Platform"], "Pad": v["Pad"], "WebhookPath": v["WebhookPath"], "TokenName": v["TokenName"],
 		"SecretName": v["SecretName"], "ListPath": v["ListPath"],
@@ -466,5 +487,8 @@ func (s *Sandbox) WriteBanner(w io.Writer) error {
 		"WebhookSecret": ac.WebhookSecret, "ClientID": sfemu.DefaultClientID, "ClientSecret": sfemu.DefaultClientSecret,
 		"IntUser": sfemu.IntegrationUsername, "IntPass": sfemu.IntegrationPassword,
 		"SalesUser": sfemu.SalesUsername, "SalesPass": sfemu.SalesPassword,
-	})
+	}); err != nil {
+		return err
+	}
+	return s.writeQuotesBanner(w)
 }

@@ -61,6 +61,8 @@ type App struct {
 	alertLeader *alert.Leader
 	server      *http.Server
 
+	quoteSource *quoteSource // billing.quotes
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	errc   chan error
@@ -114,8 +116,17 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	if err != nil {
 		return err
 	}
-	bill, webhooks := adapter.Billing, adapter.Webhooks
+	// billing.quotes: a second platform as the quote source (quotesource.go).
+	qs, err := openQuoteSource(cfg.Billing, adapter)
+	if err != nil {
+		return err
+	}
+	a.quoteSource = qs
+	bill, webhooks := adapter.Billing, qs.webhooks(log)
 	if err := binding.Bind(ctx, a.store, sf, bill, cfg.Rebind, log); err != nil {
+		return err
+	}
+	if err := qs.bind(ctx, a.store, sf, cfg.Rebind, log); err != nil {
 		return err
 	}
 
@@ -132,7 +143,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return r == nil || r.Idle()
 	}})
 	a.crm = crm
-	quotes, err := quotesync.New(quotesync.Config{CRM: crm, State: a.store, Billing: bill, Mapping: m.Quote(), Logger: log})
+	quotes, err := quotesync.New(quotesync.Config{CRM: crm, State: a.store, Billing: qs.forQuotes(), Mapping: m.Quote(), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -143,7 +154,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	// enqueues work can wake the runner built after it.
 	wake := runner.NewSignal()
 	eng, err := engine.New(engine.Config{
-		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, Held: a.store, CRM: bulk.NewCRM(crm, bulk.New(sf, bulk.Options{Threshold: cfg.Salesforce.BulkThreshold})), Billing: bill, Mapping: m,
+		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, Held: a.store, CRM: bulk.NewCRM(crm, bulk.New(sf, bulk.Options{Threshold: cfg.Salesforce.BulkThreshold})), Billing: qs.forEngine(), Mapping: m,
 		Quotes: quotes, Observer: metrics, Logger: log, OnEnqueue: wake.Wake,
 	})
 	if err != nil {
@@ -182,7 +193,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 	srv, err := httpserver.New(httpserver.Config{Console: con,
-		Webhooks: webhooks, WebhookPath: cfg.Billing.WebhookPath(), WebhookToken: cfg.Billing.WebhookToken(), Queue: a.store,
+		Webhooks: webhooks, WebhookPath: cfg.Billing.WebhookPath(), WebhookToken: cfg.Billing.WebhookToken(), QuoteWebhooks: qs.route(), Queue: a.store,
 		Settings: a.store, Logs: a.store, DeadLetters: a.store, Conflicts: a.store, Held: a.store,
 		AdminTokens: byToken(cfg.AdminTokens), ReadTokens: byToken(cfg.ReadTokens),
 		Resolver: eng, Resyncer: eng, Status: a.status, Mapping: mappingView(m, cfg.Mapping), Metrics: metrics, Alerts: a.alertStatuses, Profiling: cfg.Profiling, Logger: log,
@@ -307,6 +318,7 @@ func (a *App) launch(ctx context.Context, ln net.Listener, bill billsync.Billing
 			Interval: cfg.Billing.PollInterval, Leases: a.store, Owner: replicaName(), Logger: log})
 		a.goRun("billing poll", func() error { return p.Run(runCtx) })
 	}
+	a.quoteSource.launch(runCtx, a, wake)
 }
 
 // resyncAfterRestore starts the resync billsync restore asked for: billing

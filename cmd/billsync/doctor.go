@@ -71,7 +71,7 @@ func doctorTarget(cfg Config) doctor.Target {
 			ClientSecret: cfg.Salesforce.ClientSecret, Username: cfg.Salesforce.Username, Password: cfg.Salesforce.Password,
 			PrivateKeyFile: cfg.Salesforce.PrivateKeyFile, APIVersion: cfg.Salesforce.APIVersion, ChangeSource: cfg.Salesforce.ChangeSource},
 		Billing: doctor.Billing{URL: cfg.Billing.URL, Token: cfg.Billing.Token, WebhookSecret: cfg.Billing.WebhookSecret,
-			Checks: platformChecks(cfg)},
+			Checks: platformChecks(cfg), QuoteChecks: quoteSourceChecks(cfg)},
 	}
 }
 

@@ -32,6 +32,9 @@ restart continues where it stopped.`,
 			opts.StartApp = sandboxPhases(g.out, opts.Billing, opts.Seed)
 			fmt.Fprintf(g.out, "starting the Salesforce emulator at %s (state in %s)\n", opts.SalesforceAddr, opts.Data)
 			fmt.Fprintf(g.out, "starting the %s billing emulator at %s\n", opts.Billing, opts.BillingAddr)
+			if opts.Quotes != "" {
+				fmt.Fprintf(g.out, "starting the %s quote source emulator at %s\n", opts.Quotes, opts.QuotesAddr)
+			}
 			s, err := sandbox.Start(cmd.Context(), opts, log)
 			if err != nil {
 				return err
@@ -59,6 +62,8 @@ restart continues where it stopped.`,
 	f.IntVar(&opts.Workers, "workers", 1000, "partitions billsync syncs in parallel")
 	f.BoolVar(&noSeed, "no-seed", false, "do not create the sample accounts and quotes")
 	f.StringVar(&opts.Billing, "billing", "contract", "the billing platform to emulate: contract (billsync's own billing API), stripe, m3ter or monetizenow (quotes only)")
+	f.StringVar(&opts.Quotes, "quotes", "", "a second platform to emulate as the quote source beside --billing m3ter or contract: monetizenow (billing.quotes.platform)")
+	f.StringVar(&opts.QuotesAddr, "quotes-addr", "127.0.0.1:8083", "the quote source emulator's listen address (with --quotes)")
 	f.StringVar(&opts.SalesforceFaults, "salesforce-faults", "", "faults for the Salesforce emulator; "+faultsHelp)
 	f.StringVar(&opts.BillingFaults, "billing-faults", "", "faults for the billing emulator; "+faultsHelp)
 	f.StringVar(&opts.Stream, "stream", "cometd", "how billsync hears Salesforce: cometd (the Streaming API) or pubsub (the gRPC Pub/Sub API, served by the emulator on a port of its own)")
@@ -121,6 +126,10 @@ func sandboxConfig(ac sandbox.AppConfig) Config {
 	}
 	cfg.Billing.URL, cfg.Billing.Token, cfg.Billing.WebhookSecret = ac.BillingURL, ac.BillingToken, ac.WebhookSecret
 	cfg.Billing.Options = ac.BillingOptions
+	if q := ac.Quotes; q.Platform != "" {
+		cfg.Billing.Quotes = config.QuotesConfig{Platform: q.Platform, URL: q.URL, Token: q.Token, WebhookSecret: q.WebhookSecret,
+			AccountLink: q.AccountLink, PollInterval: 5 * time.Second}
+	}
 	if len(ac.Settings) > 0 {
 		cfg.Settings = ac.Settings
 	}

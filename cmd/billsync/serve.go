@@ -56,6 +56,15 @@ the source tree annotates every key with its default.
   billing.recordUrl               BILLSYNC_BILLING_RECORD_URL
   billing.pollInterval            BILLSYNC_BILLING_POLL_INTERVAL
   billing.options
+  billing.quotes.platform         BILLSYNC_BILLING_QUOTES_PLATFORM (monetizenow: the quote source beside billing.platform)
+  billing.quotes.url              BILLSYNC_BILLING_QUOTES_URL
+  billing.quotes.token            BILLSYNC_BILLING_QUOTES_TOKEN
+  billing.quotes.tokenFile        BILLSYNC_BILLING_QUOTES_TOKEN_FILE
+  billing.quotes.webhookSecret    BILLSYNC_BILLING_QUOTES_WEBHOOK_SECRET
+  billing.quotes.webhookSecretFile BILLSYNC_BILLING_QUOTES_WEBHOOK_SECRET_FILE
+  billing.quotes.accountLink      BILLSYNC_BILLING_QUOTES_ACCOUNT_LINK (salesforceId | code)
+  billing.quotes.pollInterval     BILLSYNC_BILLING_QUOTES_POLL_INTERVAL
+  billing.quotes.options
   alerts.webhookUrl               BILLSYNC_ALERTS_WEBHOOK_URL
   alerts.webhookUrlFile           BILLSYNC_ALERTS_WEBHOOK_URL_FILE
   alerts.interval                 BILLSYNC_ALERTS_INTERVAL
