@@ -242,10 +242,17 @@ func TestRunnerRunEndsWithoutAGap(t *testing.T) {
 			t.Run(name+"/"+qname, func(t *testing.T) {
 				t.Parallel()
 				store := open(t)
-				if _, err := store.Enqueue(context.Background(), tc.changes...); err != nil {
+				// Each queue gets its own copies: Enqueue sets their ids,
+				// and the subtests run in parallel.
+				changes := make([]*billsync.Change, len(tc.changes))
+				for i, c := range tc.changes {
+					cp := *c
+					changes[i] = &cp
+				}
+				if _, err := store.Enqueue(context.Background(), changes...); err != nil {
 					t.Fatal(err)
 				}
-				retried := tc.changes[tc.retry].ID
+				retried := changes[tc.retry].ID
 				p := done()
 				inner := p.ProcessFn
 				p.ProcessFn = func(ctx context.Context, c billsync.Change) attempt.Result {
