@@ -49,6 +49,7 @@ const (
 	ReasonDiscarded        = "discarded"          // an operator discarded the dead letter
 	ReasonHeld             = "held"               // the mass-change guard held it for an admin's approval
 	ReasonReplayGap        = "replay_gap"         // the stored replay id fell out of the event bus's retention
+	ReasonRequeued         = "requeued"           // queued again in the partition of the record's account
 )
 
 // Reasons are the reason codes above, for a filter's choices.

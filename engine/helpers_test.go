@@ -134,8 +134,12 @@ func billingChange(t *testing.T, obj billsync.ObjectType, op billsync.Op, js str
 		EventID: "webhook:x", Payload: json.RawMessage(js), Attempt: 1, EnqueuedAt: fixedNow}
 }
 
+// sfChange is a Salesforce change queued in its account's partition, as
+// the listener queues an event of a record it knows (acc_1's for most
+// tests; the engine reads a partition only to move a change out of a
+// record's own partition, partition_test.go).
 func sfChange(obj billsync.ObjectType, id string) billsync.Change {
-	return billsync.Change{ID: 2, Partition: billsync.RecordPartition(id), Source: billsync.SideSalesforce, Object: obj,
+	return billsync.Change{ID: 2, Partition: billsync.AccountPartition("acc_1"), Source: billsync.SideSalesforce, Object: obj,
 		Op: billsync.OpUpdated, RecordID: id, EventID: "event:y", Attempt: 1, EnqueuedAt: fixedNow}
 }
 

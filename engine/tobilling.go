@@ -48,6 +48,9 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt.Attempt) {
 		a.Fail(err, "", "")
 		return
 	}
+	if e.requeueInAccount(ctx, a, st) {
+		return
+	}
 	if st == nil {
 		e.createFromSalesforce(ctx, a, om, rec, "sf:"+rec.ID())
 		return

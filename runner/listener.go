@@ -413,7 +413,10 @@ func (l *Listener) changeOf(ctx context.Context, ev billsync.StreamEvent) *bills
 	}
 	// Events of a known record join its account's partition, so they are
 	// ordered with that account's billing changes; a record created in
-	// Salesforce has no account yet and gets a partition of its own.
+	// Salesforce has no account yet and gets a partition of its own. So
+	// does a known record whose state cannot be read now, or is not saved
+	// yet (a first upsert whose answer was lost): the engine moves its
+	// change into the account's partition once it finds the record linked.
 	part := billsync.RecordPartition(recordID)
 	if st, err := l.cfg.State.SyncStateBySalesforceID(ctx, recordID); err == nil && st.AccountID != "" {
 		part = billsync.AccountPartition(st.AccountID)
