@@ -183,6 +183,12 @@ func (e *Engine) deleteUnsupported(ctx context.Context, a *attempt.Attempt, om *
 		return
 	}
 	ns, _, err := e.upsertWhole(ctx, om, ent)
+	if mapping.IsStaleRevision(err) {
+		// Undeleted meanwhile, and edited: its own change reconciles it.
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonUnsupported, "restore", "",
+			msg+"; the record is back in Salesforce, edited there since, so it was not overwritten", st.BillingID, "")
+		return
+	}
 	if err != nil {
 		a.FailOp(err, "restore", st.BillingID, "")
 		return

@@ -29,6 +29,7 @@ func TestSalesforceChangeOutsideItsAccountPartitionMoves(t *testing.T) {
 	// Billing's edit of the email, and a sales user's of the name.
 	edited := b.putBilling(t, billsync.ObjectAccount, `{"id":"acc_1","code":"ACME","name":"Acme","emailAddress":"new@x.example","currency":"USD","version":2}`)
 	b.userEdit(sfID, "Name", "Sales name")
+	b.org.Set(sfID, "LastModifiedDate", fixedNow.Format("2006-01-02T15:04:05.000-0700"))
 
 	// The billing change, in the account's partition, runs between the
 	// Salesforce change's read of Salesforce and its first read of billing.
@@ -44,10 +45,21 @@ func TestSalesforceChangeOutsideItsAccountPartitionMoves(t *testing.T) {
 	inOwn.Partition = billsync.RecordPartition(sfID)
 	le := only(t, b.engine.Process(ctx, inOwn))
 	b.billing.Hook = nil
-	if billingSide == nil || billingSide.Outcome != billsync.OutcomeSuccess {
+	// The billing change's full write, refused as the record was edited
+	// since billsync created it, reconciled instead: what the record held
+	// before is unknown, so the fields the sides differ on met the policy
+	// (latest-wins: the sales user's edit is the later), recorded as a
+	// conflict rather than overwritten.
+	if billingSide == nil || billingSide.Outcome != billsync.OutcomeConflict {
 		t.Fatalf("the billing change did not run beside it: %+v", billingSide)
 	}
+	if cs := b.store.ConflictList(); len(cs) != 1 || len(cs[0].Fields) != 2 || cs[0].Winner != billsync.SideSalesforce {
+		t.Fatalf("conflicts %+v", cs)
+	}
 	assertAgree(t, b, sfID)
+	if name := b.org.Get(sfID).Str("Name"); name != "Sales name" {
+		t.Fatalf("the sales user's edit was overwritten: %q", name)
+	}
 	if le.Outcome != billsync.OutcomeSkipped || le.Reason != billsync.ReasonRequeued {
 		t.Fatalf("salesforce change applied outside its account's partition: %+v", le)
 	}
@@ -63,6 +75,9 @@ func TestSalesforceChangeOutsideItsAccountPartitionMoves(t *testing.T) {
 		t.Fatalf("moved change: %+v", le)
 	}
 	assertAgree(t, b, sfID)
+	if name := b.billing.Entity(billsync.ObjectAccount, "acc_1").Str("name"); name != "Sales name" || len(b.store.ConflictList()) != 1 {
+		t.Fatalf("billing name %q, %d conflicts", name, len(b.store.ConflictList()))
+	}
 	if err := b.store.Complete(ctx, moved.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -175,6 +175,11 @@ func (e *Engine) resyncEntity(ctx context.Context, a *attempt.Attempt, om *mappi
 			}
 		}
 		ns, _, err := e.upsertWhole(ctx, om, ent)
+		if mapping.IsStaleRevision(err) {
+			// Created and edited in Salesforce since it was read.
+			e.reconcileEdited(ctx, a, om, ent)
+			return
+		}
 		if err != nil {
 			a.FailOp(err, "upsert", billingID, "")
 			return

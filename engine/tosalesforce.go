@@ -207,6 +207,10 @@ func (e *Engine) upsertFromBilling(ctx context.Context, a *attempt.Attempt, om *
 		}
 	}
 	ns, created, err := e.upsertWhole(ctx, om, ent)
+	if mapping.IsStaleRevision(err) {
+		e.reconcileEdited(ctx, a, om, ent)
+		return
+	}
 	if err != nil {
 		a.FailOp(err, "upsert", "", "")
 		return
@@ -371,10 +375,17 @@ func (e *Engine) ensureParent(ctx context.Context, a *attempt.Attempt, t billsyn
 		}
 	}
 	ns, _, err := e.upsertWhole(ctx, om, ent)
+	how := "brought along"
+	if mapping.IsStaleRevision(err) {
+		// Its own Salesforce change, queued by the user's edit,
+		// reconciles it.
+		ns, _, err = e.adoptEdited(ctx, om, ent)
+		how = "found in Salesforce, edited there since billsync created it, so not overwritten,"
+	}
 	if err != nil {
 		return fmt.Errorf("bringing parent %s %s along: %w", t, id, err)
 	}
-	le := a.Entry(t, id, ns.SalesforceID, "upsert", billsync.OutcomeSuccess, "", "", fmt.Sprintf("brought along as the parent of %s %s", a.Change.Object, a.Change.RecordID))
+	le := a.Entry(t, id, ns.SalesforceID, "upsert", billsync.OutcomeSuccess, "", "", fmt.Sprintf("%s as the parent of %s %s", how, a.Change.Object, a.Change.RecordID))
 	a.Note(le)
 	return nil
 }
@@ -388,7 +399,10 @@ func (e *Engine) upsertWhole(ctx context.Context, om *mapping.Object, ent billsy
 	if err != nil {
 		return nil, false, err
 	}
-	rec := billsync.SObject{om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling}
+	// Revision 0: refused when the record exists and a user has edited it
+	// since billsync created it (a lost create's answer; lostcreate.go).
+	rec := billsync.SObject{om.ExternalID: ent.ID(), mapping.FieldLastSystem: mapping.LastSystemBilling,
+		mapping.FieldRevision: mapping.RevisionValue("0")}
 	for k, v := range vals {
 		f, _ := om.Field(k)
 		rec[f.Salesforce] = f.SalesforceValue(v)
