@@ -40,6 +40,14 @@ type Config struct {
 	Mapping    *mapping.Mapping // nil: mapping.Default()
 	// Quotes syncs quote changes (billing → Salesforce only).
 	Quotes QuoteSyncer
+	// Unguarded says Salesforce does not keep the records' revisions
+	// (salesforce.changeSource cdc, where BillingSyncTrigger need not be
+	// deployed): nothing there refuses a write decided from a revision a
+	// person's edit has moved past. The engine then never decides an
+	// update from the values it last agreed on; it reads the Salesforce
+	// record first, so an edit billsync has not heard of yet is reconciled
+	// rather than overwritten.
+	Unguarded bool
 
 	// MaxAttempts bounds retries of transient failures (H3); default 8.
 	MaxAttempts int

@@ -268,6 +268,7 @@ func (e *Engine) reconcileFromBilling(ctx context.Context, a *attempt.Attempt, o
 		note = fmt.Sprintf("%s, but its values differ from those applied; billing, read again, is at version %d: ", v.msg, ent.Version())
 	}
 	rev, assumed := st.Agreed[mapping.AgreedRevision]
+	assumed = assumed && !e.cfg.Unguarded
 	var rec billsync.SObject
 	if assumed {
 		rec = assumedRecord(om, st, rev)

@@ -156,6 +156,8 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	eng, err := engine.New(engine.Config{
 		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, Held: a.store, CRM: bulk.NewCRM(crm, bulk.New(sf, bulk.Options{Threshold: cfg.Salesforce.BulkThreshold})), Billing: qs.forEngine(), Mapping: m,
 		Quotes: quotes, Observer: metrics, Logger: log, OnEnqueue: wake.Wake,
+		// Without the trigger nothing in Salesforce keeps revisions.
+		Unguarded: cfg.Salesforce.ChangeSource == config.ChangeSourceCDC,
 	})
 	if err != nil {
 		return err
