@@ -28,6 +28,14 @@ type Config struct {
 	Queue     billsync.Queue
 	// Workers is how many partitions are processed at once; default 8.
 	Workers int
+	// BulkWorkers, when above Workers, is how many partitions are
+	// processed at once while a large backlog is due: once a claim finds
+	// at least as many runs due as it has free workers, the runner widens
+	// to BulkWorkers (Wide), so that enough changes join the Salesforce
+	// batcher at once for its writes to go as Bulk API 2.0 ingest jobs;
+	// it narrows again when a claim finds fewer runs due than it asked
+	// for. 0: never wider than Workers.
+	BulkWorkers int
 	// RunLength is the most changes of one partition claimed together
 	// (its head and those queued behind it); default 100. A run's
 	// changes of one record fold into the newest, and its records are
@@ -99,6 +107,8 @@ type Runner struct {
 	// drained: the latest claim took everything due and nothing was
 	// enqueued since (Idle).
 	drained atomic.Bool
+	// wide: working through a large backlog with BulkWorkers (Wide).
+	wide atomic.Bool
 }
 
 // overBudget reports whether the org's API usage is above the share
@@ -172,7 +182,7 @@ func (r *Runner) Idle() bool {
 
 // Run processes changes until ctx ends; in-flight changes finish first.
 func (r *Runner) Run(ctx context.Context) error {
-	slots := make(chan struct{}, r.cfg.Workers)
+	slots := make(chan struct{}, max(r.cfg.Workers, r.cfg.BulkWorkers))
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(0)
@@ -211,7 +221,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // most an eighth of the workers.
 func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGroup, slow bool) {
 	for {
-		free := r.cfg.Workers - len(slots)
+		free := r.workers() - len(slots)
 		if slow {
 			free = min(free, max(1, r.cfg.Workers/8))
 		}
@@ -231,6 +241,7 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 			return
 		}
 		r.drained.Store(len(runs) < free && r.wake.last.Load() == woke)
+		r.widen(len(runs), free, slow)
 		if len(runs) == 0 {
 			return
 		}
