@@ -107,8 +107,11 @@ type Runner struct {
 	// drained: the latest claim took everything due and nothing was
 	// enqueued since (Idle).
 	drained atomic.Bool
-	// wide: working through a large backlog with BulkWorkers (Wide).
+	// wide: the latest claim found more runs due than it could take, so
+	// the runner claims up to BulkWorkers (Wide).
 	wide atomic.Bool
+	// slots holds one token per run in flight.
+	slots chan struct{}
 }
 
 // overBudget reports whether the org's API usage is above the share
@@ -165,7 +168,7 @@ func New(cfg Config) *Runner {
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = 30 * time.Second
 	}
-	return &Runner{cfg: cfg, wake: cfg.Wake}
+	return &Runner{cfg: cfg, wake: cfg.Wake, slots: make(chan struct{}, max(cfg.Workers, cfg.BulkWorkers))}
 }
 
 // Wake makes the runner claim now (new work was enqueued).
@@ -176,13 +179,16 @@ func (r *Runner) Wake() { r.wake.Wake() }
 // was enqueued for Quiet. The Salesforce batcher sends a batch early
 // only then (batch.Options.Idle): while a burst keeps arriving, its
 // writes keep joining the batch instead.
+//
+// While the runner is wide (Wide), it is idle also when every slot is
+// taken: nothing more can join the changes in flight until one finishes.
 func (r *Runner) Idle() bool {
-	return r.drained.Load() && time.Since(time.Unix(0, r.wake.last.Load())) >= r.cfg.Quiet
+	return r.drained.Load() && time.Since(time.Unix(0, r.wake.last.Load())) >= r.cfg.Quiet || r.saturated()
 }
 
 // Run processes changes until ctx ends; in-flight changes finish first.
 func (r *Runner) Run(ctx context.Context) error {
-	slots := make(chan struct{}, max(r.cfg.Workers, r.cfg.BulkWorkers))
+	slots := r.slots
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(0)

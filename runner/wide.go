@@ -1,9 +1,22 @@
 package runner
 
 // Wide reports whether the runner is working through a large backlog
-// with its bulk workers (Config.BulkWorkers): the Salesforce batcher then
-// lets a level's writes gather into one ingest job (batch.BulkOptions).
-func (r *Runner) Wide() bool { return r.wide.Load() }
+// with its bulk workers (Config.BulkWorkers): the latest claim found more
+// runs due than it could take, or more runs than Workers are still in
+// flight. The Salesforce batcher then lets a level's writes gather into
+// one ingest job (batch.BulkOptions.Wide).
+func (r *Runner) Wide() bool {
+	if r.cfg.BulkWorkers <= r.cfg.Workers {
+		return false
+	}
+	return r.wide.Load() || len(r.slots) > r.cfg.Workers
+}
+
+// saturated reports, while the runner is wide, that every run it may
+// have in flight is: no change can start until one finishes.
+func (r *Runner) saturated() bool {
+	return r.Wide() && len(r.slots) >= r.workers()
+}
 
 // workers is how many runs may be in flight now.
 func (r *Runner) workers() int {

@@ -40,10 +40,11 @@ type BulkOptions struct {
 	BulkMax int
 	// Wide, when set, reports that the runner is working through a large
 	// backlog with its bulk workers (runner.Config.BulkWorkers). While it
-	// holds, a batch of a write Bulk may carry is full only at BulkMax,
-	// its first request waits up to BulkLinger, and it goes as soon as
-	// every joined caller waits for a batch: so a backlog's level joins
-	// one job instead of leaving 200 records at a time.
+	// holds, a batch of a write Bulk may carry is full only at BulkMax
+	// and its first request waits up to BulkLinger; it goes when every
+	// joined caller waits for a batch and Idle holds (the runner, wide,
+	// is idle too when all its slots are taken): so a backlog's level
+	// joins one job instead of leaving 200 records at a time.
 	Wide func() bool
 	// BulkLinger caps how long a batch waits for company while Wide
 	// holds; default 10 s.

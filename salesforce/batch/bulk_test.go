@@ -115,7 +115,7 @@ func TestWideBacklogGoesAsOneIngestJob(t *testing.T) {
 		return nil
 	}
 	fb := &fakeBulk{org: org}
-	b := New(org, Options{MaxWait: 5 * time.Millisecond, Idle: func() bool { return false },
+	b := New(org, Options{MaxWait: 5 * time.Millisecond, Idle: func() bool { return true },
 		BulkOptions: BulkOptions{Bulk: fb, Wide: func() bool { return true }, BulkLinger: time.Minute}})
 	res, errs := upsertJoined(t, b, 2500, acct)
 	for i, r := range res {
@@ -149,7 +149,7 @@ func TestBelowThresholdStaysOnCollections(t *testing.T) {
 	t.Parallel()
 	org := mock.NewOrg()
 	fb := &fakeBulk{org: org}
-	b := New(org, Options{MaxWait: 5 * time.Millisecond, Idle: func() bool { return false },
+	b := New(org, Options{MaxWait: 5 * time.Millisecond, Idle: func() bool { return true },
 		BulkOptions: BulkOptions{Bulk: fb, Wide: func() bool { return true }, BulkLinger: time.Minute}})
 	res, errs := upsertJoined(t, b, 1000, acct)
 	for i := range res {
@@ -196,7 +196,7 @@ func TestUnprocessedRowsFallBackToCollections(t *testing.T) {
 	for i := range 450 {
 		fb.unprocessed[fmt.Sprintf("acc_%04d", 2*i)] = true
 	}
-	b := New(org, Options{MaxWait: 5 * time.Millisecond, Idle: func() bool { return false },
+	b := New(org, Options{MaxWait: 5 * time.Millisecond, Idle: func() bool { return true },
 		BulkOptions: BulkOptions{Bulk: fb, BulkThreshold: 1000, Wide: func() bool { return true }, BulkLinger: time.Minute}})
 	res, errs := upsertJoined(t, b, 1200, acct)
 	for i, r := range res {
@@ -221,7 +221,7 @@ func TestDeletesStayOnCollections(t *testing.T) {
 	t.Parallel()
 	org := mock.NewOrg()
 	fb := &fakeBulk{org: org}
-	b := New(org, Options{MaxWait: 5 * time.Millisecond, Idle: func() bool { return false },
+	b := New(org, Options{MaxWait: 5 * time.Millisecond, Idle: func() bool { return true },
 		BulkOptions: BulkOptions{Bulk: fb, BulkThreshold: 10, Wide: func() bool { return true }}})
 	res := upsertAll(t, b, 50)
 	ids := make([]string, len(res))

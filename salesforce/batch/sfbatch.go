@@ -142,10 +142,7 @@ func (b *Batcher) expire(key batchKey) {
 	b.flush(key, false)
 }
 
-// idle reports whether no more work is on its way to the joined callers:
-// Options.Idle, or, while the runner works through a large backlog with
-// its slots full (Wide), nobody new can join until a batch answers.
-func (b *Batcher) idle() bool { return b.opts.Idle == nil || b.opts.Idle() || b.wide() }
+func (b *Batcher) idle() bool { return b.opts.Idle == nil || b.opts.Idle() }
 
 // New returns a Batcher in front of crm.
 func New(crm billsync.CRM, opts Options) *Batcher {
