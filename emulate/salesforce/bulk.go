@@ -32,7 +32,8 @@ type bulkState struct {
 	created map[string]int
 	// hold is how many info polls a running job answers InProgress to
 	// before it is applied (SetBulkHold).
-	hold     int // rowFault fails chosen rows (SetIngestRowFault).
+	hold int
+	// rowFault fails chosen rows (SetIngestRowFault).
 	rowFault func(object string, row map[string]any) (code, message string)
 }
 
