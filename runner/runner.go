@@ -112,6 +112,9 @@ type Runner struct {
 	wide atomic.Bool
 	// slots holds one token per run in flight.
 	slots chan struct{}
+	// starting counts claimed runs whose first change has not joined
+	// the batcher yet: more work on its way (Idle).
+	starting atomic.Int64
 }
 
 // overBudget reports whether the org's API usage is above the share
@@ -182,7 +185,11 @@ func (r *Runner) Wake() { r.wake.Wake() }
 //
 // While the runner is wide (Wide), it is idle also when every slot is
 // taken: nothing more can join the changes in flight until one finishes.
+// Either way, not before every claimed run joined the batcher.
 func (r *Runner) Idle() bool {
+	if r.starting.Load() > 0 {
+		return false
+	}
 	return r.drained.Load() && time.Since(time.Unix(0, r.wake.last.Load())) >= r.cfg.Quiet || r.saturated()
 }
 
@@ -246,6 +253,7 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 			}
 			return
 		}
+		r.starting.Add(int64(len(runs)))
 		r.drained.Store(len(runs) < free && r.wake.last.Load() == woke)
 		r.widen(len(runs), free, slow)
 		if len(runs) == 0 {
@@ -276,6 +284,9 @@ type claim struct {
 
 	mu   sync.Mutex
 	lost []int64
+	// joined is called once the run's first change joined the batcher
+	// (or the run ended): the runner's Idle waits for every claimed run.
+	joined func()
 }
 
 // lose notes that the lease on changes ids was lost.
@@ -307,7 +318,8 @@ func (cl *claim) expiring(lease time.Duration) bool {
 // took a change over (the lease was lost), the runner applies nothing
 // more of the run and logs it once.
 func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed time.Time) {
-	cl := &claim{run: run, claimed: claimed, until: claimed.Add(r.cfg.Lease)}
+	cl := &claim{run: run, claimed: claimed, until: claimed.Add(r.cfg.Lease), joined: sync.OnceFunc(func() { r.starting.Add(-1) })}
+	defer cl.joined()
 	defer r.reportLost(cl)
 	rounds := plan(run)
 	for i, rd := range rounds {
@@ -396,6 +408,7 @@ func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry boo
 				return retry, level{steps: lv.steps[k:], serial: lv.serial}
 			}
 			pctx, leave := r.cfg.Join(ctx)
+			cl.joined()
 			retry = r.applyStep(ctx, pctx, leave, cl, st) || retry
 		}
 		return retry, level{}
@@ -405,6 +418,7 @@ func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry boo
 	for i := range lv.steps {
 		ctxs[i], leaves[i] = r.cfg.Join(ctx)
 	}
+	cl.joined()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for i, st := range lv.steps {

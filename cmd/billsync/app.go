@@ -127,7 +127,9 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	// Writes and reads of many partitions share sObject Collections calls;
 	// a batch goes early only when the runner has nothing more on its way.
 	var run atomic.Pointer[runner.Runner]
-	bc := bulk.New(sf, bulk.Options{Threshold: cfg.Salesforce.BulkThreshold})
+	// A backlog's level waits for its ingest job: polls back off from
+	// 200 ms to 2 s, not to the client's 10 s.
+	bc := bulk.New(sf, bulk.Options{Threshold: cfg.Salesforce.BulkThreshold, PollMin: 200 * time.Millisecond, PollMax: 2 * time.Second})
 	crm := batch.New(sf, batch.Options{MaxWait: cfg.BatchWait, Logger: log, Idle: func() bool {
 		r := run.Load()
 		return r == nil || r.Idle()

@@ -36,7 +36,8 @@ type BulkOptions struct {
 	// 2,000 (below it, Salesforce advises collections).
 	BulkThreshold int
 	// BulkMax is the most records one ingest job carries, and, while
-	// Wide holds, the size at which a batch is full; default 10,000.
+	// Wide holds, the size at which a batch is full; default 50,000 (a
+	// job's calls do not grow with its rows, so larger is cheaper).
 	BulkMax int
 	// Wide, when set, reports that the runner is working through a large
 	// backlog with its bulk workers (runner.Config.BulkWorkers). While it
@@ -59,7 +60,7 @@ func (o BulkOptions) withDefaults() BulkOptions {
 		o.BulkThreshold = 2000
 	}
 	if o.BulkMax < o.BulkThreshold {
-		o.BulkMax = max(10000, o.BulkThreshold)
+		o.BulkMax = max(50000, o.BulkThreshold)
 	}
 	if o.BulkLinger <= 0 {
 		o.BulkLinger = 10 * time.Second
