@@ -67,15 +67,15 @@ func benchInitialThroughBillsync(ctx context.Context, dir string, opts Options, 
 // billing platform is the contract's emulator whatever --billing says.
 func initialThroughBillsyncOnce(ctx context.Context, dir string, opts Options, bs Billsync, log *slog.Logger, bulkIngest int) (InitialBillsyncFigure, error) {
 	var fig InitialBillsyncFigure
+	// billsync as shipped: its own workers and bulk workers, whatever
+	// --workers says for the other workloads.
+	opts.Workers = 0
 	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: "127.0.0.1:0", SalesforceAddr: "127.0.0.1:0", BillingAddr: "127.0.0.1:0",
 		Data: dir, NoApp: true, Workers: opts.Workers}, log.With("bench", "sandbox"))
 	if err != nil {
 		return fig, fmt.Errorf("starting the emulators: %w", err)
 	}
 	defer sb.Close()
-	// billsync as shipped: its own workers and bulk workers, whatever
-	// --workers says for the other workloads.
-	opts.Workers = 0
 	env := &benchEnv{sb: sb, opts: opts, bs: bs, log: log, dir: dir, bulkIngest: bulkIngest}
 	want, err := seedInitialBilling(sb, opts.InitialAccounts)
 	if err != nil {
