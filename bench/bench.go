@@ -242,7 +242,9 @@ func Run(ctx context.Context, opts Options, bs Billsync, log *slog.Logger, comma
 		res, err := benchInitialLoad(ctx, opts.InitialAccounts, opts.SFLatency, log)
 		rep.Initial = res
 		fail("initial", err)
-		if res != nil && ctx.Err() == nil {
+		// Through billsync, the load comes from the contract's billing
+		// emulator: it runs with the contract only.
+		if res != nil && ctx.Err() == nil && !opts.stripe() && !opts.m3ter() {
 			res.Billsync, err = benchInitialThroughBillsync(ctx, dir, opts, bs, log)
 			fail("initial", err)
 		}

@@ -59,8 +59,9 @@ with every figure (--json prints only that line).
            directly), through sObject Collections and through Bulk API 2.0
            ingest jobs; then through billsync itself (resync --initial of
            the billing emulator holding them, every record verified) with
-           Bulk ingest on and off: records/s, API calls (total and per
-           1,000), Bulk jobs used and billsync's peak RSS
+           Bulk ingest on and off, with the contract's billing only:
+           records/s, API calls (total and per 1,000), Bulk jobs used and
+           billsync's peak RSS
 
 --billing stripe runs the Stripe emulator instead of the contract's and
 writes burst, latency and realistic through Stripe's API (customers,
