@@ -67,8 +67,10 @@ type Options struct {
 	// (billing.options.rateLimit); 0 keeps billsync's default.
 	M3terRate float64
 	// InitialAccounts is the initial-load workload's size: this many
-	// accounts and one balance each, loaded into an empty org through
-	// collections and through Bulk API 2.0 at SFLatency.
+	// accounts with a balance and two transactions each, loaded into an
+	// empty org at SFLatency through collections and through Bulk API 2.0
+	// (the clients directly), then through billsync (resync --initial)
+	// with Bulk ingest on and off.
 	InitialAccounts int
 	// DrainTimeout bounds the wait for a workload to reach Salesforce; 0
 	// picks one from the workload's size.
@@ -240,6 +242,12 @@ func Run(ctx context.Context, opts Options, bs Billsync, log *slog.Logger, comma
 		res, err := benchInitialLoad(ctx, opts.InitialAccounts, opts.SFLatency, log)
 		rep.Initial = res
 		fail("initial", err)
+		// Through billsync, the load comes from the contract's billing
+		// emulator: it runs with the contract only.
+		if res != nil && ctx.Err() == nil && !opts.stripe() && !opts.m3ter() {
+			res.Billsync, err = benchInitialThroughBillsync(ctx, dir, opts, bs, log)
+			fail("initial", err)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		fail("bench", err)

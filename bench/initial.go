@@ -20,15 +20,22 @@ import (
 // through sObject Collections (200 records a call) and through Bulk API
 // 2.0 ingest jobs, each against a fresh Salesforce emulator whose data
 // API calls are delayed by SFLatencyMs. Both loads are accounts, then one
-// balance per account linked to its account by external id.
+// balance per account linked to its account by external id, then two
+// transactions per balance linked to it. These are transport figures:
+// the REST and Bulk clients called directly. Billsync is what billsync
+// itself does with the same load (`resync --initial`, Bulk ingest on and
+// off).
 type InitialLoadResult struct {
 	Accounts    int               `json:"accounts"`
-	Records     int               `json:"records"` // accounts + balances
+	Records     int               `json:"records"` // accounts + balances + transactions
 	SFLatencyMs float64           `json:"sfLatencyMs"`
 	Collections InitialLoadFigure `json:"collections"`
 	Bulk        InitialLoadFigure `json:"bulk"`
 	// Speedup is Bulk's records/s over Collections'.
 	Speedup float64 `json:"speedup"`
+	// Billsync is the load through billsync itself; nil when it was not
+	// run.
+	Billsync *InitialBillsyncResult `json:"throughBillsync,omitempty"`
 }
 
 // InitialLoadFigure is one way of loading.
@@ -46,7 +53,7 @@ type loader func(ctx context.Context, object string, recs []billsync.SObject) ([
 
 // benchInitialLoad runs the initial-load workload both ways.
 func benchInitialLoad(ctx context.Context, accounts int, latency time.Duration, log *slog.Logger) (*InitialLoadResult, error) {
-	res := &InitialLoadResult{Accounts: accounts, Records: 2 * accounts, SFLatencyMs: ms(latency)}
+	res := &InitialLoadResult{Accounts: accounts, Records: initialRecords * accounts, SFLatencyMs: ms(latency)}
 	var err error
 	log.Info("bench: initial load through collections", "accounts", accounts, "sf_latency", latency)
 	res.Collections, err = initialLoadOnce(ctx, accounts, latency, func(rc *rest.Client, _ *bulk.Client) loader {
@@ -72,7 +79,8 @@ func benchInitialLoad(ctx context.Context, accounts int, latency time.Duration, 
 	return res, nil
 }
 
-// initialLoadOnce loads accounts and their balances into a fresh org.
+// initialLoadOnce loads accounts, their balances and transactions into a
+// fresh org.
 func initialLoadOnce(ctx context.Context, accounts int, latency time.Duration, pick func(*rest.Client, *bulk.Client) loader) (InitialLoadFigure, error) {
 	var fig InitialLoadFigure
 	emu, err := sfemu.New(sfemu.Options{DailyAPILimit: 1 << 30})
@@ -98,18 +106,23 @@ func initialLoadOnce(ctx context.Context, accounts int, latency time.Duration, p
 	}
 	accts := make([]billsync.SObject, accounts)
 	bals := make([]billsync.SObject, accounts)
+	txs := make([]billsync.SObject, 0, 2*accounts)
 	for i := range accounts {
 		id := "acct-" + strconv.Itoa(i)
 		accts[i] = billsync.SObject{"BillingId__c": id, "Name": "Account " + strconv.Itoa(i), "Code__c": "C" + strconv.Itoa(i), "Currency__c": "USD"}
 		bals[i] = billsync.SObject{"BillingId__c": "bal-" + strconv.Itoa(i), "Name": "Prepaid", "Currency__c": "USD",
 			"Amount__c": billsync.MustMoney(strconv.Itoa(i%1000) + ".25"), "BillingAccount__r": billsync.SObject{"BillingId__c": id}}
+		for j, amt := range []string{"250.00", "-" + strconv.Itoa(i%100) + ".05"} {
+			txs = append(txs, billsync.SObject{"BillingId__c": "tx-" + strconv.Itoa(i) + "-" + strconv.Itoa(j), "Amount__c": billsync.MustMoney(amt),
+				"BillingBalance__r": billsync.SObject{"BillingId__c": "bal-" + strconv.Itoa(i)}})
+		}
 	}
 	calls0 := emu.APIUsage()
 	start := time.Now()
 	for _, step := range []struct {
 		object string
 		recs   []billsync.SObject
-	}{{"BillingAccount__c", accts}, {"BillingBalance__c", bals}} {
+	}{{"BillingAccount__c", accts}, {"BillingBalance__c", bals}, {"BillingBalanceTransaction__c", txs}} {
 		got, err := load(ctx, step.object, step.recs)
 		if err != nil {
 			return fig, err
@@ -122,7 +135,7 @@ func initialLoadOnce(ctx context.Context, accounts int, latency time.Duration, p
 	}
 	fig.Seconds = time.Since(start).Seconds()
 	fig.APICalls = emu.APIUsage() - calls0
-	n := 2 * accounts
+	n := initialRecords * accounts
 	fig.RecordsPerSec = float64(n) / fig.Seconds
 	fig.CallsPer1000 = float64(fig.APICalls) * 1000 / float64(n)
 	fig.BulkJobs = emu.BulkJobs()["ingest"]
@@ -164,15 +177,23 @@ func initialTargets(in *InitialLoadResult, add func(name, target, value string, 
 	if !judged {
 		note = fmt.Sprintf("measured at %.0f ms per call, not %.0f", in.SFLatencyMs, targetInitialSFDelay)
 	}
-	add("initial load: Bulk records/s over collections", fmt.Sprintf("≥ %.0f×", targetInitialSpeedup),
+	add("initial load (transport): Bulk records/s over collections", fmt.Sprintf("≥ %.0f×", targetInitialSpeedup),
 		fmt.Sprintf("%.1f× (%.0f vs %.0f records/s)", in.Speedup, in.Bulk.RecordsPerSec, in.Collections.RecordsPerSec),
 		judged, in.Speedup >= targetInitialSpeedup, note)
-	add("initial load: Bulk API calls per 1,000 records", fmt.Sprintf("≤ %.0f", targetInitialCallsPer1000),
+	add("initial load (transport): Bulk API calls per 1,000 records", fmt.Sprintf("≤ %.0f", targetInitialCallsPer1000),
 		fmt.Sprintf("%.2f", in.Bulk.CallsPer1000), true, in.Bulk.CallsPer1000 <= targetInitialCallsPer1000, "")
+	if b := in.Billsync; b != nil {
+		add("initial load through billsync: Bulk records/s over collections", fmt.Sprintf("≥ %.0f×", targetInitialSpeedup),
+			fmt.Sprintf("%.2f× (%.0f vs %.0f records/s)", b.Speedup, b.Bulk.RecordsPerSec, b.Collections.RecordsPerSec),
+			judged, b.Speedup >= targetInitialSpeedup, note)
+		add("initial load through billsync: Bulk API calls per 1,000 records", fmt.Sprintf("≤ %.0f", targetInitialCallsPer1000),
+			fmt.Sprintf("%.2f", b.Bulk.CallsPer1000), true, b.Bulk.CallsPer1000 <= targetInitialCallsPer1000, "")
+	}
 }
 
 func printInitial(p func(string, ...any), in *InitialLoadResult) {
-	p("initial load\t%d accounts + %d balances into an empty org, Salesforce +%.0f ms per call", in.Accounts, in.Records-in.Accounts, in.SFLatencyMs)
+	p("initial load\t%d accounts + %d balances + %d transactions into an empty org, Salesforce +%.0f ms per call", in.Accounts, in.Accounts, 2*in.Accounts, in.SFLatencyMs)
+	p("\ttransport (the REST and Bulk clients called directly, not billsync):")
 	for _, f := range []struct {
 		name string
 		fig  InitialLoadFigure
@@ -181,6 +202,23 @@ func printInitial(p func(string, ...any), in *InitialLoadResult) {
 		if f.fig.BulkJobs > 0 {
 			jobs = fmt.Sprintf(", %d ingest jobs", f.fig.BulkJobs)
 		}
-		p("\t%s: %.2f s, %.0f records/s, %d API calls (%.2f per 1,000)%s", f.name, f.fig.Seconds, f.fig.RecordsPerSec, f.fig.APICalls, f.fig.CallsPer1000, jobs)
+		p("\t  %s: %.2f s, %.0f records/s, %d API calls (%.2f per 1,000)%s", f.name, f.fig.Seconds, f.fig.RecordsPerSec, f.fig.APICalls, f.fig.CallsPer1000, jobs)
 	}
+	b := in.Billsync
+	if b == nil {
+		return
+	}
+	p("\tthrough billsync (resync --initial until every record is applied and verified):")
+	for _, f := range []struct {
+		name string
+		fig  InitialBillsyncFigure
+	}{{"bulk ingest on", b.Bulk}, {"bulk ingest off (collections)", b.Collections}} {
+		cpu := ""
+		if f.fig.CPUSeconds > 0 {
+			cpu = fmt.Sprintf(", %.0f s CPU (%.0f%% of one core)", f.fig.CPUSeconds, 100*f.fig.CPUSeconds/f.fig.Seconds)
+		}
+		p("\t  %s: %.2f s, %.0f records/s, %d API calls (%.2f per 1,000), %d ingest jobs, peak RSS %.0f MiB%s", f.name, f.fig.Seconds,
+			f.fig.RecordsPerSec, f.fig.APICalls, f.fig.CallsPer1000, f.fig.BulkJobs, float64(f.fig.PeakRSSBytes)/(1<<20), cpu)
+	}
+	p("\t  speed-up through billsync: %.2f×", b.Speedup)
 }

@@ -42,6 +42,7 @@ func (env *benchEnv) startApp(ctx context.Context, data string) (benchApp, error
 	if env.opts.Workers > 0 {
 		cfg.Workers = env.opts.Workers
 	}
+	cfg.BulkIngestThreshold = env.bulkIngest
 	cfg.BillingOptions = maps.Clone(cfg.BillingOptions)
 	if env.m3ter != nil {
 		// billsync reaches m3ter through the side's counting proxy.
@@ -122,6 +123,9 @@ func startBenchChild(ctx context.Context, command func(args ...string) (*exec.Cm
 	cmd.Env = append(append(cmd.Env, cfg.Env()...), "BILLSYNC_CONFIG="+conf)
 	if cfg.Workers > 0 {
 		cmd.Env = append(cmd.Env, "BILLSYNC_WORKERS="+strconv.Itoa(cfg.Workers))
+	}
+	if cfg.BulkIngestThreshold != 0 {
+		cmd.Env = append(cmd.Env, "BILLSYNC_SALESFORCE_BULK_INGEST_THRESHOLD="+strconv.Itoa(cfg.BulkIngestThreshold))
 	}
 	// Only the tail matters, for the error message of a child that died.
 	c := &benchChild{cmd: cmd, url: "http://" + cfg.Addr, tail: &tailWriter{buf: &bytes.Buffer{}, max: 16 << 10}, done: make(chan struct{})}

@@ -30,6 +30,9 @@ type benchEnv struct {
 	bs    Billsync
 	log   *slog.Logger
 	dir   string
+	// bulkIngest is the started billsync's salesforce.bulkIngestThreshold
+	// (0: its default; negative: Bulk ingest off).
+	bulkIngest int
 }
 
 // BurstResult is a burst of N changes made in billing at once.

@@ -39,6 +39,12 @@ type Config struct {
 	// Workers is how many partitions are synced in parallel; their
 	// Salesforce writes share sObject Collections calls.
 	Workers int `yaml:"workers"`
+	// BulkWorkers is how many partitions are synced in parallel while a
+	// large backlog is due (a resync, an initial load, a catch-up): wide
+	// enough that a level's Salesforce writes gather into one Bulk API 2.0
+	// ingest job (salesforce.bulkIngestThreshold). At most Workers when
+	// bulk ingest is off.
+	BulkWorkers int `yaml:"bulkWorkers"`
 	// Profiling serves Go's runtime profiles at /debug/pprof/ to admin
 	// tokens, for `go tool pprof` against a live instance.
 	Profiling bool `yaml:"profiling"`
@@ -123,6 +129,11 @@ type SalesforceConfig struct {
 	// resync reads it through a Bulk API 2.0 query job instead of REST
 	// query pages (0: 10,000; negative: never).
 	BulkThreshold int `yaml:"bulkThreshold"`
+	// BulkIngestThreshold is the fewest writes of one object and one
+	// operation that go as one Bulk API 2.0 ingest job instead of
+	// sObject Collections calls of 200 (0: 2,000, Salesforce's advice;
+	// negative: never). Only a backlog (bulkWorkers) gathers that many.
+	BulkIngestThreshold int `yaml:"bulkIngestThreshold"`
 }
 
 // The change-event transports salesforce.stream names.
@@ -221,6 +232,7 @@ func DefaultConfig() Config {
 		Addr:              "127.0.0.1:8080",
 		Data:              "./billsync-data",
 		Workers:           1000,
+		BulkWorkers:       10000,
 		RunLength:         100,
 		Poll:              time.Second,
 		ClaimLease:        2 * time.Minute,
@@ -267,6 +279,7 @@ func ApplyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Database, "BILLSYNC_DATABASE")
 	str(&cfg.Mapping, "BILLSYNC_MAPPING")
 	parsed(&cfg.Workers, getenv("BILLSYNC_WORKERS"), strconv.Atoi)
+	parsed(&cfg.BulkWorkers, getenv("BILLSYNC_BULK_WORKERS"), strconv.Atoi)
 	parsed(&cfg.Profiling, getenv("BILLSYNC_PROFILING"), strconv.ParseBool)
 	parsed(&cfg.RunLength, getenv("BILLSYNC_RUN_LENGTH"), strconv.Atoi)
 	parsed(&cfg.BatchWait, getenv("BILLSYNC_BATCH_WAIT"), time.ParseDuration)
@@ -285,6 +298,7 @@ func ApplyEnv(cfg *Config, getenv func(string) string) {
 	str(&cfg.Salesforce.PubSubAddr, "BILLSYNC_SALESFORCE_PUBSUB_ADDR")
 	parsed(&cfg.Salesforce.PubSubInsecure, getenv("BILLSYNC_SALESFORCE_PUBSUB_INSECURE"), strconv.ParseBool)
 	parsed(&cfg.Salesforce.BulkThreshold, getenv("BILLSYNC_SALESFORCE_BULK_THRESHOLD"), strconv.Atoi)
+	parsed(&cfg.Salesforce.BulkIngestThreshold, getenv("BILLSYNC_SALESFORCE_BULK_INGEST_THRESHOLD"), strconv.Atoi)
 	str(&cfg.Billing.Platform, "BILLSYNC_BILLING_PLATFORM")
 	str(&cfg.Billing.URL, "BILLSYNC_BILLING_URL")
 	str(&cfg.Billing.RecordURL, "BILLSYNC_BILLING_RECORD_URL")

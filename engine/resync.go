@@ -191,12 +191,15 @@ func (e *Engine) applyResync(ctx context.Context, id string, req billsync.Resync
 		r.Total += len(p.items)
 		r.APICalls += p.apiCalls
 	})
-	// Repairs are queued a chunk to a transaction, not one each: a resync
-	// of a large org queues thousands.
-	for lo := 0; lo < len(p.items); lo += repairChunk {
-		chunk := p.items[lo:min(lo+repairChunk, len(p.items))]
+	// Repairs are queued a large chunk to a transaction, not one each: a
+	// resync of a large org queues thousands, and they become due
+	// together, so the runner finds the backlog whole and widens for it
+	// (its writes then go as Bulk ingest jobs). The report counts them a
+	// smaller chunk at a time.
+	for lo := 0; lo < len(p.items); lo += repairTx {
+		part := p.items[lo:min(lo+repairTx, len(p.items))]
 		var repairs []*billsync.Change
-		for _, it := range chunk {
+		for _, it := range part {
 			if it.repair != nil && queue {
 				repairs = append(repairs, it.repair)
 			}
@@ -205,18 +208,26 @@ func (e *Engine) applyResync(ctx context.Context, id string, req billsync.Resync
 			if _, err := e.cfg.Queue.Enqueue(ctx, repairs...); err != nil {
 				return fmt.Errorf("queueing the repairs of %s (%d, the first %s): %w", repairs[0].Object, len(repairs), repairs[0].RecordID, err)
 			}
-		}
-		j.update(id, func(r *billsync.ResyncReport) {
-			for _, it := range chunk {
-				tally(r, it, !queue)
+			if e.cfg.OnEnqueue != nil {
+				e.cfg.OnEnqueue()
 			}
-		})
+		}
+		for c := 0; c < len(part); c += repairChunk {
+			chunk := part[c:min(c+repairChunk, len(part))]
+			j.update(id, func(r *billsync.ResyncReport) {
+				for _, it := range chunk {
+					tally(r, it, !queue)
+				}
+			})
+		}
 	}
 	return nil
 }
 
-// repairChunk is how many compared records share one report update and
-// one queue transaction for their repairs.
+// repairTx is the most repairs queued in one transaction.
+const repairTx = 50000
+
+// repairChunk is how many compared records share one report update.
 const repairChunk = 500
 
 // tally counts one compared record in a report; notQueued: its repair

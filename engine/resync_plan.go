@@ -14,6 +14,10 @@ import (
 type resyncPayload struct {
 	Job  string `json:"job"`
 	Link string `json:"link,omitempty"` // initial load: the billing id to link a Salesforce record to
+	// Missing: the resync found no Salesforce record for the billing
+	// record, so its repair inserts one without reading first
+	// (createMissing).
+	Missing bool `json:"missing,omitempty"`
 }
 
 // resyncSnapshot is what a resync of one object type read before deciding
@@ -294,7 +298,7 @@ func fillRepair(c *billsync.Change, d billsync.ResyncDiff, job string, t billsyn
 	if d.Kind == billsync.DiffUnlinked && c.Source == billsync.SideSalesforce {
 		link = d.BillingID
 	}
-	payload, _ := json.Marshal(resyncPayload{Job: job, Link: link})
+	payload, _ := json.Marshal(resyncPayload{Job: job, Link: link, Missing: d.Kind == billsync.DiffMissingInSalesforce})
 	c.Payload, c.Op, c.Object = payload, billsync.OpResync, t
 	c.EventID = fmt.Sprintf("resync:%s:%s:%s", job, t, c.RecordID)
 	c.OccurredAt, c.EnqueuedAt = now, now

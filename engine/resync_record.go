@@ -158,9 +158,12 @@ func (e *Engine) resyncEntity(ctx context.Context, a *attempt.Attempt, om *mappi
 		return
 	}
 	var rec billsync.SObject
-	if st != nil && st.SalesforceID != "" {
+	switch {
+	case st != nil && st.SalesforceID != "":
 		rec, err = e.readSalesforce(ctx, om, st.SalesforceID)
-	} else {
+	case missingInSalesforce(a.Change) && e.createMissing(ctx, a, om, ent):
+		return
+	default:
 		rec, err = e.readByExternalID(ctx, om, billingID)
 	}
 	if err != nil {
@@ -251,4 +254,41 @@ func (e *Engine) readByExternalID(ctx context.Context, om *mapping.Object, billi
 		return nil, err
 	}
 	return rows[0], nil
+}
+
+// missingInSalesforce reports whether c is the repair of a billing record
+// its resync found no Salesforce record for.
+func missingInSalesforce(c billsync.Change) bool {
+	if c.Op != billsync.OpResync || c.Source != billsync.SideBilling {
+		return false
+	}
+	var p resyncPayload
+	return json.Unmarshal(c.Payload, &p) == nil && p.Missing
+}
+
+// createMissing inserts the Salesforce twin of billing record ent, which
+// the resync found missing, without reading first: on an initial load a
+// read per record finds nothing and costs a call each. The external id is
+// unique, so a twin created since the resync read (by a user, an import)
+// makes the insert fail with DUPLICATE_VALUE instead of being overwritten:
+// createMissing then reports false, having done nothing, and the caller
+// reads that twin and reconciles it. Otherwise it finishes the attempt.
+func (e *Engine) createMissing(ctx context.Context, a *attempt.Attempt, om *mapping.Object, ent billsync.Entity) bool {
+	billingID := ent.ID()
+	if om.Parent != nil {
+		if err := e.ensureParent(ctx, a, om.Parent.Type, ent.Str(om.Parent.BillingField), 0); err != nil {
+			a.Fail(err, billingID, "")
+			return true
+		}
+	}
+	ns, _, err := e.writeWhole(ctx, om, ent, true)
+	if billsync.RemoteCode(err) == "DUPLICATE_VALUE" {
+		return false
+	}
+	if err != nil {
+		a.FailOp(err, "create", billingID, "")
+		return true
+	}
+	a.Finish(billsync.OutcomeSuccess, "", "create", "", "created in Salesforce (resync)", billingID, ns.SalesforceID)
+	return true
 }

@@ -396,6 +396,12 @@ func (e *Engine) ensureParent(ctx context.Context, a *attempt.Attempt, t billsyn
 // record's parent must already be there. created reports whether
 // Salesforce made a new record.
 func (e *Engine) upsertWhole(ctx context.Context, om *mapping.Object, ent billsync.Entity) (ns *billsync.SyncState, created bool, err error) {
+	return e.writeWhole(ctx, om, ent, false)
+}
+
+// writeWhole is upsertWhole, or, with insert, the same write as an insert
+// that fails (DUPLICATE_VALUE on the external id) when the record exists.
+func (e *Engine) writeWhole(ctx context.Context, om *mapping.Object, ent billsync.Entity, insert bool) (ns *billsync.SyncState, created bool, err error) {
 	vals, _, err := om.BillingValues(ent, true)
 	if err != nil {
 		return nil, false, err
@@ -414,7 +420,11 @@ func (e *Engine) upsertWhole(ctx context.Context, om *mapping.Object, ent billsy
 		vals[om.Parent.BillingField] = parentID
 	}
 	mapping.SyncStatusFields(rec, "success", "", e.now())
-	res, err := e.upsertOne(ctx, om, rec)
+	write := e.upsertOne
+	if insert {
+		write = e.insertOne
+	}
+	res, err := write(ctx, om, rec)
 	if err != nil {
 		return nil, false, err
 	}
@@ -458,6 +468,22 @@ func (e *Engine) upsertOne(ctx context.Context, om *mapping.Object, rec billsync
 	if err := results[0].Err(); err != nil {
 		return billsync.SaveResult{}, err
 	}
+	return results[0], nil
+}
+
+// insertOne creates rec; a new record, its result counts as created.
+func (e *Engine) insertOne(ctx context.Context, om *mapping.Object, rec billsync.SObject) (billsync.SaveResult, error) {
+	results, err := e.cfg.CRM.Create(ctx, om.SObject, []billsync.SObject{rec})
+	if err != nil {
+		return billsync.SaveResult{}, err
+	}
+	if len(results) != 1 {
+		return billsync.SaveResult{}, billsync.Errorf(billsync.EINTERNAL, "insert returned %d results for 1 record", len(results))
+	}
+	if err := results[0].Err(); err != nil {
+		return billsync.SaveResult{}, err
+	}
+	results[0].Created = true
 	return results[0], nil
 }
 

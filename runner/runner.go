@@ -28,6 +28,14 @@ type Config struct {
 	Queue     billsync.Queue
 	// Workers is how many partitions are processed at once; default 8.
 	Workers int
+	// BulkWorkers, when above Workers, is how many partitions are
+	// processed at once while a large backlog is due: once a claim finds
+	// at least as many runs due as it has free workers, the runner widens
+	// to BulkWorkers (Wide), so that enough changes join the Salesforce
+	// batcher at once for its writes to go as Bulk API 2.0 ingest jobs;
+	// it narrows again when a claim finds fewer runs due than it asked
+	// for. 0: never wider than Workers.
+	BulkWorkers int
 	// RunLength is the most changes of one partition claimed together
 	// (its head and those queued behind it); default 100. A run's
 	// changes of one record fold into the newest, and its records are
@@ -99,6 +107,14 @@ type Runner struct {
 	// drained: the latest claim took everything due and nothing was
 	// enqueued since (Idle).
 	drained atomic.Bool
+	// wide: the latest claim found more runs due than it could take, so
+	// the runner claims up to BulkWorkers (Wide).
+	wide atomic.Bool
+	// slots holds one token per run in flight.
+	slots chan struct{}
+	// starting counts claimed runs whose first change has not joined
+	// the batcher yet: more work on its way (Idle).
+	starting atomic.Int64
 }
 
 // overBudget reports whether the org's API usage is above the share
@@ -155,7 +171,7 @@ func New(cfg Config) *Runner {
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = 30 * time.Second
 	}
-	return &Runner{cfg: cfg, wake: cfg.Wake}
+	return &Runner{cfg: cfg, wake: cfg.Wake, slots: make(chan struct{}, max(cfg.Workers, cfg.BulkWorkers))}
 }
 
 // Wake makes the runner claim now (new work was enqueued).
@@ -166,13 +182,20 @@ func (r *Runner) Wake() { r.wake.Wake() }
 // was enqueued for Quiet. The Salesforce batcher sends a batch early
 // only then (batch.Options.Idle): while a burst keeps arriving, its
 // writes keep joining the batch instead.
+//
+// While the runner is wide (Wide), it is idle also when every slot is
+// taken: nothing more can join the changes in flight until one finishes.
+// Either way, not before every claimed run joined the batcher.
 func (r *Runner) Idle() bool {
-	return r.drained.Load() && time.Since(time.Unix(0, r.wake.last.Load())) >= r.cfg.Quiet
+	if r.starting.Load() > 0 {
+		return false
+	}
+	return r.drained.Load() && time.Since(time.Unix(0, r.wake.last.Load())) >= r.cfg.Quiet || r.saturated()
 }
 
 // Run processes changes until ctx ends; in-flight changes finish first.
 func (r *Runner) Run(ctx context.Context) error {
-	slots := make(chan struct{}, r.cfg.Workers)
+	slots := r.slots
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(0)
@@ -211,7 +234,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // most an eighth of the workers.
 func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGroup, slow bool) {
 	for {
-		free := r.cfg.Workers - len(slots)
+		free := r.workers() - len(slots)
 		if slow {
 			free = min(free, max(1, r.cfg.Workers/8))
 		}
@@ -230,7 +253,9 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 			}
 			return
 		}
+		r.starting.Add(int64(len(runs)))
 		r.drained.Store(len(runs) < free && r.wake.last.Load() == woke)
+		r.widen(len(runs), free, slow)
 		if len(runs) == 0 {
 			return
 		}
@@ -262,6 +287,9 @@ type claim struct {
 	// retries are the run's attempts to be retried, recorded only when
 	// the run ends (release).
 	retries []outcome
+	// joined is called once the run's first change joined the batcher
+	// (or the run ended): the runner's Idle waits for every claimed run.
+	joined func()
 }
 
 // lose notes that the lease on changes ids was lost.
@@ -294,7 +322,8 @@ func (cl *claim) expiring(lease time.Duration) bool {
 // another claimer took a change over (the lease was lost), the runner
 // applies nothing more of the run and logs it once.
 func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed time.Time) {
-	cl := &claim{run: run, claimed: claimed, until: claimed.Add(r.cfg.Lease)}
+	cl := &claim{run: run, claimed: claimed, until: claimed.Add(r.cfg.Lease), joined: sync.OnceFunc(func() { r.starting.Add(-1) })}
+	defer cl.joined()
 	defer r.reportLost(cl)
 	rounds := plan(run)
 	for i, rd := range rounds {
@@ -393,6 +422,7 @@ func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry boo
 				return retry, level{steps: lv.steps[k:], serial: lv.serial}
 			}
 			pctx, leave := r.cfg.Join(ctx)
+			cl.joined()
 			retry = r.applyStep(ctx, pctx, leave, cl, st) || retry
 		}
 		return retry, level{}
@@ -402,6 +432,7 @@ func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry boo
 	for i := range lv.steps {
 		ctxs[i], leaves[i] = r.cfg.Join(ctx)
 	}
+	cl.joined()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for i, st := range lv.steps {

@@ -60,6 +60,10 @@ type AppConfig struct {
 	Workers   int
 	Poll      time.Duration
 	BatchWait time.Duration
+	// BulkIngestThreshold is salesforce.bulkIngestThreshold; zero keeps
+	// billsync's default, negative turns Bulk ingest off (the bench
+	// measures the initial load both ways).
+	BulkIngestThreshold int
 
 	SalesforceURL          string // the Salesforce emulator's login URL
 	Grant                  string

@@ -138,10 +138,13 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	// Writes and reads of many partitions share sObject Collections calls;
 	// a batch goes early only when the runner has nothing more on its way.
 	var run atomic.Pointer[runner.Runner]
+	// A backlog's level waits for its ingest job: polls back off from
+	// 200 ms to 2 s, not to the client's 10 s.
+	bc := bulk.New(sf, bulk.Options{Threshold: cfg.Salesforce.BulkThreshold, PollMin: 200 * time.Millisecond, PollMax: 2 * time.Second})
 	crm := batch.New(sf, batch.Options{MaxWait: cfg.BatchWait, Logger: log, Idle: func() bool {
 		r := run.Load()
 		return r == nil || r.Idle()
-	}})
+	}, BulkOptions: bulkIngest(cfg, bc, &run)})
 	a.crm = crm
 	quotes, err := quotesync.New(quotesync.Config{CRM: crm, State: a.store, Billing: qs.forQuotes(), Mapping: m.Quote(), Logger: log})
 	if err != nil {
@@ -154,7 +157,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	// enqueues work can wake the runner built after it.
 	wake := runner.NewSignal()
 	eng, err := engine.New(engine.Config{
-		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, Held: a.store, CRM: bulk.NewCRM(crm, bulk.New(sf, bulk.Options{Threshold: cfg.Salesforce.BulkThreshold})), Billing: qs.forEngine(), Mapping: m,
+		Settings: a.store, State: a.store, Conflicts: a.store, Queue: a.store, Held: a.store, CRM: bulk.NewCRM(crm, bc), Billing: qs.forEngine(), Mapping: m,
 		Quotes: quotes, Observer: metrics, Logger: log, OnEnqueue: wake.Wake,
 		// Without the trigger nothing in Salesforce keeps revisions.
 		Unguarded: cfg.Salesforce.ChangeSource == config.ChangeSourceCDC,
@@ -163,7 +166,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 		return err
 	}
 	a.engine = eng
-	a.runner = runner.New(runner.Config{Processor: eng, Queue: a.store, Workers: cfg.Workers, RunLength: cfg.RunLength,
+	a.runner = runner.New(runner.Config{Processor: eng, Queue: a.store, Workers: cfg.Workers, BulkWorkers: bulkWorkers(cfg), RunLength: cfg.RunLength,
 		Join: crm.Join, Poll: cfg.Poll, Lease: cfg.ClaimLease, Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Wake: wake,
 		Quiet: cfg.BatchWait, Logger: log})
 	run.Store(a.runner)
@@ -426,4 +429,26 @@ func (a *App) Close() error {
 		err = errors.Join(err, a.pubsub.Close())
 	}
 	return errors.Join(err, a.store.Close())
+}
+
+// bulkIngest is the batcher's Bulk API 2.0 path: a backlog's writes of
+// at least salesforce.bulkIngestThreshold records of one object go as
+// one ingest job (none when it is negative).
+func bulkIngest(cfg Config, bc *bulk.Client, run *atomic.Pointer[runner.Runner]) batch.BulkOptions {
+	if cfg.Salesforce.BulkIngestThreshold < 0 {
+		return batch.BulkOptions{}
+	}
+	return batch.BulkOptions{Bulk: bc, BulkThreshold: cfg.Salesforce.BulkIngestThreshold, Wide: func() bool {
+		r := run.Load()
+		return r != nil && r.Wide()
+	}}
+}
+
+// bulkWorkers is the runner's width for a backlog: bulkWorkers, or no
+// wider than workers when bulk ingest is off.
+func bulkWorkers(cfg Config) int {
+	if cfg.Salesforce.BulkIngestThreshold < 0 {
+		return 0
+	}
+	return cfg.BulkWorkers
 }

@@ -53,10 +53,15 @@ with every figure (--json prints only that line).
   backlog  for each --backlog size, a store holding that many queued
            changes: enqueue and claim+complete cost, file size, and
            billsync's start time, drain rate and peak RSS on it
-  initial  --initial-accounts accounts and a balance each loaded into an
-           empty Salesforce emulator at --sf-latency, once through sObject
-           Collections and once through Bulk API 2.0 ingest jobs: records/s,
-           API calls (total and per 1,000) and Bulk jobs used
+  initial  --initial-accounts accounts with a balance and two transactions
+           each loaded into an empty Salesforce emulator at --sf-latency:
+           first the transport alone (the REST and Bulk clients called
+           directly), through sObject Collections and through Bulk API 2.0
+           ingest jobs; then through billsync itself (resync --initial of
+           the billing emulator holding them, every record verified) with
+           Bulk ingest on and off, with the contract's billing only:
+           records/s, API calls (total and per 1,000), Bulk jobs used and
+           billsync's peak RSS
 
 --billing stripe runs the Stripe emulator instead of the contract's and
 writes burst, latency and realistic through Stripe's API (customers,
@@ -91,7 +96,7 @@ run billsync inside it, so the profile covers the sync itself.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&opts.Records, "records", opts.Records, "accounts in the create burst (and the update burst that follows)")
-	f.IntVar(&opts.InitialAccounts, "initial-accounts", opts.InitialAccounts, "accounts (each with a balance) in the initial-load workload")
+	f.IntVar(&opts.InitialAccounts, "initial-accounts", opts.InitialAccounts, "accounts (each with a balance and two transactions) in the initial-load workload")
 	f.IntVar(&opts.Rate, "rate", opts.Rate, "events per second in the latency workload")
 	f.DurationVar(&opts.Duration, "duration", opts.Duration, "length of the latency workload")
 	f.DurationVar(&opts.SFLatency, "sf-latency", opts.SFLatency, "latency the Salesforce emulator adds to every data API call in the latency, realistic and initial-load workloads")

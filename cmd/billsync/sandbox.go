@@ -118,6 +118,7 @@ func sandboxConfig(ac sandbox.AppConfig) Config {
 		ClientSecret: ac.ClientSecret, Username: ac.Username, Password: ac.Password, APIVersion: ac.APIVersion,
 		Stream: ac.Stream, PubSubAddr: ac.PubSubAddr, PubSubInsecure: ac.PubSubAddr != "",
 		ChangeSource: cmp.Or(ac.ChangeSource, config.ChangeSourceTrigger)}
+	cfg.Salesforce.BulkIngestThreshold = ac.BulkIngestThreshold
 	cfg.Billing.Platform = billsync.PlatformContract
 	if ac.BillingPlatform != "" {
 		cfg.Billing.Platform = ac.BillingPlatform

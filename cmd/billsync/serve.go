@@ -24,6 +24,7 @@ the source tree annotates every key with its default.
   databasePasswordFile            BILLSYNC_DATABASE_PASSWORD_FILE (or BILLSYNC_DATABASE_PASSWORD)
   mapping                         BILLSYNC_MAPPING                        --mapping
   workers                         BILLSYNC_WORKERS                        --workers
+  bulkWorkers                     BILLSYNC_BULK_WORKERS
   profiling                       BILLSYNC_PROFILING                      --profiling
   runLength                       BILLSYNC_RUN_LENGTH
   batchWait                       BILLSYNC_BATCH_WAIT
@@ -47,6 +48,7 @@ the source tree annotates every key with its default.
   salesforce.pubsubAddr           BILLSYNC_SALESFORCE_PUBSUB_ADDR
   salesforce.pubsubInsecure       BILLSYNC_SALESFORCE_PUBSUB_INSECURE (emulator only)
   salesforce.bulkThreshold        BILLSYNC_SALESFORCE_BULK_THRESHOLD
+  salesforce.bulkIngestThreshold  BILLSYNC_SALESFORCE_BULK_INGEST_THRESHOLD
   billing.platform                BILLSYNC_BILLING_PLATFORM
   billing.url                     BILLSYNC_BILLING_URL                    --billing-url
   billing.token                   BILLSYNC_BILLING_TOKEN

@@ -33,6 +33,8 @@ type bulkState struct {
 	// hold is how many info polls a running job answers InProgress to
 	// before it is applied (SetBulkHold).
 	hold int
+	// rowFault fails chosen rows (SetIngestRowFault).
+	rowFault func(object string, row map[string]any) (code, message string)
 }
 
 // bulkJob is one job: its info as the API answers it, its data and its

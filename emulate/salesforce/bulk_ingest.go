@@ -143,7 +143,10 @@ func (e *Emulator) applyIngest(j *bulkJob) string {
 		t := e.beginLocked(j.user)
 		for i, body := range bodies {
 			sp := t.savepoint()
-			res := e.ingestRow(t, o, j.info.Operation, j.info.ExternalIDFieldName, body)
+			res := e.ingestFault(o.Name, body)
+			if res.err == "" {
+				res = e.ingestRow(t, o, j.info.Operation, j.info.ExternalIDFieldName, body)
+			}
 			if res.err != "" {
 				t.rollbackTo(sp)
 				failed++
@@ -348,4 +351,29 @@ func (e *Emulator) handleIngestResults(c *call, set string) {
 		}
 	}
 	writeCSV(c.w, 200, b.String())
+}
+
+// SetIngestRowFault installs f, which is asked about every row of an
+// ingest job before it is applied (the row as the REST writes would take
+// it): a non-empty code fails that row alone with code and message, as
+// Salesforce fails a row it could not lock (UNABLE_TO_LOCK_ROW) or one a
+// validation rule refused. Tests use it to fail chosen rows of a job.
+// nil removes it.
+func (e *Emulator) SetIngestRowFault(f func(object string, row map[string]any) (code, message string)) {
+	e.bulk.mu.Lock()
+	e.bulk.rowFault = f
+	e.bulk.mu.Unlock()
+}
+
+func (e *Emulator) ingestFault(object string, body map[string]any) rowResult {
+	e.bulk.mu.Lock()
+	f := e.bulk.rowFault
+	e.bulk.mu.Unlock()
+	if f == nil {
+		return rowResult{}
+	}
+	if code, msg := f(object, body); code != "" {
+		return rowResult{err: sfError(&apiError{Code: code, Message: msg})}
+	}
+	return rowResult{}
 }

@@ -41,6 +41,10 @@ type Options struct {
 	// outlives the context of any one caller.
 	CallTimeout time.Duration
 	Logger      *slog.Logger
+	// Bulk, BulkThreshold, BulkMax, BulkLinger, BulkTimeout and Wide set
+	// the Bulk API 2.0 path (bulk.go); without Bulk every write goes
+	// through collections.
+	BulkOptions
 }
 
 // Batcher is a billsync.CRM that merges concurrent requests.
@@ -57,6 +61,7 @@ type Batcher struct {
 	// joined callers (Join) in flight, and how many of them wait for a
 	// batch not sent yet: when every one does, nobody else is coming.
 	joined, queued int
+	stats          bulkStats
 }
 
 var _ billsync.CRM = (*Batcher)(nil)
@@ -112,7 +117,7 @@ func (b *Batcher) arm(key batchKey, p *pending) {
 	if len(p.items) == 0 || p.first.IsZero() {
 		p.first = now
 	}
-	d := min(b.opts.MaxWait, time.Until(p.first.Add(b.opts.MaxLinger)))
+	d := min(b.opts.MaxWait, time.Until(p.first.Add(b.linger(key))))
 	if p.timer == nil {
 		p.timer = time.AfterFunc(d, func() { b.expire(key) })
 		return
@@ -127,8 +132,8 @@ func (b *Batcher) arm(key batchKey, p *pending) {
 func (b *Batcher) expire(key batchKey) {
 	b.mu.Lock()
 	p := b.queues[key]
-	if p != nil && b.joined > 0 && time.Since(p.first) < b.opts.MaxLinger && !(b.allWaitingLocked() && b.idle()) {
-		d := min(b.opts.MaxWait, time.Until(p.first.Add(b.opts.MaxLinger)))
+	if p != nil && b.joined > 0 && time.Since(p.first) < b.linger(key) && !(b.allWaitingLocked() && b.idle()) {
+		d := min(b.opts.MaxWait, time.Until(p.first.Add(b.linger(key))))
 		p.timer.Reset(d)
 		b.mu.Unlock()
 		return
@@ -156,6 +161,7 @@ func New(crm billsync.CRM, opts Options) *Batcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts.BulkOptions = opts.BulkOptions.withDefaults()
 	return &Batcher{crm: crm, opts: opts, queues: map[batchKey]*pending{}, inFlight: map[batchKey]map[string]int{}}
 }
 
@@ -251,7 +257,7 @@ func (b *Batcher) submit(ctx context.Context, key batchKey, recs []billsync.SObj
 	}
 	b.arm(key, p)
 	p.items = append(p.items, items...)
-	full := len(p.items) >= b.opts.MaxBatch
+	full := len(p.items) >= b.fullSize(key)
 	all := b.allWaitingLocked() && b.idle()
 	b.mu.Unlock()
 	switch {
@@ -275,7 +281,8 @@ func (b *Batcher) submit(ctx context.Context, key batchKey, recs []billsync.SObj
 }
 
 // flush sends what is queued under key: full batches at once, and, when
-// the wait ran out, the remainder too.
+// the wait ran out, the remainder too. At least BulkThreshold records of
+// a write that may go through Bulk go as one ingest job (bulk.go).
 func (b *Batcher) flush(key batchKey, fullOnly bool) {
 	b.mu.Lock()
 	p := b.queues[key]
@@ -283,20 +290,21 @@ func (b *Batcher) flush(key batchKey, fullOnly bool) {
 		b.mu.Unlock()
 		return
 	}
-	var batches [][]*item
+	var batches []outgoing
 	// Records in calls still in flight count as sent: two calls in
 	// flight together have no order, so a record's next write waits.
 	sent := map[string]bool{}
 	for id := range b.inFlight[key] {
 		sent[id] = true
 	}
-	for len(p.items) >= b.opts.MaxBatch || (!fullOnly && len(p.items) > 0) {
-		batch, rest := take(p.items, b.opts.MaxBatch, key.field, sent)
+	for len(p.items) >= b.fullSize(key) || (!fullOnly && len(p.items) > 0) {
+		cut := b.cut(key, len(p.items))
+		batch, rest := take(p.items, cut, key.field, sent)
 		if len(batch) == 0 {
 			break
 		}
 		p.items = rest
-		batches = append(batches, batch)
+		batches = append(batches, b.split(key, batch)...)
 		for _, it := range batch {
 			if it.req.unsent--; it.req.unsent == 0 && it.req.joined {
 				b.queued--
@@ -314,8 +322,12 @@ func (b *Batcher) flush(key batchKey, fullOnly bool) {
 	}
 	b.markInFlight(key, batches, 1)
 	b.mu.Unlock()
-	for _, batch := range batches {
-		go b.send(key, batch)
+	for _, o := range batches {
+		if o.bulk {
+			go b.sendBulk(key, o.items)
+			continue
+		}
+		go b.send(key, o.items)
 	}
 }
 
@@ -323,14 +335,14 @@ func (b *Batcher) flush(key batchKey, fullOnly bool) {
 // batches name; b.mu is held. A record's request left waiting behind a
 // call goes with a later flush (its timer's, or every joined caller
 // waiting), once the call answered.
-func (b *Batcher) markInFlight(key batchKey, batches [][]*item, delta int) {
+func (b *Batcher) markInFlight(key batchKey, batches []outgoing, delta int) {
 	m := b.inFlight[key]
 	if m == nil {
 		m = map[string]int{}
 		b.inFlight[key] = m
 	}
 	for _, batch := range batches {
-		for _, it := range batch {
+		for _, it := range batch.items {
 			if id := recordKey(it.rec, key.field); id != "" {
 				if m[id] += delta; m[id] <= 0 {
 					delete(m, id)
@@ -380,7 +392,7 @@ func (b *Batcher) send(key batchKey, batch []*item) {
 	// request for the record must not find it still in flight.
 	done := func() {
 		b.mu.Lock()
-		b.markInFlight(key, [][]*item{batch}, -1)
+		b.markInFlight(key, []outgoing{{items: batch}}, -1)
 		b.mu.Unlock()
 	}
 	recs := make([]billsync.SObject, len(batch))
