@@ -2,34 +2,20 @@ package doctor
 
 import (
 	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/emulate/salesforce/sfemutest"
 	"github.com/billsync/billsync/mapping"
-	"github.com/billsync/billsync/salesforce/rest"
 )
 
 // With salesforce.changeSource cdc the doctor reads the objects selected
 // for Change Data Capture through the Tooling API: all synced objects
 // selected passes; one deselected fails, naming it and how to select it.
 func TestDoctorCDCSelection(t *testing.T) {
-	e, err := sfemu.New(sfemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(e.Handler())
-	e.SetBaseURL(srv.URL)
-	t.Cleanup(func() {
-		srv.Close()
-		_ = e.Close()
-	})
-	sf, err := rest.New(rest.Config{LoginURL: srv.URL, Grant: "password", ClientID: sfemu.DefaultClientID,
-		ClientSecret: sfemu.DefaultClientSecret, Username: sfemu.IntegrationUsername, Password: sfemu.IntegrationPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
+	org := sfemutest.Start(t, sfemu.Options{})
+	e, sf := org.Emu, org.Integration(t)
 	ctx := context.Background()
 	check := func() Check {
 		r := &doctorRun{}

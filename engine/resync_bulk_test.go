@@ -3,34 +3,22 @@ package engine
 import (
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/billsync/billsync"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/emulate/salesforce/sfemutest"
 	"github.com/billsync/billsync/salesforce/bulk"
-	"github.com/billsync/billsync/salesforce/rest"
 )
 
 // An initial-load dry run over an org above the Bulk threshold reads
 // Salesforce through one query job, not query pages, and reports the same
 // differences as the REST read.
 func TestResyncSnapshotReadsThroughBulkAboveThreshold(t *testing.T) {
-	emu, err := sfemu.New(sfemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu.Handler())
-	t.Cleanup(func() { srv.Close(); emu.Close() })
-	emu.SetBaseURL(srv.URL)
-	rc, err := rest.New(rest.Config{LoginURL: srv.URL, Grant: rest.GrantPassword,
-		ClientID: sfemu.DefaultClientID, ClientSecret: sfemu.DefaultClientSecret,
-		Username: sfemu.IntegrationUsername, Password: sfemu.IntegrationPassword, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	org := sfemutest.Start(t, sfemu.Options{})
+	emu, rc := org.Emu, org.Integration(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 

@@ -3,13 +3,12 @@ package engine
 import (
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/billsync/billsync"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
-	"github.com/billsync/billsync/salesforce/rest"
+	"github.com/billsync/billsync/emulate/salesforce/sfemutest"
 )
 
 // A resync's repair of a record it found missing in Salesforce inserts it
@@ -19,23 +18,8 @@ import (
 // the insert fails DUPLICATE_VALUE, and only then is the twin read and
 // reconciled, so the user's value stands.
 func TestResyncInsertsMissingRecordsWithoutReading(t *testing.T) {
-	emu, err := sfemu.New(sfemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu.Handler())
-	t.Cleanup(func() { srv.Close(); emu.Close() })
-	emu.SetBaseURL(srv.URL)
-	login := func(user, pass string) *rest.Client {
-		rc, err := rest.New(rest.Config{LoginURL: srv.URL, Grant: rest.GrantPassword,
-			ClientID: sfemu.DefaultClientID, ClientSecret: sfemu.DefaultClientSecret,
-			Username: user, Password: pass, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rc
-	}
-	rc, sales := login(sfemu.IntegrationUsername, sfemu.IntegrationPassword), login(sfemu.SalesUsername, sfemu.SalesPassword)
+	org := sfemutest.Start(t, sfemu.Options{})
+	emu, rc, sales := org.Emu, org.Integration(t), org.Sales(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 

@@ -2,14 +2,13 @@ package batch
 
 import (
 	"context"
-	"log/slog"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/billsync/billsync"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/emulate/salesforce/sfemutest"
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/salesforce/bulk"
 	"github.com/billsync/billsync/salesforce/rest"
@@ -19,23 +18,8 @@ import (
 // for the integration user and a sales user.
 func emuOrg(t *testing.T) (*sfemu.Emulator, *rest.Client, *rest.Client) {
 	t.Helper()
-	e, err := sfemu.New(sfemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(e.Handler())
-	t.Cleanup(func() { srv.Close(); e.Close() })
-	e.SetBaseURL(srv.URL)
-	login := func(user, pass string) *rest.Client {
-		rc, err := rest.New(rest.Config{LoginURL: srv.URL, Grant: rest.GrantPassword,
-			ClientID: sfemu.DefaultClientID, ClientSecret: sfemu.DefaultClientSecret,
-			Username: user, Password: pass, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rc
-	}
-	return e, login(sfemu.IntegrationUsername, sfemu.IntegrationPassword), login(sfemu.SalesUsername, sfemu.SalesPassword)
+	org := sfemutest.Start(t, sfemu.Options{})
+	return org.Emu, org.Integration(t), org.Sales(t)
 }
 
 // sendHeld has the batcher write recs, one request each, held until all

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/billsync/billsync"
 	sfemu "github.com/billsync/billsync/emulate/salesforce"
+	"github.com/billsync/billsync/emulate/salesforce/sfemutest"
 	"github.com/billsync/billsync/salesforce/rest"
 )
 
@@ -56,25 +55,10 @@ func (s *seenStates) saw(st string) bool {
 
 func startOrg(t *testing.T) (*sfemu.Emulator, *rest.Client, *seenStates) {
 	t.Helper()
-	e, err := sfemu.New(sfemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(e.Handler())
-	t.Cleanup(func() { srv.Close(); e.Close() })
-	e.SetBaseURL(srv.URL)
+	org := sfemutest.Start(t, sfemu.Options{})
 	seen := &seenStates{next: http.DefaultTransport}
-	rc, err := rest.New(rest.Config{
-		LoginURL: srv.URL, Grant: rest.GrantPassword,
-		ClientID: sfemu.DefaultClientID, ClientSecret: sfemu.DefaultClientSecret,
-		Username: sfemu.IntegrationUsername, Password: sfemu.IntegrationPassword,
-		HTTPClient: &http.Client{Transport: seen},
-		Logger:     slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, rc, seen
+	rc := org.Integration(t, func(c *rest.Config) { c.HTTPClient = &http.Client{Transport: seen} })
+	return org.Emu, rc, seen
 }
 
 func fastPolls(o Options) Options {
