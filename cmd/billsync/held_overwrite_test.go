@@ -3,18 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
-
-	"go.yaml.in/yaml/v4"
 
 	"github.com/billsync/billsync"
 	"github.com/billsync/billsync/mapping"
-	"github.com/billsync/billsync/sandbox"
 )
 
 // balancePair is one balance as both sides hold it: billing's name and
@@ -53,17 +46,7 @@ func TestGuardHoldsOverwritesAfterAMappingChange(t *testing.T) {
 		t.Skip("end-to-end test: skipped in -short mode")
 	}
 	t.Parallel()
-	var mappingFile atomic.Value
-	mappingFile.Store("")
-	h := startHarness(t, sandbox.Options{StartApp: func(ctx context.Context, ac sandbox.AppConfig, log *slog.Logger) (sandbox.App, error) {
-		cfg := sandboxConfig(ac)
-		cfg.Mapping = mappingFile.Load().(string)
-		app, err := StartApp(ctx, cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		return app, nil
-	}})
+	h, remap := startRemappable(t)
 	ctx := context.Background()
 	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "SWAP", "name": "Swapped", "currency": "USD"})
 	var ids []string
@@ -94,15 +77,7 @@ func TestGuardHoldsOverwritesAfterAMappingChange(t *testing.T) {
 			}
 		}
 	}
-	y, err := yaml.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "mapping.yaml")
-	if err := os.WriteFile(path, y, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mappingFile.Store(path)
+	remap.useMapping(t, m)
 	h.whileDown(func() {})
 
 	if g := h.resyncBalances(true).Guard[0]; !g.Held || g.HeldRun != 0 || g.Overwrites != 8 || g.Deletes != 0 || g.Total != 10 {

@@ -5,15 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v4"
 
 	"github.com/spf13/cobra"
 
@@ -238,17 +232,7 @@ func TestGuardHoldsAMappingMistake(t *testing.T) {
 		t.Skip("end-to-end test: skipped in -short mode")
 	}
 	t.Parallel()
-	var mappingFile atomic.Value
-	mappingFile.Store("")
-	h := startHarness(t, sandbox.Options{StartApp: func(ctx context.Context, ac sandbox.AppConfig, log *slog.Logger) (sandbox.App, error) {
-		cfg := sandboxConfig(ac)
-		cfg.Mapping = mappingFile.Load().(string)
-		app, err := StartApp(ctx, cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		return app, nil
-	}})
+	h, remap := startRemappable(t)
 	ctx := context.Background()
 	h.setSetting("deletes.balance", "mirror")
 	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "MAP", "name": "Mapped", "currency": "USD"})
@@ -284,15 +268,7 @@ func TestGuardHoldsAMappingMistake(t *testing.T) {
 			m.Objects[i].ExternalID = "Code__c"
 		}
 	}
-	y, err := yaml.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "mapping.yaml")
-	if err := os.WriteFile(path, y, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mappingFile.Store(path)
+	remap.useMapping(t, m)
 	h.whileDown(func() {})
 
 	rep := h.resyncBalances(false)
@@ -350,21 +326,7 @@ func TestGuardHoldsDeletesAfterAMappingChange(t *testing.T) {
 		t.Skip("end-to-end test: skipped in -short mode")
 	}
 	t.Parallel()
-	var mappingFile, dataDir atomic.Value
-	mappingFile.Store("")
-	dataDir.Store("")
-	h := startHarness(t, sandbox.Options{StartApp: func(ctx context.Context, ac sandbox.AppConfig, log *slog.Logger) (sandbox.App, error) {
-		cfg := sandboxConfig(ac)
-		cfg.Mapping = mappingFile.Load().(string)
-		if d := dataDir.Load().(string); d != "" {
-			cfg.Data = d
-		}
-		app, err := StartApp(ctx, cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		return app, nil
-	}})
+	h, remap := startRemappable(t)
 	ctx := context.Background()
 	acc := h.create(billsync.ObjectAccount, billsync.Entity{"code": "MAPD", "name": "Mapped", "currency": "USD"})
 	var bals []billsync.Entity
@@ -397,16 +359,8 @@ func TestGuardHoldsDeletesAfterAMappingChange(t *testing.T) {
 			m.Objects[i].ExternalID = "Code__c"
 		}
 	}
-	y, err := yaml.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "mapping.yaml")
-	if err := os.WriteFile(path, y, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mappingFile.Store(path)
-	dataDir.Store(t.TempDir())
+	remap.useMapping(t, m)
+	remap.data.Store(t.TempDir())
 	h.whileDown(func() {})
 	h.setSetting("deletes.balance", "mirror")
 
