@@ -17,12 +17,14 @@ import (
 type crashStore struct {
 	*mock.Store
 	crashed atomic.Bool
+	puts    atomic.Int32
 }
 
 func (s *crashStore) PutSyncState(ctx context.Context, st *billsync.SyncState) error {
 	if s.crashed.Load() {
 		return errors.New("killed")
 	}
+	s.puts.Add(1)
 	return s.Store.PutSyncState(ctx, st)
 }
 
@@ -74,5 +76,13 @@ func TestQuoteItemWrittenBeforeACrashIsRemovedLater(t *testing.T) {
 	}
 	if f.org.Find("QuoteLineItem", fieldLineExtID, "qk_it4") != nil {
 		t.Error("the removed item's line is there")
+	}
+
+	// A change that brings no new item saves the state once, at the end.
+	q.Version, q.Description = 4, "Acme expansion v4"
+	before := store.puts.Load()
+	qMustSucceed(t, f.send(q))
+	if n := store.puts.Load() - before; n != 1 {
+		t.Errorf("%d state saves for a change without new items, want 1", n)
 	}
 }
