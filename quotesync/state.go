@@ -19,9 +19,11 @@ const (
 	agreedHash        = "quote.hash"        // content hash of the last quote applied (or written back)
 	agreedOpportunity = "quote.opportunity" // the Opportunity the Salesforce Quote belongs to
 	agreedLinkKept    = "quote.linkKept"    // "1": billing cannot hold the link, billsync keeps it
-	// agreedItems lists the quote's item ids billsync has synced, so the
-	// Opportunity products of a removed item are known as this quote's
-	// even when an earlier attempt already deleted its quote line.
+	// agreedItems lists the quote's item ids billsync has synced or is
+	// about to write (saved before the first write, see recordItems), so
+	// the Opportunity products of a removed item are known as this
+	// quote's even when an earlier attempt already deleted its quote line
+	// or never wrote it.
 	agreedItems = "quote.items"
 )
 

@@ -35,6 +35,9 @@ func (s *Syncer) apply(ctx context.Context, a *attempt.Attempt, snap *snapshot, 
 			a.FailOp(err, "create", "", res.sfID)
 			return
 		}
+	} else if err := s.recordItems(ctx, snap, p, res); err != nil {
+		a.Fail(err, "", res.sfID)
+		return
 	}
 	if err := s.upsertQuote(ctx, p, res); err != nil {
 		s.abandon(ctx, a, snap, p, res, err, "upsert", snap.quote != nil)
@@ -61,6 +64,35 @@ func (s *Syncer) apply(ctx context.Context, a *attempt.Attempt, snap *snapshot, 
 		return
 	}
 	s.finish(a, p, res)
+}
+
+// recordItems saves, before the first write, the items whose lines and
+// products this attempt may write and the state does not know yet. The
+// Opportunity products of an item are deleted only when the quote owns
+// them (ownProducts); should billsync stop after a product is written and
+// before the attempt's own state is saved, with its line not written or
+// already deleted, the next change would otherwise not know the product as
+// this quote's and leave it behind when the item is removed. The save is
+// an incomplete one: the previous version and no hash, as for a failed
+// attempt. A new Opportunity's creation saves the items already.
+func (s *Syncer) recordItems(ctx context.Context, snap *snapshot, p *plan, res *applied) error {
+	known := map[string]bool{}
+	if snap.st != nil {
+		for _, id := range strings.Split(snap.st.Agreed[agreedItems], ",") {
+			known[id] = true
+		}
+	}
+	fresh := false
+	for _, id := range p.items {
+		fresh = fresh || (id != "" && !known[id])
+	}
+	for _, x := range snap.lines {
+		fresh = fresh || (x.ItemID != "" && !known[x.ItemID])
+	}
+	if !fresh {
+		return nil
+	}
+	return s.saveState(ctx, snap, p, res, "", false)
 }
 
 // abandon ends an attempt whose writes failed part way: the Quote says so
