@@ -153,3 +153,17 @@ func (s *Sandbox) PubSubFlow() (requested, delivered int64) {
 	}
 	return srv.Flow()
 }
+
+// PubSubStreams reports the Subscribe streams the Pub/Sub API has open.
+func (s *Sandbox) PubSubStreams() int {
+	if s.pubsub == nil {
+		return 0
+	}
+	s.pubsub.mu.Lock()
+	srv := s.pubsub.srv
+	s.pubsub.mu.Unlock()
+	if srv == nil {
+		return 0
+	}
+	return srv.Streams()
+}

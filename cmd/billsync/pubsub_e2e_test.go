@@ -89,6 +89,9 @@ func TestPubSubServe(t *testing.T) {
 	if err := h.sb.App.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// Until the API has seen the closed stream go, it may still send an
+	// event published now on it, and count it.
+	h.eventually("the Pub/Sub API sees billsync's stream closed", func() (bool, string) { n := h.sb.PubSubStreams(); return n == 0, fmt.Sprint(n, " streams open") })
 	_, before := h.sb.PubSubFlow()
 	for i := 1; i < 3; i++ {
 		h.salesUpdate("BillingAccount__c", billsync.SObject{"Id": sfIDs[i], "Name": fmt.Sprintf("Edited while down %d", i)})

@@ -77,6 +77,7 @@ type Server struct {
 	schemas   map[string]*topicSchema // by schema id
 	requested int64                   // credit granted by all FetchRequests
 	delivered int64                   // events sent on all Subscribe streams
+	streams   int                     // Subscribe streams open
 }
 
 type topicSchema struct {
@@ -115,6 +116,15 @@ func (s *Server) Flow() (requested, delivered int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requested, s.delivered
+}
+
+// Streams reports the Subscribe streams open. A client that closed its
+// stream is gone from the count only once the server has seen it go;
+// until then an event published meanwhile may still be sent on it.
+func (s *Server) Streams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streams
 }
 
 // fail is an RPC error as Salesforce reports it: a gRPC status whose

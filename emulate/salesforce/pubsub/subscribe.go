@@ -41,6 +41,14 @@ func (c *credit) get() (int32, error, <-chan struct{}) {
 // and not yet used (capped at MaxRequested outstanding).
 func (s *Server) Subscribe(stream pb.PubSub_SubscribeServer) error {
 	ctx := stream.Context()
+	s.mu.Lock()
+	s.streams++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.streams--
+		s.mu.Unlock()
+	}()
 	first, err := stream.Recv()
 	if err != nil {
 		return err
