@@ -2,7 +2,6 @@ package m3terapi
 
 import (
 	"context"
-	"net/url"
 	"strings"
 
 	"github.com/billsync/billsync"
@@ -103,14 +102,11 @@ func (c *Client) createAccount(ctx context.Context, e billsync.Entity) (billsync
 // Salesforce id is not this create's: the POST goes ahead and m3ter
 // answers that the code is taken.
 func (c *Client) findAccount(ctx context.Context, code, sfID string) (record, error) {
-	q := url.Values{}
-	q.Set("codes", code)
-	q.Set("pageSize", "100")
-	var p page[record]
-	if err := c.get(ctx, c.orgPath("accounts"), q, &p); err != nil {
+	rs, err := c.accountsByCode(ctx, code)
+	if err != nil {
 		return nil, err
 	}
-	for _, r := range p.Data {
+	for _, r := range rs {
 		if r.str("code") == code && billsync.ValueString(r.customFields()[cfSalesforceID]) == sfID {
 			return r, nil
 		}

@@ -15,6 +15,21 @@ func (c *Client) AccountByCode(ctx context.Context, code string) (billsync.Entit
 	if code == "" {
 		return nil, billsync.Errorf(billsync.EINVALID, "m3ter: an account code is needed")
 	}
+	rs, err := c.accountsByCode(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if r.str("code") == code {
+			return accountOf(r), nil
+		}
+	}
+	return nil, billsync.Errorf(billsync.ENOTFOUND, "m3ter: no account has code %q", code)
+}
+
+// accountsByCode lists the accounts m3ter finds for code (one page: codes
+// are unique in an organization).
+func (c *Client) accountsByCode(ctx context.Context, code string) ([]record, error) {
 	q := url.Values{}
 	q.Set("codes", code)
 	q.Set("pageSize", "100")
@@ -22,10 +37,5 @@ func (c *Client) AccountByCode(ctx context.Context, code string) (billsync.Entit
 	if err := c.get(ctx, c.orgPath("accounts"), q, &p); err != nil {
 		return nil, err
 	}
-	for _, r := range p.Data {
-		if r.str("code") == code {
-			return accountOf(r), nil
-		}
-	}
-	return nil, billsync.Errorf(billsync.ENOTFOUND, "m3ter: no account has code %q", code)
+	return p.Data, nil
 }

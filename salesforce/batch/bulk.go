@@ -204,16 +204,7 @@ func (b *Batcher) collectUnprocessed(ctx context.Context, key batchKey, recs []b
 		for j, i := range part {
 			sub[j] = recs[i]
 		}
-		var got []billsync.SaveResult
-		var err error
-		switch key.op {
-		case opUpsert:
-			got, err = b.crm.Upsert(ctx, key.object, key.field, sub)
-		case opCreate:
-			got, err = b.crm.Create(ctx, key.object, sub)
-		case opUpdate:
-			got, err = b.crm.Update(ctx, key.object, sub)
-		}
+		got, err := b.call(ctx, key, sub)
 		if err != nil || len(got) != len(sub) {
 			b.opts.Logger.Warn("Salesforce rows a Bulk job left unprocessed could not be sent through collections", "object", key.object, "records", len(sub), "err", err)
 			continue

@@ -403,22 +403,7 @@ func (b *Batcher) send(key batchKey, batch []*item) {
 		b.sendRead(ctx, key, batch, recs, done)
 		return
 	}
-	var res []billsync.SaveResult
-	var err error
-	switch key.op {
-	case opUpsert:
-		res, err = b.crm.Upsert(ctx, key.object, key.field, recs)
-	case opCreate:
-		res, err = b.crm.Create(ctx, key.object, recs)
-	case opUpdate:
-		res, err = b.crm.Update(ctx, key.object, recs)
-	case opDelete:
-		ids := make([]string, len(recs))
-		for i, r := range recs {
-			ids[i] = r.ID()
-		}
-		res, err = b.crm.Delete(ctx, ids)
-	}
+	res, err := b.call(ctx, key, recs)
 	if err == nil && len(res) != len(batch) {
 		err = billsync.Errorf(billsync.EINTERNAL, "salesforce answered %d results for %d records", len(res), len(batch))
 	}
@@ -461,6 +446,25 @@ func idKey(id string) string {
 		return id[:15]
 	}
 	return id
+}
+
+// call makes one collections call of key's write for recs.
+func (b *Batcher) call(ctx context.Context, key batchKey, recs []billsync.SObject) ([]billsync.SaveResult, error) {
+	switch key.op {
+	case opUpsert:
+		return b.crm.Upsert(ctx, key.object, key.field, recs)
+	case opCreate:
+		return b.crm.Create(ctx, key.object, recs)
+	case opUpdate:
+		return b.crm.Update(ctx, key.object, recs)
+	case opDelete:
+		ids := make([]string, len(recs))
+		for i, r := range recs {
+			ids[i] = r.ID()
+		}
+		return b.crm.Delete(ctx, ids)
+	}
+	return nil, billsync.Errorf(billsync.EINTERNAL, "batch: %s is not a write", opName(key.op))
 }
 
 func (b *Batcher) write(ctx context.Context, key batchKey, recs []billsync.SObject) ([]billsync.SaveResult, error) {
