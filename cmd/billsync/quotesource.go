@@ -286,11 +286,14 @@ type renamedMeta struct {
 	from, to string
 }
 
-func (m renamedMeta) key(k string) string {
-	if k == m.from {
-		return m.to
+func (m renamedMeta) key(k string) string { return renamed(k, m.from, m.to) }
+
+// renamed is name, or to when name is from.
+func renamed(name, from, to string) string {
+	if name == from {
+		return to
 	}
-	return k
+	return name
 }
 
 func (m renamedMeta) Meta(ctx context.Context, key string) (string, bool, error) {
@@ -306,12 +309,7 @@ type renamedLease struct {
 	from, to string
 }
 
-func (l renamedLease) name(n string) string {
-	if n == l.from {
-		return l.to
-	}
-	return n
-}
+func (l renamedLease) name(n string) string { return renamed(n, l.from, l.to) }
 
 func (l renamedLease) TryLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
 	return l.LeaseStore.TryLease(ctx, l.name(name), owner, ttl)

@@ -3,12 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
-
-	"go.yaml.in/yaml/v4"
 
 	"github.com/billsync/billsync/mapping"
 	"github.com/billsync/billsync/sandbox"
@@ -45,13 +41,5 @@ func startRemappable(t *testing.T) (*harness, *remapped) {
 // useMapping writes m to a file of the test's and has billsync start on it.
 func (r *remapped) useMapping(t *testing.T, m *mapping.Mapping) {
 	t.Helper()
-	y, err := yaml.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "mapping.yaml")
-	if err := os.WriteFile(path, y, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r.mapping.Store(path)
+	r.mapping.Store(writeMapping(t, m))
 }
