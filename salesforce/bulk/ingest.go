@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/billsync/billsync"
@@ -127,14 +128,14 @@ func (c *Client) readResults(ctx context.Context, j *Job, header []string, rows 
 		pending[key] = q[1:]
 		return q[0], true
 	}
-	for _, set := range []string{"successfulResults", "failedResults", "unprocessedrecords"} {
+	read := func(set string) error {
 		res, err := c.rc.Raw(ctx, http.MethodGet, "/jobs/ingest/"+j.ID+"/"+set, "", "text/csv", nil)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s of bulk job %s: %w", set, j.ID, err)
+			return fmt.Errorf("reading %s of bulk job %s: %w", set, j.ID, err)
 		}
 		head, recs, err := readCSV(res.Body)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		pos := map[string]int{}
 		for i, h := range head {
@@ -153,6 +154,23 @@ func (c *Client) readResults(ctx context.Context, j *Job, header []string, rows 
 			}
 			out[i], filled[i] = resultOf(set, j, pos, rec), true
 		}
+		return nil
+	}
+	sets, skipped := resultSets(j, len(rows))
+	for _, set := range sets {
+		if err := read(set); err != nil {
+			return nil, err
+		}
+	}
+	// The job's counts said a set was empty, yet a row has no result:
+	// the sets passed over are read before a row is called unanswered.
+	for _, set := range skipped {
+		if !slices.Contains(filled, false) {
+			break
+		}
+		if err := read(set); err != nil {
+			return nil, err
+		}
 	}
 	for i := range out {
 		if !filled[i] {
@@ -160,6 +178,29 @@ func (c *Client) readResults(ctx context.Context, j *Job, header []string, rows 
 		}
 	}
 	return out, nil
+}
+
+// resultSets are the result sets of finished job j, of rows rows, worth a
+// call, and those its counts say are empty: a job that completed holds no
+// unprocessed rows, one with no failures no failed results, and one whose
+// every row failed no successful results. Each set read is a call against
+// the org's daily allowance, so a clean job costs one read, not three.
+// Without counts every set is read.
+func resultSets(j *Job, rows int) (read, skipped []string) {
+	processed, perr := j.NumberRecordsProcessed.Int64()
+	failed, ferr := j.NumberRecordsFailed.Int64()
+	counted := perr == nil && ferr == nil && j.State == StateJobComplete && processed == int64(rows)
+	for _, set := range []string{"successfulResults", "failedResults", "unprocessedrecords"} {
+		empty := counted && (set == "unprocessedrecords" ||
+			set == "failedResults" && failed == 0 ||
+			set == "successfulResults" && failed == processed)
+		if empty {
+			skipped = append(skipped, set)
+		} else {
+			read = append(read, set)
+		}
+	}
+	return read, skipped
 }
 
 func resultOf(set string, j *Job, pos map[string]int, rec []string) billsync.SaveResult {

@@ -134,6 +134,11 @@ func (c *Client) wait(ctx context.Context, kind, id string) (*Job, error) {
 	for {
 		j, err := c.jobInfo(ctx, kind, id)
 		if err != nil {
+			if ctx.Err() != nil {
+				// The wait ended during a poll: the job is as unwanted
+				// as when it ends between polls.
+				c.abandon(ctx, kind, id)
+			}
 			return nil, err
 		}
 		if j.Terminal() {
@@ -143,15 +148,20 @@ func (c *Client) wait(ctx context.Context, kind, id string) (*Job, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			// Leave no job running on Salesforce's side for nobody.
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_ = c.abort(actx, kind, id)
-			cancel()
+			c.abandon(ctx, kind, id)
 			return nil, ctx.Err()
 		case <-t.C:
 		}
 		delay = min(delay*2, c.opts.PollMax)
 	}
+}
+
+// abandon aborts a job its caller no longer waits for (ctx ended), so
+// no job runs on Salesforce's side for nobody.
+func (c *Client) abandon(ctx context.Context, kind, id string) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = c.abort(actx, kind, id)
 }
 
 func (c *Client) abort(ctx context.Context, kind, id string) error {
