@@ -13,6 +13,9 @@ type Status struct {
 	// Billing is the billing platform's connection: nil error text when
 	// its last check answered.
 	Billing ConnectionStatus `json:"billing"`
+	// Quotes is the quote source's connection (billing.quotes), when
+	// quotes come from a platform of their own.
+	Quotes *ConnectionStatus `json:"quotes,omitempty"`
 	// APIUsed and APIMax are the org's daily API requests used and
 	// allowed, from the latest Salesforce answer (0, 0: not known yet).
 	APIUsed int        `json:"apiUsed"`
@@ -40,6 +43,9 @@ type StreamStatus struct {
 
 // ConnectionStatus is the outcome of the latest check of a connection.
 type ConnectionStatus struct {
+	// Platform names what is checked: contract, stripe, m3ter or
+	// monetizenow.
+	Platform  string    `json:"platform,omitempty"`
 	OK        bool      `json:"ok"`
 	Error     string    `json:"error,omitempty"`
 	CheckedAt time.Time `json:"checkedAt"` // zero: not checked yet

@@ -77,15 +77,26 @@ func (noWebhooks) Decode(string, []byte, time.Time) ([]*billsync.Change, error) 
 
 func newEnv(t *testing.T, edit ...func(*console.Config)) *env {
 	t.Helper()
+	return newEnvWithStatus(t, nil, edit...)
+}
+
+// newEnvWithStatus is newEnv with the status sampler's config edited by
+// sedit (when not nil).
+func newEnvWithStatus(t *testing.T, sedit func(*status.Config), edit ...func(*console.Config)) *env {
+	t.Helper()
 	clk := &clock{now: start}
 	st := &mock.Store{Now: clk.Now}
 	e := &env{t: t, store: st, clock: clk}
-	e.status = status.New(status.Config{Queue: st, Clock: clk.Now, Synced: e.synced.Load,
+	scfg := status.Config{Queue: st, Clock: clk.Now, Synced: e.synced.Load,
 		Stream:           func() billsync.StreamStatus { return billsync.StreamStatus{Connected: true, LagSeconds: 0.25} },
 		API:              func() (int, int, bool) { return 1200, 15000, true },
 		SalesforceURL:    func(context.Context) string { return "https://acme.my.salesforce.com" },
 		BillingRecordURL: "https://billing.example/{object}s/{id}",
-	})
+	}
+	if sedit != nil {
+		sedit(&scfg)
+	}
+	e.status = status.New(scfg)
 	// The console calls the server it is mounted in: its address is
 	// known once it listens.
 	e.ts = httptest.NewUnstartedServer(nil)
@@ -724,4 +735,30 @@ func TestConsoleLeavesTheAPIAlone(t *testing.T) {
 			t.Errorf("%s: %d", path, p.status)
 		}
 	}
+}
+
+// The overview shows the billing platform by name and, with a quote
+// source of its own (billing.quotes), that connection beside it: a
+// failing quote source is seen as failing, not hidden behind a healthy
+// billing platform.
+func TestOverviewShowsTheQuoteSource(t *testing.T) {
+	e := newEnvWithStatus(t, func(c *status.Config) {
+		c.Billing, c.BillingPlatform = func(context.Context) error { return nil }, "m3ter"
+		c.Quotes = func(context.Context) error {
+			return billsync.Errorf(billsync.EUNAUTHORIZED, "monetizenow: the token was refused")
+		}
+		c.QuotesPlatform = "monetizenow"
+	})
+	e.status.Sample(context.Background())
+	p := e.browser().login(adminToken)
+	p.mustHave(t, `<span class="label">Billing connection (m3ter)</span>`, "answering",
+		`<span class="label">Quote source (monetizenow)</span>`, "failing", "the token was refused")
+
+	plain := newEnvWithStatus(t, func(c *status.Config) {
+		c.Billing, c.BillingPlatform = func(context.Context) error { return nil }, "contract"
+	})
+	plain.status.Sample(context.Background())
+	p = plain.browser().login(adminToken)
+	p.mustHave(t, `<span class="label">Billing connection (contract)</span>`)
+	p.mustLack(t, "Quote source")
 }

@@ -30,6 +30,10 @@ func (h *handler) parseTemplates() error {
 		"reasons":  func() []string { return billsync.Reasons },
 		"objects":  func() []billsync.ObjectType { return billsync.ObjectTypes },
 		"summary":  billsync.SettingSummary,
+		// connection is a connection tile's data: its label and status.
+		"connection": func(label string, c billsync.ConnectionStatus) connectionTile {
+			return connectionTile{Label: label, Conn: c}
+		},
 	}
 	h.pages = map[string]*template.Template{}
 	for _, name := range pageNames {
@@ -40,6 +44,11 @@ func (h *handler) parseTemplates() error {
 		h.pages[name] = t
 	}
 	return nil
+}
+
+type connectionTile struct {
+	Label string
+	Conn  billsync.ConnectionStatus
 }
 
 var allOutcomes = []billsync.Outcome{billsync.OutcomeSuccess, billsync.OutcomeFailed, billsync.OutcomeSkipped,

@@ -26,8 +26,14 @@ type Config struct {
 	API func() (used, max int, ok bool)
 	// Synced is the running count of successful sync outcomes.
 	Synced func() int64
-	// Billing checks the billing connection (a cheap authenticated call).
-	Billing func(ctx context.Context) error
+	// Billing checks the billing connection (a cheap authenticated call);
+	// BillingPlatform names the platform.
+	Billing         func(ctx context.Context) error
+	BillingPlatform string
+	// Quotes checks the quote source's connection (billing.quotes) when
+	// it is a platform of its own; QuotesPlatform names it.
+	Quotes         func(ctx context.Context) error
+	QuotesPlatform string
 	// SalesforceURL is the org's instance URL ("" while not logged in);
 	// BillingRecordURL a link template for billing records.
 	SalesforceURL    func(ctx context.Context) string
@@ -48,6 +54,7 @@ type Sampler struct {
 	samples    []billsync.StatusSample
 	lastSynced int64
 	billing    billsync.ConnectionStatus
+	quotes     billsync.ConnectionStatus
 }
 
 // New returns a Sampler; Run starts its sampling.
@@ -95,16 +102,8 @@ func (s *Sampler) Sample(ctx context.Context) {
 			smp.APIUsed = used
 		}
 	}
-	var conn billsync.ConnectionStatus
-	if s.cfg.Billing != nil {
-		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := s.cfg.Billing(cctx)
-		cancel()
-		conn = billsync.ConnectionStatus{OK: err == nil, CheckedAt: now.UTC()}
-		if err != nil {
-			conn.Error = billsync.ErrorMessage(err)
-		}
-	}
+	conn := check(ctx, s.cfg.Billing, s.cfg.BillingPlatform, now)
+	quotes := check(ctx, s.cfg.Quotes, s.cfg.QuotesPlatform, now)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -122,6 +121,24 @@ func (s *Sampler) Sample(ctx context.Context) {
 	if s.cfg.Billing != nil {
 		s.billing = conn
 	}
+	if s.cfg.Quotes != nil {
+		s.quotes = quotes
+	}
+}
+
+// check runs one connection check, nil when there is nothing to check.
+func check(ctx context.Context, fn func(context.Context) error, platform string, now time.Time) billsync.ConnectionStatus {
+	if fn == nil {
+		return billsync.ConnectionStatus{}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err := fn(cctx)
+	cancel()
+	conn := billsync.ConnectionStatus{Platform: platform, OK: err == nil, CheckedAt: now.UTC()}
+	if err != nil {
+		conn.Error = billsync.ErrorMessage(err)
+	}
+	return conn
 }
 
 // Status reports the live figures with the kept trend.
@@ -146,6 +163,12 @@ func (s *Sampler) Status(ctx context.Context) (billsync.Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st.Billing = s.billing
+	st.Billing.Platform = s.cfg.BillingPlatform
+	if s.cfg.Quotes != nil {
+		q := s.quotes
+		q.Platform = s.cfg.QuotesPlatform
+		st.Quotes = &q
+	}
 	st.Trend = append([]billsync.StatusSample(nil), s.samples...)
 	for _, smp := range st.Trend[min(1, len(st.Trend)):] {
 		st.SyncedLastHour += smp.Synced

@@ -257,7 +257,9 @@ func salesforceClient(cfg config.SalesforceConfig, log *slog.Logger) (*rest.Clie
 // sampler behind the console's overview and the alert rules.
 func (a *App) observe(sf *rest.Client, bill billsync.Billing, metrics *httpserver.Metrics) error {
 	a.status = status.New(status.Config{Queue: a.store, Stream: a.streamStatus, API: sf.Limits, Synced: metrics.Synced,
-		Billing: func(ctx context.Context) error { _, err := bill.Tenant(ctx); return err },
+		Billing:         func(ctx context.Context) error { _, err := bill.Tenant(ctx); return err },
+		BillingPlatform: cmp.Or(a.cfg.Billing.Platform, billsync.PlatformContract),
+		Quotes:          a.quoteSource.check(), QuotesPlatform: a.cfg.Billing.Quotes.Platform,
 		SalesforceURL: func(ctx context.Context) string {
 			u, _, err := sf.Session(ctx)
 			if err != nil {

@@ -71,6 +71,15 @@ func (qs *quoteSource) bind(ctx context.Context, store billsync.MetaStore, sf bi
 	return nil
 }
 
+// check is the quote source's connection check for the console's
+// overview; nil without a quote source.
+func (qs *quoteSource) check() func(ctx context.Context) error {
+	if qs.quotes == nil {
+		return nil
+	}
+	return func(ctx context.Context) error { _, err := qs.quotes.Billing.Tenant(ctx); return err }
+}
+
 // forEngine is the Billing the engine syncs with.
 func (qs *quoteSource) forEngine() billsync.Billing {
 	if qs.quotes == nil {
