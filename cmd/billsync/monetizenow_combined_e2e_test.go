@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/billsync/billsync"
 	mnemu "github.com/billsync/billsync/emulate/monetizenow"
@@ -224,6 +225,21 @@ func TestMonetizeNowQuotesBesideTheContract(t *testing.T) {
 	})
 	if opp, _ := h.sb.SF.Record("Opportunity", rec.Str("OpportunityId")); opp.Str("AccountId")[:15] != globex[:15] {
 		t.Errorf("the quote's Opportunity is on Account %q, want Globex %s", opp.Str("AccountId"), globex)
+	}
+
+	// The overview's status names both connections (sampled as billsync
+	// starts; waited for, as a busy machine may not have got there yet).
+	var st billsync.Status
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if st, err = h.admin.Status(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if st.Quotes != nil && !st.Quotes.CheckedAt.IsZero() || time.Now().After(deadline) {
+			break
+		}
+	}
+	if st.Billing.Platform != billsync.PlatformContract || st.Quotes == nil || st.Quotes.Platform != billsync.PlatformMonetizeNow || !st.Quotes.OK {
+		t.Errorf("status: billing %+v, quotes %+v; want contract, and monetizenow answering", st.Billing, st.Quotes)
 	}
 
 	cq := h.create(billsync.ObjectQuote, billsync.Entity{"accountId": acc.ID(), "description": "From the contract", "status": "DRAFT", "type": "NEW",
