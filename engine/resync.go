@@ -194,8 +194,8 @@ func (e *Engine) applyResync(ctx context.Context, id string, req billsync.Resync
 	// Repairs are queued a large chunk to a transaction, not one each: a
 	// resync of a large org queues thousands, and they become due
 	// together, so the runner finds the backlog whole and widens for it
-	// (its writes then go as Bulk ingest jobs). The report counts them a
-	// smaller chunk at a time.
+	// (its writes then go as Bulk ingest jobs). The report counts each
+	// chunk once it is queued.
 	for lo := 0; lo < len(p.items); lo += repairTx {
 		part := p.items[lo:min(lo+repairTx, len(p.items))]
 		var repairs []*billsync.Change
@@ -212,23 +212,17 @@ func (e *Engine) applyResync(ctx context.Context, id string, req billsync.Resync
 				e.cfg.OnEnqueue()
 			}
 		}
-		for c := 0; c < len(part); c += repairChunk {
-			chunk := part[c:min(c+repairChunk, len(part))]
-			j.update(id, func(r *billsync.ResyncReport) {
-				for _, it := range chunk {
-					tally(r, it, !queue)
-				}
-			})
-		}
+		j.update(id, func(r *billsync.ResyncReport) {
+			for _, it := range part {
+				tally(r, it, !queue)
+			}
+		})
 	}
 	return nil
 }
 
 // repairTx is the most repairs queued in one transaction.
 const repairTx = 50000
-
-// repairChunk is how many compared records share one report update.
-const repairChunk = 500
 
 // tally counts one compared record in a report; notQueued: its repair
 // was not queued (a dry run, or held by the guard).
