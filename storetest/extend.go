@@ -182,127 +182,138 @@ func changeIDs(cs []billsync.Change) []int64 {
 // do. Nothing fails (no deadlock outlasts the store's retries), nothing is
 // claimed twice, and no change still held comes back lost.
 func testExtendConcurrent(t *testing.T, s billsync.Store) {
-	ctx := t.Context()
 	const partitions, rounds, workers = 6, 8, 3
-	var (
-		mu       sync.Mutex
-		inFlight = map[int64]billsync.Change{} // held by a worker, not finished
-		done     = map[int64]int{}
-		failures []string
-		total    int
-	)
-	fail := func(format string, args ...any) {
-		mu.Lock()
-		failures = append(failures, fmt.Sprintf(format, args...))
-		mu.Unlock()
-	}
+	x := &extendRace{s: s, want: partitions * rounds, inFlight: map[int64]billsync.Change{}, done: map[int64]int{}}
 	deadline := time.Now().Add(waitFor)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	wg.Go(func() { // the enqueuer
-		for r := range rounds {
-			var cs []*billsync.Change
-			for p := range partitions {
-				cs = append(cs, change(fmt.Sprintf("account:%d", (p*7+r)%partitions), fmt.Sprintf("%d/%d", r, p)))
-			}
-			if _, err := s.Enqueue(ctx, cs...); err != nil {
-				fail("enqueue: %v", err)
-				return
-			}
-			mu.Lock()
-			total += len(cs)
-			mu.Unlock()
-		}
-	})
-	wg.Go(func() { // the renewer
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			mu.Lock()
-			var fs []billsync.Fence
-			for _, c := range inFlight {
-				fs = append(fs, billsync.Fence{ChangeID: c.ID, Token: c.Fence})
-			}
-			mu.Unlock()
-			lost, err := s.Extend(ctx, time.Minute, fs...)
-			if err != nil {
-				fail("extend: %v", err)
-				return
-			}
-			mu.Lock()
-			for _, id := range lost {
-				if _, held := inFlight[id]; held {
-					failures = append(failures, fmt.Sprintf("change %d lost while held", id))
-				}
-			}
-			mu.Unlock()
-			time.Sleep(time.Millisecond)
-		}
-	})
+	wg.Go(func() { x.enqueue(t, partitions, rounds) })
+	wg.Go(func() { x.renew(t, stop) })
 	for w := range workers {
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				runs, err := s.ClaimRuns(ctx, 2, 3, time.Minute)
-				if err != nil {
-					fail("worker %d: claim: %v", w, err)
-					return
-				}
-				mu.Lock()
-				finished := total == partitions*rounds && len(done) == total
-				for _, run := range runs {
-					for _, c := range run {
-						inFlight[c.ID] = c
-					}
-				}
-				mu.Unlock()
-				if finished {
-					return
-				}
-				if len(runs) == 0 {
-					time.Sleep(time.Millisecond)
-				}
-				for _, run := range runs {
-					// Highest id first, so the head is let go last.
-					for _, c := range slices.Backward(run) {
-						mu.Lock()
-						delete(inFlight, c.ID) // finishing: no longer renewed
-						done[c.ID]++
-						mu.Unlock()
-						if err := s.Complete(billsync.Fenced(ctx, c), c.ID); err != nil {
-							fail("worker %d: complete %d: %v", w, c.ID, err)
-							return
-						}
-					}
-				}
-			}
-		})
+		wg.Go(func() { x.work(t, w, deadline) })
 	}
 	// The enqueuer and the workers end on their own; then the renewer.
 	go func() {
-		for {
-			mu.Lock()
-			finished := total == partitions*rounds && len(done) == total
-			mu.Unlock()
-			if finished || time.Now().After(deadline) {
-				close(stop)
-				return
-			}
+		for !x.finished() && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
+		close(stop)
 	}()
 	wg.Wait()
-	for _, f := range failures {
+	for _, f := range x.failures {
 		t.Error(f)
 	}
-	if len(done) != partitions*rounds {
-		t.Fatalf("completed %d of %d changes before the deadline", len(done), partitions*rounds)
+	if len(x.done) != x.want {
+		t.Fatalf("completed %d of %d changes before the deadline", len(x.done), x.want)
 	}
-	for id, n := range done {
+	for id, n := range x.done {
 		if n != 1 {
 			t.Errorf("change %d handed out %d times", id, n)
+		}
+	}
+}
+
+// extendRace is the shared state of testExtendConcurrent.
+type extendRace struct {
+	s        billsync.Store
+	want     int
+	mu       sync.Mutex
+	enqueued int
+	inFlight map[int64]billsync.Change // held by a worker, not finished
+	done     map[int64]int
+	failures []string
+}
+
+func (x *extendRace) fail(format string, args ...any) {
+	x.mu.Lock()
+	x.failures = append(x.failures, fmt.Sprintf(format, args...))
+	x.mu.Unlock()
+}
+
+func (x *extendRace) finished() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.enqueued == x.want && len(x.done) == x.want
+}
+
+// enqueue adds a change to every partition per round, in one call.
+func (x *extendRace) enqueue(t *testing.T, partitions, rounds int) {
+	for r := range rounds {
+		var cs []*billsync.Change
+		for p := range partitions {
+			cs = append(cs, change(fmt.Sprintf("account:%d", (p*7+r)%partitions), fmt.Sprintf("%d/%d", r, p)))
+		}
+		if _, err := x.s.Enqueue(t.Context(), cs...); err != nil {
+			x.fail("enqueue: %v", err)
+			return
+		}
+		x.mu.Lock()
+		x.enqueued += len(cs)
+		x.mu.Unlock()
+	}
+}
+
+// renew extends every change in flight, over and over, until stop.
+func (x *extendRace) renew(t *testing.T, stop chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		x.mu.Lock()
+		var fs []billsync.Fence
+		for _, c := range x.inFlight {
+			fs = append(fs, billsync.Fence{ChangeID: c.ID, Token: c.Fence})
+		}
+		x.mu.Unlock()
+		lost, err := x.s.Extend(t.Context(), time.Minute, fs...)
+		if err != nil {
+			x.fail("extend: %v", err)
+			return
+		}
+		x.mu.Lock()
+		for _, id := range lost {
+			if _, held := x.inFlight[id]; held {
+				x.failures = append(x.failures, fmt.Sprintf("change %d lost while held", id))
+			}
+		}
+		x.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// work claims runs and completes them, each from its highest id down so
+// that the head is let go last, until everything is done.
+func (x *extendRace) work(t *testing.T, w int, deadline time.Time) {
+	for time.Now().Before(deadline) && !x.finished() {
+		runs, err := x.s.ClaimRuns(t.Context(), 2, 3, time.Minute)
+		if err != nil {
+			x.fail("worker %d: claim: %v", w, err)
+			return
+		}
+		if len(runs) == 0 {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		x.mu.Lock()
+		for _, run := range runs {
+			for _, c := range run {
+				x.inFlight[c.ID] = c
+			}
+		}
+		x.mu.Unlock()
+		for _, run := range runs {
+			for _, c := range slices.Backward(run) {
+				x.mu.Lock()
+				delete(x.inFlight, c.ID) // finishing: no longer renewed
+				x.done[c.ID]++
+				x.mu.Unlock()
+				if err := x.s.Complete(billsync.Fenced(t.Context(), c), c.ID); err != nil {
+					x.fail("worker %d: complete %d: %v", w, c.ID, err)
+					return
+				}
+			}
 		}
 	}
 }
