@@ -87,21 +87,29 @@ func (cl *claim) fences() []billsync.Fence {
 	return slices.SortedFunc(maps.Values(cl.held), func(a, b billsync.Fence) int { return cmp.Compare(a.ChangeID, b.ChangeID) })
 }
 
-// renewed records a renewal asked for at: the lease now ends at end, or,
-// when changes the run still holds are gone (the store refused to renew
-// them: another claimer took them over), the claim is lost and its lease
-// over.
-func (cl *claim) renewed(at, end time.Time, gone func(billsync.Fence) bool) {
+// renewed records a renewal of fences asked for at: the lease now ends
+// at end, unless one of them is gone (the store did not renew it). A
+// change the run still holds gone means another claimer took it over:
+// the claim is lost, and its lease over. One the run let go of meanwhile
+// may be finished by the run, or taken over (its write then fails, and
+// says so): either way the lease does not move this time, lest a run
+// taken over look as though it held.
+func (cl *claim) renewed(at, end time.Time, fences []billsync.Fence, gone func(billsync.Fence) bool) {
 	cl.mu.Lock()
 	var mine []int64
-	for id, f := range cl.held {
-		if gone(f) {
-			mine = append(mine, id)
-			delete(cl.held, id)
+	moved := len(cl.lost) == 0
+	for _, f := range fences {
+		if !gone(f) {
+			continue
+		}
+		moved = false
+		if cl.held[f.ChangeID] == f {
+			mine = append(mine, f.ChangeID)
+			delete(cl.held, f.ChangeID)
 		}
 	}
 	cl.lost = append(cl.lost, mine...)
-	if len(mine) == 0 && end.After(cl.until) {
+	if moved && end.After(cl.until) {
 		cl.until = end
 	}
 	cl.mu.Unlock()
@@ -111,7 +119,7 @@ func (cl *claim) renewed(at, end time.Time, gone func(billsync.Fence) bool) {
 		// writes outside the store must stop now, not when its lease
 		// would have run out.
 		cl.end.Set(at)
-	case end.After(cl.end.Get()):
+	case moved && end.After(cl.end.Get()):
 		cl.end.Set(end)
 	}
 }

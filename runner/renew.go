@@ -118,8 +118,10 @@ func (r *Runner) renew() {
 	// its lease, a later claim took the change again) is the newer
 	// claim's, whose fence is the higher: only that one is renewed.
 	newest := map[int64]billsync.Fence{}
-	for _, cl := range claims {
-		for _, f := range cl.fences() {
+	sent := make([][]billsync.Fence, len(claims))
+	for i, cl := range claims {
+		sent[i] = cl.fences()
+		for _, f := range sent[i] {
 			if n, ok := newest[f.ChangeID]; !ok || f.Token > n.Token {
 				newest[f.ChangeID] = f
 			}
@@ -143,7 +145,7 @@ func (r *Runner) renew() {
 		refused[id] = true
 	}
 	gone := func(f billsync.Fence) bool { return refused[f.ChangeID] || newest[f.ChangeID] != f }
-	for _, cl := range claims {
-		cl.renewed(now, now.Add(r.cfg.Lease), gone)
+	for i, cl := range claims {
+		cl.renewed(now, now.Add(r.cfg.Lease), sent[i], gone)
 	}
 }

@@ -237,3 +237,44 @@ func TestRunnerRenewalRefusedStopsTheRun(t *testing.T) {
 		t.Errorf("lost lease logged %d times, want once:\n%s", n, strings.Join(logs.messages(), "\n"))
 	}
 }
+
+// What a renewal does to a claim, by what the store answered: renewed,
+// the lease end moves; a change still held not renewed, the claim is lost
+// and its lease over at once; a change the run let go of meanwhile not
+// renewed (finished by the run, or taken over: its own write tells), the
+// lease stays where it was, so a run that may have been taken over never
+// looks as though it held.
+func TestClaimRenewed(t *testing.T) {
+	t.Parallel()
+	claimed := time.Now()
+	const lease = time.Minute
+	run := []billsync.Change{{ID: 1, Fence: 10}, {ID: 2, Fence: 20}}
+	sent := []billsync.Fence{{ChangeID: 1, Token: 10}, {ChangeID: 2, Token: 20}}
+	later := claimed.Add(lease / 3)
+	for name, tc := range map[string]struct {
+		letGo    []int64
+		gone     []int64
+		wantEnd  time.Time
+		wantLost []int64
+	}{
+		"renewed":              {wantEnd: later.Add(lease)},
+		"held change gone":     {gone: []int64{1}, wantEnd: later, wantLost: []int64{1}},
+		"let-go change gone":   {letGo: []int64{2}, gone: []int64{2}, wantEnd: claimed.Add(lease)},
+		"let-go, held renewed": {letGo: []int64{2}, wantEnd: later.Add(lease)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cl := newClaim(run, claimed, lease, func() {})
+			cl.letGo(tc.letGo...)
+			cl.renewed(later, later.Add(lease), sent, func(f billsync.Fence) bool { return slices.Contains(tc.gone, f.ChangeID) })
+			if got := cl.end.Get(); !got.Equal(tc.wantEnd) {
+				t.Errorf("lease end %v after the claim, want %v", got.Sub(claimed), tc.wantEnd.Sub(claimed))
+			}
+			if !slices.Equal(cl.lost, tc.wantLost) {
+				t.Errorf("lost %v, want %v", cl.lost, tc.wantLost)
+			}
+			if len(tc.wantLost) == 0 && !cl.until.Equal(tc.wantEnd) {
+				t.Errorf("own lease end %v after the claim, want %v", cl.until.Sub(claimed), tc.wantEnd.Sub(claimed))
+			}
+		})
+	}
+}
