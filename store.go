@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -104,6 +105,15 @@ type Queue interface {
 	// current: the change was claimed again (or finished) by another
 	// claimer after this claimer's lease ran out.
 	Release(ctx context.Context, ids ...int64) error
+	// Extend renews the lease of claimed changes: each change whose fence
+	// is still current (no other claim took it) and that is still
+	// running is leased until now+lease, counted from when Extend runs,
+	// as a claim would lease it, in one transaction. It returns, in id
+	// order, the ids of the fences that are stale or whose changes are no
+	// longer queued or running: their claim is lost, and nothing is
+	// written for them. Extending an extended lease again is fine; a
+	// lease that ran out but that no other claim took is renewed too.
+	Extend(ctx context.Context, lease time.Duration, fences ...Fence) (lost []int64, err error)
 	// Complete removes a finished change and appends its log entries, in
 	// one transaction.
 	Complete(ctx context.Context, id int64, entries ...LogEntry) error
@@ -168,20 +178,47 @@ func Fences(ctx context.Context) []Fence {
 
 type leaseEndKey struct{}
 
+// LeaseEnd is when a claim's lease ends by this process's clock, moved on
+// each time the claimer renews the lease (Queue.Extend). It is safe for
+// concurrent use: the renewer moves it while the claim's work reads it.
+type LeaseEnd struct{ end atomic.Pointer[time.Time] }
+
+// NewLeaseEnd returns a LeaseEnd at end.
+func NewLeaseEnd(end time.Time) *LeaseEnd {
+	e := &LeaseEnd{}
+	e.Set(end)
+	return e
+}
+
+// Set moves the lease end to end. The time keeps its monotonic reading,
+// so a wall clock that jumps does not move the end.
+func (e *LeaseEnd) Set(end time.Time) { e.end.Store(&end) }
+
+// Get returns the lease end.
+func (e *LeaseEnd) Get() time.Time { return *e.end.Load() }
+
 // WithLeaseEnd returns ctx carrying when the claim it works under ends by
 // this process's clock (the claim's time plus its lease).
 func WithLeaseEnd(ctx context.Context, end time.Time) context.Context {
+	return WithRenewedLease(ctx, NewLeaseEnd(end))
+}
+
+// WithRenewedLease returns ctx carrying the end of the claim it works
+// under as the claimer keeps it, renewals included: LeaseOver reads it
+// each time it is asked.
+func WithRenewedLease(ctx context.Context, end *LeaseEnd) context.Context {
 	return context.WithValue(ctx, leaseEndKey{}, end)
 }
 
-// LeaseOver reports whether ctx carries a claim's lease end (WithLeaseEnd)
-// that has passed: the claimer stalled or ran long, and another may have
-// taken its changes over. The store fences its own writes; this guards
-// the writes it cannot see, to Salesforce and billing, that are not the
-// change's own (a failure marker written after a failed call).
+// LeaseOver reports whether ctx carries a claim's lease end (WithLeaseEnd,
+// WithRenewedLease) that has passed: the claimer stalled or ran long past
+// its last renewal, and another may have taken its changes over. The
+// store fences its own writes; this guards the writes it cannot see, to
+// Salesforce and billing, that are not the change's own (a failure
+// marker written after a failed call).
 func LeaseOver(ctx context.Context) bool {
-	end, ok := ctx.Value(leaseEndKey{}).(time.Time)
-	return ok && !time.Now().Before(end)
+	end, ok := ctx.Value(leaseEndKey{}).(*LeaseEnd)
+	return ok && !time.Now().Before(end.Get())
 }
 
 // MetaStore keeps small named values, such as the Salesforce org id and

@@ -40,6 +40,7 @@ type Queue struct {
 	ClaimFn              func(ctx context.Context, max int, lease time.Duration) ([]billsync.Change, error)
 	ClaimRunsFn          func(ctx context.Context, max, perRun int, lease time.Duration) ([][]billsync.Change, error)
 	ReleaseFn            func(ctx context.Context, ids ...int64) error
+	ExtendFn             func(ctx context.Context, lease time.Duration, fences ...billsync.Fence) ([]int64, error)
 	CompleteFn           func(ctx context.Context, id int64, entries ...billsync.LogEntry) error
 	RetryFn              func(ctx context.Context, id int64, at time.Time, lastError string, entries ...billsync.LogEntry) error
 	BuryFn               func(ctx context.Context, id int64, errorCode, errorMessage string, entries ...billsync.LogEntry) error
@@ -75,6 +76,10 @@ func (q *Queue) ClaimRuns(ctx context.Context, max, perRun int, lease time.Durat
 
 func (q *Queue) Release(ctx context.Context, ids ...int64) error {
 	return q.ReleaseFn(ctx, ids...)
+}
+
+func (q *Queue) Extend(ctx context.Context, lease time.Duration, fences ...billsync.Fence) ([]int64, error) {
+	return q.ExtendFn(ctx, lease, fences...)
 }
 
 func (q *Queue) Complete(ctx context.Context, id int64, entries ...billsync.LogEntry) error {

@@ -1,6 +1,7 @@
 package mock
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -215,6 +216,31 @@ func (s *Store) Release(ctx context.Context, ids ...int64) error {
 		it.c.Attempt = max(it.c.Attempt-1, 0)
 	}
 	return nil
+}
+
+// Extend renews the leases of claimed changes whose fences are current
+// and that are still leased, and returns the ids of the others in id
+// order.
+func (s *Store) Extend(ctx context.Context, leaseFor time.Duration, fences ...billsync.Fence) ([]int64, error) {
+	if leaseFor <= 0 {
+		return nil, billsync.Errorf(billsync.EINVALID, "claim lease must be positive, got %s", leaseFor)
+	}
+	fences = slices.Clone(fences)
+	slices.SortFunc(fences, func(a, b billsync.Fence) int { return cmp.Compare(a.ChangeID, b.ChangeID) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until := s.now().Add(leaseFor)
+	var lost []int64
+	for _, f := range fences {
+		// A change released or retried has no lease: not running any more.
+		_, it, err := s.findLocked(f.ChangeID)
+		if err != nil || it.c.Fence != f.Token || it.leased.IsZero() {
+			lost = append(lost, f.ChangeID)
+			continue
+		}
+		it.leased = until
+	}
+	return slices.Compact(lost), nil
 }
 
 func (s *Store) findLocked(id int64) (int, *item, error) {

@@ -2,7 +2,7 @@
 // The Runner claims queued changes and has a Processor (the engine) apply
 // them, one change per partition at a time and up to Workers partitions
 // in parallel, recording each outcome (done, retry, dead letter) in the
-// queue; it holds back while Salesforce calls are paused and slows down
+// queue and renewing the claim lease of runs at work; it holds back while Salesforce calls are paused and slows down
 // above the API budget share. The Listener moves Salesforce stream events
 // into the queue, each with its replay checkpoint, as a singleton across
 // replicas when given leases; its Status (connected, standby, or why

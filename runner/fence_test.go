@@ -149,7 +149,9 @@ func TestRunnerLostInEngineStopsTheRun(t *testing.T) {
 // more of it: the rest goes back to the queue (nobody took it over, so
 // the fenced release passes) and is applied on a later claim. The rest is
 // a later round (a Salesforce change after a billing one), or the next
-// step of a serial level (quotes, one at a time).
+// step of a serial level (quotes, one at a time). The lease is renewed
+// while the step is at work, but only for RenewFor: a step stuck longer
+// lets it run out.
 func TestRunnerLeaseRunningOutHandsBack(t *testing.T) {
 	t.Parallel()
 	part := billsync.AccountPartition("a")
@@ -180,17 +182,17 @@ func TestRunnerLeaseRunningOutHandsBack(t *testing.T) {
 				seen = append(seen, c)
 				mu.Unlock()
 				if c.ID == c1.ID {
-					// Busy past the lease (waiting for the clock, not
-					// sleeping a guess).
-					until := time.Now().Add(lease)
-					for time.Now().Before(until) {
+					// Busy past the lease, renewals included (waiting
+					// for the lease as the engine sees it, not sleeping
+					// a guess).
+					for !billsync.LeaseOver(ctx) {
 						time.Sleep(5 * time.Millisecond)
 					}
 				}
 				return inner(ctx, c)
 			}
 			logs := &logRecorder{}
-			r := New(Config{Processor: p, Queue: store, Workers: 1, Lease: lease, Poll: 10 * time.Millisecond, Logger: slog.New(logs)})
+			r := New(Config{Processor: p, Queue: store, Workers: 1, Lease: lease, RenewFor: lease, Poll: 10 * time.Millisecond, Logger: slog.New(logs)})
 			start(t, r)
 			eventually(t, "both changes applied", func() bool { return len(store.Queued()) == 0 })
 			if !logs.has("the claim lease of a run ran out") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,8 +47,20 @@ type Config struct {
 	// know who may still add to a batch (batch.Batcher.Join).
 	Join func(ctx context.Context) (context.Context, func())
 	// Lease is how long a claimed change is held before another claim may
-	// take it over (a crashed worker); default 2 minutes.
+	// take it over (a crashed worker); default 2 minutes. A run renews it
+	// while at work, up to RenewFor.
 	Lease time.Duration
+	// RenewFor is how long after its claim a run's lease is still renewed
+	// while the run is at work (a change of it being processed, its
+	// writes waiting in the Salesforce batcher): every Lease/3 the runner
+	// extends the lease of every such run in one store call, so a Bulk
+	// API ingest job that outlasts Lease does not hand its run to another
+	// claimer (renew.go). Past RenewFor the lease is left to run out, so a
+	// step stuck in a call holds its partition for at most about
+	// RenewFor + Lease. Default 10 minutes, the time the Salesforce
+	// batcher allows one Bulk ingest job (its BulkTimeout); negative:
+	// leases are never renewed.
+	RenewFor time.Duration
 	// Poll is the longest wait between claims when nothing wakes the
 	// runner; default 250 ms.
 	Poll time.Duration
@@ -115,6 +126,8 @@ type Runner struct {
 	// starting counts claimed runs whose first change has not joined
 	// the batcher yet: more work on its way (Idle).
 	starting atomic.Int64
+	// holds are the claims in flight, whose leases the renewer extends.
+	holds holds
 }
 
 // overBudget reports whether the org's API usage is above the share
@@ -149,6 +162,9 @@ func New(cfg Config) *Runner {
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 2 * time.Minute
+	}
+	if cfg.RenewFor == 0 {
+		cfg.RenewFor = 10 * time.Minute
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 250 * time.Millisecond
@@ -196,6 +212,8 @@ func (r *Runner) Idle() bool {
 // Run processes changes until ctx ends; in-flight changes finish first.
 func (r *Runner) Run(ctx context.Context) error {
 	slots := r.slots
+	// Stopped once the runs in flight are done (defers run last first).
+	defer r.startRenewer()()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(0)
@@ -274,44 +292,6 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 	}
 }
 
-// claim is the runner's hold on one claimed run: when its lease ends,
-// and which of its changes the store refused to let it finish because
-// another claimer took them over.
-type claim struct {
-	run     []billsync.Change
-	claimed time.Time // the lease runs from no later than this
-	until   time.Time // … to no later than this
-
-	mu   sync.Mutex
-	lost []int64
-	// retries are the run's attempts to be retried, recorded only when
-	// the run ends (release).
-	retries []outcome
-	// joined is called once the run's first change joined the batcher
-	// (or the run ended): the runner's Idle waits for every claimed run.
-	joined func()
-}
-
-// lose notes that the lease on changes ids was lost.
-func (cl *claim) lose(ids ...int64) {
-	cl.mu.Lock()
-	cl.lost = append(cl.lost, ids...)
-	cl.mu.Unlock()
-}
-
-func (cl *claim) isLost() bool {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	return len(cl.lost) > 0
-}
-
-// expiring reports whether the run's lease is (nearly) over: past it,
-// another claimer may hold the changes, so no more of them are applied.
-// The margin leaves a call started now time to end within the lease.
-func (cl *claim) expiring(lease time.Duration) bool {
-	return !time.Now().Before(cl.until.Add(-lease / 10))
-}
-
 // applyRun applies a partition's run as plan shapes it. After a round in
 // which a change is to be retried, the rest of the run goes back to the
 // queue unattempted: a later change may be the same record's (under its
@@ -322,9 +302,10 @@ func (cl *claim) expiring(lease time.Duration) bool {
 // another claimer took a change over (the lease was lost), the runner
 // applies nothing more of the run and logs it once.
 func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed time.Time) {
-	cl := &claim{run: run, claimed: claimed, until: claimed.Add(r.cfg.Lease), joined: sync.OnceFunc(func() { r.starting.Add(-1) })}
+	cl := newClaim(run, claimed, r.cfg.Lease, sync.OnceFunc(func() { r.starting.Add(-1) }))
 	defer cl.joined()
 	defer r.reportLost(cl)
+	defer r.hold(cl)()
 	rounds := plan(run)
 	for i, rd := range rounds {
 		retry := false
@@ -362,15 +343,6 @@ func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed ti
 	r.release(ctx, cl, nil)
 }
 
-// handBack releases the rest of a run whose lease is running out, and
-// says so: a run that outlasts its lease would be claimed again by
-// another replica while this one still applies it.
-func (r *Runner) handBack(ctx context.Context, cl *claim, rest []round) {
-	r.cfg.Logger.Warn("the claim lease of a run ran out before all of it was applied: handing the rest back to the queue; raise claimLease if runs legitimately take this long",
-		"partition", cl.run[0].Partition, "changes", len(stepIDs(rest)), "claimedAt", cl.claimed.UTC().Format(time.RFC3339Nano), "claimLease", r.cfg.Lease)
-	r.release(ctx, cl, rest)
-}
-
 // remaining are the levels of rounds from level j of round i on.
 func remaining(rounds []round, i, j int) []round {
 	rest := make([]round, 0, len(rounds)-i)
@@ -378,35 +350,6 @@ func remaining(rounds []round, i, j int) []round {
 		rest = append(rest, rounds[i][j:])
 	}
 	return append(rest, rounds[i+1:]...)
-}
-
-// reportLost logs, once per run, that the store refused this runner's
-// writes because another claimer took changes of the run over, and what
-// that says. Past the run's lease: this process stopped (a long GC
-// pause, a stopped or frozen process or VM, a clock jump) past the claim
-// lease, another replica claimed the changes meanwhile, and what this one
-// did for them was dropped, not recorded. Within the lease, by this
-// process's monotonic clock: no stall explains it; the wall clock that
-// times claims jumped, or another replica's is ahead of this one's, or
-// the changes were claimed again although their lease held (a bug), so
-// the log says that instead.
-func (r *Runner) reportLost(cl *claim) {
-	cl.mu.Lock()
-	lost := slices.Clone(cl.lost)
-	cl.mu.Unlock()
-	if len(lost) == 0 {
-		return
-	}
-	slices.Sort(lost)
-	lost = slices.Compact(lost)
-	attrs := []any{"partition", cl.run[0].Partition, "changes", lost, "claimedAt", cl.claimed.UTC().Format(time.RFC3339Nano), "claimLease", r.cfg.Lease}
-	if left := time.Until(cl.until); left > 0 {
-		r.cfg.Logger.Warn("lost the claim lease on changes before it ran out: another claimer took them over while this replica's lease still held by its own clock, so this is no stall; check the system clocks (a clock that jumped, or replicas whose clocks disagree: each times its claims by its own), else report it as a bug; nothing more is applied or recorded for them here",
-			append(attrs, "leaseLeft", left.Round(time.Millisecond))...)
-		return
-	}
-	r.cfg.Logger.Warn("lost the claim lease on changes: this replica stalled past claimLease (a long pause, a stopped or frozen process) and another replica took them over; nothing more is applied or recorded for them here",
-		append(attrs, "pastLease", time.Since(cl.until).Round(time.Millisecond))...)
 }
 
 // applyLevel applies a level's steps, together unless it is serial, and
@@ -460,6 +403,7 @@ func (r *Runner) applyStep(ctx, pctx context.Context, leave func(), cl *claim, s
 	defer cancel()
 	now := time.Now().UTC()
 	for _, c := range st.folded {
+		cl.letGo(c.ID)
 		err := r.cfg.Queue.Complete(billsync.Fenced(qctx, c), c.ID, coalescedEntry(c, st.apply.ID, now))
 		if errors.Is(err, billsync.ErrLeaseLost) {
 			cl.lose(c.ID)
@@ -472,7 +416,10 @@ func (r *Runner) applyStep(ctx, pctx context.Context, leave func(), cl *claim, s
 		leave()
 		return false
 	}
-	res := r.cfg.Processor.Process(billsync.WithLeaseEnd(billsync.Fenced(pctx, st.apply), cl.until), st.apply)
+	// At work: the renewer keeps the run's lease meanwhile.
+	cl.working.Add(1)
+	res := r.cfg.Processor.Process(billsync.WithRenewedLease(billsync.Fenced(pctx, st.apply), cl.end), st.apply)
+	cl.working.Add(-1)
 	leave()
 	if res.Disposition == attempt.Retry {
 		cl.retryLater(st.apply, res)
@@ -516,6 +463,7 @@ func stepIDs(rounds []round) []int64 {
 // so a finished attempt is always recorded.
 func (r *Runner) record(qctx context.Context, cl *claim, c billsync.Change, res attempt.Result) {
 	qctx = billsync.Fenced(qctx, c)
+	cl.letGo(c.ID)
 	var err error
 	switch res.Disposition {
 	case attempt.Lost:

@@ -66,6 +66,7 @@ func (r *Runner) unclaim(ctx context.Context, cl *claim, ids []int64) {
 	qctx, cancel := r.queueContext(ctx)
 	defer cancel()
 	fctx := qctx
+	cl.letGo(ids...)
 	for _, c := range cl.run {
 		if slices.Contains(ids, c.ID) {
 			fctx = billsync.Fenced(fctx, c)

@@ -55,7 +55,7 @@ func (m stmts) close() error {
 type statements struct {
 	followers, putSyncState, addConflict string
 	lockQueueRow, lockDeadLetter         string
-	fence                                string
+	fence, extendParts                   string
 }
 
 func newStatements(d Dialect) statements {
@@ -70,6 +70,7 @@ func newStatements(d Dialect) statements {
 	if d.LockPartition != nil {
 		st.lockQueueRow = `SELECT ` + d.LockPartition("partition_key") + ` FROM queue WHERE id = $1`
 		st.lockDeadLetter = `SELECT ` + d.LockPartition("partition_key") + ` FROM dead_letters WHERE id = $1`
+		st.extendParts = extendPartitionsSQL(d)
 	}
 	return st
 }
@@ -107,7 +108,7 @@ const (
 func (s *Store) writeSQL() []string {
 	q := []string{s.d.InsertChangeSQL, s.d.SeenSQL, RefreshHeadSQL, s.d.ClaimSQL, s.sql.followers,
 		completeSQL, retryReturningSQL, releaseChangeSQL, InsertLogSQL, s.sql.putSyncState, DeleteSyncStateSQL,
-		SetReplayIDSQL, TryLeaseSQL, s.sql.lockQueueRow, s.sql.fence}
+		SetReplayIDSQL, TryLeaseSQL, s.sql.lockQueueRow, s.sql.fence, ExtendSQL}
 	if s.d.GroupCommit {
 		q = append(q, savepointSQL, releaseSQL, rollbackToSQL)
 	}
