@@ -62,7 +62,9 @@ type Config struct {
 	// ClaimLease is how long a claimed change is held before another
 	// worker or replica may take it over (a crashed one). Changes take
 	// well under a second; a lease far above that keeps a slow change
-	// from running twice.
+	// from running twice. A run still at work (a Bulk ingest job that
+	// takes minutes) has its lease renewed every third of it, for up to
+	// 10 minutes.
 	ClaimLease time.Duration `yaml:"claimLease"`
 	// SubscriptionLease is how long the replica holding the Salesforce
 	// event subscription keeps it without renewing (it renews every third
