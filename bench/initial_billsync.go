@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -27,6 +30,12 @@ type InitialBillsyncFigure struct {
 	// CPUSeconds is billsync's CPU time over the load (child process
 	// only; 0 in-process).
 	CPUSeconds float64 `json:"cpuSeconds,omitempty"`
+	// EmulatorHeapInuseBytes is the bench process's live heap after a
+	// GC at the end of the load, the emulators still holding it all;
+	// EmulatorPeakRSSBytes is the bench process's VmHWM so far. Both
+	// include billsync when it runs in-process.
+	EmulatorHeapInuseBytes int64 `json:"emulatorHeapInuseBytes,omitempty"`
+	EmulatorPeakRSSBytes   int64 `json:"emulatorPeakRssBytes,omitempty"`
 }
 
 // InitialBillsyncResult compares the load with Bulk ingest on
@@ -50,7 +59,13 @@ func benchInitialThroughBillsync(ctx context.Context, dir string, opts Options, 
 	if res.Bulk, err = initialThroughBillsyncOnce(ctx, filepath.Join(dir, "initial-bulk"), opts, bs, log, 0); err != nil {
 		return res, fmt.Errorf("through billsync, bulk: %w", err)
 	}
+	if !opts.runs("initial-collections") {
+		return res, nil
+	}
 	log.Info("bench: initial load through billsync (resync --initial), Bulk ingest off", "accounts", opts.InitialAccounts)
+	if opts.MemProfile != "" {
+		opts.MemProfile += ".collections"
+	}
 	if res.Collections, err = initialThroughBillsyncOnce(ctx, filepath.Join(dir, "initial-collections"), opts, bs, log, -1); err != nil {
 		return res, fmt.Errorf("through billsync, collections: %w", err)
 	}
@@ -107,7 +122,34 @@ func initialThroughBillsyncOnce(ctx context.Context, dir string, opts Options, b
 	if cpu, ok := app.CPU(); ok && cpuOK {
 		fig.CPUSeconds = (cpu - cpu0).Seconds()
 	}
-	return fig, verifyInitial(sb, want)
+	if err := verifyInitial(sb, want); err != nil {
+		return fig, err
+	}
+	// Measured here, with the emulators still open and holding the load.
+	var err2 error
+	fig.EmulatorHeapInuseBytes, fig.EmulatorPeakRSSBytes, err2 = emulatorMemory(opts.MemProfile)
+	log.Info("bench: emulators' memory after the load", "heap_inuse", fig.EmulatorHeapInuseBytes, "peak_rss", fig.EmulatorPeakRSSBytes)
+	return fig, err2
+}
+
+// emulatorMemory collects garbage and reads this process's heap in use
+// and peak RSS; with a file name it also writes a heap profile there.
+func emulatorMemory(profile string) (heapInuse, peakRSS int64, err error) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	peakRSS, _ = procField("/proc/self/status", "VmHWM")
+	if profile != "" {
+		f, ferr := os.Create(profile)
+		if ferr != nil {
+			return int64(ms.HeapInuse), peakRSS, fmt.Errorf("--memprofile: %w", ferr)
+		}
+		defer f.Close()
+		if err = pprof.WriteHeapProfile(f); err != nil {
+			err = fmt.Errorf("--memprofile: %w", err)
+		}
+	}
+	return int64(ms.HeapInuse), peakRSS, err
 }
 
 // seedInitialBilling creates the accounts, balances and transactions in
