@@ -85,7 +85,16 @@ func (b *Bus) Replay(ev Event) error {
 // subscribers waiting for events.
 func (b *Bus) appendLocked(ev Event) {
 	l := b.logLocked(ev.Channel)
-	l.Events = append(l.Events, ev)
+	se := storeEvent(ev)
+	// One copy of the channel's name and schema id, not one per event.
+	se.Channel = l.name
+	if l.schema == "" {
+		l.schema = SchemaID(l.name)
+	}
+	if se.Schema == l.schema {
+		se.Schema = l.schema
+	}
+	l.Events = append(l.Events, se)
 	l.LastID = ev.ReplayID
 	if b.journal != nil {
 		b.journal.Published(ev)
@@ -95,9 +104,64 @@ func (b *Bus) appendLocked(ev Event) {
 }
 
 type channelLog struct {
-	Declared bool    `json:"declared"`
-	LastID   int64   `json:"lastId"` // last id ever published here, retained or not
-	Events   []Event `json:"events"` // in replay order
+	Declared bool          `json:"declared"`
+	LastID   int64         `json:"lastId"` // last id ever published here, retained or not
+	Events   []storedEvent `json:"events"` // in replay order
+	name     string        // the channel
+	schema   string        // SchemaID(name), once computed
+}
+
+// storedEvent is an event as the bus retains it: its payload as the JSON
+// it is delivered as. An org keeps every event for 72 hours, so a large
+// load leaves hundreds of thousands of them; as maps they cost several
+// times their JSON. Readers get the payload decoded with json.Number, as
+// an event read back from the data directory always was, so a payload
+// re-encodes byte for byte as published.
+type storedEvent struct {
+	Channel  string          `json:"channel"`
+	ReplayID int64           `json:"replayId"`
+	UUID     string          `json:"uuid"`
+	Schema   string          `json:"schema"`
+	Payload  json.RawMessage `json:"payload"`
+	Time     time.Time       `json:"time"`
+	// raw is the payload as published when it has no JSON form (a value
+	// encoding/json refuses); it is then handed out as it came.
+	raw map[string]any
+}
+
+func storeEvent(ev Event) storedEvent {
+	s := storedEvent{Channel: ev.Channel, ReplayID: ev.ReplayID, UUID: ev.UUID, Schema: ev.Schema, Time: ev.Time}
+	b, err := json.Marshal(ev.Payload)
+	if err != nil {
+		s.raw = ev.Payload
+		return s
+	}
+	s.Payload = b
+	return s
+}
+
+// event is the stored event as readers see it, its payload a fresh map.
+func (s storedEvent) event() Event {
+	ev := Event{Channel: s.Channel, ReplayID: s.ReplayID, UUID: s.UUID, Schema: s.Schema, Time: s.Time, Payload: s.raw}
+	if s.raw == nil {
+		dec := json.NewDecoder(bytes.NewReader(s.Payload))
+		dec.UseNumber()
+		if err := dec.Decode(&ev.Payload); err != nil {
+			ev.Payload = map[string]any{} // never: the bus encoded it
+		}
+	}
+	return ev
+}
+
+func decodeEvents(ss []storedEvent) []Event {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]Event, len(ss))
+	for i, s := range ss {
+		out[i] = s.event()
+	}
+	return out
 }
 
 // NewBus returns an empty bus.
@@ -130,7 +194,7 @@ func (b *Bus) Declare(channel string) {
 func (b *Bus) logLocked(channel string) *channelLog {
 	l := b.channels[channel]
 	if l == nil {
-		l = &channelLog{}
+		l = &channelLog{name: channel}
 		b.channels[channel] = l
 	}
 	return l
@@ -172,7 +236,7 @@ func (b *Bus) purgeLocked(before time.Time) int {
 		i := sort.Search(len(l.Events), func(i int) bool { return !l.Events[i].Time.Before(before) })
 		if i > 0 {
 			n += i
-			l.Events = append([]Event(nil), l.Events[i:]...)
+			l.Events = append([]storedEvent(nil), l.Events[i:]...)
 		}
 	}
 	if n > 0 && b.journal != nil {
@@ -223,7 +287,7 @@ func (b *Bus) position(channel string, replay int64) (int64, error) {
 func (b *Bus) after(cursors map[string]int64, limit int) ([]Event, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var out []Event
+	var out []storedEvent
 	for ch, cur := range cursors {
 		l := b.channels[ch]
 		if l == nil {
@@ -236,7 +300,7 @@ func (b *Bus) after(cursors map[string]int64, limit int) ([]Event, <-chan struct
 	if len(out) > limit {
 		out = out[:limit]
 	}
-	return out, b.changed
+	return decodeEvents(out), b.changed
 }
 
 // Events returns the retained events of a channel, oldest first (for the
@@ -248,7 +312,7 @@ func (b *Bus) Events(channel string) []Event {
 	if l == nil {
 		return nil
 	}
-	return append([]Event(nil), l.Events...)
+	return decodeEvents(l.Events)
 }
 
 type busSnapshot struct {
@@ -283,9 +347,16 @@ func (b *Bus) Restore(data []byte) error {
 		if l == nil {
 			return fmt.Errorf("streaming: restore bus: channel %q has no log", name)
 		}
+		l.name, l.schema = name, SchemaID(name)
 		for i, ev := range l.Events {
 			if ev.ReplayID > s.LastID || ev.ReplayID > l.LastID || (i > 0 && ev.ReplayID <= l.Events[i-1].ReplayID) {
 				return fmt.Errorf("streaming: restore bus: channel %q: replay ids out of order", name)
+			}
+			if ev.Channel == l.name {
+				l.Events[i].Channel = l.name
+			}
+			if ev.Schema == l.schema {
+				l.Events[i].Schema = l.schema
 			}
 		}
 	}
