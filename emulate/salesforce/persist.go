@@ -1,7 +1,9 @@
 package salesforce
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,14 +50,6 @@ type snapshot struct {
 	snapshotMeta
 	Records []*record       `json:"records"`
 	Bus     json.RawMessage `json:"bus,omitempty"`
-}
-
-// rawSnapshot is the snapshot as a fold reads it: each record left as
-// the JSON the file holds, since a fold only moves records along.
-type rawSnapshot struct {
-	snapshotMeta
-	Records []json.RawMessage `json:"records"`
-	Bus     json.RawMessage   `json:"bus,omitempty"`
 }
 
 // rawLine is a journal line as a fold reads it, its records left as JSON.
@@ -233,50 +227,134 @@ func decodeRecord(raw json.RawMessage) (*record, error) {
 }
 
 // readSnapshot reads dir's snapshot into an image whose events go to
-// bus; an empty directory is an empty image.
+// bus; an empty directory is an empty image. The file is read as a
+// stream, a record or an event at a time: a fold holds what it keeps,
+// not the file's bytes besides.
 func readSnapshot(dir string, bus *streaming.Bus) (*image, int64, error) {
 	im := &image{records: map[string]json.RawMessage{}, bus: bus}
 	im.Counters, im.AutoNumbers, im.Sessions = map[string]int64{}, map[string]int64{}, map[string]string{}
 	path := filepath.Join(dir, snapshotFile)
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return im, 0, nil
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("salesforce emulator: load state: %w", err)
 	}
-	size := int64(len(b))
-	dec := json.NewDecoder(bytes.NewReader(b))
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, fmt.Errorf("salesforce emulator: load state: %w", err)
+	}
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
 	dec.UseNumber()
-	var s rawSnapshot
-	if err := dec.Decode(&s); err != nil {
+	var busErr error
+	meta := map[string]json.RawMessage{}
+	err = jsonObject(dec, func(key string) error {
+		switch key {
+		case "records":
+			return jsonArray(dec, func() error {
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return err
+				}
+				id, err := rawRecordID(raw)
+				im.records[id] = raw
+				return err
+			})
+		case "bus":
+			busErr = restoreBus(dec, bus)
+			return busErr
+		}
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		meta[key] = raw
+		return err
+	})
+	if busErr != nil {
+		return nil, 0, fmt.Errorf("salesforce emulator: restore event bus: %w", busErr)
+	}
+	if err == nil {
+		var b []byte
+		if b, err = json.Marshal(meta); err == nil {
+			err = json.Unmarshal(b, &im.snapshotMeta)
+		}
+	}
+	if err != nil {
 		return nil, 0, billsync.Errorf(billsync.EINVALID, "salesforce emulator: %s is corrupt: %v", path, err)
 	}
-	b = nil // the records are copies; let the file's bytes go
-	im.OrgID, im.Users, im.APIUsage, im.Journal = s.OrgID, s.Users, s.APIUsage, s.Journal
-	maps.Copy(im.Counters, s.Counters)
-	maps.Copy(im.AutoNumbers, s.AutoNumbers)
-	maps.Copy(im.Sessions, s.Sessions)
-	for i, raw := range s.Records {
-		id, err := rawRecordID(raw)
+	for _, m := range []*map[string]int64{&im.Counters, &im.AutoNumbers} {
+		if *m == nil {
+			*m = map[string]int64{}
+		}
+	}
+	if im.Sessions == nil {
+		im.Sessions = map[string]string{}
+	}
+	return im, st.Size(), nil
+}
+
+// restoreBus reads the snapshot's bus: inline, or as the base64 string a
+// data directory written before held.
+func restoreBus(dec *json.Decoder, bus *streaming.Bus) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch v := t.(type) {
+	case nil:
+		return nil
+	case string:
+		b, err := base64.StdEncoding.DecodeString(v)
 		if err != nil {
-			return nil, 0, billsync.Errorf(billsync.EINVALID, "salesforce emulator: %s is corrupt: %v", path, err)
+			return err
 		}
-		im.records[id] = raw
-		s.Records[i] = nil
-	}
-	busState := []byte(s.Bus)
-	if len(busState) > 0 && busState[0] == '"' { // written before the bus was inline
-		if err := json.Unmarshal(s.Bus, &busState); err != nil {
-			return nil, 0, billsync.Errorf(billsync.EINVALID, "salesforce emulator: %s is corrupt: %v", path, err)
+		return bus.Restore(b)
+	case json.Delim:
+		if v == '{' {
+			return bus.RestoreFrom(dec)
 		}
 	}
-	if len(busState) > 0 && string(busState) != "null" {
-		if err := bus.Restore(busState); err != nil {
-			return nil, 0, fmt.Errorf("salesforce emulator: restore event bus: %w", err)
+	return fmt.Errorf("unexpected %v", t)
+}
+
+// jsonObject reads an object from dec, calling member with each key while
+// dec is at its value, which member must consume.
+func jsonObject(dec *json.Decoder, member func(key string) error) error {
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return fmt.Errorf("want an object, not %v (%v)", t, err)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := t.(string)
+		if err := member(key); err != nil {
+			return err
 		}
 	}
-	return im, size, nil
+	_, err := dec.Token()
+	return err
+}
+
+// jsonArray reads an array (or null) from dec, calling elem while dec is
+// at each element, which elem must consume.
+func jsonArray(dec *json.Decoder, elem func() error) error {
+	t, err := dec.Token()
+	if err != nil || t == nil {
+		return err
+	}
+	if t != json.Delim('[') {
+		return fmt.Errorf("want an array, not %v", t)
+	}
+	for dec.More() {
+		if err := elem(); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token()
+	return err
 }
 
 // fold reads dir's snapshot and the journal segments below upTo into an
@@ -321,12 +399,8 @@ func fold(dir string, upTo int64, bus *streaming.Bus) (*image, int64, error) {
 	im.Journal = max(upTo, im.Journal)
 	meta := im.snapshotMeta
 	meta.Version = 1
-	busState, err := bus.Snapshot()
-	if err != nil {
-		return nil, 0, fmt.Errorf("salesforce emulator: snapshot event bus: %w", err)
-	}
 	ids := slices.Sorted(maps.Keys(im.records))
-	size, err = writeSnapshot(filepath.Join(dir, snapshotFile), meta, len(ids), func(i int) ([]byte, error) { return im.records[ids[i]], nil }, busState)
+	size, err = writeSnapshot(filepath.Join(dir, snapshotFile), meta, len(ids), func(i int) ([]byte, error) { return im.records[ids[i]], nil }, bus)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -339,7 +413,7 @@ func fold(dir string, upTo int64, bus *streaming.Bus) (*image, int64, error) {
 // writeSnapshot streams the snapshot file: meta, then n records (the
 // record function's JSON for each), then the bus's snapshot. It returns
 // the file's size.
-func writeSnapshot(path string, meta snapshotMeta, n int, record func(i int) ([]byte, error), bus []byte) (int64, error) {
+func writeSnapshot(path string, meta snapshotMeta, n int, record func(i int) ([]byte, error), bus *streaming.Bus) (int64, error) {
 	head, err := json.Marshal(meta)
 	if err != nil {
 		return 0, fmt.Errorf("salesforce emulator: encode state: %w", err)
@@ -359,10 +433,9 @@ func writeSnapshot(path string, meta snapshotMeta, n int, record func(i int) ([]
 			}
 			cw.Write(b)
 		}
-		cw.Write([]byte{']'})
-		if len(bus) > 0 {
-			cw.Write([]byte(`,"bus":`))
-			cw.Write(bus)
+		cw.Write([]byte(`],"bus":`))
+		if err := bus.WriteSnapshot(cw); err != nil {
+			return err
 		}
 		cw.Write([]byte{'}'})
 		size = cw.n
@@ -396,16 +469,12 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 // below upTo, and removes those segments. Close uses it: the org already
 // holds everything the journal does, so nothing needs reading back.
 func (e *Emulator) saveSnapshot(upTo int64) error {
-	bus, err := e.bus.Snapshot()
-	if err != nil {
-		return fmt.Errorf("salesforce emulator: snapshot event bus: %w", err)
-	}
 	e.mu.Lock()
 	meta := snapshotMeta{Version: 1, OrgID: e.orgID, Counters: e.counters, AutoNumbers: e.autoNumbers, Users: e.userListLocked(),
 		Sessions: e.sessions, APIUsage: e.apiUsage, Journal: upTo}
 	ids := slices.Sorted(maps.Keys(e.records))
 	// Each record is encoded as it is written: the org is never one buffer.
-	_, err = writeSnapshot(filepath.Join(e.opts.DataDir, snapshotFile), meta, len(ids), func(i int) ([]byte, error) { return json.Marshal(e.records[ids[i]]) }, bus)
+	_, err := writeSnapshot(filepath.Join(e.opts.DataDir, snapshotFile), meta, len(ids), func(i int) ([]byte, error) { return json.Marshal(e.records[ids[i]]) }, e.bus)
 	e.mu.Unlock()
 	if err != nil {
 		return err

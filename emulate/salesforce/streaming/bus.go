@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -323,30 +325,93 @@ type busSnapshot struct {
 
 // Snapshot serialises the bus for the emulator's data directory.
 func (b *Bus) Snapshot() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := b.WriteSnapshot(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteSnapshot writes what Snapshot returns to w one event at a time:
+// the bus of a large org is never one buffer.
+func (b *Bus) WriteSnapshot(w io.Writer) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return json.Marshal(busSnapshot{Version: 1, LastID: b.lastID, Channels: b.channels})
+	sw := &snapshotWriter{w: w}
+	sw.printf(`{"version":1,"lastId":%d,"channels":{`, b.lastID)
+	for i, name := range slices.Sorted(maps.Keys(b.channels)) {
+		l := b.channels[name]
+		if i > 0 {
+			sw.printf(",")
+		}
+		sw.json(name)
+		sw.printf(`:{"declared":%t,"lastId":%d,"events":`, l.Declared, l.LastID)
+		if l.Events == nil {
+			sw.printf("null}")
+			continue
+		}
+		sw.printf("[")
+		for k, ev := range l.Events {
+			if k > 0 {
+				sw.printf(",")
+			}
+			sw.json(ev)
+		}
+		sw.printf("]}")
+	}
+	sw.printf("}}")
+	if sw.err != nil {
+		return fmt.Errorf("streaming: snapshot bus: %w", sw.err)
+	}
+	return nil
+}
+
+// snapshotWriter keeps the first error of many small writes.
+type snapshotWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *snapshotWriter) printf(format string, args ...any) {
+	if s.err == nil {
+		_, s.err = fmt.Fprintf(s.w, format, args...)
+	}
+}
+
+func (s *snapshotWriter) json(v any) {
+	if s.err != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err == nil {
+		_, err = s.w.Write(b)
+	}
+	s.err = err
 }
 
 // Restore replaces the bus's contents with a snapshot. Payload numbers come
 // back as json.Number so that they re-encode exactly as published.
 func (b *Bus) Restore(data []byte) error {
-	var s busSnapshot
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&s); err != nil {
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return fmt.Errorf("streaming: restore bus: not a snapshot (%v, %v)", t, err)
+	}
+	return b.RestoreFrom(dec)
+}
+
+// RestoreFrom is Restore reading the snapshot from dec, positioned just
+// inside its opening brace, and leaving dec past its closing one. It
+// decodes one event at a time, so the snapshot of a large org need not be
+// in memory whole.
+func (b *Bus) RestoreFrom(dec *json.Decoder) error {
+	s, err := readBusSnapshot(dec)
+	if err != nil {
 		return fmt.Errorf("streaming: restore bus: %w", err)
 	}
 	if s.Version != 1 {
 		return fmt.Errorf("streaming: restore bus: unsupported snapshot version %d", s.Version)
 	}
-	if s.Channels == nil {
-		s.Channels = map[string]*channelLog{}
-	}
 	for name, l := range s.Channels {
-		if l == nil {
-			return fmt.Errorf("streaming: restore bus: channel %q has no log", name)
-		}
 		l.name, l.schema = name, SchemaID(name)
 		for i, ev := range l.Events {
 			if ev.ReplayID > s.LastID || ev.ReplayID > l.LastID || (i > 0 && ev.ReplayID <= l.Events[i-1].ReplayID) {
@@ -366,6 +431,96 @@ func (b *Bus) Restore(data []byte) error {
 	close(b.changed)
 	b.changed = make(chan struct{})
 	return nil
+}
+
+// readBusSnapshot reads a bus snapshot's members token by token, each
+// event on its own.
+func readBusSnapshot(dec *json.Decoder) (*busSnapshot, error) {
+	s := &busSnapshot{Channels: map[string]*channelLog{}}
+	err := objectMembers(dec, func(key string) error {
+		switch key {
+		case "version":
+			return dec.Decode(&s.Version)
+		case "lastId":
+			return dec.Decode(&s.LastID)
+		case "channels":
+			return readChannels(dec, s.Channels)
+		}
+		var skip json.RawMessage
+		return dec.Decode(&skip)
+	})
+	return s, err
+}
+
+func readChannels(dec *json.Decoder, out map[string]*channelLog) error {
+	if t, err := dec.Token(); err != nil || t == nil {
+		return err // null: no channels
+	} else if t != json.Delim('{') {
+		return fmt.Errorf("channels: unexpected %v", t)
+	}
+	return objectMembers(dec, func(name string) error {
+		if t, err := dec.Token(); err != nil {
+			return err
+		} else if t == nil {
+			return fmt.Errorf("channel %q has no log", name)
+		} else if t != json.Delim('{') {
+			return fmt.Errorf("channel %q: unexpected %v", name, t)
+		}
+		l := &channelLog{}
+		out[name] = l
+		return objectMembers(dec, func(key string) error {
+			switch key {
+			case "declared":
+				return dec.Decode(&l.Declared)
+			case "lastId":
+				return dec.Decode(&l.LastID)
+			case "events":
+				return readEvents(dec, l)
+			}
+			var skip json.RawMessage
+			return dec.Decode(&skip)
+		})
+	})
+}
+
+func readEvents(dec *json.Decoder, l *channelLog) error {
+	t, err := dec.Token()
+	if err != nil || t == nil {
+		return err
+	}
+	if t != json.Delim('[') {
+		return fmt.Errorf("events: unexpected %v", t)
+	}
+	for dec.More() {
+		var ev storedEvent
+		if err := dec.Decode(&ev); err != nil {
+			return err
+		}
+		l.Events = append(l.Events, ev)
+	}
+	_, err = dec.Token() // ]
+	return err
+}
+
+// objectMembers reads an object whose opening brace dec already read,
+// calling member with each key while dec is positioned at its value
+// (which member must consume), and consumes the closing brace.
+func objectMembers(dec *json.Decoder, member func(key string) error) error {
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, ok := t.(string)
+		if !ok {
+			return fmt.Errorf("unexpected %v", t)
+		}
+		if err := member(key); err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token() // }
+	return err
 }
 
 // Exists reports whether channel can be subscribed to (for the Pub/Sub
