@@ -231,40 +231,54 @@ func resyncAndDrain(ctx context.Context, admin *adminclient.Client, timeout time
 }
 
 // verifyInitial checks every record of the load in Salesforce: there,
-// once, with its name or amount and under its parent.
+// once, with its name or amount and under its parent. It reads the
+// records one at a time and keeps only what it compares: at 100,000
+// accounts the org rendered whole would be gigabytes in this process.
 func verifyInitial(sb *sandbox.Sandbox, want map[string]initialWant) error {
-	sfIDs := map[string]string{} // billing id → Salesforce id
-	got := map[string]billsync.SObject{}
+	type seen struct{ sfID, value, parentSFID string }
+	got := make(map[string]seen, len(want)) // billing id → what Salesforce holds
+	parentField := map[string]string{"BillingBalance__c": "BillingAccount__c", "BillingBalanceTransaction__c": "BillingBalance__c"}
+	var dup error
 	for _, object := range []string{"BillingAccount__c", "BillingBalance__c", "BillingBalanceTransaction__c"} {
-		for _, r := range sb.SF.Records(object) {
-			ext := r.Str("BillingId__c")
-			if _, dup := got[ext]; dup {
-				return fmt.Errorf("%s %s is in Salesforce twice", object, ext)
-			}
-			got[ext], sfIDs[ext] = r, r.ID()
+		value := "Amount__c"
+		if object == "BillingAccount__c" {
+			value = "Name"
 		}
+		fields := []string{"Id", "BillingId__c", value}
+		if p := parentField[object]; p != "" {
+			fields = append(fields, p)
+		}
+		sb.SF.EachRecord(object, fields, func(r billsync.SObject) {
+			ext := r.Str("BillingId__c")
+			if _, ok := got[ext]; ok && dup == nil {
+				dup = fmt.Errorf("%s %s is in Salesforce twice", object, ext)
+			}
+			got[ext] = seen{sfID: r.Str("Id"), value: r.Str(value), parentSFID: r.Str(parentField[object])}
+		})
+	}
+	if dup != nil {
+		return dup
 	}
 	if len(got) != len(want) {
 		return fmt.Errorf("%d records in Salesforce, want %d", len(got), len(want))
 	}
-	parentField := map[string]string{"BillingBalance__c": "BillingAccount__c", "BillingBalanceTransaction__c": "BillingBalance__c"}
 	for id, w := range want {
 		r, ok := got[id]
 		if !ok {
 			return fmt.Errorf("%s %s is not in Salesforce", w.object, id)
 		}
 		if w.object == "BillingAccount__c" {
-			if r.Str("Name") != w.value {
-				return fmt.Errorf("account %s: Name %q, want %q", id, r.Str("Name"), w.value)
+			if r.value != w.value {
+				return fmt.Errorf("account %s: Name %q, want %q", id, r.value, w.value)
 			}
 			continue
 		}
-		amt, err := billsync.ParseMoney(fmt.Sprint(r["Amount__c"]))
+		amt, err := billsync.ParseMoney(r.value)
 		if wantAmt, err2 := billsync.ParseMoney(w.value); err != nil || err2 != nil || !amt.Equal(wantAmt) {
-			return fmt.Errorf("%s %s: Amount__c %v, want %s", w.object, id, r["Amount__c"], w.value)
+			return fmt.Errorf("%s %s: Amount__c %v, want %s", w.object, id, r.value, w.value)
 		}
-		if r.Str(parentField[w.object]) != sfIDs[w.parent] {
-			return fmt.Errorf("%s %s: parent %s, want %s", w.object, id, r.Str(parentField[w.object]), sfIDs[w.parent])
+		if r.parentSFID != got[w.parent].sfID {
+			return fmt.Errorf("%s %s: parent %s, want %s", w.object, id, r.parentSFID, got[w.parent].sfID)
 		}
 	}
 	return nil
