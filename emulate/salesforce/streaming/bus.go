@@ -317,6 +317,23 @@ func (b *Bus) Events(channel string) []Event {
 	return decodeEvents(l.Events)
 }
 
+// EventByUUID is the retained event of channel with that uuid (compared
+// case-insensitively), newest first; only it is decoded.
+func (b *Bus) EventByUUID(channel, uuid string) (Event, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.channels[channel]
+	if l == nil {
+		return Event{}, false
+	}
+	for i := len(l.Events) - 1; i >= 0; i-- {
+		if strings.EqualFold(l.Events[i].UUID, uuid) {
+			return l.Events[i].event(), true
+		}
+	}
+	return Event{}, false
+}
+
 type busSnapshot struct {
 	Version  int                    `json:"version"`
 	LastID   int64                  `json:"lastId"`

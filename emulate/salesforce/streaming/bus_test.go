@@ -3,6 +3,7 @@ package streaming
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,5 +82,19 @@ func TestBusRetentionAfterRestore(t *testing.T) {
 	got := b2.Events("/event/Test__e")
 	if len(got) != 1 || got[0].ReplayID != kept.ReplayID || got[0].Payload["N"] != json.Number("2") {
 		t.Errorf("retained %+v, want only event %d", got, kept.ReplayID)
+	}
+}
+
+// EventByUUID finds a retained event by its uuid, whatever its case.
+func TestBusEventByUUID(t *testing.T) {
+	b := NewBus(BusOptions{})
+	first := b.Publish("/event/Test__e", map[string]any{"N": 1})
+	b.Publish("/event/Test__e", map[string]any{"N": 2})
+	got, ok := b.EventByUUID("/event/Test__e", strings.ToUpper(first.UUID))
+	if !ok || got.ReplayID != first.ReplayID || got.Payload["N"] != json.Number("1") {
+		t.Errorf("EventByUUID = %+v, %v", got, ok)
+	}
+	if _, ok := b.EventByUUID("/event/Test__e", "nope"); ok {
+		t.Error("found an event never published")
 	}
 }
