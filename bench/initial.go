@@ -177,22 +177,61 @@ func initialTargets(in *InitialLoadResult, add func(name, target, value string, 
 	if !judged {
 		note = fmt.Sprintf("measured at %.0f ms per call, not %.0f", in.SFLatencyMs, targetInitialSFDelay)
 	}
-	add("initial load (transport): Bulk records/s over collections", fmt.Sprintf("≥ %.0f×", targetInitialSpeedup),
-		fmt.Sprintf("%.1f× (%.0f vs %.0f records/s)", in.Speedup, in.Bulk.RecordsPerSec, in.Collections.RecordsPerSec),
-		judged, in.Speedup >= targetInitialSpeedup, note)
-	add("initial load (transport): Bulk API calls per 1,000 records", fmt.Sprintf("≤ %.0f", targetInitialCallsPer1000),
-		fmt.Sprintf("%.2f", in.Bulk.CallsPer1000), true, in.Bulk.CallsPer1000 <= targetInitialCallsPer1000, "")
+	initialTransportTargets(in, judged, note, add)
 	if b := in.Billsync; b != nil {
-		add("initial load through billsync: Bulk records/s over collections", fmt.Sprintf("≥ %.0f×", targetInitialSpeedup),
-			fmt.Sprintf("%.2f× (%.0f vs %.0f records/s)", b.Speedup, b.Bulk.RecordsPerSec, b.Collections.RecordsPerSec),
-			judged, b.Speedup >= targetInitialSpeedup, note)
+		if b.Collections.Seconds > 0 { // not skipped
+			add("initial load through billsync: Bulk records/s over collections", fmt.Sprintf("≥ %.0f×", targetInitialSpeedup),
+				fmt.Sprintf("%.2f× (%.0f vs %.0f records/s)", b.Speedup, b.Bulk.RecordsPerSec, b.Collections.RecordsPerSec),
+				judged, b.Speedup >= targetInitialSpeedup, note)
+		}
 		add("initial load through billsync: Bulk API calls per 1,000 records", fmt.Sprintf("≤ %.0f", targetInitialCallsPer1000),
 			fmt.Sprintf("%.2f", b.Bulk.CallsPer1000), true, b.Bulk.CallsPer1000 <= targetInitialCallsPer1000, "")
 	}
 }
 
+func initialTransportTargets(in *InitialLoadResult, judged bool, note string, add func(name, target, value string, judged, pass bool, note string)) {
+	if in.Collections.Seconds == 0 { // --skip initial-transport
+		return
+	}
+	add("initial load (transport): Bulk records/s over collections", fmt.Sprintf("≥ %.0f×", targetInitialSpeedup),
+		fmt.Sprintf("%.1f× (%.0f vs %.0f records/s)", in.Speedup, in.Bulk.RecordsPerSec, in.Collections.RecordsPerSec),
+		judged, in.Speedup >= targetInitialSpeedup, note)
+	add("initial load (transport): Bulk API calls per 1,000 records", fmt.Sprintf("≤ %.0f", targetInitialCallsPer1000),
+		fmt.Sprintf("%.2f", in.Bulk.CallsPer1000), true, in.Bulk.CallsPer1000 <= targetInitialCallsPer1000, "")
+}
+
 func printInitial(p func(string, ...any), in *InitialLoadResult) {
 	p("initial load\t%d accounts + %d balances + %d transactions into an empty org, Salesforce +%.0f ms per call", in.Accounts, in.Accounts, 2*in.Accounts, in.SFLatencyMs)
+	if in.Collections.Seconds > 0 { // not --skip initial-transport
+		printInitialTransport(p, in)
+	}
+	b := in.Billsync
+	if b == nil {
+		return
+	}
+	p("\tthrough billsync (resync --initial until every record is applied and verified):")
+	for _, f := range []struct {
+		name string
+		fig  InitialBillsyncFigure
+	}{{"bulk ingest on", b.Bulk}, {"bulk ingest off (collections)", b.Collections}} {
+		if f.fig.Seconds == 0 { // --skip initial-collections
+			continue
+		}
+		cpu := ""
+		if f.fig.CPUSeconds > 0 {
+			cpu = fmt.Sprintf(", %.0f s CPU (%.0f%% of one core)", f.fig.CPUSeconds, 100*f.fig.CPUSeconds/f.fig.Seconds)
+		}
+		p("\t  %s: %.2f s, %.0f records/s, %d API calls (%.2f per 1,000), %d ingest jobs, peak RSS %.0f MiB%s", f.name, f.fig.Seconds,
+			f.fig.RecordsPerSec, f.fig.APICalls, f.fig.CallsPer1000, f.fig.BulkJobs, float64(f.fig.PeakRSSBytes)/(1<<20), cpu)
+		p("\t    emulators (this process) after the load: heap in use %.0f MiB, peak RSS %.0f MiB",
+			float64(f.fig.EmulatorHeapInuseBytes)/(1<<20), float64(f.fig.EmulatorPeakRSSBytes)/(1<<20))
+	}
+	if b.Collections.Seconds > 0 {
+		p("\t  speed-up through billsync: %.2f×", b.Speedup)
+	}
+}
+
+func printInitialTransport(p func(string, ...any), in *InitialLoadResult) {
 	p("\ttransport (the REST and Bulk clients called directly, not billsync):")
 	for _, f := range []struct {
 		name string
@@ -204,21 +243,4 @@ func printInitial(p func(string, ...any), in *InitialLoadResult) {
 		}
 		p("\t  %s: %.2f s, %.0f records/s, %d API calls (%.2f per 1,000)%s", f.name, f.fig.Seconds, f.fig.RecordsPerSec, f.fig.APICalls, f.fig.CallsPer1000, jobs)
 	}
-	b := in.Billsync
-	if b == nil {
-		return
-	}
-	p("\tthrough billsync (resync --initial until every record is applied and verified):")
-	for _, f := range []struct {
-		name string
-		fig  InitialBillsyncFigure
-	}{{"bulk ingest on", b.Bulk}, {"bulk ingest off (collections)", b.Collections}} {
-		cpu := ""
-		if f.fig.CPUSeconds > 0 {
-			cpu = fmt.Sprintf(", %.0f s CPU (%.0f%% of one core)", f.fig.CPUSeconds, 100*f.fig.CPUSeconds/f.fig.Seconds)
-		}
-		p("\t  %s: %.2f s, %.0f records/s, %d API calls (%.2f per 1,000), %d ingest jobs, peak RSS %.0f MiB%s", f.name, f.fig.Seconds,
-			f.fig.RecordsPerSec, f.fig.APICalls, f.fig.CallsPer1000, f.fig.BulkJobs, float64(f.fig.PeakRSSBytes)/(1<<20), cpu)
-	}
-	p("\t  speed-up through billsync: %.2f×", b.Speedup)
 }

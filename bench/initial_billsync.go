@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -27,6 +30,12 @@ type InitialBillsyncFigure struct {
 	// CPUSeconds is billsync's CPU time over the load (child process
 	// only; 0 in-process).
 	CPUSeconds float64 `json:"cpuSeconds,omitempty"`
+	// EmulatorHeapInuseBytes is the bench process's live heap after a
+	// GC at the end of the load, the emulators still holding it all;
+	// EmulatorPeakRSSBytes is the bench process's VmHWM so far. Both
+	// include billsync when it runs in-process.
+	EmulatorHeapInuseBytes int64 `json:"emulatorHeapInuseBytes,omitempty"`
+	EmulatorPeakRSSBytes   int64 `json:"emulatorPeakRssBytes,omitempty"`
 }
 
 // InitialBillsyncResult compares the load with Bulk ingest on
@@ -50,7 +59,13 @@ func benchInitialThroughBillsync(ctx context.Context, dir string, opts Options, 
 	if res.Bulk, err = initialThroughBillsyncOnce(ctx, filepath.Join(dir, "initial-bulk"), opts, bs, log, 0); err != nil {
 		return res, fmt.Errorf("through billsync, bulk: %w", err)
 	}
+	if !opts.runs("initial-collections") {
+		return res, nil
+	}
 	log.Info("bench: initial load through billsync (resync --initial), Bulk ingest off", "accounts", opts.InitialAccounts)
+	if opts.MemProfile != "" {
+		opts.MemProfile += ".collections"
+	}
 	if res.Collections, err = initialThroughBillsyncOnce(ctx, filepath.Join(dir, "initial-collections"), opts, bs, log, -1); err != nil {
 		return res, fmt.Errorf("through billsync, collections: %w", err)
 	}
@@ -107,7 +122,34 @@ func initialThroughBillsyncOnce(ctx context.Context, dir string, opts Options, b
 	if cpu, ok := app.CPU(); ok && cpuOK {
 		fig.CPUSeconds = (cpu - cpu0).Seconds()
 	}
-	return fig, verifyInitial(sb, want)
+	if err := verifyInitial(sb, want); err != nil {
+		return fig, err
+	}
+	// Measured here, with the emulators still open and holding the load.
+	var err2 error
+	fig.EmulatorHeapInuseBytes, fig.EmulatorPeakRSSBytes, err2 = emulatorMemory(opts.MemProfile)
+	log.Info("bench: emulators' memory after the load", "heap_inuse", fig.EmulatorHeapInuseBytes, "peak_rss", fig.EmulatorPeakRSSBytes)
+	return fig, err2
+}
+
+// emulatorMemory collects garbage and reads this process's heap in use
+// and peak RSS; with a file name it also writes a heap profile there.
+func emulatorMemory(profile string) (heapInuse, peakRSS int64, err error) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	peakRSS, _ = procField("/proc/self/status", "VmHWM")
+	if profile != "" {
+		f, ferr := os.Create(profile)
+		if ferr != nil {
+			return int64(ms.HeapInuse), peakRSS, fmt.Errorf("--memprofile: %w", ferr)
+		}
+		defer f.Close()
+		if err = pprof.WriteHeapProfile(f); err != nil {
+			err = fmt.Errorf("--memprofile: %w", err)
+		}
+	}
+	return int64(ms.HeapInuse), peakRSS, err
 }
 
 // seedInitialBilling creates the accounts, balances and transactions in
@@ -189,40 +231,54 @@ func resyncAndDrain(ctx context.Context, admin *adminclient.Client, timeout time
 }
 
 // verifyInitial checks every record of the load in Salesforce: there,
-// once, with its name or amount and under its parent.
+// once, with its name or amount and under its parent. It reads the
+// records one at a time and keeps only what it compares: at 100,000
+// accounts the org rendered whole would be gigabytes in this process.
 func verifyInitial(sb *sandbox.Sandbox, want map[string]initialWant) error {
-	sfIDs := map[string]string{} // billing id → Salesforce id
-	got := map[string]billsync.SObject{}
+	type seen struct{ sfID, value, parentSFID string }
+	got := make(map[string]seen, len(want)) // billing id → what Salesforce holds
+	parentField := map[string]string{"BillingBalance__c": "BillingAccount__c", "BillingBalanceTransaction__c": "BillingBalance__c"}
+	var dup error
 	for _, object := range []string{"BillingAccount__c", "BillingBalance__c", "BillingBalanceTransaction__c"} {
-		for _, r := range sb.SF.Records(object) {
-			ext := r.Str("BillingId__c")
-			if _, dup := got[ext]; dup {
-				return fmt.Errorf("%s %s is in Salesforce twice", object, ext)
-			}
-			got[ext], sfIDs[ext] = r, r.ID()
+		value := "Amount__c"
+		if object == "BillingAccount__c" {
+			value = "Name"
 		}
+		fields := []string{"Id", "BillingId__c", value}
+		if p := parentField[object]; p != "" {
+			fields = append(fields, p)
+		}
+		sb.SF.EachRecord(object, fields, func(r billsync.SObject) {
+			ext := r.Str("BillingId__c")
+			if _, ok := got[ext]; ok && dup == nil {
+				dup = fmt.Errorf("%s %s is in Salesforce twice", object, ext)
+			}
+			got[ext] = seen{sfID: r.Str("Id"), value: r.Str(value), parentSFID: r.Str(parentField[object])}
+		})
+	}
+	if dup != nil {
+		return dup
 	}
 	if len(got) != len(want) {
 		return fmt.Errorf("%d records in Salesforce, want %d", len(got), len(want))
 	}
-	parentField := map[string]string{"BillingBalance__c": "BillingAccount__c", "BillingBalanceTransaction__c": "BillingBalance__c"}
 	for id, w := range want {
 		r, ok := got[id]
 		if !ok {
 			return fmt.Errorf("%s %s is not in Salesforce", w.object, id)
 		}
 		if w.object == "BillingAccount__c" {
-			if r.Str("Name") != w.value {
-				return fmt.Errorf("account %s: Name %q, want %q", id, r.Str("Name"), w.value)
+			if r.value != w.value {
+				return fmt.Errorf("account %s: Name %q, want %q", id, r.value, w.value)
 			}
 			continue
 		}
-		amt, err := billsync.ParseMoney(fmt.Sprint(r["Amount__c"]))
+		amt, err := billsync.ParseMoney(r.value)
 		if wantAmt, err2 := billsync.ParseMoney(w.value); err != nil || err2 != nil || !amt.Equal(wantAmt) {
-			return fmt.Errorf("%s %s: Amount__c %v, want %s", w.object, id, r["Amount__c"], w.value)
+			return fmt.Errorf("%s %s: Amount__c %v, want %s", w.object, id, r.value, w.value)
 		}
-		if r.Str(parentField[w.object]) != sfIDs[w.parent] {
-			return fmt.Errorf("%s %s: parent %s, want %s", w.object, id, r.Str(parentField[w.object]), sfIDs[w.parent])
+		if r.parentSFID != got[w.parent].sfID {
+			return fmt.Errorf("%s %s: parent %s, want %s", w.object, id, r.parentSFID, got[w.parent].sfID)
 		}
 	}
 	return nil

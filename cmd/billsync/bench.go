@@ -115,9 +115,11 @@ run billsync inside it, so the profile covers the sync itself.`,
 	f.BoolVar(&asJSON, "json", false, "print only one JSON line with every figure")
 	f.BoolVar(&opts.InProcess, "in-process", false, "run billsync in this process instead of a child (RSS is then the whole process's)")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (go tool pprof FILE)")
+	f.StringVar(&opts.MemProfile, "memprofile", "", "write a heap profile of this process (the emulators) to FILE at the end of the initial load through billsync, before the emulators close (FILE.collections for Bulk ingest off); go tool pprof -inuse_space FILE")
 	f.StringVar(&opts.Data, "data", "", "directory for all state (default: a temporary directory, removed afterwards)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the temporary state directory")
-	f.StringSliceVar(&opts.Skip, "skip", nil, "workloads to skip: "+strings.Join(bench.Phases, ", "))
+	f.StringSliceVar(&opts.Skip, "skip", nil, "workloads to skip: "+strings.Join(bench.Phases, ", ")+
+		"; initial-transport skips the initial load's transport figures, initial-collections its load through billsync with Bulk ingest off")
 	f.StringVar(&opts.Billing, "billing", "contract", "billing platform the workloads write to: contract, stripe (the Stripe emulator, written through Stripe's API) or m3ter (the m3ter emulator, written as a person in m3ter's console); with stripe or m3ter the ingest and backlog workloads, which are the contract's, do not run")
 	f.Float64Var(&opts.StripeRate, "stripe-rate", 0, "with --billing stripe: billsync's pace of Stripe requests per second (billing.options.rateLimit; default billsync's own)")
 	f.Float64Var(&opts.M3terRate, "m3ter-rate", 0, "with --billing m3ter: billsync's pace of m3ter requests per second (billing.options.rateLimit; default billsync's own)")

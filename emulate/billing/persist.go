@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/billsync/billsync"
@@ -260,6 +263,82 @@ func (s *state) ApplyLine(line []byte) error { return journal.DecodeLine(line, s
 
 // Encode is s as a snapshot holding the journal below upTo (journal.Image).
 func (s *state) Encode(upTo int64) ([]byte, error) { return json.Marshal(s.snapshot(upTo)) }
+
+// EncodeTo writes what Encode returns, a record and a webhook at a time
+// (journal.StreamEncoder): a platform of hundreds of thousands of records
+// is never encoded into one buffer.
+func (s *state) EncodeTo(w io.Writer, upTo int64) error {
+	snap := s.snapshot(upTo)
+	head, err := json.Marshal(snapshotHead{Format: snap.Format, Tenant: snap.Tenant, Seq: snap.Seq, EventSeq: snap.EventSeq,
+		Writes: snap.Writes, Delivered: snap.Delivered, Idem: snap.Idem, Journal: snap.Journal})
+	if err != nil {
+		return err
+	}
+	sw := &seqWriter{w: w}
+	sw.raw(head[:len(head)-1]) // without its closing brace
+	sw.raw([]byte(`,"records":{`))
+	for i, t := range slices.Sorted(maps.Keys(snap.Records)) {
+		if i > 0 {
+			sw.raw([]byte{','})
+		}
+		sw.value(t)
+		sw.raw([]byte{':'})
+		sw.list(len(snap.Records[t]), func(k int) any { return snap.Records[t][k] })
+	}
+	sw.raw([]byte(`},"outbox":`))
+	sw.list(len(snap.Outbox), func(k int) any { return snap.Outbox[k] })
+	sw.raw([]byte{'}'})
+	return sw.err
+}
+
+// snapshotHead is the snapshot without its records and outbox, which
+// EncodeTo writes one by one.
+type snapshotHead struct {
+	Format    int               `json:"format"`
+	Tenant    string            `json:"tenantId"`
+	Seq       int64             `json:"seq"`
+	EventSeq  int64             `json:"eventSeq"`
+	Writes    map[string]int    `json:"writes"`
+	Delivered int               `json:"delivered"`
+	Idem      map[string]string `json:"idempotencyKeys,omitempty"`
+	Journal   int64             `json:"journal,omitempty"`
+}
+
+// seqWriter writes JSON pieces and keeps the first error.
+type seqWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *seqWriter) raw(b []byte) {
+	if s.err == nil {
+		_, s.err = s.w.Write(b)
+	}
+}
+
+func (s *seqWriter) value(v any) {
+	if s.err != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.err = err
+		return
+	}
+	s.raw(b)
+}
+
+// list writes n values as a JSON array.
+func (s *seqWriter) list(n int, at func(int) any) {
+	s.raw([]byte{'['})
+	for i := range n {
+		if i > 0 {
+			s.raw([]byte{','})
+		}
+		s.value(at(i))
+	}
+	s.raw([]byte{']'})
+}
 
 func (e *Emulator) dir() journal.Dir[*state] {
 	return journal.Dir[*state]{Path: e.dataDir, Name: "billing emulator", Snapshot: snapshotFile,

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/billsync/billsync"
@@ -77,7 +78,25 @@ func toEntity(v any) billsync.Entity {
 	if err != nil {
 		return billsync.Entity{}
 	}
-	return e
+	// Decoding gives every record its own copy of every field name; a
+	// platform holding hundreds of thousands of records keeps one.
+	out := make(billsync.Entity, len(e))
+	for k, v := range e {
+		out[fieldName(k)] = v
+	}
+	return out
+}
+
+// fieldNames holds one copy of each field name toEntity has seen: the
+// fields of the typed entities, a fixed set.
+var fieldNames sync.Map
+
+func fieldName(k string) string {
+	if v, ok := fieldNames.Load(k); ok {
+		return v.(string)
+	}
+	v, _ := fieldNames.LoadOrStore(k, k)
+	return v.(string)
 }
 
 // decodeStrict moves a shape-checked entity into its typed struct, which

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -25,6 +26,13 @@ type Image interface {
 	ApplyLine(line []byte) error
 	// Encode is the image as a snapshot holding the journal below upTo.
 	Encode(upTo int64) ([]byte, error)
+}
+
+// StreamEncoder is an Image that can write its snapshot a piece at a
+// time (what Encode returns, written to w): Dir then streams the snapshot
+// to its file, so the snapshot of a large image is never one buffer.
+type StreamEncoder interface {
+	EncodeTo(w io.Writer, upTo int64) error
 }
 
 // Dir is an emulator's data directory: a snapshot file and the journal's
@@ -114,14 +122,49 @@ func (d Dir[I]) Fold(upTo int64) (img I, next, size int64, err error) {
 		return img, from, size, nil
 	}
 	next = max(upTo, from)
-	b, err := img.Encode(next)
-	if err != nil {
-		return img, 0, 0, fmt.Errorf("%s: encode snapshot: %w", d.Name, err)
-	}
-	if err := d.Save(b, next); err != nil {
+	if size, err = d.save(img, next); err != nil {
 		return img, 0, 0, err
 	}
-	return img, next, int64(len(b)), nil
+	return img, next, size, nil
+}
+
+// save writes img as the snapshot holding the journal below upTo, streamed
+// when the image can, and removes those segments; it returns the
+// snapshot's size.
+func (d Dir[I]) save(img I, upTo int64) (int64, error) {
+	se, ok := any(img).(StreamEncoder)
+	if !ok {
+		b, err := img.Encode(upTo)
+		if err != nil {
+			return 0, fmt.Errorf("%s: encode snapshot: %w", d.Name, err)
+		}
+		return int64(len(b)), d.Save(b, upTo)
+	}
+	var n int64
+	err := WriteAtomicFunc(filepath.Join(d.Path, d.Snapshot), func(w io.Writer) error {
+		cw := &countWriter{w: w}
+		err := se.EncodeTo(cw, upTo)
+		n = cw.n
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: save snapshot: %w", d.Name, err)
+	}
+	if err := RemoveSegments(d.Path, upTo); err != nil {
+		return 0, fmt.Errorf("%s: remove folded journal: %w", d.Name, err)
+	}
+	return n, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // Save writes b, an image encoded to hold the journal below upTo, as the
@@ -152,6 +195,13 @@ func DecodeLine[E any](line []byte, apply func(*E) error) error {
 // SaveLive encodes the live image under mu, which guards it, and saves it
 // as the snapshot holding the journal below upTo (an emulator's Close).
 func (d Dir[I]) SaveLive(mu sync.Locker, img I, upTo int64) error {
+	if _, ok := any(img).(StreamEncoder); ok {
+		// Streamed under the lock: the live image is never copied whole.
+		mu.Lock()
+		defer mu.Unlock()
+		_, err := d.save(img, upTo)
+		return err
+	}
 	mu.Lock()
 	b, err := img.Encode(upTo)
 	mu.Unlock()

@@ -5,10 +5,12 @@
 package journal
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -224,6 +226,16 @@ func (j *Journal) Close() (int64, error) {
 // crash leaves the old file or the new one. The snapshot is synced
 // because the segments it replaces are removed next.
 func WriteAtomic(path string, b []byte) error {
+	return WriteAtomicFunc(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// WriteAtomicFunc replaces path with what write writes, as WriteAtomic
+// does, through a buffer: a large snapshot is streamed to the file rather
+// than built in memory whole.
+func WriteAtomicFunc(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -234,7 +246,12 @@ func WriteAtomic(path string, b []byte) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(b); err != nil {
+	bw := bufio.NewWriterSize(f, 256<<10)
+	if err := write(bw); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
 		f.Close()
 		return err
 	}

@@ -45,7 +45,13 @@ type bulkJob struct {
 	user    *userRec
 	version string
 	header  []string
-	rows    [][]string
+	rows    [][]string // query: its SOQL
+	// uploads are an ingest job's CSV bodies as uploaded, header row
+	// and all; nrows counts their data rows. An org keeps a job and its
+	// results for days: parsed, every cell would be a string of its own,
+	// so rows are parsed again when the job runs and when results are read.
+	uploads [][]byte
+	nrows   int
 	results []rowResult // ingest: one per row, in upload order
 	csvOut  [][]string  // query: header row then records
 	polls   int

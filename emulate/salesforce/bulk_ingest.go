@@ -1,9 +1,12 @@
 package salesforce
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -95,25 +98,69 @@ func (e *Emulator) handleIngestUpload(c *call) {
 		writeErrors(c.w, newErr(409, "INVALIDJOBSTATE", "Job %s is not Open; its state is %s", j.info.ID, j.info.State))
 		return
 	}
-	r := csv.NewReader(strings.NewReader(string(data)))
-	r.Comma = delimiters[j.info.ColumnDelimiter]
-	recs, err := r.ReadAll()
-	if err != nil || len(recs) == 0 {
-		msg := "the CSV has no header row"
-		if err != nil {
-			msg = err.Error()
-		}
-		writeErrors(c.w, newErr(400, "INVALIDJOB", "InvalidBatch : Failed to parse CSV: %s", msg))
+	header, n, err := scanUpload(data, delimiters[j.info.ColumnDelimiter])
+	if err != nil {
+		writeErrors(c.w, newErr(400, "INVALIDJOB", "InvalidBatch : Failed to parse CSV: %s", err.Error()))
 		return
 	}
 	if j.header == nil {
-		j.header = recs[0]
-	} else if strings.Join(j.header, "\x00") != strings.Join(recs[0], "\x00") {
+		j.header = header
+	} else if strings.Join(j.header, "\x00") != strings.Join(header, "\x00") {
 		writeErrors(c.w, newErr(400, "INVALIDJOB", "InvalidBatch : every upload of a job must have the same header"))
 		return
 	}
-	j.rows = append(j.rows, recs[1:]...)
+	j.uploads = append(j.uploads, data)
+	j.nrows += n
 	c.w.WriteHeader(201)
+}
+
+// scanUpload parses an upload whole, as the upload is refused when any of
+// it does not parse, and returns its header and how many rows follow.
+func scanUpload(data []byte, delim rune) (header []string, rows int, err error) {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.Comma = delim
+	r.ReuseRecord = true
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		if header == nil {
+			header = slices.Clone(rec)
+			continue
+		}
+		rows++
+	}
+	if header == nil {
+		return nil, 0, errors.New("the CSV has no header row")
+	}
+	return header, rows, nil
+}
+
+// eachRow calls f with every data row of the job's uploads in order,
+// stopping when f returns false. The uploads parsed once already.
+func (j *bulkJob) eachRow(f func(i int, row []string) bool) {
+	i := 0
+	for _, data := range j.uploads {
+		r := csv.NewReader(bytes.NewReader(data))
+		r.Comma = delimiters[j.info.ColumnDelimiter]
+		if _, err := r.Read(); err != nil { // the header
+			continue
+		}
+		for {
+			rec, err := r.Read()
+			if err != nil {
+				break
+			}
+			if !f(i, rec) {
+				return
+			}
+			i++
+		}
+	}
 }
 
 // applyIngest applies a job's rows bulkChunk at a time, each chunk in one
@@ -127,46 +174,23 @@ func (e *Emulator) applyIngest(j *bulkJob) string {
 		}
 	}
 	e.bulk.mu.Lock()
-	j.results = make([]rowResult, len(j.rows))
+	j.results = make([]rowResult, j.nrows)
 	e.bulk.mu.Unlock()
 	c := &call{user: j.user, version: j.version}
 	var failed int64
-	for lo := 0; lo < len(j.rows); lo += bulkChunk {
-		hi := min(lo+bulkChunk, len(j.rows))
-		bodies := make([]map[string]any, hi-lo)
-		for i := range bodies {
-			bodies[i] = rowBody(o, j.header, j.rows[lo+i])
+	bodies := make([]map[string]any, 0, bulkChunk)
+	lo, aborted := 0, false
+	j.eachRow(func(_ int, row []string) bool {
+		bodies = append(bodies, rowBody(o, j.header, row))
+		if len(bodies) == bulkChunk {
+			aborted = e.applyIngestChunk(j, o, c, lo, bodies, &failed)
+			lo += len(bodies)
+			bodies = make([]map[string]any, 0, bulkChunk)
 		}
-		e.beforeWrite(c, hookOp(j.info.Operation), o.Name, bodies, hookIDs(j.info, bodies))
-		chunk := make([]rowResult, len(bodies))
-		e.mu.Lock()
-		t := e.beginLocked(j.user)
-		for i, body := range bodies {
-			sp := t.savepoint()
-			res := e.ingestFault(o.Name, body)
-			if res.err == "" {
-				res = e.ingestRow(t, o, j.info.Operation, j.info.ExternalIDFieldName, body)
-			}
-			if res.err != "" {
-				t.rollbackTo(sp)
-				failed++
-			}
-			res.done = true
-			chunk[i] = res
-		}
-		t.commit()
-		e.mu.Unlock()
-		// An abort lets the results be read while the job still runs.
-		e.bulk.mu.Lock()
-		copy(j.results[lo:], chunk)
-		n := int64(hi)
-		f := failed
-		j.info.NumberRecordsProcessed, j.info.NumberRecordsFailed = &n, &f
-		aborted := j.info.State == "Aborted"
-		e.bulk.mu.Unlock()
-		if aborted {
-			break
-		}
+		return !aborted
+	})
+	if len(bodies) > 0 && !aborted {
+		e.applyIngestChunk(j, o, c, lo, bodies, &failed)
 	}
 	e.bulk.mu.Lock()
 	zero, n, f := int64(0), int64(0), failed
@@ -178,6 +202,37 @@ func (e *Emulator) applyIngest(j *bulkJob) string {
 	j.info.NumberRecordsProcessed, j.info.NumberRecordsFailed, j.info.Retries = &n, &f, &zero
 	e.bulk.mu.Unlock()
 	return ""
+}
+
+// applyIngestChunk applies rows lo.. of a job (their bodies) in one
+// transaction and reports whether the job was aborted meanwhile.
+func (e *Emulator) applyIngestChunk(j *bulkJob, o *objectDef, c *call, lo int, bodies []map[string]any, failed *int64) bool {
+	e.beforeWrite(c, hookOp(j.info.Operation), o.Name, bodies, hookIDs(j.info, bodies))
+	chunk := make([]rowResult, len(bodies))
+	e.mu.Lock()
+	t := e.beginLocked(j.user)
+	for i, body := range bodies {
+		sp := t.savepoint()
+		res := e.ingestFault(o.Name, body)
+		if res.err == "" {
+			res = e.ingestRow(t, o, j.info.Operation, j.info.ExternalIDFieldName, body)
+		}
+		if res.err != "" {
+			t.rollbackTo(sp)
+			*failed++
+		}
+		res.done = true
+		chunk[i] = res
+	}
+	t.commit()
+	e.mu.Unlock()
+	// An abort lets the results be read while the job still runs.
+	e.bulk.mu.Lock()
+	defer e.bulk.mu.Unlock()
+	copy(j.results[lo:], chunk)
+	n, f := int64(lo+len(bodies)), *failed
+	j.info.NumberRecordsProcessed, j.info.NumberRecordsFailed = &n, &f
+	return j.info.State == "Aborted"
 }
 
 // hookIDs are what SetBeforeWrite's Write.IDs names for a chunk, as for
@@ -336,7 +391,7 @@ func (e *Emulator) handleIngestResults(c *call, set string) {
 	default:
 		csvLine(&b, j.header, d, eol)
 	}
-	for i, row := range j.rows {
+	j.eachRow(func(i int, row []string) bool {
 		var r rowResult
 		if i < len(j.results) {
 			r = j.results[i]
@@ -349,7 +404,8 @@ func (e *Emulator) handleIngestResults(c *call, set string) {
 		case set == "unprocessedrecords" && !r.done:
 			csvLine(&b, row, d, eol)
 		}
-	}
+		return true
+	})
 	writeCSV(c.w, 200, b.String())
 }
 

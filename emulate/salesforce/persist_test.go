@@ -22,8 +22,8 @@ func orgImage(t *testing.T, e *Emulator) map[string]any {
 		t.Fatal(err)
 	}
 	e.mu.Lock()
-	s := snapshot{Version: 1, OrgID: e.orgID, Counters: e.counters, AutoNumbers: e.autoNumbers, Users: e.userListLocked(),
-		Sessions: e.sessions, APIUsage: e.apiUsage, Bus: bus}
+	s := snapshot{snapshotMeta: snapshotMeta{Version: 1, OrgID: e.orgID, Counters: e.counters, AutoNumbers: e.autoNumbers, Users: e.userListLocked(),
+		Sessions: e.sessions, APIUsage: e.apiUsage}, Bus: bus}
 	for _, r := range e.sortedAllLocked() {
 		s.Records = append(s.Records, r)
 	}

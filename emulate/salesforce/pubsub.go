@@ -1,8 +1,6 @@
 package salesforce
 
 import (
-	"strings"
-
 	"github.com/billsync/billsync/emulate/salesforce/streaming"
 )
 
@@ -69,11 +67,8 @@ func (e *Emulator) PublishEvent(userID, object string, fields map[string]any) (s
 	}
 	t.commit()
 	uuid := t.published[len(t.published)-1]
-	evs := e.bus.Events(eventChannel(o.Name))
-	for i := len(evs) - 1; i >= 0; i-- {
-		if strings.EqualFold(evs[i].UUID, uuid) {
-			return evs[i], nil
-		}
+	if ev, ok := e.bus.EventByUUID(eventChannel(o.Name), uuid); ok {
+		return ev, nil
 	}
 	return streaming.Event{}, newErr(500, "UNKNOWN_EXCEPTION", "published event not retained")
 }

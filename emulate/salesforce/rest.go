@@ -535,3 +535,16 @@ func (e *Emulator) renderLocked(r *record, fields []string, version string) bill
 	out["IsDeleted"] = r.Deleted
 	return out
 }
+
+// EachRecord calls f with each live record of object in creation order,
+// rendered with only the named fields (and attributes), one at a time: a
+// caller checking every record of a large org need not hold them all
+// rendered at once. f runs with the org locked and must not call the
+// emulator.
+func (e *Emulator) EachRecord(object string, fields []string, f func(billsync.SObject)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.sortedLocked(object, false) {
+		f(e.renderLocked(r, fields, LatestVersion))
+	}
+}

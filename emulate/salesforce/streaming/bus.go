@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -85,7 +87,16 @@ func (b *Bus) Replay(ev Event) error {
 // subscribers waiting for events.
 func (b *Bus) appendLocked(ev Event) {
 	l := b.logLocked(ev.Channel)
-	l.Events = append(l.Events, ev)
+	se := storeEvent(ev)
+	// One copy of the channel's name and schema id, not one per event.
+	se.Channel = l.name
+	if l.schema == "" {
+		l.schema = SchemaID(l.name)
+	}
+	if se.Schema == l.schema {
+		se.Schema = l.schema
+	}
+	l.Events = append(l.Events, se)
 	l.LastID = ev.ReplayID
 	if b.journal != nil {
 		b.journal.Published(ev)
@@ -95,9 +106,64 @@ func (b *Bus) appendLocked(ev Event) {
 }
 
 type channelLog struct {
-	Declared bool    `json:"declared"`
-	LastID   int64   `json:"lastId"` // last id ever published here, retained or not
-	Events   []Event `json:"events"` // in replay order
+	Declared bool          `json:"declared"`
+	LastID   int64         `json:"lastId"` // last id ever published here, retained or not
+	Events   []storedEvent `json:"events"` // in replay order
+	name     string        // the channel
+	schema   string        // SchemaID(name), once computed
+}
+
+// storedEvent is an event as the bus retains it: its payload as the JSON
+// it is delivered as. An org keeps every event for 72 hours, so a large
+// load leaves hundreds of thousands of them; as maps they cost several
+// times their JSON. Readers get the payload decoded with json.Number, as
+// an event read back from the data directory always was, so a payload
+// re-encodes byte for byte as published.
+type storedEvent struct {
+	Channel  string          `json:"channel"`
+	ReplayID int64           `json:"replayId"`
+	UUID     string          `json:"uuid"`
+	Schema   string          `json:"schema"`
+	Payload  json.RawMessage `json:"payload"`
+	Time     time.Time       `json:"time"`
+	// raw is the payload as published when it has no JSON form (a value
+	// encoding/json refuses); it is then handed out as it came.
+	raw map[string]any
+}
+
+func storeEvent(ev Event) storedEvent {
+	s := storedEvent{Channel: ev.Channel, ReplayID: ev.ReplayID, UUID: ev.UUID, Schema: ev.Schema, Time: ev.Time}
+	b, err := json.Marshal(ev.Payload)
+	if err != nil {
+		s.raw = ev.Payload
+		return s
+	}
+	s.Payload = b
+	return s
+}
+
+// event is the stored event as readers see it, its payload a fresh map.
+func (s storedEvent) event() Event {
+	ev := Event{Channel: s.Channel, ReplayID: s.ReplayID, UUID: s.UUID, Schema: s.Schema, Time: s.Time, Payload: s.raw}
+	if s.raw == nil {
+		dec := json.NewDecoder(bytes.NewReader(s.Payload))
+		dec.UseNumber()
+		if err := dec.Decode(&ev.Payload); err != nil {
+			ev.Payload = map[string]any{} // never: the bus encoded it
+		}
+	}
+	return ev
+}
+
+func decodeEvents(ss []storedEvent) []Event {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]Event, len(ss))
+	for i, s := range ss {
+		out[i] = s.event()
+	}
+	return out
 }
 
 // NewBus returns an empty bus.
@@ -130,7 +196,7 @@ func (b *Bus) Declare(channel string) {
 func (b *Bus) logLocked(channel string) *channelLog {
 	l := b.channels[channel]
 	if l == nil {
-		l = &channelLog{}
+		l = &channelLog{name: channel}
 		b.channels[channel] = l
 	}
 	return l
@@ -172,7 +238,7 @@ func (b *Bus) purgeLocked(before time.Time) int {
 		i := sort.Search(len(l.Events), func(i int) bool { return !l.Events[i].Time.Before(before) })
 		if i > 0 {
 			n += i
-			l.Events = append([]Event(nil), l.Events[i:]...)
+			l.Events = append([]storedEvent(nil), l.Events[i:]...)
 		}
 	}
 	if n > 0 && b.journal != nil {
@@ -223,7 +289,7 @@ func (b *Bus) position(channel string, replay int64) (int64, error) {
 func (b *Bus) after(cursors map[string]int64, limit int) ([]Event, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var out []Event
+	var out []storedEvent
 	for ch, cur := range cursors {
 		l := b.channels[ch]
 		if l == nil {
@@ -236,7 +302,7 @@ func (b *Bus) after(cursors map[string]int64, limit int) ([]Event, <-chan struct
 	if len(out) > limit {
 		out = out[:limit]
 	}
-	return out, b.changed
+	return decodeEvents(out), b.changed
 }
 
 // Events returns the retained events of a channel, oldest first (for the
@@ -248,7 +314,24 @@ func (b *Bus) Events(channel string) []Event {
 	if l == nil {
 		return nil
 	}
-	return append([]Event(nil), l.Events...)
+	return decodeEvents(l.Events)
+}
+
+// EventByUUID is the retained event of channel with that uuid (compared
+// case-insensitively), newest first; only it is decoded.
+func (b *Bus) EventByUUID(channel, uuid string) (Event, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.channels[channel]
+	if l == nil {
+		return Event{}, false
+	}
+	for i := len(l.Events) - 1; i >= 0; i-- {
+		if strings.EqualFold(l.Events[i].UUID, uuid) {
+			return l.Events[i].event(), true
+		}
+	}
+	return Event{}, false
 }
 
 type busSnapshot struct {
@@ -259,33 +342,103 @@ type busSnapshot struct {
 
 // Snapshot serialises the bus for the emulator's data directory.
 func (b *Bus) Snapshot() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := b.WriteSnapshot(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteSnapshot writes what Snapshot returns to w one event at a time:
+// the bus of a large org is never one buffer.
+func (b *Bus) WriteSnapshot(w io.Writer) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return json.Marshal(busSnapshot{Version: 1, LastID: b.lastID, Channels: b.channels})
+	sw := &snapshotWriter{w: w}
+	sw.printf(`{"version":1,"lastId":%d,"channels":{`, b.lastID)
+	for i, name := range slices.Sorted(maps.Keys(b.channels)) {
+		l := b.channels[name]
+		if i > 0 {
+			sw.printf(",")
+		}
+		sw.json(name)
+		sw.printf(`:{"declared":%t,"lastId":%d,"events":`, l.Declared, l.LastID)
+		if l.Events == nil {
+			sw.printf("null}")
+			continue
+		}
+		sw.printf("[")
+		for k, ev := range l.Events {
+			if k > 0 {
+				sw.printf(",")
+			}
+			sw.json(ev)
+		}
+		sw.printf("]}")
+	}
+	sw.printf("}}")
+	if sw.err != nil {
+		return fmt.Errorf("streaming: snapshot bus: %w", sw.err)
+	}
+	return nil
+}
+
+// snapshotWriter keeps the first error of many small writes.
+type snapshotWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *snapshotWriter) printf(format string, args ...any) {
+	if s.err == nil {
+		_, s.err = fmt.Fprintf(s.w, format, args...)
+	}
+}
+
+func (s *snapshotWriter) json(v any) {
+	if s.err != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err == nil {
+		_, err = s.w.Write(b)
+	}
+	s.err = err
 }
 
 // Restore replaces the bus's contents with a snapshot. Payload numbers come
 // back as json.Number so that they re-encode exactly as published.
 func (b *Bus) Restore(data []byte) error {
-	var s busSnapshot
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&s); err != nil {
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return fmt.Errorf("streaming: restore bus: not a snapshot (%v, %v)", t, err)
+	}
+	return b.RestoreFrom(dec)
+}
+
+// RestoreFrom is Restore reading the snapshot from dec, positioned just
+// inside its opening brace, and leaving dec past its closing one. It
+// decodes one event at a time, so the snapshot of a large org need not be
+// in memory whole.
+func (b *Bus) RestoreFrom(dec *json.Decoder) error {
+	s, err := readBusSnapshot(dec)
+	if err != nil {
 		return fmt.Errorf("streaming: restore bus: %w", err)
 	}
 	if s.Version != 1 {
 		return fmt.Errorf("streaming: restore bus: unsupported snapshot version %d", s.Version)
 	}
-	if s.Channels == nil {
-		s.Channels = map[string]*channelLog{}
-	}
 	for name, l := range s.Channels {
-		if l == nil {
-			return fmt.Errorf("streaming: restore bus: channel %q has no log", name)
-		}
+		l.name, l.schema = name, SchemaID(name)
 		for i, ev := range l.Events {
 			if ev.ReplayID > s.LastID || ev.ReplayID > l.LastID || (i > 0 && ev.ReplayID <= l.Events[i-1].ReplayID) {
 				return fmt.Errorf("streaming: restore bus: channel %q: replay ids out of order", name)
+			}
+			if ev.Channel == l.name {
+				l.Events[i].Channel = l.name
+			}
+			if ev.Schema == l.schema {
+				l.Events[i].Schema = l.schema
 			}
 		}
 	}
@@ -295,6 +448,96 @@ func (b *Bus) Restore(data []byte) error {
 	close(b.changed)
 	b.changed = make(chan struct{})
 	return nil
+}
+
+// readBusSnapshot reads a bus snapshot's members token by token, each
+// event on its own.
+func readBusSnapshot(dec *json.Decoder) (*busSnapshot, error) {
+	s := &busSnapshot{Channels: map[string]*channelLog{}}
+	err := objectMembers(dec, func(key string) error {
+		switch key {
+		case "version":
+			return dec.Decode(&s.Version)
+		case "lastId":
+			return dec.Decode(&s.LastID)
+		case "channels":
+			return readChannels(dec, s.Channels)
+		}
+		var skip json.RawMessage
+		return dec.Decode(&skip)
+	})
+	return s, err
+}
+
+func readChannels(dec *json.Decoder, out map[string]*channelLog) error {
+	if t, err := dec.Token(); err != nil || t == nil {
+		return err // null: no channels
+	} else if t != json.Delim('{') {
+		return fmt.Errorf("channels: unexpected %v", t)
+	}
+	return objectMembers(dec, func(name string) error {
+		if t, err := dec.Token(); err != nil {
+			return err
+		} else if t == nil {
+			return fmt.Errorf("channel %q has no log", name)
+		} else if t != json.Delim('{') {
+			return fmt.Errorf("channel %q: unexpected %v", name, t)
+		}
+		l := &channelLog{}
+		out[name] = l
+		return objectMembers(dec, func(key string) error {
+			switch key {
+			case "declared":
+				return dec.Decode(&l.Declared)
+			case "lastId":
+				return dec.Decode(&l.LastID)
+			case "events":
+				return readEvents(dec, l)
+			}
+			var skip json.RawMessage
+			return dec.Decode(&skip)
+		})
+	})
+}
+
+func readEvents(dec *json.Decoder, l *channelLog) error {
+	t, err := dec.Token()
+	if err != nil || t == nil {
+		return err
+	}
+	if t != json.Delim('[') {
+		return fmt.Errorf("events: unexpected %v", t)
+	}
+	for dec.More() {
+		var ev storedEvent
+		if err := dec.Decode(&ev); err != nil {
+			return err
+		}
+		l.Events = append(l.Events, ev)
+	}
+	_, err = dec.Token() // ]
+	return err
+}
+
+// objectMembers reads an object whose opening brace dec already read,
+// calling member with each key while dec is positioned at its value
+// (which member must consume), and consumes the closing brace.
+func objectMembers(dec *json.Decoder, member func(key string) error) error {
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, ok := t.(string)
+		if !ok {
+			return fmt.Errorf("unexpected %v", t)
+		}
+		if err := member(key); err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token() // }
+	return err
 }
 
 // Exists reports whether channel can be subscribed to (for the Pub/Sub
