@@ -36,26 +36,39 @@ import (
 // edit of both sides; a value that wins goes back to Salesforce too.
 
 // windowPrefix starts the Agreed keys of the windows, one per billing
-// path: "<unix ms of the read>|<canonical value it found>". "@" keeps
-// them apart from mapped fields, as mapping.AgreedRevision.
+// path, holding a window in JSON. "@" keeps them apart from mapped
+// fields, as mapping.AgreedRevision.
 const windowPrefix = "@cdcWindow:"
 
 // window is an open window of one field.
 type window struct {
-	at       time.Time // LastModifiedDate of the record as the deciding read found it
-	observed string    // the field's canonical value then
+	// At is the record's LastModifiedDate as the deciding read found it
+	// (unix ms), Observed the field's canonical value then.
+	At       int64  `json:"at"`
+	Observed string `json:"observed"`
+	// Done and DoneValue are the save time (unix ms) and value of the
+	// last overwritten edit reconciled: that edit and those saved before
+	// it are settled, and a redelivery of its event changes nothing.
+	Done      int64  `json:"done,omitempty"`
+	DoneValue string `json:"doneValue,omitempty"`
 }
 
 func parseWindow(s string) (window, bool) {
-	ms, v, ok := strings.Cut(s, "|")
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if !ok || err != nil {
-		return window{}, false
-	}
-	return window{at: time.UnixMilli(n).UTC(), observed: v}, true
+	var w window
+	return w, s != "" && json.Unmarshal([]byte(s), &w) == nil
 }
 
-func (w window) String() string { return strconv.FormatInt(w.at.UnixMilli(), 10) + "|" + w.observed }
+func (w window) String() string {
+	b, _ := json.Marshal(w)
+	return string(b)
+}
+
+// settled reports whether an edit saved at saved with value v is one the
+// window's deciding read saw, or one already reconciled.
+func (w window) settled(saved time.Time, v string) bool {
+	ms := saved.UnixMilli()
+	return v == w.Observed || ms < w.At || w.Done != 0 && (ms < w.Done || ms == w.Done && v == w.DoneValue)
+}
 
 // trackWindows keeps the windows of a plan about to be applied in an org
 // without the trigger: a field written opens a window at rec's read
@@ -82,7 +95,7 @@ func (e *Engine) trackWindows(om *mapping.Object, st *billsync.SyncState, p *pla
 		_, open := p.agreed[windowPrefix+k]
 		switch {
 		case writes && (moved || !open):
-			p.agreed[windowPrefix+k] = window{at: at, observed: read[k]}.String()
+			p.agreed[windowPrefix+k] = window{At: at.UnixMilli(), Observed: read[k]}.String()
 		case !writes && moved:
 			delete(p.agreed, windowPrefix+k)
 		}
@@ -169,7 +182,9 @@ func (u *cdcUpdate) value(f mapping.Field) (string, bool) {
 
 // lostEdit is an edit billsync overwrote: the value the person saved,
 // and the base to reconcile it against.
-type lostEdit struct{ value, base string }
+// window is the field's window with the edit marked reconciled, to be
+// stored with the outcome.
+type lostEdit struct{ value, base, window string }
 
 // overwritten finds the fields whose edit, carried by the change event
 // being applied, billsync overwrote; read are the record's values now.
@@ -191,12 +206,13 @@ func (e *Engine) overwritten(a *attempt.Attempt, om *mapping.Object, st *billsyn
 			continue
 		}
 		agreed := st.Agreed[k]
-		if read[k] != agreed || v == agreed || v == w.observed || u.saved.Before(w.at) {
+		if read[k] != agreed || v == agreed || w.settled(u.saved, v) {
 			// The record holds a newer value, the edit left the field at
 			// the agreed value, or billsync's read saw it: nothing lost.
 			continue
 		}
-		out[k] = lostEdit{value: v, base: w.observed}
+		w.Done, w.DoneValue = u.saved.UnixMilli(), v
+		out[k] = lostEdit{value: v, base: w.Observed, window: w.String()}
 	}
 	if len(out) == 0 {
 		return nil, nil
@@ -226,6 +242,7 @@ func (e *Engine) reconcileOverwritten(ctx context.Context, a *attempt.Attempt, o
 		f, _ := om.Field(k)
 		setFold(edited, f.Salesforce, f.SalesforceValue(o.value))
 		base.Agreed[k] = o.base
+		base.Agreed[windowPrefix+k] = o.window
 	}
 	// The edit's own time is Salesforce's change time (latest-wins), not
 	// that of billsync's write over it.
@@ -263,6 +280,7 @@ func (e *Engine) holdOverwritten(ctx context.Context, a *attempt.Attempt, om *ma
 		f, _ := om.Field(k)
 		up[f.Salesforce] = f.SalesforceValue(o.value)
 		ns.Agreed[k] = o.base
+		ns.Agreed[windowPrefix+k] = o.window
 	}
 	if err := e.updateOne(ctx, om, up); err != nil {
 		a.FailOp(err, "update", cur.ID(), rec.ID())

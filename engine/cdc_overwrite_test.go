@@ -1,0 +1,164 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/billsync/billsync"
+)
+
+// These tests are of an org without BillingSyncTrigger (Unguarded): the
+// fake org refuses nothing and stamps nothing, so each step sets the
+// record's LastModifiedDate as Salesforce would. A sales user's edit that
+// lands between billsync's read and its update is played as what it
+// leaves behind: the record holding billsync's value, and the edit's
+// change event, saved after the read, still to be applied.
+
+const sfStamp = "2006-01-02T15:04:05.000-0700"
+
+// unguardedTrio syncs an account, a balance and a transaction and then
+// removes the trigger.
+func unguardedTrio(t *testing.T) (*bundle, map[string]string) {
+	t.Helper()
+	b := setup(t)
+	ids := b.syncedTrio(t)
+	b.engine.cfg.Unguarded = true
+	b.org.FailRecord = nil
+	return b, ids
+}
+
+// stamp sets a record's LastModifiedDate, as any write to it does.
+func (b *bundle) stamp(id string, at time.Time) { b.org.Set(id, "LastModifiedDate", at.Format(sfStamp)) }
+
+// cdcEdit is the change event of a sales user's edit of o's field to
+// value, saved at at, queued as the listener queues it.
+func cdcEdit(id string, o windowObject, value string, at time.Time) billsync.Change {
+	c := sfChange(o.typ, id)
+	c.EventID = "event:cdc:" + value
+	c.Payload = json.RawMessage(fmt.Sprintf(`{"ChangeEventHeader":{"entityName":%q,"changeType":"UPDATE","commitTimestamp":%d,`+
+		`"changedFields":[%q,"LastModifiedDate"],"recordIds":[%q],"commitUser":"005sales"},%q:%q,"LastModifiedDate":%q}`,
+		o.sobject, at.UnixMilli(), o.sfField, id, o.sfField, value, at.Format(sfStamp)))
+	return c
+}
+
+// An edit saved after billsync's read and overwritten by its write meets
+// the policy when its change event arrives, as an edit billsync had seen
+// would: one conflict, Salesforce's value back on both sides when it wins
+// (it is the later edit), both edits kept apart under manual.
+func TestCDCOverwrittenEditMeetsThePolicy(t *testing.T) {
+	t.Parallel()
+	for _, o := range windowObjects {
+		for _, policy := range policies {
+			t.Run(string(o.typ)+"/"+policy, func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				b, ids := unguardedTrio(t)
+				b.set(t, "conflicts."+string(o.typ), fmt.Sprintf("%q", policy))
+				sfID := ids[o.billingID]
+				t0 := fixedNow.Add(-time.Hour)
+				b.stamp(sfID, t0)
+				if le := only(t, b.engine.Process(ctx, b.billingEdit(t, o, "From billing", t0.Add(-time.Minute)))); le.Outcome != billsync.OutcomeSuccess {
+					t.Fatalf("billing change: %+v", le)
+				}
+				// The user's edit was saved at t1, after billsync's read and
+				// before its write at t2, which replaced it.
+				t1, t2 := t0.Add(time.Second), t0.Add(2*time.Second)
+				b.stamp(sfID, t2)
+				le := only(t, b.engine.Process(ctx, cdcEdit(sfID, o, "From Salesforce", t1)))
+				if le.Reason == billsync.ReasonEcho {
+					t.Fatalf("the overwritten edit was skipped as an echo: %+v", le)
+				}
+				b.policyOutcome(t, policy, o, sfID, billsync.SideSalesforce)
+				// Applying the event again (a redelivery) adds nothing.
+				b.stamp(sfID, t2.Add(time.Second))
+				b.engine.Process(ctx, cdcEdit(sfID, o, "From Salesforce", t1))
+				b.policyOutcome(t, policy, o, sfID, billsync.SideSalesforce)
+			})
+		}
+	}
+}
+
+// An edit billsync's read saw, decided on and then wrote over is not
+// taken for an overwritten one when its own change event is applied
+// afterwards: one conflict, not two, whatever the policy.
+func TestCDCSeenEditIsNotOverwritten(t *testing.T) {
+	t.Parallel()
+	for _, policy := range policies {
+		t.Run(policy, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			o := windowObjects[0]
+			b, ids := unguardedTrio(t)
+			b.set(t, "conflicts."+string(o.typ), fmt.Sprintf("%q", policy))
+			sfID := ids[o.billingID]
+			t1 := fixedNow.Add(-time.Hour)
+			b.sfEdit(sfID, o, "From Salesforce", t1)
+			b.engine.Process(ctx, b.billingEdit(t, o, "From billing", t1.Add(-time.Minute)))
+			b.stamp(sfID, t1.Add(time.Second))
+			b.engine.Process(ctx, cdcEdit(sfID, o, "From Salesforce", t1))
+			b.policyOutcome(t, policy, o, sfID, billsync.SideSalesforce)
+		})
+	}
+}
+
+// Edits a read saw superseded are not brought back: the user's two edits
+// S1 then S2 were both saved before billsync's read, which found S2;
+// under salesforce-wins S2 reaches billing, then a later billing edit
+// reaches Salesforce. The events of S1 and S2, applied after all that,
+// change nothing.
+func TestCDCSupersededEditIsNotRestored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	o := windowObjects[0]
+	b, ids := unguardedTrio(t)
+	b.set(t, "conflicts.account", `"salesforce-wins"`)
+	sfID := ids[o.billingID]
+	t1, t2 := fixedNow.Add(-time.Hour), fixedNow.Add(-time.Hour+time.Second)
+	b.sfEdit(sfID, o, "S2", t2)
+	b.engine.Process(ctx, b.billingEdit(t, o, "B1", t1.Add(-time.Minute)))
+	if got := b.billing.Entity(o.typ, o.billingID).Str(o.field); got != "S2" {
+		t.Fatalf("billing %q after salesforce-wins, want S2", got)
+	}
+	if le := only(t, b.engine.Process(ctx, b.billingEdit(t, o, "B2", fixedNow))); le.Outcome != billsync.OutcomeSuccess {
+		t.Fatalf("later billing edit: %+v", le)
+	}
+	b.stamp(sfID, fixedNow.Add(time.Second))
+	for _, c := range []billsync.Change{cdcEdit(sfID, o, "S1", t1), cdcEdit(sfID, o, "S2", t2)} {
+		if le := only(t, b.engine.Process(ctx, c)); le.Reason != billsync.ReasonEcho {
+			t.Fatalf("event of an edit billsync had seen: %+v", le)
+		}
+	}
+	if sfVal, billVal := b.org.Get(sfID).Str(o.sfField), b.billing.Entity(o.typ, o.billingID).Str(o.field); sfVal != "B2" || billVal != "B2" {
+		t.Fatalf("salesforce %q, billing %q, want B2 on both", sfVal, billVal)
+	}
+	if cs := b.store.ConflictList(); len(cs) != 1 {
+		t.Fatalf("%d conflicts, want the one S2 met: %+v", len(cs), cs)
+	}
+}
+
+// An overwritten edit is still found after billsync wrote the field again
+// from a read that found only its own value: the window stays open from
+// the first read.
+func TestCDCOverwrittenEditSurvivesALaterWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	o := windowObjects[0]
+	b, ids := unguardedTrio(t)
+	sfID := ids[o.billingID]
+	t0 := fixedNow.Add(-time.Hour)
+	b.stamp(sfID, t0)
+	b.engine.Process(ctx, b.billingEdit(t, o, "B1", t0.Add(-2*time.Minute)))
+	b.stamp(sfID, t0.Add(2*time.Second)) // billsync's write, over the edit saved at t0+1s
+	if le := only(t, b.engine.Process(ctx, b.billingEdit(t, o, "From billing", t0.Add(-time.Minute)))); le.Outcome != billsync.OutcomeSuccess {
+		t.Fatalf("second billing edit: %+v", le)
+	}
+	b.stamp(sfID, t0.Add(3*time.Second))
+	b.engine.Process(ctx, cdcEdit(sfID, o, "From Salesforce", t0.Add(time.Second)))
+	b.policyOutcome(t, billsync.PolicyLatestWins, o, sfID, billsync.SideSalesforce)
+	if c := b.store.ConflictList()[0]; c.Fields[0].Agreed != "Acme" {
+		t.Fatalf("conflict base %q, want Acme, the value before both edits", c.Fields[0].Agreed)
+	}
+}
