@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +32,9 @@ func unguardedTrio(t *testing.T) (*bundle, map[string]string) {
 }
 
 // stamp sets a record's LastModifiedDate, as any write to it does.
-func (b *bundle) stamp(id string, at time.Time) { b.org.Set(id, "LastModifiedDate", at.Format(sfStamp)) }
+func (b *bundle) stamp(id string, at time.Time) {
+	b.org.Set(id, "LastModifiedDate", at.Format(sfStamp))
+}
 
 // cdcEdit is the change event of a sales user's edit of o's field to
 // value, saved at at, queued as the listener queues it.
@@ -160,5 +163,98 @@ func TestCDCOverwrittenEditSurvivesALaterWrite(t *testing.T) {
 	b.policyOutcome(t, billsync.PolicyLatestWins, o, sfID, billsync.SideSalesforce)
 	if c := b.store.ConflictList()[0]; c.Fields[0].Agreed != "Acme" {
 		t.Fatalf("conflict base %q, want Acme, the value before both edits", c.Fields[0].Agreed)
+	}
+}
+
+// unguardedLostCreate creates acc_1 in an org without the trigger through
+// billsync and then loses the answer (no sync state is left); edit, when
+// set, is a sales user's rename saved before the retry. The fake org
+// refuses a second record with the same billing id, as the external id's
+// uniqueness does.
+func unguardedLostCreate(t *testing.T, policy string, edit bool) (*bundle, string, billsync.Change) {
+	t.Helper()
+	ctx := context.Background()
+	b := setup(t)
+	b.engine.cfg.Unguarded = true
+	var created atomic.Bool // FailRecord runs under the org's lock: it cannot look
+	b.org.FailRecord = func(object string, r billsync.SObject) *billsync.FieldError {
+		if r.ID() == "" && object == "BillingAccount__c" && r.Str("BillingId__c") == "acc_1" && created.Swap(true) {
+			return &billsync.FieldError{StatusCode: "DUPLICATE_VALUE", Message: "duplicate value found: BillingId__c", Fields: []string{}}
+		}
+		return nil
+	}
+	b.set(t, "conflicts.account", `"`+policy+`"`)
+	b.putBilling(t, billsync.ObjectAccount, acc1)
+	c := billingChange(t, billsync.ObjectAccount, billsync.OpCreated, acc1)
+	if le := only(t, b.engine.Process(ctx, c)); le.Outcome != billsync.OutcomeSuccess || le.Operation != "create" {
+		t.Fatalf("create: %+v", le)
+	}
+	if err := b.store.DeleteSyncState(ctx, billsync.ObjectAccount, "acc_1"); err != nil {
+		t.Fatal(err)
+	}
+	sfID := b.sf("BillingAccount__c", "acc_1").ID()
+	at := fixedNow.Add(-time.Hour)
+	for k, v := range map[string]string{"CreatedById": "005integration", "LastModifiedById": "005integration", "CreatedDate": at.Format(sfStamp), "LastModifiedDate": at.Format(sfStamp)} {
+		b.org.Set(sfID, k, v)
+	}
+	if edit {
+		b.org.Set(sfID, "Name", "Sales name")
+		b.org.Set(sfID, "LastModifiedById", "005sales")
+	}
+	c.Attempt = 2
+	return b, sfID, c
+}
+
+// A lost create's retry in an org without the trigger does not overwrite
+// a sales user's edit made since (the record was modified by another
+// user after billsync created it): the field the two sides differ on
+// meets the policy, as with the trigger.
+func TestCDCLostCreateKeepsSalesforceEdit(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ policy, want string }{
+		{billsync.PolicySalesforceWins, "Sales name"},
+		{billsync.PolicyBillingWins, "Acme"},
+		{billsync.PolicyManual, ""},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			t.Parallel()
+			b, sfID, retry := unguardedLostCreate(t, tc.policy, true)
+			if le := only(t, b.engine.Process(context.Background(), retry)); le.Outcome != billsync.OutcomeConflict {
+				t.Fatalf("retry: %+v", le)
+			}
+			cs := b.store.ConflictList()
+			if len(cs) != 1 || cs[0].Fields[0].Salesforce != "Sales name" || cs[0].Fields[0].Billing != "Acme" {
+				t.Fatalf("conflicts %+v", cs)
+			}
+			sfName, billName := b.org.Get(sfID).Str("Name"), b.billing.Entity(billsync.ObjectAccount, "acc_1").Str("name")
+			if tc.want == "" && (sfName != "Sales name" || billName != "Acme") || tc.want != "" && (sfName != tc.want || billName != tc.want) {
+				t.Fatalf("salesforce %q, billing %q, want %q", sfName, billName, tc.want)
+			}
+		})
+	}
+}
+
+// An unedited record found by a lost create's retry is written in full;
+// an edit saved between the retry's read and its write is overwritten
+// there, and its change event then brings it back: billing still holds
+// what the read found, so the edit is Salesforce's alone and reaches
+// both sides.
+func TestCDCLostCreateRetryLeavesAWindow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, sfID, retry := unguardedLostCreate(t, billsync.PolicySalesforceWins, false)
+	if le := only(t, b.engine.Process(ctx, retry)); le.Outcome != billsync.OutcomeSuccess {
+		t.Fatalf("retry: %+v", le)
+	}
+	if st := b.state(t, billsync.ObjectAccount, "acc_1"); st == nil || st.SalesforceID != sfID || st.Agreed[windowPrefix+"name"] == "" {
+		t.Fatalf("state after the retry: %+v", st)
+	}
+	b.stamp(sfID, fixedNow)
+	le := only(t, b.engine.Process(ctx, cdcEdit(sfID, windowObjects[0], "Sales name", fixedNow.Add(-time.Minute))))
+	if le.Outcome != billsync.OutcomeSuccess {
+		t.Fatalf("the overwritten edit's event: %+v", le)
+	}
+	if sfName, billName := b.org.Get(sfID).Str("Name"), b.billing.Entity(billsync.ObjectAccount, "acc_1").Str("name"); sfName != "Sales name" || billName != "Sales name" {
+		t.Fatalf("salesforce %q, billing %q", sfName, billName)
 	}
 }
