@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billsync/billsync"
+	"github.com/billsync/billsync/mapping"
 )
 
 // These tests are of an org without BillingSyncTrigger (Unguarded): the
@@ -256,5 +257,90 @@ func TestCDCLostCreateRetryLeavesAWindow(t *testing.T) {
 	}
 	if sfName, billName := b.org.Get(sfID).Str("Name"), b.billing.Entity(billsync.ObjectAccount, "acc_1").Str("name"); sfName != "Sales name" || billName != "Sales name" {
 		t.Fatalf("salesforce %q, billing %q", sfName, billName)
+	}
+}
+
+// The conflict an overwritten edit meets under manual is held with the
+// person's value back in Salesforce, and either decision settles it.
+func TestCDCOverwrittenEditHeldConflictResolves(t *testing.T) {
+	t.Parallel()
+	for _, winner := range []billsync.Side{billsync.SideSalesforce, billsync.SideBilling} {
+		t.Run(string(winner), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			o := windowObjects[0]
+			b, ids := unguardedTrio(t)
+			b.set(t, "conflicts.account", `"manual"`)
+			sfID := ids[o.billingID]
+			t0 := fixedNow.Add(-time.Hour)
+			b.stamp(sfID, t0)
+			b.engine.Process(ctx, b.billingEdit(t, o, "From billing", t0.Add(-time.Minute)))
+			b.stamp(sfID, t0.Add(2*time.Second))
+			b.engine.Process(ctx, cdcEdit(sfID, o, "From Salesforce", t0.Add(time.Second)))
+			b.policyOutcome(t, billsync.PolicyManual, o, sfID, billsync.SideSalesforce)
+			b.stamp(sfID, t0.Add(3*time.Second)) // billsync's write putting the person's value back
+			if _, err := b.engine.ResolveConflict(ctx, b.store.ConflictList()[0].ID, winner, "ops"); err != nil {
+				t.Fatal(err)
+			}
+			c := b.store.Queued()[0]
+			c.Attempt = 1
+			if le := only(t, b.engine.Process(ctx, c)); le.Outcome != billsync.OutcomeSuccess {
+				t.Fatalf("resolve: %+v", le)
+			}
+			want := map[billsync.Side]string{billsync.SideSalesforce: "From Salesforce", billsync.SideBilling: "From billing"}[winner]
+			if sfVal, billVal := b.org.Get(sfID).Str(o.sfField), b.billing.Entity(o.typ, o.billingID).Str(o.field); sfVal != want || billVal != want {
+				t.Fatalf("salesforce %q, billing %q, want %q", sfVal, billVal, want)
+			}
+		})
+	}
+}
+
+// A change event's values reach the engine in the CometD shape over
+// either transport, except that over the Pub/Sub API dates are epoch
+// milliseconds; a cleared field is an explicit null; gap events and
+// creates carry nothing to compare.
+func TestParseCDCUpdate(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 1, 9, 30, 0, 0, time.UTC)
+	const head = `{"ChangeEventHeader":{"commitTimestamp":1793525400000,`
+	for _, tc := range []struct {
+		name, payload string
+		typ           billsync.ObjectType
+		field, want   string // a Salesforce field and its canonical value; "" field: no update
+	}{
+		{"cometd", head + `"changeType":"UPDATE","changedFields":["Name","LastModifiedDate"]},"Name":"New","LastModifiedDate":"2026-11-01T09:30:00.000+0000"}`,
+			billsync.ObjectAccount, "Name", "New"},
+		{"pubsub date", head + `"changeType":"UPDATE","changedFields":["AppliedDate__c","LastModifiedDate"]},"AppliedDate__c":1793491200000,"LastModifiedDate":1793525400000}`,
+			billsync.ObjectBalanceTransaction, "AppliedDate__c", "2026-11-01"},
+		{"cleared", head + `"changeType":"UPDATE","changedFields":["Description__c"],"nulledFields":["Description__c"]},"Description__c":null}`,
+			billsync.ObjectBalanceTransaction, "Description__c", ""},
+		{"gap", head + `"changeType":"GAP_UPDATE","changedFields":[]}}`, "", "", ""},
+		{"create", head + `"changeType":"CREATE","changedFields":[]},"Name":"New"}`, "", "", ""},
+		{"compound part only", head + `"changeType":"UPDATE","changedFields":["BillingAddress.City"]},"BillingAddress":{"City":"Oslo"}}`, "", "", ""},
+	} {
+		u := parseCDCUpdate(json.RawMessage(tc.payload))
+		if tc.field == "" {
+			if u != nil {
+				t.Errorf("%s: %+v, want nothing", tc.name, u)
+			}
+			continue
+		}
+		if u == nil || !u.saved.Equal(at) {
+			t.Fatalf("%s: %+v, want an update saved at %s", tc.name, u, at)
+		}
+		om, _ := mapping.Default().Object(tc.typ)
+		found := false
+		for _, f := range om.Fields {
+			if f.Salesforce == tc.field {
+				got, ok := u.value(f)
+				found = true
+				if !ok || got != tc.want {
+					t.Errorf("%s: %s = %q %v, want %q", tc.name, tc.field, got, ok, tc.want)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("%s: %s is not mapped", tc.name, tc.field)
+		}
 	}
 }
