@@ -46,7 +46,8 @@ type Config struct {
 	// person's edit has moved past. The engine then never decides an
 	// update from the values it last agreed on; it reads the Salesforce
 	// record first, so an edit billsync has not heard of yet is reconciled
-	// rather than overwritten.
+	// rather than overwritten; an edit saved between that read and the
+	// write is found from its change event afterwards (cdc_overwrite.go).
 	Unguarded bool
 
 	// MaxAttempts bounds retries of transient failures (H3); default 8.

@@ -194,6 +194,7 @@ func (e *Engine) settle(ctx context.Context, a *attempt.Attempt, om *mapping.Obj
 	if e.holdOverwrite(ctx, a, om, st, p, ent, rec) {
 		return
 	}
+	e.trackWindows(om, st, p, rec)
 	written, sfWritten, err := e.apply(ctx, om, p, ent, rec)
 	var moved *billingMoved
 	if errors.As(err, &moved) {

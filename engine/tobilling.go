@@ -73,6 +73,10 @@ func (e *Engine) toBilling(ctx context.Context, a *attempt.Attempt) {
 		a.Fail(err, st.BillingID, "")
 		return
 	}
+	if ov, u := e.overwritten(a, om, st, all); ov != nil {
+		e.reconcileOverwritten(ctx, a, om, st, rec, all, ov, u)
+		return
+	}
 	if len(mapping.Diff(all, st.Agreed)) == 0 {
 		e.noteRevision(ctx, st, rec)
 		a.Finish(billsync.OutcomeSkipped, billsync.ReasonEcho, "", "", "equal to the values both sides agreed on", st.BillingID, "")

@@ -314,7 +314,7 @@ func (e *Engine) linkTwin(ctx context.Context, a *attempt.Attempt, om *mapping.O
 		up[f.Salesforce] = f.SalesforceValue(v)
 	}
 	mapping.SyncStatusFields(up, "success", "", e.now())
-	err := e.updateOne(ctx, om, up)
+	opened, err := e.writeTwin(ctx, om, up)
 	edited := mapping.IsStaleRevision(err)
 	if edited {
 		err = e.writeBack(ctx, om, twin, ent.ID())
@@ -332,6 +332,9 @@ func (e *Engine) linkTwin(ctx context.Context, a *attempt.Attempt, om *mapping.O
 	}
 	if om.Parent != nil {
 		agreed[om.Parent.BillingField] = ent.Str(om.Parent.BillingField)
+	}
+	if !edited {
+		agreed = mapping.Merge(agreed, opened)
 	}
 	msg := "linked to the Salesforce record it was created from"
 	if edited {
@@ -420,17 +423,23 @@ func (e *Engine) writeWhole(ctx context.Context, om *mapping.Object, ent billsyn
 		vals[om.Parent.BillingField] = parentID
 	}
 	mapping.SyncStatusFields(rec, "success", "", e.now())
-	write := e.upsertOne
-	if insert {
-		write = e.insertOne
+	var res billsync.SaveResult
+	var opened mapping.Values // windows of an update without the trigger (cdc_overwrite.go)
+	switch {
+	case insert:
+		res, err = e.insertOne(ctx, om, rec)
+	case e.cfg.Unguarded:
+		res, opened, err = e.upsertUnguarded(ctx, om, rec)
+	default:
+		res, err = e.upsertOne(ctx, om, rec)
 	}
-	res, err := write(ctx, om, rec)
 	if err != nil {
 		return nil, false, err
 	}
 	if from, _, err := om.BillingValues(ent, false); err == nil {
 		vals = mapping.Merge(from, vals)
 	}
+	vals = mapping.Merge(vals, opened)
 	if res.Created && writesEveryField(om) {
 		// A new record starts at revision 0 holding exactly what was
 		// written. An existing one billsync updated may hold other values

@@ -203,7 +203,10 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (*Sandbox, error
 	s.SFURL = "http://" + sfLn.Addr().String()
 	s.BillingURL = "http://" + billLn.Addr().String()
 	sub := func(name string) string { return filepath.Join(opts.Data, name) }
-	if s.SF, err = sfemu.New(sfemu.Options{DataDir: sub("salesforce"), Logger: log.With("party", "salesforce"), MultiCurrency: true}); err != nil {
+	// billsync on Change Data Capture needs no Apex: the org has no
+	// trigger, so nothing there refuses a write decided before an edit.
+	if s.SF, err = sfemu.New(sfemu.Options{DataDir: sub("salesforce"), Logger: log.With("party", "salesforce"), MultiCurrency: true,
+		NoTrigger: opts.ChangeSource == "cdc"}); err != nil {
 		return fail(err)
 	}
 	s.SF.SetBaseURL(s.SFURL)

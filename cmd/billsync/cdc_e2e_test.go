@@ -43,7 +43,8 @@ func TestCDCServePubSub(t *testing.T) {
 }
 
 func testCDCServe(t *testing.T, stream string) {
-	h := startHarness(t, sandbox.Options{Stream: stream,
+	// ChangeSource cdc: the emulated org has no BillingSyncTrigger.
+	h := startHarness(t, sandbox.Options{Stream: stream, ChangeSource: "cdc",
 		StartApp: func(ctx context.Context, ac sandbox.AppConfig, log *slog.Logger) (sandbox.App, error) {
 			cfg := sandboxConfig(ac)
 			cfg.Salesforce.ChangeSource = "cdc"

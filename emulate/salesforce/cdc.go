@@ -29,6 +29,8 @@ type cdcState struct {
 	deselected   map[string]bool // object name → not selected
 	gap          map[string]bool // object name → writes publish GAP_ events
 	commitNumber int64
+	// noTrigger: BillingSyncTrigger is not deployed (Options.NoTrigger).
+	noTrigger bool
 }
 
 // cdcPending is a change event waiting for its transaction's commit.
@@ -62,6 +64,17 @@ func (e *Emulator) declareCDC(b *streaming.Bus) {
 			b.Declare(cdcChannel(o.Name))
 		}
 	}
+}
+
+// SetTrigger deploys or removes BillingSyncTrigger. Without it, as in an
+// org billsync hears through Change Data Capture only, no write publishes
+// the trigger's platform event and nothing keeps or checks the revision
+// billsync's updates carry: a write decided before a person's edit is not
+// refused.
+func (e *Emulator) SetTrigger(deployed bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cdc.noTrigger = !deployed
 }
 
 // SelectCDC selects or deselects an object for Change Data Capture, as an

@@ -104,3 +104,36 @@ func TestCDCDeselectAndGap(t *testing.T) {
 		t.Errorf("overflow event %v", evs[1].Payload)
 	}
 }
+
+// An org without BillingSyncTrigger (Options.NoTrigger): nothing refuses
+// the integration user's write at a stale revision, nothing stamps a
+// user's write, and no write publishes the trigger's platform event;
+// change events are published as before. SetTrigger deploys it again.
+func TestNoTrigger(t *testing.T) {
+	o := newTestOrg(t, Options{NoTrigger: true})
+	integ, sales := o.token(IntegrationUsername), o.token(SalesUsername)
+	path := v + "/sobjects/BillingAccount__c/"
+	id := o.do(integ, "POST", path, map[string]any{"Name": "Acme", "BillingId__c": "r-1"}).obj(t)["id"].(string)
+	o.do(sales, "PATCH", path+id, map[string]any{"Name": "Acme (sales)"})
+	if r := o.do(integ, "PATCH", path+id, map[string]any{"Name": "Acme (billing)", "BillingSyncRevision__c": 7}); r.Status != 204 {
+		t.Fatalf("a stale revision was refused without the trigger: %d %s", r.Status, r.Body)
+	}
+	rec, _ := o.e.Record("BillingAccount__c", id)
+	if rec.Str("Name") != "Acme (billing)" || rec.Str("LastSystemToUpdate__c") == "sfdc" {
+		t.Fatalf("record %v", rec)
+	}
+	if n := len(o.e.Bus().Events(eventChannel(o.e.eventObject()))); n != 0 {
+		t.Fatalf("%d platform events published without the trigger", n)
+	}
+	if n := len(o.e.Bus().Events(cdcChannel("BillingAccount__c"))); n != 3 {
+		t.Fatalf("%d change events, want 3", n)
+	}
+	o.e.SetTrigger(true)
+	o.do(sales, "PATCH", path+id, map[string]any{"Name": "Acme (sales again)"})
+	if r := o.do(integ, "PATCH", path+id, map[string]any{"Name": "lost?", "BillingSyncRevision__c": 7}); r.Status != 400 {
+		t.Fatalf("a stale revision with the trigger deployed: %d %s", r.Status, r.Body)
+	}
+	if n := len(o.e.Bus().Events(eventChannel(o.e.eventObject()))); n != 1 {
+		t.Fatalf("%d platform events with the trigger deployed, want 1", n)
+	}
+}

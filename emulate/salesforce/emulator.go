@@ -71,6 +71,12 @@ type Options struct {
 	Logger        *slog.Logger
 	// Streaming configures the CometD server at /cometd/.
 	Streaming streaming.ServerOptions
+	// NoTrigger emulates an org where BillingSyncTrigger is not deployed
+	// (billsync's salesforce.changeSource cdc): no write publishes
+	// BillingObjectChange__e, and nothing stamps LastSystemToUpdate__c or
+	// keeps or checks the revision field, though the fields exist. Change
+	// Data Capture is unaffected. SetTrigger changes it later.
+	NoTrigger bool
 }
 
 // DefaultUsers are the integration user, which holds the
@@ -188,6 +194,7 @@ func New(opts Options) (*Emulator, error) {
 		cursors:     map[string]*cursor{},
 	}
 	e.bus = e.newBus()
+	e.cdc.noTrigger = opts.NoTrigger
 	if len(opts.JWTPublicKeyPEM) > 0 {
 		if e.jwtKey, err = parseRSAPublicKey(opts.JWTPublicKeyPEM); err != nil {
 			return nil, err

@@ -127,7 +127,7 @@ func (t *tx) commit() {
 // BillingObjectChange__e; billsync's own writes publish nothing.
 func (t *tx) changeEvent(o *objectDef, id, changeType string) {
 	t.cdcEvent(o, id, changeType)
-	if !o.Triggered || t.user.integration {
+	if !o.Triggered || t.user.integration || t.e.cdc.noTrigger {
 		return
 	}
 	ev := t.e.eventObject()
@@ -151,8 +151,10 @@ func (t *tx) changeEvent(o *objectDef, id, changeType string) {
 // update by anyone but the integration user; an integration update that
 // carries a revision other than the record's is refused with the
 // handler's STALE_REVISION text, and one that leaves it out keeps it.
+// In an org without the trigger (Options.NoTrigger) the fields may exist,
+// but nothing stamps or checks them.
 func (t *tx) beforeTrigger(o *objectDef, r, old *record) *apiError {
-	if !o.Triggered {
+	if !o.Triggered || t.e.cdc.noTrigger {
 		return nil
 	}
 	if !t.user.integration && o.field("LastSystemToUpdate__c") != nil {

@@ -75,7 +75,7 @@ func startHarness(t *testing.T, billing string) *harness {
 	if !validChangeSource() {
 		t.Fatalf("BILLSYNC_CHAOS_CHANGE_SOURCE=%q: want trigger or cdc", os.Getenv("BILLSYNC_CHAOS_CHANGE_SOURCE"))
 	}
-	sb, err := sandbox.Start(context.Background(), sandbox.Options{NoApp: true, Data: t.TempDir(), Billing: billing, Stream: stream,
+	sb, err := sandbox.Start(context.Background(), sandbox.Options{NoApp: true, Data: t.TempDir(), Billing: billing, Stream: stream, ChangeSource: changeSource(),
 		Addr: "127.0.0.1:0", SalesforceAddr: "127.0.0.1:0", BillingAddr: "127.0.0.1:0"}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
