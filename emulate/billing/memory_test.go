@@ -3,11 +3,10 @@ package billing
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/billsync/billsync/internal/heapmeter"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/billsync/billsync"
 	"github.com/google/go-cmp/cmp"
@@ -61,8 +60,8 @@ func BenchmarkCreateMemory(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		before := liveHeap()
-		peak := sampleHeapPeak()
+		before := heapmeter.Live()
+		peak := heapmeter.Peak()
 		for i := range accounts {
 			s := strconv.Itoa(i)
 			acc, err := e.Create(billsync.ObjectAccount, billsync.Entity{"code": "IL" + s, "name": "Initial " + s, "currency": "USD"})
@@ -81,7 +80,7 @@ func BenchmarkCreateMemory(b *testing.B) {
 		}
 		e.journal.WaitFolds()
 		peakPerRecord += float64(peak()-before) / float64(4*accounts)
-		perRecord += float64(liveHeap()-before) / float64(4*accounts)
+		perRecord += float64(heapmeter.Live()-before) / float64(4*accounts)
 		runtime.KeepAlive(e)
 		if err := e.Close(); err != nil {
 			b.Fatal(err)
@@ -89,35 +88,4 @@ func BenchmarkCreateMemory(b *testing.B) {
 	}
 	b.ReportMetric(perRecord/float64(b.N), "heap-B/record")
 	b.ReportMetric(peakPerRecord/float64(b.N), "peak-heap-B/record")
-}
-
-// sampleHeapPeak watches the heap's size until the returned function is
-// called, which returns the largest size seen (garbage not yet collected
-// and the journal's folds included: what the resident size follows).
-func sampleHeapPeak() func() int64 {
-	done, peak := make(chan struct{}), make(chan int64)
-	go func() {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		var most int64
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(s)
-			most = max(most, int64(s[0].Value.Uint64()))
-			select {
-			case <-done:
-				peak <- most
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() int64 { close(done); return <-peak }
-}
-
-func liveHeap() int64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
 }

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/billsync/billsync/internal/heapmeter"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,12 +39,12 @@ func BenchmarkBulkLoadMemory(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		before := liveHeap()
-		peak := sampleHeapPeak()
+		before := heapmeter.Live()
+		peak := heapmeter.Peak()
 		bulkLoad(b, e.Handler(), tok, accounts)
 		e.journal.WaitFolds()
 		peakPerRecord += float64(peak()-before) / float64(records)
-		perRecord += float64(liveHeap()-before) / float64(records)
+		perRecord += float64(heapmeter.Live()-before) / float64(records)
 		runtime.KeepAlive(e)
 		if err := e.Close(); err != nil {
 			b.Fatal(err)
@@ -52,36 +52,6 @@ func BenchmarkBulkLoadMemory(b *testing.B) {
 	}
 	b.ReportMetric(perRecord/float64(b.N), "heap-B/record")
 	b.ReportMetric(peakPerRecord/float64(b.N), "peak-heap-B/record")
-}
-
-// sampleHeapPeak watches the heap's size until the returned function is
-// called, which returns the largest size seen.
-func sampleHeapPeak() func() int64 {
-	done, peak := make(chan struct{}), make(chan int64)
-	go func() {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		var most int64
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(s)
-			most = max(most, int64(s[0].Value.Uint64()))
-			select {
-			case <-done:
-				peak <- most
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() int64 { close(done); return <-peak }
-}
-
-func liveHeap() int64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
 }
 
 // bulkLoad upserts the accounts, balances and transactions of an initial
