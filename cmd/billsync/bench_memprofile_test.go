@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/billsync/billsync/bench"
 )
 
 // TestBenchInitialMemprofile runs only the initial load through billsync
@@ -19,20 +15,10 @@ func TestBenchInitialMemprofile(t *testing.T) {
 		t.Skip("starts child processes: skipped in -short mode")
 	}
 	benchChildIsTestBinary(t)
-	var out, errw bytes.Buffer
-	root := newRootCmd(&out, &errw)
-	root.AddCommand(newBenchCmd(&globals{out: &out, err: &errw, logLevel: "warn"}))
 	profile := filepath.Join(t.TempDir(), "heap.pprof")
-	root.SetArgs([]string{"bench", "--json", "--log-level", "warn", "--data", t.TempDir(), "--sf-latency", "1ms",
+	rep := runBench(t, "--sf-latency", "1ms",
 		"--skip", "ingest,burst,latency,realistic,backlog,initial-transport,initial-collections",
-		"--initial-accounts", "20", "--drain-timeout", "60s", "--memprofile", profile})
-	if err := root.Execute(); err != nil {
-		t.Fatalf("bench: %v\nstderr:\n%s", err, errw.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &rep); err != nil {
-		t.Fatalf("--json printed %q: %v", out.String(), err)
-	}
+		"--initial-accounts", "20", "--drain-timeout", "60s", "--memprofile", profile)
 	in := rep.Initial
 	if in == nil || in.Billsync == nil || len(rep.Errors) > 0 {
 		t.Fatalf("initial load: %+v, errors %v", in, rep.Errors)

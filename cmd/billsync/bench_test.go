@@ -23,23 +23,12 @@ func TestBenchCommandTiny(t *testing.T) {
 	}
 	benchChildIsTestBinary(t)
 
-	var out, errw bytes.Buffer
-	root := newRootCmd(&out, &errw)
-	root.AddCommand(newBenchCmd(&globals{out: &out, err: &errw, logLevel: "warn"}))
 	profile := filepath.Join(t.TempDir(), "cpu.pprof")
-	root.SetArgs([]string{"bench", "--json", "--log-level", "warn", "--data", t.TempDir(),
-		"--records", "20", "--rate", "40", "--duration", "1s", "--sf-latency", "5ms",
+	rep := runBench(t, "--records", "20", "--rate", "40", "--duration", "1s", "--sf-latency", "5ms",
 		"--backlog", "100,300", "--backlog-window", "300ms", "--backlog-ops", "20",
 		"--ingest-clients", "4", "--ingest-duration", "300ms", "--workers", "4",
 		"--real-accounts", "3", "--real-balances", "1", "--real-transactions", "2", "--real-rounds", "1", "--real-clients", "2",
-		"--initial-accounts", "50", "--drain-timeout", "30s", "--cpuprofile", profile})
-	if err := root.Execute(); err != nil {
-		t.Fatalf("bench: %v\nstderr:\n%s", err, errw.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &rep); err != nil {
-		t.Fatalf("--json printed %q: %v", out.String(), err)
-	}
+		"--initial-accounts", "50", "--drain-timeout", "30s", "--cpuprofile", profile)
 	if len(rep.Errors) > 0 {
 		t.Errorf("errors: %v", rep.Errors)
 	}
@@ -132,20 +121,10 @@ func TestBenchCommandTinyStripe(t *testing.T) {
 		t.Skip("starts child processes: skipped in -short mode")
 	}
 	benchChildIsTestBinary(t)
-	var out, errw bytes.Buffer
-	root := newRootCmd(&out, &errw)
-	root.AddCommand(newBenchCmd(&globals{out: &out, err: &errw, logLevel: "warn"}))
-	root.SetArgs([]string{"bench", "--json", "--log-level", "warn", "--data", t.TempDir(), "--billing", "stripe",
+	rep := runBench(t, "--billing", "stripe",
 		"--records", "10", "--rate", "10", "--duration", "1s", "--sf-latency", "5ms", "--workers", "4",
 		"--real-accounts", "3", "--real-balances", "1", "--real-transactions", "2", "--real-rounds", "1", "--real-clients", "2",
-		"--drain-timeout", "60s"})
-	if err := root.Execute(); err != nil {
-		t.Fatalf("bench: %v\nstderr:\n%s", err, errw.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &rep); err != nil {
-		t.Fatalf("--json printed %q: %v", out.String(), err)
-	}
+		"--drain-timeout", "60s")
 	if rep.Billing != "stripe" || len(rep.Errors) > 0 {
 		t.Errorf("billing %q, errors: %v", rep.Billing, rep.Errors)
 	}
@@ -221,20 +200,10 @@ func TestBenchCommandTinyM3ter(t *testing.T) {
 		t.Skip("starts child processes: skipped in -short mode")
 	}
 	benchChildIsTestBinary(t)
-	var out, errw bytes.Buffer
-	root := newRootCmd(&out, &errw)
-	root.AddCommand(newBenchCmd(&globals{out: &out, err: &errw, logLevel: "warn"}))
-	root.SetArgs([]string{"bench", "--json", "--log-level", "warn", "--data", t.TempDir(), "--billing", "m3ter", "--m3ter-rate", "200",
+	rep := runBench(t, "--billing", "m3ter", "--m3ter-rate", "200",
 		"--records", "10", "--rate", "10", "--duration", "1s", "--sf-latency", "5ms", "--workers", "4",
 		"--real-accounts", "3", "--real-balances", "1", "--real-transactions", "2", "--real-rounds", "1", "--real-clients", "2",
-		"--drain-timeout", "60s"})
-	if err := root.Execute(); err != nil {
-		t.Fatalf("bench: %v\nstderr:\n%s", err, errw.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &rep); err != nil {
-		t.Fatalf("--json printed %q: %v", out.String(), err)
-	}
+		"--drain-timeout", "60s")
 	if rep.Billing != "m3ter" || len(rep.Errors) > 0 {
 		t.Errorf("billing %q, errors: %v", rep.Billing, rep.Errors)
 	}
@@ -269,4 +238,22 @@ func TestBenchCommandTinyM3ter(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", s, table.String())
 		}
 	}
+}
+
+// runBench runs `billsync bench --json` with args and a fresh --data
+// directory, and returns the report it printed.
+func runBench(t *testing.T, args ...string) bench.Report {
+	t.Helper()
+	var out, errw bytes.Buffer
+	root := newRootCmd(&out, &errw)
+	root.AddCommand(newBenchCmd(&globals{out: &out, err: &errw, logLevel: "warn"}))
+	root.SetArgs(append([]string{"bench", "--json", "--log-level", "warn", "--data", t.TempDir()}, args...))
+	if err := root.Execute(); err != nil {
+		t.Fatalf("bench: %v\nstderr:\n%s", err, errw.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &rep); err != nil {
+		t.Fatalf("--json printed %q: %v", out.String(), err)
+	}
+	return rep
 }
