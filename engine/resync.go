@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/billsync/billsync"
@@ -91,11 +92,19 @@ func (e *Engine) resyncObjects(t billsync.ObjectType) ([]*mapping.Object, error)
 
 func (e *Engine) runResync(ctx context.Context, id string, req billsync.ResyncRequest, objects []*mapping.Object) {
 	j := e.jobs()
+	var plans []objectPlan
 	var err error
 	for _, om := range objects {
-		if err = e.resyncObject(ctx, id, req, om); err != nil {
+		var op objectPlan
+		if op, err = e.planObject(ctx, id, req, om); err != nil {
 			break
 		}
+		plans = append(plans, op)
+	}
+	// What was planned is queued even when a later object could not be
+	// compared, as each object's repairs stand on their own.
+	if qerr := e.applyResync(ctx, id, req, plans); err == nil {
+		err = qerr
 	}
 	j.update(id, func(r *billsync.ResyncReport) {
 		r.Finished = e.now()
@@ -110,27 +119,34 @@ func (e *Engine) runResync(ctx context.Context, id string, req billsync.ResyncRe
 	e.log.Info("resync finished", "id", id, "err", err)
 }
 
-// resyncObject compares one object type: it reads both sides, decides
+// objectPlan is one object type's plan, and whether the guard held its
+// repairs for approval.
+type objectPlan struct {
+	p    *resyncPlan
+	held bool
+}
+
+// planObject compares one object type: it reads both sides, decides
 // every difference and its repair (planResync, a pure function of what
-// was read), then queues the repairs and reports the differences.
-func (e *Engine) resyncObject(ctx context.Context, id string, req billsync.ResyncRequest, om *mapping.Object) error {
+// was read), and holds the repairs when the guard says so.
+func (e *Engine) planObject(ctx context.Context, id string, req billsync.ResyncRequest, om *mapping.Object) (objectPlan, error) {
 	snap, err := e.readResync(ctx, req, om)
 	if err != nil {
-		return err
+		return objectPlan{}, err
 	}
 	p, err := planResync(id, req, snap, e.now())
 	if err != nil {
-		return err
+		return objectPlan{}, err
 	}
 	g, sample := checkGuard(req, snap, p)
 	held := g.Held && !req.DryRun
 	if held {
 		if err := e.holdResync(ctx, id, req, p, &g, sample); err != nil {
-			return err
+			return objectPlan{}, err
 		}
 	}
 	e.jobs().update(id, func(r *billsync.ResyncReport) { r.Guard = append(r.Guard, g) })
-	return e.applyResync(ctx, id, req, p, held)
+	return objectPlan{p: p, held: held}, nil
 }
 
 // readResync reads what a resync of one object type compares: every
@@ -181,40 +197,51 @@ func (e *Engine) readResync(ctx context.Context, req billsync.ResyncRequest, om 
 	return s, nil
 }
 
-// applyResync queues a plan's repairs (none in a dry run, nor when the
-// guard held them) and reports its differences as it goes, so the report
-// shows progress.
-func (e *Engine) applyResync(ctx context.Context, id string, req billsync.ResyncRequest, p *resyncPlan, held bool) error {
-	queue := !req.DryRun && !held
+// applyResync queues the plans' repairs (none in a dry run, nor those
+// the guard held) and reports their differences.
+//
+// Repairs are queued a large chunk to a transaction, not one each: a
+// resync of a large org queues thousands, and they become due together,
+// so the runner finds the backlog whole and widens for it (its writes
+// then go as Bulk ingest jobs). They are queued once every object is
+// compared, a partition's repairs side by side (an account, then its
+// balances, then their transactions, as the plans came in mapping
+// order): a run claimed from them carries the whole partition, so the
+// runs in flight move through the objects together and each object's
+// writes gather into one job, where an object queued while the next was
+// still being compared left runs of accounts alone.
+func (e *Engine) applyResync(ctx context.Context, id string, req billsync.ResyncRequest, plans []objectPlan) error {
 	j := e.jobs()
-	j.update(id, func(r *billsync.ResyncReport) {
-		r.Total += len(p.items)
-		r.APICalls += p.apiCalls
-	})
-	// Repairs are queued a large chunk to a transaction, not one each: a
-	// resync of a large org queues thousands, and they become due
-	// together, so the runner finds the backlog whole and widens for it
-	// (its writes then go as Bulk ingest jobs). The report counts each
-	// chunk once it is queued.
-	for lo := 0; lo < len(p.items); lo += repairTx {
-		part := p.items[lo:min(lo+repairTx, len(p.items))]
-		var repairs []*billsync.Change
-		for _, it := range part {
-			if it.repair != nil && queue {
+	var repairs []*billsync.Change
+	for _, op := range plans {
+		j.update(id, func(r *billsync.ResyncReport) {
+			r.Total += len(op.p.items)
+			r.APICalls += op.p.apiCalls
+		})
+		if req.DryRun || op.held {
+			continue
+		}
+		for _, it := range op.p.items {
+			if it.repair != nil {
 				repairs = append(repairs, it.repair)
 			}
 		}
-		if len(repairs) > 0 {
-			if _, err := e.cfg.Queue.Enqueue(ctx, repairs...); err != nil {
-				return fmt.Errorf("queueing the repairs of %s (%d, the first %s): %w", repairs[0].Object, len(repairs), repairs[0].RecordID, err)
-			}
-			if e.cfg.OnEnqueue != nil {
-				e.cfg.OnEnqueue()
-			}
+	}
+	slices.SortStableFunc(repairs, func(a, b *billsync.Change) int { return strings.Compare(a.Partition, b.Partition) })
+	for lo := 0; lo < len(repairs); lo += repairTx {
+		chunk := repairs[lo:min(lo+repairTx, len(repairs))]
+		if _, err := e.cfg.Queue.Enqueue(ctx, chunk...); err != nil {
+			return fmt.Errorf("queueing the repairs of %s (%d, the first %s): %w", chunk[0].Object, len(chunk), chunk[0].RecordID, err)
 		}
+		if e.cfg.OnEnqueue != nil {
+			e.cfg.OnEnqueue()
+		}
+	}
+	for _, op := range plans {
+		notQueued := req.DryRun || op.held
 		j.update(id, func(r *billsync.ResyncReport) {
-			for _, it := range part {
-				tally(r, it, !queue)
+			for _, it := range op.p.items {
+				tally(r, it, notQueued)
 			}
 		})
 	}

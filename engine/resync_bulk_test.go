@@ -81,3 +81,38 @@ func TestResyncSnapshotReadsThroughBulkAboveThreshold(t *testing.T) {
 		t.Errorf("bulk dry run differs from REST:\nREST %+v\nbulk %+v", viaREST, viaBulk)
 	}
 }
+
+// A resync queues its repairs once every object is compared, a
+// partition's side by side and parents first: a run claimed from them
+// carries an account with its balance and transactions, so the runs in
+// flight move through the objects together (each object's writes then
+// gather into one Bulk job) instead of runs of accounts alone.
+func TestResyncQueuesAPartitionsRepairsTogether(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	for _, n := range []string{"1", "2"} {
+		b.putBilling(t, billsync.ObjectAccount, `{"id":"acc_`+n+`","code":"C`+n+`","name":"Acc `+n+`","currency":"USD","version":1}`)
+		b.putBilling(t, billsync.ObjectBalance, `{"id":"bal_`+n+`","accountId":"acc_`+n+`","name":"Prepaid","amount":"5.00","currency":"USD","version":1}`)
+		b.putBilling(t, billsync.ObjectBalanceTransaction, `{"id":"btx_`+n+`","balanceId":"bal_`+n+`","accountId":"acc_`+n+`","amount":"1.00","description":"t","appliedDate":"2026-11-01","version":1}`)
+	}
+	r, err := b.engine.StartResync(ctx, billsync.ResyncRequest{Initial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := waitResync(t, b.engine, r.ID); rep.State != "done" || rep.Repairs != 6 {
+		t.Fatalf("report %+v", rep)
+	}
+	var got []string
+	for _, c := range b.store.Queued() {
+		got = append(got, c.Partition+" "+c.RecordID)
+	}
+	want := []string{"account:acc_1 acc_1", "account:acc_1 bal_1", "account:acc_1 btx_1",
+		"account:acc_2 acc_2", "account:acc_2 bal_2", "account:acc_2 btx_2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("queued in the order\n%v\nwant\n%v", got, want)
+	}
+	if n := len(b.wakes); n != 2 {
+		// One wake for the repairs, one as the resync ends.
+		t.Errorf("%d wakes, want 2: the repairs are queued together", n)
+	}
+}
