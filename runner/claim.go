@@ -44,6 +44,35 @@ type claim struct {
 	// joined is called once the run's first change joined the batcher
 	// (or the run ended): the runner's Idle waits for every claimed run.
 	joined func()
+	// bridge holds the run joined to the batcher between its levels
+	// (Runner.bridged).
+	bridge bridge
+}
+
+// bridge is a run's own membership of the batcher between two levels.
+type bridge struct {
+	mu   sync.Mutex
+	exit func() // nil: not joined
+}
+
+// join joins the batcher through join, unless already joined.
+func (b *bridge) join(join func(context.Context) (context.Context, func()), ctx context.Context) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.exit == nil && join != nil {
+		_, b.exit = join(ctx)
+	}
+}
+
+// leave ends the membership, if any.
+func (b *bridge) leave() {
+	b.mu.Lock()
+	exit := b.exit
+	b.exit = nil
+	b.mu.Unlock()
+	if exit != nil {
+		exit()
+	}
 }
 
 func newClaim(run []billsync.Change, claimed time.Time, lease time.Duration, joined func()) *claim {

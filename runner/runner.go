@@ -304,6 +304,7 @@ func (r *Runner) claim(ctx context.Context, slots chan struct{}, wg *sync.WaitGr
 func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed time.Time) {
 	cl := newClaim(run, claimed, r.cfg.Lease, sync.OnceFunc(func() { r.starting.Add(-1) }))
 	defer cl.joined()
+	defer cl.bridge.leave()
 	defer r.reportLost(cl)
 	defer r.hold(cl)()
 	rounds := plan(run)
@@ -366,16 +367,22 @@ func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry boo
 			}
 			pctx, leave := r.cfg.Join(ctx)
 			cl.joined()
-			retry = r.applyStep(ctx, pctx, leave, cl, st) || retry
+			cl.bridge.leave()
+			retry = r.applyStep(ctx, pctx, r.bridged(ctx, cl, leave, nil), cl, st) || retry
 		}
 		return retry, level{}
 	}
 	ctxs := make([]context.Context, len(lv.steps))
 	leaves := make([]func(), len(lv.steps))
+	var left atomic.Int64
+	left.Store(int64(len(lv.steps)))
 	for i := range lv.steps {
-		ctxs[i], leaves[i] = r.cfg.Join(ctx)
+		var leave func()
+		ctxs[i], leave = r.cfg.Join(ctx)
+		leaves[i] = r.bridged(ctx, cl, leave, &left)
 	}
 	cl.joined()
+	cl.bridge.leave()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for i, st := range lv.steps {
@@ -389,6 +396,24 @@ func (r *Runner) applyLevel(ctx context.Context, cl *claim, lv level) (retry boo
 	}
 	wg.Wait()
 	return retry, level{}
+}
+
+// bridged is a step's leave from the batcher: when it is the last of its
+// level's steps to leave (left counts them; nil for a step alone), the
+// run joins the batcher as itself first (claim.bridge), until its next
+// level's steps have joined or the run ends. Between two levels a run
+// records outcomes and plans; the other runs' batches wait for it then,
+// as for a step at work, rather than go without its next writes.
+func (r *Runner) bridged(ctx context.Context, cl *claim, leave func(), left *atomic.Int64) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if left == nil || left.Add(-1) == 0 {
+				cl.bridge.join(r.cfg.Join, ctx)
+			}
+			leave()
+		})
+	}
 }
 
 // applyStep settles the changes folded into the step's newest as
@@ -420,7 +445,14 @@ func (r *Runner) applyStep(ctx, pctx context.Context, leave func(), cl *claim, s
 	cl.working.Add(1)
 	res := r.cfg.Processor.Process(billsync.WithRenewedLease(billsync.Fenced(pctx, st.apply), cl.end), st.apply)
 	cl.working.Add(-1)
-	leave()
+	// The step leaves the batcher once its outcome is recorded, not
+	// before: a batch goes when every caller joined to it waits, and the
+	// runs of a backlog move from one level to the next as their outcomes
+	// are written, one store write after another. Left earlier, the
+	// next level's batch went with the runs that had got there first
+	// (a few hundred of ten thousand: collections calls and small jobs)
+	// while the rest were still being recorded.
+	defer leave()
 	if res.Disposition == attempt.Retry {
 		cl.retryLater(st.apply, res)
 		return true
