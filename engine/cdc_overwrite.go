@@ -46,6 +46,12 @@ type window struct {
 	// (unix ms), Observed the field's canonical value then.
 	At       int64  `json:"at"`
 	Observed string `json:"observed"`
+	// Seen and SeenAt are what the latest read found and its
+	// LastModifiedDate, when a later write kept the window open (that
+	// read found billsync's own value): an edit saved since was made
+	// against Seen, not Observed.
+	Seen   *string `json:"seen,omitempty"`
+	SeenAt int64   `json:"seenAt,omitempty"`
 	// Done and DoneValue are the save time (unix ms) and value of the
 	// last overwritten edit reconciled: that edit and those saved before
 	// it are settled, and a redelivery of its event changes nothing.
@@ -63,11 +69,20 @@ func (w window) String() string {
 	return string(b)
 }
 
+// base is the value an edit saved at ms was made against: what the
+// latest read before it found.
+func (w window) base(ms int64) string {
+	if w.Seen != nil && ms >= w.SeenAt {
+		return *w.Seen
+	}
+	return w.Observed
+}
+
 // settled reports whether an edit saved at saved with value v is one the
 // window's deciding read saw, or one already reconciled.
 func (w window) settled(saved time.Time, v string) bool {
 	ms := saved.UnixMilli()
-	return v == w.Observed || ms < w.At || w.Done != 0 && (ms < w.Done || ms == w.Done && v == w.DoneValue)
+	return v == w.base(ms) || ms < w.At || w.Done != 0 && (ms < w.Done || ms == w.Done && v == w.DoneValue)
 }
 
 // trackWindows keeps the windows of a plan about to be applied in an org
@@ -96,6 +111,17 @@ func (e *Engine) trackWindows(om *mapping.Object, st *billsync.SyncState, p *pla
 		switch {
 		case writes && (moved || !open):
 			p.agreed[windowPrefix+k] = window{At: at.UnixMilli(), Observed: read[k]}.String()
+		case writes:
+			// Open and unmoved: the window keeps its start and base (an
+			// edit overwritten by the earlier write may not be heard of
+			// yet), but what this read found is what it saw: a person's
+			// later edit back to the value the earlier read found is no
+			// edit seen.
+			if w, ok := parseWindow(p.agreed[windowPrefix+k]); ok {
+				v := read[k]
+				w.Seen, w.SeenAt = &v, at.UnixMilli()
+				p.agreed[windowPrefix+k] = w.String()
+			}
 		case !writes && moved:
 			delete(p.agreed, windowPrefix+k)
 		}
@@ -211,8 +237,9 @@ func (e *Engine) overwritten(a *attempt.Attempt, om *mapping.Object, st *billsyn
 			// the agreed value, or billsync's read saw it: nothing lost.
 			continue
 		}
+		base := w.base(u.saved.UnixMilli())
 		w.Done, w.DoneValue = u.saved.UnixMilli(), v
-		out[k] = lostEdit{value: v, base: w.Observed, window: w.String()}
+		out[k] = lostEdit{value: v, base: base, window: w.String()}
 	}
 	if len(out) == 0 {
 		return nil, nil

@@ -344,3 +344,32 @@ func TestParseCDCUpdate(t *testing.T) {
 		}
 	}
 }
+
+// A window kept open by a later write (its read found billsync's own
+// value) takes what that read found as seen: a person's edit back to the
+// value the window's first read found, overwritten by the later write,
+// meets the policy instead of passing for an edit billsync saw.
+func TestCDCEditBackToAnEarlierReadIsOverwritten(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	o := windowObjects[0]
+	b, ids := unguardedTrio(t)
+	sfID := ids[o.billingID]
+	first := b.org.Get(sfID).Str(o.sfField)
+	t0 := fixedNow.Add(-time.Hour)
+	b.stamp(sfID, t0)
+	b.engine.Process(ctx, b.billingEdit(t, o, "B1", t0.Add(-3*time.Minute))) // reads first, writes B1
+	b.stamp(sfID, t0.Add(time.Second))
+	b.engine.Process(ctx, b.billingEdit(t, o, "From billing", t0.Add(-2*time.Minute))) // reads B1, unmoved
+	// billsync's second write landed over a person's edit back to first,
+	// saved after that read.
+	b.stamp(sfID, t0.Add(3*time.Second))
+	b.engine.Process(ctx, cdcEdit(sfID, o, first, t0.Add(2*time.Second)))
+	cs := b.store.ConflictList()
+	if len(cs) != 1 {
+		t.Fatalf("%d conflicts, want the overwritten edit's one: %+v", len(cs), cs)
+	}
+	if sfVal, billVal := b.org.Get(sfID).Str(o.sfField), b.billing.Entity(o.typ, o.billingID).Str(o.field); sfVal != first || billVal != first {
+		t.Errorf("latest wins (the person's edit): salesforce %q, billing %q, want %q", sfVal, billVal, first)
+	}
+}

@@ -102,7 +102,8 @@ func folds(prev, next billsync.Op) bool {
 }
 
 // plan cuts a run (in queue order) into rounds.
-func plan(run []billsync.Change) []round {
+// keepSF: a Salesforce change is never folded (Config.KeepSalesforceChanges).
+func plan(run []billsync.Change, keepSF bool) []round {
 	var out []round
 	for i := 0; i < len(run); {
 		j := i + 1
@@ -114,7 +115,7 @@ func plan(run []billsync.Change) []round {
 		for j < len(run) && plannable(run[j]) && run[j].Source == run[i].Source {
 			j++
 		}
-		out = append(out, planSegment(run[i:j])...)
+		out = append(out, planSegment(run[i:j], keepSF)...)
 		i = j
 	}
 	return out
@@ -127,7 +128,7 @@ type recordKey struct {
 
 // planSegment plans changes of one source: each record's changes become
 // steps, its k-th step going to the segment's k-th round.
-func planSegment(seg []billsync.Change) []round {
+func planSegment(seg []billsync.Change, keepSF bool) []round {
 	steps := map[recordKey][]step{}
 	var order []recordKey // records by their first change, so rounds keep queue order within a level
 	for _, c := range seg {
@@ -136,7 +137,7 @@ func planSegment(seg []billsync.Change) []round {
 		if !seen {
 			order = append(order, k)
 		}
-		if n := len(ss); n > 0 && folds(ss[n-1].apply.Op, c.Op) {
+		if n := len(ss); n > 0 && folds(ss[n-1].apply.Op, c.Op) && !(keepSF && c.Source == billsync.SideSalesforce) {
 			ss[n-1].folded = append(ss[n-1].folded, ss[n-1].apply)
 			ss[n-1].apply = c
 			continue

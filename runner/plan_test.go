@@ -125,12 +125,12 @@ func TestPlan(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if d := cmp.Diff(tc.want, shape(plan(tc.run))); d != "" {
+			if d := cmp.Diff(tc.want, shape(plan(tc.run, false))); d != "" {
 				t.Errorf("plan (-want +got):\n%s", d)
 			}
 			// Every change of the run is in the plan once.
 			seen := map[int64]int{}
-			for _, rd := range plan(tc.run) {
+			for _, rd := range plan(tc.run, false) {
 				for _, lv := range rd {
 					for _, st := range lv.steps {
 						seen[st.apply.ID]++
@@ -146,6 +146,25 @@ func TestPlan(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With the trigger absent (KeepSalesforceChanges), a record's Salesforce
+// changes are each applied, in order, while billing's still fold: the
+// engine reads an overwritten edit from each change event's own values.
+func TestPlanKeepsSalesforceChanges(t *testing.T) {
+	acc := billsync.ObjectAccount
+	up := billsync.OpUpdated
+	run := []billsync.Change{ch(1, "s", acc, up, "001"), ch(2, "s", acc, up, "001"), ch(3, "s", acc, up, "001")}
+	if got := shape(plan(run, false)); got != "3[1,2]" {
+		t.Errorf("folded plan %q, want 3[1,2]", got)
+	}
+	if got := shape(plan(run, true)); got != "1 | 2 | 3" {
+		t.Errorf("plan keeping Salesforce changes %q, want 1 | 2 | 3", got)
+	}
+	billing := []billsync.Change{ch(1, "b", acc, up, "a"), ch(2, "b", acc, up, "a")}
+	if got := shape(plan(billing, true)); got != "2[1]" {
+		t.Errorf("billing changes %q, want 2[1] (still folded)", got)
 	}
 }
 

@@ -41,6 +41,12 @@ type Config struct {
 	// applied by dependency level, each level at once, so the writes of a
 	// level share calls.
 	RunLength int
+	// KeepSalesforceChanges applies each Salesforce change of a record on
+	// its own instead of folding it into the newest: in an org without
+	// the trigger (salesforce.changeSource cdc) the engine tells an edit
+	// billsync overwrote from the change event's own values, which a
+	// folded change would take with it.
+	KeepSalesforceChanges bool
 	// Join, when set, is called around each change's processing with
 	// the context it runs under, and returns the context to process it
 	// with and the call that ends it. It lets the Salesforce batcher
@@ -307,7 +313,7 @@ func (r *Runner) applyRun(ctx context.Context, run []billsync.Change, claimed ti
 	defer cl.bridge.leave()
 	defer r.reportLost(cl)
 	defer r.hold(cl)()
-	rounds := plan(run)
+	rounds := plan(run, r.cfg.KeepSalesforceChanges)
 	for i, rd := range rounds {
 		retry := false
 		for j, lv := range rd {

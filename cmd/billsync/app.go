@@ -167,7 +167,7 @@ func (a *App) start(ctx context.Context, m *mapping.Mapping) error {
 	}
 	a.engine = eng
 	a.runner = runner.New(runner.Config{Processor: eng, Queue: a.store, Workers: cfg.Workers, BulkWorkers: bulkWorkers(cfg), RunLength: cfg.RunLength,
-		Join: crm.Join, Poll: cfg.Poll, Lease: cfg.ClaimLease, Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Wake: wake,
+		Join: crm.Join, KeepSalesforceChanges: cfg.Salesforce.ChangeSource == config.ChangeSourceCDC, Poll: cfg.Poll, Lease: cfg.ClaimLease, Budget: sf.Limits, BudgetShare: cfg.APIBudgetShare, Wake: wake,
 		Quiet: cfg.BatchWait, Logger: log})
 	run.Store(a.runner)
 	source, cdc, err := a.listenTo(ctx, sf, eng)
