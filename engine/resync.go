@@ -227,7 +227,7 @@ func (e *Engine) applyResync(ctx context.Context, id string, req billsync.Resync
 			}
 		}
 	}
-	slices.SortStableFunc(repairs, func(a, b *billsync.Change) int { return strings.Compare(a.Partition, b.Partition) })
+	repairs = byAccount(repairs)
 	for lo := 0; lo < len(repairs); lo += repairTx {
 		chunk := repairs[lo:min(lo+repairTx, len(repairs))]
 		if _, err := e.cfg.Queue.Enqueue(ctx, chunk...); err != nil {
@@ -246,6 +246,25 @@ func (e *Engine) applyResync(ctx context.Context, id string, req billsync.Resync
 		})
 	}
 	return nil
+}
+
+// byAccount orders repairs for queueing: those of account partitions
+// first, a partition's side by side in their plan order (parents first),
+// then the rest (records known only in Salesforce, each a partition of
+// its own) in plan order, so a parent's repair still comes before its
+// children's.
+func byAccount(repairs []*billsync.Change) []*billsync.Change {
+	out := make([]*billsync.Change, 0, len(repairs))
+	var rest []*billsync.Change
+	for _, c := range repairs {
+		if strings.HasPrefix(c.Partition, billsync.AccountPartition("")) {
+			out = append(out, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *billsync.Change) int { return strings.Compare(a.Partition, b.Partition) })
+	return append(out, rest...)
 }
 
 // repairTx is the most repairs queued in one transaction.

@@ -116,3 +116,20 @@ func TestResyncQueuesAPartitionsRepairsTogether(t *testing.T) {
 		t.Errorf("%d wakes, want 2: the repairs are queued together", n)
 	}
 }
+
+// Repairs of account partitions are queued side by side, and those of
+// records known only in Salesforce after them in plan order, so a
+// Salesforce-only parent's repair still precedes its children's whatever
+// their ids.
+func TestByAccountKeepsParentsFirst(t *testing.T) {
+	mk := func(part, rec string) *billsync.Change { return &billsync.Change{Partition: part, RecordID: rec} }
+	in := []*billsync.Change{mk("account:a2", "a2"), mk("sfrecord:a0Z9", "sf-acc"), mk("account:a1", "a1"),
+		mk("account:a2", "b2"), mk("sfrecord:a0A1", "sf-bal"), mk("account:a1", "b1")}
+	var got []string
+	for _, c := range byAccount(in) {
+		got = append(got, c.RecordID)
+	}
+	if want := []string{"a1", "b1", "a2", "b2", "sf-acc", "sf-bal"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+}

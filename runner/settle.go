@@ -38,6 +38,9 @@ func (cl *claim) retryLater(c billsync.Change, res attempt.Result) {
 // in its place, and the partition is claimable again only once the run
 // has let go of all of it.
 func (r *Runner) release(ctx context.Context, cl *claim, rounds []round) {
+	// The run joins no more levels: the other runs' batches need not
+	// wait for these writes.
+	cl.bridge.leave()
 	ids := stepIDs(rounds)
 	cl.mu.Lock()
 	retries := cl.retries
