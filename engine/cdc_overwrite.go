@@ -253,13 +253,8 @@ func (e *Engine) overwritten(a *attempt.Attempt, om *mapping.Object, st *billsyn
 // that wins is written back to Salesforce, where billsync's write
 // replaced it.
 func (e *Engine) reconcileOverwritten(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, rec billsync.SObject, read mapping.Values, ov map[string]lostEdit, u *cdcUpdate) {
-	cur, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
-	if err != nil {
-		if notFound(err) {
-			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", st.BillingID, "")
-			return
-		}
-		a.FailOp(err, "read", st.BillingID, "")
+	cur, ok := e.billingOf(ctx, a, om, st)
+	if !ok {
 		return
 	}
 	edited := maps.Clone(rec)

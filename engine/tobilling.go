@@ -100,16 +100,27 @@ func (e *Engine) stateOf(ctx context.Context, om *mapping.Object, rec billsync.S
 	return nil, nil
 }
 
+// billingOf reads the billing record of a Salesforce change's state;
+// false once the attempt is finished: the record is gone (skipped) or
+// could not be read (failed).
+func (e *Engine) billingOf(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState) (billsync.Entity, bool) {
+	cur, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
+	if err == nil {
+		return cur, true
+	}
+	if notFound(err) {
+		a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", st.BillingID, "")
+	} else {
+		a.FailOp(err, "read", st.BillingID, "")
+	}
+	return nil, false
+}
+
 // reconcileWithBilling reads the billing record of a Salesforce change
 // and reconciles the two field by field (C2, D1).
 func (e *Engine) reconcileWithBilling(ctx context.Context, a *attempt.Attempt, om *mapping.Object, st *billsync.SyncState, rec billsync.SObject) {
-	cur, err := e.cfg.Billing.Get(ctx, om.Type, st.BillingID)
-	if err != nil {
-		if notFound(err) {
-			a.Finish(billsync.OutcomeSkipped, billsync.ReasonNotFound, "read", "", "the billing record no longer exists", st.BillingID, "")
-			return
-		}
-		a.FailOp(err, "read", st.BillingID, "")
+	cur, ok := e.billingOf(ctx, a, om, st)
+	if !ok {
 		return
 	}
 	p, err := e.decide(a, om, st, cur, rec, "")
